@@ -1,0 +1,39 @@
+# The two commands a newcomer types: `make run` and `make test`.
+# Both create .venv when missing and install the project into it first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck pytest bench engines clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python examples/grant_and_invoke.py
+
+# Real engines for the executor tests (docker when root on Debian); skipped tests name what is missing.
+engines:
+	@if [ -x .ci/engines ]; then .ci/engines; fi
+
+test: $(STAMP) engines lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check ucan dms tests examples bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict ucan
+	$(BIN)/mypy dms
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	@for b in bench/*_bench.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,42 @@
+"""Commands: slash-delimited behavior paths and the segment-prefix rule.
+
+`/dms/deployment` proves `/dms/deployment` and `/dms/deployment/bid`, but never
+`/dms/deployments`: delegation covers whole path segments, not string prefixes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ucan.errors import MalformedToken
+
+_SEGMENT = re.compile(r"[^/A-Z\s]+")
+
+
+def check_command(command: object) -> str:
+    """Return `command` when it is well-formed, else raise MalformedToken naming why."""
+    if not isinstance(command, str):
+        raise MalformedToken(f"a command must be a string, got {type(command).__name__}")
+    if command == "/":
+        return command
+    if not command.startswith("/"):
+        raise MalformedToken(f"command {command!r} must begin with '/'")
+    if command.endswith("/"):
+        raise MalformedToken(f"command {command!r} must not end with '/'")
+    for segment in command[1:].split("/"):
+        if not segment:
+            raise MalformedToken(f"command {command!r} has an empty segment")
+        if not _SEGMENT.fullmatch(segment):
+            raise MalformedToken(
+                f"command {command!r}: segment {segment!r} must be lowercase without spaces"
+            )
+    return command
+
+
+def proves(delegated: str, invoked: str) -> bool:
+    """True when a grant of `delegated` covers an invocation of `invoked`."""
+    return (
+        delegated == "/"
+        or invoked == delegated
+        or (invoked.startswith(delegated) and invoked[len(delegated)] == "/")
+    )

@@ -1,0 +1,77 @@
+"""UCAN containers (ctn-v1): several tokens carried together as one blob.
+
+Shape: `{"ctn-v1": [token bytes, ...]}` (tokens sorted bytewise, no duplicates),
+serialized as CBOR and prefixed by one header byte naming the base encoding and
+compression. Token CIDs are not carried: the reader hashes each token itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from collections.abc import Iterable
+
+from ucan.codec import decode, encode
+from ucan.errors import MalformedToken
+
+_KEY = "ctn-v1"
+RAW, BASE64, BASE64URL = 0x40, 0x42, 0x43
+RAW_GZIP, BASE64_GZIP, BASE64URL_GZIP = 0x4D, 0x4F, 0x50
+_GZIPPED = {RAW_GZIP, BASE64_GZIP, BASE64URL_GZIP}
+_MAX_INFLATED = 16 * 1024 * 1024  # a gzip bomb stops here
+
+
+def encode_container(tokens: Iterable[bytes], header: int = RAW) -> bytes:
+    """Serialize tokens as a container with the given header (default: raw bytes)."""
+    body = encode({_KEY: sorted(set(bytes(t) for t in tokens))})
+    if header in _GZIPPED:
+        body = gzip.compress(body, mtime=0)
+    if header in (RAW, RAW_GZIP):
+        return bytes((header,)) + body
+    if header in (BASE64, BASE64_GZIP):
+        return bytes((header,)) + base64.b64encode(body)
+    if header in (BASE64URL, BASE64URL_GZIP):
+        return bytes((header,)) + base64.urlsafe_b64encode(body).rstrip(b"=")
+    raise ValueError(f"unknown container header 0x{header:02x}")
+
+
+def encode_container_text(tokens: Iterable[bytes]) -> str:
+    """The text form people paste around: base64 (standard alphabet, padded)."""
+    return encode_container(tokens, BASE64).decode("ascii")
+
+
+def decode_container(data: bytes | str) -> list[bytes]:
+    """The tokens in a container, whatever its header; MalformedToken when it is not one."""
+    if isinstance(data, str):
+        data = data.strip().encode("ascii", "replace")
+    if not data:
+        raise MalformedToken("an empty container")
+    header, body = data[0], data[1:]
+    try:
+        if header in (BASE64, BASE64_GZIP):
+            body = base64.b64decode(body, validate=True)
+        elif header in (BASE64URL, BASE64URL_GZIP):
+            body = base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
+        elif header not in (RAW, RAW_GZIP):
+            raise MalformedToken(f"unknown container header 0x{header:02x}")
+        if header in _GZIPPED:
+            body = _gunzip(body)
+    except (ValueError, OSError, EOFError) as exc:
+        raise MalformedToken(f"container body cannot be decoded: {exc}") from None
+    value = decode(body)
+    if not (isinstance(value, dict) and list(value) == [_KEY] and isinstance(value[_KEY], list)):
+        raise MalformedToken('a container is {"ctn-v1": [token bytes...]} and nothing else')
+    tokens = value[_KEY]
+    if not all(isinstance(t, bytes) for t in tokens):
+        raise MalformedToken("container entries must be token bytes")
+    return list(tokens)
+
+
+def _gunzip(body: bytes) -> bytes:
+    import zlib
+
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(body, _MAX_INFLATED)
+    if inflater.unconsumed_tail:
+        raise MalformedToken(f"container inflates past {_MAX_INFLATED} bytes")
+    return out

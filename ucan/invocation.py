@@ -1,0 +1,125 @@
+"""Invocations: a signed request that a subject perform a command, with its proof chain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from ucan.codec import CID
+from ucan.command import check_command
+from ucan.envelope import INVOCATION_TAG, Signer, seal, unseal
+from ucan.errors import MalformedToken
+from ucan.token import check_did, check_keys, check_time, check_type, new_nonce
+
+_REQUIRED = {"iss", "sub", "cmd", "args", "prf", "nonce", "exp"}
+_OPTIONAL = {"aud", "meta", "iat", "cause"}
+
+
+@attrs.frozen
+class Invocation:
+    iss: str
+    sub: str
+    aud: str | None
+    cmd: str
+    args: dict[str, Any]
+    prf: tuple[CID, ...]
+    nonce: bytes
+    exp: int | None
+    iat: int | None
+    meta: dict[str, Any] | None
+    cause: CID | None
+    envelope: bytes = attrs.field(repr=False)
+    signed_bytes: bytes = attrs.field(repr=False)
+    signature: bytes = attrs.field(repr=False)
+    cid: CID
+
+    @property
+    def audience(self) -> str:
+        """Who must execute it: `aud`, or the subject when `aud` is absent."""
+        return self.aud if self.aud is not None else self.sub
+
+    @classmethod
+    def decode(cls, data: bytes) -> Invocation:
+        """Parse envelope bytes; MalformedToken for anything but a well-formed invocation."""
+        unsealed = unseal(data)
+        if unsealed.kind != INVOCATION_TAG:
+            raise MalformedToken(f"token {unsealed.cid} is a delegation, not an invocation")
+        return _from_payload(unsealed.payload, unsealed.envelope, unsealed.signed_bytes,
+                             unsealed.signature, unsealed.cid)
+
+    def payload(self) -> dict[str, Any]:
+        return _payload(self.iss, self.sub, self.aud, self.cmd, self.args, list(self.prf),
+                        self.nonce, self.exp, self.iat, self.meta, self.cause)
+
+
+def _payload(iss: str, sub: str, aud: str | None, cmd: str, args: dict[str, Any],
+             prf: list[CID], nonce: bytes, exp: int | None, iat: int | None,
+             meta: dict[str, Any] | None, cause: CID | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "iss": iss, "sub": sub, "cmd": cmd, "args": args, "prf": prf, "nonce": nonce,
+        "exp": exp,
+    }
+    for key, value in (("aud", aud), ("iat", iat), ("meta", meta), ("cause", cause)):
+        if value is not None:
+            payload[key] = value
+    return payload
+
+
+def _from_payload(payload: dict[str, Any], envelope: bytes, signed_bytes: bytes,
+                  signature: bytes, cid: CID) -> Invocation:
+    what = f"invocation {cid}"
+    check_keys(payload, _REQUIRED, _OPTIONAL, what)
+    prf = check_type(payload["prf"], list, f"{what}: prf")
+    if not all(isinstance(link, CID) for link in prf):
+        raise MalformedToken(f"{what}: prf must list delegation CIDs")
+    aud = payload.get("aud")
+    meta = payload.get("meta")
+    if meta is not None:
+        check_type(meta, dict, f"{what}: meta")
+    cause = payload.get("cause")
+    if cause is not None and not isinstance(cause, CID):
+        raise MalformedToken(f"{what}: cause must be a CID")
+    return Invocation(
+        iss=check_did(payload["iss"], f"{what}: iss"),
+        sub=check_did(payload["sub"], f"{what}: sub"),
+        aud=None if aud is None else check_did(aud, f"{what}: aud"),
+        cmd=check_command(payload["cmd"]),
+        args=check_type(payload["args"], dict, f"{what}: args"),
+        prf=tuple(prf),
+        nonce=check_type(payload["nonce"], bytes, f"{what}: nonce"),
+        exp=check_time(payload["exp"], f"{what}: exp", nullable=True),
+        iat=check_time(payload.get("iat"), f"{what}: iat", nullable=True),
+        meta=meta,
+        cause=cause,
+        envelope=envelope,
+        signed_bytes=signed_bytes,
+        signature=signature,
+        cid=cid,
+    )
+
+
+def invoke(
+    issuer: Signer,
+    subject: str,
+    command: str,
+    args: dict[str, Any] | None = None,
+    proofs: Sequence[CID] = (),
+    *,
+    audience: str | None = None,
+    expiration: int | None,
+    issued_at: int | None = None,
+    meta: dict[str, Any] | None = None,
+    nonce: bytes | None = None,
+    cause: CID | None = None,
+) -> Invocation:
+    """Sign an invocation. `proofs` are delegation CIDs, root (issued by the subject) first."""
+    payload = _payload(issuer.did, check_did(subject, "sub"),
+                       None if audience is None else check_did(audience, "aud"),
+                       check_command(command), dict(args or {}), list(proofs),
+                       new_nonce() if nonce is None else nonce, expiration, issued_at, meta,
+                       cause)
+    sealed = seal(payload, INVOCATION_TAG, issuer)
+    return _from_payload(sealed.payload, sealed.envelope, sealed.signed_bytes,
+                         sealed.signature, sealed.cid)

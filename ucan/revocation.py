@@ -1,0 +1,74 @@
+"""Revocation: a delegation's issuer (or an issuer above it in a chain) retracts it.
+
+A revocation is an invocation of `/ucan/revoke` with `args = {"revoke": <CID>}`, issued
+and signed by the revoker on its own authority (`sub` = revoker, no proofs). It
+invalidates the revoked delegation in every chain in which the revoker issued that
+delegation or one above it; a revocation by anybody else is recorded but changes no
+chain (that is what stops strangers from revoking your grants). Revocations are
+monotonic: once known they are never forgotten until the delegation expires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from ucan.codec import CID
+from ucan.delegation import Delegation
+from ucan.did import verify_signature
+from ucan.envelope import Signer
+from ucan.errors import InvalidSignature, MalformedToken
+from ucan.invocation import Invocation, invoke
+
+REVOKE = "/ucan/revoke"
+
+
+def revoke(revoker: Signer, delegation: Delegation | CID) -> Invocation:
+    """The signed revocation of `delegation` by `revoker` (never expires, empty nonce)."""
+    cid = delegation.cid if isinstance(delegation, Delegation) else delegation
+    return invoke(revoker, revoker.did, REVOKE, {"revoke": cid}, expiration=None, nonce=b"")
+
+
+def revoked_cid(revocation: Invocation) -> CID:
+    """Check a revocation's shape and signature; return the CID it revokes."""
+    if revocation.cmd != REVOKE:
+        raise MalformedToken(f"invocation {revocation.cid} is {revocation.cmd}, not {REVOKE}")
+    target = revocation.args.get("revoke")
+    if not isinstance(target, CID):
+        raise MalformedToken(f"revocation {revocation.cid}: args.revoke must be a CID")
+    if revocation.sub != revocation.iss or revocation.prf:
+        raise MalformedToken(
+            f"revocation {revocation.cid}: must be issued by the revoker on its own authority"
+        )
+    if not verify_signature(revocation.iss, revocation.signed_bytes, revocation.signature):
+        raise InvalidSignature(f"revocation {revocation.cid}: signature does not verify")
+    return target
+
+
+class RevocationSet:
+    """Known revocations: revoked CID -> the DIDs that revoked it (verified)."""
+
+    def __init__(self) -> None:
+        self._revokers: dict[CID, set[str]] = {}
+        self._records: dict[CID, Invocation] = {}
+
+    def add(self, revocation: Invocation) -> CID:
+        """Verify and record a revocation; returns the revoked CID. Idempotent."""
+        target = revoked_cid(revocation)
+        self._revokers.setdefault(target, set()).add(revocation.iss)
+        self._records[revocation.cid] = revocation
+        return target
+
+    def revokes(self, cid: CID, issuers: Sequence[str]) -> bool:
+        """True when one of `issuers` (the issuers of this delegation and those above it
+        in the chain being validated) revoked `cid`."""
+        revokers = self._revokers.get(cid)
+        return revokers is not None and any(issuer in revokers for issuer in issuers)
+
+    def revokers(self, cid: CID) -> frozenset[str]:
+        return frozenset(self._revokers.get(cid, ()))
+
+    def __iter__(self) -> Iterator[Invocation]:
+        return iter(self._records.values())
+
+    def __len__(self) -> int:
+        return len(self._records)

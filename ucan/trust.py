@@ -1,0 +1,152 @@
+"""A principal's trust context: whom it believes and what it holds.
+
+- `anchors`: DIDs whose authority this principal accepts as the root of a chain
+  (besides its own DID). An invocation is authorized here only when its subject is
+  this principal or an anchor.
+- `provided`: delegations this principal holds, used to build its own proof chains.
+- `revocations`: every verified revocation it has seen.
+- a bounded cache of delegation CIDs whose signatures were verified, so a steady
+  stream of invocations over one chain costs one signature check each.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Mapping, MutableSet
+
+from ucan.codec import CID
+from ucan.command import proves
+from ucan.delegation import Delegation
+from ucan.errors import InvalidAudience, InvalidSubject
+from ucan.invocation import Invocation
+from ucan.revocation import RevocationSet
+from ucan.validate import Chain, index_proofs, validate_invocation
+
+MAX_CHAIN_DEPTH = 16
+
+
+class VerifiedCache(MutableSet[CID]):
+    """A bounded set (least recently added goes first) of verified delegation CIDs."""
+
+    def __init__(self, capacity: int = 65536) -> None:
+        self._items: OrderedDict[CID, None] = OrderedDict()
+        self.capacity = capacity
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+    def __iter__(self) -> Iterator[CID]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, value: CID) -> None:
+        self._items[value] = None
+        if len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def discard(self, value: CID) -> None:
+        self._items.pop(value, None)
+
+
+class TrustContext:
+    def __init__(self, did: str, anchors: Iterable[str] = ()) -> None:
+        self.did = did
+        self.anchors: set[str] = set(anchors)
+        self.provided: dict[CID, Delegation] = {}
+        self.revocations = RevocationSet()
+        self.verified = VerifiedCache()
+
+    def add_anchor(self, did: str) -> None:
+        self.anchors.add(did)
+
+    def provide(self, *delegations: Delegation) -> None:
+        """Hold delegations (grants to this principal or links above them)."""
+        for delegation in delegations:
+            self.provided[delegation.cid] = delegation
+
+    def trusts_subject(self, subject: str) -> bool:
+        return subject == self.did or subject in self.anchors
+
+    def authorize(
+        self,
+        invocation: Invocation,
+        proofs: Mapping[CID, Delegation] | Iterable[Delegation],
+        *,
+        now: int,
+        audiences: Iterable[str] | None = None,
+        signature_checked: bool = False,
+    ) -> Chain:
+        """Validate `invocation` for execution here, or raise the UcanError naming why.
+
+        `audiences` are the DIDs that may execute it here (default: this principal);
+        a mis-addressed invocation fails with InvalidAudience. The chain's subject must
+        be this principal or one of its anchors (InvalidSubject otherwise).
+        """
+        allowed = {self.did} if audiences is None else set(audiences)
+        if invocation.audience not in allowed:
+            raise InvalidAudience(
+                f"invocation {invocation.cid} is addressed to {invocation.audience}, not here"
+            )
+        chain = validate_invocation(
+            invocation,
+            proofs,
+            now=now,
+            revoked=self.revocations,
+            verified=self.verified,
+            verify_invocation=(lambda _: True) if signature_checked else None,
+        )
+        if not self.trusts_subject(chain.subject):
+            raise InvalidSubject(
+                f"invocation {invocation.cid}: subject {chain.subject} is neither "
+                f"{self.did} nor one of its anchors"
+            )
+        return chain
+
+    def find_chain(
+        self,
+        holder: str,
+        command: str,
+        subject: str,
+        *,
+        now: int,
+        extra: Mapping[CID, Delegation] | Iterable[Delegation] = (),
+    ) -> list[Delegation] | None:
+        """A proof chain (root first) letting `holder` invoke `command` on `subject`,
+        built from provided delegations (and `extra`), or None. Prefers the shortest.
+        Expired, not-yet-valid and revoked delegations are skipped."""
+        pool = dict(self.provided)
+        pool.update(index_proofs(extra))
+        usable = [d for d in pool.values() if self._usable(d, command, subject, now)]
+        by_audience: dict[str, list[Delegation]] = {}
+        for delegation in usable:
+            by_audience.setdefault(delegation.aud, []).append(delegation)
+        # breadth-first from the holder back towards a root issued by the subject
+        queue: deque[list[Delegation]] = deque([d] for d in by_audience.get(holder, ()))
+        while queue:
+            path = queue.popleft()
+            top = path[0]
+            if top.sub == subject and top.iss == subject:
+                chain = list(path)
+                issuers = [d.iss for d in chain]
+                if not any(
+                    self.revocations.revokes(d.cid, issuers[: i + 1]) for i, d in enumerate(chain)
+                ):
+                    return chain
+            if len(path) >= MAX_CHAIN_DEPTH:
+                continue
+            for parent in by_audience.get(top.iss, ()):
+                if parent not in path:
+                    queue.append([parent, *path])
+        return None
+
+    @staticmethod
+    def _usable(delegation: Delegation, command: str, subject: str, now: int) -> bool:
+        if delegation.sub is not None and delegation.sub != subject:
+            return False
+        if not proves(delegation.cmd, command):
+            return False
+        if delegation.exp is not None and now > delegation.exp:
+            return False
+        return delegation.nbf is None or now >= delegation.nbf
