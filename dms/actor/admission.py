@@ -1,0 +1,143 @@
+"""The dispatch decision, sans-IO: bytes in, a verdict out.
+
+The order is the security contract (ARCHITECTURE.md section 4): decode, signature,
+replay, time bounds, chain validation (with the trust context's CID cache), subject is
+this node or an anchor, rate limit. Nothing reaches a behavior without passing all of
+it. Forged, replayed and rate-limited traffic is dropped and counted; a well-signed
+but unauthorized request is refused with the UCAN failure so its sender can be told.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import attrs
+
+from dms.actor.ratelimit import RateLimit, RateLimiter
+from dms.actor.replay import ReplayCache
+from dms.actor.wire import REPLY, Envelope, WireDecoder
+from ucan import (
+    Chain,
+    Expired,
+    InvalidAudience,
+    MalformedToken,
+    TrustContext,
+    UcanError,
+    verify_signature,
+)
+
+
+@attrs.frozen
+class Accept:
+    """Authorized: dispatch to `actor` (None: deliver to the topic's subscribers)."""
+
+    envelope: Envelope
+    chain: Chain
+    actor: str | None
+    topic: str | None
+
+
+@attrs.frozen
+class Refuse:
+    """Well-signed but not authorized; `error` names the failure for the error reply."""
+
+    envelope: Envelope
+    error: UcanError
+
+
+@attrs.frozen
+class Drop:
+    """Not worth an answer (malformed, forged, replayed, rate-limited)."""
+
+    reason: str
+
+
+@attrs.frozen
+class ReplyIn:
+    """A signed, fresh reply; the node matches it against its outstanding requests."""
+
+    envelope: Envelope
+
+
+Verdict = Accept | Refuse | Drop | ReplyIn
+
+
+@attrs.frozen
+class AdmissionPolicy:
+    skew: float = 60.0  # seconds of clock difference tolerated on exp
+    max_ttl: float = 600.0  # messages must expire within this: bounds the replay cache
+    rate_limit: RateLimit = RateLimit()
+
+
+DEFAULT_POLICY = AdmissionPolicy()
+
+
+class Admission:
+    def __init__(
+        self,
+        trust: TrustContext,
+        is_local_actor: Callable[[str], bool],
+        policy: AdmissionPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self.trust = trust
+        self.is_local_actor = is_local_actor
+        self.policy = policy
+        self.metrics: Counter[str] = Counter()
+        self._decoder = WireDecoder()
+        self._replays = ReplayCache()
+        self._limiter = RateLimiter(policy.rate_limit)
+
+    def admit(self, data: bytes, *, now: float, topic: str | None = None) -> Verdict:
+        self.metrics["received"] += 1
+        try:
+            envelope = self._decoder.decode(data)
+        except MalformedToken:
+            return self._drop("malformed")
+        inv = envelope.invocation
+        if not verify_signature(inv.iss, inv.signed_bytes, inv.signature):
+            return self._drop("forged")
+        if self._replays.seen(inv.cid):
+            return self._drop("replayed")
+        policy = self.policy
+        if inv.exp is None or inv.exp > now + policy.max_ttl + policy.skew:
+            return self._refuse(envelope, Expired(
+                f"invocation {inv.cid}: messages must expire within {policy.max_ttl:g} s"))
+        if now > inv.exp + policy.skew:
+            return self._refuse(envelope, Expired(
+                f"invocation {inv.cid}: expired at {inv.exp} (now {int(now)})"))
+        self._replays.remember(inv.cid, inv.exp + policy.skew, now)
+
+        if inv.cmd == REPLY:
+            if topic is not None or not self.is_local_actor(inv.audience):
+                return self._drop("misaddressed-reply")
+            return ReplyIn(envelope)
+
+        if topic is None:
+            if not self.is_local_actor(inv.audience):
+                return self._refuse(envelope, InvalidAudience(
+                    f"invocation {inv.cid} is addressed to {inv.audience}, no such actor here"))
+            audiences = {inv.audience}
+        else:
+            if inv.aud is not None or inv.args.get("topic") != topic:
+                return self._refuse(envelope, InvalidAudience(
+                    f"invocation {inv.cid} was published on {topic} but is not a broadcast "
+                    f"for that topic"))
+            audiences = {inv.sub}
+        try:
+            chain = self.trust.authorize(inv, envelope.proofs, now=int(now),
+                                         audiences=audiences, signature_checked=True)
+        except UcanError as error:
+            return self._refuse(envelope, error)
+        if not self._limiter.allow(inv.iss, inv.cmd, now):
+            return self._drop("rate-limited")
+        self.metrics["accepted"] += 1
+        return Accept(envelope, chain, None if topic else inv.audience, topic)
+
+    def _drop(self, reason: str) -> Drop:
+        self.metrics[f"dropped.{reason}"] += 1
+        return Drop(reason)
+
+    def _refuse(self, envelope: Envelope, error: UcanError) -> Refuse:
+        self.metrics[f"refused.{error.name}"] += 1
+        return Refuse(envelope, error)

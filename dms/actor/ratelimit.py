@@ -1,0 +1,30 @@
+"""Token buckets per (sender, behavior): a flood from one sender cannot starve others."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class RateLimit:
+    rate: float = 200.0  # tokens per second
+    burst: float = 400.0
+
+
+class RateLimiter:
+    def __init__(self, limit: RateLimit, max_keys: int = 100_000) -> None:
+        self.limit = limit
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._max_keys = max_keys
+
+    def allow(self, sender: str, command: str, now: float) -> bool:
+        key = (sender, command)
+        tokens, last = self._buckets.get(key, (self.limit.burst, now))
+        tokens = min(self.limit.burst, tokens + (now - last) * self.limit.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        if len(self._buckets) >= self._max_keys and key not in self._buckets:
+            self._buckets.clear()  # crude but bounded: forget everyone's history at once
+        self._buckets[key] = (tokens - 1.0, now)
+        return True

@@ -1,0 +1,64 @@
+"""The network layer: secure links between nodes, and the mesh on top.
+
+A `Transport` (`MemoryTransport` for tests, `WebsocketTransport` for real) opens `Link`s:
+ordered, reliable, authenticated and encrypted connections to one peer, whose identity
+(a did:key) is proven in a handshake. A `Mesh` keeps links to peers and offers unicast,
+flooding pubsub with dedup and a hop limit, peer exchange and RTT measurement. The wire
+format is specified in spec/transport.md.
+"""
+
+from dms.net.backoff import Backoff
+from dms.net.errors import (
+    BadAddress,
+    ConnectFailed,
+    FrameTooLarge,
+    HandshakeFailed,
+    HandshakeTimeout,
+    LinkBusy,
+    LinkClosed,
+    MeshNotRunning,
+    NetError,
+    PeerMismatch,
+    PeerUnreachable,
+    TransportNotOpen,
+)
+from dms.net.link import MAX_FRAME, Link, LinkHandler, LinkSettings
+from dms.net.memory import LinkConditions, MemoryNetwork, MemoryTransport
+from dms.net.mesh import MAX_PAYLOAD, Delivery, Mesh
+from dms.net.metrics import Metrics
+from dms.net.peers import PeerInfo, PeerTable
+from dms.net.seen import SeenMessages
+from dms.net.transport import Transport
+from dms.net.websocket import WebsocketTransport
+
+__all__ = [
+    "MAX_FRAME",
+    "MAX_PAYLOAD",
+    "Backoff",
+    "BadAddress",
+    "ConnectFailed",
+    "Delivery",
+    "FrameTooLarge",
+    "HandshakeFailed",
+    "HandshakeTimeout",
+    "Link",
+    "LinkBusy",
+    "LinkClosed",
+    "LinkConditions",
+    "LinkHandler",
+    "LinkSettings",
+    "MemoryNetwork",
+    "MemoryTransport",
+    "Mesh",
+    "MeshNotRunning",
+    "Metrics",
+    "NetError",
+    "PeerInfo",
+    "PeerMismatch",
+    "PeerTable",
+    "PeerUnreachable",
+    "SeenMessages",
+    "Transport",
+    "TransportNotOpen",
+    "WebsocketTransport",
+]

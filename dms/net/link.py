@@ -1,0 +1,319 @@
+"""One authenticated, encrypted, ordered connection to one proven peer.
+
+A `Link` sits on a *carrier*: anything that moves whole byte messages in order (an
+in-process pipe, a websocket). Both transports build links the same way, through
+`SecureEndpoint`: run the handshake over the carrier, then seal every frame with the
+session keys. Transports only supply carriers and own the tasks.
+
+Sending never blocks on the peer: `send` puts the frame in a bounded per-link buffer
+that a writer task drains; when the buffer is full `send` raises `LinkBusy` (the frame
+is not sent, `link.dropped_busy` is counted) and the caller decides to drop or retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import attrs
+import nacl.signing
+import trio
+
+from dms.net.errors import (
+    FrameTooLarge,
+    HandshakeFailed,
+    HandshakeTimeout,
+    LinkBusy,
+    LinkClosed,
+)
+from dms.net.handshake import InitiatorHandshake, ResponderHandshake, SessionKeys
+from dms.net.metrics import Metrics
+from dms.net.session import FRAME_OVERHEAD, FrameRejected, SecureSession
+
+MAX_FRAME = 4 * 1024 * 1024
+"""Largest payload one frame may carry (bytes); larger sends raise `FrameTooLarge`."""
+
+MAX_CARRIER_MESSAGE = MAX_FRAME + FRAME_OVERHEAD
+"""Largest message a carrier must move: a maximal payload once sealed."""
+
+
+class CarrierClosed(Exception):
+    """The carrier under a link ended (either side closed it, or it broke)."""
+
+
+class Carrier(Protocol):
+    """Moves whole byte messages, in order, reliably, to one other endpoint."""
+
+    async def send_message(self, data: bytes) -> None:
+        """Send one message; `CarrierClosed` when the carrier is closed."""
+        ...
+
+    async def receive_message(self) -> bytes:
+        """The next message; `CarrierClosed` at the end. Must be cancel-safe."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close both directions; idempotent."""
+        ...
+
+
+LoseFrame = Callable[[], bool]
+"""A simulated-loss decision made per outgoing frame (memory transport only)."""
+
+LinkHandler = Callable[["Link"], Awaitable[None]]
+"""Runs for each accepted link; the link is closed when it returns."""
+
+
+@attrs.frozen
+class LinkSettings:
+    """Limits every link of a transport shares."""
+
+    handshake_timeout: float = 10.0
+    send_buffer: int = attrs.field(default=256, validator=attrs.validators.ge(1))
+    max_frame: int = attrs.field(
+        default=MAX_FRAME, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_FRAME)]
+    )
+    close_timeout: float = 2.0
+
+
+DEFAULT_LINK_SETTINGS = LinkSettings()
+
+
+class Link:
+    """An open secure link. Use one task to `receive`; any task may `send`.
+
+    The link closes when either side closes it, when the carrier breaks, or when a
+    received frame fails authentication (replayed, reordered, tampered, oversize);
+    after that `send` and `receive` raise `LinkClosed` with the reason.
+    """
+
+    def __init__(
+        self,
+        carrier: Carrier,
+        keys: SessionKeys,
+        *,
+        dialed: bool,
+        settings: LinkSettings,
+        metrics: Metrics,
+        lose_frame: LoseFrame | None = None,
+    ) -> None:
+        self.remote_peer: str = keys.remote_peer
+        """The did:key the remote proved in the handshake."""
+        self.remote_address: str | None = keys.remote_address
+        """The listen address the remote announced (dialable), or None."""
+        self.dialed = dialed
+        """True on the side that opened the connection."""
+        self._carrier = carrier
+        self._session = SecureSession(keys)
+        self._settings = settings
+        self._metrics = metrics
+        self._lose_frame = lose_frame
+        self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](
+            settings.send_buffer
+        )
+        self._writer_done = trio.Event()
+        self._closed = trio.Event()
+        self._close_reason: str | None = None
+
+    def __repr__(self) -> str:
+        state = f"closed: {self._close_reason}" if self._close_reason else "open"
+        return f"<Link to {self.remote_peer} ({state})>"
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the link started closing; frames can no longer be sent."""
+        return self._close_reason is not None
+
+    def send_nowait(self, frame: bytes) -> None:
+        """Queue `frame`; `LinkBusy` when the send buffer is full, `LinkClosed` if closed."""
+        if self._close_reason is not None:
+            raise LinkClosed(self.remote_peer, self._close_reason)
+        if len(frame) > self._settings.max_frame:
+            raise FrameTooLarge(self.remote_peer, len(frame), self._settings.max_frame)
+        try:
+            self._outbox_send.send_nowait(frame)
+        except trio.WouldBlock:
+            self._metrics["link.dropped_busy"] += 1
+            raise LinkBusy(self.remote_peer, self._settings.send_buffer) from None
+
+    async def send(self, frame: bytes) -> None:
+        """Queue `frame` without waiting for the peer (see `send_nowait`)."""
+        self.send_nowait(frame)
+        await trio.lowlevel.checkpoint()
+
+    async def receive(self) -> bytes:
+        """The next frame from the peer; `LinkClosed` at the end or on a rejected frame."""
+        if self._close_reason is not None:
+            raise LinkClosed(self.remote_peer, self._close_reason)
+        try:
+            data = await self._carrier.receive_message()
+        except CarrierClosed:
+            await self._close("closed by the remote side")
+            raise LinkClosed(self.remote_peer, "closed by the remote side") from None
+        limit = self._settings.max_frame + FRAME_OVERHEAD
+        try:
+            if len(data) > limit:
+                self._metrics["link.rejected_oversize"] += 1
+                raise FrameTooLarge(self.remote_peer, len(data) - FRAME_OVERHEAD, limit)
+            payload = self._session.open(data)
+        except FrameRejected as exc:
+            self._metrics[f"link.rejected_{exc.reason}"] += 1
+            reason = f"rejected a {exc.reason} frame ({exc})"
+            await self._close(reason)
+            raise LinkClosed(self.remote_peer, reason) from None
+        except FrameTooLarge as exc:
+            await self._close(str(exc))
+            raise LinkClosed(self.remote_peer, str(exc)) from None
+        self._metrics["link.frames_in"] += 1
+        self._metrics["link.bytes_in"] += len(data)
+        return payload
+
+    async def aclose(self) -> None:
+        """Send what is buffered (up to the close timeout), then close. Idempotent."""
+        await self._close("closed locally")
+
+    async def wait_closed(self) -> None:
+        """Return once the link is fully closed."""
+        await self._closed.wait()
+
+    async def run_writer(self) -> None:
+        """Drain the send buffer into the carrier; the transport runs this in its nursery."""
+        try:
+            async for frame in self._outbox_receive:
+                if self._lose_frame is not None and self._lose_frame():
+                    self._metrics["link.dropped_loss"] += 1
+                    continue
+                sealed = self._session.seal(frame)
+                await self._carrier.send_message(sealed)
+                self._metrics["link.frames_out"] += 1
+                self._metrics["link.bytes_out"] += len(sealed)
+        except CarrierClosed:
+            self._begin_close("carrier closed while sending")
+        finally:
+            self._writer_done.set()
+
+    def _begin_close(self, reason: str) -> None:
+        if self._close_reason is None:
+            self._close_reason = reason
+            self._outbox_send.close()
+
+    async def _close(self, reason: str) -> None:
+        self._begin_close(reason)
+        try:
+            with trio.move_on_after(self._settings.close_timeout):
+                await self._writer_done.wait()
+        finally:
+            # Runs even when cancelled: carriers close their resources before checkpointing.
+            try:
+                with trio.move_on_after(self._settings.close_timeout):
+                    await self._carrier.aclose()
+            finally:
+                self._closed.set()
+
+
+class SecureEndpoint:
+    """What both transports share: the node key, link settings, metrics, and the
+    handshake-then-link procedure for each side of a new carrier."""
+
+    def __init__(
+        self, key: nacl.signing.SigningKey, settings: LinkSettings, metrics: Metrics
+    ) -> None:
+        self.key = key
+        self.settings = settings
+        self.metrics = metrics
+        self.listen_address: str | None = None
+        """Announced in every handshake once the transport listens."""
+
+    async def dial(
+        self,
+        carrier: Carrier,
+        address: str,
+        expect_peer: str | None,
+        lose_frame: LoseFrame | None = None,
+    ) -> Link:
+        """Run the initiator handshake; the carrier is closed if it fails.
+
+        Raises `HandshakeTimeout`, `PeerMismatch` or `HandshakeFailed`. The caller must
+        run the returned link's `run_writer`.
+        """
+        machine = InitiatorHandshake(
+            self.key, self.listen_address, expect_peer=expect_peer, dialed_address=address
+        )
+        try:
+            with trio.move_on_after(self.settings.handshake_timeout) as scope:
+                await carrier.send_message(machine.start())
+                finish, keys = machine.receive_reply(await carrier.receive_message())
+                await carrier.send_message(finish)
+            if scope.cancelled_caught:
+                raise HandshakeTimeout(address, self.settings.handshake_timeout)
+        except CarrierClosed:
+            self.metrics["link.handshakes_failed"] += 1
+            await self._abandon(carrier)
+            raise HandshakeFailed(f"{address} closed the connection during the handshake") from None
+        except BaseException:
+            self.metrics["link.handshakes_failed"] += 1
+            await self._abandon(carrier)
+            raise
+        self.metrics["link.handshakes_ok"] += 1
+        return Link(
+            carrier,
+            keys,
+            dialed=True,
+            settings=self.settings,
+            metrics=self.metrics,
+            lose_frame=lose_frame,
+        )
+
+    async def accept(self, carrier: Carrier, lose_frame: LoseFrame | None = None) -> Link | None:
+        """Run the responder handshake; None (carrier closed, failure counted) if it fails."""
+        machine = ResponderHandshake(self.key, self.listen_address)
+        keys: SessionKeys | None = None
+        try:
+            with trio.move_on_after(self.settings.handshake_timeout):
+                await carrier.send_message(machine.receive_hello(await carrier.receive_message()))
+                keys = machine.receive_finish(await carrier.receive_message())
+        except (CarrierClosed, HandshakeFailed):
+            keys = None
+        if keys is None:
+            self.metrics["link.handshakes_failed"] += 1
+            await self._abandon(carrier)
+            return None
+        self.metrics["link.handshakes_ok"] += 1
+        return Link(
+            carrier,
+            keys,
+            dialed=False,
+            settings=self.settings,
+            metrics=self.metrics,
+            lose_frame=lose_frame,
+        )
+
+    async def serve(
+        self, carrier: Carrier, handle_link: LinkHandler, lose_frame: LoseFrame | None = None
+    ) -> None:
+        """Accept a carrier and run `handle_link` on the link; close it when that returns."""
+        link = await self.accept(carrier, lose_frame)
+        if link is None:
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(link.run_writer)
+            try:
+                await handle_link(link)
+            finally:
+                await link.aclose()
+
+    async def run_dialed(
+        self, link: Link, *, task_status: trio.TaskStatus[Link] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Own a dialed link: run its writer until it closes; close it when cancelled."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(link.run_writer)
+            task_status.started(link)
+            try:
+                await link.wait_closed()
+            finally:
+                await link.aclose()
+
+    async def _abandon(self, carrier: Carrier) -> None:
+        with trio.move_on_after(self.settings.close_timeout):
+            await carrier.aclose()

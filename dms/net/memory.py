@@ -1,0 +1,277 @@
+"""An in-process network for tests: every link through the same secure handshake,
+with simulated per-link latency, bandwidth and loss.
+
+Time is trio's clock, so under `trio.testing.MockClock(autojump_threshold=0)` a run is
+deterministic and takes no wall time. The model, per direction of a link:
+
+- bandwidth: the sender's writer is busy ``len(sealed) / bandwidth`` seconds per frame
+  (so a slow link fills its sender's bounded send buffer, as a real one would);
+- latency: a frame arrives ``latency`` seconds after it finished sending;
+- loss: each frame is dropped with probability ``loss`` *before* it is sealed, so the
+  session stays valid and the loss looks like a message lost on the path; the layers
+  above must cope (timeouts). Handshake messages are never lost. The decisions come
+  from a `random.Random` seeded with the network seed, both peer ids and the number of
+  links already opened between them, so they repeat from run to run;
+- a bounded receive window (`window` frames in flight): a peer that stops reading
+  stalls its sender's writer, which then fills the sender's send buffer.
+
+Addresses look like ``memory://<name>``; listening on ``memory://`` picks a free name.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from types import TracebackType
+
+import attrs
+import nacl.signing
+import trio
+
+from dms.net.errors import BadAddress, ConnectFailed
+from dms.net.link import (
+    DEFAULT_LINK_SETTINGS,
+    CarrierClosed,
+    Link,
+    LinkHandler,
+    LinkSettings,
+    LoseFrame,
+    SecureEndpoint,
+)
+from dms.net.metrics import Metrics
+from dms.net.transport import LinkNursery
+from ucan.did import did_from_public_key
+
+SCHEME = "memory://"
+_BACKLOG = 64
+
+
+def _check_probability(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name} must be a probability in [0, 1], got {value}")
+
+
+@attrs.frozen
+class LinkConditions:
+    """How a simulated link behaves, the same in both directions."""
+
+    latency: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
+    """Seconds from the end of sending a frame to its arrival."""
+    bandwidth: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0.0))
+    )
+    """Bytes per second, or None for unlimited."""
+    loss: float = attrs.field(default=0.0, validator=_check_probability)
+    """Probability that a data frame is lost."""
+
+
+_Arrival = tuple[float, bytes]
+
+
+class _MemoryCarrier:
+    """One end of a simulated connection."""
+
+    def __init__(
+        self,
+        out: trio.MemorySendChannel[_Arrival],
+        inbox: trio.MemoryReceiveChannel[_Arrival],
+        conditions: LinkConditions,
+    ) -> None:
+        self._out = out
+        self._inbox = inbox
+        self._conditions = conditions
+        self._wire_free_at = 0.0
+        self._pending: _Arrival | None = None
+
+    async def send_message(self, data: bytes) -> None:
+        now = trio.current_time()
+        sent_at = now
+        if self._conditions.bandwidth is not None:
+            sent_at = max(now, self._wire_free_at) + len(data) / self._conditions.bandwidth
+            self._wire_free_at = sent_at
+            await trio.sleep_until(sent_at)
+        try:
+            await self._out.send((sent_at + self._conditions.latency, data))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise CarrierClosed from None
+
+    async def receive_message(self) -> bytes:
+        # Keep the frame across a cancelled sleep so a cancelled receive loses nothing.
+        if self._pending is None:
+            try:
+                self._pending = await self._inbox.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                raise CarrierClosed from None
+        await trio.sleep_until(self._pending[0])
+        data = self._pending[1]
+        self._pending = None
+        return data
+
+    def close(self) -> None:
+        self._out.close()
+        self._inbox.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+
+def carrier_pair(
+    conditions: LinkConditions = LinkConditions(), window: int = 1024
+) -> tuple[_MemoryCarrier, _MemoryCarrier]:
+    """Two connected in-process carriers (no handshake): the building block of the network."""
+    a_out, b_inbox = trio.open_memory_channel[_Arrival](window)
+    b_out, a_inbox = trio.open_memory_channel[_Arrival](window)
+    return _MemoryCarrier(a_out, a_inbox, conditions), _MemoryCarrier(b_out, b_inbox, conditions)
+
+
+@attrs.frozen
+class _Incoming:
+    carrier: _MemoryCarrier
+    lose_frame: LoseFrame | None
+
+
+@attrs.frozen
+class _Listener:
+    peer_id: str
+    accept: trio.MemorySendChannel[_Incoming]
+
+
+class MemoryNetwork:
+    """The hub: which addresses are listening and how each pair of peers is linked."""
+
+    def __init__(
+        self, *, default: LinkConditions = LinkConditions(), seed: int = 0, window: int = 1024
+    ) -> None:
+        self.default = default
+        self.seed = seed
+        self.window = window
+        self._listeners: dict[str, _Listener] = {}
+        self._conditions: dict[frozenset[str], LinkConditions] = {}
+        self._links_opened: Counter[tuple[str, str]] = Counter()
+        self._names = 0
+
+    def set_conditions(self, a: str, b: str, conditions: LinkConditions) -> None:
+        """Conditions for links between peers `a` and `b` (did:keys), either direction."""
+        self._conditions[frozenset((a, b))] = conditions
+
+    def conditions_between(self, a: str, b: str) -> LinkConditions:
+        return self._conditions.get(frozenset((a, b)), self.default)
+
+    def transport(
+        self, key: nacl.signing.SigningKey, settings: LinkSettings = DEFAULT_LINK_SETTINGS
+    ) -> MemoryTransport:
+        """A transport for `key` on this network."""
+        return MemoryTransport(self, key, settings)
+
+    def _bind(self, address: str, listener: _Listener) -> str:
+        if not address.startswith(SCHEME):
+            raise BadAddress(address, f"a memory address starts with {SCHEME!r}")
+        name = address[len(SCHEME) :]
+        if not name:
+            self._names += 1
+            name = f"node-{self._names}"
+            while SCHEME + name in self._listeners:
+                self._names += 1
+                name = f"node-{self._names}"
+        bound = SCHEME + name
+        if bound in self._listeners:
+            raise BadAddress(bound, "address already in use")
+        self._listeners[bound] = listener
+        return bound
+
+    def _unbind(self, address: str) -> None:
+        self._listeners.pop(address, None)
+
+    def _open(self, dialer: str, address: str) -> tuple[_MemoryCarrier, LoseFrame | None]:
+        """Connect to a listener; the dialer's carrier and loss decision."""
+        listener = self._listeners.get(address)
+        if listener is None:
+            raise ConnectFailed(address, "nothing is listening there")
+        conditions = self.conditions_between(dialer, listener.peer_id)
+        pair = (dialer, listener.peer_id)
+        self._links_opened[pair] += 1
+        count = self._links_opened[pair]
+        dialer_end, listener_end = carrier_pair(conditions, self.window)
+        incoming = _Incoming(listener_end, self._loss(conditions, listener.peer_id, dialer, count))
+        try:
+            listener.accept.send_nowait(incoming)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ConnectFailed(address, "listener is not accepting connections") from None
+        return dialer_end, self._loss(conditions, dialer, listener.peer_id, count)
+
+    def _loss(
+        self, conditions: LinkConditions, sender: str, receiver: str, count: int
+    ) -> LoseFrame | None:
+        if conditions.loss == 0.0:
+            return None
+        rng = random.Random(f"{self.seed}|{sender}|{receiver}|{count}")
+        probability = conditions.loss
+        return lambda: rng.random() < probability
+
+
+class MemoryTransport(LinkNursery):
+    """The `Transport` of one node on a `MemoryNetwork`."""
+
+    def __init__(
+        self,
+        network: MemoryNetwork,
+        key: nacl.signing.SigningKey,
+        settings: LinkSettings = DEFAULT_LINK_SETTINGS,
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.metrics = Metrics()
+        self.peer_id = did_from_public_key(bytes(key.verify_key))
+        self._endpoint = SecureEndpoint(key, settings, self.metrics)
+
+    @property
+    def listen_address(self) -> str | None:
+        return self._endpoint.listen_address
+
+    async def listen(
+        self,
+        address: str,
+        handle_link: LinkHandler,
+        *,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        accept_send, accept_receive = trio.open_memory_channel[_Incoming](_BACKLOG)
+        bound = self.network._bind(address, _Listener(self.peer_id, accept_send))
+        self._endpoint.listen_address = bound
+        try:
+            async with trio.open_nursery() as nursery:
+                task_status.started(bound)
+                async for incoming in accept_receive:
+                    nursery.start_soon(
+                        self._endpoint.serve, incoming.carrier, handle_link, incoming.lose_frame
+                    )
+        finally:
+            self.network._unbind(bound)
+            self._endpoint.listen_address = None
+            accept_send.close()
+            # Dialers still waiting in the backlog see their connection end at once.
+            while True:
+                try:
+                    accept_receive.receive_nowait().carrier.close()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+
+    async def connect(self, address: str, expect_peer: str | None = None) -> Link:
+        nursery = self._link_nursery()
+        carrier, lose_frame = self.network._open(self.peer_id, address)
+        link = await self._endpoint.dial(carrier, address, expect_peer, lose_frame)
+        started: Link = await nursery.start(self._endpoint.run_dialed, link)
+        return started
+
+    async def __aenter__(self) -> MemoryTransport:
+        await super().__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return await super().__aexit__(exc_type, exc, tb)

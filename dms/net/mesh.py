@@ -1,0 +1,455 @@
+"""A node's view of the network: links to peers, unicast, flooding pubsub, peer exchange.
+
+`Mesh` runs on one transport. It listens, keeps its bootstrap peers connected (reconnect
+with exponential backoff), tells every new peer the dialable peers it knows and dials the
+ones it learns that way, and pings its peers to measure round-trip times.
+
+Policies (the contract the actor runtime relies on):
+
+- **One link per peer.** When two links to the same peer exist (both dialed at once),
+  both sides keep the one dialed by the lower peer id; a second link in the same
+  direction replaces the older one (its peer restarted).
+- **Sending never waits for a peer.** `send` raises `LinkBusy` when that peer's bounded
+  send buffer is full; `publish` skips such a peer and counts ``link.dropped_busy``.
+- **Incoming is bounded and never stalls the links.** When `incoming` holds
+  `incoming_buffer` undelivered items, new deliveries are dropped and counted as
+  ``mesh.dropped_incoming_full``; link readers keep reading (flooding continues).
+- **Pubsub floods.** A publication goes to every connected peer with ``hops_left =
+  hop_limit``; a receiver that has not seen its `message_id` delivers it (when
+  subscribed to the topic) and forwards it to its other peers with ``hops_left - 1`` while
+  that stays above 0. Topics a node does not subscribe to are forwarded, not delivered.
+  Message ids are remembered in a bounded, time-limited set (`SeenMessages`). The
+  publisher itself receives its publication only with ``publish(..., loopback=True)``.
+- **The original publisher is not known here.** A `Delivery` names the link peer it came
+  through; the payload is a signed message the layer above verifies.
+
+Counters (added to the transport's `Metrics`): ``mesh.delivered``, ``mesh.published``,
+``mesh.forwarded``, ``mesh.duplicates``, ``mesh.hop_limit_reached``,
+``mesh.dropped_incoming_full``, ``mesh.dropped_malformed``, ``mesh.dial_failures``,
+``mesh.links_opened``, ``mesh.links_replaced``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Sequence
+
+import attrs
+import nacl.signing
+import trio
+
+from dms.net.backoff import DEFAULT_BACKOFF, Backoff
+from dms.net.errors import LinkBusy, LinkClosed, MeshNotRunning, NetError, PeerUnreachable
+from dms.net.link import MAX_FRAME, Link
+from dms.net.mesh_wire import (
+    MAX_HOPS,
+    MalformedMeshFrame,
+    MeshMessage,
+    PeerEntry,
+    PeerList,
+    Ping,
+    Pong,
+    Publish,
+    Unicast,
+    decode,
+    encode,
+)
+from dms.net.metrics import Metrics
+from dms.net.peers import PeerTable
+from dms.net.seen import SeenMessages
+from dms.net.transport import Transport
+from ucan.did import did_from_public_key
+
+MAX_PAYLOAD = MAX_FRAME - 1
+"""Largest unicast payload (a frame minus the message kind byte)."""
+
+
+@attrs.frozen
+class Delivery:
+    """A payload that arrived for this node.
+
+    `peer` is the link peer it came through (for a publication: the neighbour that
+    forwarded it, not necessarily the publisher); `topic` is None for unicast.
+    """
+
+    peer: str
+    topic: str | None
+    payload: bytes
+
+    @property
+    def via(self) -> str:
+        """The link peer the payload came through (same as `peer`)."""
+        return self.peer
+
+
+class Mesh:
+    """Links to peers over one transport; start it with ``await nursery.start(mesh.run)``."""
+
+    def __init__(
+        self,
+        key: nacl.signing.SigningKey,
+        transport: Transport,
+        *,
+        listen: str | None = None,
+        bootstrap: Sequence[str] = (),
+        hop_limit: int = 8,
+        incoming_buffer: int = 1024,
+        exchange_interval: float = 10.0,
+        max_peers: int = 64,
+        exchange_dial_attempts: int = 5,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        seen: SeenMessages | None = None,
+    ) -> None:
+        self.peer_id = did_from_public_key(bytes(key.verify_key))
+        if transport.peer_id != self.peer_id:
+            raise ValueError(
+                f"transport speaks for {transport.peer_id}, but the mesh key is {self.peer_id}"
+            )
+        if not 1 <= hop_limit <= MAX_HOPS:
+            raise ValueError(f"hop_limit must be 1..{MAX_HOPS}, got {hop_limit}")
+        self.hop_limit = hop_limit
+        self.listen_address: str | None = None
+        """The bound address once `run` has started (None when not listening)."""
+        self.peers = PeerTable()
+        self.metrics: Metrics = transport.metrics
+        self._transport = transport
+        self._listen = listen
+        self._bootstrap = list(bootstrap)
+        self._exchange_interval = exchange_interval
+        self._max_peers = max_peers
+        self._exchange_dial_attempts = exchange_dial_attempts
+        self._backoff = backoff
+        self._seen = seen if seen is not None else SeenMessages()
+        self._rng = random.Random()
+        self._subscriptions: set[str] = set()
+        self._incoming_send, self.incoming = trio.open_memory_channel[Delivery](incoming_buffer)
+        self._links: dict[str, Link] = {}
+        self._links_changed = trio.Event()
+        self._maintained: set[str] = set()
+        self._bootstrap_peers: dict[str, str] = {}
+        self._pings: dict[str, tuple[bytes, float]] = {}
+        self._nursery: trio.Nursery | None = None
+        self._scope: trio.CancelScope | None = None
+        self._started = False
+        self._stopped = trio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen, dial the bootstrap peers, exchange peers and ping until cancelled.
+
+        `task_status.started()` is called once listening (not once connected: see
+        `wait_connected`). On exit every link is closed and `incoming` ends.
+        """
+        if self._started:
+            raise RuntimeError("a Mesh runs once; create a new Mesh to run again")
+        self._started = True
+        try:
+            with trio.CancelScope() as self._scope:
+                async with self._transport, trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    if self._listen is not None:
+                        self.listen_address = await nursery.start(
+                            self._transport.listen, self._listen, self._serve_link
+                        )
+                    for address in self._bootstrap:
+                        nursery.start_soon(self._keep_connected, address, None)
+                    nursery.start_soon(self._exchange_forever)
+                    task_status.started()
+        finally:
+            self._nursery = None
+            self._incoming_send.close()
+            for peer in list(self._links):
+                self.peers.note_disconnected(peer)
+            self._links.clear()
+            self._signal_links_changed()
+            self._stopped.set()
+
+    async def aclose(self) -> None:
+        """Stop `run` (if it is running) and wait until it has cleaned up."""
+        if self._scope is None:
+            return
+        self._scope.cancel()
+        await self._stopped.wait()
+
+    # -- what the layer above calls ------------------------------------------------
+
+    def subscribe(self, topic: str) -> None:
+        """Deliver publications on `topic` to `incoming` from now on."""
+        self._subscriptions.add(topic)
+
+    def unsubscribe(self, topic: str) -> None:
+        self._subscriptions.discard(topic)
+
+    def connected_peers(self) -> list[str]:
+        return list(self._links)
+
+    async def wait_connected(self, count: int = 1) -> None:
+        """Return once at least `count` peers are connected."""
+        while len(self._links) < count:
+            await self._links_changed.wait()
+
+    async def send(self, peer: str, payload: bytes) -> None:
+        """Send `payload` to `peer`, dialing it if its address is known.
+
+        Sending to this node's own peer id delivers locally. Raises `PeerUnreachable`
+        (no link and no way to open one, or the link closed), `LinkBusy` (its send
+        buffer is full) or `FrameTooLarge`. Never waits on the peer itself; a dial waits
+        at most the transport's handshake timeout.
+        """
+        if peer == self.peer_id:
+            self._deliver(Delivery(self.peer_id, None, payload))
+            await trio.lowlevel.checkpoint()
+            return
+        link = self._links.get(peer)
+        if link is None or link.is_closed:
+            link = await self._dial_known(peer)
+        try:
+            link.send_nowait(encode(Unicast(payload)))
+        except LinkClosed as exc:
+            raise PeerUnreachable(peer, exc.reason) from None
+        await trio.lowlevel.checkpoint()
+
+    async def publish(
+        self, topic: str, payload: bytes, message_id: bytes, *, loopback: bool = False
+    ) -> int:
+        """Flood `payload` on `topic` to every connected peer; the number of peers it went to.
+
+        `message_id` (1-255 bytes, e.g. the message CID) is what peers dedup on; an id
+        this node has already seen is not published again (returns 0). With
+        `loopback=True` and a subscription to `topic`, this node delivers it to itself.
+        """
+        self._require_running()
+        message = Publish(message_id, topic, self.hop_limit, payload)
+        frame = encode(message)
+        if not self._seen.add(message_id, trio.current_time()):
+            self.metrics["mesh.duplicates"] += 1
+            await trio.lowlevel.checkpoint()
+            return 0
+        self.metrics["mesh.published"] += 1
+        if loopback and topic in self._subscriptions:
+            self._deliver(Delivery(self.peer_id, topic, payload))
+        sent = self._flood(frame, exclude=None)
+        await trio.lowlevel.checkpoint()
+        return sent
+
+    # -- links ---------------------------------------------------------------------
+
+    async def _serve_link(self, link: Link) -> None:
+        """Adopt a new link and read it until it closes (inbound handler, dial loops)."""
+        if not self._adopt(link):
+            await link.aclose()
+            return
+        await self._read_adopted(link)
+
+    def _adopt(self, link: Link) -> bool:
+        """Make `link` the link to its peer, unless the one we have is preferred."""
+        peer = link.remote_peer
+        if peer == self.peer_id:
+            return False
+        existing = self._links.get(peer)
+        if existing is not None and not existing.is_closed and not self._prefer(link, existing):
+            return False
+        self._links[peer] = link
+        if existing is not None:
+            self.metrics["mesh.links_replaced"] += 1
+            self._require_running().start_soon(existing.aclose)
+        self.metrics["mesh.links_opened"] += 1
+        self.peers.note_connected(peer, link.remote_address, trio.current_time())
+        self._signal_links_changed()
+        self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
+        self._ping(link)
+        return True
+
+    def _prefer(self, new: Link, existing: Link) -> bool:
+        if new.dialed == existing.dialed:
+            return True
+        # Both sides must pick the same link: the one the lower peer id dialed.
+        we_are_lower = self.peer_id < new.remote_peer
+        return new.dialed == we_are_lower
+
+    async def _read_adopted(self, link: Link) -> None:
+        try:
+            while True:
+                try:
+                    frame = await link.receive()
+                except LinkClosed:
+                    return
+                self._on_frame(link, frame)
+        finally:
+            peer = link.remote_peer
+            if self._links.get(peer) is link:
+                del self._links[peer]
+                self._pings.pop(peer, None)
+                self.peers.note_disconnected(peer)
+                self._signal_links_changed()
+            await link.aclose()
+
+    async def _dial_known(self, peer: str) -> Link:
+        nursery = self._require_running()
+        info = self.peers.get(peer)
+        if info is None or info.address is None:
+            raise PeerUnreachable(peer, "not connected and no known address")
+        try:
+            link = await self._transport.connect(info.address, expect_peer=peer)
+        except NetError as exc:
+            self.metrics["mesh.dial_failures"] += 1
+            raise PeerUnreachable(peer, f"dialing {info.address} failed: {exc}") from None
+        if not self._adopt(link):
+            nursery.start_soon(link.aclose)
+            existing = self._links.get(peer)
+            if existing is None:
+                raise PeerUnreachable(peer, "its link closed while dialing")
+            return existing
+        nursery.start_soon(self._read_adopted, link)
+        return link
+
+    async def _keep_connected(self, address: str, peer: str | None) -> None:
+        """Keep a link to `address` (bootstrap: forever; learned `peer`: until it fails
+        `exchange_dial_attempts` times in a row)."""
+        failures = 0
+        try:
+            while True:
+                known = peer or self._bootstrap_peers.get(address)
+                if known is not None and known in self._links:
+                    await self._wait_disconnected(known)
+                    continue
+                try:
+                    link = await self._transport.connect(address, expect_peer=peer)
+                except NetError:
+                    failures += 1
+                    self.metrics["mesh.dial_failures"] += 1
+                    if peer is not None and failures >= self._exchange_dial_attempts:
+                        return
+                    await trio.sleep(self._backoff.delay(failures, self._rng))
+                    continue
+                failures = 0
+                if link.remote_peer == self.peer_id:
+                    await link.aclose()  # our own address in the bootstrap list
+                    return
+                self._bootstrap_peers.setdefault(address, link.remote_peer)
+                await self._serve_link(link)
+                # A peer that accepts and drops at once must not make us spin.
+                await trio.sleep(self._backoff.delay(1, self._rng))
+        finally:
+            if peer is not None:
+                self._maintained.discard(peer)
+
+    async def _wait_disconnected(self, peer: str) -> None:
+        while peer in self._links:
+            await self._links_changed.wait()
+
+    def _signal_links_changed(self) -> None:
+        self._links_changed.set()
+        self._links_changed = trio.Event()
+
+    # -- frames --------------------------------------------------------------------
+
+    def _on_frame(self, link: Link, frame: bytes) -> None:
+        peer = link.remote_peer
+        now = trio.current_time()
+        self.peers.note_seen(peer, now)
+        try:
+            message = decode(frame)
+        except MalformedMeshFrame:
+            self.metrics["mesh.dropped_malformed"] += 1
+            return
+        match message:
+            case Unicast(payload):
+                self._deliver(Delivery(peer, None, payload))
+            case Publish():
+                self._on_publish(peer, message, now)
+            case Ping(nonce):
+                self._send_quietly(link, Pong(nonce))
+            case Pong(nonce):
+                pending = self._pings.get(peer)
+                if pending is not None and pending[0] == nonce:
+                    del self._pings[peer]
+                    self.peers.note_rtt(peer, (now - pending[1]) * 1000.0)
+            case PeerList(entries):
+                self._learn(entries, now)
+
+    def _on_publish(self, peer: str, message: Publish, now: float) -> None:
+        if not self._seen.add(message.message_id, now):
+            self.metrics["mesh.duplicates"] += 1
+            return
+        if message.topic in self._subscriptions:
+            self._deliver(Delivery(peer, message.topic, message.payload))
+        if message.hops_left > 1:
+            forward = attrs.evolve(message, hops_left=message.hops_left - 1)
+            self.metrics["mesh.forwarded"] += self._flood(encode(forward), exclude=peer)
+        else:
+            self.metrics["mesh.hop_limit_reached"] += 1
+
+    def _flood(self, frame: bytes, exclude: str | None) -> int:
+        sent = 0
+        for peer, link in list(self._links.items()):
+            if peer == exclude:
+                continue
+            try:
+                link.send_nowait(frame)
+            except (LinkBusy, LinkClosed):
+                continue  # LinkBusy is counted by the link (link.dropped_busy)
+            sent += 1
+        return sent
+
+    def _deliver(self, delivery: Delivery) -> None:
+        try:
+            self._incoming_send.send_nowait(delivery)
+        except trio.WouldBlock:
+            self.metrics["mesh.dropped_incoming_full"] += 1
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.metrics["mesh.dropped_no_consumer"] += 1
+        else:
+            self.metrics["mesh.delivered"] += 1
+
+    def _send_quietly(self, link: Link, message: MeshMessage) -> None:
+        """Control traffic (pong, peer lists) is best effort: a busy link skips it."""
+        with contextlib.suppress(LinkBusy, LinkClosed):
+            link.send_nowait(encode(message))
+
+    # -- peer exchange and pings ---------------------------------------------------
+
+    def _exchange_entries(self, exclude: str) -> tuple[PeerEntry, ...]:
+        entries = []
+        for peer in self._links:
+            info = self.peers.get(peer)
+            if peer != exclude and info is not None and info.address:
+                entries.append(PeerEntry(peer, info.address))
+        return tuple(entries[: self._max_peers])
+
+    def _learn(self, entries: tuple[PeerEntry, ...], now: float) -> None:
+        nursery = self._nursery
+        for entry in entries[: self._max_peers]:
+            if entry.peer == self.peer_id or not entry.peer.startswith("did:key:"):
+                continue
+            if not entry.address:
+                continue
+            self.peers.note_address(entry.peer, entry.address, now)
+            if entry.peer in self._links or entry.peer in self._maintained:
+                continue
+            if nursery is None or len(self._links) >= self._max_peers:
+                continue
+            self._maintained.add(entry.peer)
+            nursery.start_soon(self._keep_connected, entry.address, entry.peer)
+
+    def _ping(self, link: Link) -> None:
+        nonce = os.urandom(8)
+        self._pings[link.remote_peer] = (nonce, trio.current_time())
+        self._send_quietly(link, Ping(nonce))
+
+    async def _exchange_forever(self) -> None:
+        while True:
+            await trio.sleep(self._exchange_interval)
+            for peer, link in list(self._links.items()):
+                self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
+                self._ping(link)
+
+    def _require_running(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise MeshNotRunning(
+                f"mesh {self.peer_id} is not running; start it with `await nursery.start(mesh.run)`"
+            )
+        return self._nursery

@@ -1,0 +1,180 @@
+"""The mesh's messages inside a link frame (sans-IO): one kind byte, then fields.
+
+::
+
+    UNICAST  0x01 | payload
+    PUBLISH  0x02 | hops_left (u8) | id_len (u8) | message_id | topic_len (u16 BE) | topic | payload
+    PING     0x03 | nonce (8)
+    PONG     0x04 | nonce (8)
+    PEERS    0x05 | count (u16 BE) | count * (peer_len (u16 BE) | peer | addr_len (u16 BE) | addr)
+
+Strings are UTF-8. `decode` raises `MalformedMeshFrame` naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+
+import attrs
+
+
+class MalformedMeshFrame(ValueError):
+    """A link frame that is not a mesh message."""
+
+
+class Kind(enum.IntEnum):
+    UNICAST = 0x01
+    PUBLISH = 0x02
+    PING = 0x03
+    PONG = 0x04
+    PEERS = 0x05
+
+
+@attrs.frozen
+class Unicast:
+    payload: bytes
+
+
+@attrs.frozen
+class Publish:
+    message_id: bytes
+    topic: str
+    hops_left: int
+    payload: bytes
+
+
+@attrs.frozen
+class Ping:
+    nonce: bytes
+
+
+@attrs.frozen
+class Pong:
+    nonce: bytes
+
+
+@attrs.frozen
+class PeerEntry:
+    peer: str
+    address: str
+
+
+@attrs.frozen
+class PeerList:
+    entries: tuple[PeerEntry, ...]
+
+
+MeshMessage = Unicast | Publish | Ping | Pong | PeerList
+
+MAX_MESSAGE_ID = 255
+MAX_HOPS = 255
+NONCE_BYTES = 8
+_U16 = struct.Struct(">H")
+
+
+def publish_header_size(message_id: bytes, topic: str) -> int:
+    """Bytes a PUBLISH adds in front of its payload."""
+    return 1 + 1 + 1 + len(message_id) + 2 + len(topic.encode())
+
+
+def _short_string(value: str, what: str) -> bytes:
+    data = value.encode()
+    if len(data) > 0xFFFF:
+        raise ValueError(f"{what} is {len(data)} bytes, at most 65535")
+    return _U16.pack(len(data)) + data
+
+
+def encode(message: MeshMessage) -> bytes:
+    match message:
+        case Unicast(payload):
+            return bytes([Kind.UNICAST]) + payload
+        case Publish(message_id, topic, hops_left, payload):
+            if not 0 < len(message_id) <= MAX_MESSAGE_ID:
+                raise ValueError(f"message_id must be 1..{MAX_MESSAGE_ID} bytes")
+            if not 0 <= hops_left <= MAX_HOPS:
+                raise ValueError(f"hops_left must be 0..{MAX_HOPS}, got {hops_left}")
+            return (
+                bytes([Kind.PUBLISH, hops_left, len(message_id)])
+                + message_id
+                + _short_string(topic, "topic")
+                + payload
+            )
+        case Ping(nonce):
+            return bytes([Kind.PING]) + nonce
+        case Pong(nonce):
+            return bytes([Kind.PONG]) + nonce
+        case PeerList(entries):
+            parts = [bytes([Kind.PEERS]), _U16.pack(len(entries))]
+            for entry in entries:
+                parts.append(_short_string(entry.peer, "peer id"))
+                parts.append(_short_string(entry.address, "address"))
+            return b"".join(parts)
+    raise TypeError(f"not a mesh message: {message!r}")
+
+
+class _Reader:
+    def __init__(self, data: bytes, kind: str) -> None:
+        self.data = data
+        self.offset = 1
+        self.kind = kind
+
+    def take(self, size: int, what: str) -> bytes:
+        end = self.offset + size
+        if end > len(self.data):
+            raise MalformedMeshFrame(f"{self.kind} frame truncated in {what}")
+        chunk = self.data[self.offset : end]
+        self.offset = end
+        return chunk
+
+    def u8(self, what: str) -> int:
+        return self.take(1, what)[0]
+
+    def u16(self, what: str) -> int:
+        value: int = _U16.unpack(self.take(2, what))[0]
+        return value
+
+    def string(self, what: str) -> str:
+        raw = self.take(self.u16(what), what)
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise MalformedMeshFrame(f"{self.kind} frame: {what} is not UTF-8") from None
+
+    def rest(self) -> bytes:
+        return self.data[self.offset :]
+
+    def end(self) -> None:
+        if self.offset != len(self.data):
+            raise MalformedMeshFrame(f"{self.kind} frame has trailing bytes")
+
+
+def decode(data: bytes) -> MeshMessage:
+    if not data:
+        raise MalformedMeshFrame("empty frame")
+    try:
+        kind = Kind(data[0])
+    except ValueError:
+        raise MalformedMeshFrame(f"unknown message kind 0x{data[0]:02x}") from None
+    reader = _Reader(data, kind.name)
+    match kind:
+        case Kind.UNICAST:
+            return Unicast(reader.rest())
+        case Kind.PUBLISH:
+            hops_left = reader.u8("hops_left")
+            message_id = reader.take(reader.u8("message_id length"), "message_id")
+            if not message_id:
+                raise MalformedMeshFrame("PUBLISH frame has an empty message_id")
+            topic = reader.string("topic")
+            return Publish(message_id, topic, hops_left, reader.rest())
+        case Kind.PING | Kind.PONG:
+            nonce = reader.take(NONCE_BYTES, "nonce")
+            reader.end()
+            return Ping(nonce) if kind is Kind.PING else Pong(nonce)
+        case Kind.PEERS:
+            count = reader.u16("count")
+            entries = tuple(
+                PeerEntry(reader.string("peer id"), reader.string("address")) for _ in range(count)
+            )
+            reader.end()
+            return PeerList(entries)

@@ -1,0 +1,95 @@
+"""The one interface both transports implement.
+
+A transport turns addresses into secure `Link`s. `listen` is started with
+`address = await nursery.start(transport.listen, address, handle_link)` and runs until
+cancelled, calling `handle_link(link)` in a new task per accepted link (the link is
+closed when the handler returns, as with `trio.serve_tcp`). `connect` needs the
+transport to be open (`async with transport:`), because the tasks that own dialed
+links live in the transport's nursery; leaving the block closes every dialed link.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Protocol
+
+import trio
+
+from dms.net.errors import TransportNotOpen
+from dms.net.link import Link, LinkHandler
+from dms.net.metrics import Metrics
+
+
+class Transport(Protocol):
+    """Secure links to peers, identified by their proven did:key."""
+
+    peer_id: str
+    """This node's did:key, proven to every remote in the handshake."""
+
+    metrics: Metrics
+    """Counters shared by this transport's links (see `dms.net.metrics`)."""
+
+    @property
+    def listen_address(self) -> str | None:
+        """The bound listen address once `listen` started, else None."""
+        ...
+
+    async def listen(
+        self,
+        address: str,
+        handle_link: LinkHandler,
+        *,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept links on `address` until cancelled; `task_status` gets the bound address."""
+        ...
+
+    async def connect(self, address: str, expect_peer: str | None = None) -> Link:
+        """Open a link to `address`; `PeerMismatch` if it proves a key other than `expect_peer`."""
+        ...
+
+    async def __aenter__(self) -> Transport: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class LinkNursery:
+    """The `async with` part of a transport: a nursery owning the dialed links' tasks."""
+
+    def __init__(self) -> None:
+        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._nursery: trio.Nursery | None = None
+
+    async def __aenter__(self) -> LinkNursery:
+        if self._nursery_manager is not None:
+            raise RuntimeError(f"{type(self).__name__} is already open")
+        manager = trio.open_nursery()
+        self._nursery = await manager.__aenter__()
+        self._nursery_manager = manager
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        manager, nursery = self._nursery_manager, self._nursery
+        assert manager is not None and nursery is not None
+        self._nursery_manager = self._nursery = None
+        nursery.cancel_scope.cancel()
+        return bool(await manager.__aexit__(exc_type, exc, tb))
+
+    def _link_nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise TransportNotOpen(
+                f"open the transport with `async with {type(self).__name__}(...)` "
+                "before calling connect()"
+            )
+        return self._nursery
