@@ -7,8 +7,8 @@ import attrs
 
 @attrs.frozen
 class RateLimit:
-    rate: float = 200.0  # tokens per second
-    burst: float = 400.0
+    rate: float = 1000.0  # messages per second per (sender, behavior)
+    burst: float = 2000.0
 
 
 class RateLimiter:

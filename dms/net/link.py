@@ -291,7 +291,11 @@ class SecureEndpoint:
     async def serve(
         self, carrier: Carrier, handle_link: LinkHandler, lose_frame: LoseFrame | None = None
     ) -> None:
-        """Accept a carrier and run `handle_link` on the link; close it when that returns."""
+        """Accept a carrier and run `handle_link` on the link; close it when that returns.
+
+        A handler ending with `LinkClosed` is the normal end of a link; any other
+        exception propagates and stops the listener, as with `trio.serve_tcp`.
+        """
         link = await self.accept(carrier, lose_frame)
         if link is None:
             return
@@ -299,6 +303,8 @@ class SecureEndpoint:
             nursery.start_soon(link.run_writer)
             try:
                 await handle_link(link)
+            except LinkClosed:
+                pass
             finally:
                 await link.aclose()
 

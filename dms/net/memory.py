@@ -185,6 +185,8 @@ class MemoryNetwork:
 
     def _open(self, dialer: str, address: str) -> tuple[_MemoryCarrier, LoseFrame | None]:
         """Connect to a listener; the dialer's carrier and loss decision."""
+        if not address.startswith(SCHEME):
+            raise BadAddress(address, f"a memory address starts with {SCHEME!r}")
         listener = self._listeners.get(address)
         if listener is None:
             raise ConnectFailed(address, "nothing is listening there")

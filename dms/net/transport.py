@@ -56,7 +56,7 @@ class Transport(Protocol):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> bool | None: ...
 
 
 class LinkNursery:
@@ -84,7 +84,13 @@ class LinkNursery:
         assert manager is not None and nursery is not None
         self._nursery_manager = self._nursery = None
         nursery.cancel_scope.cancel()
-        return bool(await manager.__aexit__(exc_type, exc, tb))
+        try:
+            return bool(await manager.__aexit__(exc_type, exc, tb))
+        except BaseExceptionGroup as group:
+            # The body's own exception, only wrapped by the nursery: let it through as is.
+            if exc is not None and list(group.exceptions) == [exc]:
+                return False
+            raise
 
     def _link_nursery(self) -> trio.Nursery:
         if self._nursery is None:

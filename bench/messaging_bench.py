@@ -1,0 +1,241 @@
+"""Messaging speed, as ratios against baselines measured in the same run.
+
+1. Authenticated request/reply round trips/s over the secure websocket link (full
+   admission pipeline, warm chain cache) vs raw trio-websocket echo of the same payload.
+2. One-way authenticated messages/s between two OS processes vs raw pynacl verify/s.
+3. Broadcast fan-out to 10 in-process nodes (memory transport): publications/s and
+   deliveries/s.
+4. Where a message's time goes (cProfile of the receive path).
+
+Run: python bench/messaging_bench.py   (about a minute)
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import multiprocessing
+import os
+import pstats
+import sys
+import time
+
+import nacl.signing
+import trio
+import trio_websocket
+
+from dms.actor import AdmissionPolicy, RateLimit
+from dms.net import MemoryNetwork
+from dms.node import open_node
+from ucan import SigningKey
+
+PAYLOAD = os.urandom(128).hex()  # 256 characters
+ROUND_TRIPS = 2000
+UNLIMITED = AdmissionPolicy(rate_limit=RateLimit(rate=1e9, burst=1e9))
+
+
+async def raw_websocket_echo(count: int) -> float:
+    async def handler(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(trio_websocket.serve_websocket, handler, "127.0.0.1", 0, None)
+        port = server.port
+        async with trio_websocket.open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
+            start = time.perf_counter()
+            for _ in range(count):
+                await ws.send_message(PAYLOAD)
+                await ws.get_message()
+            elapsed = time.perf_counter() - start
+        nursery.cancel_scope.cancel()
+    return count / elapsed
+
+
+async def authenticated_round_trips(count: int) -> float:
+    async with open_node(listen="ws://127.0.0.1:0", policy=UNLIMITED) as server:
+        @server.root.behavior("/bench/echo")
+        async def echo(message):  # type: ignore[no-untyped-def]
+            return message.args
+
+        async with open_node(bootstrap=[server.address]) as client:
+            client.add_proofs(server.grant(client.did, "/bench"))
+            await client.mesh.wait_connected()
+            for _ in range(50):  # warm up caches and the link
+                await client.root.invoke(server.root.handle, "/bench/echo", {"p": PAYLOAD})
+            start = time.perf_counter()
+            for _ in range(count):
+                await client.root.invoke(server.root.handle, "/bench/echo", {"p": PAYLOAD})
+            return count / (time.perf_counter() - start)
+
+
+def raw_verify_rate(count: int = 20000) -> float:
+    key = nacl.signing.SigningKey.generate()
+    signed = key.sign(PAYLOAD.encode())
+    verify = key.verify_key.verify
+    start = time.perf_counter()
+    for _ in range(count):
+        verify(signed)
+    return count / (time.perf_counter() - start)
+
+
+# -- one-way between two processes -------------------------------------------------------
+
+ONE_WAY = 5000
+
+
+def _receiver(conn) -> None:  # type: ignore[no-untyped-def]
+    """Child process: a node that counts authorized one-way messages and reports the
+    rate between the first and the last once the stream has been quiet for a second."""
+
+    async def main() -> None:
+        key = SigningKey.generate()
+        async with open_node(key, listen="ws://127.0.0.1:0", policy=UNLIMITED) as node:
+            times: list[float] = []
+
+            @node.root.behavior("/bench/note")
+            async def note(message):  # type: ignore[no-untyped-def]
+                times.append(time.perf_counter())
+
+            conn.send((key.did, node.address))
+            conn.send(node.grant(conn.recv(), "/bench").envelope)
+            while not times or time.perf_counter() - times[-1] < 1.0:
+                await trio.sleep(0.2)
+            rate = (len(times) - 1) / (times[-1] - times[0])
+            conn.send((len(times), rate, node.metrics()))
+
+    trio.run(main)
+
+
+def one_way_between_processes() -> tuple[int, float, dict[str, int]]:
+    from dms.actor.handle import Handle
+    from dms.net import NetError
+    from ucan import Delegation
+
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.get_context("spawn").Process(target=_receiver, args=(child,))
+    proc.start()
+    receiver_did, address = parent.recv()
+    sender_key = SigningKey.generate()
+    parent.send(sender_key.did)
+    grant = Delegation.decode(parent.recv())
+
+    async def run() -> tuple[int, float, dict[str, int]]:
+        async with open_node(sender_key, bootstrap=[address]) as node:
+            node.add_proofs(grant)
+            await node.mesh.wait_connected()
+            target = Handle(receiver_did, receiver_did, receiver_did, "root")
+            for _ in range(ONE_WAY):
+                while True:
+                    try:
+                        await node.root.send(target, "/bench/note", {"p": PAYLOAD})
+                        break
+                    except NetError:  # the link's send buffer is full: let it drain
+                        await trio.sleep(0.001)
+            result: tuple[int, float, dict[str, int]] = await trio.to_thread.run_sync(parent.recv)
+            return result
+
+    result = trio.run(run)
+    proc.join(10)
+    return result
+
+
+# -- fan-out -------------------------------------------------------------------------------
+
+async def broadcast_fan_out(nodes: int = 10, publications: int = 300) -> tuple[float, float]:
+    network = MemoryNetwork()
+    org = SigningKey.generate()
+    received = {"n": 0}
+    done = trio.Event()
+    total = publications * (nodes - 1)
+    async with trio.open_nursery() as nursery:
+        opened = []
+
+        async def start(i: int, task_status=trio.TASK_STATUS_IGNORED) -> None:  # type: ignore[no-untyped-def]
+            bootstrap = ["memory://n0"] if i else []
+            async with open_node(listen=f"memory://n{i}", network=network, bootstrap=bootstrap,
+                                 anchors=[org.did], policy=UNLIMITED) as node:
+                opened.append(node)
+                task_status.started(node)
+                await trio.sleep_forever()
+
+        publisher = await nursery.start(start, 0)
+        for i in range(1, nodes):
+            node = await nursery.start(start, i)
+
+            @node.root.behavior("/bench/news")
+            async def news(message):  # type: ignore[no-untyped-def]
+                received["n"] += 1
+                if received["n"] == total:
+                    done.set()
+
+            node.root.subscribe("/bench/topic")
+        from ucan import delegate
+
+        publisher.add_proofs(delegate(org, publisher.did, "/bench", expiration=None))
+        await publisher.mesh.wait_connected(nodes - 1)
+        await trio.sleep(0.5)
+        start_time = time.perf_counter()
+        for _ in range(publications):
+            await publisher.root.broadcast("/bench/topic", "/bench/news", {"p": PAYLOAD},
+                                           subject=org.did)
+            await trio.sleep(0)
+        with trio.move_on_after(60):
+            await done.wait()
+        elapsed = time.perf_counter() - start_time
+        nursery.cancel_scope.cancel()
+    return publications / elapsed, received["n"] / elapsed
+
+
+def profile_receive_path(count: int = 3000) -> str:
+    """cProfile of Node.receive for authorized one-way messages (no network)."""
+    from dms.actor.admission import Admission
+    from dms.actor.wire import encode_message
+    from ucan import TrustContext, delegate, invoke
+
+    server, client = SigningKey.generate(), SigningKey.generate()
+    grant = delegate(server, client.did, "/bench", expiration=None)
+    now = int(time.time())
+    frames = [
+        encode_message(invoke(client, server.did, "/bench/echo", {"p": PAYLOAD}, [grant.cid],
+                              audience=server.did, expiration=now + 60), [grant])
+        for _ in range(count)
+    ]
+    admission = Admission(TrustContext(server.did), {server.did}.__contains__)
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for frame in frames:
+        admission.admit(frame, now=now)
+    profiler.disable()
+    rate = count / (time.perf_counter() - start)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+    return f"admission (no network, profiled): {rate:,.0f} msgs/s\n" + out.getvalue()
+
+
+def main() -> int:
+    verify = raw_verify_rate()
+    echo = trio.run(raw_websocket_echo, ROUND_TRIPS)
+    rtt = trio.run(authenticated_round_trips, ROUND_TRIPS)
+    print(f"raw pynacl verify                 {verify:10,.0f} /s   (baseline)")
+    print(f"raw trio-websocket echo (256 B)   {echo:10,.0f} round trips/s (baseline)")
+    print(f"authenticated request/reply       {rtt:10,.0f} round trips/s = {rtt / echo:.2f}x raw echo")
+    sys.stdout.flush()
+    count, one_way, metrics = one_way_between_processes()
+    dropped = {k: v for k, v in metrics.items() if "dropped" in k}
+    print(f"one-way, two processes            {one_way:10,.0f} msgs/s = {one_way / verify:.2f}x raw verify"
+          f"   ({count}/{ONE_WAY} delivered; receiver drops: {dropped or 'none'})")
+    pubs, deliveries = trio.run(broadcast_fan_out)
+    print(f"broadcast to 9 peers (memory)     {pubs:10,.0f} publications/s, {deliveries:,.0f} deliveries/s")
+    print()
+    print(profile_receive_path())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""The in-process network: simulated latency, bandwidth and loss, deterministic under
+trio's MockClock (the `autojump_clock` fixture)."""
+
+from __future__ import annotations
+
+import nacl.signing
+import pytest
+import trio
+
+from dms.net import BadAddress, ConnectFailed, Link, LinkConditions, MemoryNetwork
+from dms.net.session import FRAME_OVERHEAD
+from ucan.did import did_from_public_key
+
+ALICE = nacl.signing.SigningKey(b"\x0a" * 32)
+BOB = nacl.signing.SigningKey(b"\x0b" * 32)
+CAROL = nacl.signing.SigningKey(b"\x0c" * 32)
+
+
+def did(key):
+    return did_from_public_key(bytes(key.verify_key))
+
+
+async def record_arrivals(network: MemoryNetwork, frames: list[bytes], quiet_for: float = 30.0):
+    """Send `frames` from ALICE to BOB; return [(arrival time - start, frame)] at BOB."""
+    arrivals: list[tuple[float, bytes]] = []
+    done = trio.Event()
+
+    async def collect(link: Link) -> None:
+        while True:
+            with trio.move_on_after(quiet_for):
+                frame = await link.receive()
+                arrivals.append((trio.current_time(), frame))
+                continue
+            done.set()
+            return
+
+    with trio.fail_after(1000):
+        async with trio.open_nursery() as nursery, network.transport(ALICE) as alice:
+            address = await nursery.start(network.transport(BOB).listen, "memory://bob", collect)
+            link = await alice.connect(address)
+            start = trio.current_time()
+            for frame in frames:
+                await link.send(frame)
+            await done.wait()
+            nursery.cancel_scope.cancel()
+    return [(round(t - start, 9), f) for t, f in arrivals]
+
+
+async def test_latency_delays_every_frame_by_exactly_the_latency(autojump_clock):
+    network = MemoryNetwork(default=LinkConditions(latency=0.25))
+    arrivals = await record_arrivals(network, [b"a", b"b"])
+    assert arrivals == [(0.25, b"a"), (0.25, b"b")]
+
+
+async def test_bandwidth_serializes_frames_on_the_wire(autojump_clock):
+    payload = bytes(1000 - FRAME_OVERHEAD)  # 1000 bytes once sealed
+    network = MemoryNetwork(default=LinkConditions(latency=0.1, bandwidth=10_000.0))
+    arrivals = await record_arrivals(network, [payload] * 5)
+    assert [t for t, _ in arrivals] == [0.2, 0.3, 0.4, 0.5, 0.6]
+
+
+async def test_loss_is_deterministic_for_a_seed(autojump_clock):
+    frames = [n.to_bytes(2, "big") for n in range(200)]
+    runs = []
+    for seed in (7, 7, 8):
+        network = MemoryNetwork(default=LinkConditions(loss=0.25), seed=seed)
+        runs.append([f for _, f in await record_arrivals(network, frames)])
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+    assert 120 < len(runs[0]) < 180
+    assert runs[0] == sorted(runs[0])  # what arrives is still in order
+
+
+async def test_conditions_apply_to_one_pair_in_both_directions(autojump_clock):
+    network = MemoryNetwork()
+    network.set_conditions(did(BOB), did(ALICE), LinkConditions(latency=1.5))
+    assert network.conditions_between(did(ALICE), did(BOB)).latency == 1.5
+    assert network.conditions_between(did(ALICE), did(CAROL)) == LinkConditions()
+    assert await record_arrivals(network, [b"x"]) == [(1.5, b"x")]
+
+
+def test_conditions_reject_nonsense():
+    with pytest.raises(ValueError, match="loss"):
+        LinkConditions(loss=1.5)
+    with pytest.raises(ValueError, match="latency"):
+        LinkConditions(latency=-1)
+    with pytest.raises(ValueError, match="bandwidth"):
+        LinkConditions(bandwidth=0)
+
+
+async def test_connect_to_unbound_address_names_it(autojump_clock):
+    network = MemoryNetwork()
+    async with network.transport(ALICE) as alice:
+        with pytest.raises(ConnectFailed, match="memory://nobody"):
+            await alice.connect("memory://nobody")
+        with pytest.raises(BadAddress, match="ws://x:1"):
+            await alice.connect("ws://x:1")
+
+
+async def test_listening_twice_on_one_name_is_refused(autojump_clock):
+    network = MemoryNetwork()
+
+    async def ignore(link: Link) -> None:
+        pass
+
+    async with trio.open_nursery() as nursery:
+        first = await nursery.start(network.transport(ALICE).listen, "memory://", ignore)
+        second = await nursery.start(network.transport(BOB).listen, "memory://", ignore)
+        assert first != second
+        with pytest.raises(BadAddress, match="already in use"):
+            await nursery.start(network.transport(CAROL).listen, first, ignore)
+        nursery.cancel_scope.cancel()

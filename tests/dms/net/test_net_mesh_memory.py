@@ -1,0 +1,195 @@
+"""Mesh policies on the in-process network, under trio's MockClock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import nacl.signing
+import pytest
+import trio
+
+from dms.net import (
+    Backoff,
+    Delivery,
+    LinkConditions,
+    MemoryNetwork,
+    Mesh,
+    MeshNotRunning,
+    PeerUnreachable,
+)
+
+
+async def start_mesh(
+    nursery: trio.Nursery,
+    network: MemoryNetwork,
+    bootstrap: Sequence[str] = (),
+    key: nacl.signing.SigningKey | None = None,
+    **options,
+) -> Mesh:
+    key = key or nacl.signing.SigningKey.generate()
+    options.setdefault("exchange_interval", 5.0)
+    mesh = Mesh(
+        key,
+        network.transport(key),
+        listen="memory://",
+        bootstrap=bootstrap,
+        backoff=Backoff(initial=0.1, maximum=1.0),
+        **options,
+    )
+    await nursery.start(mesh.run)
+    return mesh
+
+
+async def chain(nursery, network, length, **options) -> list[Mesh]:
+    """Meshes linked in a line; `max_peers=1` on the ends keeps exchange from closing it."""
+    meshes = [await start_mesh(nursery, network, max_peers=1, **options)]
+    for position in range(1, length):
+        end = position == length - 1
+        previous = meshes[-1].listen_address
+        assert previous is not None
+        meshes.append(
+            await start_mesh(
+                nursery,
+                network,
+                [previous],
+                max_peers=1 if end else 2,
+                **options,
+            )
+        )
+        await meshes[-1].wait_connected()
+    return meshes
+
+
+@pytest.mark.parametrize(("hop_limit", "reaches_end"), [(1, False), (2, True)])
+async def test_hop_limit_bounds_how_far_a_publication_travels(
+    autojump_clock, hop_limit, reaches_end
+):
+    network = MemoryNetwork()
+    async with trio.open_nursery() as nursery:
+        first, middle, last = await chain(nursery, network, 3, hop_limit=hop_limit)
+        assert len(first.connected_peers()) == 1 and len(last.connected_peers()) == 1
+        middle.subscribe("t")
+        last.subscribe("t")
+        await first.publish("t", b"news", b"m1")
+        assert await middle.incoming.receive() == Delivery(first.peer_id, "t", b"news")
+        await trio.sleep(1)
+        if reaches_end:
+            assert last.incoming.receive_nowait() == Delivery(middle.peer_id, "t", b"news")
+        else:
+            with pytest.raises(trio.WouldBlock):
+                last.incoming.receive_nowait()
+            assert middle.metrics["mesh.hop_limit_reached"] == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_rtt_is_measured_by_mesh_ping(autojump_clock):
+    network = MemoryNetwork(default=LinkConditions(latency=0.05))
+    async with trio.open_nursery() as nursery:
+        a = await start_mesh(nursery, network)
+        b = await start_mesh(nursery, network, [a.listen_address])
+        await b.wait_connected()
+        await trio.sleep(1)
+        assert b.peers[a.peer_id].rtt_ms == pytest.approx(100.0)
+        assert a.peers[b.peer_id].rtt_ms == pytest.approx(100.0)
+        assert a.peers[b.peer_id].address == b.listen_address
+        nursery.cancel_scope.cancel()
+
+
+async def test_slow_consumer_drops_and_counts_without_stalling_the_link(autojump_clock):
+    network = MemoryNetwork()
+    async with trio.open_nursery() as nursery:
+        a = await start_mesh(nursery, network, incoming_buffer=2)
+        b = await start_mesh(nursery, network, [a.listen_address])
+        await b.wait_connected()
+        for n in range(5):
+            await b.send(a.peer_id, bytes([n]))
+        await trio.sleep(1)
+        assert a.metrics["mesh.dropped_incoming_full"] == 3
+        assert [a.incoming.receive_nowait().payload for _ in range(2)] == [b"\x00", b"\x01"]
+        await b.send(a.peer_id, b"still flowing")
+        assert (await a.incoming.receive()).payload == b"still flowing"
+        nursery.cancel_scope.cancel()
+
+
+async def test_send_dials_a_peer_known_only_by_address(autojump_clock):
+    network = MemoryNetwork()
+    async with trio.open_nursery() as nursery:
+        hub = await start_mesh(nursery, network)
+        a = await start_mesh(nursery, network, [hub.listen_address], max_peers=1)
+        b = await start_mesh(nursery, network, [hub.listen_address], max_peers=1)
+        await trio.sleep(6)  # an exchange round: a and b learn each other, do not dial
+        assert b.peer_id not in a.connected_peers()
+        assert a.peers[b.peer_id].address == b.listen_address
+        await a.send(b.peer_id, b"direct")
+        assert await b.incoming.receive() == Delivery(a.peer_id, None, b"direct")
+        nursery.cancel_scope.cancel()
+
+
+async def test_send_to_unknown_peer_is_unreachable_naming_it(autojump_clock):
+    network = MemoryNetwork()
+    stranger = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+    async with trio.open_nursery() as nursery:
+        a = await start_mesh(nursery, network)
+        with pytest.raises(PeerUnreachable, match=stranger):
+            await a.send(stranger, b"hello?")
+        nursery.cancel_scope.cancel()
+
+
+async def test_send_to_self_and_loopback_publish_deliver_locally(autojump_clock):
+    network = MemoryNetwork()
+    async with trio.open_nursery() as nursery:
+        a = await start_mesh(nursery, network)
+        a.subscribe("t")
+        await a.send(a.peer_id, b"me")
+        assert await a.incoming.receive() == Delivery(a.peer_id, None, b"me")
+        await a.publish("t", b"quiet", b"m1")
+        await a.publish("t", b"echo", b"m2", loopback=True)
+        assert await a.incoming.receive() == Delivery(a.peer_id, "t", b"echo")
+        assert await a.publish("t", b"again", b"m2") == 0  # id already seen
+        nursery.cancel_scope.cancel()
+
+
+async def test_simultaneous_dials_settle_on_one_link(autojump_clock):
+    network = MemoryNetwork()
+    key_a, key_b = nacl.signing.SigningKey.generate(), nacl.signing.SigningKey.generate()
+    async with trio.open_nursery() as nursery:
+        # Each bootstraps to the other: both dial, both accept, one link must remain.
+        meshes = [
+            Mesh(k, network.transport(k), listen=f"memory://{name}", bootstrap=[f"memory://{o}"])
+            for k, name, o in ((key_a, "a", "b"), (key_b, "b", "a"))
+        ]
+        for mesh in meshes:
+            await nursery.start(mesh.run)
+        await trio.sleep(5)
+        a, b = meshes
+        assert a.connected_peers() == [b.peer_id] and b.connected_peers() == [a.peer_id]
+        assert a.metrics["link.handshakes_ok"] == 2  # two links were opened, one kept
+        b.subscribe("t")
+        await a.publish("t", b"once", b"m")
+        await trio.sleep(1)
+        assert b.incoming.receive_nowait().payload == b"once"
+        nursery.cancel_scope.cancel()
+
+
+async def test_bootstrapping_to_oneself_is_ignored(autojump_clock):
+    network = MemoryNetwork()
+    key = nacl.signing.SigningKey.generate()
+    async with trio.open_nursery() as nursery:
+        mesh = Mesh(key, network.transport(key), listen="memory://me", bootstrap=["memory://me"])
+        await nursery.start(mesh.run)
+        await trio.sleep(5)
+        assert mesh.connected_peers() == []
+        nursery.cancel_scope.cancel()
+
+
+async def test_publish_before_run_is_refused():
+    key = nacl.signing.SigningKey.generate()
+    mesh = Mesh(key, MemoryNetwork().transport(key))
+    with pytest.raises(MeshNotRunning, match=mesh.peer_id):
+        await mesh.publish("t", b"x", b"id")
+
+
+def test_mesh_refuses_a_transport_of_another_key():
+    key, other = nacl.signing.SigningKey.generate(), nacl.signing.SigningKey.generate()
+    with pytest.raises(ValueError, match="transport speaks for"):
+        Mesh(key, MemoryNetwork().transport(other))

@@ -1,0 +1,176 @@
+"""Meshes of real websocket nodes on 127.0.0.1: pubsub, peer exchange, reconnect,
+slow peers and clean cancellation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import nacl.signing
+import trio
+
+from dms.net import Backoff, Delivery, Mesh, WebsocketTransport
+
+FAST_BACKOFF = Backoff(initial=0.05, maximum=0.4)
+
+
+async def start_mesh(
+    nursery: trio.Nursery,
+    key: nacl.signing.SigningKey | None = None,
+    bootstrap: Sequence[str] = (),
+    listen: str = "ws://127.0.0.1:0",
+    **options,
+) -> Mesh:
+    key = key or nacl.signing.SigningKey.generate()
+    mesh = Mesh(
+        key,
+        WebsocketTransport(key),
+        listen=listen,
+        bootstrap=bootstrap,
+        exchange_interval=0.3,
+        backoff=FAST_BACKOFF,
+        **options,
+    )
+    await nursery.start(mesh.run)
+    return mesh
+
+
+async def drain(mesh: Mesh, quiet: float = 0.3) -> list[Delivery]:
+    """Everything that arrives until nothing has for `quiet` seconds."""
+    got = []
+    while True:
+        with trio.move_on_after(quiet):
+            got.append(await mesh.incoming.receive())
+            continue
+        return got
+
+
+async def full_mesh(meshes: list[Mesh]) -> None:
+    for mesh in meshes:
+        await mesh.wait_connected(len(meshes) - 1)
+
+
+async def test_publish_reaches_every_subscriber_exactly_once():
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            hub = await start_mesh(nursery)
+            others = [await start_mesh(nursery, bootstrap=[hub.listen_address]) for _ in range(3)]
+            meshes = [hub, *others]
+            await full_mesh(meshes)
+            for mesh in meshes[:-1]:
+                mesh.subscribe("/nunet/deployment")
+            bystander = meshes[-1]  # not subscribed: forwards, never delivers
+            publisher = others[0]
+            for n in range(5):
+                sent = await publisher.publish("/nunet/deployment", b"bid %d" % n, b"id-%d" % n)
+                assert sent == 3
+            for mesh in meshes:
+                got = await drain(mesh)
+                if mesh is publisher or mesh is bystander:
+                    assert got == []
+                else:
+                    assert sorted(d.payload for d in got) == [b"bid %d" % n for n in range(5)]
+                    assert {d.topic for d in got} == {"/nunet/deployment"}
+            assert bystander.metrics["mesh.delivered"] == 0
+            assert bystander.metrics["mesh.duplicates"] > 0  # flooding reached it twice
+            nursery.cancel_scope.cancel()
+
+
+async def test_late_joiner_learns_peers_by_exchange_and_receives_later_publications():
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            hub = await start_mesh(nursery)
+            first = [await start_mesh(nursery, bootstrap=[hub.listen_address]) for _ in range(2)]
+            await full_mesh([hub, *first])
+            late = await start_mesh(nursery, bootstrap=[hub.listen_address])
+            await full_mesh([hub, *first, late])
+            for mesh in first:
+                info = late.peers[mesh.peer_id]
+                assert info.connected and info.address == mesh.listen_address
+            late.subscribe("/nunet/revocation")
+            await first[1].publish("/nunet/revocation", b"revoke", b"cid-1")
+            got = await drain(late)
+            assert [d.payload for d in got] == [b"revoke"]
+            assert got[0].peer in {m.peer_id for m in [hub, *first]}
+            nursery.cancel_scope.cancel()
+
+
+async def test_reconnects_after_a_peer_restarts():
+    server_key = nacl.signing.SigningKey.generate()
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server = await start_mesh(nursery, server_key)
+            address = server.listen_address
+            assert address is not None
+            client = await start_mesh(nursery, bootstrap=[address])
+            await client.wait_connected()
+            await server.aclose()
+            while server.peer_id in client.connected_peers():
+                await trio.sleep(0.01)
+            assert not client.peers[server.peer_id].connected
+            restarted = await start_mesh(nursery, server_key, listen=address)
+            await client.wait_connected()
+            assert client.connected_peers() == [restarted.peer_id]
+            await client.send(restarted.peer_id, b"hello again")
+            delivery = await restarted.incoming.receive()
+            assert delivery == Delivery(client.peer_id, None, b"hello again")
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_that_stops_reading_does_not_stall_the_others():
+    frame = bytes(64 * 1024)
+    count = 400  # 26 MB: more than loopback socket buffers hold
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            publisher = await start_mesh(nursery)
+            reader = await start_mesh(nursery, bootstrap=[publisher.listen_address])
+            reader.subscribe("bulk")
+            stalled_key = nacl.signing.SigningKey.generate()
+            async with WebsocketTransport(stalled_key) as stalled:
+                # Connects, then never reads a frame.
+                await stalled.connect(publisher.listen_address)
+                await publisher.wait_connected(2)
+                received = 0
+
+                async def consume():
+                    nonlocal received
+                    async for _ in reader.incoming:
+                        received += 1
+
+                nursery.start_soon(consume)
+                for n in range(count):
+                    await publisher.publish("bulk", frame, n.to_bytes(4, "big"))
+                    await trio.sleep(0.002)
+                while received < count:
+                    await trio.sleep(0.01)
+                assert publisher.metrics["link.dropped_busy"] > 0
+            nursery.cancel_scope.cancel()
+
+
+def _all_tasks() -> set[trio.lowlevel.Task]:
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    found, stack = set(), [root]
+    while stack:
+        task = stack.pop()
+        found.add(task)
+        for nursery in task.child_nurseries:
+            stack.extend(nursery.child_tasks)
+    return found
+
+
+async def test_cancelling_meshes_leaves_no_tasks_and_ends_incoming():
+    before = _all_tasks()
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            hub = await start_mesh(nursery)
+            meshes = [hub] + [
+                await start_mesh(nursery, bootstrap=[hub.listen_address]) for _ in range(2)
+            ]
+            await full_mesh(meshes)
+            assert len(_all_tasks()) > len(before)
+            nursery.cancel_scope.cancel()
+    assert _all_tasks() == before
+    for mesh in meshes:
+        assert mesh.connected_peers() == []
+        async for _ in mesh.incoming:
+            raise AssertionError("incoming should be empty and closed")

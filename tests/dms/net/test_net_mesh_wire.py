@@ -1,0 +1,95 @@
+"""The mesh message codec, the dedup set, the peer table and backoff (all sans-IO)."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dms.net import Backoff, PeerTable, SeenMessages
+from dms.net.mesh_wire import (
+    MalformedMeshFrame,
+    PeerEntry,
+    PeerList,
+    Ping,
+    Pong,
+    Publish,
+    Unicast,
+    decode,
+    encode,
+)
+
+text = st.text(max_size=40)
+messages = st.one_of(
+    st.builds(Unicast, st.binary(max_size=64)),
+    st.builds(
+        Publish,
+        st.binary(min_size=1, max_size=255),
+        text,
+        st.integers(0, 255),
+        st.binary(max_size=64),
+    ),
+    st.builds(Ping, st.binary(min_size=8, max_size=8)),
+    st.builds(Pong, st.binary(min_size=8, max_size=8)),
+    st.builds(PeerList, st.lists(st.builds(PeerEntry, text, text), max_size=5).map(tuple)),
+)
+
+
+@given(messages)
+def test_every_mesh_message_survives_a_round_trip(message):
+    assert decode(encode(message)) == message
+
+
+@given(st.binary(max_size=80))
+def test_decoding_arbitrary_bytes_gives_a_message_or_malformed(data):
+    with contextlib.suppress(MalformedMeshFrame):
+        decode(data)
+
+
+@pytest.mark.parametrize(
+    ("frame", "problem"),
+    [
+        (b"", "empty"),
+        (b"\x09", "unknown message kind 0x09"),
+        (b"\x03\x00", "PING frame truncated in nonce"),
+        (b"\x02\x05\x00", "empty message_id"),
+        (b"\x05\x00\x01\x00\x03abc", "PEERS frame truncated in address"),
+        (b"\x04" + bytes(9), "PONG frame has trailing bytes"),
+    ],
+)
+def test_malformed_frames_say_what_is_wrong(frame, problem):
+    with pytest.raises(MalformedMeshFrame, match=problem):
+        decode(frame)
+
+
+def test_seen_messages_forget_after_ttl_and_beyond_capacity():
+    seen = SeenMessages(capacity=2, ttl=10.0)
+    assert seen.add(b"a", now=0.0)
+    assert not seen.add(b"a", now=5.0)
+    assert seen.add(b"a", now=10.0)  # expired, seen again
+    assert seen.add(b"b", now=11.0) and seen.add(b"c", now=11.0)
+    assert b"a" not in seen and len(seen) == 2  # capacity evicted the oldest
+
+
+def test_peer_table_keeps_announced_addresses_over_hearsay_and_stays_bounded():
+    table = PeerTable(capacity=2)
+    table.note_connected("did:key:a", "ws://a:1", now=1.0)
+    assert not table.note_address("did:key:a", "ws://evil:1", now=2.0)
+    assert table["did:key:a"].address == "ws://a:1"
+    assert table.note_address("did:key:b", "ws://b:1", now=3.0)
+    assert table.note_address("did:key:c", "ws://c:1", now=4.0)
+    assert set(table) == {"did:key:a", "did:key:c"}  # idle b forgotten, connected a kept
+    table.note_rtt("did:key:a", 12.5)
+    table.note_disconnected("did:key:a")
+    assert table["did:key:a"].rtt_ms == 12.5 and not table["did:key:a"].connected
+
+
+def test_backoff_grows_to_its_cap_with_bounded_jitter():
+    backoff = Backoff(initial=1.0, maximum=8.0, factor=2.0, jitter=0.25)
+    rng = random.Random(1)
+    delays = [backoff.delay(n, rng) for n in range(1, 7)]
+    for delay, base in zip(delays, [1, 2, 4, 8, 8, 8], strict=True):
+        assert base * 0.75 <= delay <= base * 1.25
