@@ -8,6 +8,7 @@ admission pipeline (`dms.actor.admission`) before any actor sees it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -29,8 +30,8 @@ from dms.actor.admission import (
 )
 from dms.actor.errors import RemoteError, RequestTimeout
 from dms.actor.handle import Handle
-from dms.actor.wire import REPLY, WireDecoder, encode_message
-from dms.net import MemoryNetwork, Mesh, NetError, WebsocketTransport
+from dms.actor.wire import REPLY, decode_message, encode_message
+from dms.net import MemoryNetwork, Mesh, NetError, Transport, WebsocketTransport
 from ucan import (
     CID,
     Delegation,
@@ -43,6 +44,8 @@ from ucan import (
     invoke,
     revoke,
 )
+from ucan.keystore import Keystore, keystore_directory, resolve_passphrase
+from ucan.store import TokenStore
 
 DEPLOYMENT_TOPIC = "/nunet/deployment"
 REVOCATION_TOPIC = "/nunet/revocation"
@@ -68,6 +71,7 @@ class Node:
         clock: Callable[[], float] = time.time,
         policy: AdmissionPolicy = DEFAULT_POLICY,
         message_ttl: float = 30.0,
+        store: TokenStore | None = None,
     ) -> None:
         self.key = key
         self.did = key.did
@@ -76,13 +80,15 @@ class Node:
         self.clock = clock
         self.message_ttl = message_ttl
         self.trust = TrustContext(self.did, anchors)
+        self.store = store
+        if store is not None:  # grants and revocations survive restarts
+            store.load_into(self.trust)
         self.actors: dict[str, Actor] = {}
         self._inboxes: set[str] = set()
         self.subscribers: dict[str, set[Actor]] = {}
         self.pending: dict[CID, _Pending] = {}
         self.admission = Admission(self.trust, self.actors.__contains__, policy)
         self.counters: Counter[str] = Counter()
-        self._revocation_decoder = WireDecoder(cache_size=0)
         self.root = Actor(self, key, "root", None)
         self.actors[self.did] = self.root
         self._inboxes.add("root")
@@ -167,10 +173,13 @@ class Node:
     def add_proofs(self, *delegations: Delegation) -> None:
         """Hold delegations that let this node's actors prove their invocations."""
         self.trust.provide(*delegations)
+        if self.store is not None:
+            for delegation in delegations:
+                self.store.put_delegation(delegation)
 
     async def publish_revocation(self, revocation: Invocation) -> None:
-        """Apply a revocation here and flood it on the revocation topic."""
-        self.trust.revocations.add(revocation)
+        """Apply a revocation here, keep it, and flood it on the revocation topic."""
+        self._apply_revocation(revocation)
         if self.mesh is not None:
             await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation),
                                     revocation.cid.raw)
@@ -313,11 +322,14 @@ class Node:
 
     def _receive_revocation(self, data: bytes) -> None:
         try:
-            envelope = self._revocation_decoder.decode(data)
-            self.trust.revocations.add(envelope.invocation)
+            self._apply_revocation(decode_message(data, self.trust).invocation)
         except UcanError:
             self.counters["dropped.bad-revocation"] += 1
-            return
+
+    def _apply_revocation(self, revocation: Invocation) -> None:
+        self.trust.revocations.add(revocation)  # verifies it; raises UcanError if bad
+        if self.store is not None:
+            self.store.put_revocation(revocation)
         self.counters["revocations.applied"] += 1
 
 
@@ -332,10 +344,28 @@ def _sender(invocation: Invocation, via: str) -> Handle:
     return handle
 
 
+def load_node_key(keystore: str | os.PathLike[str] | None, name: str = "node",
+                  passphrase: str | None = None) -> SigningKey:
+    """The node key `name` from a keystore directory, created on first use.
+
+    The passphrase comes from the argument, else $UCAN_PASSPHRASE, else a prompt.
+    """
+    store = Keystore(keystore_directory(keystore))
+    if passphrase is None:
+        passphrase = resolve_passphrase(name, confirm=not store.path_of(name).exists())
+    if not store.path_of(name).exists():
+        store.create(name, passphrase)
+    return store.load(name, passphrase)
+
+
 @asynccontextmanager
 async def open_node(
     key: SigningKey | None = None,
     *,
+    keystore: str | os.PathLike[str] | None = None,
+    key_name: str = "node",
+    passphrase: str | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
     listen: str | None = None,
     bootstrap: Sequence[str] = (),
     network: MemoryNetwork | None = None,
@@ -345,18 +375,23 @@ async def open_node(
 ) -> AsyncIterator[Node]:
     """Run a node for the duration of the block; leaving it cancels every actor.
 
+    The node key is `key`, else `key_name` from the `keystore` directory (created on
+    first use, encrypted with the passphrase), else a fresh key that dies with the node.
     `listen` is `ws://HOST:PORT` (port 0 picks one; see `node.address`) or, with
-    `network`, a name on that in-memory network. `bootstrap` lists addresses to dial.
+    `network`, a `memory://NAME` address on that in-memory network. `bootstrap` lists
+    addresses to dial. `anchors` are the DIDs whose authority this node accepts.
+    With `state_dir`, held grants and known revocations persist across restarts.
     """
-    key = key or SigningKey.generate()
-    if network is not None:
-        transport: Any = network.transport(key.nacl_key)
-    else:
-        transport = WebsocketTransport(key.nacl_key)
+    if key is None:
+        key = (load_node_key(keystore, key_name, passphrase) if keystore is not None
+               else SigningKey.generate())
+    transport: Transport = (network.transport(key.nacl_key) if network is not None
+                            else WebsocketTransport(key.nacl_key))
     async with trio.open_nursery() as nursery:
         mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap))
         await nursery.start(mesh.run)
-        node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy)
+        store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
+        node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store)
         await nursery.start(node.run)
         try:
             yield node

@@ -11,13 +11,14 @@ import base64
 import gzip
 from collections.abc import Iterable
 
-from ucan.codec import decode, encode
+from ucan.codec import decode_unhashed, encode
 from ucan.errors import MalformedToken
 
 _KEY = "ctn-v1"
 RAW, BASE64, BASE64URL = 0x40, 0x42, 0x43
 RAW_GZIP, BASE64_GZIP, BASE64URL_GZIP = 0x4D, 0x4F, 0x50
 _GZIPPED = {RAW_GZIP, BASE64_GZIP, BASE64URL_GZIP}
+_TEXT_HEADERS = {bytes((h,)) for h in (BASE64, BASE64URL, BASE64_GZIP, BASE64URL_GZIP)}
 _MAX_INFLATED = 16 * 1024 * 1024  # a gzip bomb stops here
 
 
@@ -44,6 +45,8 @@ def decode_container(data: bytes | str) -> list[bytes]:
     """The tokens in a container, whatever its header; MalformedToken when it is not one."""
     if isinstance(data, str):
         data = data.strip().encode("ascii", "replace")
+    elif data.lstrip()[:1] in _TEXT_HEADERS:
+        data = data.strip()  # text read from a file or a pipe, newline and all
     if not data:
         raise MalformedToken("an empty container")
     header, body = data[0], data[1:]
@@ -58,7 +61,7 @@ def decode_container(data: bytes | str) -> list[bytes]:
             body = _gunzip(body)
     except (ValueError, OSError, EOFError) as exc:
         raise MalformedToken(f"container body cannot be decoded: {exc}") from None
-    value = decode(body)
+    value = decode_unhashed(body)  # the container is never hashed; each token is
     if not (isinstance(value, dict) and list(value) == [_KEY] and isinstance(value[_KEY], list)):
         raise MalformedToken('a container is {"ctn-v1": [token bytes...]} and nothing else')
     tokens = value[_KEY]

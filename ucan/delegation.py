@@ -8,7 +8,7 @@ import attrs
 
 from ucan.codec import CID
 from ucan.command import check_command
-from ucan.envelope import DELEGATION_TAG, Signer, seal, unseal
+from ucan.envelope import DELEGATION_TAG, Signer, Unsealed, seal, unseal
 from ucan.errors import MalformedToken
 from ucan.policy import Policy, parse_policy
 from ucan.token import check_did, check_keys, check_time, check_type, new_nonce
@@ -45,7 +45,11 @@ class Delegation:
 
         The signature is not verified here; validation does it (once per CID).
         """
-        unsealed = unseal(data)
+        return cls.from_unsealed(unseal(data))
+
+    @classmethod
+    def from_unsealed(cls, unsealed: Unsealed) -> Delegation:
+        """The delegation in an already unsealed envelope (MalformedToken if it is not one)."""
         if unsealed.kind != DELEGATION_TAG:
             raise MalformedToken(f"token {unsealed.cid} is an invocation, not a delegation")
         return _from_payload(unsealed.payload, unsealed.envelope, unsealed.signed_bytes,
@@ -70,25 +74,33 @@ def _payload(iss: str, aud: str, sub: str | None, cmd: str, pol: list[Any], nonc
 
 def _from_payload(payload: dict[str, Any], envelope: bytes, signed_bytes: bytes,
                   signature: bytes, cid: CID) -> Delegation:
-    what = f"delegation {cid}"
-    check_keys(payload, _REQUIRED, _OPTIONAL, what)
+    try:
+        return _checked(payload, envelope, signed_bytes, signature, cid)
+    except MalformedToken as exc:
+        # The CID's text form is built only on failure: it is not free on the hot path.
+        raise MalformedToken(f"delegation {cid}: {exc.message}") from None
+
+
+def _checked(payload: dict[str, Any], envelope: bytes, signed_bytes: bytes,
+             signature: bytes, cid: CID) -> Delegation:
+    check_keys(payload, _REQUIRED, _OPTIONAL, "the payload")
     sub = payload["sub"]
     meta = payload.get("meta")
     if meta is not None:
-        check_type(meta, dict, f"{what}: meta")
+        check_type(meta, dict, "meta")
     try:
         policy = parse_policy(payload["pol"])
     except MalformedToken as exc:
-        raise MalformedToken(f"{what}: pol: {exc.message}") from None
+        raise MalformedToken(f"pol: {exc.message}") from None
     return Delegation(
-        iss=check_did(payload["iss"], f"{what}: iss"),
-        aud=check_did(payload["aud"], f"{what}: aud"),
-        sub=None if sub is None else check_did(sub, f"{what}: sub"),
+        iss=check_did(payload["iss"], "iss"),
+        aud=check_did(payload["aud"], "aud"),
+        sub=None if sub is None else check_did(sub, "sub"),
         cmd=check_command(payload["cmd"]),
         policy=policy,
-        nonce=check_type(payload["nonce"], bytes, f"{what}: nonce"),
-        exp=check_time(payload["exp"], f"{what}: exp", nullable=True),
-        nbf=check_time(payload.get("nbf"), f"{what}: nbf", nullable=True),
+        nonce=check_type(payload["nonce"], bytes, "nonce"),
+        exp=check_time(payload["exp"], "exp", nullable=True),
+        nbf=check_time(payload.get("nbf"), "nbf", nullable=True),
         meta=meta,
         envelope=envelope,
         signed_bytes=signed_bytes,

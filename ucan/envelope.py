@@ -86,5 +86,17 @@ def unseal(data: bytes) -> Unsealed:
     payload = inner[tag]
     if not isinstance(payload, dict):
         raise MalformedToken(f"the {tag} payload must be a map")
-    head = _envelope_head(signature)
-    return Unsealed(kind, payload, signature, data[len(head):], data, CID.for_bytes(data))
+    head = 1 + _byte_string_head_size(len(signature))  # array(2) + signature's head
+    signed_from = head + len(signature)
+    return Unsealed(kind, payload, signature, data[signed_from:], data, CID.for_bytes(data))
+
+
+def _byte_string_head_size(length: int) -> int:
+    """Bytes in the canonical CBOR head of a byte string of `length`."""
+    if length < 24:
+        return 1
+    if length < 0x100:
+        return 2
+    if length < 0x10000:
+        return 3
+    return 5 if length < 0x100000000 else 9

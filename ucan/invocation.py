@@ -9,7 +9,7 @@ import attrs
 
 from ucan.codec import CID
 from ucan.command import check_command
-from ucan.envelope import INVOCATION_TAG, Signer, seal, unseal
+from ucan.envelope import INVOCATION_TAG, Signer, Unsealed, seal, unseal
 from ucan.errors import MalformedToken
 from ucan.token import check_did, check_keys, check_time, check_type, new_nonce
 
@@ -43,7 +43,11 @@ class Invocation:
     @classmethod
     def decode(cls, data: bytes) -> Invocation:
         """Parse envelope bytes; MalformedToken for anything but a well-formed invocation."""
-        unsealed = unseal(data)
+        return cls.from_unsealed(unseal(data))
+
+    @classmethod
+    def from_unsealed(cls, unsealed: Unsealed) -> Invocation:
+        """The invocation in an already unsealed envelope (MalformedToken if it is not one)."""
         if unsealed.kind != INVOCATION_TAG:
             raise MalformedToken(f"token {unsealed.cid} is a delegation, not an invocation")
         return _from_payload(unsealed.payload, unsealed.envelope, unsealed.signed_bytes,
@@ -69,28 +73,36 @@ def _payload(iss: str, sub: str, aud: str | None, cmd: str, args: dict[str, Any]
 
 def _from_payload(payload: dict[str, Any], envelope: bytes, signed_bytes: bytes,
                   signature: bytes, cid: CID) -> Invocation:
-    what = f"invocation {cid}"
-    check_keys(payload, _REQUIRED, _OPTIONAL, what)
-    prf = check_type(payload["prf"], list, f"{what}: prf")
+    try:
+        return _checked(payload, envelope, signed_bytes, signature, cid)
+    except MalformedToken as exc:
+        # The CID's text form is built only on failure: it is not free on the hot path.
+        raise MalformedToken(f"invocation {cid}: {exc.message}") from None
+
+
+def _checked(payload: dict[str, Any], envelope: bytes, signed_bytes: bytes,
+             signature: bytes, cid: CID) -> Invocation:
+    check_keys(payload, _REQUIRED, _OPTIONAL, "the payload")
+    prf = check_type(payload["prf"], list, "prf")
     if not all(isinstance(link, CID) for link in prf):
-        raise MalformedToken(f"{what}: prf must list delegation CIDs")
+        raise MalformedToken("prf must list delegation CIDs")
     aud = payload.get("aud")
     meta = payload.get("meta")
     if meta is not None:
-        check_type(meta, dict, f"{what}: meta")
+        check_type(meta, dict, "meta")
     cause = payload.get("cause")
     if cause is not None and not isinstance(cause, CID):
-        raise MalformedToken(f"{what}: cause must be a CID")
+        raise MalformedToken("cause must be a CID")
     return Invocation(
-        iss=check_did(payload["iss"], f"{what}: iss"),
-        sub=check_did(payload["sub"], f"{what}: sub"),
-        aud=None if aud is None else check_did(aud, f"{what}: aud"),
+        iss=check_did(payload["iss"], "iss"),
+        sub=check_did(payload["sub"], "sub"),
+        aud=None if aud is None else check_did(aud, "aud"),
         cmd=check_command(payload["cmd"]),
-        args=check_type(payload["args"], dict, f"{what}: args"),
+        args=check_type(payload["args"], dict, "args"),
         prf=tuple(prf),
-        nonce=check_type(payload["nonce"], bytes, f"{what}: nonce"),
-        exp=check_time(payload["exp"], f"{what}: exp", nullable=True),
-        iat=check_time(payload.get("iat"), f"{what}: iat", nullable=True),
+        nonce=check_type(payload["nonce"], bytes, "nonce"),
+        exp=check_time(payload["exp"], "exp", nullable=True),
+        iat=check_time(payload.get("iat"), "iat", nullable=True),
         meta=meta,
         cause=cause,
         envelope=envelope,

@@ -6,7 +6,9 @@
 - `provided`: delegations this principal holds, used to build its own proof chains.
 - `revocations`: every verified revocation it has seen.
 - a bounded cache of delegation CIDs whose signatures were verified, so a steady
-  stream of invocations over one chain costs one signature check each.
+  stream of invocations over one chain costs one signature check each, and a bounded
+  cache of decoded delegations by CID, so it costs one decode (the invocation's) too.
+  Reusing a decoded delegation is safe because its CID is the hash of the exact bytes.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from collections.abc import Iterable, Iterator, Mapping, MutableSet
 
 from ucan.codec import CID
 from ucan.command import proves
+from ucan.container import decode_container
 from ucan.delegation import Delegation
-from ucan.errors import InvalidAudience, InvalidSubject
+from ucan.envelope import DELEGATION_TAG, unseal
+from ucan.errors import InvalidAudience, InvalidSubject, MalformedToken
 from ucan.invocation import Invocation
 from ucan.revocation import RevocationSet
 from ucan.validate import Chain, index_proofs, validate_invocation
@@ -50,6 +54,25 @@ class VerifiedCache(MutableSet[CID]):
         self._items.pop(value, None)
 
 
+class DecodedCache:
+    """A bounded map (least recently added goes first) of decoded delegations by CID."""
+
+    def __init__(self, capacity: int = 16384) -> None:
+        self._items: OrderedDict[CID, Delegation] = OrderedDict()
+        self.capacity = capacity
+
+    def get(self, cid: CID) -> Delegation | None:
+        return self._items.get(cid)
+
+    def add(self, delegation: Delegation) -> None:
+        self._items[delegation.cid] = delegation
+        if len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class TrustContext:
     def __init__(self, did: str, anchors: Iterable[str] = ()) -> None:
         self.did = did
@@ -57,6 +80,43 @@ class TrustContext:
         self.provided: dict[CID, Delegation] = {}
         self.revocations = RevocationSet()
         self.verified = VerifiedCache()
+        self.decoded = DecodedCache()
+
+    def decode_delegation(self, data: bytes) -> Delegation:
+        """`Delegation.decode`, answered from the cache when these exact bytes were seen."""
+        data = bytes(data)
+        cached = self.decoded.get(CID.for_bytes(data))
+        if cached is not None:
+            return cached
+        delegation = Delegation.decode(data)
+        self.decoded.add(delegation)
+        return delegation
+
+    def open_container(self, data: bytes | str) -> tuple[Invocation, dict[CID, Delegation]]:
+        """The one invocation in a container and the delegations beside it (by CID).
+
+        MalformedToken when the container holds no invocation or more than one.
+        Delegations seen before are not decoded again.
+        """
+        invocations: list[Invocation] = []
+        delegations: dict[CID, Delegation] = {}
+        for token in decode_container(data):
+            cached = self.decoded.get(CID.for_bytes(token))
+            if cached is not None:
+                delegations[cached.cid] = cached
+                continue
+            unsealed = unseal(token)
+            if unsealed.kind == DELEGATION_TAG:
+                delegation = Delegation.from_unsealed(unsealed)
+                self.decoded.add(delegation)
+                delegations[delegation.cid] = delegation
+            else:
+                invocations.append(Invocation.from_unsealed(unsealed))
+        if len(invocations) != 1:
+            raise MalformedToken(
+                f"a container must carry exactly one invocation, this one has {len(invocations)}"
+            )
+        return invocations[0], delegations
 
     def add_anchor(self, did: str) -> None:
         self.anchors.add(did)

@@ -48,8 +48,20 @@ class Chain:
         return self.delegations[0].iss if self.delegations else self.invocation.iss
 
 
+class _Where:
+    """Names a proof in messages; the text (with the CID) is built only on failure."""
+
+    __slots__ = ("position", "total", "delegation")
+
+    def __init__(self, position: int, total: int, delegation: Delegation) -> None:
+        self.position, self.total, self.delegation = position, total, delegation
+
+    def __str__(self) -> str:
+        return f"proof {self.position + 1} of {self.total} ({self.delegation.cid})"
+
+
 def _where(position: int, total: int, delegation: Delegation) -> str:
-    return f"proof {position + 1} of {total} ({delegation.cid})"
+    return str(_Where(position, total, delegation))
 
 
 def index_proofs(proofs: Mapping[CID, Delegation] | Iterable[Delegation]) -> Mapping[CID, Delegation]:
@@ -75,7 +87,7 @@ def is_revoked(revoked: Revoked_, cid: CID, issuers: Sequence[str]) -> bool:
 
 def check_delegation(
     delegation: Delegation,
-    where: str,
+    where: str | _Where,
     now: int,
     revoked: Revoked_,
     verified: MutableSet[CID] | None,
@@ -142,12 +154,13 @@ def validate_invocation(
 
     total = len(chain)
     seen: set[CID] = set()
+    issuers: list[str] = []
     for position, delegation in enumerate(chain):
-        where = _where(position, total, delegation)
+        where = _Where(position, total, delegation)
         if delegation.cid in seen:
             raise InvalidClaim(f"{where}: the chain uses the same delegation twice")
         seen.add(delegation.cid)
-        issuers = [d.iss for d in chain[: position + 1]]
+        issuers.append(delegation.iss)
         check_delegation(delegation, where, now, revoked, verified, issuers)
 
     for position in range(total - 1):

@@ -16,7 +16,7 @@ import attrs
 
 from dms.actor.ratelimit import RateLimit, RateLimiter
 from dms.actor.replay import ReplayCache
-from dms.actor.wire import REPLY, Envelope, WireDecoder
+from dms.actor.wire import REPLY, Envelope, decode_message
 from ucan import (
     Chain,
     Expired,
@@ -84,14 +84,13 @@ class Admission:
         self.is_local_actor = is_local_actor
         self.policy = policy
         self.metrics: Counter[str] = Counter()
-        self._decoder = WireDecoder()
         self._replays = ReplayCache()
         self._limiter = RateLimiter(policy.rate_limit)
 
     def admit(self, data: bytes, *, now: float, topic: str | None = None) -> Verdict:
         self.metrics["received"] += 1
         try:
-            envelope = self._decoder.decode(data)
+            envelope = decode_message(data, self.trust)
         except MalformedToken:
             return self._drop("malformed")
         inv = envelope.invocation

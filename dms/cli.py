@@ -1,0 +1,26 @@
+"""The `dms` command. Subcommands live with their packages; this module only wires them."""
+
+from __future__ import annotations
+
+import click
+
+from dms.ensemble.report import check_file, exit_status, render_json, render_text
+
+
+@click.group()
+def main() -> None:
+    """dms: deploy compute ensembles on a network of UCAN-authorized nodes."""
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+def validate(files: tuple[str, ...], as_json: bool) -> None:
+    """Check ensemble FILES; exit 0 if all are valid, 1 if one is invalid, 2 if one is
+    unreadable (missing, not YAML, too big)."""
+    reports = [check_file(name) for name in files]
+    click.echo(render_json(reports) if as_json else render_text(reports))
+    raise SystemExit(int(exit_status(reports)))
+
+if __name__ == "__main__":
+    main()

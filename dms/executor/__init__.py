@@ -1,0 +1,64 @@
+"""Executors run one allocation's workload with enforced limits behind one protocol:
+`process` (embedded default), `docker` (docker SDK) and `firecracker` (API socket)."""
+
+from dms.executor.errors import (
+    EngineUnavailable,
+    ExecUnsupported,
+    ExecutorError,
+    ExecutorNotOpen,
+    FirecrackerApiError,
+    FirecrackerUnavailable,
+    ImageUnavailable,
+    InvalidSpec,
+    ProvisionFailed,
+)
+from dms.executor.process import ProcessExecution, ProcessExecutor
+from dms.executor.protocol import Execution, Executor
+from dms.executor.spec import (
+    ExecutionSpec,
+    ExecutorKind,
+    FileDelivery,
+    FirecrackerBoot,
+    PortMapping,
+    ProvisionScript,
+    WorkloadKind,
+)
+from dms.executor.status import (
+    ExecResult,
+    ExecutionState,
+    ExecutionStatus,
+    ExitStatus,
+    LimitEnforcement,
+    Logs,
+    ResourceStats,
+)
+
+__all__ = [
+    "EngineUnavailable",
+    "ExecResult",
+    "ExecUnsupported",
+    "Execution",
+    "ExecutionSpec",
+    "ExecutionState",
+    "ExecutionStatus",
+    "Executor",
+    "ExecutorError",
+    "ExecutorKind",
+    "ExecutorNotOpen",
+    "ExitStatus",
+    "FileDelivery",
+    "FirecrackerApiError",
+    "FirecrackerBoot",
+    "FirecrackerUnavailable",
+    "ImageUnavailable",
+    "InvalidSpec",
+    "LimitEnforcement",
+    "Logs",
+    "PortMapping",
+    "ProcessExecution",
+    "ProcessExecutor",
+    "ProvisionFailed",
+    "ProvisionScript",
+    "ResourceStats",
+    "WorkloadKind",
+]

@@ -1,0 +1,366 @@
+"""The docker executor: containers through the docker SDK, blocking calls off the loop.
+
+Containers carry the labels `dms.allocation=<name>` and `dms.node=<node id>` so a
+restarted provider finds its own (`DockerExecutor.reconcile`). Limits are docker's
+(`mem_limit` with no extra swap, `nano_cpus`); ports are published on 127.0.0.1 only.
+
+Files are copied into the created container before it starts. Provision scripts run
+in a throwaway container of the same image that is then committed: the workload
+starts from that image only when every script succeeded, so it never sees a
+half-provisioned filesystem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import secrets
+import tarfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import PurePosixPath
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import attrs
+import docker
+import docker.errors
+import trio
+from docker.models.containers import Container
+
+from dms.executor.errors import (
+    EngineUnavailable,
+    ExecutorNotOpen,
+    ImageUnavailable,
+    InvalidSpec,
+    ProvisionFailed,
+)
+from dms.executor.spec import ExecutionSpec, ExecutorKind, FileDelivery
+from dms.executor.status import (
+    ExecResult,
+    ExecutionState,
+    ExecutionStatus,
+    ExitStatus,
+    LimitEnforcement,
+    Logs,
+    ResourceStats,
+)
+
+T = TypeVar("T")
+ALLOCATION_LABEL = "dms.allocation"
+NODE_LABEL = "dms.node"
+
+
+async def _blocking(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await trio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
+
+
+def _tar_of(files: tuple[FileDelivery, ...], base: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for delivery in files:
+            path = PurePosixPath(base) / delivery.path  # an absolute path wins
+            info = tarfile.TarInfo(str(path).lstrip("/"))
+            info.size = len(delivery.content)
+            info.mode = delivery.mode
+            archive.addfile(info, io.BytesIO(delivery.content))
+    return buffer.getvalue()
+
+
+def _timestamp(value: str) -> float:
+    """Docker's RFC 3339 nanosecond timestamps, to seconds since the epoch."""
+    if not value or value.startswith("0001-"):
+        return 0.0
+    head, _, fraction = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(head + "+00:00").timestamp() + float(f"0.{fraction or 0}")
+
+
+@attrs.frozen
+class ContainerRecord:
+    """A container labelled as this node's, found by `reconcile`."""
+
+    allocation: str
+    container_id: str
+    state: str
+
+
+class DockerExecution:
+    def __init__(self, spec: ExecutionSpec, container: Container, image_to_remove: str | None):
+        self.spec = spec
+        self.container = container
+        self._image_to_remove = image_to_remove
+        self._started_at = time.time()
+        self._stop_requested = False
+        self._exit: ExitStatus | None = None
+        self._done = trio.Event()
+        self._ports: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    async def _refresh_ports(self) -> None:
+        await _blocking(self.container.reload)
+        published = self.container.attrs["NetworkSettings"]["Ports"] or {}
+        self._ports = tuple(
+            (int(key.split("/")[0]), int(bindings[0]["HostPort"]))
+            for key, bindings in published.items()
+            if bindings
+        )
+
+    async def _watch(self) -> None:
+        """Waits for the container to end; started in the executor's nursery."""
+        with contextlib.suppress(docker.errors.NotFound):
+            await trio.to_thread.run_sync(self.container.wait, abandon_on_cancel=True)
+        with trio.CancelScope(shield=True):
+            await self._finish()
+
+    async def _finish(self) -> None:
+        try:
+            await _blocking(self.container.reload)
+            state = self.container.attrs["State"]
+        except docker.errors.NotFound:
+            state = {"ExitCode": 137, "OOMKilled": False}
+        code = int(state.get("ExitCode", 0))
+        oom = bool(state.get("OOMKilled"))
+        started = _timestamp(state.get("StartedAt", ""))
+        finished = _timestamp(state.get("FinishedAt", ""))
+        signal_number = code - 128 if code > 128 and (self._stop_requested or oom) else None
+        self._exit = ExitStatus(
+            exit_code=None if signal_number else code,
+            signal=signal_number,
+            oom=oom,
+            oom_evidence="docker State.OOMKilled" if oom else "",
+            stopped=self._stop_requested and not oom,
+            duration=max(0.0, finished - started) if started and finished else 0.0,
+        )
+        self._done.set()
+
+    async def wait(self) -> ExitStatus:
+        await self._done.wait()
+        assert self._exit is not None
+        return self._exit
+
+    async def stop(self, grace: float = 10.0) -> ExitStatus:
+        if not self._done.is_set():
+            self._stop_requested = True
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                await _blocking(self.container.stop, timeout=max(0, round(grace)))
+        return await self.wait()
+
+    def status(self) -> ExecutionStatus:
+        return ExecutionStatus(
+            name=self.name,
+            state=self._exit.state if self._exit else ExecutionState.RUNNING,
+            enforcement=LimitEnforcement.DOCKER,
+            ident=self.container.id or "",
+            started_at=self._started_at,
+            exit=self._exit,
+            ports=self._ports,
+        )
+
+    async def logs(self, tail: int = 100) -> Logs:
+        async def stream(stdout: bool) -> str:
+            raw = await _blocking(self.container.logs, stdout=stdout, stderr=not stdout, tail=tail)
+            return bytes(raw).decode("utf-8", errors="replace")
+
+        return Logs(stdout=await stream(True), stderr=await stream(False))
+
+    async def stats(self) -> ResourceStats:
+        raw = await _blocking(self.container.stats, stream=False)
+        return ResourceStats(
+            cpu_seconds=raw.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage", 0) / 1e9,
+            memory_bytes=int(raw.get("memory_stats", {}).get("usage", 0)),
+            pids=int(raw.get("pids_stats", {}).get("current", 0)),
+        )
+
+    async def exec(self, argv: tuple[str, ...], timeout: float) -> ExecResult:
+        with trio.fail_after(timeout):
+            code, output = await trio.to_thread.run_sync(
+                functools.partial(self.container.exec_run, list(argv)), abandon_on_cancel=True
+            )
+        return ExecResult(int(code), bytes(output).decode("utf-8", errors="replace"))
+
+    async def remove(self) -> None:
+        await self.stop(grace=0)
+        with contextlib.suppress(docker.errors.NotFound):
+            await _blocking(self.container.remove, force=True)
+        if self._image_to_remove:
+            with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+                await _blocking(self.container.client.images.remove, self._image_to_remove)
+            self._image_to_remove = None
+
+
+class DockerExecutor:
+    """Runs `ExecutionSpec`s with `executor=docker` as containers labelled for `node_id`."""
+
+    def __init__(
+        self,
+        node_id: str,
+        *,
+        client_factory: Callable[[], docker.DockerClient] = docker.from_env,
+        close_grace: float = 5.0,
+    ) -> None:
+        self.node_id = node_id
+        self._client_factory = client_factory
+        self._close_grace = close_grace
+        self._client: docker.DockerClient | None = None
+        self._nursery: trio.Nursery | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._executions: list[DockerExecution] = []
+
+    async def __aenter__(self) -> Self:
+        try:
+            client = await _blocking(self._client_factory)
+            await _blocking(client.ping)
+        except docker.errors.DockerException as error:
+            raise EngineUnavailable(f"docker engine not reachable: {error}") from error
+        self._client = client
+        self._nursery = await self._stack.enter_async_context(trio.open_nursery())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as removers:
+                for execution in self._executions:
+                    removers.start_soon(self._stop_and_remove, execution)
+        self._nursery = None
+        await self._stack.__aexit__(exc_type, exc, tb)
+        if self._client is not None:
+            self._client.close()
+
+    async def _stop_and_remove(self, execution: DockerExecution) -> None:
+        await execution.stop(self._close_grace)
+        await execution.remove()
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None or self._nursery is None:
+            raise ExecutorNotOpen("use `async with DockerExecutor(...)` before start()")
+        return self._client
+
+    def labels(self, spec: ExecutionSpec) -> dict[str, str]:
+        return {ALLOCATION_LABEL: spec.name, NODE_LABEL: self.node_id}
+
+    async def reconcile(self) -> list[ContainerRecord]:
+        """Containers this node started (any state), e.g. after a provider restart."""
+        found = await _blocking(
+            self.client.containers.list, all=True, filters={"label": f"{NODE_LABEL}={self.node_id}"}
+        )
+        return [
+            ContainerRecord(c.labels.get(ALLOCATION_LABEL, ""), c.id or "", c.status) for c in found
+        ]
+
+    async def start(self, spec: ExecutionSpec) -> DockerExecution:
+        client = self.client
+        assert self._nursery is not None
+        if spec.executor is not ExecutorKind.DOCKER:
+            raise InvalidSpec(f"executor: {spec.executor.value!r} given to the docker executor")
+        if not spec.image:
+            raise InvalidSpec(f"image: allocation {spec.name!r} names no image")
+        await self._ensure_image(spec.image)
+        image, provisioned, entrypoint = spec.image, None, spec.entrypoint
+        if spec.provision:
+            image = provisioned = await self._provision(spec)
+            if entrypoint is None:  # not the provisioning one the committed image inherited
+                base = (await _blocking(client.images.get, spec.image)).attrs["Config"]
+                entrypoint = tuple(base.get("Entrypoint") or ("",))
+        ports = {
+            f"{port.private}/{port.protocol}": ("127.0.0.1", port.public or None)
+            for port in spec.ports
+        }
+        try:
+            container = await _blocking(
+                client.containers.create,
+                image,
+                command=list(spec.cmd) or None,
+                entrypoint=list(entrypoint) if entrypoint is not None else None,
+                environment=spec.env,
+                working_dir=spec.working_directory,
+                labels=self.labels(spec),
+                mem_limit=spec.resources.ram or None,
+                memswap_limit=spec.resources.ram or None,
+                nano_cpus=int(spec.resources.cpu * 1e9) or None,
+                ports=ports,
+                name=f"dms-{spec.name}-{secrets.token_hex(4)}",
+                detach=True,
+            )
+            if spec.files:
+                tar = _tar_of(spec.files, spec.working_directory or "/")
+                await _blocking(container.put_archive, "/", tar)
+            execution = DockerExecution(spec, container, provisioned)
+            await _blocking(container.start)
+            await execution._refresh_ports()
+        except docker.errors.APIError as error:
+            raise InvalidSpec(f"allocation {spec.name!r}: docker refused it: {error}") from error
+        self._executions.append(execution)
+        self._nursery.start_soon(execution._watch)
+        return execution
+
+    async def _ensure_image(self, image: str) -> None:
+        try:
+            await _blocking(self.client.images.get, image)
+        except docker.errors.ImageNotFound:
+            try:
+                await _blocking(self.client.images.pull, image)
+            except docker.errors.APIError as error:
+                raise ImageUnavailable(
+                    f"image: {image!r} not present and pull failed: {error}"
+                ) from error
+
+    async def _provision(self, spec: ExecutionSpec) -> str:
+        """Run the scripts in a throwaway container and commit it; returns the new image."""
+        assert spec.image is not None
+        steps = [
+            f"{' '.join(script.interpreter)} /.dms/provision/{index:02d} "
+            f"> /.dms/provision/{index:02d}.log 2>&1 "
+            f"|| {{ echo $? > /.dms/provision/{index:02d}.rc; exit {100 + index}; }}"
+            for index, script in enumerate(spec.provision)
+        ]
+        scripts = tuple(
+            FileDelivery(f"/.dms/provision/{index:02d}", script.script.encode(), 0o755)
+            for index, script in enumerate(spec.provision)
+        )
+        container = await _blocking(
+            self.client.containers.create,
+            spec.image,
+            entrypoint=["/bin/sh", "-c", "; ".join(steps)],
+            command=[],
+            environment=spec.env,
+            working_dir=spec.working_directory,
+            labels=self.labels(spec) | {"dms.provisioning": "true"},
+            detach=True,
+        )
+        try:
+            await _blocking(container.put_archive, "/", _tar_of(spec.files + scripts, "/"))
+            await _blocking(container.start)
+            code = int((await _blocking(container.wait))["StatusCode"])
+            if code != 0:
+                index = code - 100 if 100 <= code < 100 + len(spec.provision) else 0
+                output = await self._read_file(container, f"/.dms/provision/{index:02d}.log")
+                rc = await self._read_file(container, f"/.dms/provision/{index:02d}.rc")
+                script = spec.provision[index].name
+                raise ProvisionFailed(spec.name, script, int(rc or code), output)
+            repository = f"dms-provisioned/{spec.name.lower()}"
+            tag = secrets.token_hex(4)
+            await _blocking(container.commit, repository=repository, tag=tag)
+            return f"{repository}:{tag}"
+        finally:
+            with contextlib.suppress(docker.errors.NotFound):
+                await _blocking(container.remove, force=True)
+
+    async def _read_file(self, container: Container, path: str) -> str:
+        try:
+            chunks, _ = await _blocking(container.get_archive, path)
+        except docker.errors.NotFound:
+            return ""
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            member = archive.extractfile(archive.getmembers()[0])
+            return member.read().decode("utf-8", errors="replace") if member else ""

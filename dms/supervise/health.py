@@ -1,0 +1,133 @@
+"""Health check definitions and the ledger that turns probe results into a health state.
+
+Fields follow the NuNet ensemble v1 `healthcheck` (type command|http|tcp, exec,
+endpoint, response, interval, timeout, retries) plus docker's start_period: failures
+during the start period do not count, a success ends it. The ledger is sans-IO: it is
+fed results and times and says when the state changes, so it is tested without a clock.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from urllib.parse import urlsplit
+
+import attrs
+
+
+class InvalidHealthCheck(ValueError):
+    """A health check definition is unusable; the message names the field."""
+
+
+@attrs.frozen
+class CommandProbe:
+    """Healthy when `exec` exits 0 (inside the workload) and its output contains `response`."""
+
+    exec: tuple[str, ...]
+    response: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.exec:
+            raise InvalidHealthCheck("healthcheck.exec: a command check needs a command")
+
+
+@attrs.frozen
+class HttpProbe:
+    """Healthy when GET `endpoint` answers `status` and its body contains `response`."""
+
+    endpoint: str
+    status: int = 200
+    response: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        parts = urlsplit(self.endpoint)
+        if parts.scheme != "http" or not parts.hostname or parts.port is None:
+            raise InvalidHealthCheck(
+                f"healthcheck.endpoint: {self.endpoint!r} must be http://host:port/path"
+            )
+
+
+@attrs.frozen
+class TcpProbe:
+    """Healthy when a TCP connection to `endpoint` (`host:port`) is accepted."""
+
+    endpoint: str
+
+    def __attrs_post_init__(self) -> None:
+        host, _, port = self.endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidHealthCheck(f"healthcheck.endpoint: {self.endpoint!r} must be host:port")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.endpoint.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+Probe = CommandProbe | HttpProbe | TcpProbe
+
+
+@attrs.frozen
+class HealthCheck:
+    probe: Probe
+    interval: float = 10.0
+    timeout: float = 5.0
+    retries: int = 3  # consecutive failures that make the allocation unhealthy
+    start_period: float = 0.0
+    start_interval: float = 0.2  # probe cadence until the first success
+    history: int = 10  # results kept for status
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("interval", "timeout", "start_interval"):
+            if getattr(self, field) <= 0:
+                raise InvalidHealthCheck(f"healthcheck.{field}: must be > 0")
+        if self.retries < 1:
+            raise InvalidHealthCheck("healthcheck.retries: must be >= 1")
+
+
+class HealthState(enum.Enum):
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
+@attrs.frozen
+class ProbeResult:
+    ok: bool
+    at: float
+    duration: float
+    detail: str = ""
+
+
+class HealthLedger:
+    """Consecutive-failure counting with a start period and a bounded history."""
+
+    def __init__(self, check: HealthCheck, started_at: float) -> None:
+        self.check = check
+        self.started_at = started_at
+        self.state = HealthState.STARTING
+        self.consecutive_failures = 0
+        self.history: collections.deque[ProbeResult] = collections.deque(maxlen=check.history)
+
+    def record(self, result: ProbeResult) -> HealthState | None:
+        """Add a result; returns the new state when it changed, else None."""
+        self.history.append(result)
+        before = self.state
+        if result.ok:
+            self.consecutive_failures = 0
+            self.state = HealthState.HEALTHY
+        elif (
+            self.state is HealthState.STARTING
+            and result.at - self.started_at < self.check.start_period
+        ):
+            pass  # still warming up: failures do not count yet
+        else:
+            self.consecutive_failures += 1
+            if self.consecutive_failures >= self.check.retries:
+                self.state = HealthState.UNHEALTHY
+        return self.state if self.state is not before else None
+
+    def next_delay(self) -> float:
+        if self.state is HealthState.STARTING:
+            return self.check.start_interval
+        return self.check.interval

@@ -1,0 +1,57 @@
+"""`dms validate`: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+from click.testing import CliRunner
+
+from dms.cli import main
+
+HERE = pathlib.Path(__file__).parent
+EXAMPLES = pathlib.Path(__file__).parents[3] / "examples" / "ensembles"
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["validate", *args])
+    return result.exit_code, result.output
+
+
+def test_valid_file_prints_a_summary_and_exits_0() -> None:
+    code, output = run(str(EXAMPLES / "web-db.yaml"))
+    assert code == 0
+    assert "valid: 2 allocations, 1 node, 0 edges; total cpu 1.5, ram 1536Mi, disk 11Gi" in output
+
+
+def test_invalid_file_prints_every_problem_and_exits_1() -> None:
+    code, output = run(str(EXAMPLES / "hello.yaml"), str(HERE / "broken" / "bad-ports.yaml"))
+    assert code == 1
+    assert "invalid, 5 problems" in output
+    assert "bad-ports.yaml:10: nodes.n1.ports[1].public: public port 80" in output
+
+
+def test_unreadable_file_exits_2(tmp_path: pathlib.Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [\n")
+    code, output = run(str(bad), str(HERE / "broken" / "bad-ports.yaml"))
+    assert code == 2
+    assert "unreadable" in output and "not valid YAML" in output
+    code, output = run(str(tmp_path / "missing.yaml"))
+    assert code == 2 and "cannot read" in output
+
+
+def test_json_output_lists_problems_per_file() -> None:
+    code, output = run("--json", str(HERE / "broken" / "dependency-cycle.yaml"), str(EXAMPLES / "hello.yaml"))
+    assert code == 1
+    broken, hello = json.loads(output)
+    assert broken["status"] == "invalid"
+    assert broken["problems"] == [
+        {
+            "file": str(HERE / "broken" / "dependency-cycle.yaml"),
+            "path": "allocations.a.depends_on",
+            "line": 3,
+            "message": "dependency cycle: a -> b -> c -> a",
+        }
+    ]
+    assert hello["status"] == "valid" and hello["summary"]["allocations"] == 1

@@ -1,0 +1,127 @@
+"""Loading ensemble files: examples, NuNet's format, and one broken file per rule."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from dms.ensemble import (
+    EnsembleInvalid,
+    EnsembleUnreadable,
+    dump_ensemble,
+    format_path,
+    load_ensemble,
+    load_ensemble_file,
+)
+from dms.ensemble.spec import DockerExecution, Executor
+
+HERE = pathlib.Path(__file__).parent
+EXAMPLES = sorted((HERE.parents[2] / "examples" / "ensembles").glob("*.yaml"))
+NUNET = sorted((HERE / "nunet").glob("*.yaml"))
+BROKEN = sorted((HERE / "broken").glob("*.yaml"))
+
+
+def expected_paths(path: pathlib.Path) -> set[str]:
+    header = path.read_text().splitlines()[0]
+    assert header.startswith("# expect: "), f"{path.name} must start with '# expect: '"
+    return {item.strip() for item in header.removeprefix("# expect: ").split(",")}
+
+
+def test_the_examples_cover_what_the_issue_asks_for() -> None:
+    names = {path.stem for path in EXAMPLES}
+    assert {"hello", "web-db", "multi-region", "redundant", "firecracker"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES + NUNET, ids=lambda p: p.name)
+def test_file_loads_and_survives_a_dump_round_trip(path: pathlib.Path) -> None:
+    ensemble = load_ensemble_file(path)
+    assert load_ensemble(dump_ensemble(ensemble)) == ensemble
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.name)
+def test_broken_file_reports_exactly_its_expected_paths(path: pathlib.Path) -> None:
+    with pytest.raises(EnsembleInvalid) as caught:
+        load_ensemble_file(path)
+    problems = caught.value.problems
+    assert {format_path(p.path) for p in problems} == expected_paths(path)
+    assert all(p.file == str(path) and p.line is not None for p in problems)
+
+
+def test_problem_lines_point_at_the_offending_key() -> None:
+    text = "allocations:\n  web:\n    executor: docker\n    resources: {cpu: 1, ram: 1}\n" \
+        "    execution: {image: x}\n    heathcheck: {}\nnodes: {n: {allocations: [web]}}\n"
+    with pytest.raises(EnsembleInvalid) as caught:
+        load_ensemble(text, file="f.yaml")
+    [problem] = caught.value.problems
+    assert (problem.line, format_path(problem.path)) == (6, "allocations.web.heathcheck")
+    assert "did you mean 'healthcheck'?" in problem.message
+    assert str(problem).startswith("f.yaml:6: allocations.web.heathcheck: ")
+
+
+def test_nunet_sizes_and_spellings_are_normalized() -> None:
+    ensemble = load_ensemble_file(HERE / "nunet" / "full-reference.yaml")
+    standard = ensemble.resources["standard"]
+    assert standard.ram.size == 4 * 1024**3  # bare sizes are GiB
+    assert standard.gpus[0].memory == 10 * 1024**3  # `vram` is read as memory
+    assert standard.cpu.clock_speed == 2.4e9  # `clockspeed` is read as clock_speed
+    assert ensemble.nodes["node1"].location is not None
+    assert ensemble.nodes["node1"].location.accept[0].continent == "Europe"  # from `region`
+    assert ensemble.edge_constraints[0].rtt == 100.0  # bare rtt is ms
+    worker1 = ensemble.allocations["worker1"]
+    assert worker1.healthcheck is not None and worker1.healthcheck.script == "healthcheck"
+
+
+def test_dnsname_is_read_only_when_dns_name_is_absent() -> None:
+    ensemble = load_ensemble_file(HERE / "nunet" / "storage-two-nodes.yaml")
+    assert ensemble.allocations["webAlloc1"].dns_name == "web-alloc1"
+    volume = ensemble.allocations["webAlloc2"].volumes[0]
+    assert (volume.type, volume.mountpoint) == ("glusterfs", "/srv/data")
+
+
+def test_docker_args_are_the_command() -> None:
+    ensemble = load_ensemble_file(HERE / "nunet" / "tasks-and-recovery.yaml")
+    execution = ensemble.allocations["task-one"].execution
+    assert isinstance(execution, DockerExecution)
+    assert execution.cmd == ("sh", "-c", "echo 'Task one' && sleep 5")
+
+
+def test_execution_type_defaults_to_the_executor() -> None:
+    ensemble = load_ensemble_file(EXAMPLES[0].parent / "firecracker.yaml")
+    assert ensemble.allocations["vm"].execution.type is Executor.FIRECRACKER
+
+
+def test_shape_and_semantic_problems_are_reported_together() -> None:
+    text = """
+allocations:
+  web: {executor: docker, resources: {cpu: 1, ram: 1}, execution: {image: x}, depends_on: [db]}
+  db: {executor: docker, resources: {cpu: 1, ram: 1}, execution: {image: x}, depends_on: [web]}
+  broken: {executor: docker, resources: {cpu: 1, ram: 1}, execution: {image: [x]}}
+nodes:
+  n1: {allocations: [web, db, broken], ports: [{private: 80, public: 80, allocation: web}]}
+"""
+    with pytest.raises(EnsembleInvalid) as caught:
+        load_ensemble(text)
+    assert {format_path(p.path) for p in caught.value.problems} == {
+        "allocations.broken.execution.image",
+        "allocations.web.depends_on",
+        "nodes.n1.ports[0].public",
+    }  # and `broken` on n1 is not reported as an unknown allocation
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "an empty document"),
+        ("- a\n- b\n", "not a mapping"),
+        ("allocations: [a]\n", "expected a mapping of names"),
+    ],
+)
+def test_documents_that_are_not_ensembles_are_invalid(text: str, message: str) -> None:
+    with pytest.raises(EnsembleInvalid, match=message):
+        load_ensemble(text)
+
+
+def test_missing_file_is_unreadable(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(EnsembleUnreadable, match="cannot read"):
+        load_ensemble_file(tmp_path / "absent.yaml")

@@ -1,0 +1,209 @@
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from dms.ensemble.requirements import Resources
+from dms.executor import (
+    ExecutionSpec,
+    ExecutionState,
+    ExecutorKind,
+    ExecutorNotOpen,
+    FileDelivery,
+    InvalidSpec,
+    LimitEnforcement,
+    ProcessExecutor,
+    ProvisionFailed,
+    ProvisionScript,
+    WorkloadKind,
+)
+from dms.executor.cgroups import probe_cgroups
+
+PY = sys.executable
+MiB = 1 << 20
+
+
+def spec(name: str, *cmd: str, **kw: object) -> ExecutionSpec:
+    return ExecutionSpec(name=name, executor=ExecutorKind.PROCESS, cmd=cmd, **kw)  # type: ignore[arg-type]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+async def test_task_exit_code_duration_and_logs_are_reported(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(
+            spec(
+                "job",
+                "sh",
+                "-c",
+                "echo out-line; echo err-line >&2; exit 7",
+                kind=WorkloadKind.TASK,
+            )
+        )
+        exit = await execution.wait()
+        logs = await execution.logs(tail=10)
+    assert exit.exit_code == 7 and not exit.succeeded and not exit.oom
+    assert exit.duration > 0
+    assert logs.stdout == "out-line\n" and logs.stderr == "err-line\n"
+    assert execution.status().state is ExecutionState.EXITED
+
+
+async def test_environment_working_directory_and_files_reach_the_process(tmp_path: Path) -> None:
+    work = tmp_path / "somewhere"
+    async with ProcessExecutor(tmp_path / "root") as executor:
+        execution = await executor.start(
+            spec(
+                "env",
+                "sh",
+                "-c",
+                "echo $GREETING; pwd; cat keys/id.pub",
+                environment=("GREETING=hello=world",),
+                working_directory=str(work),
+                files=(FileDelivery("keys/id.pub", b"ssh-ed25519 AAAA"),),
+            )
+        )
+        assert (await execution.wait()).succeeded
+        logs = await execution.logs()
+    assert logs.stdout.splitlines() == ["hello=world", str(work), "ssh-ed25519 AAAA"]
+
+
+async def test_provision_scripts_run_in_order_before_start(tmp_path: Path) -> None:
+    scripts = (
+        ProvisionScript("first", "echo one > order.txt"),
+        ProvisionScript("second", "echo two >> order.txt"),
+    )
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(spec("prov", "cat", "order.txt", provision=scripts))
+        await execution.wait()
+        assert (await execution.logs()).stdout == "one\ntwo\n"
+
+
+async def test_failing_provision_script_aborts_with_its_output(tmp_path: Path) -> None:
+    scripts = (
+        ProvisionScript("ok", "true"),
+        ProvisionScript("broken", "echo cannot fetch model >&2; exit 3"),
+    )
+    async with ProcessExecutor(tmp_path) as executor:
+        with pytest.raises(ProvisionFailed, match="'broken' exited 3") as raised:
+            await executor.start(spec("prov", "true", provision=scripts))
+    assert raised.value.output == "cannot fetch model\n"
+
+
+async def test_absolute_file_path_names_its_field(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path) as executor:
+        with pytest.raises(InvalidSpec, match=r"files\[0\]\.path"):
+            await executor.start(spec("f", "true", files=(FileDelivery("/etc/x", b""),)))
+
+
+async def test_missing_program_names_the_command(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path) as executor:
+        with pytest.raises(InvalidSpec, match="no-such-program"):
+            await executor.start(spec("f", "no-such-program"))
+
+
+async def test_start_outside_the_context_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExecutorNotOpen):
+        await ProcessExecutor(tmp_path).start(spec("x", "true"))
+
+
+async def test_stop_kills_the_whole_group_leaving_no_orphan(tmp_path: Path) -> None:
+    # the leader ignores SIGTERM, so stop must escalate to SIGKILL after the grace period
+    script = "trap '' TERM; sleep 300 & sleep 300 & echo started; wait"
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(spec("svc", "sh", "-c", script))
+        while "started" not in (await execution.logs()).stdout:
+            await trio.sleep(0.01)
+        members = execution.group_members()
+        assert len(members) == 3
+        exit = await execution.stop(grace=0.3)
+    assert exit.stopped and exit.signal == signal.SIGKILL
+    assert execution.status().state is ExecutionState.STOPPED
+    assert not any(alive(pid) for pid in members)
+
+
+async def test_stop_is_graceful_when_the_workload_honours_sigterm(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(spec("svc", "sleep", "300"))
+        exit = await execution.stop(grace=5)
+    assert exit.signal == signal.SIGTERM and exit.duration < 5
+
+
+async def test_leaving_the_executor_stops_every_execution(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path, close_grace=1) as executor:
+        execution = await executor.start(spec("svc", "sleep", "300"))
+        pid = execution.pid
+    assert not alive(pid)
+    assert execution.status().exit is not None
+
+
+async def test_exec_runs_in_the_workload_environment(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(spec("svc", "sleep", "300", environment=("MODE=ready",)))
+        result = await execution.exec(("sh", "-c", "echo $MODE"), timeout=5)
+        await execution.stop(grace=1)
+    assert result.exit_code == 0 and result.output == "ready\n"
+
+
+async def test_stats_report_the_group(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(spec("svc", "sh", "-c", "sleep 300 & wait"))
+        await trio.sleep(0.1)
+        stats = await execution.stats()
+        await execution.stop(grace=1)
+    assert stats.pids == 2 and stats.memory_bytes > 0
+
+
+ALLOCATE = f"{PY} -c \"blocks = [bytearray(16 << 20) for _ in range(64)]; print('survived')\""
+
+
+async def test_memory_limit_under_rlimit_is_reported_out_of_memory(tmp_path: Path) -> None:
+    limits = Resources(ram=256 * MiB)
+    async with ProcessExecutor(tmp_path, cgroups=False) as executor:
+        execution = await executor.start(spec("hog", "sh", "-c", ALLOCATE, resources=limits))
+        exit = await execution.wait()
+    assert execution.status().enforcement is LimitEnforcement.RLIMIT
+    assert exit.oom and exit.oom_evidence == "stderr: MemoryError"
+    assert execution.status().state is ExecutionState.OUT_OF_MEMORY
+
+
+async def test_memory_limit_under_cgroup_is_killed_and_reported(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or probe_cgroups() is None:
+        pytest.skip("no writable cgroup memory controller (needs root and cgroup v2 or v1)")
+    limits = Resources(ram=128 * MiB, cpu=1.0)
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(spec("hog", "sh", "-c", ALLOCATE, resources=limits))
+        exit = await execution.wait()
+        logs = await execution.logs()
+    assert execution.status().enforcement in (
+        LimitEnforcement.CGROUP_V1,
+        LimitEnforcement.CGROUP_V2,
+    )
+    assert exit.oom and "oom_kill=" in exit.oom_evidence
+    assert "survived" not in logs.stdout
+
+
+async def test_within_the_memory_limit_nothing_is_reported(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(
+            spec("small", PY, "-c", "x = bytearray(8 << 20)", resources=Resources(ram=512 * MiB))
+        )
+        exit = await execution.wait()
+    assert exit.succeeded and not exit.oom
+
+
+async def test_cpu_time_limit_ends_a_busy_task(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path, cgroups=False) as executor:
+        execution = await executor.start(
+            spec("busy", PY, "-c", "while True: pass", cpu_time_limit=1, kind=WorkloadKind.TASK)
+        )
+        exit = await execution.wait()
+    assert exit.signal in (signal.SIGXCPU, signal.SIGKILL)

@@ -1,0 +1,52 @@
+import pytest
+
+from dms.supervise import (
+    CommandProbe,
+    HealthCheck,
+    HealthLedger,
+    HealthState,
+    HttpProbe,
+    InvalidHealthCheck,
+    ProbeResult,
+    TcpProbe,
+)
+
+
+def result(ok: bool, at: float) -> ProbeResult:
+    return ProbeResult(ok=ok, at=at, duration=0.0)
+
+
+def test_unhealthy_only_after_consecutive_retries() -> None:
+    ledger = HealthLedger(HealthCheck(TcpProbe("127.0.0.1:1"), retries=3), started_at=0)
+    assert ledger.record(result(True, 1)) is HealthState.HEALTHY
+    assert ledger.record(result(False, 2)) is None
+    assert ledger.record(result(True, 3)) is None  # a success resets the count
+    assert ledger.record(result(False, 4)) is None
+    assert ledger.record(result(False, 5)) is None
+    assert ledger.record(result(False, 6)) is HealthState.UNHEALTHY
+
+
+def test_failures_in_the_start_period_do_not_count() -> None:
+    check = HealthCheck(TcpProbe("127.0.0.1:1"), retries=1, start_period=10)
+    ledger = HealthLedger(check, started_at=0)
+    assert ledger.record(result(False, 5)) is None
+    assert ledger.next_delay() == check.start_interval
+    assert ledger.record(result(False, 11)) is HealthState.UNHEALTHY
+
+
+def test_history_is_bounded() -> None:
+    ledger = HealthLedger(HealthCheck(TcpProbe("127.0.0.1:1"), history=3), started_at=0)
+    for at in range(10):
+        ledger.record(result(True, at))
+    assert [r.at for r in ledger.history] == [7, 8, 9]
+
+
+def test_bad_definitions_name_their_field() -> None:
+    with pytest.raises(InvalidHealthCheck, match="healthcheck.endpoint"):
+        HttpProbe("127.0.0.1:80/health")
+    with pytest.raises(InvalidHealthCheck, match="healthcheck.endpoint"):
+        TcpProbe("localhost")
+    with pytest.raises(InvalidHealthCheck, match="healthcheck.exec"):
+        CommandProbe(())
+    with pytest.raises(InvalidHealthCheck, match="healthcheck.retries"):
+        HealthCheck(TcpProbe("127.0.0.1:1"), retries=0)

@@ -1,0 +1,139 @@
+"""Probes against real loopback servers the tests break on purpose (real clock)."""
+
+import functools
+import math
+import socket
+import sys
+from pathlib import Path
+
+import trio
+
+from dms.executor import ExecutionSpec, ExecutorKind, ProcessExecutor
+from dms.supervise import (
+    AllocationSupervisor,
+    Backoff,
+    CommandProbe,
+    EventKind,
+    HealthCheck,
+    HttpProbe,
+    RestartPolicy,
+    StatusEvent,
+    TcpProbe,
+    run_probe,
+)
+from tests.dms.supervise.supervise_fake_executor import FakeExecutor
+
+
+class ToggleServer:
+    """A tiny HTTP server whose answer the test switches between healthy and not."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.body = b"ok"
+        self.hang = False
+
+    async def handle(self, stream: trio.SocketStream) -> None:
+        async with stream:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = await stream.receive_some(4096)
+                if not chunk:
+                    return
+                request += chunk
+            if self.hang:
+                await trio.sleep_forever()
+            head = f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(self.body)}\r\n\r\n"
+            await stream.send_all(head.encode() + self.body)
+
+
+async def serve(nursery: trio.Nursery, server: ToggleServer) -> int:
+    listeners = await nursery.start(
+        functools.partial(trio.serve_tcp, host="127.0.0.1"), server.handle, 0
+    )
+    return int(listeners[0].socket.getsockname()[1])
+
+
+async def test_http_probe_follows_status_body_and_timeout() -> None:
+    fake = FakeExecutor()
+    server = ToggleServer()
+    async with trio.open_nursery() as nursery:
+        port = await serve(nursery, server)
+        check = HealthCheck(
+            HttpProbe(f"http://127.0.0.1:{port}/health", response="ok"), timeout=0.3
+        )
+        execution = await fake.start(
+            ExecutionSpec(name="x", executor=ExecutorKind.PROCESS, cmd=("x",))
+        )
+        assert (await run_probe(check, execution)).ok
+        server.status = 503
+        assert (await run_probe(check, execution)).detail == "HTTP 503, expected 200"
+        server.status, server.body = 200, b"degraded"
+        assert "body lacks 'ok'" in (await run_probe(check, execution)).detail
+        server.hang = True
+        result = await run_probe(check, execution)
+        assert not result.ok and result.detail == "timed out after 0.3s"
+        nursery.cancel_scope.cancel()
+
+
+async def test_tcp_probe_fails_once_the_port_closes() -> None:
+    fake = FakeExecutor()
+    execution = await fake.start(ExecutionSpec(name="x", executor=ExecutorKind.PROCESS, cmd=("x",)))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    check = HealthCheck(TcpProbe(f"127.0.0.1:{port}"), timeout=1)
+    assert (await run_probe(check, execution)).ok
+    listener.close()
+    result = await run_probe(check, execution)
+    assert not result.ok and "Error" in result.detail
+
+
+async def test_command_probe_runs_in_the_process_workload(tmp_path: Path) -> None:
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(
+            ExecutionSpec(name="svc", executor=ExecutorKind.PROCESS, cmd=("sleep", "30"))
+        )
+        ready = HealthCheck(
+            CommandProbe(("sh", "-c", "test -f ready && echo fine"), response="fine")
+        )
+        assert not (await run_probe(ready, execution)).ok
+        (execution.work / "ready").touch()
+        assert (await run_probe(ready, execution)).ok
+        await execution.stop(grace=1)
+
+
+async def test_process_allocation_turning_unhealthy_is_restarted(tmp_path: Path) -> None:
+    """End to end: a real http.server process, its health file removed on purpose."""
+    with socket.socket() as probe_port:
+        probe_port.bind(("127.0.0.1", 0))
+        port = probe_port.getsockname()[1]
+    spec = ExecutionSpec(
+        name="web",
+        executor=ExecutorKind.PROCESS,
+        cmd=(
+            "sh",
+            "-c",
+            f"echo ok > health && exec {sys.executable} -m http.server -b 127.0.0.1 {port}",
+        ),
+    )
+    check = HealthCheck(
+        HttpProbe(f"http://127.0.0.1:{port}/health"), interval=0.1, timeout=1, retries=2
+    )
+    send, receive = trio.open_memory_channel[StatusEvent](math.inf)
+    policy = RestartPolicy(backoff=Backoff(initial=0.05))
+    async with ProcessExecutor(tmp_path) as executor, trio.open_nursery() as nursery:
+        supervisor = AllocationSupervisor(
+            executor, spec, send, health=check, policy=policy, stop_grace=1
+        )
+        with trio.fail_after(20):
+            await nursery.start(supervisor.run)
+            first = supervisor.execution
+            assert first is not None and supervisor.status().health is not None
+            (first.work / "health").unlink()  # type: ignore[attr-defined]
+            async for event in receive:
+                if event.kind is EventKind.HEALTHY and supervisor.execution is not first:
+                    break
+        nursery.cancel_scope.cancel()
+    assert first.status().exit is not None and first.status().exit.stopped
+    assert supervisor.status().restarts == 1

@@ -1,0 +1,81 @@
+"""ctn-v1 containers: every header round trips; damaged containers are named."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+
+import pytest
+
+from ucan import SigningKey, delegate, invoke
+from ucan.codec import encode
+from ucan.container import (
+    BASE64,
+    BASE64_GZIP,
+    BASE64URL,
+    BASE64URL_GZIP,
+    RAW,
+    RAW_GZIP,
+    decode_container,
+    encode_container,
+    encode_container_text,
+)
+from ucan.errors import MalformedToken
+
+KEY = SigningKey.from_seed(b"\x07" * 32)
+TOKENS = [delegate(KEY, KEY.did, f"/c/{n}", expiration=None).envelope for n in range(3)]
+HEADERS = [RAW, BASE64, BASE64URL, RAW_GZIP, BASE64_GZIP, BASE64URL_GZIP]
+
+
+@pytest.mark.parametrize("header", HEADERS, ids=lambda h: f"0x{h:02x}")
+def test_every_header_round_trips_the_tokens_sorted_without_duplicates(header: int) -> None:
+    data = encode_container([*TOKENS, TOKENS[0]], header)
+    assert data[0] == header
+    assert decode_container(data) == sorted(TOKENS)
+
+
+@pytest.mark.parametrize("header", [BASE64, BASE64URL, BASE64_GZIP, BASE64URL_GZIP])
+def test_text_headers_decode_from_str_with_surrounding_whitespace(header: int) -> None:
+    text = encode_container(TOKENS, header).decode("ascii")
+    assert decode_container(f"  {text}\n") == sorted(TOKENS)
+    assert decode_container(f"{text}\n".encode()) == sorted(TOKENS)
+
+
+def test_text_form_is_standard_padded_base64() -> None:
+    text = encode_container_text(TOKENS)
+    assert text[0] == "B"
+    base64.b64decode(text[1:], validate=True)
+
+
+def test_unknown_header_is_named() -> None:
+    with pytest.raises(MalformedToken, match="header 0x41"):
+        decode_container(b"\x41" + encode({"ctn-v1": TOKENS}))
+    with pytest.raises(ValueError):
+        encode_container(TOKENS, 0x41)
+
+
+@pytest.mark.parametrize("body", [{"ctn-v2": []}, {"ctn-v1": [1]}, {"ctn-v1": []} | {"x": 1},
+                                  ["ctn-v1"]])
+def test_a_body_that_is_not_a_container_is_refused(body: object) -> None:
+    with pytest.raises(MalformedToken):
+        decode_container(bytes((RAW,)) + encode(body))
+
+
+def test_a_gzip_bomb_stops_at_the_limit() -> None:
+    bomb = gzip.compress(b"\x00" * (17 * 1024 * 1024))
+    with pytest.raises(MalformedToken, match="inflates past"):
+        decode_container(bytes((RAW_GZIP,)) + bomb)
+
+
+def test_an_empty_container_and_bad_base64_are_refused() -> None:
+    with pytest.raises(MalformedToken):
+        decode_container(b"")
+    with pytest.raises(MalformedToken):
+        decode_container(b"B!!!")
+
+
+def test_an_invocation_travels_with_its_proofs() -> None:
+    grant = delegate(KEY, KEY.did, "/c", expiration=None)
+    inv = invoke(KEY, KEY.did, "/c/x", {}, [grant.cid], expiration=None)
+    assert set(decode_container(encode_container([inv.envelope, grant.envelope]))) == {
+        inv.envelope, grant.envelope}

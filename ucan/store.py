@@ -1,0 +1,119 @@
+"""A token store on disk: delegations and revocations as raw envelopes named by CID.
+
+Layout: `<dir>/<cid>.ucan` for delegations, `<dir>/revocations/<cid>.ucan` for
+`/ucan/revoke` invocations. A file's name is checked against the hash of its bytes when
+read, so a renamed or edited file is refused, never believed. Writes are atomic
+(temporary file + rename) and idempotent: storing the same token twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from ucan.codec import CID
+from ucan.delegation import Delegation
+from ucan.errors import MalformedToken
+from ucan.invocation import Invocation
+from ucan.revocation import revoked_cid
+from ucan.trust import TrustContext
+
+DEFAULT_STORE = "~/.local/share/ucan/tokens"
+STORE_ENV = "UCAN_STORE"
+SUFFIX = ".ucan"
+
+
+class TokenNotFound(KeyError):
+    """No token with that CID is stored."""
+
+    name = "TokenNotFound"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.args[0]}"
+
+
+class TokenStore:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory).expanduser()
+        self._revocations = self.directory / "revocations"
+
+    def put_delegation(self, delegation: Delegation) -> CID:
+        _write(self.directory, delegation.cid, delegation.envelope)
+        return delegation.cid
+
+    def put_revocation(self, revocation: Invocation) -> CID:
+        """Store a verified revocation (MalformedToken/InvalidSignature otherwise);
+        returns the CID it revokes."""
+        target = revoked_cid(revocation)
+        _write(self._revocations, revocation.cid, revocation.envelope)
+        return target
+
+    def put(self, data: bytes) -> CID:
+        """Store envelope bytes: a delegation, or a revocation. Returns the token's CID."""
+        try:
+            delegation = Delegation.decode(data)
+        except MalformedToken:
+            revocation = Invocation.decode(data)
+            self.put_revocation(revocation)
+            return revocation.cid
+        return self.put_delegation(delegation)
+
+    def delegation(self, cid: CID) -> Delegation:
+        path = self.directory / f"{cid}{SUFFIX}"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise TokenNotFound(f"no delegation {cid} in {self.directory}") from None
+        return _checked(Delegation.decode(data), path)
+
+    def __contains__(self, cid: object) -> bool:
+        return isinstance(cid, CID) and (self.directory / f"{cid}{SUFFIX}").is_file()
+
+    def delegations(self) -> Iterator[Delegation]:
+        for path in _files(self.directory):
+            yield _checked(Delegation.decode(path.read_bytes()), path)
+
+    def revocations(self) -> Iterator[Invocation]:
+        for path in _files(self._revocations):
+            yield _checked(Invocation.decode(path.read_bytes()), path)
+
+    def load_into(self, trust: TrustContext) -> None:
+        """Give `trust` every stored delegation (as provided) and revocation."""
+        trust.provide(*self.delegations())
+        for revocation in self.revocations():
+            trust.revocations.add(revocation)
+
+
+def _files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix == SUFFIX and p.is_file())
+
+
+_Token = TypeVar("_Token", Delegation, Invocation)
+
+
+def _checked(token: _Token, path: Path) -> _Token:
+    if path.name != f"{token.cid}{SUFFIX}":
+        raise MalformedToken(f"{path}: holds token {token.cid}, not the one its name says")
+    return token
+
+
+def _write(directory: Path, cid: CID, data: bytes) -> None:
+    path = directory / f"{cid}{SUFFIX}"
+    if path.exists():
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
