@@ -67,14 +67,15 @@ class Location:
 
 @attrs.frozen
 class LocationConstraint:
-    """accept (if non-empty) must cover the provider; otherwise reject must not."""
+    """A provider is admitted when some `accept` entry covers it (if there are any) and
+    no `reject` entry does: "accept US, reject Ashburn" means the US except Ashburn."""
 
     accept: tuple[Location, ...] = ()
     reject: tuple[Location, ...] = ()
 
     def admits(self, place: Location) -> bool:
-        if self.accept:
-            return any(entry.covers(place) for entry in self.accept)
+        if self.accept and not any(entry.covers(place) for entry in self.accept):
+            return False
         return not any(entry.covers(place) for entry in self.reject)
 
 

@@ -1,0 +1,54 @@
+"""Placement: ensemble nodes onto bidding providers, as a constraint satisfaction
+problem that explains itself when it has no solution. Pure logic: no I/O, no clock
+except the one a `SearchBudget` is given."""
+
+from .explanation import (
+    CapacityConflict,
+    Conflict,
+    EdgeConflict,
+    Elimination,
+    Explanation,
+    NodeReport,
+    Reason,
+    SeparationConflict,
+    Unplaceable,
+)
+from .model import (
+    Assignment,
+    Bid,
+    InvalidBid,
+    Link,
+    Measurements,
+    Objective,
+    Placement,
+    SearchBudget,
+    SearchStats,
+    Strategy,
+)
+from .problem import DuplicateBid, UnknownNode
+from .solver import solve
+
+__all__ = [
+    "Assignment",
+    "Bid",
+    "CapacityConflict",
+    "Conflict",
+    "DuplicateBid",
+    "EdgeConflict",
+    "Elimination",
+    "Explanation",
+    "InvalidBid",
+    "Link",
+    "Measurements",
+    "NodeReport",
+    "Objective",
+    "Placement",
+    "Reason",
+    "SearchBudget",
+    "SearchStats",
+    "SeparationConflict",
+    "Strategy",
+    "UnknownNode",
+    "Unplaceable",
+    "solve",
+]

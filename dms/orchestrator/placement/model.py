@@ -1,0 +1,205 @@
+"""The placement solver's inputs and outputs, as plain frozen data.
+
+A `Bid` is one provider's offer, a `Measurements` table says how well providers reach
+each other, and a `Placement` is the solver's answer. Everything here is free of I/O so
+the deployment flow can build these from messages and tests can build them by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import types
+from collections.abc import Callable, Iterable, Mapping
+from typing import Literal
+
+import attrs
+
+from dms.ensemble.requirements import Location, Resources
+
+Strategy = Literal["pack", "spread"]
+
+
+class InvalidBid(ValueError):
+    """A bid that cannot be placed against (its message names the peer and the field)."""
+
+
+def _check_price(bid: Bid, attribute: attrs.Attribute[float], price: float) -> None:
+    if not math.isfinite(price) or price < 0:
+        raise InvalidBid(f"bid from {bid.peer}: price must be a finite number >= 0, got {price!r}")
+
+
+def _optional_ports(ports: Iterable[int] | None) -> frozenset[int] | None:
+    return None if ports is None else frozenset(ports)
+
+
+def _names(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(names)
+
+
+def _optional_names(names: Iterable[str] | None) -> frozenset[str] | None:
+    return None if names is None else frozenset(names)
+
+
+@attrs.frozen
+class Bid:
+    """One provider's offer to host ensemble nodes.
+
+    `free` is what the provider has left after its other reservations; every ensemble
+    node (primary or standby) placed on it consumes its full resources from that.
+    `price` is what the provider charges for hosting one ensemble node instance (a
+    primary or a standby) for the deployment; a deployment's price is the sum over its
+    instances. `public_ports` lists the public ports the provider can still open; None
+    means it did not say, and then only clashes between nodes placed on it are checked.
+    `nodes` names the ensemble nodes the provider bid for; None means all of them.
+    """
+
+    peer: str
+    free: Resources
+    executors: frozenset[str] = attrs.field(converter=_names)
+    location: Location = Location()
+    price: float = attrs.field(default=0.0, validator=_check_price)
+    public_ports: frozenset[int] | None = attrs.field(default=None, converter=_optional_ports)
+    nodes: frozenset[str] | None = attrs.field(default=None, converter=_optional_names)
+
+
+@attrs.frozen
+class Link:
+    """What is known of the path between two providers; None = not measured."""
+
+    rtt_ms: float | None = None
+    bandwidth: float | None = None  # bits per second
+
+
+SAME_PROVIDER = Link(rtt_ms=0.0, bandwidth=math.inf)
+
+
+def _worse(a: float | None, b: float | None, pick: Callable[[float, float], float]) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return pick(a, b)
+
+
+def _symmetric(
+    links: Mapping[tuple[str, str], Link],
+) -> Mapping[str, Mapping[str, Link]]:
+    """Index links by both ends; when both directions were measured the worse one counts
+    (higher rtt, lower bandwidth), so an asymmetric path is never overrated."""
+    merged: dict[tuple[str, str], Link] = {}
+    for (a, b), link in links.items():
+        if a == b:
+            continue
+        key = (a, b) if a < b else (b, a)
+        seen = merged.get(key)
+        if seen is not None:
+            link = Link(
+                rtt_ms=_worse(seen.rtt_ms, link.rtt_ms, max),
+                bandwidth=_worse(seen.bandwidth, link.bandwidth, min),
+            )
+        merged[key] = link
+    by_peer: dict[str, dict[str, Link]] = {}
+    for (a, b), link in merged.items():
+        by_peer.setdefault(a, {})[b] = link
+        by_peer.setdefault(b, {})[a] = link
+    return types.MappingProxyType(
+        {peer: types.MappingProxyType(row) for peer, row in by_peer.items()}
+    )
+
+
+@attrs.frozen
+class Measurements:
+    """Provider-to-provider rtt and bandwidth known at solve time, looked up symmetrically.
+
+    Build it from `{(peer_a, peer_b): Link(...)}`; the direction of a key does not
+    matter. A pair that is absent, or whose needed quantity is None, is *unmeasured*:
+    the solver never places the two ends of a constrained edge on it.
+    """
+
+    by_peer: Mapping[str, Mapping[str, Link]] = attrs.field(
+        factory=dict, converter=_symmetric, hash=False, alias="links"
+    )
+
+    def link(self, a: str, b: str) -> Link | None:
+        """The link between two providers; one provider reaches itself at rtt 0 with
+        unlimited bandwidth."""
+        if a == b:
+            return SAME_PROVIDER
+        return self.by_peer.get(a, {}).get(b)
+
+    def neighbours(self, peer: str) -> Mapping[str, Link]:
+        return self.by_peer.get(peer, types.MappingProxyType({}))
+
+
+def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
+    return types.MappingProxyType(dict(value))
+
+
+def _frozen_standbys(value: Mapping[str, Iterable[str]]) -> Mapping[str, tuple[str, ...]]:
+    return types.MappingProxyType({node: tuple(peers) for node, peers in value.items()})
+
+
+@attrs.frozen
+class Assignment:
+    """Which provider runs each ensemble node, and where its standbys wait."""
+
+    primary: Mapping[str, str] = attrs.field(converter=_frozen_mapping, hash=False)
+    standbys: Mapping[str, tuple[str, ...]] = attrs.field(
+        factory=dict, converter=_frozen_standbys, hash=False
+    )
+
+    def providers_of(self, node: str) -> tuple[str, ...]:
+        """The primary's provider first, then the standbys' (empty if unassigned)."""
+        if node not in self.primary:
+            return ()
+        return (self.primary[node], *self.standbys.get(node, ()))
+
+
+@attrs.frozen(order=False)
+class Objective:
+    """What the solver minimises, compared in this order (see spec/placement.md):
+    `disruption` (instances moved off a previous assignment), total `price`, summed
+    `rtt_ms` over rtt-bounded edges, then `providers` used (fewest for `pack`, most for
+    `spread`)."""
+
+    disruption: int
+    price: float
+    rtt_ms: float
+    providers: int
+
+    def key(self, strategy: Strategy) -> tuple[int, float, float, int]:
+        count = self.providers if strategy == "pack" else -self.providers
+        return (self.disruption, self.price, self.rtt_ms, count)
+
+
+@attrs.frozen
+class SearchBudget:
+    """Bounds one solve. `max_nodes` counts tried assignments (deterministic); the
+    optional `max_seconds` is read from `clock`, which tests replace with a fake."""
+
+    max_nodes: int = 200_000
+    max_seconds: float | None = None
+    clock: Callable[[], float] = attrs.field(default=time.perf_counter, eq=False)
+
+
+@attrs.frozen
+class SearchStats:
+    explored: int  # assignments tried
+    solutions: int  # improving solutions found
+    seconds: float
+    first_solution_seconds: float | None
+    first_solution_explored: int | None
+
+
+@attrs.frozen
+class Placement:
+    """A solution. `optimal` is False when the budget stopped the search after it found
+    this one; `moved` names the nodes whose providers differ from `previous`."""
+
+    assignment: Assignment
+    objective: Objective
+    strategy: Strategy
+    optimal: bool
+    stats: SearchStats
+    moved: frozenset[str] = frozenset()
