@@ -55,6 +55,7 @@ REVOKE = "/ucan/revoke"
 @attrs.define
 class _Pending:
     expected: str  # the actor that must answer (the request's audience)
+    node: str  # ...or the node behind it, which answers when the actor is gone
     command: str
     peer: str
     done: trio.Event = attrs.Factory(trio.Event)
@@ -189,24 +190,32 @@ class Node:
     def _sign(self, actor: Actor, command: str, args: dict[str, Any], *, audience: str | None,
               subject: str | None, fallback_subject: str, wants_reply: bool) -> tuple[Invocation, list[Delegation]]:
         now = int(self.clock())
-        sub, chain = self._choose_chain(actor, command, subject, fallback_subject, now)
+        sub, chain = self._choose_chain(actor, command, args, subject, fallback_subject, now)
         meta = {"from": actor.handle.to_wire(), "reply": wants_reply}
         invocation = invoke(actor.key, sub, command, args, [d.cid for d in chain],
                             audience=audience, expiration=now + int(self.message_ttl),
                             issued_at=now, meta=meta)
         return invocation, chain
 
-    def _choose_chain(self, actor: Actor, command: str, subject: str | None,
-                      fallback: str, now: int) -> tuple[str, list[Delegation]]:
-        candidates = [subject] if subject else [fallback, *sorted(
-            {d.sub for d in self.trust.provided.values() if d.sub and d.sub != fallback})]
+    def _choose_chain(self, actor: Actor, command: str, args: dict[str, Any],
+                      subject: str | None, fallback: str,
+                      now: int) -> tuple[str, list[Delegation]]:
+        """The subject and proof chain for an invocation: the target's own authority
+        first, then any other subject this node holds grants from. Without a valid
+        chain it still sends its best (expired, revoked...) one, or none, so that the
+        receiver refuses with the precise reason: the receiver fails closed."""
+        others = {d.sub for d in self.trust.provided.values()} - {None, fallback, actor.id}
+        candidates = [subject] if subject else [fallback, *sorted(s for s in others if s)]
         for sub in candidates:
             if sub == actor.id:
-                return sub, []
-            chain = self.trust.find_chain(actor.id, command, sub, now=now)
+                return sub, []  # its own authority needs no proof
+            chain = self.trust.find_chain(actor.id, command, sub, now=now, args=args,
+                                          skew=int(self.admission.policy.skew))
             if chain is not None:
                 return sub, chain
-        # No chain here: send anyway and let the receiver refuse (it fails closed).
+        best = self.trust.find_chain(actor.id, command, candidates[0], now=now, strict=False)
+        if best is not None:
+            return candidates[0], best
         return candidates[0], []
 
     async def request(self, actor: Actor, target: Handle, command: str, args: dict[str, Any],
@@ -214,7 +223,7 @@ class Node:
         invocation, chain = self._sign(actor, command, args, audience=target.id,
                                        subject=subject, fallback_subject=target.did,
                                        wants_reply=True)
-        pending = _Pending(target.id, command, target.peer)
+        pending = _Pending(target.id, target.did, command, target.peer)
         self.pending[invocation.cid] = pending
         try:
             await self._transmit(target.peer, encode_message(invocation, chain))
@@ -314,7 +323,7 @@ class Node:
         if pending is None or pending.done.is_set():
             self.counters["dropped.unexpected-reply"] += 1
             return
-        if reply.iss != pending.expected or not isinstance(out, dict):
+        if reply.iss not in (pending.expected, pending.node) or not isinstance(out, dict):
             self.counters["dropped.misattributed-reply"] += 1
             return
         pending.outcome = out

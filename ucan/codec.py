@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import math
 import struct
 from collections.abc import Callable
@@ -119,25 +120,44 @@ _ENCODERS: dict[type, Callable[[Any, Any], None]] = {
 }
 
 
+_LEAVES = frozenset({str, bytes, float, bool, type(None), CID})
+
+
 def _check_value(value: Any, depth: int = 0) -> None:
-    """Reject Python values DAG-CBOR has no form for (the encoder handles the rest)."""
-    if depth > _MAX_DEPTH:
-        raise MalformedToken(f"nesting deeper than {_MAX_DEPTH}")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise MalformedToken(f"map keys must be strings, got {type(key).__name__}")
-            _check_value(item, depth + 1)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _check_value(item, depth + 1)
-    elif isinstance(value, bool) or value is None:
+    """Reject Python values DAG-CBOR has no form for (the encoder handles the rest).
+
+    Exact-type dispatch first: this runs on every token signed, so the common shapes
+    (maps of strings, bytes and small ints) must cost a few dict lookups.
+    """
+    kind = type(value)
+    if kind in _LEAVES:
         return
-    elif isinstance(value, int):
+    if kind is int:
         if not _INT_MIN <= value <= _INT_MAX:
             raise MalformedToken(f"integer {value} is outside the 64-bit range")
-    elif not isinstance(value, (str, bytes, float, CID)):
-        raise MalformedToken(f"DAG-CBOR cannot hold a {type(value).__name__}")
+        return
+    if depth > _MAX_DEPTH:
+        raise MalformedToken(f"nesting deeper than {_MAX_DEPTH}")
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise MalformedToken(f"map keys must be strings, got {type(key).__name__}")
+            if type(item) not in _LEAVES:
+                _check_value(item, depth + 1)
+    elif kind is list or kind is tuple:
+        for item in value:
+            if type(item) not in _LEAVES:
+                _check_value(item, depth + 1)
+    elif isinstance(value, (str, bytes, float)):
+        return
+    elif isinstance(value, int):
+        _check_value(int(value), depth)
+    elif isinstance(value, dict):
+        _check_value(dict(value), depth)
+    elif isinstance(value, (list, tuple)):
+        _check_value(list(value), depth)
+    else:
+        raise MalformedToken(f"DAG-CBOR cannot hold a {kind.__name__}")
 
 
 def encode(value: Any) -> bytes:
@@ -218,18 +238,19 @@ def decode_unhashed(data: bytes) -> Any:
     definite lengths, tag 42 only) without insisting on the shortest byte form.
 
     For wrappers whose bytes are never signed or hashed (containers): what they carry
-    is decoded strictly on its own.
+    is decoded strictly on its own. Trailing bytes after the value are refused.
     """
+    stream = io.BytesIO(data)
     try:
-        value = cbor2.loads(
-            data,
+        value = cbor2.CBORDecoder(
+            stream,
             tag_hook=_tag_hook,
             object_hook=_object_hook,
             semantic_decoders=_SEMANTIC,
             allow_indefinite=False,
             allow_duplicate_keys=False,
             max_depth=_MAX_DEPTH,
-        )
+        ).decode()
     except MalformedToken:
         raise
     except Exception as exc:
@@ -237,4 +258,6 @@ def decode_unhashed(data: bytes) -> Any:
         if isinstance(cause, MalformedToken):
             raise cause from None
         raise MalformedToken(f"not valid CBOR: {exc}") from None
+    if stream.tell() != len(data):
+        raise MalformedToken(f"{len(data) - stream.tell()} bytes follow the CBOR value")
     return value

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping, MutableSet
+from typing import Any
 
 from ucan.codec import CID
 from ucan.command import proves
@@ -137,12 +138,14 @@ class TrustContext:
         now: int,
         audiences: Iterable[str] | None = None,
         signature_checked: bool = False,
+        skew: int = 0,
     ) -> Chain:
         """Validate `invocation` for execution here, or raise the UcanError naming why.
 
         `audiences` are the DIDs that may execute it here (default: this principal);
         a mis-addressed invocation fails with InvalidAudience. The chain's subject must
-        be this principal or one of its anchors (InvalidSubject otherwise).
+        be this principal or one of its anchors (InvalidSubject otherwise). `skew`
+        seconds of clock difference are tolerated on every time bound.
         """
         allowed = {self.did} if audiences is None else set(audiences)
         if invocation.audience not in allowed:
@@ -156,6 +159,7 @@ class TrustContext:
             revoked=self.revocations,
             verified=self.verified,
             verify_invocation=(lambda _: True) if signature_checked else None,
+            skew=skew,
         )
         if not self.trusts_subject(chain.subject):
             raise InvalidSubject(
@@ -172,13 +176,23 @@ class TrustContext:
         *,
         now: int,
         extra: Mapping[CID, Delegation] | Iterable[Delegation] = (),
+        args: Mapping[str, Any] | None = None,
+        strict: bool = True,
+        skew: int = 0,
     ) -> list[Delegation] | None:
         """A proof chain (root first) letting `holder` invoke `command` on `subject`,
         built from provided delegations (and `extra`), or None. Prefers the shortest.
-        Expired, not-yet-valid and revoked delegations are skipped."""
+
+        With `args`, delegations whose policy the args fail are skipped. Expired and
+        not-yet-valid (give or take `skew` seconds) and revoked delegations are skipped
+        unless `strict` is False
+        (useful to send a chain anyway and learn from the verifier exactly why it
+        fails)."""
         pool = dict(self.provided)
         pool.update(index_proofs(extra))
-        usable = [d for d in pool.values() if self._usable(d, command, subject, now)]
+        usable = [d for d in pool.values()
+                  if self._usable(d, command, subject, None if not strict else now, skew)
+                  and (args is None or d.policy.first_failure(args) is None)]
         by_audience: dict[str, list[Delegation]] = {}
         for delegation in usable:
             by_audience.setdefault(delegation.aud, []).append(delegation)
@@ -190,7 +204,7 @@ class TrustContext:
             if top.sub == subject and top.iss == subject:
                 chain = list(path)
                 issuers = [d.iss for d in chain]
-                if not any(
+                if not strict or not any(
                     self.revocations.revokes(d.cid, issuers[: i + 1]) for i, d in enumerate(chain)
                 ):
                     return chain
@@ -202,11 +216,14 @@ class TrustContext:
         return None
 
     @staticmethod
-    def _usable(delegation: Delegation, command: str, subject: str, now: int) -> bool:
+    def _usable(delegation: Delegation, command: str, subject: str, now: int | None,
+                skew: int = 0) -> bool:
         if delegation.sub is not None and delegation.sub != subject:
             return False
         if not proves(delegation.cmd, command):
             return False
-        if delegation.exp is not None and now > delegation.exp:
+        if now is None:
+            return True
+        if delegation.exp is not None and now - skew > delegation.exp:
             return False
-        return delegation.nbf is None or now >= delegation.nbf
+        return delegation.nbf is None or now + skew >= delegation.nbf

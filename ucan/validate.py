@@ -92,16 +92,18 @@ def check_delegation(
     revoked: Revoked_,
     verified: MutableSet[CID] | None,
     issuers: Sequence[str] = (),
+    skew: int = 0,
 ) -> None:
-    """Signature (once per CID when `verified` is a cache), time bounds and revocation."""
+    """Signature (once per CID when `verified` is a cache), time bounds (tolerating
+    `skew` seconds of clock difference either way) and revocation."""
     if verified is None or delegation.cid not in verified:
         if not verify_signature(delegation.iss, delegation.signed_bytes, delegation.signature):
             raise InvalidSignature(f"{where}: signature does not verify for issuer {delegation.iss}")
         if verified is not None:
             verified.add(delegation.cid)
-    if delegation.exp is not None and now > delegation.exp:
+    if delegation.exp is not None and now - skew > delegation.exp:
         raise Expired(f"{where}: expired at {delegation.exp} (now {now})")
-    if delegation.nbf is not None and now < delegation.nbf:
+    if delegation.nbf is not None and now + skew < delegation.nbf:
         raise TooEarly(f"{where}: not valid before {delegation.nbf} (now {now})")
     if is_revoked(revoked, delegation.cid, issuers or (delegation.iss,)):
         raise Revoked(f"{where}: delegation has been revoked")
@@ -115,6 +117,7 @@ def validate_invocation(
     revoked: Revoked_ = frozenset(),
     verified: MutableSet[CID] | None = None,
     verify_invocation: Callable[[Invocation], bool] | None = None,
+    skew: int = 0,
 ) -> Chain:
     """Return the validated chain or raise the UcanError subclass naming the failure.
 
@@ -122,6 +125,7 @@ def validate_invocation(
     `verified` is a cache of delegation CIDs whose signatures were already checked.
     `verify_invocation` replaces the invocation signature check when the caller has
     already done it (the dispatch pipeline checks signatures before replay and time).
+    `skew` is the clock difference (seconds) tolerated on every time bound.
     """
     if verify_invocation is None:
         ok = verify_signature(invocation.iss, invocation.signed_bytes, invocation.signature)
@@ -131,7 +135,7 @@ def validate_invocation(
         raise InvalidSignature(
             f"invocation {invocation.cid}: signature does not verify for issuer {invocation.iss}"
         )
-    if invocation.exp is not None and now > invocation.exp:
+    if invocation.exp is not None and now - skew > invocation.exp:
         raise Expired(f"invocation {invocation.cid}: expired at {invocation.exp} (now {now})")
 
     by_cid = index_proofs(proofs)
@@ -161,7 +165,7 @@ def validate_invocation(
             raise InvalidClaim(f"{where}: the chain uses the same delegation twice")
         seen.add(delegation.cid)
         issuers.append(delegation.iss)
-        check_delegation(delegation, where, now, revoked, verified, issuers)
+        check_delegation(delegation, where, now, revoked, verified, issuers, skew)
 
     for position in range(total - 1):
         parent, child = chain[position], chain[position + 1]

@@ -41,7 +41,7 @@ class Actor:
     """One actor. Create them with `Node.root` and `Actor.spawn`, not directly."""
 
     def __init__(self, node: Node, key: SigningKey, inbox: str, parent: Actor | None,
-                 *, concurrency: int = 64, queue: int = 256) -> None:
+                 *, concurrency: int = 64, queue: int = 1024) -> None:
         self.node = node
         self.key = key
         self.parent = parent

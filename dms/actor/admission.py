@@ -3,7 +3,7 @@
 The order is the security contract (ARCHITECTURE.md section 4): decode, signature,
 replay, time bounds, chain validation (with the trust context's CID cache), subject is
 this node or an anchor, rate limit. Nothing reaches a behavior without passing all of
-it. Forged, replayed and rate-limited traffic is dropped and counted; a well-signed
+it. A message's CID enters the replay cache only once it is accepted. Forged, replayed and rate-limited traffic is dropped and counted; a well-signed
 but unauthorized request is refused with the UCAN failure so its sender can be told.
 """
 
@@ -21,6 +21,7 @@ from ucan import (
     Chain,
     Expired,
     InvalidAudience,
+    Invocation,
     MalformedToken,
     TrustContext,
     UcanError,
@@ -105,11 +106,11 @@ class Admission:
         if now > inv.exp + policy.skew:
             return self._refuse(envelope, Expired(
                 f"invocation {inv.cid}: expired at {inv.exp} (now {int(now)})"))
-        self._replays.remember(inv.cid, inv.exp + policy.skew, now)
 
         if inv.cmd == REPLY:
             if topic is not None or not self.is_local_actor(inv.audience):
                 return self._drop("misaddressed-reply")
+            self._remember(inv, now)
             return ReplyIn(envelope)
 
         if topic is None:
@@ -125,13 +126,21 @@ class Admission:
             audiences = {inv.sub}
         try:
             chain = self.trust.authorize(inv, envelope.proofs, now=int(now),
-                                         audiences=audiences, signature_checked=True)
+                                         audiences=audiences, signature_checked=True,
+                                         skew=int(policy.skew))
         except UcanError as error:
             return self._refuse(envelope, error)
         if not self._limiter.allow(inv.iss, inv.cmd, now):
             return self._drop("rate-limited")
+        # Only an accepted message burns its CID: a copy with damaged proofs, refused,
+        # must not stop the genuine message that follows it.
+        self._remember(inv, now)
         self.metrics["accepted"] += 1
         return Accept(envelope, chain, None if topic else inv.audience, topic)
+
+    def _remember(self, inv: Invocation, now: float) -> None:
+        assert inv.exp is not None
+        self._replays.remember(inv.cid, inv.exp + self.policy.skew, now)
 
     def _drop(self, reason: str) -> Drop:
         self.metrics[f"dropped.{reason}"] += 1

@@ -79,3 +79,13 @@ def test_an_invocation_travels_with_its_proofs() -> None:
     inv = invoke(KEY, KEY.did, "/c/x", {}, [grant.cid], expiration=None)
     assert set(decode_container(encode_container([inv.envelope, grant.envelope]))) == {
         inv.envelope, grant.envelope}
+
+
+def test_bytes_after_the_container_value_are_refused() -> None:
+    from ucan.container import RAW, decode_container, encode_container
+    from ucan.errors import MalformedToken
+
+    blob = encode_container([b"token"], RAW)
+    assert decode_container(blob) == [b"token"]
+    with pytest.raises(MalformedToken, match="follow"):
+        decode_container(blob + b"\x00")

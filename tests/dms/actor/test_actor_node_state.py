@@ -56,10 +56,10 @@ async def test_a_revocation_published_on_the_topic_is_applied_by_every_node() ->
             while c.metrics().get("revocations.applied", 0) < 1:
                 await trio.sleep(0.01)
             assert b.trust.revocations.revokers(grant.cid) == {keys[0].did}
-            # c no longer offers the revoked grant, so a sees a claim without proof
+            # c still sends its best (revoked) chain, so a can say exactly why it fails
             with pytest.raises(RemoteError) as refused:
                 await c.root.invoke(a.root.handle, "/demo/echo", {"n": 2})
-            assert refused.value.name == "InvalidClaim"
+            assert refused.value.name == "Revoked"
 
 
 async def test_a_forged_revocation_is_dropped_and_counted() -> None:
