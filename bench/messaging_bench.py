@@ -22,7 +22,7 @@ import time
 
 import nacl.signing
 import trio
-import trio_websocket
+from baselines import raw_websocket_echo
 
 from dms.actor import AdmissionPolicy, RateLimit
 from dms.net import MemoryNetwork
@@ -32,28 +32,6 @@ from ucan import SigningKey
 PAYLOAD = os.urandom(128).hex()  # 256 characters
 ROUND_TRIPS = 2000
 UNLIMITED = AdmissionPolicy(rate_limit=RateLimit(rate=1e9, burst=1e9))
-
-
-async def raw_websocket_echo(count: int) -> float:
-    async def handler(request: trio_websocket.WebSocketRequest) -> None:
-        ws = await request.accept()
-        try:
-            while True:
-                await ws.send_message(await ws.get_message())
-        except trio_websocket.ConnectionClosed:
-            pass
-
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(trio_websocket.serve_websocket, handler, "127.0.0.1", 0, None)
-        port = server.port
-        async with trio_websocket.open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
-            start = time.perf_counter()
-            for _ in range(count):
-                await ws.send_message(PAYLOAD)
-                await ws.get_message()
-            elapsed = time.perf_counter() - start
-        nursery.cancel_scope.cancel()
-    return count / elapsed
 
 
 async def authenticated_round_trips(count: int) -> float:
@@ -220,7 +198,7 @@ def profile_receive_path(count: int = 3000) -> str:
 
 def main() -> int:
     verify = raw_verify_rate()
-    echo = trio.run(raw_websocket_echo, ROUND_TRIPS)
+    echo = trio.run(raw_websocket_echo, PAYLOAD, ROUND_TRIPS)
     rtt = trio.run(authenticated_round_trips, ROUND_TRIPS)
     print(f"raw pynacl verify                 {verify:10,.0f} /s   (baseline)")
     print(f"raw trio-websocket echo (256 B)   {echo:10,.0f} round trips/s (baseline)")

@@ -13,33 +13,12 @@ import time
 
 import nacl.signing
 import trio
-from trio_websocket import WebSocketRequest, open_websocket_url, serve_websocket
+from baselines import raw_websocket_echo
 
 from dms.net import Link, MemoryNetwork, WebsocketTransport
 
 PAYLOAD = bytes(256)
 ROUND_TRIPS = 3000
-
-
-async def raw_websocket_round_trips() -> float:
-    async def echo(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        while True:
-            await ws.send_message(await ws.get_message())
-
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_websocket, echo, "127.0.0.1", 0, None)
-        async with open_websocket_url(f"ws://127.0.0.1:{server.port}/") as ws:
-            for _ in range(100):
-                await ws.send_message(PAYLOAD)
-                await ws.get_message()
-            start = time.perf_counter()
-            for _ in range(ROUND_TRIPS):
-                await ws.send_message(PAYLOAD)
-                await ws.get_message()
-            elapsed = time.perf_counter() - start
-        nursery.cancel_scope.cancel()
-    return ROUND_TRIPS / elapsed
 
 
 async def _echo_link(link: Link) -> None:
@@ -96,7 +75,7 @@ async def memory_throughput(size: int, frames: int) -> tuple[float, float]:
 
 
 async def main() -> None:
-    raw = await raw_websocket_round_trips()
+    raw = await raw_websocket_echo(PAYLOAD, ROUND_TRIPS, warmup=100)
     secure = await secure_link_round_trips()
     print(f"raw trio-websocket echo   {raw:9.0f} round trips/s  (256 B)")
     print(f"secure websocket link     {secure:9.0f} round trips/s  (256 B)")

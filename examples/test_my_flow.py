@@ -95,8 +95,11 @@ class ShopFlow(AuthorizationMachine):
 
     def expected(self, invoker: str, subject: str, command: str, args: dict[str, Any],
                  now: float) -> bool:
-        # Our rule, stated on top of the grant graph: no order above 100, ever.
-        return args["amount"] <= 100 and super().expected(invoker, subject, command, args, now)
+        # Our rule, stated on top of the grant graph: no order above 100 by anybody but
+        # the shop itself (a node needs no grant to invoke its own behaviors; hypothesis
+        # found that the first version of this rule forgot it).
+        return ((invoker == subject or args["amount"] <= 100)
+                and super().expected(invoker, subject, command, args, now))
 
     async def perform(self, index: int, message: Message) -> Any:
         return {"amount": message.args["amount"]}

@@ -13,6 +13,7 @@ import h11
 import trio
 
 from dms.executor.errors import FirecrackerApiError
+from dms.http11 import exchange
 
 
 class FirecrackerApi:
@@ -26,36 +27,16 @@ class FirecrackerApi:
         headers = [("Host", "localhost"), ("Accept", "application/json")]
         if body is not None:
             headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
-        connection = h11.Connection(h11.CLIENT)
+        request = h11.Request(method=method, target=path, headers=headers)
         with trio.fail_after(self.timeout):
             stream = await trio.open_unix_socket(self.socket_path)
             async with stream:
-                data = connection.send(h11.Request(method=method, target=path, headers=headers))
-                if payload:
-                    data += connection.send(h11.Data(data=payload))
-                await stream.send_all(data + connection.send(h11.EndOfMessage()))
-                status, answer = await self._read_response(connection, stream)
+                status, answer = await exchange(stream, request, payload)
         decoded = json.loads(answer) if answer.strip() else None
         if status >= 300:
             fault = decoded.get("fault_message", "") if isinstance(decoded, dict) else answer
             raise FirecrackerApiError(method, path, status, str(fault))
         return decoded
-
-    @staticmethod
-    async def _read_response(
-        connection: h11.Connection, stream: trio.SocketStream
-    ) -> tuple[int, bytes]:
-        status, body = 0, bytearray()
-        while True:
-            event = connection.next_event()
-            if event is h11.NEED_DATA:
-                connection.receive_data(await stream.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                return status, bytes(body)
 
     async def put_machine_config(self, vcpus: int, mem_mib: int) -> None:
         await self.request("PUT", "/machine-config", {"vcpu_count": vcpus, "mem_size_mib": mem_mib})

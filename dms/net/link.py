@@ -247,22 +247,12 @@ class SecureEndpoint:
             if scope.cancelled_caught:
                 raise HandshakeTimeout(address, self.settings.handshake_timeout)
         except CarrierClosed:
-            self.metrics["link.handshakes_failed"] += 1
-            await self._abandon(carrier)
+            await self._handshake_failed(carrier)
             raise HandshakeFailed(f"{address} closed the connection during the handshake") from None
         except BaseException:
-            self.metrics["link.handshakes_failed"] += 1
-            await self._abandon(carrier)
+            await self._handshake_failed(carrier)
             raise
-        self.metrics["link.handshakes_ok"] += 1
-        return Link(
-            carrier,
-            keys,
-            dialed=True,
-            settings=self.settings,
-            metrics=self.metrics,
-            lose_frame=lose_frame,
-        )
+        return self._handshake_succeeded(carrier, keys, dialed=True, lose_frame=lose_frame)
 
     async def accept(self, carrier: Carrier, lose_frame: LoseFrame | None = None) -> Link | None:
         """Run the responder handshake; None (carrier closed, failure counted) if it fails."""
@@ -275,18 +265,9 @@ class SecureEndpoint:
         except (CarrierClosed, HandshakeFailed):
             keys = None
         if keys is None:
-            self.metrics["link.handshakes_failed"] += 1
-            await self._abandon(carrier)
+            await self._handshake_failed(carrier)
             return None
-        self.metrics["link.handshakes_ok"] += 1
-        return Link(
-            carrier,
-            keys,
-            dialed=False,
-            settings=self.settings,
-            metrics=self.metrics,
-            lose_frame=lose_frame,
-        )
+        return self._handshake_succeeded(carrier, keys, dialed=False, lose_frame=lose_frame)
 
     async def serve(
         self, carrier: Carrier, handle_link: LinkHandler, lose_frame: LoseFrame | None = None
@@ -320,6 +301,20 @@ class SecureEndpoint:
             finally:
                 await link.aclose()
 
-    async def _abandon(self, carrier: Carrier) -> None:
+    def _handshake_succeeded(
+        self, carrier: Carrier, keys: SessionKeys, *, dialed: bool, lose_frame: LoseFrame | None
+    ) -> Link:
+        self.metrics["link.handshakes_ok"] += 1
+        return Link(
+            carrier,
+            keys,
+            dialed=dialed,
+            settings=self.settings,
+            metrics=self.metrics,
+            lose_frame=lose_frame,
+        )
+
+    async def _handshake_failed(self, carrier: Carrier) -> None:
+        self.metrics["link.handshakes_failed"] += 1
         with trio.move_on_after(self.settings.close_timeout):
             await carrier.aclose()

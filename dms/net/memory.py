@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from types import TracebackType
 
 import attrs
 import nacl.signing
@@ -36,11 +35,8 @@ from dms.net.link import (
     LinkHandler,
     LinkSettings,
     LoseFrame,
-    SecureEndpoint,
 )
-from dms.net.metrics import Metrics
-from dms.net.transport import LinkNursery
-from ucan.did import did_from_public_key
+from dms.net.transport import SecureTransport
 
 SCHEME = "memory://"
 _BACKLOG = 64
@@ -212,7 +208,7 @@ class MemoryNetwork:
         return lambda: rng.random() < probability
 
 
-class MemoryTransport(LinkNursery):
+class MemoryTransport(SecureTransport):
     """The `Transport` of one node on a `MemoryNetwork`."""
 
     def __init__(
@@ -221,15 +217,8 @@ class MemoryTransport(LinkNursery):
         key: nacl.signing.SigningKey,
         settings: LinkSettings = DEFAULT_LINK_SETTINGS,
     ) -> None:
-        super().__init__()
+        super().__init__(key, settings)
         self.network = network
-        self.metrics = Metrics()
-        self.peer_id = did_from_public_key(bytes(key.verify_key))
-        self._endpoint = SecureEndpoint(key, settings, self.metrics)
-
-    @property
-    def listen_address(self) -> str | None:
-        return self._endpoint.listen_address
 
     async def listen(
         self,
@@ -265,15 +254,3 @@ class MemoryTransport(LinkNursery):
         link = await self._endpoint.dial(carrier, address, expect_peer, lose_frame)
         started: Link = await nursery.start(self._endpoint.run_dialed, link)
         return started
-
-    async def __aenter__(self) -> MemoryTransport:
-        await super().__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        return await super().__aexit__(exc_type, exc, tb)

@@ -1,4 +1,4 @@
-"""The one interface both transports implement.
+"""The one interface both transports implement, and `SecureTransport`, what they share.
 
 A transport turns addresses into secure `Link`s. `listen` is started with
 `address = await nursery.start(transport.listen, address, handle_link)` and runs until
@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
+import nacl.signing
 import trio
 
 from dms.net.errors import TransportNotOpen
-from dms.net.link import Link, LinkHandler
+from dms.net.link import Link, LinkHandler, LinkSettings, SecureEndpoint
 from dms.net.metrics import Metrics
+from ucan.did import did_from_public_key
 
 
 class Transport(Protocol):
@@ -59,14 +61,23 @@ class Transport(Protocol):
     ) -> bool | None: ...
 
 
-class LinkNursery:
-    """The `async with` part of a transport: a nursery owning the dialed links' tasks."""
+class SecureTransport:
+    """What every transport shares whatever its carrier: this node's `SecureEndpoint`
+    (identity, metrics, announced address) and the `async with` part, a nursery owning
+    the dialed links' tasks. A transport adds `listen` and `connect` for its carrier."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: nacl.signing.SigningKey, settings: LinkSettings) -> None:
+        self.metrics = Metrics()
+        self.peer_id = did_from_public_key(bytes(key.verify_key))
+        self._endpoint = SecureEndpoint(key, settings, self.metrics)
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._nursery: trio.Nursery | None = None
 
-    async def __aenter__(self) -> LinkNursery:
+    @property
+    def listen_address(self) -> str | None:
+        return self._endpoint.listen_address
+
+    async def __aenter__(self) -> Self:
         if self._nursery_manager is not None:
             raise RuntimeError(f"{type(self).__name__} is already open")
         manager = trio.open_nursery()

@@ -7,7 +7,6 @@ handshake authenticates both sides and encrypts every frame.
 
 from __future__ import annotations
 
-from types import TracebackType
 from urllib.parse import urlsplit
 
 import nacl.signing
@@ -29,11 +28,8 @@ from dms.net.link import (
     Link,
     LinkHandler,
     LinkSettings,
-    SecureEndpoint,
 )
-from dms.net.metrics import Metrics
-from dms.net.transport import LinkNursery
-from ucan.did import did_from_public_key
+from dms.net.transport import SecureTransport
 
 _RECEIVE_CHUNK = 64 * 1024
 
@@ -78,20 +74,13 @@ class _WebsocketCarrier:
         await self._ws.aclose()
 
 
-class WebsocketTransport(LinkNursery):
+class WebsocketTransport(SecureTransport):
     """The `Transport` over trio-websocket."""
 
     def __init__(
         self, key: nacl.signing.SigningKey, settings: LinkSettings = DEFAULT_LINK_SETTINGS
     ) -> None:
-        super().__init__()
-        self.metrics = Metrics()
-        self.peer_id = did_from_public_key(bytes(key.verify_key))
-        self._endpoint = SecureEndpoint(key, settings, self.metrics)
-
-    @property
-    def listen_address(self) -> str | None:
-        return self._endpoint.listen_address
+        super().__init__(key, settings)
 
     async def listen(
         self,
@@ -182,15 +171,3 @@ class WebsocketTransport(LinkNursery):
         if scope.cancelled_caught:
             raise ConnectFailed(address, f"no websocket connection within {timeout} s")
         return await self._endpoint.dial(_WebsocketCarrier(ws), address, expect_peer)
-
-    async def __aenter__(self) -> WebsocketTransport:
-        await super().__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        return await super().__aexit__(exc_type, exc, tb)

@@ -13,6 +13,7 @@ import trio
 
 from dms.executor.errors import ExecutorError
 from dms.executor.protocol import Execution
+from dms.http11 import exchange
 from dms.supervise.health import CommandProbe, HealthCheck, HttpProbe, ProbeResult, TcpProbe
 
 _MAX_BODY = 64 * 1024
@@ -60,23 +61,12 @@ async def http_get(url: str) -> tuple[int, str]:
     parts = urlsplit(url)
     assert parts.hostname is not None and parts.port is not None
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    connection = h11.Connection(h11.CLIENT)
+    request = h11.Request(
+        method="GET",
+        target=target,
+        headers=[("Host", parts.netloc), ("Connection", "close")],
+    )
     stream = await trio.open_tcp_stream(parts.hostname, parts.port)
     async with stream:
-        request = h11.Request(
-            method="GET",
-            target=target,
-            headers=[("Host", parts.netloc), ("Connection", "close")],
-        )
-        await stream.send_all(connection.send(request) + connection.send(h11.EndOfMessage()))
-        status, body = 0, bytearray()
-        while True:
-            event = connection.next_event()
-            if event is h11.NEED_DATA:
-                connection.receive_data(await stream.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                body += event.data[: _MAX_BODY - len(body)]
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                return status, body.decode("utf-8", errors="replace")
+        status, body = await exchange(stream, request, max_body=_MAX_BODY)
+    return status, body.decode("utf-8", errors="replace")
