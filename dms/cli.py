@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dms.ensemble.report import check_file, exit_status, render_json, render_text
+from dms.node_command import node
 
 
 @click.group()
@@ -21,6 +22,8 @@ def validate(files: tuple[str, ...], as_json: bool) -> None:
     reports = [check_file(name) for name in files]
     click.echo(render_json(reports) if as_json else render_text(reports))
     raise SystemExit(int(exit_status(reports)))
+
+main.add_command(node)
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import trio
 
+from dms import node_behaviors
 from dms.actor.actor import Actor, Message, expiry
 from dms.actor.admission import (
     DEFAULT_POLICY,
@@ -93,6 +94,7 @@ class Node:
         self.root = Actor(self, key, "root", None)
         self.actors[self.did] = self.root
         self._inboxes.add("root")
+        node_behaviors.install(self)
 
     def __repr__(self) -> str:
         return f"Node({self.did})"
@@ -111,6 +113,10 @@ class Node:
         assert self.mesh is not None
         async for delivery in self.mesh.incoming:
             await self.receive(delivery.payload, topic=delivery.topic, via=delivery.peer)
+
+    def mesh_time(self) -> float:
+        """The clock the mesh's peer table uses (trio's)."""
+        return trio.current_time()
 
     @property
     def address(self) -> str | None:
