@@ -103,8 +103,9 @@ class Instance:
         while len(planted) < count:
             seed = rng.randrange(len(self.points))
             area = [p for p in [seed, *self.neighbours[seed]] if p not in used]
-            take = area[: min(10, count - len(planted))]
-            if len(take) < 3:
+            wanted = min(10, count - len(planted))
+            take = area[:wanted]
+            if len(take) < min(3, wanted):  # the last one or two nodes form a small group
                 continue
             used.update(take)
             groups.append(list(range(len(planted), len(planted) + len(take))))

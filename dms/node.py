@@ -195,6 +195,9 @@ class Node:
 
     def _sign(self, actor: Actor, command: str, args: dict[str, Any], *, audience: str | None,
               subject: str | None, fallback_subject: str, wants_reply: bool) -> tuple[Invocation, list[Delegation]]:
+        if not isinstance(args, dict):
+            raise TypeError(f"{command}: args must be a dict (an IPLD map), got "
+                            f"{type(args).__name__}")
         now = int(self.clock())
         sub, chain = self._choose_chain(actor, command, args, subject, fallback_subject, now)
         meta = {"from": actor.handle.to_wire(), "reply": wants_reply}
@@ -402,13 +405,25 @@ async def open_node(
                else SigningKey.generate())
     transport: Transport = (network.transport(key.nacl_key) if network is not None
                             else WebsocketTransport(key.nacl_key))
-    async with trio.open_nursery() as nursery:
-        mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap))
-        await nursery.start(mesh.run)
-        store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
-        node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store)
-        await nursery.start(node.run)
-        try:
-            yield node
-        finally:
-            nursery.cancel_scope.cancel()
+    # Built before the nursery so a bad address or state directory is a plain exception.
+    mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap))
+    store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
+    node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store)
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(mesh.run)
+            await nursery.start(node.run)
+            try:
+                yield node
+            except BaseException as exc:
+                body_error = exc
+                raise
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The block's own exception (a RemoteError, Ctrl-C...), only wrapped by our
+        # nursery: give it back to the caller as it was raised.
+        if body_error is not None and list(group.exceptions) == [body_error]:
+            raise body_error from None
+        raise

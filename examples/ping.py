@@ -21,6 +21,7 @@ from typing import Any
 import trio
 
 from dms.actor import Handle, Message, RemoteError
+from dms.net import NetError
 from dms.node import Node, open_node
 from ucan import Delegation, SigningKey, decode_container, encode_container_text
 
@@ -97,7 +98,13 @@ async def ping(address: str, key_file: Path, grant_file: Path | None) -> int:
     key = SigningKey.from_seed(bytes.fromhex(key_file.read_text().strip()))
     with trio.fail_after(30):
         async with open_node(key, bootstrap=[address]) as client:
-            handle = await server_handle(client)
+            with trio.move_on_after(10):
+                handle = await server_handle(client)
+            if not client.mesh.connected_peers():
+                print(f"cannot reach {address}: no handshake within 10 s "
+                      f"({client.metrics().get('net.mesh.dial_failures', 0)} dials failed)",
+                      file=sys.stderr)
+                return 2
             if grant_file is not None:
                 tokens = decode_container(grant_file.read_text())
                 client.add_proofs(*(Delegation.decode(token) for token in tokens))
@@ -128,7 +135,11 @@ def main(argv: list[str]) -> int:
         except KeyboardInterrupt:
             return 0
     if args.step == "ping":
-        return trio.run(ping, args.address, args.key, args.grant_file)
+        try:
+            return trio.run(ping, args.address, args.key, args.grant_file)
+        except NetError as unreachable:
+            print(f"cannot ping: {unreachable}", file=sys.stderr)
+            return 2
     return trio.run(both_in_one_process)
 
 

@@ -78,6 +78,11 @@ class ConnectFailed(NetError):
 class BadAddress(ConnectFailed):
     """An address this transport cannot parse or does not serve."""
 
+    def __init__(self, address: str, reason: str) -> None:
+        NetError.__init__(self, f"bad address {address!r}: {reason}")
+        self.address = address
+        self.reason = reason
+
 
 class TransportNotOpen(NetError):
     """`connect` was called on a transport outside its `async with` block."""

@@ -248,6 +248,10 @@ class MemoryTransport(SecureTransport):
                 except (trio.WouldBlock, trio.EndOfChannel):
                     break
 
+    def check_address(self, address: str) -> None:
+        if not address.startswith(SCHEME):
+            raise BadAddress(address, f"a memory address starts with {SCHEME!r}")
+
     async def connect(self, address: str, expect_peer: str | None = None) -> Link:
         nursery = self._link_nursery()
         carrier, lose_frame = self.network._open(self.peer_id, address)

@@ -107,6 +107,8 @@ class Mesh:
             raise ValueError(
                 f"transport speaks for {transport.peer_id}, but the mesh key is {self.peer_id}"
             )
+        for address in ([] if listen is None else [listen]) + list(bootstrap):
+            transport.check_address(address)  # fail here, not silently in a retry loop
         if not 1 <= hop_limit <= MAX_HOPS:
             raise ValueError(f"hop_limit must be 1..{MAX_HOPS}, got {hop_limit}")
         self.hop_limit = hop_limit

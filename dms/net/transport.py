@@ -51,6 +51,10 @@ class Transport(Protocol):
         """Open a link to `address`; `PeerMismatch` if it proves a key other than `expect_peer`."""
         ...
 
+    def check_address(self, address: str) -> None:
+        """Raise `BadAddress` unless this transport can listen on or dial `address`."""
+        ...
+
     async def __aenter__(self) -> Transport: ...
 
     async def __aexit__(

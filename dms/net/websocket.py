@@ -117,6 +117,9 @@ class WebsocketTransport(SecureTransport):
         finally:
             self._endpoint.listen_address = None
 
+    def check_address(self, address: str) -> None:
+        parse_ws_address(address)
+
     async def connect(self, address: str, expect_peer: str | None = None) -> Link:
         host, port = parse_ws_address(address)
         link: Link = await self._link_nursery().start(

@@ -53,14 +53,19 @@ def grant(
     """Delegate `command` over the issuer's own resources (subject = issuer) to
     `audience`, and give it to the audience's node as a proof.
 
-    `lifetime` seconds from the issuer's clock (None: never expires); `delay` seconds
-    before it becomes valid (its `nbf`), None for at once.
+    `delay` seconds before it becomes valid (its `nbf`), None for at once; then
+    `lifetime` seconds of validity (None: never expires).
     """
     now = node_of(issuer).clock()
     delegation = delegate(issuer.key, did_of(audience), command, policy=list(policy),
-                          expiration=_at(now, lifetime), not_before=_at(now, delay))
+                          expiration=_at(now, _span(delay, lifetime)),
+                          not_before=_at(now, delay))
     node_of(audience).add_proofs(delegation)
     return delegation
+
+
+def _span(delay: float | None, lifetime: float | None) -> float | None:
+    return None if lifetime is None else (delay or 0.0) + lifetime
 
 
 def attenuate(
@@ -77,7 +82,9 @@ def attenuate(
 
     `command` (default: the parent's) should be the parent's or below it; `policy`
     adds statements (the parent's still apply, since every link is checked);
-    `lifetime` defaults to the parent's expiry. The audience's node receives the new
+    `delay` and `lifetime` as for `grant`; without `lifetime` it expires with the parent
+    (a `delay` past the parent's expiry makes `ucan.delegate` refuse it: MalformedToken).
+    The audience's node receives the new
     delegation and the issuer's proofs for the same subject, so it can build the chain.
     Raises NotTheAudience when `issuer` is not `parent`'s audience.
     """
@@ -87,7 +94,7 @@ def attenuate(
         )
     issuer_node = node_of(issuer)
     now = issuer_node.clock()
-    expiration = parent.exp if lifetime is None else _at(now, lifetime)
+    expiration = parent.exp if lifetime is None else _at(now, _span(delay, lifetime))
     delegation = delegate(issuer.key, did_of(audience), command or parent.cmd,
                           subject=parent.sub, policy=list(policy), expiration=expiration,
                           not_before=_at(now, delay))

@@ -29,7 +29,7 @@ from dms.testing.grants import attenuate, grant, revoke
 from dms.testing.model import Grant, GrantGraph, covers
 from dms.testing.portal import TrioPortal
 from dms.testing.testbed import Testbed, open_testbed
-from ucan import Delegation
+from ucan import Delegation, MalformedToken
 from ucan.errors import ALL_ERRORS
 
 UCAN_FAILURES = frozenset(error.name for error in ALL_ERRORS)
@@ -127,13 +127,20 @@ class AuthorizationMachine(RuleBasedStateMachine):
         lifetime = data.draw(st.sampled_from(self.lifetimes), label="lifetime")
         delay = data.draw(st.sampled_from(self.delays), label="delay")
 
-        async def step(net: Testbed) -> Delegation:
-            delegation = attenuate(net[issuer], parent, net[audience], command,
-                                   policy=policy, lifetime=lifetime, delay=delay)
+        async def step(net: Testbed) -> Delegation | None:
+            try:
+                delegation = attenuate(net[issuer], parent, net[audience], command,
+                                       policy=policy, lifetime=lifetime, delay=delay)
+            except MalformedToken:  # it would start after its parent expires: never valid
+                return None
             net.share(delegation)
             return delegation
 
-        self._remember(self.run(step))
+        delegation = self.run(step)
+        if delegation is None:
+            event("attenuation refused: would start after its parent expires")
+            return
+        self._remember(delegation)
 
     @precondition(lambda self: self.delegations)
     @rule(data=st.data())
