@@ -1,0 +1,34 @@
+"""`open_node` as a user meets it: plain exceptions, early address errors."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+import dms
+from dms.net import BadAddress, MemoryNetwork
+
+
+async def test_an_exception_raised_in_the_block_comes_out_unwrapped() -> None:
+    network = MemoryNetwork()
+    with trio.fail_after(10), pytest.raises(dms.RemoteError) as refused:
+        async with dms.open_node(listen="memory://server", network=network) as server, \
+                dms.open_node(network=network, bootstrap=["memory://server"]) as client:
+            await client.mesh.wait_connected()
+            await client.root.invoke(server.root.handle, "/not/granted")
+    assert refused.value.name == "InvalidClaim"
+
+
+@pytest.mark.parametrize("option", ["listen", "bootstrap"])
+async def test_a_malformed_address_fails_at_once_naming_it(option: str) -> None:
+    kwargs = {"listen": "tcp://example:1"} if option == "listen" else {"bootstrap": ["nowhere"]}
+    with trio.fail_after(5), pytest.raises(BadAddress) as bad:
+        async with dms.open_node(**kwargs):  # type: ignore[arg-type]
+            pass
+    assert ("tcp://example:1" if option == "listen" else "nowhere") in str(bad.value)
+
+
+async def test_args_that_are_not_a_map_are_refused_before_signing() -> None:
+    async with dms.open_node(network=MemoryNetwork()) as node:
+        with pytest.raises(TypeError, match="args must be a dict"):
+            await node.root.invoke(node.root.handle, "/x", [1, 2])  # type: ignore[arg-type]
