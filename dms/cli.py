@@ -8,17 +8,20 @@ from dms.ensemble.report import check_file, exit_status, render_json, render_tex
 from dms.node_command import node
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pydms", prog_name="dms")
 def main() -> None:
     """dms: deploy compute ensembles on a network of UCAN-authorized nodes."""
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+# plain strings: a missing file or a directory is an unreadable result of its own,
+# reported with the others, not a usage error that hides them
+@click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 def validate(files: tuple[str, ...], as_json: bool) -> None:
     """Check ensemble FILES; exit 0 if all are valid, 1 if one is invalid, 2 if one is
-    unreadable (missing, not YAML, too big)."""
+    unreadable (missing, a directory, not YAML, too big)."""
     reports = [check_file(name) for name in files]
     click.echo(render_json(reports) if as_json else render_text(reports))
     raise SystemExit(int(exit_status(reports)))

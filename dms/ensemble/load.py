@@ -56,13 +56,14 @@ def structure_ensemble(document: YamlDocument) -> spec.Ensemble:
         raise EnsembleInvalid(sort_problems(problems))
     try:
         ensemble = CONVERTER.structure(document.data, spec.Ensemble)
-        incomplete: frozenset[str] = frozenset()
+        broken: frozenset[Path] = frozenset()
     except Exception as exc:  # noqa: BLE001 - every structuring failure becomes a problem
         for path, message in shape_problems(exc):
             add(path, message)
-        # keep going with what does structure, so one run reports every problem
-        ensemble, incomplete = salvage_ensemble(document.data)
-    for path, message in semantic_problems(ensemble, incomplete):
+        # keep going with stand-ins for the broken values, so one run reports every
+        # problem: structural and semantic together
+        ensemble, broken = salvage_ensemble(document.data)
+    for path, message in semantic_problems(ensemble, broken):
         add(path, message)
     if problems:
         raise EnsembleInvalid(sort_problems(problems))

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from dms.ensemble import spec
+from dms.ensemble.bounds import bounds_reference
 
 BEGIN, END = "<!-- fields:begin -->", "<!-- fields:end -->"
 SECTIONS: tuple[type, ...] = (
@@ -88,7 +89,7 @@ def _default(field: Any) -> str:
 
 
 def field_reference() -> str:
-    blocks = []
+    blocks = [bounds_reference()]
     for cls in SECTIONS:
         attrs.resolve_types(cls)
         lines = [f"### {cls.__name__}", "", "| key | type | default | meaning |", "|---|---|---|---|"]

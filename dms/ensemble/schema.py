@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from dms.ensemble import spec
+from dms.ensemble.bounds import MAX_BYTES, MAX_CORES, MIN_CORES
 
 _NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 _QUANTITIES: dict[object, tuple[str, str]] = {
@@ -27,6 +28,11 @@ _QUANTITIES: dict[object, tuple[str, str]] = {
     spec.Seconds: (rf"^\s*({_NUMBER}(ns|us|µs|ms|s|m|h)?)+\s*$", "duration: 500ms, 10s, 1m30s; bare numbers are seconds"),
     spec.Milliseconds: (rf"^\s*({_NUMBER}(ns|us|µs|ms|s|m|h)?)+\s*$", "rtt: 10ms, 0.5s; bare numbers are ms"),
     spec.BitsPerSecond: (rf"^\s*{_NUMBER}\s*([kKMGTP]?(bps|bit/s|b/s|Bps|B/s))?\s*$", "bandwidth: 100Mbps, 1Gbit/s, 10MB/s; bare numbers are bits/s"),
+}
+# limits of bare numbers (strings with units are checked by the loader)
+_NUMBER_BOUNDS: dict[object, dict[str, float]] = {
+    spec.Cores: {"minimum": MIN_CORES, "maximum": MAX_CORES},
+    spec.ByteSize: {"exclusiveMaximum": (MAX_BYTES + 1) // 2**30},  # bare numbers are GiB
 }
 # classes that also accept a scalar short form (see structure._PREPARE)
 _SHORT_FORMS: dict[type, dict[str, Any]] = {
@@ -49,7 +55,10 @@ class _Builder:
                 pattern, doc = _QUANTITIES[t]
                 self.defs[name] = {
                     "description": doc,
-                    "anyOf": [{"type": "number"}, {"type": "string", "pattern": pattern}],
+                    "anyOf": [
+                        {"type": "number", **_NUMBER_BOUNDS.get(t, {})},
+                        {"type": "string", "pattern": pattern},
+                    ],
                 }
             return {"$ref": f"#/$defs/{name}"}
         if t is str:

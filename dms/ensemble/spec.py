@@ -86,7 +86,7 @@ class KeyType(enum.Enum):
 
 @attrs.frozen
 class Cpu:
-    cores: Cores = field("cores; `500m` is half a core")
+    cores: Cores = field("cores, 0.001 to 1000000; `500m` is half a core")
     architecture: str | None = field("required architecture, e.g. x86_64, arm64", default=None)
     clock_speed: float | None = field("minimum clock speed in Hz", default=None, aliases=("clockspeed",))
     model: str | None = field("cpu model (informational)", default=None)
@@ -97,14 +97,14 @@ class Cpu:
 
 @attrs.frozen
 class Ram:
-    size: ByteSize = field("memory; bare numbers are GiB")
+    size: ByteSize = field("memory, at least 1Mi; bare numbers are GiB")
     clock_speed: int | None = field("clock speed in Hz (informational)", default=None, aliases=("clockspeed",))
     type: str | None = field("memory type, e.g. DDR5 (informational)", default=None)
 
 
 @attrs.frozen
 class Disk:
-    size: ByteSize = field("disk space; bare numbers are GiB")
+    size: ByteSize = field("disk space, at least 1Mi; bare numbers are GiB")
     type: str | None = field("disk type, e.g. ssd (informational)", default=None)
     model: str | None = field("disk model (informational)", default=None)
     vendor: str | None = field("disk vendor (informational)", default=None)
@@ -117,7 +117,7 @@ class Disk:
 class GpuSpec:
     vendor: str | None = field("GPU vendor, e.g. nvidia", default=None)
     model: str | None = field("GPU model, e.g. A100", default=None)
-    memory: ByteSize | None = field("minimum GPU memory; bare numbers are GiB", default=None, aliases=("vram",))
+    memory: ByteSize | None = field("minimum GPU memory, at least 1Mi; bare numbers are GiB", default=None, aliases=("vram",))
 
 
 @attrs.frozen

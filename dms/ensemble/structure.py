@@ -336,49 +336,112 @@ def _execution(converter: cattrs.Converter) -> Callable[[object, object], Any]:
 CONVERTER = make_converter()
 
 
-def salvage_ensemble(data: object) -> tuple[spec.Ensemble, frozenset[str]]:
-    """The parts of a broken ensemble that do structure, and the top-level sections
-    that lost entries on the way (so checks that look names up there can hold back
-    instead of reporting names as missing that are merely broken)."""
-    attrs.resolve_types(spec.Ensemble)
+def salvage_ensemble(data: object) -> tuple[spec.Ensemble, frozenset[Path]]:
+    """A best-effort `Ensemble` for a file that does not structure, and the paths whose
+    values failed (every one already reported by the full pass).
+
+    Every failed value is replaced by a stand-in (its default, else an empty value of
+    its type), so every name, list index and sibling field survives: the semantic rules
+    still run on all of it and only hold back on the broken paths."""
+    broken: set[Path] = set()
+    ensemble = _salvage(data, spec.Ensemble, (), broken)
+    return ensemble, frozenset(broken)
+
+
+def _salvage(value: object, kind: Any, path: Path, broken: set[Path]) -> Any:
     try:
-        mapping = canonical_mapping(spec.Ensemble, data)
+        return CONVERTER.structure(value, kind)
+    except Exception:  # noqa: BLE001 - the full pass reported it; look inside for the rest
+        pass
+    args = typing.get_args(kind)
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        classes = [a for a in args if attrs.has(a)]
+        if set(classes) == set(spec.EXECUTION_CLASSES.values()):
+            return _salvage_execution(value, path, broken)
+        if len(classes) == 1 and isinstance(value, dict):
+            return _salvage(value, classes[0], path, broken)
+        others = [a for a in args if a is not type(None) and not attrs.has(a)]
+        if type(None) in args and others:
+            return _salvage(value, others[0], path, broken)
+    elif _is_spec_class(kind):
+        return _salvage_class(value, kind, path, broken)
+    elif _is_dict(kind) and isinstance(value, dict):
+        return {name: _salvage(item, args[1], (*path, name), broken) for name, item in value.items()}
+    elif _is_tuple(kind) and isinstance(value, list):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_salvage(item, args[0], (*path, i), broken) for i, item in enumerate(value))
+        if len(value) == len(args):
+            return tuple(_salvage(item, a, (*path, i), broken) for i, (item, a) in enumerate(zip(value, args, strict=True)))
+    broken.add(path)
+    return _stand_in(kind, path, broken)
+
+
+def _salvage_class(value: object, cls: type, path: Path, broken: set[Path]) -> Any:
+    attrs.resolve_types(cls)
+    try:
+        mapping = canonical_mapping(cls, value)
     except _Mismatch:
-        return spec.Ensemble(allocations={}), frozenset(["allocations"])
-    incomplete: set[str] = set()
+        broken.add(path)
+        mapping = {}
     fields: dict[str, Any] = {}
-    for field in attrs.fields(spec.Ensemble):
-        if field.default is attrs.NOTHING:
-            fields[field.name] = {}  # only `allocations` is required; replaced below
-        if field.name not in mapping:
-            if field.default is attrs.NOTHING:
-                incomplete.add(field.name)
-            continue
-        value, kind = mapping[field.name], typing.cast(Any, field.type)
-        kept: Any
-        if _is_dict(kind) and isinstance(value, dict):
-            kept = {}
-            for name, item in value.items():
-                try:
-                    kept[name] = CONVERTER.structure(item, typing.get_args(kind)[1])
-                except Exception:  # noqa: BLE001 - already reported by the full pass
-                    incomplete.add(field.name)
-        elif _is_tuple(kind) and isinstance(value, list):
-            kept = []
-            for item in value:
-                try:
-                    kept.append(CONVERTER.structure(item, typing.get_args(kind)[0]))
-                except Exception:  # noqa: BLE001 - already reported by the full pass
-                    incomplete.add(field.name)
-            kept = tuple(kept)
-        else:
-            try:
-                kept = CONVERTER.structure(value, kind)
-            except Exception:  # noqa: BLE001 - already reported by the full pass
-                incomplete.add(field.name)
-                continue
-        fields[field.name] = kept
-    return spec.Ensemble(**fields), frozenset(incomplete)
+    for field in attrs.fields(cls):
+        here = (*path, field.name)
+        if field.name in mapping:
+            item = _salvage(mapping[field.name], field.type, here, broken)
+            if here in broken and field.default is not attrs.NOTHING:
+                item = _default(field)
+            fields[field.name] = item
+        elif field.default is attrs.NOTHING:
+            broken.add(here)
+            fields[field.name] = _stand_in(field.type, here, broken)
+    return cls(**fields)
+
+
+def _salvage_execution(value: object, path: Path, broken: set[Path]) -> spec.Execution:
+    kind = value.get("type") if isinstance(value, dict) else None
+    try:
+        cls = spec.EXECUTION_CLASSES[spec.Executor(kind)]
+    except ValueError:
+        broken.add((*path, "type"))
+        cls = spec.DockerExecution
+        value = {k: v for k, v in value.items() if k != "type"} if isinstance(value, dict) else value
+    return typing.cast(spec.Execution, _salvage_class(value, cls, path, broken))
+
+
+def _default(field: attrs.Attribute[Any]) -> Any:
+    default: Any = field.default
+    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]
+
+
+def _stand_in(kind: Any, path: Path, broken: set[Path]) -> Any:
+    """An empty value of type `kind` for a broken or absent one; rules never report on
+    it because its path is broken."""
+    supertype = getattr(kind, "__supertype__", None)  # the unit NewTypes
+    if supertype is not None:
+        return supertype()
+    if kind in (str, int, float, bool):
+        return kind()
+    if _is_enum(kind):
+        return next(iter(kind))
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        if type(None) in args:
+            return None
+        if str in args:
+            return ""
+        return _salvage_class({}, spec.DockerExecution, path, broken)
+    if _is_dict(kind):
+        return {}
+    if _is_tuple(kind):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return ()
+        return tuple(_stand_in(a, (*path, i), broken) for i, a in enumerate(args))
+    if _is_spec_class(kind):
+        return _salvage_class({}, kind, path, broken)
+    return None
 
 
 def shape_problems(exc: BaseException, path: Path = ()) -> Iterator[tuple[Path, str]]:

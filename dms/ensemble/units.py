@@ -21,6 +21,8 @@ import math
 import re
 from fractions import Fraction
 
+from dms.ensemble.bounds import MAX_BITS_PER_SECOND, MAX_BYTES, MAX_NANOSECONDS
+
 GIB = 1024**3
 
 
@@ -50,7 +52,7 @@ def _number(value: object, hint: str) -> float | None:
     if isinstance(value, int | float):
         number = float(value)
         if not math.isfinite(number):
-            raise UnitError(f"{value!r} is not {hint}")
+            raise UnitError(f"{value!r} is not a finite number: expected {hint}")
         return number
     if isinstance(value, str):
         return None
@@ -61,7 +63,7 @@ def _number(value: object, hint: str) -> float | None:
 def _finite(text: str, original: object, hint: str) -> float:
     number = float(text)
     if not math.isfinite(number):
-        raise UnitError(f"{original!r} is not {hint}")
+        raise UnitError(f"{original!r} is too large a number: expected {hint}")
     return number
 
 
@@ -70,11 +72,19 @@ def _exact(text: str) -> Fraction:
     return Fraction(text)
 
 
+def _bounded(amount: Fraction, limit: int, original: object, unit: str) -> int:
+    """`amount` rounded to a whole number of `unit`s, or `UnitError` when it does not
+    fit the wire's signed 64-bit integers."""
+    if abs(amount) > limit:
+        raise UnitError(f"{original!r} is more than the largest {unit}: 2**63-1")
+    return round(amount)
+
+
 def parse_size(value: object) -> int:
     """Bytes. Bare numbers are GiB (NuNet's `size: 1` means 1 GiB)."""
     number = _number(value, _SIZE_HINT)
     if number is not None:
-        return round(number * GIB)
+        return _bounded(Fraction(number) * GIB, MAX_BYTES, value, "size in bytes")
     assert isinstance(value, str)
     match = _SIZE.fullmatch(value)
     if match is None:
@@ -82,11 +92,11 @@ def parse_size(value: object) -> int:
     amount = _exact(match.group(1))
     prefix, byte_suffix = (match.group(2) or "").lower(), match.group(3)
     if not prefix and not byte_suffix:
-        return round(amount * GIB)
+        return _bounded(amount * GIB, MAX_BYTES, value, "size in bytes")
     scale = _BINARY[prefix] if prefix.endswith("i") else _DECIMAL[prefix]
     if byte_suffix == "b" and prefix:  # `Mb` is megabits: never a size
         raise UnitError(f"{value!r} looks like bits; sizes are bytes: use {prefix.upper()}B")
-    return round(amount * scale)
+    return _bounded(amount * scale, MAX_BYTES, value, "size in bytes")
 
 
 def format_size(size: int) -> str:
@@ -126,15 +136,18 @@ def _parse_duration(value: object, hint: str, unit: str) -> float:
     so `10ms` is exactly 10.0 milliseconds."""
     number = _number(value, hint)
     if number is not None:
-        return number
-    assert isinstance(value, str)
-    text = value.strip()
-    if re.fullmatch(_NUMBER, text):
-        return _finite(text, value, hint)
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise UnitError(f"{value!r} is not {hint}")
-    total = sum((_exact(n) * _SECONDS[u] for n, u in parts), Fraction(0))
+        total = Fraction(number) * _SECONDS[unit]
+    else:
+        assert isinstance(value, str)
+        text = value.strip()
+        if re.fullmatch(_NUMBER, text):
+            total = _exact(text) * _SECONDS[unit]
+        else:
+            parts = _DURATION_PART.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text:
+                raise UnitError(f"{value!r} is not {hint}")
+            total = sum((_exact(n) * _SECONDS[u] for n, u in parts), Fraction(0))
+    _bounded(total * 10**9, MAX_NANOSECONDS, value, "duration in nanoseconds")
     return float(total / _SECONDS[unit])
 
 
@@ -155,7 +168,7 @@ def parse_bandwidth(value: object) -> int:
     """Bits per second; `10MB/s` (bytes) is 80 Mbit/s."""
     number = _number(value, _BANDWIDTH_HINT)
     if number is not None:
-        return round(number)
+        return _bounded(Fraction(number), MAX_BITS_PER_SECOND, value, "bandwidth in bits/s")
     assert isinstance(value, str)
     match = _QUANTITY.fullmatch(value)
     if match is None:
@@ -163,8 +176,8 @@ def parse_bandwidth(value: object) -> int:
     amount = _exact(match.group(1))
     unit = match.group(2)
     if not unit:
-        return round(amount)
+        return _bounded(amount, MAX_BITS_PER_SECOND, value, "bandwidth in bits/s")
     prefix, rest = (unit[0], unit[1:]) if unit[0] in "kKMGTP" else ("", unit)
     if rest not in _BITS:
         raise UnitError(f"{value!r} is not {_BANDWIDTH_HINT}")
-    return round(amount * _DECIMAL[prefix.lower()] * _BITS[rest])
+    return _bounded(amount * _DECIMAL[prefix.lower()] * _BITS[rest], MAX_BITS_PER_SECOND, value, "bandwidth in bits/s")

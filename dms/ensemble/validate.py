@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 import attrs
 
 from dms.ensemble import spec
-from dms.ensemble.problems import Path
+from dms.ensemble.bounds import MAX_BYTES, MAX_CORES, MIN_CORES, MIN_MEMORY
+from dms.ensemble.problems import Path, PathPart
+from dms.ensemble.units import format_size
 
 Finding = tuple[Path, str]
 Rule = Callable[["Context"], Iterator[Finding]]
@@ -36,19 +38,28 @@ MIN_PUBLIC_PORT = 1025  # providers do not hand out privileged ports
 
 @attrs.frozen
 class Context:
-    """The ensemble under check, and the top-level sections that lost entries to
-    shape problems: a name missing from an incomplete section may just be broken, so
-    reference checks hold back rather than report it twice."""
+    """The ensemble under check, and the paths whose values failed to structure (they
+    hold stand-ins, see `structure.salvage_ensemble`). Findings at or under a broken path
+    are dropped by the caller; rules that read a value to judge another one ask
+    `damaged` first, so a broken value is reported once, by the structural pass."""
 
     ensemble: spec.Ensemble
-    incomplete: frozenset[str] = frozenset()
+    broken: frozenset[Path] = frozenset()
 
     def missing(self, section: str, name: str) -> bool:
-        """True when `name` is surely not defined in top-level `section`."""
-        return section not in self.incomplete and name not in getattr(self.ensemble, section)
+        """True when `name` is surely not defined in top-level `section`: salvage keeps
+        every name, so only a section that is not a mapping at all is unknown."""
+        return (section,) not in self.broken and name not in getattr(self.ensemble, section)
 
-    def complete(self, section: str) -> bool:
-        return section not in self.incomplete
+    def damaged(self, *path: PathPart) -> bool:
+        """True when the value at `path`, something inside it, or what holds it, failed."""
+        return any(b[: len(path)] == path or path[: len(b)] == b for b in self.broken)
+
+    def nodes_complete(self) -> bool:
+        """Whether every node's allocation list is known, so "on no node" is sure."""
+        return not any(
+            b[:1] == ("nodes",) and (len(b) <= 2 or b[2] == "allocations") for b in self.broken
+        )
 
 
 def continent_code(name: str) -> str | None:
@@ -84,7 +95,7 @@ def check_names(ctx: Context) -> Iterator[Finding]:
     """Allocation and node names are DNS labels, dns_names are DNS names, and the
     `.internal` name of every allocation (dns_name, else its name) is unique."""
     ensemble = ctx.ensemble
-    if not ensemble.allocations and ctx.complete("allocations"):
+    if not ensemble.allocations:
         yield ("allocations",), "an ensemble needs at least one allocation"
     for section, names in (("allocations", ensemble.allocations), ("nodes", ensemble.nodes)):
         seen: dict[str, str] = {}
@@ -104,6 +115,8 @@ def check_names(ctx: Context) -> Iterator[Finding]:
             yield ("allocations", name, "dns_name"), (
                 f"{dns!r} is not a DNS name: dot-separated labels of letters, digits and '-'"
             )
+        if ctx.damaged("allocations", name, "dns_name"):
+            continue  # its DNS name is unknown
         effective = (dns or name).casefold()
         if effective in owners:
             where = ("allocations", name, "dns_name") if dns else ("allocations", name)
@@ -126,7 +139,7 @@ def check_placement(ctx: Context) -> Iterator[Finding]:
                 yield path, f"allocation {allocation!r} is already on node {placed[allocation]!r}; an allocation belongs to one node"
             else:
                 placed[allocation] = node_name
-    if not ctx.complete("nodes"):
+    if not ctx.nodes_complete():
         return
     if not ensemble.nodes and ensemble.allocations:
         yield ("nodes",), "no nodes: list each allocation under a node in `nodes`"
@@ -148,7 +161,7 @@ def check_dependencies(ctx: Context) -> Iterator[Finding]:
             elif ctx.missing("allocations", dependency):
                 yield path, f"no allocation named {dependency!r}" + _suggest(dependency, ensemble.allocations)
             elif (
-                ctx.complete("nodes")
+                ctx.nodes_complete()
                 and dependency in ensemble.allocations
                 and name in node_of
                 and node_of.get(dependency) != node_of[name]
@@ -206,7 +219,8 @@ def check_executions(ctx: Context) -> Iterator[Finding]:
     for name, allocation in ensemble.allocations.items():
         path: Path = ("allocations", name, "execution")
         execution = allocation.execution
-        if execution.type is not allocation.executor:
+        agreeing = ctx.damaged("allocations", name, "executor") or ctx.damaged(*path, "type")
+        if not agreeing and execution.type is not allocation.executor:
             yield (*path, "type"), (
                 f"execution is for {execution.type.value} but executor is "
                 f"{allocation.executor.value}: they must agree"
@@ -238,18 +252,60 @@ def check_resources(ctx: Context) -> Iterator[Finding]:
                 )
         else:
             yield from _resource_values(allocation.resources, path)
+    yield from _node_totals(ctx)
 
 
 def _resource_values(resources: spec.ResourceSpec, path: Path) -> Iterator[Finding]:
-    if not resources.cpu.cores > 0:
-        yield (*path, "cpu", "cores"), f"cpu cores must be positive, got {resources.cpu.cores:g}"
-    if resources.ram.size <= 0:
-        yield (*path, "ram", "size"), "ram size must be positive"
-    if resources.disk is not None and resources.disk.size <= 0:
-        yield (*path, "disk", "size"), "disk size must be positive"
+    cores = resources.cpu.cores
+    if not MIN_CORES <= cores <= MAX_CORES:
+        yield (*path, "cpu", "cores"), _out_of_bounds("cpu cores", _cores(cores), cores < MIN_CORES)
+    sizes: list[tuple[str, Path, int]] = [("ram size", ("ram", "size"), resources.ram.size)]
+    if resources.disk is not None:
+        sizes.append(("disk size", ("disk", "size"), resources.disk.size))
     for index, gpu in enumerate(resources.gpus):
-        if gpu.memory is not None and gpu.memory < 0:
-            yield (*path, "gpus", index, "memory"), "gpu memory cannot be negative"
+        if gpu.memory is not None:
+            sizes.append(("gpu memory", ("gpus", index, "memory"), gpu.memory))
+    for what, where, size in sizes:
+        if size < MIN_MEMORY:
+            yield (*path, *where), _out_of_bounds(what, format_size(size), True)
+
+
+def _out_of_bounds(what: str, value: str, low: bool) -> str:
+    if low:
+        bound = "0.001 (1m)" if what == "cpu cores" else format_size(MIN_MEMORY)
+        return f"{what} {value} is below the minimum of {bound}"
+    return f"{what} {value} is above the maximum of {_cores(MAX_CORES)}"
+
+
+def _cores(cores: float) -> str:
+    return f"{cores:.15g}"
+
+
+def _node_totals(ctx: Context) -> Iterator[Finding]:
+    """What a node asks of one provider is the sum of its allocations, and that sum
+    travels as one 64-bit integer (bytes) or one cpu figure."""
+    ensemble = ctx.ensemble
+    for node_name, node in ensemble.nodes.items():
+        cores, ram, disk = 0.0, 0, 0
+        for allocation in node.allocations:
+            try:
+                resources = ensemble.resources_of(allocation)
+            except KeyError:  # reported as a missing name
+                continue
+            if isinstance(resources, spec.ResourceSpec):  # a stand-in may be a name
+                # an allocation already out of bounds is reported on its own
+                cores += resources.cpu.cores if resources.cpu.cores <= MAX_CORES else 0.0
+                ram += resources.ram.size
+                disk += resources.disk.size if resources.disk is not None else 0
+        path: Path = ("nodes", node_name, "allocations")
+        if cores > MAX_CORES:
+            yield path, f"the allocations of node {node_name!r} need {_cores(cores)} cpu cores in total, above the maximum of {_cores(MAX_CORES)}"
+        for what, total in (("ram", ram), ("disk", disk)):
+            if total > MAX_BYTES:
+                yield path, (
+                    f"the allocations of node {node_name!r} need {format_size(total)} of {what} in total, "
+                    "above the maximum of 2**63-1 bytes"
+                )
 
 
 def check_ports(ctx: Context) -> Iterator[Finding]:
@@ -265,7 +321,7 @@ def check_ports(ctx: Context) -> Iterator[Finding]:
                 yield (*path, "public"), (
                     f"public port {port.public} is not in {MIN_PUBLIC_PORT}-65535 (0 = any free port)"
                 )
-            if port.allocation not in node.allocations:
+            if port.allocation not in node.allocations and not ctx.damaged("nodes", node_name, "allocations"):
                 yield (*path, "allocation"), (
                     f"allocation {port.allocation!r} is not on node {node_name!r}"
                     + _suggest(port.allocation, node.allocations)
@@ -294,10 +350,10 @@ def check_nodes(ctx: Context) -> Iterator[Finding]:
             continue
         for section in ("accept", "reject"):
             for index, place in enumerate(getattr(node.location, section)):
-                yield from _place((*path, "location", section, index), place)
+                yield from _place(ctx, (*path, "location", section, index), place)
 
 
-def _place(path: Path, place: spec.Place) -> Iterator[Finding]:
+def _place(ctx: Context, path: Path, place: spec.Place) -> Iterator[Finding]:
     if place.continent is None:
         yield (*path, "continent"), "a location entry needs a continent"
     elif continent_code(place.continent) is None:
@@ -308,52 +364,59 @@ def _place(path: Path, place: spec.Place) -> Iterator[Finding]:
         )
     if place.country is not None and not _COUNTRY.fullmatch(place.country):
         yield (*path, "country"), f"{place.country!r} is not a two-letter ISO 3166 country code"
-    if place.city is not None and place.country is None:
+    if place.city is not None and place.country is None and not ctx.damaged(*path, "country"):
         yield (*path, "city"), "a city needs its country"
     if place.asn is not None and place.asn <= 0:
         yield (*path, "asn"), "asn must be positive"
 
 
+_HEALTHCHECK_KEYS = {
+    spec.HealthCheckType.COMMAND: {"exec", "script", "response"},
+    spec.HealthCheckType.HTTP: {"endpoint", "response"},
+    spec.HealthCheckType.TCP: {"endpoint"},
+}
+
+
 def check_healthchecks(ctx: Context) -> Iterator[Finding]:
     ensemble = ctx.ensemble
-    wanted = {
-        spec.HealthCheckType.COMMAND: {"exec", "script", "response"},
-        spec.HealthCheckType.HTTP: {"endpoint", "response"},
-        spec.HealthCheckType.TCP: {"endpoint"},
-    }
     for name, allocation in ensemble.allocations.items():
         check = allocation.healthcheck
         if check is None:
             continue
         path: Path = ("allocations", name, "healthcheck")
-        kind = check.type
-        given = {
-            key
-            for key in ("exec", "script", "endpoint", "response")
-            if getattr(check, key) not in (None, ())
-        }
-        for key in sorted(given - wanted[kind]):
-            yield (*path, key), f"{key} does not apply to a {kind.value} healthcheck"
-        if kind is spec.HealthCheckType.COMMAND:
-            if not check.exec and check.script is None:
-                yield (*path, "exec"), "a command healthcheck needs exec (or a script name)"
-            elif check.exec and check.script is not None:
-                yield (*path, "script"), "give exec or script, not both"
-            if check.script is not None and ctx.missing("scripts", check.script):
-                yield (*path, "script"), f"no script named {check.script!r}" + _suggest(check.script, ensemble.scripts)
-        elif not check.endpoint:
-            example = "http://localhost:8080/health" if kind is spec.HealthCheckType.HTTP else "8080 or host:8080"
-            yield (*path, "endpoint"), f"{kind.value} healthchecks need an endpoint, e.g. {example}"
-        elif kind is spec.HealthCheckType.HTTP and not check.endpoint.startswith(("http://", "https://", "/")):
-            yield (*path, "endpoint"), f"{check.endpoint!r} is not an http(s) URL or a path"
-        if check.response is not None and check.response.status is not None and kind is not spec.HealthCheckType.HTTP:
-            yield (*path, "response", "status"), "status applies to http healthchecks only"
+        if not ctx.damaged(*path, "type"):  # what applies depends on the type
+            yield from _healthcheck_kind(ctx, path, check)
+        if check.script is not None and ctx.missing("scripts", check.script):
+            yield (*path, "script"), f"no script named {check.script!r}" + _suggest(check.script, ensemble.scripts)
         for key in ("interval", "timeout"):
             value = getattr(check, key)
             if value is not None and value <= 0:
                 yield (*path, key), f"{key} must be positive"
         if check.retries is not None and check.retries < 0:
             yield (*path, "retries"), "retries cannot be negative"
+
+
+def _healthcheck_kind(ctx: Context, path: Path, check: spec.HealthCheck) -> Iterator[Finding]:
+    kind = check.type
+    given = {
+        key
+        for key in ("exec", "script", "endpoint", "response")
+        if getattr(check, key) not in (None, ())
+    }
+    for key in sorted(given - _HEALTHCHECK_KEYS[kind]):
+        yield (*path, key), f"{key} does not apply to a {kind.value} healthcheck"
+    if kind is spec.HealthCheckType.COMMAND:
+        if not check.exec and check.script is None and not ctx.damaged(*path, "script"):
+            yield (*path, "exec"), "a command healthcheck needs exec (or a script name)"
+        elif check.exec and check.script is not None:
+            yield (*path, "script"), "give exec or script, not both"
+    elif not check.endpoint:
+        example = "http://localhost:8080/health" if kind is spec.HealthCheckType.HTTP else "8080 or host:8080"
+        yield (*path, "endpoint"), f"{kind.value} healthchecks need an endpoint, e.g. {example}"
+    elif kind is spec.HealthCheckType.HTTP and not check.endpoint.startswith(("http://", "https://", "/")):
+        yield (*path, "endpoint"), f"{check.endpoint!r} is not an http(s) URL or a path"
+    if check.response is not None and check.response.status is not None and kind is not spec.HealthCheckType.HTTP:
+        yield (*path, "response", "status"), "status applies to http healthchecks only"
 
 
 def check_references(ctx: Context) -> Iterator[Finding]:
@@ -372,8 +435,8 @@ def check_references(ctx: Context) -> Iterator[Finding]:
                 yield (*path, "keys", index, "dest"), "a gpg key needs dest"
         for index, volume in enumerate(allocation.volumes):
             inherited = ensemble.volumes.get(volume.name or "")
-            complete = ctx.complete("volumes")
-            if complete and not (volume.mountpoint or (inherited and inherited.mountpoint)):
+            known = not ctx.damaged("volumes", volume.name or "") and not ctx.damaged(*path, "volumes", index, "name")
+            if known and not (volume.mountpoint or (inherited and inherited.mountpoint)):
                 yield (*path, "volumes", index, "mountpoint"), "a volume needs a mountpoint"
     if ensemble.supervisor is not None:
         yield from _supervisor(ctx, ensemble.supervisor, ("supervisor",))
@@ -410,10 +473,15 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def semantic_problems(
-    ensemble: spec.Ensemble, incomplete: frozenset[str] = frozenset()
-) -> list[Finding]:
-    """Every rule's findings, in rule order. `incomplete` names top-level sections
-    that lost entries to shape problems (see `Context`)."""
-    context = Context(ensemble, incomplete)
-    return [finding for rule in RULES for finding in rule(context)]
+def semantic_problems(ensemble: spec.Ensemble, broken: frozenset[Path] = frozenset()) -> list[Finding]:
+    """Every rule's findings, in rule order, except those at or under a `broken` path
+    (values that failed to structure; see `Context`)."""
+    context = Context(ensemble, broken)
+    findings = [finding for rule in RULES for finding in rule(context)]
+    if not broken:
+        return findings
+    return [(path, message) for path, message in findings if not _under(path, broken)]
+
+
+def _under(path: Path, broken: frozenset[Path]) -> bool:
+    return any(path[: len(b)] == b for b in broken)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import pathlib
 
@@ -55,3 +56,38 @@ def test_json_output_lists_problems_per_file() -> None:
         }
     ]
     assert hello["status"] == "valid" and hello["summary"]["allocations"] == 1
+
+
+def test_a_directory_is_an_unreadable_result_reported_with_the_others(tmp_path: pathlib.Path) -> None:
+    code, output = run(str(tmp_path), str(EXAMPLES / "hello.yaml"))
+    assert code == 2
+    assert f"{tmp_path}: unreadable, 1 problem" in output and "cannot read" in output
+    assert "hello.yaml: valid" in output
+    code, output = run("--json", str(tmp_path), str(EXAMPLES / "hello.yaml"))
+    directory, hello = json.loads(output)
+    assert code == 2
+    assert (directory["file"], directory["status"]) == (str(tmp_path), "unreadable")
+    assert hello["status"] == "valid"
+
+
+def test_every_problem_of_a_file_is_reported_in_one_run() -> None:
+    code, output = run("--json", str(HERE / "broken" / "structural-and-semantic-together.yaml"))
+    [report] = json.loads(output)
+    assert code == 1
+    paths = {problem["path"] for problem in report["problems"]}
+    assert {"allocations.web.resources.cpu.cores", "allocations.web.resources.ram.size"} <= paths
+    assert "edge_constraints[0].edges[1]" in paths
+
+
+def test_dash_h_is_help_for_the_group_and_its_commands() -> None:
+    for args in (["-h"], ["validate", "-h"], ["node", "-h"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, args
+        assert result.output.startswith("Usage: "), args
+    assert CliRunner().invoke(main, ["-h"]).output == CliRunner().invoke(main, ["--help"]).output
+
+
+def test_version_is_the_pydms_distribution_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"dms, version {importlib.metadata.version('pydms')}\n"

@@ -44,7 +44,9 @@ def test_broken_file_reports_exactly_its_expected_paths(path: pathlib.Path) -> N
     with pytest.raises(EnsembleInvalid) as caught:
         load_ensemble_file(path)
     problems = caught.value.problems
-    assert {format_path(p.path) for p in problems} == expected_paths(path)
+    paths = [format_path(p.path) for p in problems]
+    assert set(paths) == expected_paths(path)
+    assert len(paths) == len(set(paths)), "a problem was reported twice"
     assert all(p.file == str(path) and p.line is not None for p in problems)
 
 
@@ -107,6 +109,70 @@ nodes:
         "allocations.web.depends_on",
         "nodes.n1.ports[0].public",
     }  # and `broken` on n1 is not reported as an unknown allocation
+
+
+def test_a_value_that_failed_to_parse_is_not_judged_again_but_its_siblings_are() -> None:
+    text = """
+allocations:
+  web:
+    executor: docker
+    resources: {cpu: 500x, ram: -1Gi, disk: lots}
+    execution: {image: nginx}
+nodes:
+  n1: {allocations: [web]}
+edge_constraints:
+  - {edges: [n1, n2]}
+"""
+    with pytest.raises(EnsembleInvalid) as caught:
+        load_ensemble(text)
+    assert [(format_path(p.path), p.message.split(":")[0]) for p in caught.value.problems] == [
+        ("allocations.web.resources.cpu.cores", "'500x' is not cpu cores such as 0.5 or 2, or millicores such as 500m"),
+        ("allocations.web.resources.disk.size", "'lots' is not a size such as 512Mi, 2G, 1.5GiB or 1024B, or a bare number of GiB"),
+        ("allocations.web.resources.ram.size", "ram size -1Gi is below the minimum of 1Mi"),
+        ("edge_constraints[0].edges[1]", "no node named 'n2'; known"),
+    ]
+
+
+def test_broken_entries_keep_their_names_and_list_positions() -> None:
+    text = """
+allocations:
+  web: 5
+  api: {executor: docker, resources: {cpu: 1, ram: 1}, execution: {image: x}}
+nodes:
+  n1: {allocations: [web, api], ports: [{private: x, allocation: api}, {private: 80, allocation: ghost}]}
+edge_constraints:
+  - {edges: [n1], rtt: -1}
+  - {edges: [n1, n9]}
+"""
+    with pytest.raises(EnsembleInvalid) as caught:
+        load_ensemble(text)
+    assert [format_path(p.path) for p in caught.value.problems] == [
+        "allocations.web",  # and not "no allocation named 'web'" on n1
+        "nodes.n1.ports[0].private",
+        "nodes.n1.ports[1].allocation",
+        "edge_constraints[0].edges",
+        "edge_constraints[0].rtt",
+        "edge_constraints[1].edges[1]",  # index kept although edge 0 is broken
+    ]
+
+
+def test_a_broken_healthcheck_type_holds_back_only_the_type_dependent_rules() -> None:
+    text = """
+allocations:
+  web:
+    executor: docker
+    resources: {cpu: 1, ram: 1}
+    execution: {image: x}
+    healthcheck: {type: htp, endpoint: "80", script: nope, retries: -1}
+nodes: {n1: {allocations: [web]}}
+"""
+    with pytest.raises(EnsembleInvalid) as caught:
+        load_ensemble(text)
+    assert [format_path(p.path) for p in caught.value.problems] == [
+        "allocations.web.healthcheck.retries",
+        "allocations.web.healthcheck.script",
+        "allocations.web.healthcheck.type",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dms.ensemble import EnsembleError, dump_ensemble, load_ensemble, spec
+from dms.ensemble.bounds import MIN_MEMORY
 
 EXAMPLES = sorted((pathlib.Path(__file__).parents[3] / "examples" / "ensembles").glob("*.yaml"))
 NUNET = sorted((pathlib.Path(__file__).parent / "nunet").glob("*.yaml"))
@@ -18,7 +19,7 @@ NUNET = sorted((pathlib.Path(__file__).parent / "nunet").glob("*.yaml"))
 labels = st.from_regex(r"[a-z]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12)
 words = st.from_regex(r"[A-Za-z0-9_./:-]{1,16}", fullmatch=True)
-sizes = st.integers(min_value=1, max_value=2**50).map(spec.ByteSize)
+sizes = st.integers(min_value=MIN_MEMORY, max_value=2**50).map(spec.ByteSize)
 cores = st.floats(min_value=0.001, max_value=512, allow_nan=False).map(spec.Cores)
 environment = st.lists(
     st.tuples(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), text).map("=".join),

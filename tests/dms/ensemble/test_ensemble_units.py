@@ -78,3 +78,37 @@ def test_bandwidth_is_bits_per_second(text: object, bits: int) -> None:
 def test_garbage_quantities_raise_unit_errors(parse: object) -> None:
     with pytest.raises(UnitError):
         parse("soon")  # type: ignore[operator]
+
+
+def test_the_largest_size_is_the_wire_bound() -> None:
+    assert parse_size(f"{2**63 - 1}B") == 2**63 - 1
+    assert parse_size("-1Gi") == -(2**30)  # the sign is judged by the resource rules
+
+
+@pytest.mark.parametrize("text", [f"{2**63}B", "1e400", "99999999999999999999999Ti", 1e300, "8589934592"])  # 2**33 GiB is 2**63 B
+def test_sizes_above_the_wire_bound_name_the_value_and_the_bound(text: object) -> None:
+    with pytest.raises(UnitError, match=r"is more than the largest size in bytes: 2\*\*63-1"):
+        parse_size(text)
+
+
+def test_overflowing_cpu_is_not_a_finite_quantity() -> None:
+    with pytest.raises(UnitError, match="too large a number"):
+        parse_cpu("1e400")
+
+
+@pytest.mark.parametrize(("parse", "text"), [(parse_duration, "1e400s"), (parse_duration, "1e400"), (parse_rtt, "1e30h")])
+def test_durations_must_fit_64_bit_nanoseconds(parse: object, text: str) -> None:
+    with pytest.raises(UnitError, match=r"largest duration in nanoseconds: 2\*\*63-1"):
+        parse(text)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("text", ["1e400bps", f"{2**63}", 1e300])
+def test_bandwidth_must_fit_64_bits(text: object) -> None:
+    with pytest.raises(UnitError, match=r"largest bandwidth in bits/s: 2\*\*63-1"):
+        parse_bandwidth(text)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_yaml_numbers_are_refused(value: float) -> None:
+    with pytest.raises(UnitError, match="not a finite number"):
+        parse_cpu(value)
