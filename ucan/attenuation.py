@@ -78,6 +78,22 @@ def validate_delegation_chain(
             )
 
 
+class OutlivesProof(InvalidClaim):
+    """A grant that would expire after a proof it rests on. Still named InvalidClaim;
+    `latest` is the latest expiry the proofs allow, so a caller can suggest it."""
+
+    def __init__(self, message: str, latest: int) -> None:
+        super().__init__(message)
+        self.latest = latest
+
+
+def first_to_expire(chain: Sequence[Delegation]) -> Delegation | None:
+    """The proof that expires first (None when none of them expires): a grant resting on
+    `chain` may not expire after it."""
+    expiring = [d for d in chain if d.exp is not None]
+    return min(expiring, key=lambda d: d.exp or 0, default=None)
+
+
 def check_grant(
     chain: Sequence[Delegation],
     *,
@@ -90,8 +106,11 @@ def check_grant(
 ) -> None:
     """Refuse (with the UcanError naming why) a grant by `issuer` of `command` on
     `subject` (None: powerline) until `expiration` that `chain` (root first) cannot
-    support: a chain that is itself unsound, a last proof not delegated to `issuer`,
-    another subject, a wider command, or an expiry beyond a proof's."""
+    support. Checked in this order, the first failure named: the chain itself
+    (`validate_delegation_chain`), the last proof delegated to `issuer`
+    (InvalidAudience), the subject (InvalidSubject), every proof's command proving
+    `command` (InvalidClaim), then no proof expiring before the grant (OutlivesProof, an
+    InvalidClaim). Policies are not compared: they accumulate down a chain."""
     validate_delegation_chain(chain, now=now, revoked=revoked)
     total = len(chain)
     last = chain[-1]
@@ -106,25 +125,34 @@ def check_grant(
             f"the grant names subject {subject} but its proofs are about {root_subject}"
         )
     for position, delegation in enumerate(chain):
-        where = _where(position, total, delegation)
         if not proves(delegation.cmd, command):
-            raise InvalidClaim(f"{where}: grants {delegation.cmd}, which does not prove {command}")
-        if delegation.exp is not None and (expiration is None or expiration > delegation.exp):
-            shown = "never" if expiration is None else str(expiration)
-            raise InvalidClaim(
-                f"{where}: expires at {delegation.exp}; a grant resting on it cannot "
-                f"expire later ({shown})"
-            )
+            raise InvalidClaim(f"{_where(position, total, delegation)}: grants "
+                               f"{delegation.cmd}, which does not prove {command}")
+    first = first_to_expire(chain)
+    if first is not None and first.exp is not None and (
+        expiration is None or expiration > first.exp
+    ):
+        shown = "never" if expiration is None else str(expiration)
+        raise OutlivesProof(
+            f"{_where(chain.index(first), total, first)}: expires at {first.exp}; a grant "
+            f"resting on it cannot expire later ({shown})",
+            first.exp,
+        )
 
 
 def order_chain(delegations: Sequence[Delegation], holder: str) -> list[Delegation]:
     """Arrange proofs given in any order into the chain (root first) that ends in a
-    delegation to `holder`. UnavailableProof when none is delegated to `holder`;
+    delegation to `holder`. InvalidAudience when none is delegated to `holder` (as
+    validation names a last proof not delegated to the invoker);
     InvalidClaim when some proof is not part of that chain."""
     remaining = list(delegations)
     current = next((d for d in remaining if d.aud == holder), None)
     if current is None:
-        raise UnavailableProof(f"none of the proofs is delegated to {holder}")
+        # Name where the proofs do lead: the ones no other proof re-delegates.
+        ends = [d for d in remaining
+                if not any(o.iss == d.aud for o in remaining if o is not d)] or remaining
+        shown = "; ".join(f"{d.cid} is delegated to {d.aud}" for d in ends)
+        raise InvalidAudience(f"none of the proofs is delegated to {holder} ({shown})")
     chain = [current]
     remaining.remove(current)
     while current.iss != current.sub:

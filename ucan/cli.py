@@ -17,18 +17,25 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from ucan.attenuation import check_grant, order_chain, validate_delegation_chain
+from ucan.attenuation import (
+    OutlivesProof,
+    check_grant,
+    first_to_expire,
+    order_chain,
+    validate_delegation_chain,
+)
 from ucan.codec import CID
 from ucan.container import BASE64, decode_container, encode_container
 from ucan.delegation import Delegation, delegate
 from ucan.did import verify_signature
 from ucan.envelope import DELEGATION_TAG, unseal
-from ucan.errors import InvalidSubject, MalformedToken, UcanError
+from ucan.errors import InvalidClaim, InvalidSubject, MalformedToken, UcanError
 from ucan.invocation import Invocation, invoke
 from ucan.keys import SigningKey
 from ucan.keystore import Keystore, KeystoreError, keystore_directory, resolve_passphrase
@@ -38,7 +45,10 @@ from ucan.store import DEFAULT_STORE, STORE_ENV, TokenNotFound, TokenStore
 from ucan.validate import validate_invocation
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+)([smhdw])")
+_DURATION = re.compile(r"(-?\d+)([smhdw])")
+# Times in tokens are Unix seconds up to 2^53-1 (spec/capabilities.md, section 2).
+_LATEST_TIME = 2**53 - 1
+DEFAULT_GRANT_EXPIRY = "24h"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -56,23 +66,52 @@ class CommandFailed(Exception):
 
 
 def parse_duration(text: str) -> int | None:
-    """Seconds in `30s`, `5m`, `24h`, `7d`, `2w` (None for `never`); ValueError otherwise."""
+    """Seconds in `30s`, `5m`, `24h`, `7d`, `2w` (None for `never`); ValueError otherwise,
+    including for zero, negative and larger than any token time can carry."""
     if text == "never":
         return None
     match = _DURATION.fullmatch(text.strip())
     if not match:
         raise ValueError(f"duration {text!r} must look like 30s, 5m, 24h, 7d, 2w or never")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration {text!r} must be positive")
+    return _bounded(seconds, "duration", text)
 
 
 def parse_time(text: str, now: int) -> int:
     """A Unix time: digits as given, or a duration counted from `now`."""
     if text.isdigit():
-        return int(text)
-    seconds = parse_duration(text)
-    if seconds is None:
+        return _bounded(int(text), "time", text)
+    ends = parse_expiry(text, now)
+    if ends is None:
         raise ValueError(f"time {text!r} must be a Unix time or a duration from now")
-    return now + seconds
+    return ends
+
+
+def parse_expiry(text: str, now: int) -> int | None:
+    """`never` (None), or the time a duration from `now` ends."""
+    seconds = parse_duration(text)
+    return None if seconds is None else _bounded(now + seconds, "duration", text)
+
+
+def _bounded(value: int, kind: str, text: str) -> int:
+    if value > _LATEST_TIME:
+        raise ValueError(f"{kind} too large: {text!r} is past the latest time a token can "
+                         f"carry ({_LATEST_TIME})")
+    return value
+
+
+def _when(time_: int) -> str:
+    return datetime.fromtimestamp(time_, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _as_duration(seconds: int) -> str:
+    """The largest whole unit not exceeding `seconds` (rounded down: never later)."""
+    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def from_dag_json(value: Any) -> Any:
@@ -116,8 +155,9 @@ def _json_option(text: str | None, option: str, default: Any) -> Any:
 # -- token files --------------------------------------------------------------------------
 
 
-def read_tokens(path: str) -> list[bytes]:
-    """The tokens in a file (`-`: stdin): one raw envelope, or a container (any header)."""
+def read_tokens(path: str) -> list[Delegation | Invocation]:
+    """The tokens in a file (`-`: stdin), decoded: one raw envelope, or a container (any
+    header). Every MalformedToken names the file."""
     try:
         with click.open_file(path, "rb") as source:
             data = source.read()
@@ -126,22 +166,44 @@ def read_tokens(path: str) -> list[bytes]:
     if not data:
         raise MalformedToken(f"{path}: empty")
     if data[0] == 0x82:  # a CBOR array of two: a raw envelope
-        return [data]
+        envelopes = [data]
+    else:
+        try:
+            envelopes = decode_container(data)
+        except MalformedToken as exc:
+            raise MalformedToken(
+                f"{path}: neither an envelope nor a container ({exc.message})"
+            ) from None
     try:
-        return decode_container(data)
+        return [_decode(envelope) for envelope in envelopes]
     except MalformedToken as exc:
-        raise MalformedToken(f"{path}: neither an envelope nor a container ({exc.message})") from None
+        raise MalformedToken(f"{path}: {exc.message}") from None
+
+
+def _decode(envelope: bytes) -> Delegation | Invocation:
+    unsealed = unseal(envelope)
+    if unsealed.kind == DELEGATION_TAG:
+        return Delegation.from_unsealed(unsealed)
+    return Invocation.from_unsealed(unsealed)
 
 
 def read_delegations(paths: Iterable[str]) -> list[Delegation]:
     found: list[Delegation] = []
     for path in paths:
         for token in read_tokens(path):
-            unsealed = unseal(token)
-            if unsealed.kind != DELEGATION_TAG:
-                raise MalformedToken(f"{path}: holds invocation {unsealed.cid}, not a delegation")
-            found.append(Delegation.from_unsealed(unsealed))
+            if not isinstance(token, Delegation):
+                raise MalformedToken(f"{path}: holds invocation {token.cid}, not a delegation")
+            found.append(token)
     return found
+
+
+def check_output(output: str, as_json: bool) -> None:
+    """Refuse, before any key is opened, an output that cannot be written as asked."""
+    if output == "-" and as_json:
+        raise click.UsageError("--json and -o - both write to stdout: give -o FILE with --json, "
+                               "or drop --json")
+    if Path(output).is_dir():
+        raise CommandFailed(f"-o {output}: is a directory; give a file path for the token")
 
 
 def write_tokens(path: str, tokens: Sequence[bytes], as_base64: bool) -> None:
@@ -157,13 +219,17 @@ def write_tokens(path: str, tokens: Sequence[bytes], as_base64: bool) -> None:
 # -- output and failures --------------------------------------------------------------------
 
 
-def _fail(exc: Exception, as_json: bool) -> NoReturn:
+def _report(exc: Exception, as_json: bool) -> None:
     name = getattr(exc, "name", type(exc).__name__)
     detail = getattr(exc, "message", None) or str(exc)
     if as_json:
         click.echo(json.dumps({"error": name, "detail": detail}), err=True)
     else:
         click.echo(f"{name}: {detail}", err=True)
+
+
+def _fail(exc: Exception, as_json: bool) -> NoReturn:
+    _report(exc, as_json)
     sys.exit(1)
 
 
@@ -210,6 +276,7 @@ pass_context = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pydms", prog_name="ucan")
 @click.option("--keystore", metavar="DIR", default=None,
               help="Key directory (default: $UCAN_KEYSTORE or ~/.config/ucan/keys).")
 @click.option("--store", metavar="DIR", envvar=STORE_ENV, default=DEFAULT_STORE,
@@ -246,10 +313,21 @@ def key_new(ctx: Context, name: str, as_json: bool) -> None:
 @pass_context
 @_reporting
 def key_list(ctx: Context, as_json: bool) -> None:
-    """List keys and their DIDs (no passphrase needed)."""
-    entries = ctx.keystore.list()
-    _emit(as_json, [{"name": e.name, "did": e.did} for e in entries],
-          "\n".join(f"{e.name}\t{e.did}" for e in entries))
+    """List keys and their DIDs (no passphrase needed).
+
+    An unreadable key file does not hide the others: the readable keys are listed, each
+    unreadable file is reported on stderr, and the exit status is 1 so scripts notice.
+    An empty keystore prints nothing on stdout (a note on stderr) and exits 0."""
+    listing = ctx.keystore.survey()
+    if listing.keys or as_json:
+        _emit(as_json, [{"name": e.name, "did": e.did} for e in listing.keys],
+              "\n".join(f"{e.name}\t{e.did}" for e in listing.keys))
+    if not listing.keys and not listing.unreadable:
+        click.echo(f"no keys in {ctx.keystore.directory}", err=True)
+    for failure in listing.unreadable:
+        _report(failure, as_json)
+    if listing.unreadable:
+        sys.exit(1)
 
 
 @cli.command("did")
@@ -273,8 +351,11 @@ def did_command(ctx: Context, name: str, as_json: bool) -> None:
 @click.option("--sub", metavar="DID",
               help="Subject (default: the issuer, or the proofs' subject with --proof).")
 @click.option("--powerline", is_flag=True, help="sub: null (any subject the chain proves).")
-@click.option("--policy", metavar="JSON", help='Policy, e.g. \'[["<=", ".cpu", 4]]\'.')
-@click.option("--exp", default="24h", show_default=True, metavar="DURATION|never")
+@click.option("--policy", metavar="JSON", help='Policy, e.g. \'[["<=", ".cpu", 4]]\'. '
+              "Policies accumulate down a chain, so any policy is accepted here.")
+@click.option("--exp", metavar="DURATION|never",
+              help=f"Lifetime (default {DEFAULT_GRANT_EXPIRY}, clamped to the proofs' "
+              "earliest expiry with --proof).")
 @click.option("--nbf", metavar="TIME", help="Not before: Unix time or a duration from now.")
 @click.option("--meta", metavar="JSON", help="Metadata map.")
 @click.option("--proof", "proofs", multiple=True, metavar="FILE",
@@ -285,14 +366,23 @@ def did_command(ctx: Context, name: str, as_json: bool) -> None:
 @pass_context
 @_reporting
 def grant(ctx: Context, as_name: str, aud: str, cmd: str, sub: str | None, powerline: bool,
-          policy: str | None, exp: str, nbf: str | None, meta: str | None,
+          policy: str | None, exp: str | None, nbf: str | None, meta: str | None,
           proofs: tuple[str, ...], output: str, as_base64: bool, as_json: bool) -> None:
-    """Issue a delegation of CMD to AUD; with --proof, refuse what the proofs cannot support."""
+    """Issue a delegation of CMD to AUD.
+
+    With --proof, the grant must rest on its proofs, checked in this order (the first
+    failure is named): the proofs form a sound chain; the last one is delegated to the
+    issuer (InvalidAudience); same subject (InvalidSubject); CMD proven by every proof
+    (InvalidClaim); no proof expiring before the grant (InvalidClaim). An explicit --exp
+    later than a proof is refused; the default one is clamped to it. Policies are not
+    compared: every policy in a chain applies to an invocation, so a wider one below
+    cannot loosen the ones above it."""
+    check_output(output, as_json)
     if powerline and sub is not None:
         raise CommandFailed("--sub and --powerline exclude each other")
     now = int(time.time())
     try:
-        expiration = None if (d := parse_duration(exp)) is None else now + d
+        expiration = parse_expiry(exp or DEFAULT_GRANT_EXPIRY, now)
         not_before = None if nbf is None else parse_time(nbf, now)
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None
@@ -310,13 +400,32 @@ def grant(ctx: Context, as_name: str, aud: str, cmd: str, sub: str | None, power
         subject = sub
     else:
         subject = chain[0].sub if chain else issuer_did
+    note = None
+    first = first_to_expire(chain)
+    if exp is None and first is not None and first.exp is not None and (
+        expiration is None or expiration > first.exp
+    ):
+        expiration = first.exp
+        note = (f"note: expiry clamped to the proof's, {_when(first.exp)} ({first.cid} "
+                f"expires then), sooner than the default {DEFAULT_GRANT_EXPIRY}")
     if chain:
-        check_grant(chain, issuer=issuer_did, subject=subject, command=cmd,
-                    expiration=expiration, now=now, revoked=ctx.revocations())
+        try:
+            check_grant(chain, issuer=issuer_did, subject=subject, command=cmd,
+                        expiration=expiration, now=now, revoked=ctx.revocations())
+        except OutlivesProof as exc:
+            raise InvalidClaim(
+                f"{exc.message}: give --exp no later than {_as_duration(exc.latest - now)} "
+                f"({_when(exc.latest)})"
+            ) from None
+    if not_before is not None and expiration is not None and not_before > expiration:
+        raise CommandFailed(f"--nbf {nbf} ({_when(not_before)}) is later than the expiry "
+                            f"({_when(expiration)}): the grant could never be used")
     issued = delegate(ctx.signer(as_name), aud, cmd, subject=subject, policy=policy_value,
                       expiration=expiration, not_before=not_before, meta=meta_value)
     write_tokens(output, [issued.envelope], as_base64)
     ctx.store.put_delegation(issued)
+    if note is not None:
+        click.echo(note, err=True)
     if output != "-" or as_json:
         _emit(as_json, _describe_delegation(issued), str(issued.cid))
 
@@ -341,9 +450,10 @@ def invoke_command(ctx: Context, as_name: str, cmd: str, sub: str, aud: str | No
     """Sign an invocation of CMD on SUB, checked against its proofs before it is written.
 
     With --base64 the output is a container carrying the invocation and its proofs."""
+    check_output(output, as_json)
     now = int(time.time())
     try:
-        expiration = None if (d := parse_duration(exp)) is None else now + d
+        expiration = parse_expiry(exp, now)
     except ValueError as exc:
         raise CommandFailed(str(exc)) from None
     args = _json_option(args_json, "--args", {})
@@ -360,7 +470,7 @@ def invoke_command(ctx: Context, as_name: str, cmd: str, sub: str, aud: str | No
 
 
 @cli.command("revoke")
-@click.argument("target", metavar="CID")
+@click.argument("target", metavar="CID|FILE")
 @click.option("--as", "as_name", required=True, metavar="NAME", help="Revoking key (an issuer).")
 @output_option
 @base64_option
@@ -369,8 +479,29 @@ def invoke_command(ctx: Context, as_name: str, cmd: str, sub: str, aud: str | No
 @_reporting
 def revoke_command(ctx: Context, target: str, as_name: str, output: str, as_base64: bool,
                    as_json: bool) -> None:
-    """Revoke delegation CID (or the delegation in a token file) as NAME."""
-    cid = unseal(read_tokens(target)[0]).cid if Path(target).is_file() else CID.parse(target)
+    """Revoke delegation CID (or the delegation in a token FILE) as NAME.
+
+    A revocation counts only in chains where NAME issued the delegation or one above it.
+    Given a FILE, an invocation is refused and a revoker who is not the delegation's
+    issuer is warned about on stderr; given a bare CID nothing can be checked."""
+    check_output(output, as_json)
+    revoker = ctx.keystore.did(as_name)
+    if Path(target).is_file():
+        tokens = read_tokens(target)
+        if len(tokens) != 1:
+            raise CommandFailed(f"{target}: holds {len(tokens)} tokens; give a file with one "
+                                "delegation, or its CID")
+        token = tokens[0]
+        if not isinstance(token, Delegation):
+            raise CommandFailed(f"{target}: holds invocation {token.cid}; only delegations "
+                                "can be revoked")
+        if token.iss != revoker:
+            click.echo(f"warning: {as_name} ({revoker}) did not issue {token.cid} (issued by "
+                       f"{token.iss}); the revocation will count only in chains where "
+                       f"{as_name} issued a delegation above it", err=True)
+        cid = token.cid
+    else:
+        cid = CID.parse(target)
     revocation = revoke(ctx.signer(as_name), cid)
     write_tokens(output, [revocation.envelope], as_base64)
     ctx.store.put_revocation(revocation)
@@ -423,12 +554,10 @@ def inspect_command(path: str, as_json: bool) -> None:
     container)."""
     described = []
     for token in read_tokens(path):
-        unsealed = unseal(token)
-        item = (_describe_delegation(Delegation.from_unsealed(unsealed))
-                if unsealed.kind == DELEGATION_TAG
-                else _describe_invocation(Invocation.from_unsealed(unsealed)))
-        item["signature_valid"] = verify_signature(item["iss"], unsealed.signed_bytes,
-                                                   unsealed.signature)
+        item = (_describe_delegation(token) if isinstance(token, Delegation)
+                else _describe_invocation(token))
+        item["signature_valid"] = verify_signature(token.iss, token.signed_bytes,
+                                                   token.signature)
         described.append(item)
     if as_json:
         _emit(True, described[0] if len(described) == 1 else described, "")
@@ -440,42 +569,62 @@ def inspect_command(path: str, as_json: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, metavar="FILE...")
 @click.option("--proof", "proofs", multiple=True, metavar="FILE",
               help="Delegations for an invocation (any order; matched by CID).")
+@click.option("--no-store", "no_store", is_flag=True,
+              help="Do not fill proofs missing from the files out of the token store "
+              "(its revocations still apply).")
 @click.option("--at", "at", type=int, metavar="UNIXTIME", help="Validate as of this time.")
 @click.option("--anchor", "anchors", multiple=True, metavar="DID",
               help="Accept only chains whose subject is one of these DIDs.")
 @json_option
 @pass_context
 def verify_command(ctx: Context, paths: tuple[str, ...], proofs: tuple[str, ...],
-                   at: int | None, anchors: tuple[str, ...], as_json: bool) -> None:
+                   no_store: bool, at: int | None, anchors: tuple[str, ...],
+                   as_json: bool) -> None:
     """Validate one invocation with its proofs, or delegations given in chain order
-    (root first). Exit 0 when valid; otherwise print the failure name and exit 1."""
+    (root first). Exit 0 when valid; otherwise print the failure name and exit 1.
+
+    An invocation's proofs not given as FILEs or --proof are looked up by CID in the
+    token store (--store), where `ucan grant` keeps what it issues; the output lists
+    those (JSON: "from_store"). --no-store turns the lookup off."""
     now = int(time.time()) if at is None else at
+    from_store: list[CID] = []
     try:
-        result = _verify(ctx, paths, proofs, now, anchors)
+        result = _verify(ctx, paths, proofs, now, anchors,
+                         None if no_store else from_store)
     except (UcanError, CommandFailed, TokenNotFound, OSError) as exc:
         name = getattr(exc, "name", type(exc).__name__)
         detail = getattr(exc, "message", None) or str(exc)
         if as_json:
-            click.echo(json.dumps({"valid": False, "error": name, "detail": detail}))
+            click.echo(json.dumps({"valid": False, "error": name, "detail": detail,
+                                   "from_store": [str(c) for c in from_store]}))
         else:
             click.echo(f"{name}: {detail}", err=True)
+            if from_store:
+                click.echo(_from_store_line(ctx, from_store), err=True)
         sys.exit(1)
-    _emit(as_json, {"valid": True, **result},
-          f"valid: {result['kind']} {result['cid']} ({result['cmd']} on {result['sub']}, "
-          f"chain of {len(result['chain'])})")
+    text = (f"valid: {result['kind']} {result['cid']} ({result['cmd']} on {result['sub']}, "
+            f"chain of {len(result['chain'])})")
+    if from_store:
+        text += "\n" + _from_store_line(ctx, from_store)
+    _emit(as_json, {"valid": True, **result, "from_store": from_store}, text)
+
+
+def _from_store_line(ctx: Context, cids: Sequence[CID]) -> str:
+    return f"proofs from the store {ctx.store.directory}: {', '.join(str(c) for c in cids)}"
 
 
 def _verify(ctx: Context, paths: Sequence[str], proof_paths: Sequence[str], now: int,
-            anchors: Sequence[str]) -> dict[str, Any]:
+            anchors: Sequence[str], from_store: list[CID] | None) -> dict[str, Any]:
+    """Validate; proofs taken from the store are appended to `from_store` (None: the
+    store is not searched)."""
     invocations: list[Invocation] = []
     delegations: list[Delegation] = []
     for path in paths:
         for token in read_tokens(path):
-            unsealed = unseal(token)
-            if unsealed.kind == DELEGATION_TAG:
-                delegations.append(Delegation.from_unsealed(unsealed))
+            if isinstance(token, Delegation):
+                delegations.append(token)
             else:
-                invocations.append(Invocation.from_unsealed(unsealed))
+                invocations.append(token)
     revoked = ctx.revocations()
     if invocations:
         if len(invocations) > 1:
@@ -483,8 +632,9 @@ def _verify(ctx: Context, paths: Sequence[str], proof_paths: Sequence[str], now:
         invocation = invocations[0]
         pool = {d.cid: d for d in [*delegations, *read_delegations(proof_paths)]}
         for link in invocation.prf:
-            if link not in pool and link in ctx.store:
+            if from_store is not None and link not in pool and link in ctx.store:
                 pool[link] = ctx.store.delegation(link)
+                from_store.append(link)
         chain = validate_invocation(invocation, pool, now=now, revoked=revoked)
         if anchors and chain.subject not in anchors:
             raise InvalidSubject(

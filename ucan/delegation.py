@@ -130,7 +130,16 @@ def delegate(
 ) -> Delegation:
     """Issue and sign a delegation. `subject=None` makes a powerline; the default
     subject is the issuer itself (a root grant over the issuer's own resources).
-    `expiration` is required on purpose: pass None only when "never" is meant."""
+    `expiration` is required on purpose: pass None only when "never" is meant.
+    MalformedToken, before anything is signed, for times out of range or a `not_before`
+    later than `expiration` (a grant that could never be used)."""
+    check_time(expiration, "exp", nullable=True)
+    check_time(not_before, "nbf", nullable=True)
+    if expiration is not None and not_before is not None and not_before > expiration:
+        raise MalformedToken(
+            f"nbf {not_before} is later than exp {expiration}: the delegation would never "
+            "be valid"
+        )
     sub = issuer.did if subject is ISSUER else subject
     payload = _payload(issuer.did, check_did(audience, "aud"), sub, check_command(command),
                        list(policy), new_nonce() if nonce is None else nonce, expiration,

@@ -102,6 +102,14 @@ class KeyEntry:
     path: Path
 
 
+@attrs.frozen
+class KeyListing:
+    """A keystore's readable keys and the failures of its unreadable key files."""
+
+    keys: tuple[KeyEntry, ...]
+    unreadable: tuple[KeystoreError, ...]
+
+
 def keystore_directory(option: str | os.PathLike[str] | None = None,
                        env: Mapping[str, str] | None = None) -> Path:
     """The keystore directory: `option`, else $UCAN_KEYSTORE, else ~/.config/ucan/keys."""
@@ -142,12 +150,18 @@ class Keystore:
                     "memlimit": self.limits.memlimit, "salt": _b64(salt)},
             "sealed_seed": _b64(bytes(box.encrypt(key.seed))),
         }
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         data = (json.dumps(record, indent=2) + "\n").encode()
         try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise KeyExists(f"key {name!r} already exists at {path}") from None
+            if path.exists():
+                raise KeyExists(f"key {name!r} already exists at {path}") from None
+            raise KeystoreError(f"keystore {self.directory} is not a directory") from None
+        except OSError as exc:
+            raise KeystoreError(
+                f"cannot write key {name!r} in keystore {self.directory}: {exc.strerror or exc}"
+            ) from None
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
@@ -164,11 +178,27 @@ class Keystore:
         return self.entry(name).did
 
     def list(self) -> list[KeyEntry]:
-        """Every key in the directory, sorted by name (an absent directory has none)."""
+        """Every key in the directory, sorted by name (an absent directory has none);
+        CorruptKeyFile for the first unreadable key file (`survey` lists around them)."""
+        listing = self.survey()
+        if listing.unreadable:
+            raise listing.unreadable[0]
+        return list(listing.keys)
+
+    def survey(self) -> KeyListing:
+        """Every readable key, sorted by name, and the failure of each unreadable one:
+        one damaged file must not hide the others."""
         if not self.directory.is_dir():
-            return []
+            return KeyListing((), ())
         names = sorted(p.name[: -len(_SUFFIX)] for p in self.directory.glob("*" + _SUFFIX))
-        return [self.entry(name) for name in names if _NAME.fullmatch(name)]
+        keys: list[KeyEntry] = []
+        unreadable: list[KeystoreError] = []
+        for name in filter(_NAME.fullmatch, names):
+            try:
+                keys.append(self.entry(name))
+            except KeystoreError as exc:
+                unreadable.append(exc)
+        return KeyListing(tuple(keys), tuple(unreadable))
 
     def load(self, name: str, passphrase: str) -> SigningKey:
         """Decrypt key `name`; WrongPassphrase when `passphrase` does not open it."""

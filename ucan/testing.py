@@ -251,8 +251,10 @@ def scenarios(draw: st.DrawFn, depth: int | st.SearchStrategy[int] = _DEPTHS,
             return made("Expired", chain.invoke(expiration=now - 1))
         return made("Expired", chain.invoke(), now=max(ends) + 1)
     if label == "delegation not yet valid":
+        # Expiry kept at or after nbf: `delegate` refuses a grant that could never be used.
+        expiration = None if target.exp is None else max(target.exp, now + 1)
         later = delegate(chain.keys[position], target.aud, target.cmd, subject=target.sub,
-                         policy=list(target.policy.source), expiration=target.exp,
+                         policy=list(target.policy.source), expiration=expiration,
                          not_before=now + 1)
         proofs = (*proofs[:position], later, *proofs[position + 1:])
         return made("TooEarly", chain.invoke(proofs=[d.cid for d in proofs]), proofs)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +87,8 @@ def test_grant_invoke_verify_revoke_round_trip(run: Any, dids: dict[str, str]) -
 
     run("revoke", "g2.ucan", "--as", "node", "-o", "rev.ucan")
     revoked = json.loads(run("verify", "inv.ucan", "--json", ok=False).stdout)
-    assert revoked == {"valid": False, "error": "Revoked", "detail": revoked["detail"]}
+    assert revoked == {"valid": False, "error": "Revoked", "detail": revoked["detail"],
+                       "from_store": revoked["from_store"]}
 
 
 @pytest.mark.parametrize("args,error", [
@@ -110,7 +113,9 @@ def test_grant_refuses_a_proof_delegated_to_someone_else(run: Any, dids: dict[st
     run("grant", "--as", "root", "--aud", dids["node"], "--cmd", "/dms", "-o", "g1.ucan")
     result = run("grant", "--as", "actor", "--aud", dids["root"], "--cmd", "/dms",
                  "--proof", "g1.ucan", "-o", "g2.ucan", ok=False)
-    assert result.stderr.startswith("UnavailableProof")
+    assert result.stderr.startswith("InvalidAudience: none of the proofs is delegated to "
+                                    f"{dids['actor']}")
+    assert f"is delegated to {dids['node']}" in result.stderr
 
 
 def test_invoke_refuses_what_its_proofs_do_not_prove(run: Any, dids: dict[str, str]) -> None:
@@ -167,3 +172,197 @@ def test_the_installed_command_runs_as_a_process(tmp_path: Path) -> None:
                               "-o", "-"], env=no_pass, stdin=subprocess.DEVNULL,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and refused.stderr.startswith("PassphraseUnavailable")
+
+
+# -- found by a new user's review ----------------------------------------------------------
+
+
+def inspected(run: Any, path: str) -> dict[str, Any]:
+    return json.loads(run("inspect", path, "--json").stdout)  # type: ignore[no-any-return]
+
+
+def test_the_default_expiry_is_clamped_to_the_proofs_with_a_note(
+    run: Any, dids: dict[str, str]
+) -> None:
+    run("grant", "--as", "root", "--aud", dids["node"], "--cmd", "/dms", "--exp", "1h",
+        "-o", "g1.ucan")
+    result = run("grant", "--as", "node", "--aud", dids["actor"], "--cmd", "/dms",
+                 "--proof", "g1.ucan", "-o", "g2.ucan")
+    assert "expiry clamped to the proof's" in result.stderr
+    assert inspected(run, "g2.ucan")["exp"] == inspected(run, "g1.ucan")["exp"]
+    quiet = run("grant", "--as", "node", "--aud", dids["actor"], "--cmd", "/dms",
+                "--exp", "30m", "--proof", "g1.ucan", "-o", "g3.ucan")
+    assert quiet.stderr == ""
+
+
+def test_an_explicit_expiry_beyond_the_proofs_suggests_the_latest_exp(
+    run: Any, dids: dict[str, str]
+) -> None:
+    run("grant", "--as", "root", "--aud", dids["node"], "--cmd", "/dms", "--exp", "2h",
+        "-o", "g1.ucan")
+    result = run("grant", "--as", "node", "--aud", dids["actor"], "--cmd", "/dms",
+                 "--exp", "3h", "--proof", "g1.ucan", "-o", "g2.ucan", ok=False)
+    assert result.exit_code == 1 and result.stderr.startswith("InvalidClaim")
+    # 2h, or 1h when a second passed between the two grants (rounded down, never later)
+    assert re.search(r"give --exp no later than [12]h \(\d{4}-", result.stderr)
+    assert not Path("g2.ucan").exists()
+
+
+def test_a_refusal_names_the_first_reason_and_never_the_policy(
+    run: Any, dids: dict[str, str]
+) -> None:
+    run("grant", "--as", "root", "--aud", dids["node"], "--cmd", "/dms/deployment",
+        "--policy", '[["<=", ".cpu", 2]]', "--exp", "1h", "-o", "g1.ucan")
+    result = run("grant", "--as", "node", "--aud", dids["actor"], "--cmd", "/dms",
+                 "--policy", "[]", "--exp", "2h", "--proof", "g1.ucan", "-o", "g2.ucan",
+                 ok=False)
+    assert result.stderr.startswith("InvalidClaim") and "does not prove /dms" in result.stderr
+    run("grant", "--as", "node", "--aud", dids["actor"], "--cmd", "/dms/deployment",
+        "--policy", '[["<=", ".cpu", 64]]', "--proof", "g1.ucan", "-o", "g2.ucan")
+    shown = " ".join(run("grant", "--help").stdout.split())
+    assert "accumulate" in shown and "Policies are not compared" in shown
+
+
+def test_verify_says_which_proofs_came_from_the_store(run: Any, dids: dict[str, str]) -> None:
+    grant_chain(run, dids)
+    run("invoke", "--as", "actor", "--cmd", "/dms/deployment/bid", "--sub", dids["root"],
+        "--args", '{"cpu": 2}', "--proof", "g1.ucan", "--proof", "g2.ucan", "-o", "inv.ucan")
+    g1, g2 = (inspected(run, p)["cid"]["/"] for p in ("g1.ucan", "g2.ucan"))
+    text = run("verify", "inv.ucan").stdout
+    assert "proofs from the store" in text and g1 in text and g2 in text
+    partly = json.loads(run("verify", "inv.ucan", "--proof", "g2.ucan", "--json").stdout)
+    assert partly["from_store"] == [{"/": g1}]
+    given = run("verify", "inv.ucan", "--proof", "g1.ucan", "--proof", "g2.ucan").stdout
+    assert "store" not in given
+    refused = json.loads(run("verify", "inv.ucan", "--no-store", "--json", ok=False).stdout)
+    assert refused["error"] == "UnavailableProof" and refused["from_store"] == []
+    assert "token store" in " ".join(run("verify", "--help").stdout.split())
+
+
+@pytest.mark.parametrize("command", [
+    ["grant", "--as", "root", "--aud", "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
+     "--cmd", "/x"],
+    ["invoke", "--as", "root", "--cmd", "/x", "--sub",
+     "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp"],
+    ["revoke", "bafyreidxxdoru56d3aurpu5qd64axlutiit2rlvcvf3ipmp6ccmvsayb7q", "--as", "root"],
+])
+def test_json_with_a_token_on_stdout_is_a_usage_error(run: Any, command: list[str]) -> None:
+    result = run(*command, "-o", "-", "--json", ok=False)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--json" in result.stderr and "-o -" in result.stderr
+
+
+def test_durations_must_be_positive_and_fit_a_token_time() -> None:
+    for text in ("0s", "-5m", "-0h"):
+        with pytest.raises(ValueError, match="must be positive"):
+            parse_duration(text)
+    with pytest.raises(ValueError, match="duration too large"):
+        parse_duration("99999999999999999999w")
+    with pytest.raises(ValueError, match="duration too large"):
+        parse_time("10000000000w", 2**52)
+    with pytest.raises(ValueError, match="time too large"):
+        parse_time(str(2**53), 0)
+
+
+@pytest.mark.parametrize("exp", ["0s", "-1h", "99999999999999999999w", "15000000000w"])
+def test_a_grant_with_an_unusable_duration_is_refused_without_a_cid(
+    run: Any, dids: dict[str, str], exp: str
+) -> None:
+    result = run("grant", "--as", "root", "--aud", dids["node"], "--cmd", "/x", "--exp", exp,
+                 "-o", "g.ucan", ok=False)
+    assert result.exit_code == 1 and result.stderr.startswith("CommandFailed: duration")
+    assert "bafy" not in result.stderr and not Path("g.ucan").exists()
+
+
+def test_a_grant_starting_after_it_expires_is_refused(run: Any, dids: dict[str, str]) -> None:
+    result = run("grant", "--as", "root", "--aud", dids["node"], "--cmd", "/x",
+                 "--nbf", "2h", "--exp", "1h", "-o", "g.ucan", ok=False)
+    assert result.exit_code == 1 and "--nbf 2h" in result.stderr
+    assert "never be used" in result.stderr and not Path("g.ucan").exists()
+
+
+def test_revoking_an_invocation_file_is_refused(run: Any, dids: dict[str, str]) -> None:
+    run("invoke", "--as", "root", "--cmd", "/x", "--sub", dids["root"], "-o", "inv.ucan")
+    result = run("revoke", "inv.ucan", "--as", "root", "-o", "rev.ucan", ok=False)
+    assert result.exit_code == 1 and "only delegations can be revoked" in result.stderr
+    assert not Path("rev.ucan").exists()
+
+
+def test_revoking_someone_elses_delegation_warns_where_it_counts(
+    run: Any, dids: dict[str, str]
+) -> None:
+    grant_chain(run, dids)
+    own = run("revoke", "g2.ucan", "--as", "node", "-o", "r1.ucan")
+    assert own.stderr == ""
+    above = run("revoke", "g2.ucan", "--as", "root", "-o", "r2.ucan")
+    assert above.stderr.startswith("warning: root") and "did not issue" in above.stderr
+    assert "only in chains where root issued a delegation above it" in above.stderr
+    bare = run("revoke", inspected(run, "g2.ucan")["cid"]["/"], "--as", "actor", "-o", "r3.ucan")
+    assert bare.stderr == ""  # a bare CID cannot be checked
+
+
+def test_an_output_path_that_is_a_directory_is_named(run: Any, dids: dict[str, str]) -> None:
+    result = run("grant", "--as", "root", "--aud", dids["node"], "--cmd", "/x", "-o", ".",
+                 ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("CommandFailed: -o .: is a directory")
+
+
+def test_an_unwritable_keystore_is_a_keystore_error_naming_it(run: Any) -> None:
+    Path("plain").write_text("")
+    result = run("--keystore", "plain", "key", "new", "foo", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("KeystoreError: keystore plain is not a directory")
+
+
+def test_a_garbled_raw_envelope_is_named_with_its_file(run: Any) -> None:
+    Path("bad.ucan").write_bytes(b"\x82garbage")
+    result = run("inspect", "bad.ucan", ok=False)
+    assert result.exit_code == 1 and result.stderr.startswith("MalformedToken: bad.ucan: ")
+
+
+def test_a_corrupt_key_file_does_not_hide_the_others(run: Any, dids: dict[str, str]) -> None:
+    Path("keys/broken.key").write_text("{")
+    result = run("key", "list", ok=False)
+    assert result.exit_code == 1
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [
+        "actor", "node", "root"]
+    assert result.stderr.startswith("CorruptKeyFile: ") and "broken.key" in result.stderr
+    listed = run("key", "list", "--json", ok=False)
+    assert len(json.loads(listed.stdout)) == 3
+    assert json.loads(listed.stderr)["error"] == "CorruptKeyFile"
+
+
+def test_an_empty_keystore_lists_nothing_and_says_so(run: Any, tmp_path: Path) -> None:
+    result = run("key", "list")
+    assert result.stdout == "" and result.stderr == f"no keys in {tmp_path / 'keys'}\n"
+    assert json.loads(run("key", "list", "--json").stdout) == []
+
+
+def test_version_is_the_installed_package_version(run: Any) -> None:
+    assert run("--version").stdout == f"ucan, version {version('pydms')}\n"
+
+
+def test_the_installed_command_keeps_stdout_for_the_token(tmp_path: Path) -> None:
+    executable = Path(sys.executable).with_name("ucan")
+    if not executable.exists():
+        pytest.skip(f"console script not installed next to {sys.executable}")
+    env = {**os.environ, "UCAN_KEYSTORE": str(tmp_path / "k"),
+           "UCAN_STORE": str(tmp_path / "s"), "UCAN_PASSPHRASE": "pw"}
+
+    def ucan(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([executable, *args], env=env, capture_output=True, timeout=60)
+
+    shown = ucan("--version")
+    assert shown.returncode == 0 and shown.stdout.decode() == f"ucan, version {version('pydms')}\n"
+    empty = ucan("key", "list")
+    assert empty.returncode == 0 and empty.stdout == b"" and b"no keys in" in empty.stderr
+    did = json.loads(ucan("key", "new", "solo", "--json").stdout)["did"]
+    mixed = ucan("grant", "--as", "solo", "--aud", did, "--cmd", "/x", "-o", "-", "--json")
+    assert mixed.returncode == 2 and b"--json" in mixed.stderr and mixed.stdout == b""
+    ucan("grant", "--as", "solo", "--aud", did, "--cmd", "/x", "--exp", "1h",
+         "-o", str(tmp_path / "g1.ucan"))
+    clamped = ucan("grant", "--as", "solo", "--aud", did, "--cmd", "/x",
+                   "--proof", str(tmp_path / "g1.ucan"), "-o", "-")
+    assert clamped.returncode == 0 and b"expiry clamped" in clamped.stderr
+    assert clamped.stdout[0] == 0x82  # only the raw token on stdout
