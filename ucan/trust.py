@@ -17,6 +17,8 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping, MutableSet
 from typing import Any
 
+import attrs
+
 from ucan.codec import CID
 from ucan.command import proves
 from ucan.container import decode_container
@@ -25,7 +27,13 @@ from ucan.envelope import DELEGATION_TAG, unseal
 from ucan.errors import InvalidAudience, InvalidSubject, MalformedToken
 from ucan.invocation import Invocation
 from ucan.revocation import RevocationSet
-from ucan.validate import Chain, index_proofs, validate_invocation
+from ucan.validate import (
+    Chain,
+    check_invocation,
+    check_policies,
+    index_proofs,
+    validate_invocation,
+)
 
 MAX_CHAIN_DEPTH = 16
 
@@ -56,22 +64,36 @@ class VerifiedCache(MutableSet[CID]):
 
 
 class DecodedCache:
-    """A bounded map (least recently added goes first) of decoded delegations by CID."""
+    """A bounded map (least recently added goes first) of decoded delegations by their
+    exact envelope bytes: a lookup costs a hash of the bytes, not a sha2-256 and a CID."""
 
     def __init__(self, capacity: int = 16384) -> None:
-        self._items: OrderedDict[CID, Delegation] = OrderedDict()
+        self._items: OrderedDict[bytes, Delegation] = OrderedDict()
         self.capacity = capacity
 
-    def get(self, cid: CID) -> Delegation | None:
-        return self._items.get(cid)
+    def get(self, envelope: bytes) -> Delegation | None:
+        return self._items.get(envelope)
 
     def add(self, delegation: Delegation) -> None:
-        self._items[delegation.cid] = delegation
+        self._items[delegation.envelope] = delegation
         if len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+PROVEN_CHAINS = 4096
+
+
+@attrs.frozen
+class _Proven:
+    """A chain that passed every chain-level check, and the window in which it holds."""
+
+    delegations: tuple[Delegation, ...]
+    valid_from: int | None  # latest nbf in the chain
+    valid_until: int | None  # earliest exp in the chain
+    revocations: int  # how many revocations were known when it was validated
 
 
 class TrustContext:
@@ -82,11 +104,12 @@ class TrustContext:
         self.revocations = RevocationSet()
         self.verified = VerifiedCache()
         self.decoded = DecodedCache()
+        self._proven: OrderedDict[tuple[Any, ...], _Proven] = OrderedDict()
 
     def decode_delegation(self, data: bytes) -> Delegation:
         """`Delegation.decode`, answered from the cache when these exact bytes were seen."""
         data = bytes(data)
-        cached = self.decoded.get(CID.for_bytes(data))
+        cached = self.decoded.get(data)
         if cached is not None:
             return cached
         delegation = Delegation.decode(data)
@@ -102,7 +125,7 @@ class TrustContext:
         invocations: list[Invocation] = []
         delegations: dict[CID, Delegation] = {}
         for token in decode_container(data):
-            cached = self.decoded.get(CID.for_bytes(token))
+            cached = self.decoded.get(token)
             if cached is not None:
                 delegations[cached.cid] = cached
                 continue
@@ -152,21 +175,48 @@ class TrustContext:
             raise InvalidAudience(
                 f"invocation {invocation.cid} is addressed to {invocation.audience}, not here"
             )
-        chain = validate_invocation(
-            invocation,
-            proofs,
-            now=now,
-            revoked=self.revocations,
-            verified=self.verified,
-            verify_invocation=(lambda _: True) if signature_checked else None,
-            skew=skew,
-        )
+        verify_invocation = (lambda _: True) if signature_checked else None
+        by_cid = index_proofs(proofs)
+        key = (invocation.prf, invocation.iss, invocation.sub, invocation.cmd)
+        proven = self._proven.get(key) if invocation.prf else None
+        if proven is not None and self._still_proven(proven, invocation, by_cid, now, skew):
+            # Same chain, same invoker, subject and command as one already validated:
+            # only what depends on this invocation is checked again.
+            check_invocation(invocation, now=now, skew=skew,
+                             verify_invocation=verify_invocation)
+            check_policies(invocation, proven.delegations)
+            chain = Chain(invocation, proven.delegations)
+        else:
+            chain = validate_invocation(invocation, by_cid, now=now, revoked=self.revocations,
+                                        verified=self.verified,
+                                        verify_invocation=verify_invocation, skew=skew)
+            if chain.delegations:
+                self._remember_proven(key, chain.delegations)
         if not self.trusts_subject(chain.subject):
             raise InvalidSubject(
                 f"invocation {invocation.cid}: subject {chain.subject} is neither "
                 f"{self.did} nor one of its anchors"
             )
         return chain
+
+    def _remember_proven(self, key: tuple[Any, ...], chain: tuple[Delegation, ...]) -> None:
+        expiries = [d.exp for d in chain if d.exp is not None]
+        starts = [d.nbf for d in chain if d.nbf is not None]
+        self._proven[key] = _Proven(chain, max(starts) if starts else None,
+                                    min(expiries) if expiries else None, len(self.revocations))
+        if len(self._proven) > PROVEN_CHAINS:
+            self._proven.popitem(last=False)
+
+    def _still_proven(self, proven: _Proven, invocation: Invocation,
+                      by_cid: Mapping[CID, Delegation], now: int, skew: int) -> bool:
+        """Whether a remembered chain still stands: no revocation arrived since (the set
+        only grows), it is inside its time window, and the message carries its proofs."""
+        return (
+            proven.revocations == len(self.revocations)
+            and (proven.valid_until is None or now - skew <= proven.valid_until)
+            and (proven.valid_from is None or now + skew >= proven.valid_from)
+            and all(link in by_cid for link in invocation.prf)
+        )
 
     def find_chain(
         self,

@@ -127,17 +127,7 @@ def validate_invocation(
     already done it (the dispatch pipeline checks signatures before replay and time).
     `skew` is the clock difference (seconds) tolerated on every time bound.
     """
-    if verify_invocation is None:
-        ok = verify_signature(invocation.iss, invocation.signed_bytes, invocation.signature)
-    else:
-        ok = verify_invocation(invocation)
-    if not ok:
-        raise InvalidSignature(
-            f"invocation {invocation.cid}: signature does not verify for issuer {invocation.iss}"
-        )
-    if invocation.exp is not None and now - skew > invocation.exp:
-        raise Expired(f"invocation {invocation.cid}: expired at {invocation.exp} (now {now})")
-
+    check_invocation(invocation, now=now, skew=skew, verify_invocation=verify_invocation)
     by_cid = index_proofs(proofs)
     chain: list[Delegation] = []
     for position, link in enumerate(invocation.prf):
@@ -203,6 +193,34 @@ def validate_invocation(
                 f"{_where(position, total, delegation)}: grants {delegation.cmd}, which does "
                 f"not prove {invocation.cmd}"
             )
+    check_policies(invocation, chain)
+    return Chain(invocation, tuple(chain))
+
+
+def check_invocation(
+    invocation: Invocation,
+    *,
+    now: int,
+    skew: int = 0,
+    verify_invocation: Callable[[Invocation], bool] | None = None,
+) -> None:
+    """The invocation's own checks: its signature (unless `verify_invocation` stands in
+    for it) and its expiry."""
+    if verify_invocation is None:
+        ok = verify_signature(invocation.iss, invocation.signed_bytes, invocation.signature)
+    else:
+        ok = verify_invocation(invocation)
+    if not ok:
+        raise InvalidSignature(
+            f"invocation {invocation.cid}: signature does not verify for issuer {invocation.iss}"
+        )
+    if invocation.exp is not None and now - skew > invocation.exp:
+        raise Expired(f"invocation {invocation.cid}: expired at {invocation.exp} (now {now})")
+
+
+def check_policies(invocation: Invocation, chain: Sequence[Delegation]) -> None:
+    """Every delegation's policy must accept the invocation's args (MatchError)."""
+    total = len(chain)
     for position, delegation in enumerate(chain):
         failed = delegation.policy.first_failure(invocation.args)
         if failed is not None:
@@ -210,7 +228,6 @@ def validate_invocation(
                 f"{_where(position, total, delegation)}: args do not satisfy policy statement "
                 f"{_describe(delegation.policy.source[failed])}"
             )
-    return Chain(invocation, tuple(chain))
 
 
 def _describe(statement: Any) -> str:
