@@ -31,6 +31,7 @@ from dms.actor.admission import (
 )
 from dms.actor.errors import RemoteError, RequestTimeout
 from dms.actor.handle import Handle
+from dms.actor.replay import ReplayCache
 from dms.actor.wire import REPLY, decode_message, encode_message
 from dms.net import MemoryNetwork, Mesh, NetError, Transport, WebsocketTransport
 from ucan import (
@@ -91,6 +92,7 @@ class Node:
         self.pending: dict[CID, _Pending] = {}
         self.admission = Admission(self.trust, self.actors.__contains__, policy)
         self.counters: Counter[str] = Counter()
+        self._answered = ReplayCache()  # refusals already answered
         self.root = Actor(self, key, "root", None)
         self.actors[self.did] = self.root
         self._inboxes.add("root")
@@ -307,7 +309,10 @@ class Node:
             return
         wants_reply = topic is None and bool((inv.meta or {}).get("reply"))
         if isinstance(verdict, Refuse):
-            if wants_reply:
+            # One answer per refused message: a replayed refusal is refused in silence.
+            if wants_reply and not self._answered.seen(inv.cid):
+                self._answered.remember(inv.cid, (inv.exp or 0) + self.admission.policy.skew,
+                                        self.clock())
                 responder = self.actors.get(inv.audience, self.root)
                 await self.reply(responder, inv, {"err": {"name": verdict.error.name,
                                                           "message": verdict.error.message}},
@@ -352,6 +357,9 @@ class Node:
 
 
 def _sender(invocation: Invocation, via: str) -> Handle:
+    """Who sent it, as far as it can be believed: the signer's id, the claimed principal
+    and inbox, and the peer it actually came through (replies go back that way, never
+    to a peer the message names: no reflecting error replies at third parties)."""
     claimed = (invocation.meta or {}).get("from")
     try:
         handle = Handle.from_wire(claimed)
@@ -359,7 +367,7 @@ def _sender(invocation: Invocation, via: str) -> Handle:
         return Handle(invocation.iss, invocation.iss, via, "unknown")
     if handle.id != invocation.iss:  # only the signer's own id is believed
         return Handle(invocation.iss, invocation.iss, via, "unknown")
-    return handle
+    return Handle(handle.id, handle.did, via, handle.inbox)
 
 
 def load_node_key(keystore: str | os.PathLike[str] | None, name: str = "node",

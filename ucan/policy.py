@@ -167,18 +167,48 @@ def ipld_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    parts: list[str] = []
+def glob_segments(pattern: str) -> tuple[str, ...]:
+    """The literal pieces between the pattern's unescaped `*` wildcards (`\\*` is a
+    literal star): `"a*b\\*c*"` -> `("a", "b*c", "")`."""
+    segments: list[str] = []
+    current: list[str] = []
     i = 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern) and pattern[i + 1] == "*":
-            parts.append(re.escape("*"))
+            current.append("*")
             i += 2
             continue
-        parts.append(".*" if char == "*" else re.escape(char))
+        if char == "*":
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(char)
         i += 1
-    return re.compile("".join(parts), re.DOTALL)
+    segments.append("".join(current))
+    return tuple(segments)
+
+
+def glob_match(segments: tuple[str, ...], text: str) -> bool:
+    """Whether `text` matches the wildcard pattern cut into `segments`.
+
+    Linear scans only (first piece anchored at the start, last at the end, the ones in
+    between found leftmost-first): a hostile pattern like `*a*a*a*...*b` cannot make
+    matching blow up the way a backtracking regex does.
+    """
+    if len(segments) == 1:
+        return text == segments[0]
+    first, last = segments[0], segments[-1]
+    end = len(text) - len(last)
+    if end < len(first) or not text.startswith(first) or not text.endswith(last):
+        return False
+    position = len(first)
+    for piece in segments[1:-1]:
+        found = text.find(piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
 
 
 # -- statements ---------------------------------------------------------------------------
@@ -213,11 +243,11 @@ class Compare:
 class Like:
     selector: Selector
     pattern: str
-    regex: re.Pattern[str] = attrs.field(eq=False, repr=False)
+    segments: tuple[str, ...] = attrs.field(eq=False, repr=False)
 
     def holds(self, args: Any) -> bool:
         found = self.selector.select(args)
-        return isinstance(found, str) and self.regex.fullmatch(found) is not None
+        return isinstance(found, str) and glob_match(self.segments, found)
 
 
 @attrs.frozen
@@ -307,7 +337,7 @@ def parse_statement(source: object) -> Statement:
         selector, pattern = rest
         if not isinstance(pattern, str):
             raise MalformedToken(f"'like' takes a string pattern, got {pattern!r}")
-        return Like(parse_selector(selector), pattern, _glob(pattern))
+        return Like(parse_selector(selector), pattern, glob_segments(pattern))
     if op == "not" and len(rest) == 1:
         return Not(parse_statement(rest[0]))
     if op in ("and", "or") and len(rest) == 1 and isinstance(rest[0], (list, tuple)):

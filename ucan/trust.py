@@ -116,15 +116,21 @@ class TrustContext:
         self.decoded.add(delegation)
         return delegation
 
-    def open_container(self, data: bytes | str) -> tuple[Invocation, dict[CID, Delegation]]:
+    def open_container(
+        self, data: bytes | str, *, max_tokens: int | None = None
+    ) -> tuple[Invocation, dict[CID, Delegation]]:
         """The one invocation in a container and the delegations beside it (by CID).
 
-        MalformedToken when the container holds no invocation or more than one.
-        Delegations seen before are not decoded again.
+        MalformedToken when the container holds no invocation or more than one, or more
+        than `max_tokens` tokens (checked before any token is decoded). Delegations seen
+        before are not decoded again.
         """
         invocations: list[Invocation] = []
         delegations: dict[CID, Delegation] = {}
-        for token in decode_container(data):
+        tokens = decode_container(data)
+        if max_tokens is not None and len(tokens) > max_tokens:
+            raise MalformedToken(f"a container of {len(tokens)} tokens (at most {max_tokens})")
+        for token in tokens:
             cached = self.decoded.get(token)
             if cached is not None:
                 delegations[cached.cid] = cached
@@ -175,6 +181,12 @@ class TrustContext:
             raise InvalidAudience(
                 f"invocation {invocation.cid} is addressed to {invocation.audience}, not here"
             )
+        # Before any chain work: a stranger's self-made chain must cost us nothing.
+        if not self.trusts_subject(invocation.sub):
+            raise InvalidSubject(
+                f"invocation {invocation.cid}: subject {invocation.sub} is neither "
+                f"{self.did} nor one of its anchors"
+            )
         verify_invocation = (lambda _: True) if signature_checked else None
         by_cid = index_proofs(proofs)
         key = (invocation.prf, invocation.iss, invocation.sub, invocation.cmd)
@@ -192,11 +204,6 @@ class TrustContext:
                                         verify_invocation=verify_invocation, skew=skew)
             if chain.delegations:
                 self._remember_proven(key, chain.delegations)
-        if not self.trusts_subject(chain.subject):
-            raise InvalidSubject(
-                f"invocation {invocation.cid}: subject {chain.subject} is neither "
-                f"{self.did} nor one of its anchors"
-            )
         return chain
 
     def _remember_proven(self, key: tuple[Any, ...], chain: tuple[Delegation, ...]) -> None:

@@ -14,6 +14,7 @@ import attrs
 from ucan import CID, Delegation, Invocation, MalformedToken, TrustContext, encode_container
 
 REPLY = "/dms/actor/reply"
+RAW_CONTAINER = b"\x40"
 MAX_PROOFS = 32
 
 
@@ -30,8 +31,10 @@ def encode_message(invocation: Invocation, proofs: Iterable[Delegation] = ()) ->
 
 
 def decode_message(data: bytes, trust: TrustContext) -> Envelope:
-    """Parse a message; MalformedToken unless it is one invocation plus its proofs."""
-    invocation, proofs = trust.open_container(data)
-    if len(proofs) > MAX_PROOFS:
-        raise MalformedToken(f"a message carries at most {MAX_PROOFS} proofs")
+    """Parse a message; MalformedToken unless it is one invocation plus its proofs, in
+    a raw-bytes container (no base64, no gzip: nothing to inflate before a signature
+    has been checked)."""
+    if data[:1] != RAW_CONTAINER:
+        raise MalformedToken("a message is a raw-bytes container (header 0x40)")
+    invocation, proofs = trust.open_container(data, max_tokens=MAX_PROOFS + 1)
     return Envelope(invocation, proofs)

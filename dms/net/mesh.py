@@ -379,8 +379,9 @@ class Mesh:
             return
         if message.topic in self._subscriptions:
             self._deliver(Delivery(peer, message.topic, message.payload))
-        if message.hops_left > 1:
-            forward = attrs.evolve(message, hops_left=message.hops_left - 1)
+        hops_left = min(message.hops_left, self.hop_limit)  # a sender cannot widen ours
+        if hops_left > 1:
+            forward = attrs.evolve(message, hops_left=hops_left - 1)
             self.metrics["mesh.forwarded"] += self._flood(encode(forward), exclude=peer)
         else:
             self.metrics["mesh.hop_limit_reached"] += 1
