@@ -190,8 +190,7 @@ class Node:
         """Apply a revocation here, keep it, and flood it on the revocation topic."""
         self._apply_revocation(revocation)
         if self.mesh is not None:
-            await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation),
-                                    revocation.cid.raw)
+            await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
 
     # -- outgoing ----------------------------------------------------------------------
 
@@ -265,7 +264,7 @@ class Node:
         if self.subscribers.get(topic):
             await self.receive(data, topic=topic, via=self.peer_id)
         if self.mesh is not None:
-            await self.mesh.publish(topic, data, invocation.cid.raw)
+            await self.mesh.publish(topic, data)
 
     async def reply(self, actor: Actor, request: Invocation, outcome: dict[str, Any],
                     to: Handle) -> None:

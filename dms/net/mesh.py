@@ -32,6 +32,7 @@ Counters (added to the transport's `Metrics`): ``mesh.delivered``, ``mesh.publis
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 from collections.abc import Sequence
@@ -82,6 +83,11 @@ class Delivery:
     def via(self) -> str:
         """The link peer the payload came through (same as `peer`)."""
         return self.peer
+
+
+def content_id(topic: str, payload: bytes) -> bytes:
+    """A publication's id: BLAKE2b-128 of the topic and the payload."""
+    return hashlib.blake2b(topic.encode() + b"\x00" + payload, digest_size=16).digest()
 
 
 class Mesh:
@@ -214,16 +220,16 @@ class Mesh:
             raise PeerUnreachable(peer, exc.reason) from None
         await trio.lowlevel.checkpoint()
 
-    async def publish(
-        self, topic: str, payload: bytes, message_id: bytes, *, loopback: bool = False
-    ) -> int:
+    async def publish(self, topic: str, payload: bytes, *, loopback: bool = False) -> int:
         """Flood `payload` on `topic` to every connected peer; the number of peers it went to.
 
-        `message_id` (1-255 bytes, e.g. the message CID) is what peers dedup on; an id
-        this node has already seen is not published again (returns 0). With
-        `loopback=True` and a subscription to `topic`, this node delivers it to itself.
+        Peers dedup on the publication's id, which is derived from its content
+        (`content_id`): a peer cannot burn the id of a message before it is sent, and
+        republishing the same content is a no-op (returns 0). With `loopback=True` and a
+        subscription to `topic`, this node delivers it to itself.
         """
         self._require_running()
+        message_id = content_id(topic, payload)
         message = Publish(message_id, topic, self.hop_limit, payload)
         frame = encode(message)
         if not self._seen.add(message_id, trio.current_time()):
@@ -374,6 +380,9 @@ class Mesh:
                 self._learn(entries, now)
 
     def _on_publish(self, peer: str, message: Publish, now: float) -> None:
+        if message.message_id != content_id(message.topic, message.payload):
+            self.metrics["mesh.dropped_bad_id"] += 1  # an id that is not its content's
+            return
         if not self._seen.add(message.message_id, now):
             self.metrics["mesh.duplicates"] += 1
             return

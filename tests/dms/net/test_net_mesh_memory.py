@@ -70,7 +70,7 @@ async def test_hop_limit_bounds_how_far_a_publication_travels(
         assert len(first.connected_peers()) == 1 and len(last.connected_peers()) == 1
         middle.subscribe("t")
         last.subscribe("t")
-        await first.publish("t", b"news", b"m1")
+        await first.publish("t", b"news")
         assert await middle.incoming.receive() == Delivery(first.peer_id, "t", b"news")
         await trio.sleep(1)
         if reaches_end:
@@ -142,10 +142,10 @@ async def test_send_to_self_and_loopback_publish_deliver_locally(autojump_clock)
         a.subscribe("t")
         await a.send(a.peer_id, b"me")
         assert await a.incoming.receive() == Delivery(a.peer_id, None, b"me")
-        await a.publish("t", b"quiet", b"m1")
-        await a.publish("t", b"echo", b"m2", loopback=True)
+        await a.publish("t", b"quiet")
+        await a.publish("t", b"echo", loopback=True)
         assert await a.incoming.receive() == Delivery(a.peer_id, "t", b"echo")
-        assert await a.publish("t", b"again", b"m2") == 0  # id already seen
+        assert await a.publish("t", b"echo") == 0  # same content, same id: already seen
         nursery.cancel_scope.cancel()
 
 
@@ -165,7 +165,7 @@ async def test_simultaneous_dials_settle_on_one_link(autojump_clock):
         assert a.connected_peers() == [b.peer_id] and b.connected_peers() == [a.peer_id]
         assert a.metrics["link.handshakes_ok"] == 2  # two links were opened, one kept
         b.subscribe("t")
-        await a.publish("t", b"once", b"m")
+        await a.publish("t", b"once")
         await trio.sleep(1)
         assert b.incoming.receive_nowait().payload == b"once"
         nursery.cancel_scope.cancel()
@@ -186,10 +186,31 @@ async def test_publish_before_run_is_refused():
     key = nacl.signing.SigningKey.generate()
     mesh = Mesh(key, MemoryNetwork().transport(key))
     with pytest.raises(MeshNotRunning, match=mesh.peer_id):
-        await mesh.publish("t", b"x", b"id")
+        await mesh.publish("t", b"x")
 
 
 def test_mesh_refuses_a_transport_of_another_key():
     key, other = nacl.signing.SigningKey.generate(), nacl.signing.SigningKey.generate()
     with pytest.raises(ValueError, match="transport speaks for"):
         Mesh(key, MemoryNetwork().transport(other))
+
+
+async def test_a_publication_whose_id_is_not_its_content_hash_is_dropped(autojump_clock):
+    # A peer that could choose ids could burn the id of a message not yet published
+    # (a revocation, say) and so censor it.
+    from dms.net.mesh import content_id
+    from dms.net.mesh_wire import Publish, encode
+
+    network = MemoryNetwork()
+    async with trio.open_nursery() as nursery:
+        victim = await start_mesh(nursery, network)
+        victim.subscribe("t")
+        attacker_key = nacl.signing.SigningKey.generate()
+        async with network.transport(attacker_key) as attacker:
+            link = await attacker.connect(victim.listen_address)
+            burned = content_id("t", b"the real revocation")
+            await link.send(encode(Publish(burned, "t", 4, b"junk")))
+            await link.send(encode(Publish(content_id("t", b"ok"), "t", 4, b"ok")))
+            assert await victim.incoming.receive() == Delivery(attacker.peer_id, "t", b"ok")
+            assert victim.metrics["mesh.dropped_bad_id"] == 1
+        nursery.cancel_scope.cancel()
