@@ -31,6 +31,7 @@ from dms.actor.admission import (
 )
 from dms.actor.errors import RemoteError, RequestTimeout
 from dms.actor.handle import Handle
+from dms.actor.ratelimit import RateLimit, RateLimiter
 from dms.actor.replay import ReplayCache
 from dms.actor.wire import REPLY, decode_message, encode_message
 from dms.net import MemoryNetwork, Mesh, NetError, Transport, WebsocketTransport
@@ -93,6 +94,7 @@ class Node:
         self.admission = Admission(self.trust, self.actors.__contains__, policy)
         self.counters: Counter[str] = Counter()
         self._answered = ReplayCache()  # refusals already answered
+        self._revocation_limiter = RateLimiter(RateLimit(rate=50.0, burst=500.0))
         self.root = Actor(self, key, "root", None)
         self.actors[self.did] = self.root
         self._inboxes.add("root")
@@ -296,7 +298,7 @@ class Node:
     async def receive(self, data: bytes, *, topic: str | None, via: str) -> None:
         """Run one frame through admission and act on the verdict."""
         if topic == REVOCATION_TOPIC:
-            self._receive_revocation(data)
+            self._receive_revocation(data, via)
             return
         verdict = self.admission.admit(data, now=self.clock(), topic=topic)
         if isinstance(verdict, Drop):
@@ -342,15 +344,22 @@ class Node:
         pending.outcome = out
         pending.done.set()
 
-    def _receive_revocation(self, data: bytes) -> None:
+    def _receive_revocation(self, data: bytes, via: str) -> None:
+        if not self._revocation_limiter.allow(via, REVOCATION_TOPIC, self.clock()):
+            self.counters["dropped.revocation-rate"] += 1
+            return
         try:
             self._apply_revocation(decode_message(data, self.trust).invocation)
         except UcanError:
             self.counters["dropped.bad-revocation"] += 1
 
     def _apply_revocation(self, revocation: Invocation) -> None:
-        self.trust.revocations.add(revocation)  # verifies it; raises UcanError if bad
-        if self.store is not None:
+        target = self.trust.revocations.add(revocation)  # verifies it; UcanError if bad
+        # Kept on disk only when it concerns this node: a grant it holds or one of its
+        # own revocations. Anybody can sign a revocation of anything; a flood of those
+        # stays in the bounded in-memory set.
+        if self.store is not None and (target in self.trust.provided
+                                       or revocation.iss == self.did):
             self.store.put_revocation(revocation)
         self.counters["revocations.applied"] += 1
 

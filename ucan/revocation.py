@@ -45,18 +45,44 @@ def revoked_cid(revocation: Invocation) -> CID:
 
 
 class RevocationSet:
-    """Known revocations: revoked CID -> the DIDs that revoked it (verified)."""
+    """Known revocations: revoked CID -> the DIDs that revoked it (verified).
 
-    def __init__(self) -> None:
+    Bounded: past `capacity` records the oldest is forgotten (a flood of junk
+    revocations costs memory only up to that). `version` grows with every new record,
+    so a cache can tell that the set changed.
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
         self._revokers: dict[CID, set[str]] = {}
         self._records: dict[CID, Invocation] = {}
+        self._pairs: dict[tuple[CID, str], int] = {}  # records per (target, revoker)
+        self.capacity = capacity
+        self.version = 0
 
     def add(self, revocation: Invocation) -> CID:
         """Verify and record a revocation; returns the revoked CID. Idempotent."""
         target = revoked_cid(revocation)
+        if revocation.cid in self._records:
+            return target
         self._revokers.setdefault(target, set()).add(revocation.iss)
         self._records[revocation.cid] = revocation
+        pair = (target, revocation.iss)
+        self._pairs[pair] = self._pairs.get(pair, 0) + 1
+        self.version += 1
+        if len(self._records) > self.capacity:
+            self._forget(next(iter(self._records)))
         return target
+
+    def _forget(self, record: CID) -> None:
+        old = self._records.pop(record)
+        pair = (old.args["revoke"], old.iss)
+        self._pairs[pair] -= 1
+        if self._pairs[pair] == 0:
+            del self._pairs[pair]
+            revokers = self._revokers[pair[0]]
+            revokers.discard(old.iss)
+            if not revokers:
+                del self._revokers[pair[0]]
 
     def revokes(self, cid: CID, issuers: Sequence[str]) -> bool:
         """True when one of `issuers` (the issuers of this delegation and those above it

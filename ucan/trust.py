@@ -93,7 +93,7 @@ class _Proven:
     delegations: tuple[Delegation, ...]
     valid_from: int | None  # latest nbf in the chain
     valid_until: int | None  # earliest exp in the chain
-    revocations: int  # how many revocations were known when it was validated
+    revocations: int  # the revocation set's version when it was validated
 
 
 class TrustContext:
@@ -210,7 +210,7 @@ class TrustContext:
         expiries = [d.exp for d in chain if d.exp is not None]
         starts = [d.nbf for d in chain if d.nbf is not None]
         self._proven[key] = _Proven(chain, max(starts) if starts else None,
-                                    min(expiries) if expiries else None, len(self.revocations))
+                                    min(expiries) if expiries else None, self.revocations.version)
         if len(self._proven) > PROVEN_CHAINS:
             self._proven.popitem(last=False)
 
@@ -219,7 +219,7 @@ class TrustContext:
         """Whether a remembered chain still stands: no revocation arrived since (the set
         only grows), it is inside its time window, and the message carries its proofs."""
         return (
-            proven.revocations == len(self.revocations)
+            proven.revocations == self.revocations.version
             and (proven.valid_until is None or now - skew <= proven.valid_until)
             and (proven.valid_from is None or now + skew >= proven.valid_from)
             and all(link in by_cid for link in invocation.prf)

@@ -145,3 +145,16 @@ def test_a_container_without_exactly_one_invocation_is_malformed() -> None:
 def test_cache_keys_are_content_addresses() -> None:
     proof = chain_of(ROOT, NODE)[0]
     assert CID.for_bytes(proof.envelope) == proof.cid
+
+
+def test_the_revocation_set_is_bounded_and_forgets_oldest_first() -> None:
+    from ucan import RevocationSet, SigningKey, delegate, revoke
+
+    issuer = SigningKey.generate()
+    grants = [delegate(issuer, issuer.did, "/x", expiration=None) for _ in range(4)]
+    revocations = RevocationSet(capacity=3)
+    for grant in grants:
+        revocations.add(revoke(issuer, grant))
+    assert len(revocations) == 3 and revocations.version == 4
+    assert revocations.revokers(grants[0].cid) == frozenset()  # forgotten
+    assert all(revocations.revokes(g.cid, [issuer.did]) for g in grants[1:])

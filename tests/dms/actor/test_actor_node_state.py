@@ -75,3 +75,23 @@ async def test_a_forged_revocation_is_dropped_and_counted() -> None:
                             via=stranger.did)
             assert a.metrics()["dropped.bad-revocation"] == 1
             assert len(a.trust.revocations) == 0
+
+
+async def test_strangers_revocations_are_not_kept_on_disk_and_a_flood_is_throttled(
+        tmp_path: Path) -> None:
+    from ucan import encode_container
+
+    network = MemoryNetwork()
+    with trio.fail_after(20):
+        # a stopped clock: no tokens refill while the flood arrives
+        async with open_node(network=network, state_dir=tmp_path,
+                             clock=lambda: 1_800_000_000.0) as node:
+            stranger = SigningKey.generate()
+            for n in range(600):
+                junk = revoke(stranger, node.grant(stranger.did, f"/junk/n{n}"))
+                await node.receive(encode_container([junk.envelope]),
+                                   topic="/nunet/revocation", via=stranger.did)
+            metrics = node.metrics()
+            assert metrics["revocations.applied"] == 500  # the burst, then throttled
+            assert metrics["dropped.revocation-rate"] == 100
+            assert list((tmp_path / "tokens").glob("revocations/*")) == []
