@@ -136,6 +136,7 @@ class Mesh:
         self._links: dict[str, Link] = {}
         self._links_changed = trio.Event()
         self._maintained: set[str] = set()
+        self._learned_addresses: set[str] = set()
         self._bootstrap_peers: dict[str, str] = {}
         self._pings: dict[str, tuple[bytes, float]] = {}
         self._nursery: trio.Nursery | None = None
@@ -344,6 +345,7 @@ class Mesh:
         finally:
             if peer is not None:
                 self._maintained.discard(peer)
+                self._learned_addresses.discard(address)
 
     async def _wait_disconnected(self, peer: str) -> None:
         while peer in self._links:
@@ -442,10 +444,16 @@ class Mesh:
             self.peers.note_address(entry.peer, entry.address, now)
             if entry.peer in self._links or entry.peer in self._maintained:
                 continue
-            if nursery is None or len(self._links) >= self._max_peers:
+            # Dial what we learn only while short of peers, and one peer per address:
+            # a neighbour's list cannot turn this node into a dial storm at somebody.
+            if nursery is None or len(self._links) + len(self._maintained) >= self._max_peers:
+                continue
+            address = self.peers[entry.peer].address or entry.address
+            if address in self._learned_addresses:
                 continue
             self._maintained.add(entry.peer)
-            nursery.start_soon(self._keep_connected, entry.address, entry.peer)
+            self._learned_addresses.add(address)
+            nursery.start_soon(self._keep_connected, address, entry.peer)
 
     def _ping(self, link: Link) -> None:
         nonce = os.urandom(8)

@@ -64,13 +64,14 @@ class PeerTable(Mapping[str, PeerInfo]):
     def note_address(self, peer: str, address: str, now: float) -> bool:
         """Learn an address from peer exchange; True if the peer was new to us.
 
-        An address a peer announced itself (connected) is not overwritten by hearsay.
+        A known address (announced by the peer itself, or learned first) is never
+        overwritten by hearsay: a neighbour cannot redirect our redials elsewhere.
         """
         old = self._peers.get(peer)
         if old is None:
             self._put(peer, PeerInfo(address, now, None, connected=False))
             return True
-        if not old.connected:
+        if old.address is None:
             self._peers[peer] = attrs.evolve(old, address=address)
         return False
 

@@ -214,3 +214,25 @@ async def test_a_publication_whose_id_is_not_its_content_hash_is_dropped(autojum
             assert await victim.incoming.receive() == Delivery(attacker.peer_id, "t", b"ok")
             assert victim.metrics["mesh.dropped_bad_id"] == 1
         nursery.cancel_scope.cancel()
+
+
+async def test_peer_exchange_cannot_turn_a_node_into_a_dial_storm(autojump_clock):
+    from dms.net.mesh_wire import PeerEntry, PeerList, encode
+
+    network = MemoryNetwork()
+    async with trio.open_nursery() as nursery:
+        victim = await start_mesh(nursery, network)
+        target = await start_mesh(nursery, network)  # the third party to be hammered
+        attacker_key = nacl.signing.SigningKey.generate()
+        fakes = [nacl.signing.SigningKey.generate() for _ in range(200)]
+        async with network.transport(attacker_key) as attacker:
+            link = await attacker.connect(victim.listen_address)
+            from ucan.did import did_from_public_key
+
+            entries = tuple(PeerEntry(did_from_public_key(bytes(k.verify_key)),
+                                      target.listen_address) for k in fakes)
+            await link.send(encode(PeerList(entries)))
+            await trio.sleep(1)
+            assert len(victim._maintained) <= 1  # one learned dial per address
+            assert len(victim.peers) <= 64 + 2
+        nursery.cancel_scope.cancel()
