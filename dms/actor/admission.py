@@ -114,6 +114,9 @@ class Admission:
             return ReplyIn(envelope)
 
         if topic is None:
+            if inv.aud is None:
+                return self._refuse(envelope, InvalidAudience(
+                    f"invocation {inv.cid} names no audience: a unicast message must"))
             if not self.is_local_actor(inv.audience):
                 return self._refuse(envelope, InvalidAudience(
                     f"invocation {inv.cid} is addressed to {inv.audience}, no such actor here"))

@@ -24,7 +24,8 @@ class RateLimiter:
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             return False
-        if len(self._buckets) >= self._max_keys and key not in self._buckets:
-            self._buckets.clear()  # crude but bounded: forget everyone's history at once
+        self._buckets.pop(key, None)  # re-inserted last: the dict is in recency order
         self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > self._max_keys:
+            del self._buckets[next(iter(self._buckets))]  # forget the least recent sender
         return True

@@ -204,3 +204,35 @@ def test_a_well_signed_request_without_proof_is_refused_naming_the_command():
     assert isinstance(verdict, Refuse)
     assert verdict.error.name == "InvalidClaim"
     assert "/shop/order" in verdict.error.message
+
+
+def test_a_unicast_message_without_an_audience_is_refused():
+    gate = admission()
+    chain = direct_grant()
+    broadcast_shaped = invoke(CALLER, OWNER.did, "/shop/order", {}, [d.cid for d in chain],
+                              expiration=NOW + 30)
+    verdict = gate.admit(encode_message(broadcast_shaped, chain), now=NOW)
+    assert isinstance(verdict, Refuse)
+    assert verdict.error.name == "InvalidAudience"
+
+
+def test_a_message_in_any_container_but_raw_bytes_is_dropped_unread():
+    from ucan.container import BASE64_GZIP, encode_container
+
+    gate = admission()
+    chain = direct_grant()
+    genuine = invoke(CALLER, OWNER.did, "/shop/order", {}, [d.cid for d in chain],
+                     audience=OWNER.did, expiration=NOW + 30)
+    gzipped = encode_container([genuine.envelope, *(d.envelope for d in chain)], BASE64_GZIP)
+    assert gate.admit(gzipped, now=NOW) == Drop("malformed")
+
+
+def test_the_rate_limiter_forgets_the_least_recent_sender_not_everyone():
+    from dms.actor.ratelimit import RateLimit, RateLimiter
+
+    limiter = RateLimiter(RateLimit(rate=0.0, burst=1.0), max_keys=2)
+    assert limiter.allow("busy", "/x", 0.0)
+    assert limiter.allow("other", "/x", 0.0)
+    assert limiter.allow("third", "/x", 0.0)  # evicts "busy", the least recent
+    assert not limiter.allow("third", "/x", 0.0)
+    assert not limiter.allow("other", "/x", 0.0)  # still remembered: still limited
