@@ -74,9 +74,12 @@ class LinkSettings:
         default=MAX_FRAME, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_FRAME)]
     )
     close_timeout: float = 2.0
+    pending_handshakes: int = attrs.field(default=64, validator=attrs.validators.ge(1))
+    """Handshakes a listener runs at once; more connections are closed unanswered."""
 
 
 DEFAULT_LINK_SETTINGS = LinkSettings()
+MAX_HANDSHAKE_MESSAGE = 4096  # a HELLO or FINISH is ~100 bytes plus an address
 
 
 class Link:
@@ -223,6 +226,7 @@ class SecureEndpoint:
         self.metrics = metrics
         self.listen_address: str | None = None
         """Announced in every handshake once the transport listens."""
+        self._handshakes = trio.CapacityLimiter(settings.pending_handshakes)
 
     async def dial(
         self,
@@ -256,14 +260,31 @@ class SecureEndpoint:
 
     async def accept(self, carrier: Carrier, lose_frame: LoseFrame | None = None) -> Link | None:
         """Run the responder handshake; None (carrier closed, failure counted) if it fails."""
+        # Before a peer has proven anything it gets little: a bounded number of
+        # handshakes at once, small messages, a deadline.
+        token = object()
+        try:
+            self._handshakes.acquire_on_behalf_of_nowait(token)
+        except trio.WouldBlock:
+            self.metrics["link.handshakes_refused_busy"] += 1
+            await self._handshake_failed(carrier)
+            return None
         machine = ResponderHandshake(self.key, self.listen_address)
         keys: SessionKeys | None = None
         try:
             with trio.move_on_after(self.settings.handshake_timeout):
-                await carrier.send_message(machine.receive_hello(await carrier.receive_message()))
-                keys = machine.receive_finish(await carrier.receive_message())
+                hello = await carrier.receive_message()
+                if len(hello) > MAX_HANDSHAKE_MESSAGE:
+                    raise HandshakeFailed(f"a {len(hello)}-byte handshake message")
+                await carrier.send_message(machine.receive_hello(hello))
+                finish = await carrier.receive_message()
+                if len(finish) > MAX_HANDSHAKE_MESSAGE:
+                    raise HandshakeFailed(f"a {len(finish)}-byte handshake message")
+                keys = machine.receive_finish(finish)
         except (CarrierClosed, HandshakeFailed):
             keys = None
+        finally:
+            self._handshakes.release_on_behalf_of(token)
         if keys is None:
             await self._handshake_failed(carrier)
             return None

@@ -58,3 +58,33 @@ async def test_a_maximal_frame_crosses_and_the_listener_outlives_closed_links():
                 assert await second.receive() == b"still serving"
             nursery.cancel_scope.cancel()
     assert server.metrics["link.handshakes_ok"] == 2
+
+
+async def test_unproven_connections_get_a_bounded_number_of_handshakes_and_small_messages():
+    import trio_websocket
+
+    from dms.net import LinkSettings
+
+    settings = LinkSettings(pending_handshakes=1, handshake_timeout=5)
+    server = WebsocketTransport(nacl.signing.SigningKey.generate(), settings)
+
+    async def ignore(link: Link) -> None:
+        await trio.sleep_forever()
+
+    with trio.fail_after(10):
+        async with server, trio.open_nursery() as nursery:
+            address = await nursery.start(server.listen, "ws://127.0.0.1:0", ignore)
+            host, port = parse_ws_address(address)
+            # one silent connection holds the only handshake slot...
+            async with trio_websocket.open_websocket(host, port, "/", use_ssl=False):
+                # ...so a second one is closed without an answer
+                async with trio_websocket.open_websocket(host, port, "/", use_ssl=False) as ws:
+                    with pytest.raises(trio_websocket.ConnectionClosed):
+                        await ws.get_message()
+                assert server.metrics["link.handshakes_refused_busy"] == 1
+            # a slot again: an oversized first message fails the handshake
+            async with trio_websocket.open_websocket(host, port, "/", use_ssl=False) as ws:
+                await ws.send_message(b"\x01" * 100_000)
+                with pytest.raises(trio_websocket.ConnectionClosed):
+                    await ws.get_message()
+            nursery.cancel_scope.cancel()
