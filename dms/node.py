@@ -46,6 +46,7 @@ from ucan import (
     delegate,
     invoke,
     revoke,
+    verify_signature,
 )
 from ucan.keystore import Keystore, keystore_directory, resolve_passphrase
 from ucan.store import TokenStore
@@ -344,6 +345,22 @@ class Node:
         pending.outcome = out
         pending.done.set()
 
+    def screen_publication(self, topic: str, payload: bytes) -> bool:
+        """Whether the mesh may deliver and forward a publication: a well-formed message
+        whose invocation is signed by its issuer and not expired (for the revocation
+        topic: a revocation). Authorization is admission's job; this only keeps junk
+        from being flooded on this node's behalf."""
+        try:
+            invocation = decode_message(payload, self.trust).invocation
+        except UcanError:
+            return False
+        if not verify_signature(invocation.iss, invocation.signed_bytes, invocation.signature):
+            return False
+        if topic == REVOCATION_TOPIC:
+            return invocation.cmd == REVOKE
+        skew = self.admission.policy.skew
+        return invocation.exp is not None and self.clock() <= invocation.exp + skew
+
     def _receive_revocation(self, data: bytes, via: str) -> None:
         if not self._revocation_limiter.allow(via, REVOCATION_TOPIC, self.clock()):
             self.counters["dropped.revocation-rate"] += 1
@@ -422,7 +439,8 @@ async def open_node(
     transport: Transport = (network.transport(key.nacl_key) if network is not None
                             else WebsocketTransport(key.nacl_key))
     # Built before the nursery so a bad address or state directory is a plain exception.
-    mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap))
+    mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap),
+                screen=lambda topic, payload: node.screen_publication(topic, payload))
     store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
     node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store)
     body_error: BaseException | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import math
 import secrets
 import tarfile
 import time
@@ -53,8 +54,35 @@ ALLOCATION_LABEL = "dms.allocation"
 NODE_LABEL = "dms.node"
 
 
+# Waits that last as long as a container or an exec runs get their own unbounded limiter:
+# on trio's default one (40 tokens) the 41st container, and every other to_thread call in
+# the process, would hang behind them.
+_LONG_WAITS = trio.CapacityLimiter(math.inf)
+# Cleanup on leaving the executor is bounded so a wedged engine cannot hang the node.
+_CLOSE_DEADLINE = 20.0
+
+
 async def _blocking(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await trio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
+
+
+async def _waiting(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A blocking call that lasts as long as a process runs; abandoned on cancel."""
+    return await trio.to_thread.run_sync(
+        functools.partial(call, *args, **kwargs), abandon_on_cancel=True, limiter=_LONG_WAITS
+    )
+
+
+def _namespace_pid(host_pid: int) -> int | None:
+    """The pid inside its container of host process `host_pid`, when the engine is local."""
+    try:
+        with open(f"/proc/{host_pid}/status") as status:
+            for line in status:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _tar_of(files: tuple[FileDelivery, ...], base: str) -> bytes:
@@ -113,7 +141,7 @@ class DockerExecution:
     async def _watch(self) -> None:
         """Waits for the container to end; started in the executor's nursery."""
         with contextlib.suppress(docker.errors.NotFound):
-            await trio.to_thread.run_sync(self.container.wait, abandon_on_cancel=True)
+            await _waiting(self.container.wait)
         with trio.CancelScope(shield=True):
             await self._finish()
 
@@ -177,11 +205,27 @@ class DockerExecution:
         )
 
     async def exec(self, argv: tuple[str, ...], timeout: float) -> ExecResult:
-        with trio.fail_after(timeout):
-            code, output = await trio.to_thread.run_sync(
-                functools.partial(self.container.exec_run, list(argv)), abandon_on_cancel=True
-            )
-        return ExecResult(int(code), bytes(output).decode("utf-8", errors="replace"))
+        """Runs `argv` in the container; past `timeout` the process is killed, TooSlowError."""
+        api = self.container.client.api
+        exec_id = (await _blocking(api.exec_create, self.container.id, list(argv)))["Id"]
+        try:
+            with trio.fail_after(timeout):
+                output = await _waiting(api.exec_start, exec_id)
+        except trio.TooSlowError:
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                await self._kill_exec(exec_id)
+            raise
+        code = (await _blocking(api.exec_inspect, exec_id)).get("ExitCode")
+        return ExecResult(int(code or 0), bytes(output).decode("utf-8", errors="replace"))
+
+    async def _kill_exec(self, exec_id: str) -> None:
+        """Docker cannot kill an exec: kill its pid from inside the container instead."""
+        api = self.container.client.api
+        with contextlib.suppress(docker.errors.APIError):
+            inspected = await _blocking(api.exec_inspect, exec_id)
+            pid = _namespace_pid(int(inspected.get("Pid") or 0)) if inspected["Running"] else None
+            if pid:
+                await _blocking(self.container.exec_run, ["kill", "-9", str(pid)])
 
     async def remove(self) -> None:
         await self.stop(grace=0)
@@ -227,7 +271,7 @@ class DockerExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with trio.CancelScope(shield=True):
+        with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_DEADLINE + self._close_grace):
             async with trio.open_nursery() as removers:
                 for execution in self._executions:
                     removers.start_soon(self._stop_and_remove, execution)
@@ -341,7 +385,7 @@ class DockerExecutor:
         try:
             await _blocking(container.put_archive, "/", _tar_of(spec.files + scripts, "/"))
             await _blocking(container.start)
-            code = int((await _blocking(container.wait))["StatusCode"])
+            code = int((await _waiting(container.wait))["StatusCode"])
             if code != 0:
                 index = code - 100 if 100 <= code < 100 + len(spec.provision) else 0
                 output = await self._read_file(container, f"/.dms/provision/{index:02d}.log")
@@ -353,7 +397,7 @@ class DockerExecutor:
             await _blocking(container.commit, repository=repository, tag=tag)
             return f"{repository}:{tag}"
         finally:
-            with contextlib.suppress(docker.errors.NotFound):
+            with trio.CancelScope(shield=True), contextlib.suppress(docker.errors.NotFound):
                 await _blocking(container.remove, force=True)
 
     async def _read_file(self, container: Container, path: str) -> str:

@@ -84,6 +84,55 @@ def _make_preexec(
     return preexec
 
 
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+async def run_in_own_group(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float,
+    preexec: Callable[[], None] | None = None,
+) -> tuple[int, bytes]:
+    """Runs `argv` as a new session (so `kill 0` in it cannot reach dms) and returns its
+    exit code and merged output. The group is SIGKILLed when the leader exits (stragglers
+    end with it), past `timeout` (then `trio.TooSlowError`) and on cancellation."""
+    process = await trio.lowlevel.open_process(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=preexec,
+    )
+    chunks: list[bytes] = []
+
+    async def drain() -> None:
+        assert process.stdout is not None
+        async for chunk in process.stdout:
+            chunks.append(bytes(chunk))
+
+    try:
+        with trio.fail_after(timeout):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(drain)
+                code = await process.wait()
+                _kill_group(process.pid)
+                nursery.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
+    finally:
+        _kill_group(process.pid)
+        with trio.CancelScope(shield=True):
+            await process.wait()
+            if process.stdout is not None:
+                await process.stdout.aclose()
+    return code, b"".join(chunks)
+
+
 def _place_file(work: Path, index: int, delivery: FileDelivery) -> Path:
     relative = PurePosixPath(delivery.path)
     if relative.is_absolute() or ".." in relative.parts or not relative.parts:
@@ -221,16 +270,11 @@ class ProcessExecution:
         return await trio.to_thread.run_sync(group_stats, self.pid)
 
     async def exec(self, argv: tuple[str, ...], timeout: float) -> ExecResult:
-        with trio.fail_after(timeout):
-            done = await trio.run_process(
-                list(argv),
-                cwd=self.work,
-                env=self._env,
-                capture_stdout=True,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        return ExecResult(done.returncode, done.stdout.decode("utf-8", errors="replace"))
+        """Runs `argv` beside the workload; past `timeout` its whole group is killed."""
+        code, output = await run_in_own_group(
+            list(argv), cwd=self.work, env=self._env, timeout=timeout
+        )
+        return ExecResult(code, output.decode("utf-8", errors="replace"))
 
     async def remove(self) -> None:
         await self.stop(grace=0)
@@ -252,8 +296,10 @@ class ProcessExecutor:
         log_max_bytes: int = 1 << 20,
         log_backups: int = 3,
         close_grace: float = 5.0,
+        provision_timeout: float = 600.0,
     ) -> None:
         self.root = root
+        self._provision_timeout = provision_timeout
         self._want_cgroups = cgroups
         self._log_max_bytes = log_max_bytes
         self._log_backups = log_backups
@@ -304,7 +350,6 @@ class ProcessExecutor:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work)} | spec.env
         for index, delivery in enumerate(spec.files):
             _place_file(work, index, delivery)
-        await self._provision(spec, directory, work, env)
 
         cgroup = None
         if self._driver is not None:
@@ -316,6 +361,8 @@ class ProcessExecutor:
             procs_files=cgroup.procs_files if cgroup else (),
         )
         try:
+            # Provision scripts run under the workload's own limits (cgroup or rlimits).
+            await self._provision(spec, directory, work, env, preexec)
             process = await trio.lowlevel.open_process(
                 list(spec.argv),
                 cwd=work,
@@ -332,28 +379,44 @@ class ProcessExecutor:
             raise InvalidSpec(
                 f"cmd: cannot run {spec.argv[0]!r} for {spec.name!r}: {error}"
             ) from error
+        except BaseException:
+            if cgroup is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(cgroup.remove)
+            raise
         execution = ProcessExecution(spec, process, directory, work, env, cgroup)
         self._executions.append(execution)
         self._nursery.start_soon(execution._watch, self._log_max_bytes, self._log_backups)
         return execution
 
     async def _provision(
-        self, spec: ExecutionSpec, directory: Path, work: Path, env: dict[str, str]
+        self,
+        spec: ExecutionSpec,
+        directory: Path,
+        work: Path,
+        env: dict[str, str],
+        preexec: Callable[[], None],
     ) -> None:
         scripts = directory / "provision"
         scripts.mkdir()
         for index, script in enumerate(spec.provision):
             path = scripts / f"{index:02d}-{script.name}"
             path.write_text(script.script)
-            done = await trio.run_process(
-                [*script.interpreter, str(path)],
-                cwd=work,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_stdout=True,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-            if done.returncode != 0:
-                output = done.stdout.decode("utf-8", errors="replace")
-                raise ProvisionFailed(spec.name, script.name, done.returncode, output)
+            argv = [*script.interpreter, str(path)]
+            try:
+                code, output = await run_in_own_group(
+                    argv, cwd=work, env=env, timeout=self._provision_timeout, preexec=preexec
+                )
+            except trio.TooSlowError:
+                raise ProvisionFailed(
+                    spec.name,
+                    script.name,
+                    -signal.SIGKILL,
+                    f"killed after the {self._provision_timeout:g}s provision timeout",
+                ) from None
+            except OSError as error:
+                raise ProvisionFailed(spec.name, script.name, -1, str(error)) from error
+            if code != 0:
+                raise ProvisionFailed(
+                    spec.name, script.name, code, output.decode("utf-8", errors="replace")
+                )

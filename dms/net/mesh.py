@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 import nacl.signing
@@ -107,8 +107,13 @@ class Mesh:
         exchange_dial_attempts: int = 5,
         backoff: Backoff = DEFAULT_BACKOFF,
         seen: SeenMessages | None = None,
+        screen: Callable[[str, bytes], bool] | None = None,
     ) -> None:
+        """`screen(topic, payload)`, when given, is asked before a publication is
+        delivered or forwarded: the layer above's cheap check (e.g. a valid signature)
+        so that junk is not flooded on its behalf."""
         self.peer_id = did_from_public_key(bytes(key.verify_key))
+        self._screen = screen
         if transport.peer_id != self.peer_id:
             raise ValueError(
                 f"transport speaks for {transport.peer_id}, but the mesh key is {self.peer_id}"
@@ -387,6 +392,9 @@ class Mesh:
             return
         if not self._seen.add(message.message_id, now):
             self.metrics["mesh.duplicates"] += 1
+            return
+        if self._screen is not None and not self._screen(message.topic, message.payload):
+            self.metrics["mesh.dropped_screened"] += 1  # neither delivered nor forwarded
             return
         if message.topic in self._subscriptions:
             self._deliver(Delivery(peer, message.topic, message.payload))

@@ -165,3 +165,30 @@ async def test_exec_runs_inside_the_container(executor: DockerExecutor) -> None:
     stats = await execution.stats()
     assert stats.pids >= 1 and stats.memory_bytes > 0
     assert math.isfinite(stats.cpu_seconds)
+
+
+async def test_running_containers_do_not_hold_the_default_thread_limiter(
+    engine: docker.DockerClient,
+) -> None:
+    # Stands for trio's default 40 tokens: more running containers than tokens must still
+    # leave room for other blocking calls and for a clean exit.
+    trio.to_thread.current_default_thread_limiter().total_tokens = 3
+    with trio.fail_after(30):
+        async with DockerExecutor(NODE, close_grace=0) as executor:
+            executions = [await executor.start(spec(f"many{i}", "sleep", "300")) for i in range(4)]
+            await trio.sleep(0.3)
+            assert (await executions[0].exec(("true",), timeout=5)).exit_code == 0
+        ids = [execution.container.id for execution in executions]
+    for container_id in ids:
+        with pytest.raises(docker.errors.NotFound):
+            engine.containers.get(container_id)
+
+
+async def test_timed_out_exec_probe_is_killed_inside_the_container(
+    executor: DockerExecutor,
+) -> None:
+    execution = await executor.start(spec("probed", "sleep", "300"))
+    with pytest.raises(trio.TooSlowError):
+        await execution.exec(("sleep", "1000"), timeout=0.3)
+    processes = await execution.exec(("ps",), timeout=5)
+    assert "sleep 1000" not in processes.output

@@ -207,3 +207,48 @@ async def test_cpu_time_limit_ends_a_busy_task(tmp_path: Path) -> None:
         )
         exit = await execution.wait()
     assert exit.signal in (signal.SIGXCPU, signal.SIGKILL)
+
+
+async def test_provision_script_killing_its_group_cannot_reach_dms(tmp_path: Path) -> None:
+    # `kill 0` signals the script's process group: it must not be the test's (dms's) own.
+    script = "trap 'kill 0' EXIT\nsleep 5 &\necho provisioned\n"
+    provision = (ProvisionScript("setup", script),)
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(spec("prov", "true", provision=provision))
+        exit = await execution.wait()
+    assert exit.exit_code == 0
+
+
+async def test_provision_script_runs_under_the_workload_limits(tmp_path: Path) -> None:
+    provision = (ProvisionScript("limits", "echo $(ulimit -v) > limit.txt"),)
+    ram = 256 * MiB
+    async with ProcessExecutor(tmp_path, cgroups=False) as executor:
+        execution = await executor.start(
+            spec("prov", "cat", "limit.txt", provision=provision, resources=Resources(ram=ram))
+        )
+        await execution.wait()
+        assert (await execution.logs()).stdout == f"{ram // 1024}\n"
+
+
+async def test_provision_script_past_its_timeout_is_killed_with_its_children(
+    tmp_path: Path,
+) -> None:
+    provision = (ProvisionScript("hang", "sleep 300 & echo $! > child.pid; sleep 300"),)
+    async with ProcessExecutor(tmp_path, provision_timeout=0.5) as executor:
+        with trio.fail_after(3), pytest.raises(ProvisionFailed, match="'hang'"):
+            await executor.start(spec("prov", "true", provision=provision))
+    (child,) = [int(path.read_text()) for path in tmp_path.glob("*/work/child.pid")]
+    assert not alive(child)
+
+
+async def test_exec_probe_ignoring_sigterm_is_killed_at_its_timeout(tmp_path: Path) -> None:
+    probe = ("sh", "-c", "trap '' TERM; sleep 300 & echo $! > probe.pid; sleep 300")
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(spec("svc", "sleep", "300"))
+        started = trio.current_time()
+        with pytest.raises(trio.TooSlowError):
+            await execution.exec(probe, timeout=0.5)
+        assert trio.current_time() - started < 1.5
+        child = int((execution.work / "probe.pid").read_text())
+        await execution.stop(grace=0)
+    assert not alive(child)
