@@ -28,6 +28,7 @@ from typing import Any, Self, TypeVar
 import attrs
 import docker
 import docker.errors
+import docker.types
 import trio
 from docker.models.containers import Container
 
@@ -58,6 +59,10 @@ NODE_LABEL = "dms.node"
 # on trio's default one (40 tokens) the 41st container, and every other to_thread call in
 # the process, would hang behind them.
 _LONG_WAITS = trio.CapacityLimiter(math.inf)
+# Bounded like the process executor's logs (the daemon's default json-file never rotates).
+_ROTATED_LOGS = docker.types.LogConfig(
+    type=docker.types.LogConfig.types.JSON, config={"max-size": "1m", "max-file": "3"}
+)
 # Cleanup on leaving the executor is bounded so a wedged engine cannot hang the node.
 _CLOSE_DEADLINE = 20.0
 
@@ -311,20 +316,24 @@ class DockerExecutor:
             raise InvalidSpec(f"image: allocation {spec.name!r} names no image")
         await self._ensure_image(spec.image)
         image, provisioned, entrypoint = spec.image, None, spec.entrypoint
+        command = list(spec.cmd) or None
         if spec.provision:
+            base = (await _blocking(client.images.get, spec.image)).attrs["Config"]
             image = provisioned = await self._provision(spec)
             if entrypoint is None:  # not the provisioning one the committed image inherited
-                base = (await _blocking(client.images.get, spec.image)).attrs["Config"]
                 entrypoint = tuple(base.get("Entrypoint") or ("",))
+                # an explicit entrypoint clears the image's CMD: restore it
+                command = command or list(base.get("Cmd") or []) or None
         ports = {
             f"{port.private}/{port.protocol}": ("127.0.0.1", port.public or None)
             for port in spec.ports
         }
+        created: Container | None = None
         try:
             container = await _blocking(
                 client.containers.create,
                 image,
-                command=list(spec.cmd) or None,
+                command=command,
                 entrypoint=list(entrypoint) if entrypoint is not None else None,
                 environment=spec.env,
                 working_dir=spec.working_directory,
@@ -333,20 +342,36 @@ class DockerExecutor:
                 memswap_limit=spec.resources.ram or None,
                 nano_cpus=int(spec.resources.cpu * 1e9) or None,
                 ports=ports,
+                log_config=_ROTATED_LOGS,
                 name=f"dms-{spec.name}-{secrets.token_hex(4)}",
                 detach=True,
             )
+            created = container
             if spec.files:
                 tar = _tar_of(spec.files, spec.working_directory or "/")
                 await _blocking(container.put_archive, "/", tar)
             execution = DockerExecution(spec, container, provisioned)
             await _blocking(container.start)
             await execution._refresh_ports()
-        except docker.errors.APIError as error:
-            raise InvalidSpec(f"allocation {spec.name!r}: docker refused it: {error}") from error
+        except BaseException as error:
+            with trio.CancelScope(shield=True):
+                await self._discard(created, provisioned)
+            if isinstance(error, docker.errors.APIError):
+                message = f"allocation {spec.name!r}: docker refused it: {error}"
+                raise InvalidSpec(message) from error
+            raise
         self._executions.append(execution)
         self._nursery.start_soon(execution._watch)
         return execution
+
+    async def _discard(self, container: Container | None, image: str | None) -> None:
+        """Removes what a failed or cancelled start() left: its container and provisioned image."""
+        if container is not None:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                await _blocking(container.remove, force=True)
+        if image is not None:
+            with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+                await _blocking(self.client.images.remove, image)
 
     async def _ensure_image(self, image: str) -> None:
         try:

@@ -71,6 +71,7 @@ class FirecrackerExecution:
     async def stop(self, grace: float = 10.0) -> ExitStatus:
         """Ask the guest to shut down (Ctrl-Alt-Del), then kill the VMM after `grace`."""
         if self.vmm.status().exit is None:
+            self.vmm.note_stop_requested()  # a guest obeying Ctrl-Alt-Del was still stopped
             # a VMM already gone or not answering is killed below all the same
             with contextlib.suppress(OSError, FirecrackerApiError, trio.TooSlowError):
                 await self.api.send_ctrl_alt_del()

@@ -7,8 +7,10 @@ max_bytes * (backups + 1).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import trio
 
@@ -20,10 +22,24 @@ class RotatingLogFile:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
-        self._file = open(path, "ab")  # noqa: SIM115 - closed in close()
+        self.dropped_bytes = 0
+        self.last_error: OSError | None = None
+        self._file: BinaryIO | None = None
+        self._size = 0
+        try:
+            self._open()
+        except OSError as error:  # retried by the next write
+            self.last_error = error
+
+    def _open(self) -> None:
+        self._file = open(self.path, "ab")  # noqa: SIM115 - closed in close()
         self._size = self._file.tell()
 
     def write(self, data: bytes | bytearray) -> None:
+        """Appends `data`; an OSError (disk full, ...) propagates and the caller decides."""
+        if self._file is None:
+            self._open()
+        assert self._file is not None
         while data:
             room = self.max_bytes - self._size
             if room <= 0:
@@ -35,7 +51,9 @@ class RotatingLogFile:
         self._file.flush()
 
     def _rotate(self) -> None:
+        assert self._file is not None
         self._file.close()
+        self._file = None
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
         else:
@@ -44,18 +62,35 @@ class RotatingLogFile:
                 if older.exists():
                     os.replace(older, self.path.with_name(f"{self.path.name}.{index + 1}"))
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-        self._file = open(self.path, "ab")  # noqa: SIM115
-        self._size = 0
+        self._open()
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+    def describe_loss(self) -> str:
+        """A line saying what was dropped and why, or "" when nothing was."""
+        if not self.dropped_bytes:
+            return ""
+        return f"[dms: {self.dropped_bytes} bytes of {self.path.name} dropped: {self.last_error}]"
 
 
 async def pump_into(stream: trio.abc.ReceiveStream, log: RotatingLogFile) -> None:
-    """Copy a pipe into `log` until the writer closes it."""
+    """Copy a pipe into `log` until the writer closes it.
+
+    A failing write (disk full, quota) drops that chunk and is counted in
+    `log.dropped_bytes`; the pipe keeps being drained so the workload never blocks on a
+    full pipe and one execution's disk trouble does not tear down the others."""
     try:
         while chunk := await stream.receive_some(65536):
-            log.write(chunk)
+            try:
+                log.write(chunk)
+            except OSError as error:
+                log.dropped_bytes += len(chunk)
+                log.last_error = error
+                log.close()  # reopened by the next write
     finally:
         log.close()
 

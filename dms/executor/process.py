@@ -141,9 +141,18 @@ def _place_file(work: Path, index: int, delivery: FileDelivery) -> Path:
             "directory for the process executor"
         )
     target = work / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(delivery.content)
-    target.chmod(delivery.mode)
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        # Created with its final mode (never readable by others in between), no symlinks.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, delivery.mode)
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, delivery.mode)  # exactly as asked, whatever the umask
+            handle.write(delivery.content)
+    except OSError as error:
+        raise InvalidSpec(
+            f"files[{index}].path: cannot write {delivery.path!r}: {error}"
+        ) from error
     return target
 
 
@@ -169,6 +178,7 @@ class ProcessExecution:
         self._exit: ExitStatus | None = None
         self._done = trio.Event()
         self._removed = False
+        self._log_files: list[RotatingLogFile] = []
 
     @property
     def name(self) -> str:
@@ -188,20 +198,33 @@ class ProcessExecution:
     async def _watch(self, max_bytes: int, backups: int) -> None:
         """Owns the pipes and the exit: started in the executor's nursery."""
         assert self._process.stdout is not None and self._process.stderr is not None
-        async with trio.open_nursery() as pumps:
-            for stream, pipe in (
-                ("stdout", self._process.stdout),
-                ("stderr", self._process.stderr),
-            ):
-                pumps.start_soon(
-                    pump_into, pipe, RotatingLogFile(self._log(stream), max_bytes, backups)
+        try:
+            async with trio.open_nursery() as pumps:
+                for stream, pipe in (
+                    ("stdout", self._process.stdout),
+                    ("stderr", self._process.stderr),
+                ):
+                    log = RotatingLogFile(self._log(stream), max_bytes, backups)
+                    self._log_files.append(log)
+                    pumps.start_soon(pump_into, pipe, log)
+                try:
+                    code = await self._process.wait()
+                finally:
+                    self._kill_group(signal.SIGKILL)  # the allocation ends with its leader
+                    pumps.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
+            await self._finish(code)
+        finally:
+            if not self._done.is_set():  # _finish never ran or failed: waiters must not hang
+                returncode = self._process.returncode
+                self._exit = ExitStatus(
+                    exit_code=returncode if returncode is not None and returncode >= 0 else None,
+                    signal=None
+                    if returncode is not None and returncode >= 0
+                    else -(returncode or -signal.SIGKILL),
+                    stopped=self._stop_requested,
+                    duration=time.monotonic() - self._started_monotonic,
                 )
-            try:
-                code = await self._process.wait()
-            finally:
-                self._kill_group(signal.SIGKILL)  # the allocation ends with its leader
-                pumps.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
-        await self._finish(code)
+                self._done.set()
 
     async def _finish(self, code: int) -> None:
         oom_evidence = ""
@@ -237,6 +260,11 @@ class ProcessExecution:
         assert self._exit is not None
         return self._exit
 
+    def note_stop_requested(self) -> None:
+        """A stop asked for by other means (a VM guest's shutdown) is reported as a stop."""
+        if not self._done.is_set():
+            self._stop_requested = True
+
     async def stop(self, grace: float = 10.0) -> ExitStatus:
         if not self._done.is_set():
             self._stop_requested = True
@@ -261,9 +289,11 @@ class ProcessExecution:
         return group_members(self.pid)
 
     async def logs(self, tail: int = 100) -> Logs:
+        """The tails of both streams; output dropped by a failing disk is noted on stderr."""
+        losses = "".join(f"{loss}\n" for log in self._log_files if (loss := log.describe_loss()))
         return Logs(
             stdout=tail_lines(self._log("stdout"), tail),
-            stderr=tail_lines(self._log("stderr"), tail),
+            stderr=tail_lines(self._log("stderr"), tail) + losses,
         )
 
     async def stats(self) -> ResourceStats:
@@ -326,7 +356,8 @@ class ProcessExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with trio.CancelScope(shield=True):
+        # Bounded: a wedged execution must not keep the node from shutting down.
+        with trio.CancelScope(shield=True), trio.move_on_after(self._close_grace + 10):
             async with trio.open_nursery() as stoppers:
                 for execution in self._executions:
                     stoppers.start_soon(execution.stop, self._close_grace)
@@ -344,9 +375,23 @@ class ProcessExecutor:
             raise InvalidSpec(f"cmd: allocation {spec.name!r} has no command to run")
         ident = f"{spec.name}-{secrets.token_hex(4)}"
         directory = self.root / ident
-        (directory / "logs").mkdir(parents=True)
+        directory.mkdir(mode=0o700)  # delivered files may be secrets
+        try:
+            return await self._start_in(spec, ident, directory)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)  # no secrets left behind
+            raise
+
+    async def _start_in(self, spec: ExecutionSpec, ident: str, directory: Path) -> ProcessExecution:
+        assert self._nursery is not None
+        (directory / "logs").mkdir()
         work = Path(spec.working_directory) if spec.working_directory else directory / "work"
-        work.mkdir(parents=True, exist_ok=True)
+        try:
+            work.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise InvalidSpec(
+                f"working_directory: {str(work)!r} for {spec.name!r} is unusable: {error}"
+            ) from error
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work)} | spec.env
         for index, delivery in enumerate(spec.files):
             _place_file(work, index, delivery)
@@ -400,7 +445,7 @@ class ProcessExecutor:
         scripts = directory / "provision"
         scripts.mkdir()
         for index, script in enumerate(spec.provision):
-            path = scripts / f"{index:02d}-{script.name}"
+            path = scripts / f"{index:02d}-{script.name.replace('/', '_')}"
             path.write_text(script.script)
             argv = [*script.interpreter, str(path)]
             try:

@@ -147,12 +147,17 @@ class AllocationSupervisor:
         """Start the workload and watch it until it ends, turns unhealthy or is cancelled.
         `on_ready` is called when it is running (healthy, when a check is configured)."""
         await self.emit(EventKind.STARTING)
+        await self._remove_previous()
         began = trio.current_time()
         try:
             execution = await self.executor.start(self.spec)
         except ExecutorError as error:
             await self.emit(EventKind.START_FAILED, detail=str(error))
             return Failed(reason=f"start failed: {error}", ran_for=0.0)
+        except Exception as error:  # an executor bug or an OS/transport error: contained
+            detail = f"{type(error).__name__}: {error}"
+            await self.emit(EventKind.START_FAILED, detail=detail)
+            return Failed(reason=f"start failed: {detail}", ran_for=0.0)
         self.execution = execution
         self._ledger = None
         await self.emit(EventKind.RUNNING, detail=execution.status().enforcement.value)
@@ -190,13 +195,25 @@ class AllocationSupervisor:
         await self.emit(EventKind.EXITED, exit=exit, logs_tail=tail, detail=exit.describe())
         return Failed(reason=f"exited: {exit.describe()}", ran_for=ran_for, exit=exit)
 
+    async def _remove_previous(self) -> None:
+        """A restart releases the ended run's container/image/directory; the latest run is
+        kept so its logs stay readable after the supervisor returns."""
+        previous, self.execution = self.execution, None
+        if previous is None:
+            return
+        # Best effort: whatever is left is removed when the executor closes.
+        with trio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await previous.remove()
+
     async def _monitor(
         self, execution: Execution, check: HealthCheck, on_ready: Callable[[], None]
     ) -> list[ProbeResult]:
         """Probe until unhealthy; returns the history that made it so."""
         ledger = HealthLedger(check, started_at=trio.current_time())
         self._ledger = ledger
+        delay = ledger.next_delay(trio.current_time())
         while True:
+            await trio.sleep(delay)
             result = await run_probe(check, execution)
             changed = ledger.record(result)
             if changed is HealthState.UNHEALTHY:
@@ -206,7 +223,7 @@ class AllocationSupervisor:
                     EventKind.HEALTHY, detail=result.detail, health=tuple(ledger.history)
                 )
                 on_ready()
-            await trio.sleep(max(0.0, ledger.next_delay() - result.duration))
+            delay = max(0.0, ledger.next_delay(trio.current_time()) - result.duration)
 
 
 class CallOnce:

@@ -74,7 +74,7 @@ class HealthCheck:
     timeout: float = 5.0
     retries: int = 3  # consecutive failures that make the allocation unhealthy
     start_period: float = 0.0
-    start_interval: float = 0.2  # probe cadence until the first success
+    start_interval: float = 0.2  # probe cadence inside start_period until the first success
     history: int = 10  # results kept for status
 
     def __attrs_post_init__(self) -> None:
@@ -127,7 +127,11 @@ class HealthLedger:
                 self.state = HealthState.UNHEALTHY
         return self.state if self.state is not before else None
 
-    def next_delay(self) -> float:
-        if self.state is HealthState.STARTING:
+    def next_delay(self, now: float) -> float:
+        """Time until the next probe, docker's cadence: `start_interval` while starting
+        inside `start_period`, else `interval` (so with no start period the first probe
+        comes one interval after the start, giving a slow service time to bind)."""
+        starting = self.state is HealthState.STARTING
+        if starting and now - self.started_at < self.check.start_period:
             return self.check.start_interval
         return self.check.interval

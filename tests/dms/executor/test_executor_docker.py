@@ -1,5 +1,6 @@
 import math
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 
 import docker
 import pytest
@@ -11,6 +12,7 @@ from dms.executor import (
     ExecutionState,
     ExecutorKind,
     FileDelivery,
+    InvalidSpec,
     PortMapping,
     ProvisionFailed,
     ProvisionScript,
@@ -108,6 +110,7 @@ async def test_limits_and_labels_are_visible_in_docker_inspect(executor: DockerE
     assert inspected["HostConfig"]["Memory"] == 64 * MiB
     assert inspected["HostConfig"]["NanoCpus"] == 500_000_000
     assert inspected["Config"]["Labels"] == {"dms.allocation": "limited", "dms.node": NODE}
+    assert inspected["HostConfig"]["LogConfig"]["Config"] == {"max-size": "1m", "max-file": "3"}
     records = await executor.reconcile()
     assert any(r.allocation == "limited" and r.state == "running" for r in records)
 
@@ -192,3 +195,52 @@ async def test_timed_out_exec_probe_is_killed_inside_the_container(
         await execution.exec(("sleep", "1000"), timeout=0.3)
     processes = await execution.exec(("ps",), timeout=5)
     assert "sleep 1000" not in processes.output
+
+
+@pytest.fixture
+def image_with_cmd(engine: docker.DockerClient) -> Iterator[str]:
+    base = engine.containers.create(IMAGE, command=["true"])
+    try:
+        base.commit(repository="dms-test/withcmd", tag="t", conf={"Cmd": ["echo", "from-cmd"]})
+    finally:
+        base.remove(force=True)
+    yield "dms-test/withcmd:t"
+    engine.images.remove("dms-test/withcmd:t", force=True)
+
+
+async def test_provisioned_image_keeps_the_image_cmd(
+    executor: DockerExecutor, image_with_cmd: str
+) -> None:
+    provisioned = ExecutionSpec(
+        name="cmdless",
+        executor=ExecutorKind.DOCKER,
+        kind=WorkloadKind.TASK,
+        image=image_with_cmd,
+        provision=(ProvisionScript("noop", "true"),),
+    )
+    execution = await executor.start(provisioned)
+    assert (await execution.wait()).exit_code == 0
+    assert (await execution.logs()).stdout == "from-cmd\n"
+    await execution.remove()
+
+
+async def test_failed_start_leaves_no_container_or_provisioned_image(
+    executor: DockerExecutor, engine: docker.DockerClient
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        with pytest.raises(InvalidSpec, match="'leaky': docker refused it"):
+            await executor.start(
+                spec(
+                    "leaky",
+                    "sleep",
+                    "300",
+                    provision=(ProvisionScript("p", "echo hi > /x"),),
+                    ports=(PortMapping(80, taken),),
+                )
+            )
+    label = "dms.allocation=leaky"
+    assert engine.containers.list(all=True, filters={"label": label}) == []
+    assert engine.images.list(name="dms-provisioned/leaky") == []

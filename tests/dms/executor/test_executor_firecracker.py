@@ -10,6 +10,7 @@ from dms.ensemble.requirements import Resources
 from dms.executor import (
     ExecUnsupported,
     ExecutionSpec,
+    ExecutionState,
     ExecutorKind,
     FirecrackerApiError,
     FirecrackerBoot,
@@ -104,6 +105,7 @@ async def test_executor_configures_boots_and_shuts_down_through_the_api(
         exit = await execution.stop(grace=5)
         logs = await execution.logs()
     assert exit.exit_code == 0  # the guest shut down on Ctrl-Alt-Del, nothing was killed
+    assert exit.stopped and execution.status().state is ExecutionState.STOPPED
     assert "guest shutting down" in logs.stdout
     assert recorded(record) == [
         {"path": "/machine-config", "body": {"vcpu_count": 2, "mem_size_mib": 256}},

@@ -211,7 +211,8 @@ async def test_cpu_time_limit_ends_a_busy_task(tmp_path: Path) -> None:
 
 async def test_provision_script_killing_its_group_cannot_reach_dms(tmp_path: Path) -> None:
     # `kill 0` signals the script's process group: it must not be the test's (dms's) own.
-    script = "trap 'kill 0' EXIT\nsleep 5 &\necho provisioned\n"
+    # The script ignores SIGTERM itself so that only dms's fate decides the outcome.
+    script = "trap '' TERM\ntrap 'kill 0' EXIT\nsleep 5 &\necho provisioned\n"
     provision = (ProvisionScript("setup", script),)
     async with ProcessExecutor(tmp_path) as executor:
         execution = await executor.start(spec("prov", "true", provision=provision))
@@ -233,12 +234,12 @@ async def test_provision_script_runs_under_the_workload_limits(tmp_path: Path) -
 async def test_provision_script_past_its_timeout_is_killed_with_its_children(
     tmp_path: Path,
 ) -> None:
-    provision = (ProvisionScript("hang", "sleep 300 & echo $! > child.pid; sleep 300"),)
-    async with ProcessExecutor(tmp_path, provision_timeout=0.5) as executor:
+    pid_file = tmp_path / "child.pid"
+    provision = (ProvisionScript("hang", f"sleep 300 & echo $! > {pid_file}; sleep 300"),)
+    async with ProcessExecutor(tmp_path / "root", provision_timeout=0.5) as executor:
         with trio.fail_after(3), pytest.raises(ProvisionFailed, match="'hang'"):
             await executor.start(spec("prov", "true", provision=provision))
-    (child,) = [int(path.read_text()) for path in tmp_path.glob("*/work/child.pid")]
-    assert not alive(child)
+    assert not alive(int(pid_file.read_text()))
 
 
 async def test_exec_probe_ignoring_sigterm_is_killed_at_its_timeout(tmp_path: Path) -> None:
@@ -252,3 +253,56 @@ async def test_exec_probe_ignoring_sigterm_is_killed_at_its_timeout(tmp_path: Pa
         child = int((execution.work / "probe.pid").read_text())
         await execution.stop(grace=0)
     assert not alive(child)
+
+
+async def test_a_failing_log_disk_drops_output_without_harming_other_executions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dms.executor.logfile import RotatingLogFile
+
+    real_write = RotatingLogFile.write
+
+    def write(self: RotatingLogFile, data: bytes | bytearray) -> None:
+        if "chatty" in str(self.path) and self.path.name == "stdout.log":
+            raise OSError(28, "No space left on device")
+        real_write(self, data)
+
+    monkeypatch.setattr(RotatingLogFile, "write", write)
+    with trio.fail_after(10):
+        async with ProcessExecutor(tmp_path, close_grace=0) as executor:
+            quiet = await executor.start(spec("quiet", "sleep", "300"))
+            chatty = await executor.start(
+                spec("chatty", "sh", "-c", "yes hello | head -c 300000", kind=WorkloadKind.TASK)
+            )
+            exit = await chatty.wait()
+            assert exit.exit_code == 0
+            assert quiet.status().state is ExecutionState.RUNNING
+            assert "300000 bytes of stdout.log dropped: [Errno 28]" in (await chatty.logs()).stderr
+
+
+async def test_failed_provision_leaves_no_secrets_on_disk(tmp_path: Path) -> None:
+    secret = (FileDelivery("keys/id_ed25519", b"SECRET-KEY", 0o600),)
+    provision = (ProvisionScript("db/init", "ls -l keys/id_ed25519 > /dev/null; exit 2"),)
+    async with ProcessExecutor(tmp_path) as executor:
+        with pytest.raises(ProvisionFailed, match="'db/init' exited 2"):
+            await executor.start(spec("bad", "true", files=secret, provision=provision))
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_delivered_secret_is_private_from_creation(tmp_path: Path) -> None:
+    secret = (FileDelivery("keys/id_ed25519", b"SECRET-KEY", 0o600),)
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(
+            spec("keys", "stat", "-c", "%a", "keys", "keys/id_ed25519", files=secret)
+        )
+        await execution.wait()
+        assert (await execution.logs()).stdout == "700\n600\n"
+        assert (execution.directory.stat().st_mode & 0o777) == 0o700
+
+
+async def test_working_directory_that_is_a_file_names_its_field(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("x")
+    async with ProcessExecutor(tmp_path / "root") as executor:
+        with pytest.raises(InvalidSpec, match="working_directory: .*file"):
+            await executor.start(spec("wd", "true", working_directory=str(not_a_directory)))

@@ -26,6 +26,7 @@ class FakeExecution:
         self.executor = executor
         self.spec = spec
         self.serial = serial
+        self.removed = False
         self.started_at = trio.current_time()
         self._exit: ExitStatus | None = None
         self._done = trio.Event()
@@ -79,6 +80,7 @@ class FakeExecution:
 
     async def remove(self) -> None:
         await self.stop(0)
+        self.removed = True
 
 
 class FakeExecutor:

@@ -30,8 +30,26 @@ def test_failures_in_the_start_period_do_not_count() -> None:
     check = HealthCheck(TcpProbe("127.0.0.1:1"), retries=1, start_period=10)
     ledger = HealthLedger(check, started_at=0)
     assert ledger.record(result(False, 5)) is None
-    assert ledger.next_delay() == check.start_interval
+    assert ledger.next_delay(5) == check.start_interval
     assert ledger.record(result(False, 11)) is HealthState.UNHEALTHY
+
+
+def test_without_a_start_period_probes_come_one_interval_apart_from_the_start() -> None:
+    # docker's semantics: a service slow to bind is not probed at start_interval cadence
+    check = HealthCheck(TcpProbe("127.0.0.1:1"), interval=10)
+    ledger = HealthLedger(check, started_at=0)
+    assert ledger.next_delay(0) == 10
+    assert ledger.record(result(False, 10)) is None
+    assert ledger.next_delay(10) == 10
+
+
+def test_start_interval_cadence_ends_with_the_start_period_or_the_first_success() -> None:
+    check = HealthCheck(TcpProbe("127.0.0.1:1"), interval=10, start_period=5, start_interval=1)
+    ledger = HealthLedger(check, started_at=0)
+    assert ledger.next_delay(0) == 1
+    assert ledger.next_delay(6) == 10  # start period over
+    assert ledger.record(result(True, 2)) is HealthState.HEALTHY
+    assert ledger.next_delay(3) == 10
 
 
 def test_history_is_bounded() -> None:
