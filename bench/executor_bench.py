@@ -157,7 +157,9 @@ async def health_check_cpu_share(allocations: int = 100, seconds: float = 10.0) 
     listener.listen(1024)
     port = listener.getsockname()[1]
     send, receive = trio.open_memory_channel[StatusEvent](math.inf)
-    check = HealthCheck(TcpProbe(f"127.0.0.1:{port}"), interval=1.0)
+    # a short start period so 100 supervisors come up fast; then one probe a second each
+    check = HealthCheck(TcpProbe(f"127.0.0.1:{port}"), interval=1.0, start_period=5,
+                        start_interval=0.05)
 
     async def accept_and_close() -> None:
         sock = trio.socket.from_stdlib_socket(listener)

@@ -151,3 +151,32 @@ def _drain(receive: trio.MemoryReceiveChannel[StatusEvent]) -> list[StatusEvent]
             events.append(receive.receive_nowait())
         except trio.WouldBlock:
             return events
+
+
+@pytest.mark.parametrize("strategy", list(SupervisorStrategy))
+async def test_dependents_wait_until_a_failed_dependency_is_up(
+    autojump_clock: trio.testing.MockClock, strategy: SupervisorStrategy
+) -> None:
+    fake, tree, _ = make_tree(strategy)
+    fake.provision_failures["db"] = 1
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tree.run)
+        assert "api" not in fake.runs and "web" not in fake.runs  # held back, not started
+        while len(tree.live()) < 3:
+            await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert fake.start_order == ["db", "api", "web"]
+
+
+async def test_all_for_one_restarts_once_when_children_fail_together(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake, tree, _ = make_tree(SupervisorStrategy.ALL_FOR_ONE)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tree.run)
+        fake.crash("db")
+        fake.crash("api")  # one incident: api went down with its database
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert tree.tracker.total == 1
+    assert {name: len(runs) for name, runs in fake.runs.items()} == {"db": 2, "api": 2, "web": 2}
