@@ -16,7 +16,7 @@ from ucan.codec import CID
 from ucan.command import proves
 from ucan.delegation import Delegation
 from ucan.errors import InvalidAudience, InvalidClaim, InvalidSubject, UnavailableProof
-from ucan.validate import Revoked_, check_delegation
+from ucan.validate import Revoked_, check_links
 
 
 def _where(position: int, total: int, delegation: Delegation) -> str:
@@ -37,22 +37,7 @@ def validate_delegation_chain(
     if not chain:
         raise UnavailableProof("an empty chain proves nothing")
     total = len(chain)
-    seen: set[CID] = set()
-    issuers: list[str] = []
-    for position, delegation in enumerate(chain):
-        where = _where(position, total, delegation)
-        if delegation.cid in seen:
-            raise InvalidClaim(f"{where}: the chain uses the same delegation twice")
-        seen.add(delegation.cid)
-        issuers.append(delegation.iss)
-        check_delegation(delegation, where, now, revoked, verified, issuers)
-    for position in range(1, total):
-        parent, child = chain[position - 1], chain[position]
-        if parent.aud != child.iss:
-            raise InvalidAudience(
-                f"{_where(position, total, child)}: issued by {child.iss} but the previous "
-                f"proof was delegated to {parent.aud}"
-            )
+    check_links(chain, now=now, revoked=revoked, verified=verified)
     root = chain[0]
     if root.sub is None:
         raise InvalidClaim(

@@ -147,23 +147,7 @@ def validate_invocation(
         return Chain(invocation, ())
 
     total = len(chain)
-    seen: set[CID] = set()
-    issuers: list[str] = []
-    for position, delegation in enumerate(chain):
-        where = _Where(position, total, delegation)
-        if delegation.cid in seen:
-            raise InvalidClaim(f"{where}: the chain uses the same delegation twice")
-        seen.add(delegation.cid)
-        issuers.append(delegation.iss)
-        check_delegation(delegation, where, now, revoked, verified, issuers, skew)
-
-    for position in range(total - 1):
-        parent, child = chain[position], chain[position + 1]
-        if parent.aud != child.iss:
-            raise InvalidAudience(
-                f"{_where(position + 1, total, child)}: issued by {child.iss} but the previous "
-                f"proof was delegated to {parent.aud}"
-            )
+    check_links(chain, now=now, revoked=revoked, verified=verified, skew=skew)
     if chain[-1].aud != invocation.iss:
         raise InvalidAudience(
             f"invocation {invocation.cid}: issued by {invocation.iss} but the last proof was "
@@ -195,6 +179,36 @@ def validate_invocation(
             )
     check_policies(invocation, chain)
     return Chain(invocation, tuple(chain))
+
+
+def check_links(
+    chain: Sequence[Delegation],
+    *,
+    now: int,
+    revoked: Revoked_ = frozenset(),
+    verified: MutableSet[CID] | None = None,
+    skew: int = 0,
+) -> None:
+    """A chain's links, root first: each delegation on its own (used once, signature,
+    time bounds, revocation by an issuer at or above it), then each one's issuer
+    against the audience of the one before it."""
+    total = len(chain)
+    seen: set[CID] = set()
+    issuers: list[str] = []
+    for position, delegation in enumerate(chain):
+        where = _Where(position, total, delegation)
+        if delegation.cid in seen:
+            raise InvalidClaim(f"{where}: the chain uses the same delegation twice")
+        seen.add(delegation.cid)
+        issuers.append(delegation.iss)
+        check_delegation(delegation, where, now, revoked, verified, issuers, skew)
+    for position in range(1, total):
+        parent, child = chain[position - 1], chain[position]
+        if parent.aud != child.iss:
+            raise InvalidAudience(
+                f"{_where(position, total, child)}: issued by {child.iss} but the previous "
+                f"proof was delegated to {parent.aud}"
+            )
 
 
 def check_invocation(
