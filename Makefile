@@ -23,7 +23,7 @@ engines:
 test: $(STAMP) engines lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check ucan dms tests examples bench
+	$(BIN)/ruff check ucan dms tests examples bench conftest.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict ucan
