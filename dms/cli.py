@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dms.ensemble.report import check_file, exit_status, render_json, render_text
-from dms.node_command import node
+from dms.node import node_command as node
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from dms.actor import RemoteError
-from dms.node_behaviors import PEERS, PING
+from dms.node import PEERS, PING
 from dms.testing import grant, open_testbed
 
 

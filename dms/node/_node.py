@@ -18,7 +18,6 @@ from typing import Any
 import attrs
 import trio
 
-from dms import node_behaviors
 from dms.actor.actor import Actor, Message, expiry
 from dms.actor.admission import (
     DEFAULT_POLICY,
@@ -35,6 +34,7 @@ from dms.actor.ratelimit import RateLimit, RateLimiter
 from dms.actor.replay import ReplayCache
 from dms.actor.wire import REPLY, decode_message, encode_message
 from dms.net import MemoryNetwork, Mesh, NetError, Transport, WebsocketTransport
+from dms.node import _behaviors as node_behaviors
 from ucan import (
     CID,
     Delegation,

@@ -24,8 +24,8 @@ import trio
 
 from dms.actor import Handle, RemoteError, RequestTimeout
 from dms.net import NetError
-from dms.node import load_node_key, open_node
-from dms.node_behaviors import PING
+from dms.node._behaviors import PING
+from dms.node._node import load_node_key, open_node
 from ucan import Delegation, MalformedToken, SigningKey, decode_container
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from dms.actor import Message
 
 if TYPE_CHECKING:
-    from dms.node import Node
+    from dms.node._node import Node
 
 PING = "/dms/node/ping"
 PEERS = "/dms/node/peers"

@@ -1,0 +1,13 @@
+"""The node: composition root of key, trust, store, mesh, actor system and roles.
+
+`open_node` runs one; `dms node` (the click group `node_command`) runs one from the shell.
+"""
+
+from dms.node._behaviors import PEERS, PING
+from dms.node._command import node as node_command
+from dms.node._node import DEPLOYMENT_TOPIC, REVOCATION_TOPIC, Node, load_node_key, open_node
+
+__all__ = [
+    "DEPLOYMENT_TOPIC", "PEERS", "PING", "REVOCATION_TOPIC", "Node", "load_node_key",
+    "node_command", "open_node",
+]
