@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict ucan
-	$(BIN)/mypy dms
+	$(BIN)/mypy --strict dms
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q

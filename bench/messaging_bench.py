@@ -90,7 +90,7 @@ def _receiver(conn) -> None:  # type: ignore[no-untyped-def]
 
 
 def one_way_between_processes() -> tuple[int, float, dict[str, int]]:
-    from dms.actor.handle import Handle
+    from dms.actor import Handle
     from dms.net import NetError
     from ucan import Delegation
 
@@ -171,8 +171,7 @@ async def broadcast_fan_out(nodes: int = 10, publications: int = 300) -> tuple[f
 
 def profile_receive_path(count: int = 3000) -> str:
     """cProfile of Node.receive for authorized one-way messages (no network)."""
-    from dms.actor.admission import Admission
-    from dms.actor.wire import encode_message
+    from dms.actor import Admission, encode_message
     from ucan import TrustContext, delegate, invoke
 
     server, client = SigningKey.generate(), SigningKey.generate()

@@ -168,12 +168,14 @@ class TrustContext:
         audiences: Iterable[str] | None = None,
         signature_checked: bool = False,
         skew: int = 0,
+        owners: Iterable[str] = (),
     ) -> Chain:
         """Validate `invocation` for execution here, or raise the UcanError naming why.
 
         `audiences` are the DIDs that may execute it here (default: this principal);
         a mis-addressed invocation fails with InvalidAudience. The chain's subject must
-        be this principal or one of its anchors (InvalidSubject otherwise). `skew`
+        be this principal, one of its anchors or one of `owners` (principals that own a
+        resource here, e.g. the audience actor's own key; InvalidSubject otherwise). `skew`
         seconds of clock difference are tolerated on every time bound.
         """
         allowed = {self.did} if audiences is None else set(audiences)
@@ -182,7 +184,7 @@ class TrustContext:
                 f"invocation {invocation.cid} is addressed to {invocation.audience}, not here"
             )
         # Before any chain work: a stranger's self-made chain must cost us nothing.
-        if not self.trusts_subject(invocation.sub):
+        if not (self.trusts_subject(invocation.sub) or invocation.sub in owners):
             raise InvalidSubject(
                 f"invocation {invocation.cid}: subject {invocation.sub} is neither "
                 f"{self.did} nor one of its anchors"

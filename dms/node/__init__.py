@@ -5,9 +5,11 @@
 
 from dms.node._behaviors import PEERS, PING
 from dms.node._command import node as node_command
-from dms.node._node import DEPLOYMENT_TOPIC, REVOCATION_TOPIC, Node, load_node_key, open_node
+from dms.node._node import DEPLOYMENT_TOPIC, Node, load_node_key, node_of, open_node
+from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
 
 __all__ = [
     "DEPLOYMENT_TOPIC", "PEERS", "PING", "REVOCATION_TOPIC", "Node", "load_node_key",
-    "node_command", "open_node",
+    "RevocationKeeper", "node_command", "node_of",
+    "open_node",
 ]

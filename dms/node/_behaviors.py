@@ -6,32 +6,43 @@ command) from the node, like for anything else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from dms.actor import Message
+import attrs
+import trio
 
-if TYPE_CHECKING:
-    from dms.node._node import Node
+from dms.actor import Message, Role, behavior
+from dms.net import Mesh
 
 PING = "/dms/node/ping"
 PEERS = "/dms/node/peers"
 
 
-def install(node: Node) -> None:
-    @node.root.behavior(PING)
-    async def ping(message: Message) -> dict[str, Any]:
-        """Liveness and clock: answers with the node's DID and its Unix time."""
-        return {"did": node.did, "time": node.clock(), "echo": message.args.get("echo")}
+@attrs.frozen
+class PingArgs:
+    echo: Any = None
 
-    @node.root.behavior(PEERS)
-    async def peers(message: Message) -> dict[str, Any]:
+
+class NodeBehaviors(Role):
+    """Liveness and the peer table, answered by the root actor."""
+
+    def __init__(self, did: str, clock: Callable[[], float], mesh: Mesh) -> None:
+        self.did = did
+        self.clock = clock
+        self.mesh = mesh
+
+    @behavior(PING, args=PingArgs)
+    async def ping(self, message: Message[PingArgs]) -> dict[str, Any]:
+        """Liveness and clock: answers with the node's DID and its Unix time."""
+        return {"did": self.did, "time": self.clock(), "echo": message.args.echo}
+
+    @behavior(PEERS)
+    async def peers(self, message: Message[Any]) -> dict[str, Any]:
         """The node's peer table: address, last seen (seconds ago), measured RTT."""
-        if node.mesh is None:
-            return {"peers": []}
-        table = node.mesh.peers
-        now = node.mesh_time()
+        now = trio.current_time()  # the peer table's clock
         return {"peers": [
             {"peer": peer, "address": info.address, "connected": info.connected,
              "rtt_ms": info.rtt_ms, "seen_ago": round(now - info.last_seen, 3)}
-            for peer, info in sorted(table.items())
+            for peer, info in sorted(self.mesh.peers.items())
         ]}

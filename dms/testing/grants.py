@@ -15,6 +15,7 @@ import trio
 
 from dms.actor import Actor
 from dms.node import Node
+from dms.node import node_of as node_of_actor
 from dms.testing.testbed import settle
 from ucan import Delegation, Invocation, delegate
 from ucan import revoke as revocation_of
@@ -34,7 +35,7 @@ def did_of(principal: Principal) -> str:
 
 
 def node_of(principal: Principal) -> Node:
-    return principal if isinstance(principal, Node) else principal.node
+    return principal if isinstance(principal, Node) else node_of_actor(principal)
 
 
 def _at(now: float, seconds: float | None) -> int | None:

@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from hypothesis.strategies import SearchStrategy
 
-from dms.actor import Message, RemoteError, RequestTimeout
-from dms.actor.admission import DEFAULT_POLICY
+from dms.actor import DEFAULT_POLICY, Message, RemoteError, RequestTimeout
 from dms.node import Node
 from dms.testing.grants import attenuate, grant, revoke
 from dms.testing.model import Grant, GrantGraph, covers
@@ -88,7 +87,7 @@ class AuthorizationMachine(RuleBasedStateMachine):
         (DIDs, Unix seconds). The default asks the reference model."""
         return self.model.chain(invoker, subject, command, args, now) is not None
 
-    async def perform(self, index: int, message: Message) -> Any:
+    async def perform(self, index: int, message: Message[Any]) -> Any:
         """The behavior every node's root actor runs for each of `commands`."""
         return {"done": message.command}
 
@@ -238,7 +237,7 @@ class AuthorizationMachine(RuleBasedStateMachine):
 
     def _serve(self, index: int, node: Node) -> None:
         for command in self.commands:
-            async def behavior(message: Message, command: str = command) -> Any:
+            async def behavior(message: Message[Any], command: str = command) -> Any:
                 self.ran[(index, command)] += 1
                 return await self.perform(index, message)
 

@@ -11,9 +11,17 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dms.actor import Accept, Admission, AdmissionPolicy, Drop, Refuse, ReplyIn
-from dms.actor.admission import DEFAULT_POLICY
-from dms.actor.wire import REPLY, encode_message
+from dms.actor import (
+    DEFAULT_POLICY,
+    REPLY,
+    Accept,
+    Admission,
+    AdmissionPolicy,
+    Drop,
+    Refuse,
+    ReplyIn,
+    encode_message,
+)
 from ucan import Delegation, SigningKey, TrustContext, delegate, invoke, revoke
 
 NOW = 1_700_000_000
@@ -228,7 +236,7 @@ def test_a_message_in_any_container_but_raw_bytes_is_dropped_unread():
 
 
 def test_the_rate_limiter_forgets_the_least_recent_sender_not_everyone():
-    from dms.actor.ratelimit import RateLimit, RateLimiter
+    from dms.actor import RateLimit, RateLimiter
 
     limiter = RateLimiter(RateLimit(rate=0.0, burst=1.0), max_keys=2)
     assert limiter.allow("busy", "/x", 0.0)

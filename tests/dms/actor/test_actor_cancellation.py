@@ -67,7 +67,7 @@ async def test_a_cancelled_caller_leaves_no_reply_slot(network, autojump_clock):
                                    timeout=3600)
     assert scope.cancelled_caught
     assert seen["started"].is_set()
-    assert customer.pending == {}
+    assert customer.system.pending == {} and customer.system.router.outstanding == 0
 
 
 async def test_a_timed_out_request_leaves_no_reply_slot(network, autojump_clock):
@@ -76,7 +76,7 @@ async def test_a_timed_out_request_leaves_no_reply_slot(network, autojump_clock)
     grant(shop, customer, "/shop")
     with trio.fail_after(60), pytest.raises(RequestTimeout):
         await customer.root.invoke(shop.root.handle, "/shop/order", timeout=5)
-    assert customer.pending == {}
+    assert customer.system.pending == {} and customer.system.router.outstanding == 0
 
 
 async def test_a_node_that_dies_mid_request_gives_a_timeout_naming_it(autojump_clock):
@@ -114,4 +114,4 @@ async def test_a_node_that_dies_mid_request_gives_a_timeout_naming_it(autojump_c
         assert seen[0]["cancelled"]
         assert timed_out.value.peer == shop[0].peer_id
         assert shop[0].peer_id in str(timed_out.value)
-        assert caller.pending == {}
+        assert caller.system.pending == {} and caller.system.router.outstanding == 0

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 import trio
 
-from dms.actor import RemoteError
-from dms.actor.wire import encode_message
+from dms.actor import ActorStopped, RemoteError, encode_message
 from dms.testing import grant, network, settle
 from ucan import invoke
 
@@ -53,15 +52,29 @@ async def test_a_child_gets_no_more_than_the_commands_it_was_spawned_with(networ
     assert refused.value.name == "InvalidClaim"
 
 
-async def test_a_child_grant_expires_with_its_lifetime(network, autojump_clock):
+async def test_a_child_stops_at_the_end_of_its_lifetime_and_its_chain_is_refused(
+        network, autojump_clock):
     shop, customer = network[0], network[1]
     serve_orders(shop)
     grant(shop, customer, "/shop")
     child = await customer.root.spawn("buyer", commands=["/shop/order"], lifetime=60)
+    with trio.fail_after(10):
+        assert await child.invoke(shop.root.handle, "/shop/order", {"amount": 1})
     await network.advance(60 + 61)  # past its lifetime and the 60 s clock skew tolerated
-    with trio.fail_after(10), pytest.raises(RemoteError) as refused:
+    assert child.id not in customer.actors
+    with pytest.raises(ActorStopped):
         await child.invoke(shop.root.handle, "/shop/order", {"amount": 1})
-    assert refused.value.name == "Expired"
+    # Its key still signs and its old chain still exists: the shop refuses it anyway.
+    chain = customer.trust.find_chain(child.id, "/shop/order", shop.did,
+                                      now=int(customer.clock()), strict=False, extra=[
+                                          *child.delegations])
+    assert chain
+    now = int(customer.clock())
+    late = invoke(child.key, shop.did, "/shop/order", {"amount": 1}, [d.cid for d in chain],
+                  audience=shop.did, expiration=now + 30, issued_at=now)
+    await shop.receive(encode_message(late, chain), topic=None, via=customer.peer_id)
+    await settle()
+    assert shop.metrics()["refused.Expired"] == 1
 
 
 async def test_a_stopped_child_grants_are_revoked_on_its_node(network, autojump_clock):

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import trio
 
-from dms.actor import RemoteError
-from dms.actor.wire import encode_message
+from dms.actor import RemoteError, encode_message
 from dms.net import MemoryNetwork
 from dms.node import Node, open_node
 from dms.testing import EPOCH, grant, network, node_key, settle, virtual_clock

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dms.actor.admission import Accept, Admission
-from dms.actor.example import example, render
-from dms.actor.wire import encode_message
+from dms.actor import Accept, Admission, encode_message
+from dms.actor._protocol_example import example, render
 from ucan import TrustContext
 
 SPEC = Path(__file__).resolve().parents[3] / "spec" / "protocol.md"

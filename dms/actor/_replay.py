@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import heapq
+from typing import Protocol
 
 from ucan import CID
+
+
+class ReplayMemory(Protocol):
+    """Where admission remembers accepted message ids. The in-memory `ReplayCache` is
+    the default; a node that must survive restarts gives one backed by its store."""
+
+    def seen(self, cid: CID) -> bool: ...
+
+    def remember(self, cid: CID, until: float, now: float) -> None: ...
 
 
 class ReplayCache:

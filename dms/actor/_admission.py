@@ -2,7 +2,7 @@
 
 The order is the security contract (ARCHITECTURE.md section 4): decode, signature,
 replay, time bounds, chain validation (with the trust context's CID cache), subject is
-this node or an anchor, rate limit. Nothing reaches a behavior without passing all of
+this node, an anchor or the audience actor itself, rate limit. Nothing reaches a behavior without passing all of
 it. A message's CID enters the replay cache only once it is accepted. Forged, replayed and rate-limited traffic is dropped and counted; a well-signed
 but unauthorized request is refused with the UCAN failure so its sender can be told.
 """
@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import attrs
 
-from dms.actor.ratelimit import RateLimit, RateLimiter
-from dms.actor.replay import ReplayCache
-from dms.actor.wire import REPLY, Envelope, decode_message
+from dms.actor._ratelimit import RateLimit, RateLimiter
+from dms.actor._replay import ReplayCache, ReplayMemory
+from dms.actor._wire import REPLY, Envelope, decode_message
 from ucan import (
     Chain,
     Expired,
@@ -68,7 +68,10 @@ Verdict = Accept | Refuse | Drop | ReplyIn
 class AdmissionPolicy:
     skew: float = 60.0  # seconds of clock difference tolerated on exp
     max_ttl: float = 600.0  # messages must expire within this: bounds the replay cache
-    rate_limit: RateLimit = RateLimit()
+    rate_limit: RateLimit = RateLimit()  # per (sender, command), after the chain
+    link_budget: RateLimit = RateLimit(rate=5000.0, burst=10000.0)
+    """Frames per second per link peer, spent before any decoding or signature check:
+    one connected peer's flood cannot take the whole node's verification time."""
 
 
 DEFAULT_POLICY = AdmissionPolicy()
@@ -80,12 +83,14 @@ class Admission:
         trust: TrustContext,
         is_local_actor: Callable[[str], bool],
         policy: AdmissionPolicy = DEFAULT_POLICY,
+        *,
+        replays: ReplayMemory | None = None,
     ) -> None:
         self.trust = trust
         self.is_local_actor = is_local_actor
         self.policy = policy
         self.metrics: Counter[str] = Counter()
-        self._replays = ReplayCache()
+        self._replays: ReplayMemory = ReplayCache() if replays is None else replays
         self._limiter = RateLimiter(policy.rate_limit)
 
     def admit(self, data: bytes, *, now: float, topic: str | None = None) -> Verdict:
@@ -120,17 +125,17 @@ class Admission:
             if not self.is_local_actor(inv.audience):
                 return self._refuse(envelope, InvalidAudience(
                     f"invocation {inv.cid} is addressed to {inv.audience}, no such actor here"))
-            audiences = {inv.audience}
+            audiences = owners = {inv.audience}  # an actor owns its own id
         else:
             if inv.aud is not None or inv.args.get("topic") != topic:
                 return self._refuse(envelope, InvalidAudience(
                     f"invocation {inv.cid} was published on {topic} but is not a broadcast "
                     f"for that topic"))
-            audiences = {inv.sub}
+            audiences, owners = {inv.sub}, set()
         try:
             chain = self.trust.authorize(inv, envelope.proofs, now=int(now),
-                                         audiences=audiences, signature_checked=True,
-                                         skew=int(policy.skew))
+                                         audiences=audiences, owners=owners,
+                                         signature_checked=True, skew=int(policy.skew))
         except UcanError as error:
             return self._refuse(envelope, error)
         if not self._limiter.allow(inv.iss, inv.cmd, now):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from dms.actor.wire import REPLY, encode_message
+from dms.actor._wire import REPLY, encode_message
 from ucan import Delegation, Invocation, SigningKey, delegate, invoke
 
 NODE_B_SEED = bytes(range(32))

@@ -1,0 +1,135 @@
+"""What to do with a verdict, sans-IO: admission says whether a message may pass; the
+router says where it goes (an actor's behavior, a topic's subscribers, an outstanding
+request, a refusal answer) and remembers what that decision depends on (requests
+awaiting a reply, refusals already answered). The actor system carries the actions out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+from dms.actor._admission import Accept, Drop, Refuse, ReplyIn, Verdict
+from dms.actor._behavior import Message
+from dms.actor._handle import Handle
+from dms.actor._replay import ReplayCache
+from ucan import CID, Invocation
+
+
+@attrs.frozen
+class Deliver:
+    """Run `message` on the actor `actor` (its id); answer if `wants_reply`."""
+
+    actor: str
+    message: Message[Any]
+    wants_reply: bool
+
+
+@attrs.frozen
+class AnswerRefusal:
+    """Tell the sender why its request was refused, signed by `responder` (an actor id)."""
+
+    responder: str
+    request: Invocation
+    name: str
+    text: str
+    to: Handle
+
+
+@attrs.frozen
+class Settle:
+    """An outstanding request's answer arrived."""
+
+    request: CID
+    outcome: dict[str, Any]
+
+
+@attrs.frozen
+class Ignore:
+    """Nothing to do; `reason` is counted (None: already counted by admission)."""
+
+    reason: str | None = None
+
+
+Action = Deliver | AnswerRefusal | Settle | Ignore
+
+
+@attrs.define
+class _Outstanding:
+    expected: str  # the actor that must answer (the request's audience)
+    node: str  # ...or the node behind it, which answers when the actor is gone
+    settled: bool = False
+
+
+class Router:
+    """Routing state: outstanding requests and refusals already answered (one answer per
+    refused message: a replayed refusal is refused in silence)."""
+
+    def __init__(self, root: str, skew: float) -> None:
+        self.root = root
+        self.skew = skew
+        self._outstanding: dict[CID, _Outstanding] = {}
+        self._answered = ReplayCache()
+
+    def expect(self, request: CID, *, responder: str, node: str) -> None:
+        self._outstanding[request] = _Outstanding(responder, node)
+
+    def forget(self, request: CID) -> None:
+        self._outstanding.pop(request, None)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._outstanding)
+
+    def route(self, verdict: Verdict, *, via: str, now: float,
+              is_local: Callable[[str], bool],
+              subscribers: Callable[[str], Iterable[str]]) -> list[Action]:
+        if isinstance(verdict, Drop):
+            return [Ignore()]
+        inv = verdict.envelope.invocation
+        if isinstance(verdict, ReplyIn):
+            return [self._settle(inv)]
+        topic = verdict.topic if isinstance(verdict, Accept) else None
+        wants_reply = topic is None and bool((inv.meta or {}).get("reply"))
+        sender = sender_of(inv, via)
+        if isinstance(verdict, Refuse):
+            if not wants_reply or self._answered.seen(inv.cid):
+                return [Ignore()]
+            self._answered.remember(inv.cid, (inv.exp or 0) + self.skew, now)
+            responder = inv.audience if is_local(inv.audience) else self.root
+            return [AnswerRefusal(responder, inv, verdict.error.name, verdict.error.message,
+                                  sender)]
+        message: Message[Any] = Message(inv.cmd, inv.args, sender, inv, verdict.chain, topic)
+        if topic is not None:
+            return [Deliver(actor, message, False) for actor in subscribers(topic)]
+        if verdict.actor is None or not is_local(verdict.actor):
+            return [Ignore("dropped.gone")]  # stopped between admission and routing
+        return [Deliver(verdict.actor, message, wants_reply)]
+
+    def _settle(self, reply: Invocation) -> Action:
+        ran = reply.args.get("ran")
+        out = reply.args.get("out")
+        outstanding = self._outstanding.get(ran) if isinstance(ran, CID) else None
+        if outstanding is None or outstanding.settled:
+            return Ignore("dropped.unexpected-reply")
+        if reply.iss not in (outstanding.expected, outstanding.node) or not isinstance(out, dict):
+            return Ignore("dropped.misattributed-reply")
+        outstanding.settled = True
+        assert isinstance(ran, CID)
+        return Settle(ran, out)
+
+
+def sender_of(invocation: Invocation, via: str) -> Handle:
+    """Who sent it, as far as it can be believed: the signer's id, the claimed principal
+    and inbox, and the peer it actually came through (replies go back that way, never
+    to a peer the message names: no reflecting error replies at third parties)."""
+    claimed = (invocation.meta or {}).get("from")
+    try:
+        handle = Handle.from_wire(claimed)
+    except ValueError:
+        return Handle(invocation.iss, invocation.iss, via, "unknown")
+    if handle.id != invocation.iss:  # only the signer's own id is believed
+        return Handle(invocation.iss, invocation.iss, via, "unknown")
+    return Handle(handle.id, handle.did, via, handle.inbox)

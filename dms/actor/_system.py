@@ -1,0 +1,299 @@
+"""The actor system: every actor of a node, and everything between them and the carrier.
+
+It owns the registry (actors by id, inbox names, topic subscribers), spawning (the
+node's grants to a child, revoked when it stops), outgoing messages (chain choice and
+signing), outstanding requests and their replies, and the incoming path: per-link-peer
+budget, admission, routing, then the actions routing decided. Below it is only a
+`Carrier`; above it, the node composes it with a mesh, a store and its roles.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import trio
+
+from dms.actor._actor import Actor, Main
+from dms.actor._admission import DEFAULT_POLICY, Admission, AdmissionPolicy
+from dms.actor._authority import ROOT_AUTHORITY, Authority
+from dms.actor._carrier import Carrier
+from dms.actor._errors import RemoteError, RequestTimeout, Undeliverable
+from dms.actor._handle import Handle
+from dms.actor._ratelimit import RateLimiter
+from dms.actor._replay import ReplayMemory
+from dms.actor._routing import AnswerRefusal, Deliver, Ignore, Router, Settle
+from dms.actor._wire import REPLY, decode_message, encode_message
+from ucan import (
+    CID,
+    Delegation,
+    Invocation,
+    MalformedToken,
+    SigningKey,
+    TrustContext,
+    UcanError,
+    delegate,
+    invoke,
+    revoke,
+    verify_signature,
+)
+
+
+class ActorSystem:
+    """All actors of one node key over one carrier.
+
+    `revoke_grant` is how grants of a stopped actor are revoked (the node passes one
+    that also persists them); by default they are revoked in the trust context only.
+    """
+
+    def __init__(
+        self,
+        key: SigningKey,
+        carrier: Carrier,
+        trust: TrustContext,
+        *,
+        clock: Callable[[], float] = time.time,
+        policy: AdmissionPolicy = DEFAULT_POLICY,
+        message_ttl: float = 30.0,
+        replays: ReplayMemory | None = None,
+        revoke_grant: Callable[[Invocation], None] | None = None,
+    ) -> None:
+        self.key = key
+        self.did = key.did
+        self.carrier = carrier
+        self.peer_id = carrier.peer_id
+        self.trust = trust
+        self.clock = clock
+        self.policy = policy
+        self.message_ttl = message_ttl
+        self.actors: dict[str, Actor] = {}
+        self.subscribers: dict[str, dict[str, Actor]] = {}
+        self.counters: Counter[str] = Counter()
+        self.admission = Admission(trust, self.actors.__contains__, policy, replays=replays)
+        self.router = Router(self.did, policy.skew)
+        self._inboxes: set[str] = set()
+        self._answers: dict[CID, tuple[trio.Event, list[dict[str, Any]]]] = {}
+        self._link_budget = RateLimiter(policy.link_budget, max_keys=10_000)
+        self._revoke_grant = revoke_grant or self._revoke_here
+        self.root = Actor(self, key, "root", None, ROOT_AUTHORITY)
+        self._register(self.root)
+
+    def __repr__(self) -> str:
+        return f"ActorSystem({self.did})"
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the root actor (and through it every other) until cancelled."""
+        await self.root.run(task_status=task_status)
+
+    def metrics(self) -> Counter[str]:
+        merged: Counter[str] = Counter(self.admission.metrics)
+        merged.update(self.counters)
+        return merged
+
+    # -- registry ----------------------------------------------------------------------
+
+    def adopt(self, inbox: str | None, *, parent: Actor, authority: Authority,
+              main: Main | None) -> Actor:
+        """A new child actor with a fresh key and the node's grants for `authority`."""
+        key = SigningKey.generate()
+        name = inbox or f"actor-{key.did[-10:]}"
+        if name in self._inboxes:
+            raise ValueError(f"inbox {name!r} is taken on {self.did}")
+        child = Actor(self, key, name, parent, authority, main=main)
+        grants: list[Delegation] = []
+        for command in authority.commands:
+            # Rooted here: the node's own resources. Powerline: whatever the node proves.
+            grants.append(delegate(self.key, key.did, command, expiration=authority.expires))
+            grants.append(delegate(self.key, key.did, command, subject=None,
+                                   expiration=authority.expires))
+        child.delegations = tuple(grants)
+        self.trust.provide(*grants)
+        self._register(child)
+        return child
+
+    def _register(self, actor: Actor) -> None:
+        self.actors[actor.id] = actor
+        self._inboxes.add(actor.handle.inbox)
+
+    def release(self, actor: Actor) -> None:
+        """An actor stopped: its key and grants become useless here."""
+        if actor is self.root:
+            return
+        self.actors.pop(actor.id, None)
+        self._inboxes.discard(actor.handle.inbox)
+        for subscribers in self.subscribers.values():
+            subscribers.pop(actor.id, None)
+        for grant in actor.delegations:
+            self.trust.provided.pop(grant.cid, None)
+            self._revoke_grant(revoke(self.key, grant))
+
+    def _revoke_here(self, revocation: Invocation) -> None:
+        self.trust.revocations.add(revocation)
+
+    def subscribe(self, actor: Actor, topic: str) -> None:
+        self.subscribers.setdefault(topic, {})[actor.id] = actor
+        self.carrier.subscribe(topic)
+
+    # -- outgoing ----------------------------------------------------------------------
+
+    def _sign(self, actor: Actor, command: str, args: Any, *, audience: str | None,
+              subject: str | None, target: Handle | None, wants_reply: bool,
+              proofs: Sequence[Delegation] = ()) -> tuple[Invocation, list[Delegation]]:
+        if not isinstance(args, dict):
+            raise TypeError(f"{command}: args must be a dict (an IPLD map) or an attrs "
+                            f"instance, got {type(args).__name__}")
+        now = int(self.clock())
+        sub, chain = self._choose_chain(actor, command, args, subject, target, now, proofs)
+        meta = {"from": actor.handle.to_wire(), "reply": wants_reply}
+        invocation = invoke(actor.key, sub, command, args, [d.cid for d in chain],
+                            audience=audience, expiration=now + int(self.message_ttl),
+                            issued_at=now, meta=meta)
+        return invocation, chain
+
+    def _choose_chain(self, actor: Actor, command: str, args: dict[str, Any],
+                      subject: str | None, target: Handle | None, now: int,
+                      proofs: Sequence[Delegation]) -> tuple[str, list[Delegation]]:
+        """The subject and proof chain for an invocation: `subject` if given; else the
+        target's node, the target actor itself (a delegation it handed out), then any
+        other subject this node holds grants from. Without a valid chain it still sends
+        its best (expired, revoked...) one, or none, so that the receiver refuses with
+        the precise reason: the receiver fails closed."""
+        if subject is not None:
+            candidates = [subject]
+        else:
+            assert target is not None
+            known = {d.sub for d in (*self.trust.provided.values(), *proofs)}
+            known -= {None, actor.id, target.did, target.id}
+            candidates = [target.did, target.id, *sorted(s for s in known if s)]
+        for sub in candidates:
+            if sub == actor.id:
+                return sub, []  # its own authority needs no proof
+            chain = self.trust.find_chain(actor.id, command, sub, now=now, args=args,
+                                          extra=proofs, skew=int(self.policy.skew))
+            if chain is not None:
+                return sub, chain
+        best = self.trust.find_chain(actor.id, command, candidates[0], now=now, extra=proofs,
+                                     strict=False)
+        return candidates[0], best or []
+
+    async def request(self, actor: Actor, target: Handle, command: str, args: Any, *,
+                      timeout: float, subject: str | None,
+                      proofs: Sequence[Delegation] = ()) -> Any:
+        invocation, chain = self._sign(actor, command, args, audience=target.id,
+                                       subject=subject, target=target, wants_reply=True,
+                                       proofs=proofs)
+        done, outcome = self._answers[invocation.cid] = (trio.Event(), [])
+        self.router.expect(invocation.cid, responder=target.id, node=target.did)
+        try:
+            await self._transmit(target.peer, encode_message(invocation, chain))
+            with trio.move_on_after(timeout):
+                await done.wait()
+        finally:
+            del self._answers[invocation.cid]
+            self.router.forget(invocation.cid)
+        if not outcome:
+            raise RequestTimeout(target.peer, command, timeout)
+        if "ok" in outcome[0]:
+            return outcome[0]["ok"]
+        err = outcome[0].get("err")
+        err = err if isinstance(err, dict) else {}
+        raise RemoteError(str(err.get("name", "Error")), str(err.get("message", "")),
+                          target.peer, command)
+
+    @property
+    def pending(self) -> dict[CID, Any]:
+        """Requests awaiting a reply (empty when nothing is outstanding)."""
+        return dict(self._answers)
+
+    async def deliver(self, actor: Actor, target: Handle, command: str, args: Any, *,
+                      subject: str | None, proofs: Sequence[Delegation] = ()) -> None:
+        invocation, chain = self._sign(actor, command, args, audience=target.id,
+                                       subject=subject, target=target, wants_reply=False,
+                                       proofs=proofs)
+        await self._transmit(target.peer, encode_message(invocation, chain))
+
+    async def publish(self, actor: Actor, topic: str, command: str, args: Any, *,
+                      subject: str) -> None:
+        invocation, chain = self._sign(actor, command, args, audience=None,
+                                       subject=subject, target=None, wants_reply=False)
+        data = encode_message(invocation, chain)
+        if self.subscribers.get(topic):
+            await self.receive(data, topic=topic, via=self.peer_id)
+        await self.carrier.publish(topic, data)
+
+    async def reply(self, actor: Actor, request: Invocation, outcome: dict[str, Any],
+                    to: Handle) -> None:
+        now = int(self.clock())
+        try:
+            response = invoke(actor.key, actor.id, REPLY, {"ran": request.cid, "out": outcome},
+                              audience=request.iss, expiration=now + int(self.message_ttl),
+                              issued_at=now, meta={"from": actor.handle.to_wire()})
+        except MalformedToken as exc:  # the behavior returned something that is not IPLD
+            bad = {"err": {"name": "BehaviorFailed", "message": f"reply is not IPLD: {exc}"}}
+            response = invoke(actor.key, actor.id, REPLY, {"ran": request.cid, "out": bad},
+                              audience=request.iss, expiration=now + int(self.message_ttl))
+        self.counters["replies.sent"] += 1
+        try:
+            await self._transmit(to.peer, encode_message(response))
+        except Undeliverable:
+            self.counters["replies.undeliverable"] += 1
+
+    async def _transmit(self, peer: str, data: bytes) -> None:
+        if peer == self.peer_id:
+            await self.receive(data, topic=None, via=self.peer_id)
+        else:
+            await self.carrier.send(peer, data)
+
+    # -- incoming ----------------------------------------------------------------------
+
+    async def receive(self, data: bytes, *, topic: str | None, via: str) -> None:
+        """Run one frame from link peer `via` through budget, admission and routing."""
+        now = self.clock()
+        if via != self.peer_id and not self._link_budget.allow(via, "frames", now):
+            self.counters["dropped.link-budget"] += 1
+            return
+        verdict = self.admission.admit(data, now=now, topic=topic)
+        actions = self.router.route(verdict, via=via, now=now,
+                                    is_local=self.actors.__contains__,
+                                    subscribers=lambda t: list(self.subscribers.get(t, ())))
+        for action in actions:
+            await self._act(action)
+
+    async def _act(self, action: Deliver | AnswerRefusal | Settle | Ignore) -> None:
+        if isinstance(action, Ignore):
+            if action.reason:
+                self.counters[action.reason] += 1
+        elif isinstance(action, Settle):
+            waiting = self._answers.get(action.request)
+            if waiting is not None:
+                waiting[1].append(action.outcome)
+                waiting[0].set()
+        elif isinstance(action, AnswerRefusal):
+            responder = self.actors.get(action.responder, self.root)
+            await self.reply(responder, action.request,
+                             {"err": {"name": action.name, "message": action.text}}, action.to)
+        else:
+            actor = self.actors.get(action.actor)
+            if actor is None:
+                self.counters["dropped.gone"] += 1
+            elif not actor.offer(action.message, action.wants_reply):
+                self.counters["dropped.busy"] += 1
+                if action.wants_reply:
+                    await self.reply(actor, action.message.invocation, {"err": {
+                        "name": "Busy", "message": f"{actor.handle.inbox} is overloaded"}},
+                        action.message.sender)
+
+    def screen_publication(self, topic: str, payload: bytes) -> bool:
+        """Whether the carrier may deliver and forward a publication: a well-formed
+        message whose invocation is signed by its issuer and not expired. Authorization
+        is admission's job; this only keeps junk from being flooded on our behalf."""
+        try:
+            invocation = decode_message(payload, self.trust).invocation
+        except UcanError:
+            return False
+        if not verify_signature(invocation.iss, invocation.signed_bytes, invocation.signature):
+            return False
+        return invocation.exp is not None and self.clock() <= invocation.exp + self.policy.skew
+

@@ -1,0 +1,60 @@
+"""Revocations at a node: screened before the mesh floods them, applied to the trust
+context, kept on disk when they concern this node, throttled per link peer.
+
+A revocation is self-authorizing (it only counts where its issuer is in the revoked
+chain), so it bypasses admission; this module is its whole path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from dms.actor import RateLimit, RateLimiter, decode_message
+from ucan import REVOKE, Invocation, TrustContext, UcanError, verify_signature
+from ucan.store import TokenStore
+
+REVOCATION_TOPIC = "/nunet/revocation"
+REVOCATION_BUDGET = RateLimit(rate=50.0, burst=500.0)
+"""Revocations per second per link peer: a flood of junk revocations stays cheap."""
+
+
+class RevocationKeeper:
+    def __init__(self, trust: TrustContext, store: TokenStore | None,
+                 clock: Callable[[], float], budget: RateLimit = REVOCATION_BUDGET) -> None:
+        self.trust = trust
+        self.store = store
+        self.clock = clock
+        self.counters: Counter[str] = Counter()
+        self._limiter = RateLimiter(budget)
+
+    def screen(self, payload: bytes) -> bool:
+        """Whether the mesh may deliver and forward this publication on the revocation
+        topic: a well-formed `/ucan/revoke` invocation signed by its issuer."""
+        try:
+            invocation = decode_message(payload, self.trust).invocation
+        except UcanError:
+            return False
+        return invocation.cmd == REVOKE and verify_signature(
+            invocation.iss, invocation.signed_bytes, invocation.signature)
+
+    def receive(self, data: bytes, via: str) -> None:
+        """A revocation from link peer `via`: applied unless over its budget or bad."""
+        if not self._limiter.allow(via, REVOCATION_TOPIC, self.clock()):
+            self.counters["dropped.revocation-rate"] += 1
+            return
+        try:
+            self.apply(decode_message(data, self.trust).invocation)
+        except UcanError:
+            self.counters["dropped.bad-revocation"] += 1
+
+    def apply(self, revocation: Invocation) -> None:
+        """Apply a revocation (UcanError if it is not a valid one) and keep it on disk
+        when it concerns this node: a grant it holds or one of its own revocations.
+        Anybody can sign a revocation of anything; a flood of those stays in the
+        bounded in-memory set."""
+        target = self.trust.revocations.add(revocation)
+        if self.store is not None and (target in self.trust.provided
+                                       or revocation.iss == self.trust.did):
+            self.store.put_revocation(revocation)
+        self.counters["revocations.applied"] += 1
