@@ -34,6 +34,7 @@ from dms.ensemble.structure import (
     known_keys,
     salvage_ensemble,
     shape_problems,
+    written_paths,
 )
 from dms.ensemble.validate import semantic_problems
 from dms.ensemble.yaml_source import YamlDocument, YamlLimits, read_yaml
@@ -91,7 +92,7 @@ def structure_ensemble(document: YamlDocument) -> LoadedEnsemble:
     def add(path: Path, message: str, severity: Severity = Severity.ERROR) -> None:
         # a value the YAML reader already rejected is not reported twice
         if not any(path[: len(bad)] == bad for bad in flagged):
-            found = Problem(document.file, path, message, document.line_of(path))
+            found = Problem(document.file, path, message, _line(document, path))
             (warnings if severity is Severity.WARNING else problems).append(found)
 
     if not isinstance(document.data, dict):
@@ -117,6 +118,18 @@ def structure_ensemble(document: YamlDocument) -> LoadedEnsemble:
     if problems:
         raise EnsembleInvalid(sort_problems(problems), sort_problems(warnings))
     return LoadedEnsemble(ensemble, tuple(sort_problems(warnings)))
+
+
+def _line(document: YamlDocument, path: Path) -> int | None:
+    """The line of `path` as the file spelt it, else of its nearest written ancestor."""
+    best, line = -1, None
+    for written in written_paths(path):
+        depth = len(written)
+        while depth > best and written[:depth] not in document.lines:
+            depth -= 1
+        if depth > best:
+            best, line = depth, document.lines.get(written[:depth])
+    return line
 
 
 def _without_templates(document: YamlDocument) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -170,6 +171,38 @@ def canonical_mapping(cls: type, value: object) -> dict[str, Any]:
             continue
         data[name] = item
     return data
+
+
+# -- where the file wrote a path ----------------------------------------------------------
+
+
+@functools.cache
+def _older_spellings() -> dict[str, tuple[str, ...]]:
+    spellings: dict[str, tuple[str, ...]] = {}
+    for cls in vars(spec).values():
+        if _is_spec_class(cls):
+            for f in attrs.fields(cls):
+                spellings[f.name] = (*spellings.get(f.name, ()), *f.metadata.get("aliases", ()))
+    return spellings
+
+
+def written_paths(path: Path) -> Iterator[Path]:
+    """The paths the YAML may hold `path` under: the path itself, then with older
+    spellings of its keys (`health_check` for `healthcheck`) and NuNet's singular
+    `volume` for `volumes[0]`. Problems are reported at the current spelling; this
+    finds the line where the file wrote it."""
+    if not path:
+        yield ()
+        return
+    head, rest = path[0], path[1:]
+    options: list[tuple[Path, Path]] = [((head,), rest)]
+    if isinstance(head, str):
+        options += [((alias,), rest) for alias in _older_spellings().get(head, ())]
+    if head == "volumes" and rest[:1] == (0,):  # see `_allocation`
+        options.append((("volume",), rest[1:]))
+    for prefix, tail in options:
+        for more in written_paths(tail):
+            yield (*prefix, *more)
 
 
 # -- the converter -------------------------------------------------------------------------

@@ -195,3 +195,26 @@ def test_other_unknown_executors_are_still_not_one_of_the_choices() -> None:
     assert {p.message for p in caught.value.problems} == {
         "the string 'podman' is not one of: docker, firecracker, process"
     }
+
+
+def test_problems_under_older_spellings_point_at_the_line_the_file_wrote() -> None:
+    text = (
+        "allocations:\n"
+        "  web:\n"
+        "    executor: docker\n"
+        "    resources: {cpu: 1, ram: 1}\n"
+        "    execution: {image: x}\n"
+        "    volume:\n"
+        "      name: data\n"
+        "      mount_destination: /data\n"
+        "      src: /srv/data\n"
+        "    health_check:\n"
+        "      type: tcp\n"
+        "      endpoint: '80'\n"
+        "      port_name: web\n"
+        "nodes: {n: {allocations: [web]}}\n"
+    )
+    assert [(path, line) for path, line, _ in warnings_of(text)] == [
+        ("allocations.web.volumes[0].src", 9),
+        ("allocations.web.healthcheck.port_name", 13),
+    ]
