@@ -76,12 +76,13 @@ def unknown_key(key: str, cls: type) -> tuple[str, Severity]:
     if close:
         return f"unknown key {key!r}: did you mean {close[0]!r}?", Severity.ERROR
     executions = {other: executor.value for executor, other in spec.EXECUTION_CLASSES.items()}
-    owners = [name for other, name in executions.items() if other is not cls and key in known_keys(other)]
-    if cls in executions and owners:
-        return (
-            f"unknown key {key!r}: it is for {' and '.join(owners)} executions, not {executions[cls]}",
-            Severity.ERROR,
-        )
+    if cls in executions:
+        owners = [name for other, name in executions.items() if other is not cls and key in known_keys(other)]
+        if owners:
+            return (
+                f"unknown key {key!r}: it is for {' and '.join(owners)} executions, not {executions[cls]}",
+                Severity.ERROR,
+            )
     return f"unknown key {key!r} is ignored; valid keys are {', '.join(names)}", Severity.WARNING
 
 
