@@ -21,7 +21,8 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 def validate(files: tuple[str, ...], as_json: bool) -> None:
     """Check ensemble FILES; exit 0 if all are valid, 1 if one is invalid, 2 if one is
-    unreadable (missing, a directory, not YAML, too big)."""
+    unreadable (missing, a directory, not YAML, too big). Warnings (ignored unknown
+    keys) are printed but do not make a file invalid."""
     reports = [check_file(name) for name in files]
     click.echo(render_json(reports) if as_json else render_text(reports))
     raise SystemExit(int(exit_status(reports)))

@@ -3,10 +3,16 @@
 A `Problem` names the file, the YAML path (`nodes.web.ports[1].public`), the line when
 the YAML has one, and a message that says what would be valid. Loading never stops at
 the first problem: every problem of a file travels together in one exception.
+
+A problem is an error (the file is not loaded) or a warning (the file loads and the
+warning says what was ignored, e.g. a key NuNet writes that dms has no use for).
+Errors and warnings travel in separate tuples, so nothing that reads `problems` has
+to filter out what did not stop the load.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -29,6 +35,11 @@ def format_path(path: Path) -> str:
         else:
             text += f'["{part}"]'
     return text  # "" is the whole document
+
+
+class Severity(enum.Enum):
+    ERROR = "error"  # the file does not load
+    WARNING = "warning"  # the file loads; something in it was ignored
 
 
 @attrs.frozen
@@ -56,10 +67,12 @@ class Problem:
 
 
 class EnsembleError(Exception):
-    """Base of every failure to turn a file into an ensemble; carries all its problems."""
+    """Base of every failure to turn a file into an ensemble; carries all its problems
+    (errors) and, apart, the warnings found on the way."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem], warnings: Iterable[Problem] = ()) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
+        self.warnings: tuple[Problem, ...] = tuple(warnings)
         super().__init__(self._summary())
 
     def _summary(self) -> str:

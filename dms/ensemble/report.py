@@ -1,7 +1,8 @@
 """Validation results of ensemble files, rendered for people (text) and programs (JSON).
 
 `check_file` never raises for a bad file: it classifies it as valid, invalid or
-unreadable, which is also what `dms validate` exits with (0, 1, 2).
+unreadable, which is also what `dms validate` exits with (0, 1, 2). Warnings (what was
+ignored to load the file) are shown with either outcome and never change it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import attrs
 
 from dms.ensemble import spec
 from dms.ensemble.derive import derive_requirements
-from dms.ensemble.load import load_ensemble_file
+from dms.ensemble.load import load_ensemble_file_with_warnings
 from dms.ensemble.problems import EnsembleInvalid, EnsembleUnreadable, Problem
 from dms.ensemble.requirements import Resources
 from dms.ensemble.units import format_size
@@ -76,14 +77,16 @@ def summarize(ensemble: spec.Ensemble) -> EnsembleSummary:
 class FileReport:
     file: str
     status: Status
-    problems: tuple[Problem, ...] = ()
+    problems: tuple[Problem, ...] = ()  # errors
     summary: EnsembleSummary | None = None
+    warnings: tuple[Problem, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         return {
             "file": self.file,
             "status": self.status.name.lower(),
             "problems": [problem.as_json() for problem in self.problems],
+            "warnings": [warning.as_json() for warning in self.warnings],
             "summary": self.summary.as_json() if self.summary else None,
         }
 
@@ -91,27 +94,34 @@ class FileReport:
 def check_file(path: str | os.PathLike[str]) -> FileReport:
     name = os.fspath(path)
     try:
-        ensemble = load_ensemble_file(name)
+        loaded = load_ensemble_file_with_warnings(name)
     except EnsembleUnreadable as exc:
-        return FileReport(name, Status.UNREADABLE, exc.problems)
+        return FileReport(name, Status.UNREADABLE, exc.problems, warnings=exc.warnings)
     except EnsembleInvalid as exc:
-        return FileReport(name, Status.INVALID, exc.problems)
-    return FileReport(name, Status.VALID, summary=summarize(ensemble))
+        return FileReport(name, Status.INVALID, exc.problems, warnings=exc.warnings)
+    return FileReport(name, Status.VALID, summary=summarize(loaded.ensemble), warnings=loaded.warnings)
 
 
 def exit_status(reports: Sequence[FileReport]) -> Status:
     return max((report.status for report in reports), default=Status.VALID)
 
 
+def _count(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
 def render_text(reports: Sequence[FileReport]) -> str:
+    """One headline per file, then its problems, then its warnings (marked as such)."""
     lines: list[str] = []
     for report in reports:
+        warned = f", {_count(len(report.warnings), 'warning')}" if report.warnings else ""
         if report.status is Status.VALID:
-            lines.append(f"{report.file}: valid: {report.summary}")
-            continue
-        count = len(report.problems)
-        lines.append(f"{report.file}: {report.status.name.lower()}, {count} problem{'s' * (count != 1)}")
+            lines.append(f"{report.file}: valid{warned}: {report.summary}")
+        else:
+            headline = f"{report.status.name.lower()}, {_count(len(report.problems), 'problem')}"
+            lines.append(f"{report.file}: {headline}{warned}")
         lines.extend(f"  {problem}" for problem in report.problems)
+        lines.extend(f"  {warning.where}: warning: {warning.message}" for warning in report.warnings)
     return "\n".join(lines)
 
 

@@ -2,15 +2,22 @@
 problem reported at its path.
 
 One converter, configured here: strict scalars (a mapping is never silently a string),
-unit parsing for sizes and durations, NuNet's older spellings and short forms, unknown
-keys rejected with the nearest known key suggested. cattrs' detailed validation
-collects every failure of the tree; `shape_problems` turns them into located messages.
+unit parsing for sizes and durations, NuNet's older spellings and short forms. cattrs'
+detailed validation collects every failure of the tree; `shape_problems` turns them
+into located messages.
+
+Unknown keys: one close to a known key is a misspelling and an error ("did you mean");
+any other is a warning and ignored, because NuNet's own files carry keys NuNet ignores
+(a `dns_name` inside a healthcheck). `CONVERTER` reports both; when only warnings
+remain, `TOLERANT_CONVERTER` (the same converter without the unknown-key check) builds
+the ensemble.
 """
 
 from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -27,7 +34,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from dms.ensemble import spec, units
-from dms.ensemble.problems import Path
+from dms.ensemble.problems import Path, Severity
 
 
 class _Mismatch(ValueError):
@@ -60,12 +67,39 @@ def known_keys(cls: type) -> list[str]:
     return names + [a for f in attrs.fields(cls) for a in f.metadata.get("aliases", ())]
 
 
-def unknown_key_message(key: str, cls: type) -> str:
+def unknown_key(key: str, cls: type) -> tuple[str, Severity]:
+    """A misspelling of a known key is an error, and so is a key of another executor's
+    execution (the wrong executor, not an extra); any other unknown key is ignored,
+    with a warning that names the valid keys."""
     names = [f.name for f in attrs.fields(cls)]
     close = difflib.get_close_matches(key, known_keys(cls), n=1, cutoff=0.6)
     if close:
-        return f"unknown key {key!r}: did you mean {close[0]!r}?"
-    return f"unknown key {key!r}: valid keys are {', '.join(names)}"
+        return f"unknown key {key!r}: did you mean {close[0]!r}?", Severity.ERROR
+    executions = {other: executor.value for executor, other in spec.EXECUTION_CLASSES.items()}
+    if cls in executions:
+        owners = [name for other, name in executions.items() if other is not cls and key in known_keys(other)]
+        if owners:
+            return (
+                f"unknown key {key!r}: it is for {' and '.join(owners)} executions, not {executions[cls]}",
+                Severity.ERROR,
+            )
+    return f"unknown key {key!r} is ignored; valid keys are {', '.join(names)}", Severity.WARNING
+
+
+# NuNet has these executors and dms does not yet: refused by name, not as a misspelling
+NOT_YET_EXECUTORS = frozenset({"containerd"})
+
+
+def _executor_choices() -> str:
+    names = [e.value for e in spec.Executor]
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+
+
+def not_yet_executor(value: object) -> str | None:
+    """The refusal of an executor NuNet has and dms has none for yet, else None."""
+    if isinstance(value, str) and value in NOT_YET_EXECUTORS:
+        return f"{value} executor is not supported yet; use {_executor_choices()}"
+    return None
 
 
 # -- short forms ---------------------------------------------------------------------------
@@ -138,6 +172,38 @@ def canonical_mapping(cls: type, value: object) -> dict[str, Any]:
             continue
         data[name] = item
     return data
+
+
+# -- where the file wrote a path ----------------------------------------------------------
+
+
+@functools.cache
+def _older_spellings() -> dict[str, tuple[str, ...]]:
+    spellings: dict[str, tuple[str, ...]] = {}
+    for cls in vars(spec).values():
+        if _is_spec_class(cls):
+            for f in attrs.fields(cls):
+                spellings[f.name] = (*spellings.get(f.name, ()), *f.metadata.get("aliases", ()))
+    return spellings
+
+
+def written_paths(path: Path) -> Iterator[Path]:
+    """The paths the YAML may hold `path` under: the path itself, then with older
+    spellings of its keys (`health_check` for `healthcheck`) and NuNet's singular
+    `volume` for `volumes[0]`. Problems are reported at the current spelling; this
+    finds the line where the file wrote it."""
+    if not path:
+        yield ()
+        return
+    head, rest = path[0], path[1:]
+    options: list[tuple[Path, Path]] = [((head,), rest)]
+    if isinstance(head, str):
+        options += [((alias,), rest) for alias in _older_spellings().get(head, ())]
+    if head == "volumes" and rest[:1] == (0,):  # see `_allocation`
+        options.append((("volume",), rest[1:]))
+    for prefix, tail in options:
+        for more in written_paths(tail):
+            yield (*prefix, *more)
 
 
 # -- the converter -------------------------------------------------------------------------
@@ -214,9 +280,12 @@ def _items(converter: cattrs.Converter, t: Any, pairs: Iterator[tuple[Any, objec
     return out
 
 
-def make_converter() -> cattrs.Converter:
-    """The converter for ensemble YAML. Build once; it is reused for every file."""
-    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+def make_converter(*, forbid_extra_keys: bool = True) -> cattrs.Converter:
+    """The converter for ensemble YAML. Build once; it is reused for every file.
+
+    `forbid_extra_keys=False` only drops the unknown-key check: every other hook is the
+    same, so a file whose only findings are warnings structures to what it means."""
+    converter = cattrs.Converter(forbid_extra_keys=forbid_extra_keys, detailed_validation=True)
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(float, _strict_float)
@@ -239,6 +308,9 @@ def make_converter() -> cattrs.Converter:
         def structure(value: object, _: object) -> enum.Enum:
             if isinstance(value, str) and value in choices:
                 return t(value)
+            refusal = not_yet_executor(value) if t is spec.Executor else None
+            if refusal is not None:
+                raise _Mismatch(refusal)
             hint = ""
             if isinstance(value, str):
                 close = difflib.get_close_matches(value, choices, n=1)
@@ -296,7 +368,7 @@ def make_converter() -> cattrs.Converter:
     def class_hook(cls: type) -> Callable[[object, object], Any]:
         attrs.resolve_types(cls)
         base: Callable[[dict[str, Any], Any], Any] = make_dict_structure_fn(
-            cls, converter, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
+            cls, converter, _cattrs_forbid_extra_keys=forbid_extra_keys, _cattrs_detailed_validation=True
         )
 
         def structure(value: object, _: object) -> Any:
@@ -327,13 +399,15 @@ def _execution(converter: cattrs.Converter) -> Callable[[object, object], Any]:
         try:
             executor = spec.Executor(kind)
         except ValueError:
-            raise _Mismatch(f"{describe(kind)} is not one of: {choices}", ("type",)) from None
+            refusal = not_yet_executor(kind) or f"{describe(kind)} is not one of: {choices}"
+            raise _Mismatch(refusal, ("type",)) from None
         return converter.structure(value, spec.EXECUTION_CLASSES[executor])
 
     return structure
 
 
 CONVERTER = make_converter()
+TOLERANT_CONVERTER = make_converter(forbid_extra_keys=False)
 
 
 def salvage_ensemble(data: object) -> tuple[spec.Ensemble, frozenset[Path]]:
@@ -444,11 +518,12 @@ def _stand_in(kind: Any, path: Path, broken: set[Path]) -> Any:
     return None
 
 
-def shape_problems(exc: BaseException, path: Path = ()) -> Iterator[tuple[Path, str]]:
-    """(path, message) for every leaf failure in a cattrs structuring error tree."""
+def shape_problems(exc: BaseException, path: Path = ()) -> Iterator[tuple[Path, str, Severity]]:
+    """(path, message, severity) for every leaf failure in a cattrs structuring error
+    tree; only unknown keys that are not misspellings are warnings."""
     if isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(exc.extra_fields):
-            yield (*path, key), unknown_key_message(key, exc.cl)
+            yield ((*path, key), *unknown_key(key, exc.cl))
         return
     if isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
@@ -461,8 +536,8 @@ def shape_problems(exc: BaseException, path: Path = ()) -> Iterator[tuple[Path, 
             yield from shape_problems(sub, (*path, *step))
         return
     if isinstance(exc, _Mismatch):
-        yield (*path, *exc.at), str(exc)
+        yield (*path, *exc.at), str(exc), Severity.ERROR
     elif isinstance(exc, KeyError):
-        yield path, "missing required key"
+        yield path, "missing required key", Severity.ERROR
     else:
-        yield path, f"{type(exc).__name__}: {exc}"
+        yield path, f"{type(exc).__name__}: {exc}", Severity.ERROR

@@ -5,10 +5,16 @@ PyYAML's `safe_load` expands aliases eagerly, so a few hundred bytes of nested a
 (aliases stay shared nodes), the size of its expansion is counted over that graph in
 time proportional to the file, and only then is it turned into Python values. Duplicate
 keys, unknown tags and recursive aliases are reported instead of silently accepted.
+
+NuNet's own ensembles write a workload once under a top-level key that exists only to
+carry an anchor (`web_template: &svc ...`, then `allocations: {web: *svc}`). Such keys
+are *templates*: the reader names them, so the loader can accept them without taking
+them for misspelt sections.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 import attrs
@@ -43,6 +49,7 @@ class YamlDocument:
     data: object
     lines: dict[Path, int]  # 1-based line of the value at each path
     problems: tuple[Problem, ...] = ()  # duplicate keys, unsupported tags, too deep
+    templates: frozenset[str] = frozenset()  # top-level keys holding an anchor used elsewhere
 
     def line_of(self, path: Path) -> int | None:
         """Line of `path`, or of its nearest ancestor that the YAML has."""
@@ -94,7 +101,7 @@ def read_yaml(text: str | bytes, *, file: str, limits: YamlLimits | None = None)
         raise unreadable(str(exc)) from None
     builder = _Builder(file, limits)
     data = builder.build(root, (), 0)
-    return YamlDocument(file, data, builder.lines, tuple(builder.problems))
+    return YamlDocument(file, data, builder.lines, tuple(builder.problems), _templates(root))
 
 
 def _children(node: Node) -> Iterator[Node]:
@@ -140,6 +147,35 @@ def _check_expansion(root: Node, limits: YamlLimits) -> None:
                 raise _TooBig(f"recursive YAML alias at line {child.start_mark.line + 1}")
             if child_key not in expanded:
                 stack.append((child, False))
+
+
+def _templates(root: Node) -> frozenset[str]:
+    """Top-level keys whose value is an anchor that an alias or a `<<` merge uses.
+
+    Composing makes every alias the anchored node itself, so a value is used elsewhere
+    when the graph reaches it from more than one place. It is the anchor (not an alias
+    of something defined earlier) when it starts after its key: YAML defines anchors
+    before their aliases."""
+    if not isinstance(root, MappingNode):
+        return frozenset()
+    uses: Counter[int] = Counter()
+    visited: set[int] = set()
+    stack: list[Node] = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        for child in _children(node):
+            uses[id(child)] += 1
+            stack.append(child)
+    return frozenset(
+        key.value
+        for key, value in root.value
+        if isinstance(key, ScalarNode)
+        and uses[id(value)] > 1
+        and value.start_mark.index > key.start_mark.index
+    )
 
 
 class _Builder:

@@ -79,6 +79,43 @@ def test_every_problem_of_a_file_is_reported_in_one_run() -> None:
     assert "edge_constraints[0].edges[1]" in paths
 
 
+def test_a_file_with_only_warnings_is_valid_shows_them_and_exits_0() -> None:
+    path = HERE / "nunet-acceptance" / "anchored-service.yaml"
+    code, output = run(str(path))
+    assert code == 0
+    assert output.splitlines() == [
+        f"{path}: valid, 1 warning: 1 allocation, 1 node, 0 edges; total cpu 1, ram 512Mi, disk 512Mi, 0 gpus",
+        f"  {path}:29: allocations.web.healthcheck.dns_name: warning: unknown key 'dns_name' is ignored; "
+        "valid keys are type, exec, script, endpoint, response, interval, timeout, retries",
+    ]
+
+
+def test_an_invalid_file_lists_its_errors_then_its_warnings() -> None:
+    path = HERE / "broken" / "unknown-keys.yaml"
+    code, output = run(str(path))
+    assert code == 1
+    lines = output.splitlines()
+    assert lines[0] == f"{path}: invalid, 3 problems, 1 warning"
+    assert lines[-1].startswith(f"  {path}:3: colour: warning: unknown key 'colour' is ignored")
+    assert all("warning" not in line for line in lines[1:-1])
+
+
+def test_json_carries_warnings_apart_from_problems() -> None:
+    path = HERE / "broken" / "unknown-keys.yaml"
+    code, output = run("--json", str(path), str(HERE / "nunet-acceptance" / "anchored-on-two-nodes.yaml"))
+    assert code == 1
+    broken, anchored = json.loads(output)
+    assert [p["path"] for p in broken["problems"]] == [
+        "allocations.web.heathcheck",
+        "nodes.n1.prots",
+        "edge_constraints[0].rt",
+    ]
+    [warning] = broken["warnings"]
+    assert (warning["file"], warning["path"], warning["line"]) == (str(path), "colour", 3)
+    assert warning["message"].startswith("unknown key 'colour' is ignored")
+    assert (anchored["status"], anchored["problems"], anchored["warnings"]) == ("valid", [], [])
+
+
 def test_dash_h_is_help_for_the_group_and_its_commands() -> None:
     for args in (["-h"], ["validate", "-h"], ["node", "-h"]):
         result = CliRunner().invoke(main, args)

@@ -18,14 +18,16 @@ from dms.ensemble.spec import DockerExecution, Executor
 
 HERE = pathlib.Path(__file__).parent
 EXAMPLES = sorted((HERE.parents[2] / "examples" / "ensembles").glob("*.yaml"))
-NUNET = sorted((HERE / "nunet").glob("*.yaml"))
+NUNET = sorted((HERE / "nunet").glob("*.yaml")) + sorted((HERE / "nunet-acceptance").glob("*.yaml"))
 BROKEN = sorted((HERE / "broken").glob("*.yaml"))
 
 
-def expected_paths(path: pathlib.Path) -> set[str]:
-    header = path.read_text().splitlines()[0]
-    assert header.startswith("# expect: "), f"{path.name} must start with '# expect: '"
-    return {item.strip() for item in header.removeprefix("# expect: ").split(",")}
+def expected_paths(path: pathlib.Path, header: str = "# expect: ") -> set[str]:
+    """The paths listed on the file's `# expect: ` (errors) or `# warn: ` line."""
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# expect: "), f"{path.name} must start with '# expect: '"
+    listed = [line.removeprefix(header) for line in lines[:2] if line.startswith(header)]
+    return {item.strip() for item in listed[0].split(",")} if listed else set()
 
 
 def test_the_examples_cover_what_the_issue_asks_for() -> None:
@@ -48,6 +50,7 @@ def test_broken_file_reports_exactly_its_expected_paths(path: pathlib.Path) -> N
     assert set(paths) == expected_paths(path)
     assert len(paths) == len(set(paths)), "a problem was reported twice"
     assert all(p.file == str(path) and p.line is not None for p in problems)
+    assert {format_path(w.path) for w in caught.value.warnings} == expected_paths(path, "# warn: ")
 
 
 def test_problem_lines_point_at_the_offending_key() -> None:

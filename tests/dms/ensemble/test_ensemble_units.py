@@ -19,7 +19,9 @@ from dms.ensemble.units import (
     ("text", "size"),
     [
         (1, 1024**3),  # bare numbers are GiB, as in NuNet files
+        (0.5, 512 * 1024**2),
         ("2", 2 * 1024**3),
+        ("0.5", 512 * 1024**2),
         ("512Mi", 512 * 1024**2),
         ("2G", 2 * 10**9),
         ("1.5GiB", 3 * 1024**3 // 2),

@@ -83,3 +83,21 @@ def test_every_value_has_a_line() -> None:
 
 def test_timestamps_stay_text() -> None:
     assert read_yaml("when: 2024-05-01\n", file="t.yaml").data == {"when": "2024-05-01"}
+
+
+def test_templates_are_top_level_keys_whose_anchor_is_used_elsewhere() -> None:
+    text = (
+        "aliased: &a {x: 1}\n"
+        "merged: &m {y: 2}\n"
+        "unused: &u {z: 3}\n"
+        "plain: {w: 4}\n"
+        "scalar: &s 5\n"
+        "uses: {one: *a, two: {<<: *m}, three: *s}\n"
+        "copy: *a\n"  # an alias, not the anchor
+    )
+    assert read_yaml(text, file="t.yaml").templates == {"aliased", "merged", "scalar"}
+
+
+def test_a_nested_anchor_does_not_make_its_top_level_key_a_template() -> None:
+    document = read_yaml("section: {inner: &i {x: 1}}\nother: *i\n", file="t.yaml")
+    assert document.templates == frozenset()
