@@ -103,6 +103,7 @@ class Actor:
         What `fn` returns is the reply's `ok` value: IPLD data or attrs instances.
         InvalidBehavior when the command is malformed or already has a behavior.
         """
+        checked_command(command)
 
         def register(fn: Behavior) -> Behavior:
             self._add(behavior_spec(command, fn, args))

@@ -21,21 +21,26 @@ T = TypeVar("T")
 wire_converter = cattrs.Converter(forbid_extra_keys=True)
 """The wire converter (IPLD data in and out): configure wire types here, nowhere else."""
 
-wire_converter.register_structure_hook(CID, lambda value, _: _cid(value))
+
+
+def _exactly(kind: type, *accepted: type) -> None:
+    """Structure `kind` only from values already of an accepted type: cattrs would call
+    `str(1)` or `int("7")`, and a wire format that guesses is one that can be fooled."""
+    allowed = accepted or (kind,)
+    names = " or ".join(t.__name__ for t in allowed)
+
+    def structure(value: Any, _: Any) -> Any:
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+            raise TypeError(f"expected {names}, got {type(value).__name__}")
+        return float(value) if kind is float else value
+
+    wire_converter.register_structure_hook(kind, structure)
+
+
+for _kind, _accepted in ((str, (str,)), (bytes, (bytes,)), (bool, (bool,)), (int, (int,)),
+                         (float, (int, float)), (CID, (CID,))):
+    _exactly(_kind, *_accepted)
 wire_converter.register_unstructure_hook(CID, lambda value: value)
-wire_converter.register_structure_hook(bytes, lambda value, _: _bytes(value))
-
-
-def _cid(value: Any) -> CID:
-    if not isinstance(value, CID):
-        raise TypeError(f"expected a CID link, got {type(value).__name__}")
-    return value
-
-
-def _bytes(value: Any) -> bytes:
-    if not isinstance(value, bytes):
-        raise TypeError(f"expected bytes, got {type(value).__name__}")
-    return value
 
 
 class InvalidArgs(ValueError):

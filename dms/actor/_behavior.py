@@ -60,11 +60,15 @@ def behavior_spec(command: str, run: Behavior, args: type | None) -> BehaviorSpe
 _MARK = "__dms_behavior__"
 
 
+async def _unbound(message: Message[Any]) -> None:
+    raise AssertionError("a marked method runs bound to its role")
+
+
 def behavior(command: str, *, args: type | None = None) -> Callable[[F], F]:
     """Mark a `Role` method as the behavior for `command` (see `Actor.behavior`).
 
     `args` is an attrs class the message's args are structured into before it runs."""
-    checked_command(command)
+    behavior_spec(command, _unbound, args)  # fails at the decorator, not at registration
 
     def mark(method: F) -> F:
         setattr(method, _MARK, (command, args))
