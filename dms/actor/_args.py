@@ -23,7 +23,7 @@ wire_converter = cattrs.Converter(forbid_extra_keys=True)
 
 
 
-def _exactly(kind: type, *accepted: type) -> None:
+def _exactly(kind: Any, *accepted: type) -> None:
     """Structure `kind` only from values already of an accepted type: cattrs would call
     `str(1)` or `int("7")`, and a wire format that guesses is one that can be fooled."""
     allowed = accepted or (kind,)
@@ -32,7 +32,7 @@ def _exactly(kind: type, *accepted: type) -> None:
     def structure(value: Any, _: Any) -> Any:
         if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
             raise TypeError(f"expected {names}, got {type(value).__name__}")
-        return float(value) if kind is float else value
+        return kind(value) if kind is float else value
 
     wire_converter.register_structure_hook(kind, structure)
 
