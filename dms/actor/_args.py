@@ -32,7 +32,7 @@ def _exactly(kind: Any, *accepted: type) -> None:
     def structure(value: Any, _: Any) -> Any:
         if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
             raise TypeError(f"expected {names}, got {type(value).__name__}")
-        return kind(value) if kind is float else value
+        return value + 0.0 if kind is float else value  # an int field-typed float is a float
 
     wire_converter.register_structure_hook(kind, structure)
 
