@@ -23,23 +23,27 @@ wire_converter = cattrs.Converter(forbid_extra_keys=True)
 
 
 
-def _exactly(kind: Any, *accepted: type) -> None:
-    """Structure `kind` only from values already of an accepted type: cattrs would call
+def _exactly(kind: type) -> None:
+    """Structure `kind` only from values already of that type: cattrs would call
     `str(1)` or `int("7")`, and a wire format that guesses is one that can be fooled."""
-    allowed = accepted or (kind,)
-    names = " or ".join(t.__name__ for t in allowed)
 
     def structure(value: Any, _: Any) -> Any:
-        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-            raise TypeError(f"expected {names}, got {type(value).__name__}")
-        return value + 0.0 if kind is float else value  # an int field-typed float is a float
+        if isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind):
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+        return value
 
     wire_converter.register_structure_hook(kind, structure)
 
 
-for _kind, _accepted in ((str, (str,)), (bytes, (bytes,)), (bool, (bool,)), (int, (int,)),
-                         (float, (int, float)), (CID, (CID,))):
-    _exactly(_kind, *_accepted)
+def _structure_float(value: Any, _: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected float, got {type(value).__name__}")
+    return float(value)
+
+
+for _kind in (str, bytes, bool, int, CID):
+    _exactly(_kind)
+wire_converter.register_structure_hook(float, _structure_float)
 wire_converter.register_unstructure_hook(CID, lambda value: value)
 
 
