@@ -35,8 +35,8 @@ from dms.ensemble.requirements import (
 )
 from dms.orchestrator.placement import (
     Bid,
-    Link,
     Measurements,
+    ProviderPath,
     SearchBudget,
     Unplaceable,
     solve,
@@ -73,7 +73,7 @@ class Instance:
         self.links, self.neighbours = self._measure(rng)
         self.requirements = self._plant(rng, nodes, edges)
 
-    def _measure(self, rng: random.Random) -> tuple[dict[tuple[str, str], Link], list[list[int]]]:
+    def _measure(self, rng: random.Random) -> tuple[dict[tuple[str, str], ProviderPath], list[list[int]]]:
         cells: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, (x, y) in enumerate(self.points):
             cells[(int(x // RADIUS), int(y // RADIUS))].append(i)
@@ -87,7 +87,7 @@ class Instance:
                             if i < j and math.dist(self.points[i], self.points[j]) <= RADIUS:
                                 rtt = 1 + 0.05 * math.dist(self.points[i], self.points[j])
                                 bandwidth = rng.choice((1e8, 1e9, 1e10))
-                                links[(self.peers[i], self.peers[j])] = Link(
+                                links[(self.peers[i], self.peers[j])] = ProviderPath(
                                     round(rtt, 3), bandwidth
                                 )
                                 neighbours[i].append(j)

@@ -16,7 +16,7 @@ from dms.ensemble.problems import (
     Problem,
     format_path,
 )
-from dms.ensemble.spec import Allocation, Ensemble, Executor, Node
+from dms.ensemble.spec import Allocation, Ensemble, EnsembleNode, Executor
 from dms.ensemble.yaml_source import YamlLimits
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "EnsembleInvalid",
     "EnsembleUnreadable",
     "Executor",
-    "Node",
+    "EnsembleNode",
     "Problem",
     "YamlLimits",
     "derive_requirements",

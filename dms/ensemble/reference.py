@@ -35,7 +35,7 @@ SECTIONS: tuple[type, ...] = (
     spec.HealthResponse,
     spec.KeyFile,
     spec.Volume,
-    spec.Node,
+    spec.EnsembleNode,
     spec.Port,
     spec.LocationSpec,
     spec.Place,

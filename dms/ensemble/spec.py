@@ -246,7 +246,7 @@ class LocationSpec:
 
 
 @attrs.frozen
-class Node:
+class EnsembleNode:
     allocations: tuple[str, ...] = field("allocations that share one provider")
     ports: tuple[Port, ...] = field("ports published on the provider", default=())
     location: LocationSpec | None = field("where the provider may be", default=None)
@@ -279,7 +279,7 @@ class Subnet:
 class Ensemble:
     allocations: dict[str, Allocation] = field("named allocations (workloads)")
     version: str = field("format version: V1", default="V1")
-    nodes: dict[str, Node] = field("named nodes: groups of allocations placed on one provider", default=attrs.Factory(dict))
+    nodes: dict[str, EnsembleNode] = field("named nodes: groups of allocations placed on one provider", default=attrs.Factory(dict))
     edge_constraints: tuple[EdgeConstraint, ...] = field("network constraints between nodes", default=(), aliases=("edges",))
     resources: dict[str, ResourceSpec] = field("named resource templates", default=attrs.Factory(dict))
     scripts: dict[str, str] = field("named scripts: a path, or inline text when it has a newline", default=attrs.Factory(dict))

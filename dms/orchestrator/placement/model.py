@@ -64,14 +64,14 @@ class Bid:
 
 
 @attrs.frozen
-class Link:
+class ProviderPath:
     """What is known of the path between two providers; None = not measured."""
 
     rtt_ms: float | None = None
     bandwidth: float | None = None  # bits per second
 
 
-SAME_PROVIDER = Link(rtt_ms=0.0, bandwidth=math.inf)
+SAME_PROVIDER = ProviderPath(rtt_ms=0.0, bandwidth=math.inf)
 
 
 def _worse(a: float | None, b: float | None, pick: Callable[[float, float], float]) -> float | None:
@@ -83,23 +83,23 @@ def _worse(a: float | None, b: float | None, pick: Callable[[float, float], floa
 
 
 def _symmetric(
-    links: Mapping[tuple[str, str], Link],
-) -> Mapping[str, Mapping[str, Link]]:
+    links: Mapping[tuple[str, str], ProviderPath],
+) -> Mapping[str, Mapping[str, ProviderPath]]:
     """Index links by both ends; when both directions were measured the worse one counts
     (higher rtt, lower bandwidth), so an asymmetric path is never overrated."""
-    merged: dict[tuple[str, str], Link] = {}
+    merged: dict[tuple[str, str], ProviderPath] = {}
     for (a, b), link in links.items():
         if a == b:
             continue
         key = (a, b) if a < b else (b, a)
         seen = merged.get(key)
         if seen is not None:
-            link = Link(
+            link = ProviderPath(
                 rtt_ms=_worse(seen.rtt_ms, link.rtt_ms, max),
                 bandwidth=_worse(seen.bandwidth, link.bandwidth, min),
             )
         merged[key] = link
-    by_peer: dict[str, dict[str, Link]] = {}
+    by_peer: dict[str, dict[str, ProviderPath]] = {}
     for (a, b), link in merged.items():
         by_peer.setdefault(a, {})[b] = link
         by_peer.setdefault(b, {})[a] = link
@@ -112,23 +112,23 @@ def _symmetric(
 class Measurements:
     """Provider-to-provider rtt and bandwidth known at solve time, looked up symmetrically.
 
-    Build it from `{(peer_a, peer_b): Link(...)}`; the direction of a key does not
+    Build it from `{(peer_a, peer_b): ProviderPath(...)}`; the direction of a key does not
     matter. A pair that is absent, or whose needed quantity is None, is *unmeasured*:
     the solver never places the two ends of a constrained edge on it.
     """
 
-    by_peer: Mapping[str, Mapping[str, Link]] = attrs.field(
+    by_peer: Mapping[str, Mapping[str, ProviderPath]] = attrs.field(
         factory=dict, converter=_symmetric, hash=False, alias="links"
     )
 
-    def link(self, a: str, b: str) -> Link | None:
+    def link(self, a: str, b: str) -> ProviderPath | None:
         """The link between two providers; one provider reaches itself at rtt 0 with
         unlimited bandwidth."""
         if a == b:
             return SAME_PROVIDER
         return self.by_peer.get(a, {}).get(b)
 
-    def neighbours(self, peer: str) -> Mapping[str, Link]:
+    def neighbours(self, peer: str) -> Mapping[str, ProviderPath]:
         return self.by_peer.get(peer, types.MappingProxyType({}))
 
 

@@ -106,7 +106,7 @@ def ensembles(draw: st.DrawFn) -> spec.Ensemble:
     nodes = {}
     for node, placed in members.items():
         publics = draw(st.lists(st.integers(1025, 65535), unique=True, max_size=2))
-        nodes[node] = spec.Node(
+        nodes[node] = spec.EnsembleNode(
             allocations=tuple(placed),
             ports=tuple(spec.Port(private=1000 + i, allocation=placed[0], public=p) for i, p in enumerate(publics)),
             location=draw(st.none() | st.builds(spec.LocationSpec, accept=st.lists(places, max_size=2).map(tuple))),

@@ -18,8 +18,8 @@ from dms.orchestrator.placement import (
     Bid,
     EdgeConflict,
     Explanation,
-    Link,
     Measurements,
+    ProviderPath,
     Reason,
     SearchBudget,
     Unplaceable,
@@ -68,7 +68,7 @@ def edge_instance(max_rtt_ms: float) -> tuple[EnsembleRequirements, list[Bid], M
     db = NodeRequirements("db", Resources(cpu=1), frozenset({"docker"}))
     bids = [Bid(f"w{i}", Resources(cpu=1), {"docker"}, nodes={"web"}) for i in range(4)]
     bids += [Bid(f"d{i}", Resources(cpu=1), {"docker"}, nodes={"db"}) for i in range(3)]
-    links = {(f"w{i}", f"d{j}"): Link(rtt_ms=12.0 + i + j) for i in range(4) for j in range(3)}
+    links = {(f"w{i}", f"d{j}"): ProviderPath(rtt_ms=12.0 + i + j) for i in range(4) for j in range(3)}
     req = EnsembleRequirements(
         nodes=(web, db), edges=(EdgeRequirement("web", "db", max_rtt_ms=max_rtt_ms),)
     )
@@ -101,7 +101,7 @@ def test_conflict_between_edges_and_separation_names_all_three() -> None:
         Bid("p2", Resources(cpu=1), {"x"}, nodes={"db"}),
         Bid("w", Resources(cpu=1), {"x"}, nodes={"web"}),
     ]
-    links = Measurements({("w", "p1"): Link(rtt_ms=1), ("w", "p2"): Link(rtt_ms=1)})
+    links = Measurements({("w", "p1"): ProviderPath(rtt_ms=1), ("w", "p2"): ProviderPath(rtt_ms=1)})
     assert solve(req, bids, links).assignment.primary == {"db": "p1", "web": "w"}
     explanation = failure_of(req, bids[1:], links)
     assert explanation.reason is Reason.NODE_WITHOUT_CANDIDATES
@@ -113,7 +113,7 @@ def test_conflict_between_edges_and_separation_names_all_three() -> None:
         ),
     )
     links = Measurements(
-        {("w", "p1"): Link(rtt_ms=1, bandwidth=1e6), ("w", "p2"): Link(rtt_ms=9, bandwidth=1e10)}
+        {("w", "p1"): ProviderPath(rtt_ms=1, bandwidth=1e6), ("w", "p2"): ProviderPath(rtt_ms=9, bandwidth=1e10)}
     )
     explanation = failure_of(tight, bids, links)
     kinds = sorted(type(c).__name__ for c in explanation.conflicts)

@@ -5,20 +5,20 @@ from __future__ import annotations
 import math
 
 from dms.ensemble.requirements import Resources
-from dms.orchestrator.placement import Bid, Link, Measurements
+from dms.orchestrator.placement import Bid, Measurements, ProviderPath
 
 
 def test_measurement_lookup_is_symmetric() -> None:
-    links = Measurements({("a", "b"): Link(rtt_ms=3, bandwidth=1e9)})
-    assert links.link("b", "a") == links.link("a", "b") == Link(rtt_ms=3, bandwidth=1e9)
+    links = Measurements({("a", "b"): ProviderPath(rtt_ms=3, bandwidth=1e9)})
+    assert links.link("b", "a") == links.link("a", "b") == ProviderPath(rtt_ms=3, bandwidth=1e9)
     assert links.link("a", "c") is None
 
 
 def test_both_directions_measured_keeps_the_worse_values() -> None:
     links = Measurements(
-        {("a", "b"): Link(rtt_ms=3, bandwidth=1e9), ("b", "a"): Link(rtt_ms=7, bandwidth=None)}
+        {("a", "b"): ProviderPath(rtt_ms=3, bandwidth=1e9), ("b", "a"): ProviderPath(rtt_ms=7, bandwidth=None)}
     )
-    assert links.link("a", "b") == Link(rtt_ms=7, bandwidth=1e9)
+    assert links.link("a", "b") == ProviderPath(rtt_ms=7, bandwidth=1e9)
 
 
 def test_a_provider_reaches_itself_instantly() -> None:

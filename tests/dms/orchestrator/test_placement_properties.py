@@ -32,8 +32,8 @@ from dms.orchestrator.placement import (
     Bid,
     CapacityConflict,
     EdgeConflict,
-    Link,
     Measurements,
+    ProviderPath,
     Reason,
     SeparationConflict,
     Unplaceable,
@@ -287,7 +287,7 @@ def instances(
     links = {}
     for a, b in itertools.combinations(peers, 2):
         if rng.random() < linked:
-            links[(a, b)] = Link(
+            links[(a, b)] = ProviderPath(
                 rtt_ms=rng.choice((None, 1.0, 4.0, 8.0, 15.0, 30.0)),
                 bandwidth=rng.choice((None, 1e8, 1e9, 1e10)),
             )

@@ -13,8 +13,8 @@ from dms.ensemble.requirements import (
 from dms.orchestrator.placement import (
     Assignment,
     Bid,
-    Link,
     Measurements,
+    ProviderPath,
     UnknownNode,
     solve,
 )
@@ -60,7 +60,7 @@ def test_a_kept_node_moves_when_an_edge_forces_it() -> None:
     req = EnsembleRequirements(
         nodes=(node("a"), node("b")), edges=(EdgeRequirement("a", "b", max_rtt_ms=5),)
     )
-    links = Measurements({("p0", "p1"): Link(rtt_ms=1), ("p2", "p3"): Link(rtt_ms=1)})
+    links = Measurements({("p0", "p1"): ProviderPath(rtt_ms=1), ("p2", "p3"): ProviderPath(rtt_ms=1)})
     first = solve(req, bids(1, 1, 2, 2), links)
     assert first.assignment.primary == {"a": "p0", "b": "p1"}
     again = solve(

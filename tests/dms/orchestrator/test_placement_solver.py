@@ -18,8 +18,8 @@ from dms.orchestrator.placement import (
     Bid,
     DuplicateBid,
     InvalidBid,
-    Link,
     Measurements,
+    ProviderPath,
     SearchBudget,
     UnknownNode,
     Unplaceable,
@@ -61,10 +61,10 @@ def test_backtracks_when_the_cheapest_choice_strands_a_neighbour() -> None:
     # cheapest-first pick (a on p1) dead-ends; a must go to the dearer p2.
     links = Measurements(
         {
-            ("p1", "p3"): Link(rtt_ms=2),
-            ("p1", "p4"): Link(rtt_ms=50),
-            ("p2", "p3"): Link(rtt_ms=3),
-            ("p2", "p4"): Link(rtt_ms=3),
+            ("p1", "p3"): ProviderPath(rtt_ms=2),
+            ("p1", "p4"): ProviderPath(rtt_ms=50),
+            ("p2", "p3"): ProviderPath(rtt_ms=3),
+            ("p2", "p4"): ProviderPath(rtt_ms=3),
         }
     )
     req = ensemble(
@@ -146,9 +146,9 @@ def test_excluded_peers_are_never_chosen() -> None:
 def test_edge_needs_both_rtt_and_bandwidth_within_bounds() -> None:
     links = Measurements(
         {
-            ("a1", "b1"): Link(rtt_ms=2, bandwidth=1e8),  # too thin
-            ("a1", "b2"): Link(rtt_ms=20, bandwidth=1e10),  # too slow
-            ("a2", "b2"): Link(rtt_ms=4, bandwidth=1e9),
+            ("a1", "b1"): ProviderPath(rtt_ms=2, bandwidth=1e8),  # too thin
+            ("a1", "b2"): ProviderPath(rtt_ms=20, bandwidth=1e10),  # too slow
+            ("a2", "b2"): ProviderPath(rtt_ms=4, bandwidth=1e9),
         }
     )
     req = ensemble(
@@ -178,8 +178,8 @@ def test_missing_measurement_makes_a_pair_unusable_for_a_constrained_edge() -> N
         edges=(EdgeRequirement("web", "db", min_bandwidth=1),),
     )
     with pytest.raises(Unplaceable):
-        solve(bandwidth_edge, bids, Measurements({("p1", "p2"): Link(rtt_ms=1)}))
-    assert solve(req, bids, Measurements({("p2", "p1"): Link(rtt_ms=1)})).optimal
+        solve(bandwidth_edge, bids, Measurements({("p1", "p2"): ProviderPath(rtt_ms=1)}))
+    assert solve(req, bids, Measurements({("p2", "p1"): ProviderPath(rtt_ms=1)})).optimal
 
 
 def test_same_provider_edges_are_free_of_rtt() -> None:
