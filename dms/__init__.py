@@ -12,15 +12,19 @@ from dms.actor import (
     Actor,
     AdmissionPolicy,
     BehaviorFailed,
+    ExceedsParent,
     Handle,
     Message,
     RateLimit,
     RemoteError,
     RequestTimeout,
+    Role,
+    behavior,
 )
 from dms.node import DEPLOYMENT_TOPIC, REVOCATION_TOPIC, Node, open_node
 
 __all__ = [
     "DEPLOYMENT_TOPIC", "REVOCATION_TOPIC", "Actor", "AdmissionPolicy", "BehaviorFailed",
-    "Handle", "Message", "Node", "RateLimit", "RemoteError", "RequestTimeout", "open_node",
+    "ExceedsParent", "Handle", "Message", "Node", "RateLimit", "RemoteError", "RequestTimeout",
+    "Role", "behavior", "open_node",
 ]
