@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.v import format_exception
 
 from ucan import CID
 
@@ -65,8 +66,16 @@ def structure_args(args: Any, kind: type[T]) -> T:
 
 def _problems(exc: Exception) -> list[str]:
     if isinstance(exc, cattrs.BaseValidationError):
-        return [_readable(line) for line in cattrs.transform_error(exc, path="args")]
+        return [_readable(line)
+                for line in cattrs.transform_error(exc, path="args", format_exception=_say)]
     return [f"args: {exc}"]
+
+
+def _say(exc: BaseException, kind: type | None) -> str:
+    """Our own type errors already say what was expected and what came."""
+    if isinstance(exc, TypeError) and str(exc).startswith("expected "):
+        return str(exc)
+    return format_exception(exc, kind)
 
 
 def _readable(line: str) -> str:
