@@ -95,3 +95,17 @@ async def test_strangers_revocations_are_not_kept_on_disk_and_a_flood_is_throttl
             assert metrics["revocations.applied"] == 500  # the burst, then throttled
             assert metrics["dropped.revocation-rate"] == 100
             assert list((tmp_path / "tokens").glob("revocations/*")) == []
+
+
+async def test_a_stopped_childs_grants_stay_revoked_after_a_restart(tmp_path: Path) -> None:
+    network = MemoryNetwork()
+    key = SigningKey.generate()
+    with trio.fail_after(20):
+        async with open_node(key, network=network, state_dir=tmp_path) as node:
+            child = await node.root.spawn("worker", commands=["/jobs"])  # no expiry of its own
+            grants = child.delegations
+            await child.stop()
+        async with open_node(key, network=network, state_dir=tmp_path) as node:
+            for grant in grants:
+                assert grant.exp is None  # nothing but the revocation stops this key
+                assert node.trust.revocations.revokers(grant.cid) == {key.did}
