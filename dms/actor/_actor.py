@@ -82,10 +82,6 @@ class Actor:
         return self.handle.id
 
     @property
-    def node_did(self) -> str:
-        return self.handle.did
-
-    @property
     def running(self) -> bool:
         return self._nursery is not None
 

@@ -123,10 +123,6 @@ class Node:
             return self.revocations.screen(payload)
         return self.system.screen_publication(topic, payload)
 
-    def mesh_time(self) -> float:
-        """The clock the mesh's peer table uses (trio's)."""
-        return trio.current_time()
-
     def metrics(self) -> dict[str, int]:
         """Counters: admission decisions, replies, revocations and the mesh's frames."""
         merged: Counter[str] = self.system.metrics()
