@@ -31,7 +31,8 @@ from ucan import SigningKey
 
 PAYLOAD = os.urandom(128).hex()  # 256 characters
 ROUND_TRIPS = 2000
-UNLIMITED = AdmissionPolicy(rate_limit=RateLimit(rate=1e9, burst=1e9))
+UNLIMITED = AdmissionPolicy(rate_limit=RateLimit(rate=1e9, burst=1e9),
+                            link_budget=RateLimit(rate=1e9, burst=1e9))
 
 
 async def authenticated_round_trips(count: int) -> float:
