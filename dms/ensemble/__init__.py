@@ -16,7 +16,7 @@ from dms.ensemble.problems import (
     Problem,
     format_path,
 )
-from dms.ensemble.spec import Allocation, Ensemble, EnsembleNode, Executor
+from dms.ensemble.spec import Allocation, Ensemble, EnsembleNode, HealthCheckSpec
 from dms.ensemble.yaml_source import YamlLimits
 
 __all__ = [
@@ -25,8 +25,8 @@ __all__ = [
     "EnsembleError",
     "EnsembleInvalid",
     "EnsembleUnreadable",
-    "Executor",
     "EnsembleNode",
+    "HealthCheckSpec",
     "Problem",
     "YamlLimits",
     "derive_requirements",

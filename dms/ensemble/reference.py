@@ -31,7 +31,7 @@ SECTIONS: tuple[type, ...] = (
     spec.DockerExecution,
     spec.FirecrackerExecution,
     spec.ProcessExecution,
-    spec.HealthCheck,
+    spec.HealthCheckSpec,
     spec.HealthResponse,
     spec.KeyFile,
     spec.Volume,

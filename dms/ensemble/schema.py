@@ -40,7 +40,7 @@ _SHORT_FORMS: dict[type, dict[str, Any]] = {
     spec.Ram: {"$ref": "#/$defs/ByteSize"},
     spec.Disk: {"$ref": "#/$defs/ByteSize"},
     spec.Volume: {"type": "string", "description": "`name:mountpoint`, or a volume name"},
-    spec.HealthCheck: {"type": "string", "description": "name of a health check script"},
+    spec.HealthCheckSpec: {"type": "string", "description": "name of a health check script"},
 }
 
 

@@ -16,6 +16,16 @@ from typing import Any, NewType
 
 import attrs
 
+from dms.workload import (
+    AllocationRecovery,
+    ExecutorKind,
+    HealthCheckKind,
+    Recovery,
+    ResponseMatch,
+    SupervisorStrategy,
+    WorkloadKind,
+)
+
 ByteSize = NewType("ByteSize", int)
 Cores = NewType("Cores", float)
 Seconds = NewType("Seconds", float)
@@ -26,52 +36,6 @@ BitsPerSecond = NewType("BitsPerSecond", int)
 def field(doc: str, *, default: Any = attrs.NOTHING, aliases: tuple[str, ...] = ()) -> Any:
     """An attrs field with its reference documentation and accepted older spellings."""
     return attrs.field(default=default, metadata={"doc": doc, "aliases": aliases})
-
-
-class Executor(enum.Enum):
-    DOCKER = "docker"
-    FIRECRACKER = "firecracker"
-    PROCESS = "process"
-
-
-class AllocationType(enum.Enum):
-    SERVICE = "service"  # runs until stopped; health checked and restarted
-    TASK = "task"  # runs to completion
-
-
-class HealthCheckType(enum.Enum):
-    COMMAND = "command"
-    HTTP = "http"
-    TCP = "tcp"
-
-
-class ResponseMatch(enum.Enum):
-    STRING = "string"  # output equals value (NuNet)
-    CONTAINS = "contains"
-    REGEX = "regex"
-
-
-class AllocationRecovery(enum.Enum):
-    """What happens when one allocation of a node fails (NuNet names)."""
-
-    STAY_DOWN = "stay_down"
-    ONE_FOR_ONE = "one_for_one"
-    ONE_FOR_ALL = "one_for_all"
-    REST_FOR_ONE = "rest_for_one"
-
-
-class NodeRecovery(enum.Enum):
-    """What happens when the provider hosting a node fails."""
-
-    STAY_DOWN = "stay_down"
-    RESTART = "restart"
-    REDEPLOY = "redeploy"
-
-
-class SupervisorStrategy(enum.Enum):
-    ONE_FOR_ONE = "OneForOne"
-    ALL_FOR_ONE = "AllForOne"
-    REST_FOR_ONE = "RestForOne"
 
 
 class EscalationStrategy(enum.Enum):
@@ -132,7 +96,7 @@ class ResourceSpec:
 @attrs.frozen
 class DockerExecution:
     image: str = field("container image, e.g. nginx:1.27")
-    type: Executor = field("executor this execution is for (defaults to the allocation's)", default=Executor.DOCKER)
+    type: ExecutorKind = field("executor this execution is for (defaults to the allocation's)", default=ExecutorKind.DOCKER)
     entrypoint: tuple[str, ...] = field("overrides the image entrypoint", default=())
     cmd: tuple[str, ...] = field("command (arguments to the entrypoint)", default=(), aliases=("args",))
     environment: tuple[str, ...] = field("`KEY=VALUE` entries", default=())
@@ -144,7 +108,7 @@ class DockerExecution:
 class FirecrackerExecution:
     kernel_image: str = field("kernel image (vmlinux) path or URL")
     root_file_system: str = field("root file system image path or URL")
-    type: Executor = field("executor this execution is for", default=Executor.FIRECRACKER)
+    type: ExecutorKind = field("executor this execution is for", default=ExecutorKind.FIRECRACKER)
     kernel_args: str | None = field("kernel command line", default=None)
     initrd: str | None = field("initial ramdisk path or URL", default=None)
 
@@ -152,7 +116,7 @@ class FirecrackerExecution:
 @attrs.frozen
 class ProcessExecution:
     command: str = field("program to run")
-    type: Executor = field("executor this execution is for", default=Executor.PROCESS)
+    type: ExecutorKind = field("executor this execution is for", default=ExecutorKind.PROCESS)
     args: tuple[str, ...] = field("program arguments", default=())
     environment: tuple[str, ...] = field("`KEY=VALUE` entries", default=())
     working_directory: str | None = field("working directory", default=None)
@@ -160,10 +124,10 @@ class ProcessExecution:
 
 Execution = DockerExecution | FirecrackerExecution | ProcessExecution
 
-EXECUTION_CLASSES: dict[Executor, type[Execution]] = {
-    Executor.DOCKER: DockerExecution,
-    Executor.FIRECRACKER: FirecrackerExecution,
-    Executor.PROCESS: ProcessExecution,
+EXECUTION_CLASSES: dict[ExecutorKind, type[Execution]] = {
+    ExecutorKind.DOCKER: DockerExecution,
+    ExecutorKind.FIRECRACKER: FirecrackerExecution,
+    ExecutorKind.PROCESS: ProcessExecution,
 }
 
 
@@ -175,8 +139,8 @@ class HealthResponse:
 
 
 @attrs.frozen
-class HealthCheck:
-    type: HealthCheckType = field("command, http or tcp")
+class HealthCheckSpec:
+    type: HealthCheckKind = field("command, http or tcp")
     exec: tuple[str, ...] = field("command to run inside the workload (command)", default=())
     script: str | None = field("name of a script in `scripts` to run instead of exec (command)", default=None)
     endpoint: str | None = field("URL (http) or host:port / port (tcp)", default=None)
@@ -208,14 +172,14 @@ class Volume:
 
 @attrs.frozen
 class Allocation:
-    executor: Executor = field("docker, firecracker or process")
+    executor: ExecutorKind = field("docker, firecracker or process")
     execution: Execution = field("what to run; its fields depend on the executor")
     resources: ResourceSpec | str = field("resources, inline or the name of a `resources` template")
-    type: AllocationType = field("service (long running) or task (runs to completion)", default=AllocationType.SERVICE)
+    type: WorkloadKind = field("service (long running) or task (runs to completion)", default=WorkloadKind.SERVICE)
     dns_name: str | None = field("name under `.internal` (defaults to the allocation name)", default=None, aliases=("dnsname",))
     keys: tuple[str | KeyFile, ...] = field("names from `keys`, or inline key files", default=())
     provision: tuple[str, ...] = field("names from `scripts`, run in order before start", default=())
-    healthcheck: HealthCheck | None = field("how to tell the allocation is healthy", default=None, aliases=("health_check",))
+    healthcheck: HealthCheckSpec | None = field("how to tell the allocation is healthy", default=None, aliases=("health_check",))
     volumes: tuple[Volume, ...] = field("volumes to mount (`name:mountpoint` or a mapping)", default=(), aliases=("volume",))
     failure_recovery: AllocationRecovery = field("what to do when it fails", default=AllocationRecovery.STAY_DOWN)
     depends_on: tuple[str, ...] = field("allocations on the same node that must start first", default=())
@@ -252,7 +216,7 @@ class EnsembleNode:
     location: LocationSpec | None = field("where the provider may be", default=None)
     peer: str | None = field("pin the node to this provider (its peer id / did:key)", default=None)
     redundancy: int = field("standby copies on other providers", default=0)
-    failure_recovery: NodeRecovery = field("what to do when the provider fails", default=NodeRecovery.STAY_DOWN)
+    failure_recovery: Recovery = field("what to do when the provider fails", default=Recovery.STAY_DOWN)
 
 
 @attrs.frozen

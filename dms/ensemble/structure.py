@@ -35,6 +35,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from dms.ensemble import spec, units
 from dms.ensemble.problems import Path, Severity
+from dms.workload import ExecutorKind
 
 
 class _Mismatch(ValueError):
@@ -91,7 +92,7 @@ NOT_YET_EXECUTORS = frozenset({"containerd"})
 
 
 def _executor_choices() -> str:
-    names = [e.value for e in spec.Executor]
+    names = [e.value for e in ExecutorKind]
     return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
 
 
@@ -145,7 +146,7 @@ _PREPARE: dict[type, Callable[[object], object]] = {
     spec.Ram: _scalar_as("size"),
     spec.Disk: _scalar_as("size"),
     spec.Volume: _volume,
-    spec.HealthCheck: _healthcheck,
+    spec.HealthCheckSpec: _healthcheck,
     spec.Allocation: _allocation,
 }
 
@@ -308,7 +309,7 @@ def make_converter(*, forbid_extra_keys: bool = True) -> cattrs.Converter:
         def structure(value: object, _: object) -> enum.Enum:
             if isinstance(value, str) and value in choices:
                 return t(value)
-            refusal = not_yet_executor(value) if t is spec.Executor else None
+            refusal = not_yet_executor(value) if t is ExecutorKind else None
             if refusal is not None:
                 raise _Mismatch(refusal)
             hint = ""
@@ -390,14 +391,14 @@ def make_converter(*, forbid_extra_keys: bool = True) -> cattrs.Converter:
 
 
 def _execution(converter: cattrs.Converter) -> Callable[[object, object], Any]:
-    choices = ", ".join(e.value for e in spec.Executor)
+    choices = ", ".join(e.value for e in ExecutorKind)
 
     def structure(value: object, _: object) -> Any:
         if not isinstance(value, dict):
             raise _Mismatch(f"expected a mapping, got {describe(value)}")
         kind = value.get("type")
         try:
-            executor = spec.Executor(kind)
+            executor = ExecutorKind(kind)
         except ValueError:
             refusal = not_yet_executor(kind) or f"{describe(kind)} is not one of: {choices}"
             raise _Mismatch(refusal, ("type",)) from None
@@ -477,7 +478,7 @@ def _salvage_class(value: object, cls: type, path: Path, broken: set[Path]) -> A
 def _salvage_execution(value: object, path: Path, broken: set[Path]) -> spec.Execution:
     kind = value.get("type") if isinstance(value, dict) else None
     try:
-        cls = spec.EXECUTION_CLASSES[spec.Executor(kind)]
+        cls = spec.EXECUTION_CLASSES[ExecutorKind(kind)]
     except ValueError:
         broken.add((*path, "type"))
         cls = spec.DockerExecution

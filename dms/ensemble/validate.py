@@ -17,6 +17,7 @@ from dms.ensemble import spec
 from dms.ensemble.bounds import MAX_BYTES, MAX_CORES, MIN_CORES, MIN_MEMORY
 from dms.ensemble.problems import Path, PathPart
 from dms.ensemble.units import format_size
+from dms.workload import HealthCheckKind
 
 Finding = tuple[Path, str]
 Rule = Callable[["Context"], Iterator[Finding]]
@@ -371,9 +372,9 @@ def _place(ctx: Context, path: Path, place: spec.Place) -> Iterator[Finding]:
 
 
 _HEALTHCHECK_KEYS = {
-    spec.HealthCheckType.COMMAND: {"exec", "script", "response"},
-    spec.HealthCheckType.HTTP: {"endpoint", "response"},
-    spec.HealthCheckType.TCP: {"endpoint"},
+    HealthCheckKind.COMMAND: {"exec", "script", "response"},
+    HealthCheckKind.HTTP: {"endpoint", "response"},
+    HealthCheckKind.TCP: {"endpoint"},
 }
 
 
@@ -396,7 +397,7 @@ def check_healthchecks(ctx: Context) -> Iterator[Finding]:
             yield (*path, "retries"), "retries cannot be negative"
 
 
-def _healthcheck_kind(ctx: Context, path: Path, check: spec.HealthCheck) -> Iterator[Finding]:
+def _healthcheck_kind(ctx: Context, path: Path, check: spec.HealthCheckSpec) -> Iterator[Finding]:
     kind = check.type
     given = {
         key
@@ -405,17 +406,17 @@ def _healthcheck_kind(ctx: Context, path: Path, check: spec.HealthCheck) -> Iter
     }
     for key in sorted(given - _HEALTHCHECK_KEYS[kind]):
         yield (*path, key), f"{key} does not apply to a {kind.value} healthcheck"
-    if kind is spec.HealthCheckType.COMMAND:
+    if kind is HealthCheckKind.COMMAND:
         if not check.exec and check.script is None and not ctx.damaged(*path, "script"):
             yield (*path, "exec"), "a command healthcheck needs exec (or a script name)"
         elif check.exec and check.script is not None:
             yield (*path, "script"), "give exec or script, not both"
     elif not check.endpoint:
-        example = "http://localhost:8080/health" if kind is spec.HealthCheckType.HTTP else "8080 or host:8080"
+        example = "http://localhost:8080/health" if kind is HealthCheckKind.HTTP else "8080 or host:8080"
         yield (*path, "endpoint"), f"{kind.value} healthchecks need an endpoint, e.g. {example}"
-    elif kind is spec.HealthCheckType.HTTP and not check.endpoint.startswith(("http://", "https://", "/")):
+    elif kind is HealthCheckKind.HTTP and not check.endpoint.startswith(("http://", "https://", "/")):
         yield (*path, "endpoint"), f"{check.endpoint!r} is not an http(s) URL or a path"
-    if check.response is not None and check.response.status is not None and kind is not spec.HealthCheckType.HTTP:
+    if check.response is not None and check.response.status is not None and kind is not HealthCheckKind.HTTP:
         yield (*path, "response", "status"), "status applies to http healthchecks only"
 
 

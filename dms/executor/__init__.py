@@ -1,5 +1,8 @@
 """Executors run one allocation's workload with enforced limits behind one protocol:
-`process` (embedded default), `docker` (docker SDK) and `firecracker` (API socket)."""
+`process` (embedded default), `docker` (docker SDK) and `firecracker` (API socket).
+
+`ExecutorKind` and `WorkloadKind` are `dms.workload`'s, re-exported because
+`ExecutionSpec` is written with them."""
 
 from dms.executor.errors import (
     EngineUnavailable,
@@ -16,12 +19,10 @@ from dms.executor.process import ProcessExecution, ProcessExecutor
 from dms.executor.protocol import Execution, Executor
 from dms.executor.spec import (
     ExecutionSpec,
-    ExecutorKind,
     FileDelivery,
     FirecrackerBoot,
     PortMapping,
     ProvisionScript,
-    WorkloadKind,
 )
 from dms.executor.status import (
     ExecResult,
@@ -32,6 +33,7 @@ from dms.executor.status import (
     Logs,
     ResourceStats,
 )
+from dms.workload import ExecutorKind, WorkloadKind
 
 __all__ = [
     "EngineUnavailable",

@@ -32,6 +32,7 @@ import docker.types
 import trio
 from docker.models.containers import Container
 
+from dms.cleanup import shielded_cleanup
 from dms.executor.errors import (
     EngineUnavailable,
     ExecutorNotOpen,
@@ -39,7 +40,7 @@ from dms.executor.errors import (
     InvalidSpec,
     ProvisionFailed,
 )
-from dms.executor.spec import ExecutionSpec, ExecutorKind, FileDelivery
+from dms.executor.spec import ExecutionSpec, FileDelivery
 from dms.executor.status import (
     ExecResult,
     ExecutionState,
@@ -49,6 +50,7 @@ from dms.executor.status import (
     Logs,
     ResourceStats,
 )
+from dms.workload import ExecutorKind
 
 T = TypeVar("T")
 ALLOCATION_LABEL = "dms.allocation"
@@ -65,6 +67,7 @@ _ROTATED_LOGS = docker.types.LogConfig(
 )
 # Cleanup on leaving the executor is bounded so a wedged engine cannot hang the node.
 _CLOSE_DEADLINE = 20.0
+_KILL_EXEC_DEADLINE = 5.0  # to kill a health check command that overran
 
 
 async def _blocking(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -217,7 +220,7 @@ class DockerExecution:
             with trio.fail_after(timeout):
                 output = await _waiting(api.exec_start, exec_id)
         except trio.TooSlowError:
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
+            with shielded_cleanup(_KILL_EXEC_DEADLINE):
                 await self._kill_exec(exec_id)
             raise
         code = (await _blocking(api.exec_inspect, exec_id)).get("ExitCode")
@@ -276,7 +279,7 @@ class DockerExecutor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_DEADLINE + self._close_grace):
+        with shielded_cleanup(_CLOSE_DEADLINE + self._close_grace):
             async with trio.open_nursery() as removers:
                 for execution in self._executions:
                     removers.start_soon(self._stop_and_remove, execution)

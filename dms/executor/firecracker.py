@@ -29,7 +29,7 @@ from dms.executor.errors import (
 )
 from dms.executor.firecracker_api import FirecrackerApi
 from dms.executor.process import ProcessExecution, ProcessExecutor
-from dms.executor.spec import ExecutionSpec, ExecutorKind
+from dms.executor.spec import ExecutionSpec
 from dms.executor.status import (
     ExecResult,
     ExecutionStatus,
@@ -38,6 +38,7 @@ from dms.executor.status import (
     Logs,
     ResourceStats,
 )
+from dms.workload import ExecutorKind
 
 MiB = 1 << 20
 _SOCKET_WAIT = 5.0

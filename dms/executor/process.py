@@ -31,11 +31,12 @@ from typing import Self
 
 import trio
 
+from dms.cleanup import shielded_cleanup
 from dms.executor.cgroups import Cgroup, CgroupDriver, CgroupLimits, probe_cgroups
 from dms.executor.errors import ExecutorNotOpen, InvalidSpec, ProvisionFailed
 from dms.executor.logfile import RotatingLogFile, pump_into, tail_lines
 from dms.executor.procstat import group_members, group_stats
-from dms.executor.spec import ExecutionSpec, ExecutorKind, FileDelivery
+from dms.executor.spec import ExecutionSpec, FileDelivery
 from dms.executor.status import (
     ExecResult,
     ExecutionState,
@@ -45,6 +46,7 @@ from dms.executor.status import (
     Logs,
     ResourceStats,
 )
+from dms.workload import ExecutorKind
 
 _ALLOCATION_FAILURE = re.compile(
     rb"MemoryError|Cannot allocate memory|std::bad_alloc|out of memory", re.IGNORECASE
@@ -357,7 +359,7 @@ class ProcessExecutor:
         tb: TracebackType | None,
     ) -> None:
         # Bounded: a wedged execution must not keep the node from shutting down.
-        with trio.CancelScope(shield=True), trio.move_on_after(self._close_grace + 10):
+        with shielded_cleanup(self._close_grace + 10):
             async with trio.open_nursery() as stoppers:
                 for execution in self._executions:
                     stoppers.start_soon(execution.stop, self._close_grace)

@@ -2,32 +2,18 @@
 
 Field names follow the NuNet ensemble v1 allocation (`executor`, `execution.image`,
 `execution.cmd`, `entrypoint`, `environment` as `KEY=VALUE`, `working_directory`,
-`resources`, `provision`, `keys`), so the glue from an ensemble allocation to an
-`ExecutionSpec` is a field-by-field copy. Validation here is structural only; an
+`resources`, `provision`, `keys`); `dms.workload.plan` translates an ensemble
+allocation into an `ExecutionSpec`. Validation here is structural only; an
 executor raises `InvalidSpec` naming the field it cannot honour.
 """
 
 from __future__ import annotations
 
-import enum
-
 import attrs
 
 from dms.ensemble.requirements import Resources
 from dms.executor.errors import InvalidSpec
-
-
-class ExecutorKind(enum.Enum):
-    PROCESS = "process"
-    DOCKER = "docker"
-    FIRECRACKER = "firecracker"
-
-
-class WorkloadKind(enum.Enum):
-    """A service runs until stopped (health checked, restarted); a task runs to completion."""
-
-    SERVICE = "service"
-    TASK = "task"
+from dms.workload import ExecutorKind, WorkloadKind
 
 
 def _parse_environment(entries: tuple[str, ...]) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ flooding pubsub with dedup and a hop limit, peer exchange and RTT measurement. T
 format is specified in spec/transport.md.
 """
 
-from dms.net.backoff import Backoff
+from dms.backoff import Backoff
 from dms.net.errors import (
     BadAddress,
     ConnectFailed,

@@ -41,7 +41,8 @@ import attrs
 import nacl.signing
 import trio
 
-from dms.net.backoff import DEFAULT_BACKOFF, Backoff
+from dms.backoff import Backoff
+from dms.net.backoff import DEFAULT_BACKOFF
 from dms.net.errors import LinkBusy, LinkClosed, MeshNotRunning, NetError, PeerUnreachable
 from dms.net.link import MAX_FRAME, Link
 from dms.net.mesh_wire import (

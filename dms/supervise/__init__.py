@@ -1,7 +1,12 @@
 """Supervision of running allocations: health checks (command, http, tcp), restart
 policy with backoff and crash-loop limits, failure recovery and OTP-style supervisor
-trees. Every transition is a `StatusEvent` on a trio channel the owner reads."""
+trees with a control interface. Every transition is a `StatusEvent` put, without
+waiting, on a bounded channel the owner reads (`open_event_channel`).
 
+`Backoff` (`dms.backoff`) and `Recovery`, `SupervisorStrategy`, `InvalidPolicy`
+(`dms.workload`) are re-exported because policies are written with them."""
+
+from dms.backoff import Backoff
 from dms.supervise.allocation import (
     AllocationStatus,
     AllocationSupervisor,
@@ -10,9 +15,10 @@ from dms.supervise.allocation import (
     Outcome,
     Stopped,
 )
-from dms.supervise.events import EventKind, StatusEvent
+from dms.supervise.events import EventKind, EventSink, StatusEvent, open_event_channel
 from dms.supervise.health import (
     CommandProbe,
+    ExpectedResponse,
     HealthCheck,
     HealthLedger,
     HealthState,
@@ -22,20 +28,19 @@ from dms.supervise.health import (
     TcpProbe,
 )
 from dms.supervise.policy import (
-    Backoff,
     CrashLoop,
     DependencyCycle,
-    FailureRecovery,
-    InvalidPolicy,
+    NotRestarted,
     RestartAfter,
+    RestartDecision,
     RestartIntensity,
     RestartPolicy,
     RestartTracker,
-    SupervisorStrategy,
     start_order,
 )
 from dms.supervise.probes import http_get, run_probe
-from dms.supervise.tree import SupervisorTree
+from dms.supervise.tree import SupervisorTree, TreeNotRunning, TreeStatus, UnknownChild
+from dms.workload import InvalidPolicy, Recovery, SupervisorStrategy
 
 __all__ = [
     "AllocationStatus",
@@ -46,17 +51,21 @@ __all__ = [
     "CrashLoop",
     "DependencyCycle",
     "EventKind",
+    "EventSink",
+    "ExpectedResponse",
     "Failed",
-    "FailureRecovery",
     "HealthCheck",
     "HealthLedger",
     "HealthState",
     "HttpProbe",
     "InvalidHealthCheck",
     "InvalidPolicy",
+    "NotRestarted",
     "Outcome",
     "ProbeResult",
+    "Recovery",
     "RestartAfter",
+    "RestartDecision",
     "RestartIntensity",
     "RestartPolicy",
     "RestartTracker",
@@ -65,7 +74,11 @@ __all__ = [
     "SupervisorStrategy",
     "SupervisorTree",
     "TcpProbe",
+    "TreeNotRunning",
+    "TreeStatus",
+    "UnknownChild",
     "http_get",
+    "open_event_channel",
     "run_probe",
     "start_order",
 ]

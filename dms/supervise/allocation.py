@@ -17,17 +17,32 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from dms.cleanup import shielded_cleanup
 from dms.executor.errors import ExecutorError
 from dms.executor.protocol import Execution, Executor
-from dms.executor.spec import ExecutionSpec, WorkloadKind
+from dms.executor.spec import ExecutionSpec
 from dms.executor.status import ExecutionState, ExitStatus
-from dms.supervise.events import EventKind, StatusEvent
+from dms.supervise.events import EventKind, EventSink, StatusEvent, as_sink
 from dms.supervise.health import HealthCheck, HealthLedger, HealthState, ProbeResult
-from dms.supervise.policy import CrashLoop, FailureRecovery, RestartPolicy, RestartTracker
+from dms.supervise.policy import (
+    CrashLoop,
+    NotRestarted,
+    RestartDecision,
+    RestartPolicy,
+    RestartTracker,
+)
 from dms.supervise.probes import run_probe
+from dms.workload import Recovery, WorkloadKind
 
 # Logs attached to EXITED/COMPLETED events.
 LOG_TAIL_LINES = 20
+# Beyond the stop grace, time an executor gets to confirm a stop, and to remove a run.
+STOP_MARGIN = 5.0
+REMOVE_DEADLINE = 30.0
+_NOT_RESTARTED_EVENT = {
+    Recovery.STAY_DOWN: EventKind.STAYED_DOWN,
+    Recovery.REDEPLOY: EventKind.REDEPLOY_REQUESTED,
+}
 DEFAULT_POLICY = RestartPolicy()
 
 
@@ -66,7 +81,7 @@ class AllocationSupervisor:
         self,
         executor: Executor,
         spec: ExecutionSpec,
-        events: trio.MemorySendChannel[StatusEvent],
+        events: EventSink | trio.MemorySendChannel[StatusEvent],
         *,
         health: HealthCheck | None = None,
         policy: RestartPolicy = DEFAULT_POLICY,
@@ -80,7 +95,7 @@ class AllocationSupervisor:
         self.tracker = RestartTracker(policy)
         self.restarts = 0  # by this supervisor or by a tree it belongs to
         self.execution: Execution | None = None
-        self._events = events
+        self.events = as_sink(events)
         self._phase: EventKind | None = None
         self._ledger: HealthLedger | None = None
 
@@ -98,8 +113,8 @@ class AllocationSupervisor:
             execution_state=self.execution.status().state if self.execution else None,
         )
 
-    async def emit(self, kind: EventKind, **fields: object) -> None:
-        """Send a status event; a consumer that went away does not stop supervision."""
+    def emit(self, kind: EventKind, **fields: object) -> None:
+        """Record the phase and offer the event to the owner without waiting for it."""
         self._phase = kind
         event = StatusEvent(
             allocation=self.name,
@@ -108,8 +123,15 @@ class AllocationSupervisor:
             restarts=self.restarts,
             **fields,  # type: ignore[arg-type]
         )
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._events.send(event)
+        self.events.put(event)
+
+    def decide(self, tracker: RestartTracker, failure: Failed) -> RestartDecision:
+        """This allocation's recovery applied to `failure`, counted by `tracker` (its own,
+        or its tree's); a failure that is not restarted is reported here."""
+        decision = tracker.decide(self.policy.recovery, trio.current_time(), failure.ran_for)
+        if isinstance(decision, NotRestarted):
+            self.emit(_NOT_RESTARTED_EVENT[decision.recovery], detail=failure.reason)
+        return decision
 
     async def run(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -123,22 +145,18 @@ class AllocationSupervisor:
                 ready()
                 if not isinstance(outcome, Failed):
                     return outcome
-                if self.policy.recovery is FailureRecovery.STAY_DOWN:
-                    await self.emit(EventKind.STAYED_DOWN, detail=outcome.reason)
+                decision = self.decide(self.tracker, outcome)
+                if isinstance(decision, NotRestarted):
                     return outcome
-                if self.policy.recovery is FailureRecovery.REDEPLOY:
-                    await self.emit(EventKind.REDEPLOY_REQUESTED, detail=outcome.reason)
-                    return outcome
-                decision = self.tracker.on_failure(trio.current_time(), outcome.ran_for)
                 if isinstance(decision, CrashLoop):
-                    await self.emit(
+                    self.emit(
                         EventKind.CRASH_LOOP,
                         detail=f"{decision.restarts} restarts within {decision.period:g}s; "
                         f"last failure: {outcome.reason}",
                     )
                     return outcome
                 self.restarts += 1
-                await self.emit(EventKind.RESTARTING, detail=outcome.reason, delay=decision.delay)
+                self.emit(EventKind.RESTARTING, detail=outcome.reason, delay=decision.delay)
                 await trio.sleep(decision.delay)
         finally:
             ready()
@@ -146,21 +164,21 @@ class AllocationSupervisor:
     async def run_once(self, on_ready: Callable[[], None] = lambda: None) -> Outcome:
         """Start the workload and watch it until it ends, turns unhealthy or is cancelled.
         `on_ready` is called when it is running (healthy, when a check is configured)."""
-        await self.emit(EventKind.STARTING)
+        self.emit(EventKind.STARTING)
         await self._remove_previous()
         began = trio.current_time()
         try:
             execution = await self.executor.start(self.spec)
         except ExecutorError as error:
-            await self.emit(EventKind.START_FAILED, detail=str(error))
+            self.emit(EventKind.START_FAILED, detail=str(error))
             return Failed(reason=f"start failed: {error}", ran_for=0.0)
         except Exception as error:  # an executor bug or an OS/transport error: contained
             detail = f"{type(error).__name__}: {error}"
-            await self.emit(EventKind.START_FAILED, detail=detail)
+            self.emit(EventKind.START_FAILED, detail=detail)
             return Failed(reason=f"start failed: {detail}", ran_for=0.0)
         self.execution = execution
         self._ledger = None
-        await self.emit(EventKind.RUNNING, detail=execution.status().enforcement.value)
+        self.emit(EventKind.RUNNING, detail=execution.status().enforcement.value)
         if self.health is None:
             on_ready()
         unhealthy: list[ProbeResult] = []
@@ -177,22 +195,21 @@ class AllocationSupervisor:
                 watchers.cancel_scope.cancel()
         finally:
             if execution.status().exit is None:
-                with trio.CancelScope(shield=True):
+                with shielded_cleanup(self.stop_grace + STOP_MARGIN):
                     await execution.stop(self.stop_grace)
-                    if not unhealthy:  # cancelled by the owner
-                        with trio.move_on_after(1):
-                            await self.emit(EventKind.STOPPED, exit=execution.status().exit)
+                if not unhealthy:  # cancelled by the owner
+                    self.emit(EventKind.STOPPED, exit=execution.status().exit)
         ran_for = trio.current_time() - began
         exit = await execution.wait()
         if unhealthy:
             last = unhealthy[-1].detail
-            await self.emit(EventKind.UNHEALTHY, detail=last, health=tuple(unhealthy), exit=exit)
+            self.emit(EventKind.UNHEALTHY, detail=last, health=tuple(unhealthy), exit=exit)
             return Failed(reason=f"unhealthy: {last}", ran_for=ran_for, exit=exit)
         tail = (await execution.logs(LOG_TAIL_LINES)).text
         if self.spec.kind is WorkloadKind.TASK and exit.succeeded:
-            await self.emit(EventKind.COMPLETED, exit=exit, logs_tail=tail, detail=exit.describe())
+            self.emit(EventKind.COMPLETED, exit=exit, logs_tail=tail, detail=exit.describe())
             return Completed(exit)
-        await self.emit(EventKind.EXITED, exit=exit, logs_tail=tail, detail=exit.describe())
+        self.emit(EventKind.EXITED, exit=exit, logs_tail=tail, detail=exit.describe())
         return Failed(reason=f"exited: {exit.describe()}", ran_for=ran_for, exit=exit)
 
     async def _remove_previous(self) -> None:
@@ -202,7 +219,7 @@ class AllocationSupervisor:
         if previous is None:
             return
         # Best effort: whatever is left is removed when the executor closes.
-        with trio.CancelScope(shield=True), contextlib.suppress(Exception):
+        with shielded_cleanup(REMOVE_DEADLINE), contextlib.suppress(Exception):
             await previous.remove()
 
     async def _monitor(
@@ -219,7 +236,7 @@ class AllocationSupervisor:
             if changed is HealthState.UNHEALTHY:
                 return list(ledger.history)
             if changed is HealthState.HEALTHY:
-                await self.emit(
+                self.emit(
                     EventKind.HEALTHY, detail=result.detail, health=tuple(ledger.history)
                 )
                 on_ready()

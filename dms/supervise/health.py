@@ -1,7 +1,7 @@
 """Health check definitions and the ledger that turns probe results into a health state.
 
-Fields follow the NuNet ensemble v1 `healthcheck` (type command|http|tcp, exec,
-endpoint, response, interval, timeout, retries) plus docker's start_period: failures
+Fields follow the NuNet ensemble v1 `healthcheck` (type command|http|tcp, exec or
+script, endpoint, response, interval, timeout, retries) plus docker's start_period: failures
 during the start period do not count, a success ends it. The ledger is sans-IO: it is
 fed results and times and says when the state changes, so it is tested without a clock.
 """
@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import collections
 import enum
+import re
 from urllib.parse import urlsplit
 
 import attrs
+
+from dms.workload import ResponseMatch
+
+# A regex response is a short pattern from the ensemble file, searched in at most
+# 64 KiB of output: bounding the pattern bounds what one probe can cost.
+MAX_PATTERN = 256
+SCRIPT_SHELL = ("/bin/sh", "-c")
 
 
 class InvalidHealthCheck(ValueError):
@@ -20,24 +28,79 @@ class InvalidHealthCheck(ValueError):
 
 
 @attrs.frozen
+class ExpectedResponse:
+    """What a probe's output (command) or body (http) must be, per `match`:
+
+    - `string`: equal to `value` once surrounding whitespace is stripped from both, so
+      `echo ok` (which prints `ok\n`) matches `ok`;
+    - `contains`: `value` occurs in the output, as given;
+    - `regex`: `re.search(value, output)` finds a match; the pattern must compile and be
+      at most `MAX_PATTERN` characters.
+    """
+
+    value: str
+    match: ResponseMatch = ResponseMatch.CONTAINS
+
+    def __attrs_post_init__(self) -> None:
+        if self.match is not ResponseMatch.REGEX:
+            return
+        if len(self.value) > MAX_PATTERN:
+            raise InvalidHealthCheck(
+                f"healthcheck.response.value: regex of {len(self.value)} characters "
+                f"exceeds {MAX_PATTERN}"
+            )
+        try:
+            re.compile(self.value)
+        except re.error as error:
+            raise InvalidHealthCheck(
+                f"healthcheck.response.value: {self.value!r} is not a regex: {error}"
+            ) from None
+
+    def matches(self, output: str) -> bool:
+        match self.match:
+            case ResponseMatch.STRING:
+                return output.strip() == self.value.strip()
+            case ResponseMatch.CONTAINS:
+                return self.value in output
+            case ResponseMatch.REGEX:
+                return re.search(self.value, output) is not None
+
+    def mismatch(self) -> str:
+        """How output that does not match falls short, for a probe result's detail."""
+        return {
+            ResponseMatch.STRING: f"is not {self.value.strip()!r}",
+            ResponseMatch.CONTAINS: f"does not contain {self.value!r}",
+            ResponseMatch.REGEX: f"does not match {self.value!r}",
+        }[self.match]
+
+
+@attrs.frozen
 class CommandProbe:
-    """Healthy when `exec` exits 0 (inside the workload) and its output contains `response`."""
+    """Healthy when `exec` exits 0 (inside the workload) and its output is as `response` says."""
 
     exec: tuple[str, ...]
-    response: str | None = None
+    response: ExpectedResponse | None = None
 
     def __attrs_post_init__(self) -> None:
         if not self.exec:
             raise InvalidHealthCheck("healthcheck.exec: a command check needs a command")
 
+    @classmethod
+    def script(cls, text: str, response: ExpectedResponse | None = None) -> CommandProbe:
+        """A health check script (the ensemble's `healthcheck.script`), run by `/bin/sh -c`
+        where a command probe runs, its exit code and output judged alike."""
+        if not text.strip():
+            raise InvalidHealthCheck("healthcheck.script: the script is empty")
+        return cls(exec=(*SCRIPT_SHELL, text), response=response)
+
 
 @attrs.frozen
 class HttpProbe:
-    """Healthy when GET `endpoint` answers `status` and its body contains `response`."""
+    """Healthy when GET `endpoint` answers `status` and its body is as `response` says."""
 
     endpoint: str
     status: int = 200
-    response: str | None = None
+    response: ExpectedResponse | None = None
 
     def __attrs_post_init__(self) -> None:
         parts = urlsplit(self.endpoint)

@@ -1,78 +1,22 @@
 """Restart decisions, sans-IO: failure recovery, backoff, crash-loop limits, strategies.
 
-Names follow the NuNet ensemble v1: `failure_recovery` is stay_down | restart |
-redeploy; a supervisor's `strategy` is OneForOne | AllForOne | RestForOne with
-Erlang/OTP meaning over the children in start order (the `depends_on` order).
+The words (`Recovery`, `SupervisorStrategy`) are `dms.workload`'s. `RestartTracker.decide`
+is the one place a failure becomes a restart, a crash loop or no restart at all: a
+lone `AllocationSupervisor` and a `SupervisorTree` both ask it.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 
 import attrs
 
-
-class InvalidPolicy(ValueError):
-    """A recovery setting is unusable; the message names the field and value."""
+from dms.backoff import Backoff
+from dms.workload import InvalidPolicy, Recovery
 
 
 class DependencyCycle(InvalidPolicy):
     """`depends_on` forms a cycle; the message lists the allocations on it."""
-
-
-class FailureRecovery(enum.Enum):
-    STAY_DOWN = "stay_down"  # report the failure, leave it down
-    RESTART = "restart"  # restart in place, with backoff, until it crash-loops
-    REDEPLOY = "redeploy"  # ask the orchestrator to place it elsewhere (node level)
-
-    @classmethod
-    def parse(cls, value: str) -> FailureRecovery:
-        try:
-            return cls(value.strip().lower().replace("-", "_"))
-        except ValueError:
-            names = ", ".join(member.value for member in cls)
-            raise InvalidPolicy(f"failure_recovery: {value!r} is not one of {names}") from None
-
-
-class SupervisorStrategy(enum.Enum):
-    ONE_FOR_ONE = "OneForOne"  # restart only the failed child
-    ALL_FOR_ONE = "AllForOne"  # restart every child
-    REST_FOR_ONE = "RestForOne"  # restart the failed child and those started after it
-
-    @classmethod
-    def parse(cls, value: str) -> SupervisorStrategy:
-        """Accepts `OneForOne` and the snake forms (`one_for_one`, `one_for_all`, ...)."""
-        key = value.replace("_", "").replace("-", "").lower()
-        aliases = {
-            "oneforone": cls.ONE_FOR_ONE,
-            "allforone": cls.ALL_FOR_ONE,
-            "oneforall": cls.ALL_FOR_ONE,
-            "restforone": cls.REST_FOR_ONE,
-        }
-        if key not in aliases:
-            names = ", ".join(member.value for member in cls)
-            raise InvalidPolicy(f"strategy: {value!r} is not one of {names}")
-        return aliases[key]
-
-    def affected(self, order: Sequence[str], failed: str) -> list[str]:
-        """The children to restart, in start order, when `failed` fails."""
-        if self is SupervisorStrategy.ONE_FOR_ONE:
-            return [failed]
-        if self is SupervisorStrategy.ALL_FOR_ONE:
-            return list(order)
-        return list(order[order.index(failed) :])
-
-
-@attrs.frozen
-class Backoff:
-    initial: float = 1.0
-    factor: float = 2.0
-    cap: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        """Delay before restart number `attempt` (1-based)."""
-        return float(min(self.cap, self.initial * self.factor ** max(0, attempt - 1)))
 
 
 @attrs.frozen
@@ -86,8 +30,8 @@ class RestartIntensity:
 
 @attrs.frozen
 class RestartPolicy:
-    recovery: FailureRecovery = FailureRecovery.RESTART
-    backoff: Backoff = Backoff()
+    recovery: Recovery = Recovery.RESTART
+    backoff: Backoff = Backoff()  # exact delays: supervision does not jitter
     intensity: RestartIntensity = RestartIntensity()
     reset_after: float = 60.0  # a run at least this long starts the backoff afresh
 
@@ -104,6 +48,16 @@ class CrashLoop:
     period: float
 
 
+@attrs.frozen
+class NotRestarted:
+    """The failure stands: `stay_down` leaves it, `redeploy` hands it to the orchestrator."""
+
+    recovery: Recovery
+
+
+RestartDecision = RestartAfter | CrashLoop | NotRestarted
+
+
 class RestartTracker:
     """Counts restarts and decides the next one, from times it is given."""
 
@@ -113,7 +67,11 @@ class RestartTracker:
         self.total = 0
         self._recent: list[float] = []
 
-    def on_failure(self, now: float, ran_for: float) -> RestartAfter | CrashLoop:
+    def decide(self, recovery: Recovery, now: float, ran_for: float) -> RestartDecision:
+        """What to do about a failure at `now` of a run that lasted `ran_for` seconds.
+        Only a restart (or a crash loop refusing one) changes the counts."""
+        if recovery is not Recovery.RESTART:
+            return NotRestarted(recovery)
         if ran_for >= self.policy.reset_after:
             self.attempt = 0
         window = self.policy.intensity

@@ -39,15 +39,15 @@ async def _probe(
             result = await execution.exec(probe.exec, timeout)
             if result.exit_code != 0:
                 return False, f"exit code {result.exit_code}: {result.output[-200:]}"
-            if probe.response is not None and probe.response not in result.output:
-                return False, f"output lacks {probe.response!r}"
+            if probe.response is not None and not probe.response.matches(result.output):
+                return False, f"output {result.output[-200:]!r} {probe.response.mismatch()}"
             return True, "exit code 0"
         case HttpProbe():
             status, body = await http_get(probe.endpoint)
             if status != probe.status:
                 return False, f"HTTP {status}, expected {probe.status}"
-            if probe.response is not None and probe.response not in body:
-                return False, f"HTTP {status} body lacks {probe.response!r}"
+            if probe.response is not None and not probe.response.matches(body):
+                return False, f"HTTP {status} body {probe.response.mismatch()}"
             return True, f"HTTP {status}"
         case TcpProbe():
             host, port = probe.address

@@ -14,7 +14,8 @@ from dms.ensemble import (
     load_ensemble,
     load_ensemble_file,
 )
-from dms.ensemble.spec import DockerExecution, Executor
+from dms.ensemble.spec import DockerExecution
+from dms.workload import ExecutorKind
 
 HERE = pathlib.Path(__file__).parent
 EXAMPLES = sorted((HERE.parents[2] / "examples" / "ensembles").glob("*.yaml"))
@@ -93,7 +94,7 @@ def test_docker_args_are_the_command() -> None:
 
 def test_execution_type_defaults_to_the_executor() -> None:
     ensemble = load_ensemble_file(EXAMPLES[0].parent / "firecracker.yaml")
-    assert ensemble.allocations["vm"].execution.type is Executor.FIRECRACKER
+    assert ensemble.allocations["vm"].execution.type is ExecutorKind.FIRECRACKER
 
 
 def test_shape_and_semantic_problems_are_reported_together() -> None:

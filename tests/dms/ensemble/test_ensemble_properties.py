@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from dms.ensemble import EnsembleError, dump_ensemble, load_ensemble, spec
 from dms.ensemble.bounds import MIN_MEMORY
+from dms.workload import AllocationRecovery, ExecutorKind, HealthCheckKind, Recovery, WorkloadKind
 
 EXAMPLES = sorted((pathlib.Path(__file__).parents[3] / "examples" / "ensembles").glob("*.yaml"))
 NUNET = sorted((pathlib.Path(__file__).parent / "nunet").glob("*.yaml"))
@@ -38,15 +39,15 @@ def resource_specs(draw: st.DrawFn) -> spec.ResourceSpec:
 
 
 @st.composite
-def executions(draw: st.DrawFn, executor: spec.Executor) -> spec.Execution:
-    if executor is spec.Executor.DOCKER:
+def executions(draw: st.DrawFn, executor: ExecutorKind) -> spec.Execution:
+    if executor is ExecutorKind.DOCKER:
         return spec.DockerExecution(
             image=draw(words),
             cmd=tuple(draw(st.lists(text, max_size=3))),
             environment=draw(environment),
             working_directory=draw(st.none() | words),
         )
-    if executor is spec.Executor.FIRECRACKER:
+    if executor is ExecutorKind.FIRECRACKER:
         return spec.FirecrackerExecution(
             kernel_image=draw(words), root_file_system=draw(words), kernel_args=draw(st.none() | text)
         )
@@ -56,16 +57,16 @@ def executions(draw: st.DrawFn, executor: spec.Executor) -> spec.Execution:
 healthchecks = st.one_of(
     st.none(),
     st.builds(
-        spec.HealthCheck,
-        type=st.just(spec.HealthCheckType.COMMAND),
+        spec.HealthCheckSpec,
+        type=st.just(HealthCheckKind.COMMAND),
         exec=st.lists(words, min_size=1, max_size=3).map(tuple),
         response=st.none() | st.builds(spec.HealthResponse, value=text),
         interval=st.none() | st.floats(min_value=0.1, max_value=600).map(spec.Seconds),
         retries=st.none() | st.integers(0, 10),
     ),
     st.builds(
-        spec.HealthCheck,
-        type=st.just(spec.HealthCheckType.TCP),
+        spec.HealthCheckSpec,
+        type=st.just(HealthCheckKind.TCP),
         endpoint=st.integers(1, 65535).map(str),
         timeout=st.none() | st.floats(min_value=0.1, max_value=60).map(spec.Seconds),
     ),
@@ -90,7 +91,7 @@ def ensembles(draw: st.DrawFn) -> spec.Ensemble:
     allocations = {}
     for placed in members.values():
         for position, name in enumerate(placed):
-            executor = draw(st.sampled_from(spec.Executor))
+            executor = draw(st.sampled_from(ExecutorKind))
             inline: st.SearchStrategy[spec.ResourceSpec | str] = resource_specs()
             named = st.sampled_from(sorted(templates)) if templates else inline
             resources = draw(inline | named)
@@ -98,10 +99,10 @@ def ensembles(draw: st.DrawFn) -> spec.Ensemble:
                 executor=executor,
                 execution=draw(executions(executor)),
                 resources=resources,
-                type=draw(st.sampled_from(spec.AllocationType)),
+                type=draw(st.sampled_from(WorkloadKind)),
                 depends_on=tuple(draw(st.lists(st.sampled_from(placed[:position]), unique=True)) if position else ()),
                 healthcheck=draw(healthchecks),
-                failure_recovery=draw(st.sampled_from(spec.AllocationRecovery)),
+                failure_recovery=draw(st.sampled_from(AllocationRecovery)),
             )
     nodes = {}
     for node, placed in members.items():
@@ -112,7 +113,7 @@ def ensembles(draw: st.DrawFn) -> spec.Ensemble:
             location=draw(st.none() | st.builds(spec.LocationSpec, accept=st.lists(places, max_size=2).map(tuple))),
             peer=draw(st.none() | words),
             redundancy=draw(st.integers(0, 3)),
-            failure_recovery=draw(st.sampled_from(spec.NodeRecovery)),
+            failure_recovery=draw(st.sampled_from(Recovery)),
         )
     edges: tuple[spec.EdgeConstraint, ...] = ()
     if node_count > 1:

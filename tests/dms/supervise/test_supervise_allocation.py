@@ -11,8 +11,8 @@ from dms.supervise import (
     CommandProbe,
     Completed,
     EventKind,
-    FailureRecovery,
     HealthCheck,
+    Recovery,
     RestartIntensity,
     RestartPolicy,
     StatusEvent,
@@ -48,7 +48,7 @@ async def test_crashing_service_backs_off_exponentially_then_reports_crash_loop(
     fake = FakeExecutor()
     send, receive = channel()
     policy = RestartPolicy(
-        backoff=Backoff(initial=1, factor=2, cap=3), intensity=RestartIntensity(3, 300)
+        backoff=Backoff(initial=1, factor=2, maximum=3), intensity=RestartIntensity(3, 300)
     )
     supervisor = AllocationSupervisor(fake, spec("web"), send, policy=policy)
 
@@ -126,12 +126,12 @@ async def test_task_runs_to_completion_without_restart(
 @pytest.mark.parametrize(
     ("recovery", "final"),
     [
-        (FailureRecovery.STAY_DOWN, EventKind.STAYED_DOWN),
-        (FailureRecovery.REDEPLOY, EventKind.REDEPLOY_REQUESTED),
+        (Recovery.STAY_DOWN, EventKind.STAYED_DOWN),
+        (Recovery.REDEPLOY, EventKind.REDEPLOY_REQUESTED),
     ],
 )
 async def test_failure_recovery_other_than_restart_does_not_restart(
-    autojump_clock: trio.testing.MockClock, recovery: FailureRecovery, final: EventKind
+    autojump_clock: trio.testing.MockClock, recovery: Recovery, final: EventKind
 ) -> None:
     fake = FakeExecutor()
     fake.task_exit["job"] = 3
@@ -172,7 +172,7 @@ async def test_unexpected_start_error_is_a_start_failure_not_a_crash(
 
     monkeypatch.setattr(fake, "start", start)
     send, receive = channel()
-    policy = RestartPolicy(recovery=FailureRecovery.STAY_DOWN)
+    policy = RestartPolicy(recovery=Recovery.STAY_DOWN)
     outcome = await AllocationSupervisor(fake, spec("db"), send, policy=policy).run()
     assert "FileNotFoundError" in outcome.reason  # type: ignore[union-attr]
     kinds = [e.kind for e in drain(receive)]

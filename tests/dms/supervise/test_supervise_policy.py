@@ -4,8 +4,8 @@ from dms.supervise import (
     Backoff,
     CrashLoop,
     DependencyCycle,
-    FailureRecovery,
     InvalidPolicy,
+    Recovery,
     RestartAfter,
     RestartIntensity,
     RestartPolicy,
@@ -16,28 +16,28 @@ from dms.supervise import (
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
-    backoff = Backoff(initial=0.5, factor=2, cap=3)
+    backoff = Backoff(initial=0.5, factor=2, maximum=3)
     assert [backoff.delay(n) for n in range(1, 6)] == [0.5, 1, 2, 3, 3]
 
 
 def test_tracker_reports_crash_loop_past_the_intensity() -> None:
     tracker = RestartTracker(RestartPolicy(intensity=RestartIntensity(max_restarts=2, period=10)))
-    assert tracker.on_failure(0, ran_for=1) == RestartAfter(1.0, 1)
-    assert tracker.on_failure(1, ran_for=1) == RestartAfter(2.0, 2)
-    assert tracker.on_failure(2, ran_for=1) == CrashLoop(restarts=2, period=10)
+    assert tracker.decide(Recovery.RESTART, 0, ran_for=1) == RestartAfter(1.0, 1)
+    assert tracker.decide(Recovery.RESTART, 1, ran_for=1) == RestartAfter(2.0, 2)
+    assert tracker.decide(Recovery.RESTART, 2, ran_for=1) == CrashLoop(restarts=2, period=10)
 
 
 def test_restarts_outside_the_period_are_forgotten() -> None:
     tracker = RestartTracker(RestartPolicy(intensity=RestartIntensity(max_restarts=1, period=10)))
-    assert isinstance(tracker.on_failure(0, ran_for=1), RestartAfter)
-    assert isinstance(tracker.on_failure(11, ran_for=1), RestartAfter)
+    assert isinstance(tracker.decide(Recovery.RESTART, 0, ran_for=1), RestartAfter)
+    assert isinstance(tracker.decide(Recovery.RESTART, 11, ran_for=1), RestartAfter)
 
 
 def test_a_long_healthy_run_resets_the_backoff() -> None:
     tracker = RestartTracker(RestartPolicy(reset_after=30))
-    tracker.on_failure(0, ran_for=1)
-    tracker.on_failure(5, ran_for=1)
-    assert tracker.on_failure(100, ran_for=60) == RestartAfter(1.0, 1)
+    tracker.decide(Recovery.RESTART, 0, ran_for=1)
+    tracker.decide(Recovery.RESTART, 5, ran_for=1)
+    assert tracker.decide(Recovery.RESTART, 100, ran_for=60) == RestartAfter(1.0, 1)
 
 
 @pytest.mark.parametrize(
@@ -58,8 +58,8 @@ def test_unknown_strategy_and_recovery_name_their_field() -> None:
     with pytest.raises(InvalidPolicy, match="strategy: 'OneForMany'"):
         SupervisorStrategy.parse("OneForMany")
     with pytest.raises(InvalidPolicy, match="failure_recovery: 'reboot'"):
-        FailureRecovery.parse("reboot")
-    assert FailureRecovery.parse("stay-down") is FailureRecovery.STAY_DOWN
+        Recovery.parse("reboot")
+    assert Recovery.parse("stay-down") is Recovery.STAY_DOWN
 
 
 def test_strategies_pick_the_children_to_restart_in_start_order() -> None:

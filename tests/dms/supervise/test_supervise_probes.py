@@ -14,6 +14,7 @@ from dms.supervise import (
     Backoff,
     CommandProbe,
     EventKind,
+    ExpectedResponse,
     HealthCheck,
     HttpProbe,
     RestartPolicy,
@@ -59,7 +60,7 @@ async def test_http_probe_follows_status_body_and_timeout() -> None:
     async with trio.open_nursery() as nursery:
         port = await serve(nursery, server)
         check = HealthCheck(
-            HttpProbe(f"http://127.0.0.1:{port}/health", response="ok"), timeout=0.3
+            HttpProbe(f"http://127.0.0.1:{port}/health", response=ExpectedResponse("ok")), timeout=0.3
         )
         execution = await fake.start(
             ExecutionSpec(name="x", executor=ExecutorKind.PROCESS, cmd=("x",))
@@ -68,7 +69,7 @@ async def test_http_probe_follows_status_body_and_timeout() -> None:
         server.status = 503
         assert (await run_probe(check, execution)).detail == "HTTP 503, expected 200"
         server.status, server.body = 200, b"degraded"
-        assert "body lacks 'ok'" in (await run_probe(check, execution)).detail
+        assert "body does not contain 'ok'" in (await run_probe(check, execution)).detail
         server.hang = True
         result = await run_probe(check, execution)
         assert not result.ok and result.detail == "timed out after 0.3s"
@@ -95,7 +96,7 @@ async def test_command_probe_runs_in_the_process_workload(tmp_path: Path) -> Non
             ExecutionSpec(name="svc", executor=ExecutorKind.PROCESS, cmd=("sleep", "30"))
         )
         ready = HealthCheck(
-            CommandProbe(("sh", "-c", "test -f ready && echo fine"), response="fine")
+            CommandProbe(("sh", "-c", "test -f ready && echo fine"), response=ExpectedResponse("fine"))
         )
         assert not (await run_probe(ready, execution)).ok
         (execution.work / "ready").touch()

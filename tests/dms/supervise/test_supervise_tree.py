@@ -9,7 +9,7 @@ from dms.supervise import (
     AllocationSupervisor,
     Backoff,
     EventKind,
-    FailureRecovery,
+    Recovery,
     RestartIntensity,
     RestartPolicy,
     StatusEvent,
@@ -30,7 +30,7 @@ def autojump_clock() -> trio.testing.MockClock:
 def make_tree(
     strategy: SupervisorStrategy,
     policy: RestartPolicy = TREE_POLICY,
-    recovery: dict[str, FailureRecovery] | None = None,
+    recovery: dict[str, Recovery] | None = None,
 ) -> tuple[FakeExecutor, SupervisorTree, trio.MemoryReceiveChannel[StatusEvent]]:
     fake = FakeExecutor()
     send, receive = trio.open_memory_channel[StatusEvent](math.inf)
@@ -39,7 +39,7 @@ def make_tree(
             fake,
             ExecutionSpec(name=name, executor=ExecutorKind.PROCESS, cmd=("run",)),
             send,
-            policy=RestartPolicy(recovery=(recovery or {}).get(name, FailureRecovery.RESTART)),
+            policy=RestartPolicy(recovery=(recovery or {}).get(name, Recovery.RESTART)),
         )
         for name in ("web", "api", "db")  # given out of order on purpose
     ]
@@ -132,7 +132,7 @@ async def test_stay_down_child_is_not_restarted_by_the_tree(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     fake, tree, receive = make_tree(
-        SupervisorStrategy.ALL_FOR_ONE, recovery={"web": FailureRecovery.STAY_DOWN}
+        SupervisorStrategy.ALL_FOR_ONE, recovery={"web": Recovery.STAY_DOWN}
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(tree.run)
