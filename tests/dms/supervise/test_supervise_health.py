@@ -2,6 +2,7 @@ import pytest
 
 from dms.supervise import (
     CommandProbe,
+    ExpectedResponse,
     HealthCheck,
     HealthLedger,
     HealthState,
@@ -10,6 +11,8 @@ from dms.supervise import (
     ProbeResult,
     TcpProbe,
 )
+from dms.supervise.health import MAX_PATTERN
+from dms.workload import ResponseMatch
 
 
 def result(ok: bool, at: float) -> ProbeResult:
@@ -68,3 +71,33 @@ def test_bad_definitions_name_their_field() -> None:
         CommandProbe(())
     with pytest.raises(InvalidHealthCheck, match="healthcheck.retries"):
         HealthCheck(TcpProbe("127.0.0.1:1"), retries=0)
+
+
+def test_string_match_strips_both_sides_and_compares_whole() -> None:
+    expected = ExpectedResponse(" ready\n", ResponseMatch.STRING)
+    assert expected.matches("ready")
+    assert expected.matches("\tready \r\n")
+    assert not expected.matches("ready now")
+    assert not expected.matches("not ready")
+
+
+def test_contains_match_is_a_substring_test() -> None:
+    assert ExpectedResponse("ok").matches("status: ok!")
+    assert not ExpectedResponse("ok").matches("OK")
+
+
+def test_regex_match_searches_anywhere_and_is_bounded() -> None:
+    expected = ExpectedResponse(r"v\d+\.\d+", ResponseMatch.REGEX)
+    assert expected.matches("running v1.27 since boot")
+    assert not expected.matches("running vX")
+    with pytest.raises(InvalidHealthCheck, match=f"exceeds {MAX_PATTERN}"):
+        ExpectedResponse("a" * (MAX_PATTERN + 1), ResponseMatch.REGEX)
+    with pytest.raises(InvalidHealthCheck, match="is not a regex"):
+        ExpectedResponse("(unclosed", ResponseMatch.REGEX)
+    # the bound applies to regexes only: a long literal is fine
+    assert ExpectedResponse("a" * (MAX_PATTERN + 1)).matches("a" * (MAX_PATTERN + 1))
+
+
+def test_script_probe_needs_a_script() -> None:
+    with pytest.raises(InvalidHealthCheck, match="healthcheck.script"):
+        CommandProbe.script("  \n")

@@ -6,6 +6,7 @@ import socket
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from dms.executor import ExecutionSpec, ExecutorKind, ProcessExecutor
@@ -22,6 +23,7 @@ from dms.supervise import (
     TcpProbe,
     run_probe,
 )
+from dms.workload import ResponseMatch
 from tests.dms.supervise.supervise_fake_executor import FakeExecutor
 
 
@@ -138,3 +140,77 @@ async def test_process_allocation_turning_unhealthy_is_restarted(tmp_path: Path)
         nursery.cancel_scope.cancel()
     assert first.status().exit is not None and first.status().exit.stopped
     assert supervisor.status().restarts == 1
+
+
+@pytest.mark.parametrize(
+    ("expected", "healthy", "unhealthy"),
+    [
+        (ExpectedResponse("ok", ResponseMatch.STRING), "printf ' ok\\n\\n'", "echo okay"),
+        (ExpectedResponse("ok", ResponseMatch.CONTAINS), "echo all ok here", "echo o k"),
+        (ExpectedResponse(r"^load=[0-3]\b", ResponseMatch.REGEX), "echo load=2", "echo load=7"),
+    ],
+)
+async def test_command_response_match_types_judge_real_output(
+    tmp_path: Path, expected: ExpectedResponse, healthy: str, unhealthy: str
+) -> None:
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(
+            ExecutionSpec(name="svc", executor=ExecutorKind.PROCESS, cmd=("sleep", "30"))
+        )
+        good = await run_probe(HealthCheck(CommandProbe(("sh", "-c", healthy), expected)), execution)
+        bad = await run_probe(HealthCheck(CommandProbe(("sh", "-c", unhealthy), expected)), execution)
+        await execution.stop(grace=1)
+    assert good.ok, good.detail
+    assert not bad.ok and expected.mismatch() in bad.detail
+
+
+async def test_http_body_string_match_ignores_surrounding_whitespace_only() -> None:
+    fake = FakeExecutor()
+    server = ToggleServer()
+    async with trio.open_nursery() as nursery:
+        port = await serve(nursery, server)
+        check = HealthCheck(
+            HttpProbe(f"http://127.0.0.1:{port}/", response=ExpectedResponse("ok", ResponseMatch.STRING))
+        )
+        execution = await fake.start(ExecutionSpec(name="x", executor=ExecutorKind.PROCESS, cmd=("x",)))
+        server.body = b"\r\n ok \n"
+        assert (await run_probe(check, execution)).ok
+        server.body = b"ok, mostly"
+        result = await run_probe(check, execution)
+        assert not result.ok and result.detail == "HTTP 200 body is not 'ok'"
+        nursery.cancel_scope.cancel()
+
+
+async def test_http_body_regex_match() -> None:
+    fake = FakeExecutor()
+    server = ToggleServer()
+    async with trio.open_nursery() as nursery:
+        port = await serve(nursery, server)
+        expected = ExpectedResponse(r'"status":\s*"(up|degraded)"', ResponseMatch.REGEX)
+        check = HealthCheck(HttpProbe(f"http://127.0.0.1:{port}/", response=expected))
+        execution = await fake.start(ExecutionSpec(name="x", executor=ExecutorKind.PROCESS, cmd=("x",)))
+        server.body = b'{"status": "up"}'
+        assert (await run_probe(check, execution)).ok
+        server.body = b'{"status": "down"}'
+        assert not (await run_probe(check, execution)).ok
+        nursery.cancel_scope.cancel()
+
+
+async def test_script_probe_runs_like_a_command_in_the_workload(tmp_path: Path) -> None:
+    script = CommandProbe.script(
+        "set -e\ntest -f ready\ncat ready\n", ExpectedResponse("warm", ResponseMatch.STRING)
+    )
+    async with ProcessExecutor(tmp_path) as executor:
+        execution = await executor.start(
+            ExecutionSpec(name="svc", executor=ExecutorKind.PROCESS, cmd=("sleep", "30"))
+        )
+        check = HealthCheck(script)
+        missing = await run_probe(check, execution)
+        (execution.work / "ready").write_text("cold\n")
+        cold = await run_probe(check, execution)
+        (execution.work / "ready").write_text("warm\n")
+        warm = await run_probe(check, execution)
+        await execution.stop(grace=1)
+    assert not missing.ok and missing.detail.startswith("exit code 1")
+    assert not cold.ok and "is not 'warm'" in cold.detail
+    assert warm.ok
