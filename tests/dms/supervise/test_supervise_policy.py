@@ -1,10 +1,10 @@
 import pytest
 
 from dms.supervise import (
-    Backoff,
     CrashLoop,
     DependencyCycle,
     InvalidPolicy,
+    NotRestarted,
     Recovery,
     RestartAfter,
     RestartIntensity,
@@ -13,11 +13,6 @@ from dms.supervise import (
     SupervisorStrategy,
     start_order,
 )
-
-
-def test_backoff_doubles_up_to_its_cap() -> None:
-    backoff = Backoff(initial=0.5, factor=2, maximum=3)
-    assert [backoff.delay(n) for n in range(1, 6)] == [0.5, 1, 2, 3, 3]
 
 
 def test_tracker_reports_crash_loop_past_the_intensity() -> None:
@@ -31,6 +26,14 @@ def test_restarts_outside_the_period_are_forgotten() -> None:
     tracker = RestartTracker(RestartPolicy(intensity=RestartIntensity(max_restarts=1, period=10)))
     assert isinstance(tracker.decide(Recovery.RESTART, 0, ran_for=1), RestartAfter)
     assert isinstance(tracker.decide(Recovery.RESTART, 11, ran_for=1), RestartAfter)
+
+
+def test_stay_down_and_redeploy_are_not_restarts_and_do_not_count() -> None:
+    tracker = RestartTracker(RestartPolicy(intensity=RestartIntensity(max_restarts=1, period=10)))
+    assert tracker.decide(Recovery.STAY_DOWN, 0, ran_for=1) == NotRestarted(Recovery.STAY_DOWN)
+    assert tracker.decide(Recovery.REDEPLOY, 1, ran_for=1) == NotRestarted(Recovery.REDEPLOY)
+    assert tracker.total == 0
+    assert tracker.decide(Recovery.RESTART, 2, ran_for=1) == RestartAfter(1.0, 1)
 
 
 def test_a_long_healthy_run_resets_the_backoff() -> None:

@@ -15,6 +15,9 @@ from dms.supervise import (
     StatusEvent,
     SupervisorStrategy,
     SupervisorTree,
+    TreeNotRunning,
+    UnknownChild,
+    open_event_channel,
 )
 from tests.dms.supervise.supervise_fake_executor import FakeExecutor
 
@@ -180,3 +183,131 @@ async def test_all_for_one_restarts_once_when_children_fail_together(
         nursery.cancel_scope.cancel()
     assert tree.tracker.total == 1
     assert {name: len(runs) for name, runs in fake.runs.items()} == {"db": 2, "api": 2, "web": 2}
+
+
+async def test_stop_child_keeps_it_down_through_other_restarts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake, tree, receive = make_tree(SupervisorStrategy.ALL_FOR_ONE)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tree.run)
+        await tree.stop_child("web")
+        assert tree.live() == ["db", "api"]
+        assert tree.child_status("web").phase is EventKind.STOPPED
+        fake.crash("db")  # all-for-one: everyone restarts, except the stopped child
+        await trio.sleep(10)
+        assert tree.live() == ["db", "api"]
+        assert tree.status().stopped == frozenset({"web"})
+        nursery.cancel_scope.cancel()
+    assert len(fake.runs["web"]) == 1 and len(fake.runs["db"]) == 2
+    assert fake.current("web").status().exit is not None
+    assert fake.current("web").status().exit.stopped  # type: ignore[union-attr]
+
+
+async def test_restart_child_undoes_a_stop_and_waits_until_ready(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake, tree, _ = make_tree(SupervisorStrategy.ONE_FOR_ONE)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tree.run)
+        await tree.stop_child("api")
+        await tree.restart_child("api")
+        assert tree.live() == ["db", "api", "web"]
+        assert tree.status().stopped == frozenset()
+        nursery.cancel_scope.cancel()
+    assert len(fake.runs["api"]) == 2
+
+
+async def test_restart_child_replaces_a_running_child_without_counting_as_a_failure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    policy = RestartPolicy(intensity=RestartIntensity(max_restarts=1, period=60))
+    fake, tree, receive = make_tree(SupervisorStrategy.ALL_FOR_ONE, policy)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tree.run)
+        for _ in range(3):
+            await tree.restart_child("api")
+        assert tree.live() == ["db", "api", "web"]
+        nursery.cancel_scope.cancel()
+    # only api is replaced (owner's request, not the strategy) and no crash loop is declared
+    assert {name: len(runs) for name, runs in fake.runs.items()} == {"db": 1, "api": 4, "web": 1}
+    assert tree.status().restarts == 0
+    assert tree.child_status("api").restarts == 3
+    assert EventKind.CRASH_LOOP not in [e.kind for e in _drain(receive)]
+
+
+async def test_status_reports_every_child_in_start_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake, tree, _ = make_tree(SupervisorStrategy.ONE_FOR_ONE)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(tree.run)
+        await crash_and_settle(fake, tree, "db")
+        status = tree.status()
+        nursery.cancel_scope.cancel()
+    assert [child.name for child in status.children] == ["db", "api", "web"]
+    assert [child.phase for child in status.children] == [EventKind.RUNNING] * 3
+    assert [child.restarts for child in status.children] == [1, 0, 0]
+    assert status.restarts == 1 and status.strategy is SupervisorStrategy.ONE_FOR_ONE
+
+
+async def test_control_calls_name_unknown_children_and_need_a_running_tree(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    _, tree, _ = make_tree(SupervisorStrategy.ONE_FOR_ONE)
+    with pytest.raises(TreeNotRunning, match="'ensemble' is not running"):
+        await tree.stop_child("web")
+    with pytest.raises(UnknownChild, match="no child 'cache'"):
+        await tree.restart_child("cache")
+    with pytest.raises(UnknownChild):
+        tree.child_status("cache")
+
+
+async def test_a_reader_that_never_reads_does_not_stall_supervision(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeExecutor()
+    sink, receive = open_event_channel(capacity=2)  # nobody ever reads `receive`
+    children = [
+        AllocationSupervisor(fake, ExecutionSpec(name=n, executor=ExecutorKind.PROCESS, cmd=("x",)), sink)
+        for n in ("db", "api")
+    ]
+    tree = SupervisorTree("ensemble", children, sink, policy=TREE_POLICY)
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(60):
+            await nursery.start(tree.run)
+            for _ in range(3):
+                await crash_and_settle_n(fake, tree, "api", 2)
+        nursery.cancel_scope.cancel()
+    assert len(fake.runs["api"]) == 4
+    assert len(_drain(receive)) == 2  # the buffer's worth; the rest were dropped ...
+    assert sink.dropped > 0 and tree.status().events_dropped == sink.dropped  # ... and counted
+
+
+async def crash_and_settle_n(fake: FakeExecutor, tree: SupervisorTree, name: str, size: int) -> None:
+    before = len(fake.runs[name])
+    fake.crash(name)
+    while len(fake.runs[name]) == before or len(tree.live()) < size:
+        await trio.sleep(0.01)
+
+
+async def test_a_lone_supervisor_restarts_with_an_unread_unbuffered_channel(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeExecutor()
+    send, _receive = trio.open_memory_channel[StatusEvent](0)
+    policy = RestartPolicy(backoff=Backoff(initial=1), intensity=RestartIntensity(2, 600))
+    supervisor = AllocationSupervisor(
+        fake, ExecutionSpec(name="job", executor=ExecutorKind.PROCESS, cmd=("x",)), send, policy=policy
+    )
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(60):
+            await nursery.start(supervisor.run)
+            for runs in (2, 3):
+                fake.crash("job")
+                while len(fake.runs["job"]) < runs:
+                    await trio.sleep(0.01)
+            fake.crash("job")  # the third failure within the period: crash loop
+    assert supervisor.status().phase is EventKind.CRASH_LOOP
+    # every event was dropped: starting, running, exited per run, two restarts, the crash loop
+    assert supervisor.events.dropped == len(fake.runs["job"]) * 3 + 2 + 1
