@@ -134,7 +134,7 @@ EXECUTION_CLASSES: dict[ExecutorKind, type[Execution]] = {
 @attrs.frozen
 class HealthResponse:
     value: str = field("expected output (command) or body (http)", default="")
-    type: ResponseMatch = field("how `value` is matched", default=ResponseMatch.STRING)
+    type: ResponseMatch = field("string: output equals `value`, surrounding whitespace stripped; contains; regex: re.search, at most 256 characters", default=ResponseMatch.STRING)
     status: int | None = field("expected HTTP status code (http only)", default=None)
 
 
@@ -142,7 +142,7 @@ class HealthResponse:
 class HealthCheckSpec:
     type: HealthCheckKind = field("command, http or tcp")
     exec: tuple[str, ...] = field("command to run inside the workload (command)", default=())
-    script: str | None = field("name of a script in `scripts` to run instead of exec (command)", default=None)
+    script: str | None = field("name of a script in `scripts` run by /bin/sh instead of exec (command)", default=None)
     endpoint: str | None = field("URL (http) or host:port / port (tcp)", default=None)
     response: HealthResponse | None = field("expected response (command, http)", default=None)
     interval: Seconds | None = field("time between checks; bare numbers are seconds", default=None)
