@@ -3,8 +3,8 @@ policy with backoff and crash-loop limits, failure recovery and OTP-style superv
 trees with a control interface. Every transition is a `StatusEvent` put, without
 waiting, on a bounded channel the owner reads (`open_event_channel`).
 
-`Backoff` (`dms.backoff`) and `Recovery`, `SupervisorStrategy`, `InvalidPolicy`
-(`dms.workload`) are re-exported because policies are written with them."""
+`Backoff` (`dms.backoff`) and `Recovery`, `SupervisorStrategy` (`dms.workload`) are
+re-exported because policies are written with them."""
 
 from dms.backoff import Backoff
 from dms.supervise.allocation import (
@@ -30,6 +30,7 @@ from dms.supervise.health import (
 from dms.supervise.policy import (
     CrashLoop,
     DependencyCycle,
+    InvalidPolicy,
     NotRestarted,
     RestartAfter,
     RestartDecision,
@@ -40,7 +41,7 @@ from dms.supervise.policy import (
 )
 from dms.supervise.probes import http_get, run_probe
 from dms.supervise.tree import SupervisorTree, TreeNotRunning, TreeStatus, UnknownChild
-from dms.workload import InvalidPolicy, Recovery, SupervisorStrategy
+from dms.workload import Recovery, SupervisorStrategy
 
 __all__ = [
     "AllocationStatus",

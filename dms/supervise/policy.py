@@ -12,7 +12,11 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from dms.backoff import Backoff
-from dms.workload import InvalidPolicy, Recovery
+from dms.workload import Recovery
+
+
+class InvalidPolicy(ValueError):
+    """A supervision setting is unusable; the message names the field and value."""
 
 
 class DependencyCycle(InvalidPolicy):

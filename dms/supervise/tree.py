@@ -38,12 +38,13 @@ from dms.supervise.allocation import (
 from dms.supervise.events import EventKind, EventSink, StatusEvent, as_sink
 from dms.supervise.policy import (
     CrashLoop,
+    InvalidPolicy,
     NotRestarted,
     RestartPolicy,
     RestartTracker,
     start_order,
 )
-from dms.workload import InvalidPolicy, Recovery, SupervisorStrategy
+from dms.workload import Recovery, SupervisorStrategy
 
 DEFAULT_TREE_POLICY = RestartPolicy()
 

@@ -13,10 +13,6 @@ import enum
 from collections.abc import Sequence
 
 
-class InvalidPolicy(ValueError):
-    """A recovery or supervision setting is unusable; the message names the field and value."""
-
-
 class ExecutorKind(enum.Enum):
     """Which executor runs a workload."""
 
@@ -55,15 +51,6 @@ class Recovery(enum.Enum):
     RESTART = "restart"  # restart in place, with backoff, until it crash-loops
     REDEPLOY = "redeploy"  # ask the orchestrator to place it elsewhere
 
-    @classmethod
-    def parse(cls, value: str) -> Recovery:
-        """Accepts `stay_down`, `stay-down` and any case."""
-        try:
-            return cls(value.strip().lower().replace("-", "_"))
-        except ValueError:
-            names = ", ".join(member.value for member in cls)
-            raise InvalidPolicy(f"failure_recovery: {value!r} is not one of {names}") from None
-
 
 class SupervisorStrategy(enum.Enum):
     """Erlang/OTP restart strategies over children in start (`depends_on`) order."""
@@ -71,21 +58,6 @@ class SupervisorStrategy(enum.Enum):
     ONE_FOR_ONE = "OneForOne"  # restart only the failed child
     ALL_FOR_ONE = "AllForOne"  # restart every child
     REST_FOR_ONE = "RestForOne"  # restart the failed child and those started after it
-
-    @classmethod
-    def parse(cls, value: str) -> SupervisorStrategy:
-        """Accepts `OneForOne` and the snake forms (`one_for_one`, `one_for_all`, ...)."""
-        key = value.replace("_", "").replace("-", "").lower()
-        aliases = {
-            "oneforone": cls.ONE_FOR_ONE,
-            "allforone": cls.ALL_FOR_ONE,
-            "oneforall": cls.ALL_FOR_ONE,
-            "restforone": cls.REST_FOR_ONE,
-        }
-        if key not in aliases:
-            names = ", ".join(member.value for member in cls)
-            raise InvalidPolicy(f"strategy: {value!r} is not one of {names}")
-        return aliases[key]
 
     def affected(self, order: Sequence[str], failed: str) -> list[str]:
         """The children to restart, in start order, when `failed` fails."""

@@ -43,28 +43,6 @@ def test_a_long_healthy_run_resets_the_backoff() -> None:
     assert tracker.decide(Recovery.RESTART, 100, ran_for=60) == RestartAfter(1.0, 1)
 
 
-@pytest.mark.parametrize(
-    ("text", "strategy"),
-    [
-        ("OneForOne", SupervisorStrategy.ONE_FOR_ONE),
-        ("one_for_one", SupervisorStrategy.ONE_FOR_ONE),
-        ("one_for_all", SupervisorStrategy.ALL_FOR_ONE),
-        ("AllForOne", SupervisorStrategy.ALL_FOR_ONE),
-        ("rest_for_one", SupervisorStrategy.REST_FOR_ONE),
-    ],
-)
-def test_strategy_accepts_nunet_and_snake_names(text: str, strategy: SupervisorStrategy) -> None:
-    assert SupervisorStrategy.parse(text) is strategy
-
-
-def test_unknown_strategy_and_recovery_name_their_field() -> None:
-    with pytest.raises(InvalidPolicy, match="strategy: 'OneForMany'"):
-        SupervisorStrategy.parse("OneForMany")
-    with pytest.raises(InvalidPolicy, match="failure_recovery: 'reboot'"):
-        Recovery.parse("reboot")
-    assert Recovery.parse("stay-down") is Recovery.STAY_DOWN
-
-
 def test_strategies_pick_the_children_to_restart_in_start_order() -> None:
     order = ["db", "api", "web"]
     assert SupervisorStrategy.ONE_FOR_ONE.affected(order, "api") == ["api"]

@@ -1,6 +1,6 @@
 import pytest
 
-from dms.workload import AllocationRecovery, InvalidPolicy, Recovery, SupervisorStrategy
+from dms.workload import AllocationRecovery, Recovery, SupervisorStrategy
 
 
 @pytest.mark.parametrize(
@@ -17,12 +17,6 @@ def test_nunet_allocation_recovery_is_a_recovery_and_a_strategy(
 ) -> None:
     assert allocation.recovery is recovery
     assert allocation.strategy is strategy
-
-
-def test_recovery_parses_loose_spellings_and_names_the_choices() -> None:
-    assert Recovery.parse(" Stay-Down ") is Recovery.STAY_DOWN
-    with pytest.raises(InvalidPolicy, match="stay_down, restart, redeploy"):
-        Recovery.parse("reboot")
 
 
 def test_the_vocabulary_imports_no_package_that_uses_it() -> None:
