@@ -94,7 +94,7 @@ class ResourceSpec:
 
 
 @attrs.frozen
-class DockerExecution:
+class DockerExecutionSpec:
     image: str = field("container image, e.g. nginx:1.27")
     type: ExecutorKind = field("executor this execution is for (defaults to the allocation's)", default=ExecutorKind.DOCKER)
     entrypoint: tuple[str, ...] = field("overrides the image entrypoint", default=())
@@ -105,7 +105,7 @@ class DockerExecution:
 
 
 @attrs.frozen
-class FirecrackerExecution:
+class FirecrackerExecutionSpec:
     kernel_image: str = field("kernel image (vmlinux) path or URL")
     root_file_system: str = field("root file system image path or URL")
     type: ExecutorKind = field("executor this execution is for", default=ExecutorKind.FIRECRACKER)
@@ -114,7 +114,7 @@ class FirecrackerExecution:
 
 
 @attrs.frozen
-class ProcessExecution:
+class ProcessExecutionSpec:
     command: str = field("program to run")
     type: ExecutorKind = field("executor this execution is for", default=ExecutorKind.PROCESS)
     args: tuple[str, ...] = field("program arguments", default=())
@@ -122,12 +122,12 @@ class ProcessExecution:
     working_directory: str | None = field("working directory", default=None)
 
 
-Execution = DockerExecution | FirecrackerExecution | ProcessExecution
+AllocationExecution = DockerExecutionSpec | FirecrackerExecutionSpec | ProcessExecutionSpec
 
-EXECUTION_CLASSES: dict[ExecutorKind, type[Execution]] = {
-    ExecutorKind.DOCKER: DockerExecution,
-    ExecutorKind.FIRECRACKER: FirecrackerExecution,
-    ExecutorKind.PROCESS: ProcessExecution,
+EXECUTION_CLASSES: dict[ExecutorKind, type[AllocationExecution]] = {
+    ExecutorKind.DOCKER: DockerExecutionSpec,
+    ExecutorKind.FIRECRACKER: FirecrackerExecutionSpec,
+    ExecutorKind.PROCESS: ProcessExecutionSpec,
 }
 
 
@@ -173,7 +173,7 @@ class Volume:
 @attrs.frozen
 class Allocation:
     executor: ExecutorKind = field("docker, firecracker or process")
-    execution: Execution = field("what to run; its fields depend on the executor")
+    execution: AllocationExecution = field("what to run; its fields depend on the executor")
     resources: ResourceSpec | str = field("resources, inline or the name of a `resources` template")
     type: WorkloadKind = field("service (long running) or task (runs to completion)", default=WorkloadKind.SERVICE)
     dns_name: str | None = field("name under `.internal` (defaults to the allocation name)", default=None, aliases=("dnsname",))

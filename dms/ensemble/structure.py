@@ -475,15 +475,15 @@ def _salvage_class(value: object, cls: type, path: Path, broken: set[Path]) -> A
     return cls(**fields)
 
 
-def _salvage_execution(value: object, path: Path, broken: set[Path]) -> spec.Execution:
+def _salvage_execution(value: object, path: Path, broken: set[Path]) -> spec.AllocationExecution:
     kind = value.get("type") if isinstance(value, dict) else None
     try:
         cls = spec.EXECUTION_CLASSES[ExecutorKind(kind)]
     except ValueError:
         broken.add((*path, "type"))
-        cls = spec.DockerExecution
+        cls = spec.DockerExecutionSpec
         value = {k: v for k, v in value.items() if k != "type"} if isinstance(value, dict) else value
-    return typing.cast(spec.Execution, _salvage_class(value, cls, path, broken))
+    return typing.cast(spec.AllocationExecution, _salvage_class(value, cls, path, broken))
 
 
 def _default(field: attrs.Attribute[Any]) -> Any:
@@ -507,7 +507,7 @@ def _stand_in(kind: Any, path: Path, broken: set[Path]) -> Any:
             return None
         if str in args:
             return ""
-        return _salvage_class({}, spec.DockerExecution, path, broken)
+        return _salvage_class({}, spec.DockerExecutionSpec, path, broken)
     if _is_dict(kind):
         return {}
     if _is_tuple(kind):

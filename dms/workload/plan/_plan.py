@@ -168,7 +168,7 @@ class _Translation:
     def command(self) -> ExecutionSpec:
         """The spec with what to run filled in, from the executor-specific execution."""
         match self.allocation.execution:
-            case spec.DockerExecution() as docker:
+            case spec.DockerExecutionSpec() as docker:
                 if docker.user is not None:
                     raise self.refuse("execution.user", "the docker executor runs as the image's user")
                 return ExecutionSpec(
@@ -180,7 +180,7 @@ class _Translation:
                     environment=docker.environment,
                     working_directory=docker.working_directory,
                 )
-            case spec.ProcessExecution() as process:
+            case spec.ProcessExecutionSpec() as process:
                 return ExecutionSpec(
                     name=self.name,
                     executor=ExecutorKind.PROCESS,
@@ -188,7 +188,7 @@ class _Translation:
                     environment=process.environment,
                     working_directory=process.working_directory,
                 )
-            case spec.FirecrackerExecution() as vm:
+            case spec.FirecrackerExecutionSpec() as vm:
                 if vm.initrd is not None:
                     raise self.refuse("execution.initrd", "the firecracker executor boots no initrd")
                 for field in ("kernel_image", "root_file_system"):

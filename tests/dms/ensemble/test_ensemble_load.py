@@ -14,7 +14,7 @@ from dms.ensemble import (
     load_ensemble,
     load_ensemble_file,
 )
-from dms.ensemble.spec import DockerExecution
+from dms.ensemble.spec import DockerExecutionSpec
 from dms.workload import ExecutorKind
 
 HERE = pathlib.Path(__file__).parent
@@ -88,7 +88,7 @@ def test_dnsname_is_read_only_when_dns_name_is_absent() -> None:
 def test_docker_args_are_the_command() -> None:
     ensemble = load_ensemble_file(HERE / "nunet" / "tasks-and-recovery.yaml")
     execution = ensemble.allocations["task-one"].execution
-    assert isinstance(execution, DockerExecution)
+    assert isinstance(execution, DockerExecutionSpec)
     assert execution.cmd == ("sh", "-c", "echo 'Task one' && sleep 5")
 
 

@@ -39,19 +39,19 @@ def resource_specs(draw: st.DrawFn) -> spec.ResourceSpec:
 
 
 @st.composite
-def executions(draw: st.DrawFn, executor: ExecutorKind) -> spec.Execution:
+def executions(draw: st.DrawFn, executor: ExecutorKind) -> spec.AllocationExecution:
     if executor is ExecutorKind.DOCKER:
-        return spec.DockerExecution(
+        return spec.DockerExecutionSpec(
             image=draw(words),
             cmd=tuple(draw(st.lists(text, max_size=3))),
             environment=draw(environment),
             working_directory=draw(st.none() | words),
         )
     if executor is ExecutorKind.FIRECRACKER:
-        return spec.FirecrackerExecution(
+        return spec.FirecrackerExecutionSpec(
             kernel_image=draw(words), root_file_system=draw(words), kernel_args=draw(st.none() | text)
         )
-    return spec.ProcessExecution(command=draw(words), args=tuple(draw(st.lists(text, max_size=3))))
+    return spec.ProcessExecutionSpec(command=draw(words), args=tuple(draw(st.lists(text, max_size=3))))
 
 
 healthchecks = st.one_of(

@@ -131,7 +131,7 @@ def test_firecracker_boot_comes_from_the_execution() -> None:
 def test_firecracker_initrd_and_urls_are_refused() -> None:
     ensemble = load_ensemble_file(NUNET / "full-reference.yaml")
     vm = ensemble.allocations["vm1"]
-    assert isinstance(vm.execution, spec.FirecrackerExecution)
+    assert isinstance(vm.execution, spec.FirecrackerExecutionSpec)
     for field, value in (("initrd", "initrd.img"), ("kernel_image", "https://example.org/vmlinux")):
         execution = attrs.evolve(vm.execution, **{field: value})
         broken = attrs.evolve(ensemble, allocations={**ensemble.allocations, "vm1": attrs.evolve(vm, execution=execution)})
@@ -261,13 +261,13 @@ def test_fields_no_executor_honours_are_refused() -> None:
         plan_workload(one(docker), "app")
     with pytest.raises(UnsupportedField, match="volumes"):
         plan_workload(one(PROCESS + "    volumes: ['data:/data']\n", top="volumes: {data: {type: local}}"), "app")
-    mismatched = one(PROCESS, execution=spec.DockerExecution(image="alpine"))
+    mismatched = one(PROCESS, execution=spec.DockerExecutionSpec(image="alpine"))
     with pytest.raises(UnsupportedField, match="execution.type: docker execution for a process executor"):
         plan_workload(mismatched, "app")
 
 
 def test_environment_that_is_not_key_value_is_an_invalid_workload() -> None:
-    ensemble = one(PROCESS, execution=spec.ProcessExecution(command="x", environment=("NOEQUALS",)))
+    ensemble = one(PROCESS, execution=spec.ProcessExecutionSpec(command="x", environment=("NOEQUALS",)))
     with pytest.raises(InvalidWorkload, match="environment"):
         plan_workload(ensemble, "app")
 
