@@ -12,6 +12,8 @@ import random
 
 import attrs
 
+__all__ = ["Backoff"]
+
 
 @attrs.frozen
 class Backoff:

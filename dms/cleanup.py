@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import trio
 
+__all__ = ["shielded_cleanup"]
+
 
 def shielded_cleanup(seconds: float) -> trio.CancelScope:
     """A cancel scope shielded from outer cancellation, cancelled after `seconds`
