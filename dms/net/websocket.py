@@ -3,16 +3,26 @@
 Addresses look like ``ws://127.0.0.1:9000``; listening on port 0 binds a free port and
 `listen` reports the real address. The websocket layer is plain (no TLS): the link's own
 handshake authenticates both sides and encrypts every frame.
+
+A dial is one boundary: whatever the address answers (an HTTP page, a 404, garbage, a
+closed or silent socket) and whatever the socket, h11, wsproto or trio-websocket raise
+about it, in the dialing task or in trio-websocket's reader task, `connect` raises
+`ConnectFailed` naming the address. Nothing a remote sends can crash the transport.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 from urllib.parse import urlsplit
 
+import h11
 import nacl.signing
 import trio
+import wsproto.utilities
 from trio_websocket import (
     ConnectionClosed,
+    ConnectionRejected,
     HandshakeError,
     WebSocketConnection,
     WebSocketRequest,
@@ -136,22 +146,38 @@ class WebsocketTransport(SecureTransport):
         *,
         task_status: trio.TaskStatus[Link] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Own one dialed connection: trio-websocket's reader task and the link's writer."""
+        """Own one dialed connection: trio-websocket's reader task and the link's writer.
+
+        Until the link is handed over through `task_status`, every way the connection
+        can fail ends here as `ConnectFailed` (or the handshake's own `NetError`); once
+        it is up, the reader ending for whatever reason closes the link.
+        """
         failure: NetError | None = None
-        async with trio.open_nursery() as nursery:
-            try:
-                link = await self._open(nursery, address, host, port, expect_peer)
-            except NetError as exc:
-                failure = exc
-            else:
-                await self._endpoint.run_dialed(link, task_status=task_status)
-            nursery.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
+        link_up = False
+        with trio.CancelScope() as connection_scope:
+            async with trio.open_nursery() as nursery:
+                reader = _GuardedReader(nursery, on_end=connection_scope.cancel)
+                try:
+                    link = await self._open(reader, address, host, port, expect_peer)
+                except _CARRIER_ERRORS as exc:
+                    failure = ConnectFailed(address, _describe(exc))
+                except NetError as exc:
+                    failure = exc
+                else:
+                    link_up = True  # run_dialed hands it over before its first checkpoint
+                    await self._endpoint.run_dialed(link, task_status=task_status)
+                nursery.cancel_scope.cancel()
+        if link_up:
+            return
+        if reader.failure is not None:  # the reader's reason is the real one
+            failure = ConnectFailed(address, _describe(reader.failure))
+        raise failure or ConnectFailed(
+            address, "the connection closed before the websocket handshake completed"
+        )
 
     async def _open(
         self,
-        nursery: trio.Nursery,
+        reader: _GuardedReader,
         address: str,
         host: str,
         port: int,
@@ -159,18 +185,70 @@ class WebsocketTransport(SecureTransport):
     ) -> Link:
         timeout = self._endpoint.settings.handshake_timeout
         with trio.move_on_after(timeout) as scope:
-            try:
-                ws = await connect_websocket(
-                    nursery,
-                    host,
-                    port,
-                    "/",
-                    use_ssl=False,
-                    max_message_size=MAX_CARRIER_MESSAGE,
-                    receive_buffer_size=_RECEIVE_CHUNK,
-                )
-            except (OSError, HandshakeError, ConnectionClosed) as exc:
-                raise ConnectFailed(address, str(exc) or type(exc).__name__) from None
+            # trio-websocket only calls `start_soon` on the nursery it is given.
+            ws = await connect_websocket(
+                cast(trio.Nursery, reader),
+                host,
+                port,
+                "/",
+                use_ssl=False,
+                max_message_size=MAX_CARRIER_MESSAGE,
+                receive_buffer_size=_RECEIVE_CHUNK,
+            )
         if scope.cancelled_caught:
-            raise ConnectFailed(address, f"no websocket connection within {timeout} s")
+            raise ConnectFailed(address, f"no websocket connection within {timeout:g} s")
         return await self._endpoint.dial(_WebsocketCarrier(ws), address, expect_peer)
+
+
+_CARRIER_ERRORS: tuple[type[Exception], ...] = (
+    OSError,  # refused, unreachable, unresolvable (socket.gaierror), reset
+    HandshakeError,  # ConnectionRejected: an HTTP answer instead of an upgrade; timeouts
+    ConnectionClosed,
+    h11.ProtocolError,
+    wsproto.utilities.ProtocolError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+)
+"""What opening a websocket can raise in the dialing task, besides our own `NetError`."""
+
+
+class _GuardedReader:
+    """The nursery trio-websocket starts a dialed connection's reader task in.
+
+    The reader parses what the remote sends, so it raises whatever a hostile or
+    confused remote provokes: `ConnectionRejected` for an HTTP answer, h11's
+    `LocalProtocolError` for garbage, and whatever else a library version adds. Left
+    in a real nursery that would crash the transport; here it is kept as `failure`,
+    and the reader ending (with or without one) calls `on_end`, so that a dial waiting
+    for a handshake that can no longer come fails at once.
+    """
+
+    def __init__(self, nursery: trio.Nursery, on_end: Callable[[], None]) -> None:
+        self._nursery = nursery
+        self._on_end = on_end
+        self.failure: Exception | None = None
+
+    def start_soon(
+        self, async_fn: Callable[..., Awaitable[object]], *args: Any, name: object = None
+    ) -> None:
+        self._nursery.start_soon(self._guard, async_fn, *args, name=name)
+
+    async def _guard(self, async_fn: Callable[..., Awaitable[object]], *args: Any) -> None:
+        try:
+            await async_fn(*args)
+        except Exception as exc:  # anything the remote provoked: see the class docstring
+            self.failure = exc
+        finally:
+            self._on_end()
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a user: what the address answered instead of a websocket."""
+    if isinstance(exc, ConnectionRejected):
+        return (
+            f"it answered HTTP {exc.status_code} instead of a websocket upgrade "
+            "(is this a dms node's address?)"
+        )
+    if isinstance(exc, (h11.ProtocolError, wsproto.utilities.ProtocolError)):
+        return f"it does not speak websocket ({type(exc).__name__}: {exc})"
+    return str(exc) or type(exc).__name__
