@@ -4,7 +4,12 @@ imports from dms."""
 
 from ucan.codec import CID, decode, encode
 from ucan.command import check_command, proves
-from ucan.container import decode_container, encode_container, encode_container_text
+from ucan.container import (
+    decode_container,
+    encode_container,
+    encode_container_text,
+    read_tokens,
+)
 from ucan.delegation import Delegation, delegate
 from ucan.did import did_from_public_key, public_key_from_did, verify_signature
 from ucan.errors import (
@@ -33,6 +38,6 @@ __all__ = [
     "Policy", "REVOKE", "RevocationSet", "Revoked", "SigningKey", "TooEarly", "TrustContext",
     "UcanError", "UnavailableProof", "check_command", "decode", "decode_container",
     "delegate", "did_from_public_key", "encode", "encode_container", "encode_container_text",
-    "invoke", "parse_policy", "proves", "public_key_from_did", "revoke",
+    "invoke", "parse_policy", "proves", "public_key_from_did", "read_tokens", "revoke",
     "validate_invocation", "verify_signature",
 ]

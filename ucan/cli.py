@@ -31,7 +31,7 @@ from ucan.attenuation import (
     validate_delegation_chain,
 )
 from ucan.codec import CID
-from ucan.container import BASE64, decode_container, encode_container
+from ucan.container import BASE64, encode_container, read_tokens
 from ucan.delegation import Delegation, delegate
 from ucan.did import verify_signature
 from ucan.envelope import DELEGATION_TAG, unseal
@@ -155,27 +155,16 @@ def _json_option(text: str | None, option: str, default: Any) -> Any:
 # -- token files --------------------------------------------------------------------------
 
 
-def read_tokens(path: str) -> list[Delegation | Invocation]:
-    """The tokens in a file (`-`: stdin), decoded: one raw envelope, or a container (any
-    header). Every MalformedToken names the file."""
+def read_token_file(path: str) -> list[Delegation | Invocation]:
+    """The tokens in a file (`-`: stdin), decoded (see `ucan.read_tokens` for what a
+    token file may hold). Every MalformedToken names the file."""
     try:
         with click.open_file(path, "rb") as source:
             data = source.read()
     except OSError as exc:
         raise CommandFailed(f"{path}: {exc.strerror or exc}") from None
-    if not data:
-        raise MalformedToken(f"{path}: empty")
-    if data[0] == 0x82:  # a CBOR array of two: a raw envelope
-        envelopes = [data]
-    else:
-        try:
-            envelopes = decode_container(data)
-        except MalformedToken as exc:
-            raise MalformedToken(
-                f"{path}: neither an envelope nor a container ({exc.message})"
-            ) from None
     try:
-        return [_decode(envelope) for envelope in envelopes]
+        return [_decode(envelope) for envelope in read_tokens(data)]
     except MalformedToken as exc:
         raise MalformedToken(f"{path}: {exc.message}") from None
 
@@ -190,7 +179,7 @@ def _decode(envelope: bytes) -> Delegation | Invocation:
 def read_delegations(paths: Iterable[str]) -> list[Delegation]:
     found: list[Delegation] = []
     for path in paths:
-        for token in read_tokens(path):
+        for token in read_token_file(path):
             if not isinstance(token, Delegation):
                 raise MalformedToken(f"{path}: holds invocation {token.cid}, not a delegation")
             found.append(token)
@@ -487,7 +476,7 @@ def revoke_command(ctx: Context, target: str, as_name: str, output: str, as_base
     check_output(output, as_json)
     revoker = ctx.keystore.did(as_name)
     if Path(target).is_file():
-        tokens = read_tokens(target)
+        tokens = read_token_file(target)
         if len(tokens) != 1:
             raise CommandFailed(f"{target}: holds {len(tokens)} tokens; give a file with one "
                                 "delegation, or its CID")
@@ -553,7 +542,7 @@ def inspect_command(path: str, as_json: bool) -> None:
     """Show a token's fields, CID and whether its signature is valid (every token of a
     container)."""
     described = []
-    for token in read_tokens(path):
+    for token in read_token_file(path):
         item = (_describe_delegation(token) if isinstance(token, Delegation)
                 else _describe_invocation(token))
         item["signature_valid"] = verify_signature(token.iss, token.signed_bytes,
@@ -620,7 +609,7 @@ def _verify(ctx: Context, paths: Sequence[str], proof_paths: Sequence[str], now:
     invocations: list[Invocation] = []
     delegations: list[Delegation] = []
     for path in paths:
-        for token in read_tokens(path):
+        for token in read_token_file(path):
             if isinstance(token, Delegation):
                 delegations.append(token)
             else:

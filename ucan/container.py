@@ -70,6 +70,24 @@ def decode_container(data: bytes | str) -> list[bytes]:
     return list(tokens)
 
 
+def read_tokens(data: bytes) -> list[bytes]:
+    """The token envelopes in a token file's bytes: one raw DAG-CBOR envelope (what
+    `ucan grant -o FILE` writes), or a container with any header, binary or base64 text
+    with or without a trailing newline (what `--base64` writes and people paste).
+
+    The one reader every command uses, so that a file one accepts the others accept.
+    `MalformedToken` when the data is neither; the caller adds the file name.
+    """
+    if not data.strip():
+        raise MalformedToken("empty")
+    if data[0] == 0x82:  # a CBOR array of two, [signature, payload]: a raw envelope
+        return [data]
+    try:
+        return decode_container(data)
+    except MalformedToken as exc:
+        raise MalformedToken(f"neither an envelope nor a container ({exc.message})") from None
+
+
 def _gunzip(body: bytes) -> bytes:
     import zlib
 

@@ -26,17 +26,14 @@ from dms.actor import Handle, RemoteError, RequestTimeout
 from dms.net import NetError
 from dms.node._behaviors import PING
 from dms.node._node import load_node_key, open_node
-from ucan import Delegation, MalformedToken, SigningKey, decode_container
+from ucan import Delegation, MalformedToken, SigningKey, read_tokens
 
 
 def _read_grants(paths: Sequence[str]) -> list[Delegation]:
     grants: list[Delegation] = []
     for path in paths:
-        data = Path(path).read_bytes()
         try:
-            # a raw envelope starts with CBOR array(2); anything else is a container
-            tokens = [data] if data[:1] == b"\x82" else decode_container(data)
-            grants.extend(Delegation.decode(token) for token in tokens)
+            grants.extend(Delegation.decode(token) for token in read_tokens(Path(path).read_bytes()))
         except MalformedToken as exc:
             raise click.ClickException(f"{path}: not a delegation: {exc.message}") from None
     return grants

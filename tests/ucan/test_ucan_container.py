@@ -19,6 +19,7 @@ from ucan.container import (
     decode_container,
     encode_container,
     encode_container_text,
+    read_tokens,
 )
 from ucan.errors import MalformedToken
 
@@ -89,3 +90,32 @@ def test_bytes_after_the_container_value_are_refused() -> None:
     assert decode_container(blob) == [b"token"]
     with pytest.raises(MalformedToken, match="follow"):
         decode_container(blob + b"\x00")
+
+
+# -- token files: the one reader the ucan and dms commands share ----------------------------
+
+
+def test_a_token_file_holding_one_raw_envelope_reads_as_that_envelope() -> None:
+    assert read_tokens(TOKENS[0]) == [TOKENS[0]]
+
+
+@pytest.mark.parametrize("header", HEADERS, ids=lambda h: f"0x{h:02x}")
+def test_a_token_file_holding_a_container_reads_as_its_tokens(header: int) -> None:
+    data = encode_container(TOKENS, header)
+    if header not in (RAW, RAW_GZIP):
+        data += b"\n"  # text as written by `ucan grant --base64`, or pasted
+    assert read_tokens(data) == sorted(TOKENS)
+
+
+@pytest.mark.parametrize("data", [b"", b"\n  \n", b"not a token", b"\xa1\x61x\x01"])
+def test_a_token_file_that_is_neither_is_refused_saying_so(data: bytes) -> None:
+    with pytest.raises(MalformedToken, match="empty|neither an envelope nor a container"):
+        read_tokens(data)
+
+
+def test_the_token_file_reader_is_public_and_the_one_the_ucan_command_uses() -> None:
+    import ucan
+    import ucan.cli
+
+    assert ucan.read_tokens is read_tokens
+    assert ucan.cli.read_tokens is read_tokens
