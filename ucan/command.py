@@ -2,6 +2,10 @@
 
 `/dms/deployment` proves `/dms/deployment` and `/dms/deployment/bid`, but never
 `/dms/deployments`: delegation covers whole path segments, not string prefixes.
+
+The spec says commands MUST be lowercase, in every script: `/dms/Ärger` and `/ΣΥΣ` are
+refused as `/dms/Deploy` is, because an implementation that compares them case-folded
+and one that compares them exactly would disagree about what a grant covers.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import re
 
 from ucan.errors import MalformedToken
 
-_SEGMENT = re.compile(r"[^/A-Z\s]+")
+_SEGMENT = re.compile(r"[^/\s]+")  # \s: whitespace in any script
 
 
 def check_command(command: object) -> str:
@@ -23,12 +27,14 @@ def check_command(command: object) -> str:
         raise MalformedToken(f"command {command!r} must begin with '/'")
     if command.endswith("/"):
         raise MalformedToken(f"command {command!r} must not end with '/'")
+    if command.lower() != command:  # str.lower: Unicode case, not only A-Z
+        raise MalformedToken(f"command {command!r} must be lowercase")
     for segment in command[1:].split("/"):
         if not segment:
             raise MalformedToken(f"command {command!r} has an empty segment")
         if not _SEGMENT.fullmatch(segment):
             raise MalformedToken(
-                f"command {command!r}: segment {segment!r} must be lowercase without spaces"
+                f"command {command!r}: segment {segment!r} must not contain whitespace"
             )
     return command
 
