@@ -16,15 +16,16 @@
 - `AuthorizationMachine`: a hypothesis state machine that grants, attenuates, revokes,
   lets time pass and invokes at random, checking each dispatch against a model you
   state (`expected`); the default model is `GrantGraph`, written from the rules.
+
+The pieces that need the test tools load when first used, so ``import dms.testing``
+(a `Testbed`, `grant`, the model) works without pytest or hypothesis installed; `network`
+needs pytest and pytest-trio, `AuthorizationMachine` needs hypothesis (``pip install
+pydms[testing]``).
 """
 
-from collections.abc import AsyncIterator
-
-import pytest
-import trio
+from typing import Any
 
 from dms.testing.grants import NotTheAudience, Principal, attenuate, grant, revoke
-from dms.testing.machine import UCAN_FAILURES, AuthorizationMachine
 from dms.testing.model import Grant, GrantGraph, UnsupportedPolicy, covers, policy_holds
 from dms.testing.portal import PortalClosed, TrioPortal
 from dms.testing.testbed import (
@@ -44,17 +45,23 @@ __all__ = [
     "policy_holds", "revoke", "settle", "virtual_clock",
 ]
 
+_LAZY = {  # name -> the module that defines it, imported on first use
+    "network": "dms.testing.fixtures",
+    "AuthorizationMachine": "dms.testing.machine",
+    "UCAN_FAILURES": "dms.testing.machine",
+}
 
-@pytest.fixture
-async def network(request: pytest.FixtureRequest,
-                  autojump_clock: trio.abc.Clock) -> AsyncIterator[Testbed]:
-    """Three connected nodes under the test's MockClock (see the module doc); for
-    another number, ``@pytest.mark.parametrize("network", [5], indirect=True)``."""
-    size = getattr(request, "param", 3)
-    if trio.lowlevel.current_clock() is not autojump_clock:
-        raise MockClockMissing(
-            "the `network` fixture needs the test to run on trio's MockClock: add "
-            "`autojump_clock` to the test function's arguments"
-        )
-    async with open_testbed(size) as testbed:
-        yield testbed
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    # pytest finds the `network` fixture of ``pytest_plugins = ["dms.testing"]`` here
+    return sorted(set(globals()) | set(__all__))
