@@ -84,6 +84,15 @@ class BadAddress(ConnectFailed):
         self.reason = reason
 
 
+class ListenFailed(NetError):
+    """An address could not be listened on (port in use, not this machine's, no such host)."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot listen on {address}: {reason}")
+        self.address = address
+        self.reason = reason
+
+
 class TransportNotOpen(NetError):
     """`connect` was called on a transport outside its `async with` block."""
 

@@ -144,6 +144,7 @@ class Mesh:
         self._maintained: set[str] = set()
         self._learned_addresses: set[str] = set()
         self._bootstrap_peers: dict[str, str] = {}
+        self._dial_failures: dict[str, NetError] = {}
         self._pings: dict[str, tuple[bytes, float]] = {}
         self._nursery: trio.Nursery | None = None
         self._scope: trio.CancelScope | None = None
@@ -200,6 +201,11 @@ class Mesh:
 
     def connected_peers(self) -> list[str]:
         return list(self._links)
+
+    def dial_failure(self, address: str) -> NetError | None:
+        """Why the last dial of `address` failed while it keeps failing (None once one
+        succeeds): what a caller that stops waiting for a peer tells its user."""
+        return self._dial_failures.get(address)
 
     async def wait_connected(self, count: int = 1) -> None:
         """Return once at least `count` peers are connected."""
@@ -333,14 +339,16 @@ class Mesh:
                     continue
                 try:
                     link = await self._transport.connect(address, expect_peer=peer)
-                except NetError:
+                except NetError as exc:  # the transport's one dial boundary: never fatal
                     failures += 1
+                    self._dial_failures[address] = exc
                     self.metrics["mesh.dial_failures"] += 1
                     if peer is not None and failures >= self._exchange_dial_attempts:
                         return
                     await trio.sleep(self._backoff.delay(failures, self._rng))
                     continue
                 failures = 0
+                self._dial_failures.pop(address, None)
                 if link.remote_peer == self.peer_id:
                     await link.aclose()  # our own address in the bootstrap list
                     return

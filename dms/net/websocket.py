@@ -26,11 +26,11 @@ from trio_websocket import (
     HandshakeError,
     WebSocketConnection,
     WebSocketRequest,
+    WebSocketServer,
     connect_websocket,
-    serve_websocket,
 )
 
-from dms.net.errors import BadAddress, ConnectFailed, NetError
+from dms.net.errors import BadAddress, ConnectFailed, ListenFailed, NetError
 from dms.net.link import (
     DEFAULT_LINK_SETTINGS,
     MAX_CARRIER_MESSAGE,
@@ -107,20 +107,22 @@ class WebsocketTransport(SecureTransport):
             await self._endpoint.serve(_WebsocketCarrier(ws), handle_link)
 
         try:
+            # Bound here, outside any nursery, so a port in use or an address that is not
+            # this machine's is one plain `ListenFailed`.
+            listeners = await trio.open_tcp_listeners(port, host=host)
+        except OSError as exc:
+            raise ListenFailed(address, exc.strerror or str(exc)) from None
+        server = WebSocketServer(
+            on_request,
+            listeners,
+            max_message_size=MAX_CARRIER_MESSAGE,
+            receive_buffer_size=_RECEIVE_CHUNK,
+            connect_timeout=settings.handshake_timeout,
+            disconnect_timeout=settings.close_timeout,
+        )
+        try:
             async with trio.open_nursery() as nursery:
-                server = await nursery.start(
-                    lambda task_status: serve_websocket(
-                        on_request,
-                        host,
-                        port,
-                        None,
-                        max_message_size=MAX_CARRIER_MESSAGE,
-                        receive_buffer_size=_RECEIVE_CHUNK,
-                        connect_timeout=settings.handshake_timeout,
-                        disconnect_timeout=settings.close_timeout,
-                        task_status=task_status,
-                    )
-                )
+                await nursery.start(server.run)
                 bound = format_ws_address(host, server.port)
                 self._endpoint.listen_address = bound
                 task_status.started(bound)

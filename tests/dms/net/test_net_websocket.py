@@ -88,3 +88,22 @@ async def test_unproven_connections_get_a_bounded_number_of_handshakes_and_small
                 with pytest.raises(trio_websocket.ConnectionClosed):
                     await ws.get_message()
             nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(("address", "reason"), [
+    (None, "in use"),
+    ("ws://192.0.2.1:0", "assign requested address"),  # TEST-NET-1: not this machine's
+    ("ws://no-such-host.invalid:0", "not known"),
+])
+async def test_an_address_that_cannot_be_listened_on_is_one_plain_listen_failed(address, reason):
+    import socket
+
+    from dms.net import ListenFailed
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = address or f"ws://127.0.0.1:{taken.getsockname()[1]}"
+        transport = WebsocketTransport(nacl.signing.SigningKey.generate())
+        with pytest.raises(ListenFailed, match=f"cannot listen on {address}: .*{reason}"):
+            await transport.listen(address, echo)

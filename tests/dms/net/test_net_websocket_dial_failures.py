@@ -120,4 +120,6 @@ async def test_a_mesh_bootstrapping_at_a_non_websocket_address_counts_and_retrie
                 await trio.sleep(0.05)
             assert mesh.connected_peers() == []
             assert mesh.listen_address is not None  # still up and listening
+            failure = mesh.dial_failure(address)  # what a caller that gives up can say
+            assert isinstance(failure, ConnectFailed) and address in str(failure)
             nursery.cancel_scope.cancel()
