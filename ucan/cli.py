@@ -38,7 +38,13 @@ from ucan.envelope import DELEGATION_TAG, unseal
 from ucan.errors import InvalidClaim, InvalidSubject, MalformedToken, UcanError
 from ucan.invocation import Invocation, invoke
 from ucan.keys import SigningKey
-from ucan.keystore import Keystore, KeystoreError, keystore_directory, resolve_passphrase
+from ucan.keystore import (
+    Keystore,
+    KeystoreError,
+    keystore_directory,
+    open_key,
+    resolve_passphrase,
+)
 from ucan.policy import parse_policy
 from ucan.revocation import RevocationSet, revoke
 from ucan.store import DEFAULT_STORE, STORE_ENV, TokenNotFound, TokenStore
@@ -251,8 +257,7 @@ class Context:
         self.store = TokenStore(store)
 
     def signer(self, name: str) -> SigningKey:
-        self.keystore.entry(name)  # KeyNotFound before asking for a passphrase
-        return self.keystore.load(name, resolve_passphrase(name))
+        return open_key(self.keystore.directory, name)
 
     def revocations(self) -> RevocationSet:
         known = RevocationSet()

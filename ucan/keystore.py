@@ -226,7 +226,16 @@ class Keystore:
         try:
             record = json.loads(path.read_text())
         except FileNotFoundError:
-            raise KeyNotFound(f"no key named {name!r} in {self.directory}") from None
+            if not self.directory.is_dir():  # often a mistyped --keystore
+                raise KeyNotFound(
+                    f"keystore {self.directory} does not exist: create key {name!r} in it "
+                    f"with `ucan --keystore {self.directory} key new {name}`, or give the "
+                    f"keystore that holds it (--keystore or ${KEYSTORE_ENV})"
+                ) from None
+            raise KeyNotFound(
+                f"no key named {name!r} in {self.directory}: create it with "
+                f"`ucan key new {name}`"
+            ) from None
         except (OSError, ValueError) as exc:
             raise CorruptKeyFile(f"{path}: {exc}") from None
         if not isinstance(record, dict) or record.get("format") != _FORMAT:
@@ -246,6 +255,16 @@ class Keystore:
             ))
         except (nacl.exceptions.ValueError, nacl.exceptions.TypeError) as exc:
             raise CorruptKeyFile(f"invalid kdf parameters: {exc}") from None
+
+
+def open_key(directory: str | os.PathLike[str], name: str,
+             passphrase: str | None = None) -> SigningKey:
+    """An existing key, decrypted. Never creates a key or a directory: a missing one is
+    `KeyNotFound` (the key, or the keystore directory) saying how to create it, before any
+    passphrase is asked. The passphrase is `passphrase`, else `resolve_passphrase`."""
+    store = Keystore(directory)
+    store.entry(name)
+    return store.load(name, resolve_passphrase(name) if passphrase is None else passphrase)
 
 
 def resolve_passphrase(

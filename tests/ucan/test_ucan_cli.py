@@ -366,3 +366,27 @@ def test_the_installed_command_keeps_stdout_for_the_token(tmp_path: Path) -> Non
                    "--proof", str(tmp_path / "g1.ucan"), "-o", "-")
     assert clamped.returncode == 0 and b"expiry clamped" in clamped.stderr
     assert clamped.stdout[0] == 0x82  # only the raw token on stdout
+
+
+def test_signing_as_a_key_that_does_not_exist_creates_nothing_and_says_how(run: Any,
+                                                                           tmp_path: Path) -> None:
+    run("key", "new", "root")
+    result = run("grant", "--as", "me", "--aud", "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
+                 "--cmd", "/dms", "-o", "g.ucan", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"KeyNotFound: no key named 'me' in {tmp_path / 'keys'}: create it with "
+        "`ucan key new me`"]
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["root.key"]
+
+
+def test_a_keystore_that_does_not_exist_is_named_and_not_created(run: Any,
+                                                                 tmp_path: Path) -> None:
+    missing = tmp_path / "typo"
+    result = run("--keystore", str(missing), "invoke", "--as", "me", "--cmd", "/dms",
+                 "--sub", "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp",
+                 "-o", "i.ucan", ok=False)
+    assert result.exit_code == 1
+    assert f"keystore {missing} does not exist" in result.stderr
+    assert "key new me" in result.stderr
+    assert not missing.exists()
