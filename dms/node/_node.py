@@ -32,6 +32,7 @@ from dms.net import MemoryNetwork, Mesh, Transport, WebsocketTransport
 from dms.node._behaviors import NodeBehaviors
 from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
+from dms.node._state_lock import hold_state_dir
 from ucan import Delegation, Invocation, SigningKey, TrustContext, delegate
 from ucan.keystore import Keystore, keystore_directory, resolve_passphrase
 from ucan.store import TokenStore
@@ -199,7 +200,7 @@ async def open_node(
                 screen=lambda topic, payload: node.screen_publication(topic, payload))
     store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
     node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store)
-    async with serving_nursery() as nursery:
+    async with hold_state_dir(state_dir), serving_nursery() as nursery:
         await nursery.start(mesh.run)
         await nursery.start(node.run)
         yield node
