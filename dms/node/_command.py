@@ -1,12 +1,18 @@
 """`dms node`: run a node from the shell, and ping one.
 
     dms node run --listen ws://0.0.0.0:7000 --keystore ~/.config/ucan/keys --state-dir ./state
-    dms node ping ws://127.0.0.1:7000 --proof grant.ucan
+    dms node ping ws://127.0.0.1:7000 --as me --proof grant.ucan
 
 The node's key is the keystore entry `--key-name` (default `node`, created on first
-use, passphrase from $UCAN_PASSPHRASE or a prompt), so `ucan grant --as node` issues
-grants in its name. Grants the node should hold are given with `--proof` (kept in the
+use and announced on stderr, passphrase from $UCAN_PASSPHRASE or a prompt), so `ucan
+grant --as node` issues grants in its name. `ping --as NAME` opens an existing key and
+never creates one. Grants the node should hold are given with `--proof` (kept in the
 state directory); `--anchor` adds roots of authority it accepts.
+
+Every mistake a user can make is one line on stderr and an exit status, never a
+traceback: 2 for a usage mistake or an unreachable node (`EXIT_USAGE`), 1 when a ping
+is refused, 130 when interrupted before the node is running or during a ping. Once a
+node runs, Ctrl-C or SIGTERM stops it cleanly with status 0.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +30,122 @@ import trio
 
 from dms.actor import Handle, RemoteError, RequestTimeout
 from dms.net import NetError
+from dms.net.websocket import parse_ws_address
 from dms.node._behaviors import PING
 from dms.node._node import load_node_key, open_node
-from ucan import Delegation, MalformedToken, SigningKey, read_tokens
+from dms.node._state_lock import StateDirInUse
+from ucan import Delegation, MalformedToken, SigningKey, public_key_from_did, read_tokens
+from ucan.keystore import Keystore, KeystoreError, keystore_directory, open_key
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+"""A mistake in the command line or its environment, or a node that cannot be reached."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C before the node was running (or during a ping): 128 + SIGINT, as shells do."""
+
+
+class Mistake(click.ClickException):
+    """A usage mistake, said on one line (``Error: ...``) with `EXIT_USAGE`."""
+
+    exit_code = EXIT_USAGE
+
+
+# -- checked before anything starts ----------------------------------------------------------
+
+
+def _ws_address(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    for address in value if isinstance(value, tuple) else [value]:
+        try:
+            parse_ws_address(address)
+        except NetError as exc:
+            raise Mistake(f"--{param.name}: {exc}") from None
+    return value
+
+
+def _did_keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    for did in value:
+        try:
+            public_key_from_did(did)
+        except MalformedToken as exc:
+            raise Mistake(f"--anchor: {exc.message} (an anchor is a did:key:z... DID)") from None
+    return value
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """For --count and --timeout (an int stays an int)."""
+    if not value > 0:
+        raise Mistake(f"--{param.name} must be more than 0, got {value:g}")
+    return value
 
 
 def _read_grants(paths: Sequence[str]) -> list[Delegation]:
     grants: list[Delegation] = []
     for path in paths:
         try:
-            grants.extend(Delegation.decode(token) for token in read_tokens(Path(path).read_bytes()))
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise Mistake(f"--proof {path}: {exc.strerror or exc}") from None
+        try:
+            grants.extend(Delegation.decode(token) for token in read_tokens(data))
         except MalformedToken as exc:
-            raise click.ClickException(f"{path}: not a delegation: {exc.message}") from None
+            raise Mistake(f"--proof {path}: not a delegation: {exc.message}") from None
     return grants
+
+
+def _node_key(keystore: str | None, name: str) -> SigningKey:
+    """`name` from the keystore, created on first use (documented) and said so."""
+    directory = keystore_directory(keystore)
+    created = not Keystore(directory).path_of(name).exists()
+    key = load_node_key(directory, name)
+    if created:
+        click.echo(f"created node key {name!r} ({key.did}) in {directory}", err=True)
+    return key
+
+
+# -- failures while running -------------------------------------------------------------------
+
+
+def _the_failure(exc: BaseException) -> BaseException:
+    """The one exception inside trio's groups (a failure in start-up is wrapped once per
+    nursery it leaves), or `exc` itself when there is not exactly one."""
+    while isinstance(exc, BaseExceptionGroup):
+        inner = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
+        if len(inner) != 1:
+            return exc
+        exc = inner[0]
+    return exc
+
+
+def _run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
+    """`trio.run(main, *args)` with the user's mistakes as one line and an exit status."""
+    try:
+        return trio.run(main, *args)
+    except BaseException as raised:
+        failure = _the_failure(raised)
+        if isinstance(failure, KeyboardInterrupt):
+            click.echo("interrupted", err=True)
+            return EXIT_INTERRUPTED
+        if isinstance(failure, (NetError, StateDirInUse, KeystoreError)):
+            raise Mistake(str(failure)) from None
+        raise
+
+
+def _keys(load: Callable[[], SigningKey]) -> SigningKey:
+    try:
+        return load()
+    except KeystoreError as exc:
+        raise Mistake(str(exc)) from None
+    except (KeyboardInterrupt, EOFError):  # at the passphrase prompt
+        click.echo("interrupted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _emit(as_json: bool, record: dict[str, Any], text: str) -> None:
     click.echo(json.dumps(record) if as_json else text)
     sys.stdout.flush()
+
+
+# -- the commands -----------------------------------------------------------------------------
 
 
 @click.group()
@@ -50,112 +154,103 @@ def node() -> None:
 
 
 @node.command()
-@click.option("--listen", default="ws://127.0.0.1:0", show_default=True,
+@click.option("--listen", default="ws://127.0.0.1:0", show_default=True, callback=_ws_address,
               help="Address to listen on (port 0 picks a free one).")
-@click.option("--bootstrap", multiple=True, metavar="ADDRESS", help="Peers to dial (repeat).")
-@click.option("--anchor", multiple=True, metavar="DID",
+@click.option("--bootstrap", multiple=True, metavar="ADDRESS", callback=_ws_address,
+              help="Peers to dial (repeat).")
+@click.option("--anchor", multiple=True, metavar="DID", callback=_did_keys,
               help="A root of authority to accept besides the node's own DID (repeat).")
-@click.option("--proof", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--proof", multiple=True, metavar="FILE",
               help="A grant (.ucan or container text) the node holds (repeat).")
 @click.option("--keystore", type=click.Path(file_okay=False),
               help="Keystore directory (default $UCAN_KEYSTORE or ~/.config/ucan/keys).")
-@click.option("--key-name", default="node", show_default=True)
+@click.option("--key-name", default="node", show_default=True,
+              help="The node's key in the keystore (created on first use).")
 @click.option("--ephemeral", is_flag=True, help="Use a fresh key instead of the keystore.")
 @click.option("--state-dir", type=click.Path(file_okay=False),
-              help="Keep held grants and known revocations here across restarts.")
+              help="Keep held grants and known revocations here across restarts "
+                   "(one node at a time).")
 @click.option("--json", "as_json", is_flag=True, help="Print status lines as JSON.")
 def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
         proof: tuple[str, ...], keystore: str | None, key_name: str, ephemeral: bool,
         state_dir: str | None, as_json: bool) -> None:
-    """Run a node until interrupted (Ctrl-C or SIGTERM)."""
-    from ucan.keystore import KeystoreError
-
+    """Run a node until interrupted (Ctrl-C or SIGTERM: exit 0). Exit 2 on a usage
+    mistake (bad address, anchor or proof, missing keystore, port in use, state
+    directory held by another node), 130 when interrupted while starting."""
     grants = _read_grants(proof)
-    try:
-        key = SigningKey.generate() if ephemeral else None
-        trio.run(_run, key, keystore, key_name, listen, bootstrap, anchor, grants, state_dir,
-                 as_json)
-    except KeystoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
-        pass
+    key = SigningKey.generate() if ephemeral else _keys(lambda: _node_key(keystore, key_name))
+    raise SystemExit(_run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir,
+                               as_json))
 
 
-async def _run(key: SigningKey | None, keystore: str | None, key_name: str, listen: str,
-               bootstrap: Sequence[str], anchors: Sequence[str], grants: list[Delegation],
-               state_dir: str | None, as_json: bool) -> None:
-    from ucan.keystore import keystore_directory
-
-    async with open_node(key, keystore=None if key else keystore_directory(keystore),
-                         key_name=key_name, listen=listen, bootstrap=bootstrap,
-                         anchors=anchors, state_dir=state_dir) as running:
+async def _run(key: SigningKey, listen: str, bootstrap: Sequence[str], anchors: Sequence[str],
+               grants: list[Delegation], state_dir: str | None, as_json: bool) -> int:
+    async with open_node(key, listen=listen, bootstrap=bootstrap, anchors=anchors,
+                         state_dir=state_dir) as running:
         running.add_proofs(*grants)
-        _emit(as_json, {"event": "listening", "did": running.did, "address": running.address},
-              f"node {running.did}\nlistening on {running.address}")
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            _emit(as_json, {"event": "listening", "did": running.did,
+                            "address": running.address},
+                  f"node {running.did}\nlistening on {running.address}")
             async for _ in signals:
                 break
         _emit(as_json, {"event": "stopped", "metrics": running.metrics()},
               f"stopping; {running.metrics().get('accepted', 0)} messages accepted")
+    return 0
 
 
 @node.command()
-@click.argument("address")
+@click.argument("address", callback=_ws_address)
 @click.option("--as", "key_name", metavar="NAME",
-              help="Ping as this keystore key (default: a fresh key, which no grant names).")
+              help="Ping as this existing keystore key (default: a fresh key, which no "
+                   "grant names).")
 @click.option("--keystore", type=click.Path(file_okay=False),
               help="Keystore directory (default $UCAN_KEYSTORE or ~/.config/ucan/keys).")
-@click.option("--proof", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--proof", multiple=True, metavar="FILE",
               help="A grant proving /dms/node/ping on the target (repeat).")
-@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--timeout", default=5.0, show_default=True, type=float)
+@click.option("--count", default=1, show_default=True, type=int, callback=_positive)
+@click.option("--timeout", default=5.0, show_default=True, type=float, callback=_positive,
+              help="Seconds to wait for the connection, and for each pong.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per ping.")
 def ping(address: str, key_name: str | None, keystore: str | None, proof: tuple[str, ...],
          count: int, timeout: float, as_json: bool) -> None:
     """Ping the node at ADDRESS. Exit 0 when every ping is answered, 1 when refused
-    (the UCAN failure is named), 2 when the node cannot be reached."""
-    from ucan.keystore import KeystoreError
-
+    (the UCAN failure is named), 2 when the node cannot be reached (the reason is
+    named) or on a usage mistake, 130 when interrupted."""
     grants = _read_grants(proof)
-    try:
-        key = (SigningKey.generate() if key_name is None
-               else load_node_key(keystore, key_name))
-    except KeystoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    raise SystemExit(trio.run(_ping, key, address, grants, count, timeout, as_json))
+    key = (SigningKey.generate() if key_name is None
+           else _keys(lambda: open_key(keystore_directory(keystore), key_name)))
+    raise SystemExit(_run_trio(_ping, key, address, grants, count, timeout, as_json))
 
 
 async def _ping(key: SigningKey, address: str, grants: list[Delegation], count: int,
                 timeout: float, as_json: bool) -> int:
-    try:
-        async with open_node(key, bootstrap=[address]) as pinger:
-            pinger.add_proofs(*grants)
-            mesh = pinger.mesh
-            assert mesh is not None  # open_node always gives its node a mesh
-            with trio.move_on_after(timeout):
-                await mesh.wait_connected()
-            peers = mesh.connected_peers()
-            if not peers:
-                click.echo(f"unreachable: no handshake with {address} within {timeout:g} s",
-                           err=True)
-                return 2
-            target = Handle(peers[0], peers[0], peers[0], "root")
-            for n in range(1, count + 1):
-                start = time.perf_counter()
-                try:
-                    await pinger.root.invoke(target, PING, {"echo": n}, timeout=timeout)
-                except RemoteError as refused:
-                    _emit(as_json, {"seq": n, "refused": refused.name,
-                                    "message": refused.message},
-                          f"{target.did}: refused: {refused.name}: {refused.message}")
-                    return 1
-                except (RequestTimeout, NetError) as lost:
-                    click.echo(f"{target.did}: {lost}", err=True)
-                    return 2
-                rtt = (time.perf_counter() - start) * 1000
-                _emit(as_json, {"seq": n, "peer": target.did, "rtt_ms": round(rtt, 3)},
-                      f"{target.did}: pong {n} in {rtt:.2f} ms")
-    except NetError as exc:
-        click.echo(f"unreachable: {exc}", err=True)
-        return 2
+    async with open_node(key, bootstrap=[address]) as pinger:
+        pinger.add_proofs(*grants)
+        mesh = pinger.mesh
+        assert mesh is not None  # open_node always gives its node a mesh
+        with trio.move_on_after(timeout):
+            await mesh.wait_connected()
+        peers = mesh.connected_peers()
+        if not peers:
+            failure = mesh.dial_failure(address)
+            click.echo(f"unreachable: {failure}" if failure is not None else
+                       f"unreachable: no handshake with {address} within {timeout:g} s",
+                       err=True)
+            return EXIT_USAGE
+        target = Handle(peers[0], peers[0], peers[0], "root")
+        for n in range(1, count + 1):
+            start = time.perf_counter()
+            try:
+                await pinger.root.invoke(target, PING, {"echo": n}, timeout=timeout)
+            except RemoteError as refused:
+                _emit(as_json, {"seq": n, "refused": refused.name, "message": refused.message},
+                      f"{target.did}: refused: {refused.name}: {refused.message}")
+                return EXIT_REFUSED
+            except (RequestTimeout, NetError) as lost:
+                click.echo(f"{target.did}: {lost}", err=True)
+                return EXIT_USAGE
+            rtt = (time.perf_counter() - start) * 1000
+            _emit(as_json, {"seq": n, "peer": target.did, "rtt_ms": round(rtt, 3)},
+                  f"{target.did}: pong {n} in {rtt:.2f} ms")
     return 0
