@@ -25,6 +25,7 @@ from dms.net.errors import (
     HandshakeTimeout,
     LinkBusy,
     LinkClosed,
+    PeerMismatch,
 )
 from dms.net.handshake import InitiatorHandshake, ResponderHandshake, SessionKeys
 from dms.net.metrics import Metrics
@@ -253,6 +254,14 @@ class SecureEndpoint:
         except CarrierClosed:
             await self._handshake_failed(carrier)
             raise HandshakeFailed(f"{address} closed the connection during the handshake") from None
+        except (HandshakeTimeout, PeerMismatch):
+            await self._handshake_failed(carrier)
+            raise  # they name the address already
+        except HandshakeFailed as exc:  # what the machine says, e.g. a malformed REPLY
+            await self._handshake_failed(carrier)
+            raise HandshakeFailed(
+                f"{address} answered the handshake wrongly, it may not be a dms node: {exc}"
+            ) from None
         except BaseException:
             await self._handshake_failed(carrier)
             raise

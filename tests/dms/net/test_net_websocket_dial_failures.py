@@ -13,8 +13,14 @@ from collections.abc import Awaitable, Callable
 import nacl.signing
 import pytest
 import trio
+from trio_websocket import (
+    ConnectionClosed,
+    WebSocketConnection,
+    WebSocketRequest,
+    serve_websocket,
+)
 
-from dms.net import Backoff, ConnectFailed, LinkSettings, Mesh, WebsocketTransport
+from dms.net import Backoff, ConnectFailed, LinkSettings, Mesh, NetError, WebsocketTransport
 
 Answer = Callable[[trio.SocketStream], Awaitable[None]]
 
@@ -122,4 +128,68 @@ async def test_a_mesh_bootstrapping_at_a_non_websocket_address_counts_and_retrie
             assert mesh.listen_address is not None  # still up and listening
             failure = mesh.dial_failure(address)  # what a caller that gives up can say
             assert isinstance(failure, ConnectFailed) and address in str(failure)
+            nursery.cancel_scope.cancel()
+
+
+# -- websocket servers that are not dms nodes ------------------------------------------------
+
+
+async def ws_echo(ws: WebSocketConnection) -> None:
+    while True:
+        await ws.send_message(await ws.get_message())
+
+
+async def ws_text(ws: WebSocketConnection) -> None:
+    await ws.get_message()
+    await ws.send_message("hello, browser")
+    await trio.sleep_forever()
+
+
+async def ws_close(ws: WebSocketConnection) -> None:
+    await ws.aclose(code=1008, reason="go away")
+
+
+async def ws_big(ws: WebSocketConnection) -> None:
+    await ws.get_message()
+    await ws.send_message(b"x" * 100_000)
+    await trio.sleep_forever()
+
+
+WEBSOCKET_SHAPES = {
+    "echo": (ws_echo, "answered the handshake wrongly, it may not be a dms node"),
+    "text": (ws_text, "answered the handshake wrongly"),
+    "close": (ws_close, "closed the connection during the handshake"),
+    "big": (ws_big, "answered the handshake wrongly"),
+}
+
+
+@pytest.mark.parametrize("shape", WEBSOCKET_SHAPES)
+async def test_connect_to_a_websocket_server_that_is_no_dms_node_fails_naming_it(shape):
+    behave, reason = WEBSOCKET_SHAPES[shape]
+
+    async def handler(request: WebSocketRequest) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await behave(await request.accept())
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+            address = f"ws://127.0.0.1:{server.port}"
+            async with WebsocketTransport(nacl.signing.SigningKey.generate()) as transport:
+                with pytest.raises(NetError, match=reason) as failed:
+                    await transport.connect(address)
+                assert address in str(failed.value)
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_websocket_server_refusing_the_upgrade_is_a_failed_connect():
+    async def handler(request: WebSocketRequest) -> None:
+        await request.reject(403, body=b"forbidden")
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+            async with WebsocketTransport(nacl.signing.SigningKey.generate()) as transport:
+                with pytest.raises(ConnectFailed, match="answered HTTP 403"):
+                    await transport.connect(f"ws://127.0.0.1:{server.port}")
             nursery.cancel_scope.cancel()
