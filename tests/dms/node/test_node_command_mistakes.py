@@ -182,9 +182,26 @@ async def not_a_node(stream: trio.SocketStream) -> None:
         await trio.sleep(5)
 
 
-async def test_ping_of_an_address_that_is_not_a_node_says_what_it_answered(env, dms_script):
+async def garbage(stream: trio.SocketStream) -> None:
+    with contextlib.suppress(trio.BrokenResourceError):
+        await stream.send_all(b"\x00\xff not http \x13\x37" * 64)
+        await trio.sleep(5)
+
+
+async def closes(stream: trio.SocketStream) -> None:
+    await stream.aclose()
+
+
+@pytest.mark.parametrize(("answer", "says"), [
+    (not_a_node, "it answered HTTP 404 instead of a websocket upgrade (is this a dms "
+                 "node's address?)"),
+    (garbage, "it does not speak websocket"),
+    (closes, "the connection closed before the websocket handshake completed"),
+])
+async def test_ping_of_an_address_that_is_not_a_node_says_what_it_answered(env, dms_script,
+                                                                          answer, says):
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(functools.partial(trio.serve_tcp, not_a_node, 0,
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, answer, 0,
                                                           host="127.0.0.1"))
         address = f"ws://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
         result = await trio.run_process([str(dms_script), "node", "ping", address,
@@ -192,10 +209,39 @@ async def test_ping_of_an_address_that_is_not_a_node_says_what_it_answered(env, 
                                         capture_stderr=True, check=False)
         nursery.cancel_scope.cancel()
     assert result.returncode == 2
-    stderr = result.stderr.decode()
-    assert stderr.strip().splitlines() == [
-        f"unreachable: cannot connect to {address}: it answered HTTP 404 instead of a "
-        "websocket upgrade (is this a dms node's address?)"]
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"unreachable: cannot connect to {address}: {says}")
+
+
+def test_ctrl_c_at_a_real_passphrase_prompt_is_exit_130_without_a_traceback(dms_script,
+                                                                            tmp_path: Path):
+    import pty
+    import select
+    import signal
+    import time
+
+    environ = {k: v for k, v in os.environ.items() if k != "UCAN_PASSPHRASE"}
+    environ["UCAN_KEYSTORE"] = str(tmp_path / "keys")
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child, on the pty as its controlling terminal
+        os.execve(str(dms_script), [str(dms_script), "node", "run"], environ)
+    seen, deadline = b"", time.monotonic() + 30
+    while b"passphrase for key 'node'" not in seen:
+        ready, _, _ = select.select([terminal], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"no passphrase prompt within 30 s: {seen!r}")
+        seen += os.read(terminal, 1024)
+    os.write(terminal, b"\x03")  # Ctrl-C, as the terminal sends it: SIGINT to the child
+    _, status = os.waitpid(pid, 0)
+    with contextlib.suppress(OSError):  # EIO once the child has gone
+        while chunk := os.read(terminal, 4096):
+            seen += chunk
+    os.close(terminal)
+    assert os.waitstatus_to_exitcode(status) == 130, seen
+    assert b"Traceback" not in seen and b"interrupted" in seen
+    assert not (tmp_path / "keys").exists()
 
 
 async def test_a_node_whose_bootstrap_peer_is_not_a_node_keeps_running(env, dms_script):
