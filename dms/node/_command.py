@@ -33,7 +33,7 @@ from dms.net import NetError
 from dms.net.websocket import parse_ws_address
 from dms.node._behaviors import PING
 from dms.node._node import load_node_key, open_node
-from dms.node._state_lock import StateDirInUse
+from dms.node._state_lock import StateDirError
 from ucan import Delegation, MalformedToken, SigningKey, public_key_from_did, read_tokens
 from ucan.keystore import Keystore, KeystoreError, keystore_directory, open_key
 
@@ -125,7 +125,7 @@ def _run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
         if isinstance(failure, KeyboardInterrupt):
             click.echo("interrupted", err=True)
             return EXIT_INTERRUPTED
-        if isinstance(failure, (NetError, StateDirInUse, KeystoreError)):
+        if isinstance(failure, (NetError, StateDirError)):
             raise Mistake(str(failure)) from None
         raise
 

@@ -18,7 +18,12 @@ from pathlib import Path
 LOCK_FILE = "lock"
 
 
-class StateDirInUse(Exception):
+class StateDirError(Exception):
+    """The state directory cannot be used: it cannot be created or opened (the message
+    names it and why), or `StateDirInUse`."""
+
+
+class StateDirInUse(StateDirError):
     """Another node holds this state directory."""
 
     def __init__(self, directory: Path, holder: str) -> None:
@@ -31,14 +36,19 @@ class StateDirInUse(Exception):
 
 @contextlib.asynccontextmanager
 async def hold_state_dir(directory: str | os.PathLike[str] | None) -> AsyncIterator[None]:
-    """Hold `directory`'s lock for the block (no lock when None); `StateDirInUse` if
-    another node, in this process or another, holds it."""
+    """Hold `directory`'s lock for the block (no lock when None), creating the
+    directory; `StateDirInUse` if another node, in this process or another, holds it,
+    `StateDirError` if it cannot be created or opened."""
     if directory is None:
         yield
         return
     path = Path(directory)
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StateDirError(f"state directory {path} cannot be used: "
+                            f"{exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -83,3 +83,21 @@ async def test_a_lock_left_by_a_killed_node_does_not_block_the_next(tmp_path: Pa
     await killed.wait()
     async with open_node(state_dir=state):
         pass
+
+
+@pytest.mark.parametrize("under", ["a-file", "no-such-dir-in-proc"])
+def test_a_state_directory_that_cannot_be_made_is_one_line_and_exit_2(tmp_path: Path, under):
+    from click.testing import CliRunner
+
+    from dms.cli import main
+
+    if under == "a-file":
+        (tmp_path / "a-file").write_text("")
+        state = tmp_path / "a-file" / "state"
+    else:
+        state = Path("/proc/no-such-dir/state")
+    result = CliRunner().invoke(main, ["node", "run", "--ephemeral", "--state-dir", str(state)])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"Error: state directory {state} cannot be used: "
+        + ("Not a directory" if under == "a-file" else "No such file or directory")]
