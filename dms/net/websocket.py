@@ -253,4 +253,10 @@ def _describe(exc: BaseException) -> str:
         )
     if isinstance(exc, (h11.ProtocolError, wsproto.utilities.ProtocolError)):
         return f"it does not speak websocket ({type(exc).__name__}: {exc})"
+    if isinstance(exc, OSError) and isinstance(exc.__cause__, ExceptionGroup):
+        # trio's "all attempts to connect failed": the attempts say why
+        reasons = {getattr(e, "strerror", None) or str(e) for e in exc.__cause__.exceptions}
+        return ", ".join(sorted(reasons))
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
     return str(exc) or type(exc).__name__
