@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import socket
+
 import nacl.signing
 import pytest
 import trio
 
 from dms.net import MAX_FRAME, BadAddress, ConnectFailed, Link, WebsocketTransport
 from dms.net.websocket import parse_ws_address
+
+UNRESOLVABLE = "no-such-host.invalid"
+
+
+@pytest.fixture
+def unresolvable(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A host name the resolver refuses, answered here: no DNS query leaves the machine."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host in (UNRESOLVABLE, UNRESOLVABLE.encode()):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return UNRESOLVABLE
 
 
 async def echo(link: Link) -> None:
@@ -93,11 +111,10 @@ async def test_unproven_connections_get_a_bounded_number_of_handshakes_and_small
 @pytest.mark.parametrize(("address", "reason"), [
     (None, "in use"),
     ("ws://192.0.2.1:0", "assign requested address"),  # TEST-NET-1: not this machine's
-    ("ws://no-such-host.invalid:0", "not known"),
+    (f"ws://{UNRESOLVABLE}:0", "not known"),
 ])
-async def test_an_address_that_cannot_be_listened_on_is_one_plain_listen_failed(address, reason):
-    import socket
-
+async def test_an_address_that_cannot_be_listened_on_is_one_plain_listen_failed(
+        address, reason, unresolvable):
     from dms.net import ListenFailed
 
     with socket.socket() as taken:

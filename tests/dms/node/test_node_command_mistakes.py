@@ -46,6 +46,23 @@ def one_line_error(result: Result, *fragments: str, code: int = 2) -> str:
     return lines[0]
 
 
+UNRESOLVABLE = "no-such-host.invalid"
+
+
+@pytest.fixture
+def unresolvable(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A host name the resolver refuses, answered here: no DNS query leaves the machine."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host in (UNRESOLVABLE, UNRESOLVABLE.encode()):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return UNRESOLVABLE
+
+
 @contextlib.contextmanager
 def port_in_use() -> Iterator[int]:
     with socket.socket() as taken:
@@ -87,12 +104,21 @@ def test_a_port_in_use_is_one_line_naming_the_address(env):
     one_line_error(result, f"cannot listen on ws://127.0.0.1:{port}", "in use")
 
 
-@pytest.mark.parametrize(("host", "says"), [
-    ("no-such-host.invalid", "cannot listen on ws://no-such-host.invalid:0"),
-    ("192.0.2.1", "cannot listen on ws://192.0.2.1:0"),  # TEST-NET-1: not this machine's
-])
-def test_a_listen_address_that_cannot_be_bound_is_one_line(env, host, says):
-    one_line_error(dms("node", "run", "--ephemeral", "--listen", f"ws://{host}:0"), says)
+def test_a_listen_address_not_on_this_machine_is_one_line(env):
+    one_line_error(dms("node", "run", "--ephemeral", "--listen", "ws://192.0.2.1:0"),
+                   "cannot listen on ws://192.0.2.1:0: Cannot assign requested address")
+
+
+def test_an_unresolvable_listen_host_is_one_line(env, unresolvable):
+    one_line_error(dms("node", "run", "--ephemeral", "--listen", f"ws://{unresolvable}:0"),
+                   f"cannot listen on ws://{unresolvable}:0: Name or service not known")
+
+
+def test_ping_of_an_unresolvable_host_is_unreachable_on_one_line(env, unresolvable):
+    result = dms("node", "ping", f"ws://{unresolvable}:7000", "--timeout", "0.5")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"unreachable: cannot connect to ws://{unresolvable}:7000: Name or service not known"]
 
 
 @pytest.mark.parametrize(("args", "says"), [
