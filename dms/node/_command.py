@@ -131,6 +131,8 @@ def _run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
 
 
 def _keys(load: Callable[[], SigningKey]) -> SigningKey:
+    """`load()`, which may prompt for a passphrase, outside trio: a keystore failure is a
+    `Mistake`, Ctrl-C at the prompt is `EXIT_INTERRUPTED`."""
     try:
         return load()
     except KeystoreError as exc:
