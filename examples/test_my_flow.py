@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from dms.actor import Message, RemoteError
 from dms.node import Node
-from dms.testing import AuthorizationMachine, attenuate, grant, network, revoke
+from dms.testing import AuthorizationMachine, attenuate, grant, network, revoke_everywhere
 
 __all__ = ["network"]  # the fixture, imported so pytest finds it
 
@@ -76,7 +76,7 @@ async def test_a_narrower_right_passed_on_expires_and_dies_with_its_parent(netwo
         await place(bob, shop, 5)
     assert (await place(alice, shop, 5))["amount"] == 5
 
-    await revoke(shop, alices, reach=network.nodes)
+    await revoke_everywhere(shop, alices, reach=network.nodes)
     with pytest.raises(RemoteError):
         await place(alice, shop, 5)
     assert book == [20, 5]

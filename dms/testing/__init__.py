@@ -12,7 +12,7 @@
           ...
 
   Or load every fixture at once from a conftest: ``pytest_plugins = ["dms.testing"]``.
-- `grant`, `attenuate`, `revoke`: one call each between nodes or actors.
+- `grant`, `attenuate`, `revoke_everywhere`: one call each between nodes or actors.
 - `AuthorizationMachine`: a hypothesis state machine that grants, attenuates, revokes,
   lets time pass and invokes at random, checking each dispatch against a model you
   state (`expected`); the default model is `GrantGraph`, written from the rules.
@@ -25,7 +25,7 @@ pydms[testing]``).
 
 from typing import Any
 
-from dms.testing.grants import NotTheAudience, Principal, attenuate, grant, revoke
+from dms.testing.grants import NotTheAudience, Principal, attenuate, grant, revoke_everywhere
 from dms.testing.model import Grant, GrantGraph, UnsupportedPolicy, covers, policy_holds
 from dms.testing.portal import PortalClosed, TrioPortal
 from dms.testing.testbed import (
@@ -42,7 +42,7 @@ __all__ = [
     "EPOCH", "UCAN_FAILURES", "AuthorizationMachine", "Grant", "GrantGraph", "MockClockMissing",
     "NotTheAudience", "PortalClosed", "Principal", "Testbed", "TrioPortal", "UnsupportedPolicy",
     "attenuate", "covers", "grant", "network", "node_key", "open_testbed",
-    "policy_holds", "revoke", "settle", "virtual_clock",
+    "policy_holds", "revoke_everywhere", "settle", "virtual_clock",
 ]
 
 _LAZY = {  # name -> the module that defines it, imported on first use

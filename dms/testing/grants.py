@@ -105,7 +105,7 @@ def attenuate(
     return delegation
 
 
-async def revoke(
+async def revoke_everywhere(
     revoker: Principal,
     delegation: Delegation,
     *,

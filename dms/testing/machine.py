@@ -24,7 +24,7 @@ from hypothesis.strategies import SearchStrategy
 
 from dms.actor import DEFAULT_POLICY, Message, RemoteError, RequestTimeout
 from dms.node import Node
-from dms.testing.grants import attenuate, grant, revoke
+from dms.testing.grants import attenuate, grant, revoke_everywhere
 from dms.testing.model import Grant, GrantGraph, covers
 from dms.testing.portal import TrioPortal
 from dms.testing.testbed import Testbed, open_testbed
@@ -149,7 +149,7 @@ class AuthorizationMachine(RuleBasedStateMachine):
                             label="revoker")
 
         async def step(net: Testbed) -> None:
-            await revoke(net[revoker], target, reach=net.nodes)
+            await revoke_everywhere(net[revoker], target, reach=net.nodes)
 
         self.run(step)
         self.model.revoke(self.net[revoker].did, target.cid)

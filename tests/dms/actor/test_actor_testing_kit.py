@@ -22,7 +22,7 @@ from dms.testing import (
     network,
     open_testbed,
     policy_holds,
-    revoke,
+    revoke_everywhere,
 )
 from ucan import SigningKey, delegate
 
@@ -137,7 +137,7 @@ async def test_attenuation_hands_the_chain_to_the_new_audience(network, autojump
 async def test_revoke_returns_once_every_node_applied_it(network, autojump_clock):
     shop, customer, other = network
     delegation = grant(shop, customer, "/shop")
-    await revoke(shop, delegation, reach=network.nodes)
+    await revoke_everywhere(shop, delegation, reach=network.nodes)
     for node in network:
         assert shop.did in node.trust.revocations.revokers(delegation.cid)
 
