@@ -17,6 +17,7 @@ from typing import Protocol, Self
 import nacl.signing
 import trio
 
+from dms._nursery import sole_failure
 from dms.net.errors import TransportNotOpen
 from dms.net.link import Link, LinkHandler, LinkSettings, SecureEndpoint
 from dms.net.metrics import Metrics
@@ -103,7 +104,7 @@ class SecureTransport:
             return bool(await manager.__aexit__(exc_type, exc, tb))
         except BaseExceptionGroup as group:
             # The body's own exception, only wrapped by the nursery: let it through as is.
-            if exc is not None and list(group.exceptions) == [exc]:
+            if exc is not None and sole_failure(group) is exc:
                 return False
             raise
 

@@ -28,6 +28,7 @@ from typing import Any
 import click
 import trio
 
+from dms._nursery import sole_failure
 from dms.actor import Handle, RemoteError, RequestTimeout
 from dms.net import NetError
 from dms.net.websocket import parse_ws_address
@@ -105,23 +106,12 @@ def _node_key(keystore: str | None, name: str) -> SigningKey:
 # -- failures while running -------------------------------------------------------------------
 
 
-def _the_failure(exc: BaseException) -> BaseException:
-    """The one exception inside trio's groups (a failure in start-up is wrapped once per
-    nursery it leaves), or `exc` itself when there is not exactly one."""
-    while isinstance(exc, BaseExceptionGroup):
-        inner = [e for e in exc.exceptions if not isinstance(e, trio.Cancelled)]
-        if len(inner) != 1:
-            return exc
-        exc = inner[0]
-    return exc
-
-
 def _run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
     """`trio.run(main, *args)` with the user's mistakes as one line and an exit status."""
     try:
         return trio.run(main, *args)
     except BaseException as raised:
-        failure = _the_failure(raised)
+        failure = sole_failure(raised)
         if isinstance(failure, KeyboardInterrupt):
             click.echo("interrupted", err=True)
             return EXIT_INTERRUPTED

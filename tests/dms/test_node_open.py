@@ -32,3 +32,15 @@ async def test_args_that_are_not_a_map_are_refused_before_signing() -> None:
     async with dms.open_node(network=MemoryNetwork()) as node:
         with pytest.raises(TypeError, match="args must be a dict"):
             await node.root.invoke(node.root.handle, "/x", [1, 2])  # type: ignore[arg-type]
+
+
+async def test_a_port_in_use_is_a_plain_listen_failed_not_an_exception_group() -> None:
+    from dms.net import ListenFailed
+
+    with trio.fail_after(10):
+        async with dms.open_node(listen="ws://127.0.0.1:0") as first:
+            assert first.address is not None
+            with pytest.raises(ListenFailed) as failed:
+                async with dms.open_node(listen=first.address):
+                    pass  # pragma: no cover  (never reached)
+    assert failed.value.address == first.address

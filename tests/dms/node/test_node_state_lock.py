@@ -35,10 +35,9 @@ async def test_a_second_node_on_the_same_state_directory_is_refused(tmp_path: Pa
 
 async def test_the_lock_is_released_when_the_node_fails_to_start(tmp_path: Path):
     state = tmp_path / "state"
-    with pytest.raises(ExceptionGroup) as failed:  # 192.0.2.1 (TEST-NET-1): not ours
+    with pytest.raises(ListenFailed):  # 192.0.2.1 (TEST-NET-1): not ours, bind fails
         async with open_node(state_dir=state, listen="ws://192.0.2.1:0"):
             pass
-    assert failed.value.subgroup(ListenFailed) is not None
     async with open_node(state_dir=state):
         pass
 
