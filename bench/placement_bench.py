@@ -25,7 +25,7 @@ import sys
 import time
 from collections import defaultdict
 
-from dms.ensemble.requirements import (
+from dms.ensemble._requirements import (
     EdgeRequirement,
     EnsembleRequirements,
     Location,

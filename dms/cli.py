@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dms.ensemble.report import check_file, exit_status, render_json, render_text
+from dms.ensemble._report import check_file, exit_status, render_json, render_text
 from dms.node import node_command as node
 
 

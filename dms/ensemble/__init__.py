@@ -7,17 +7,17 @@ Loading raises `EnsembleUnreadable` or `EnsembleInvalid`; both carry `.problems`
 tuple of `Problem(file, path, message, line)` covering every problem found.
 """
 
-from dms.ensemble.derive import derive_requirements
-from dms.ensemble.load import dump_ensemble, load_ensemble, load_ensemble_file
-from dms.ensemble.problems import (
+from dms.ensemble._derive import derive_requirements
+from dms.ensemble._load import dump_ensemble, load_ensemble, load_ensemble_file
+from dms.ensemble._problems import (
     EnsembleError,
     EnsembleInvalid,
     EnsembleUnreadable,
     Problem,
     format_path,
 )
-from dms.ensemble.spec import Allocation, Ensemble, EnsembleNode, HealthCheckSpec
-from dms.ensemble.yaml_source import YamlLimits
+from dms.ensemble._spec import Allocation, Ensemble, EnsembleNode, HealthCheckSpec
+from dms.ensemble._yaml_source import YamlLimits
 
 __all__ = [
     "Allocation",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import attrs
 
-from dms.ensemble.requirements import Resources
+from dms.ensemble._requirements import Resources
 from dms.executor.errors import InvalidSpec
 from dms.workload import ExecutorKind, WorkloadKind
 

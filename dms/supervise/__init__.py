@@ -7,7 +7,7 @@ waiting, on a bounded channel the owner reads (`open_event_channel`).
 re-exported because policies are written with them."""
 
 from dms.backoff import Backoff
-from dms.supervise.allocation import (
+from dms.supervise._allocation import (
     AllocationStatus,
     AllocationSupervisor,
     Completed,
@@ -15,8 +15,8 @@ from dms.supervise.allocation import (
     Outcome,
     Stopped,
 )
-from dms.supervise.events import EventKind, EventSink, StatusEvent, open_event_channel
-from dms.supervise.health import (
+from dms.supervise._events import EventKind, EventSink, StatusEvent, open_event_channel
+from dms.supervise._health import (
     CommandProbe,
     ExpectedResponse,
     HealthCheck,
@@ -27,7 +27,7 @@ from dms.supervise.health import (
     ProbeResult,
     TcpProbe,
 )
-from dms.supervise.policy import (
+from dms.supervise._policy import (
     CrashLoop,
     DependencyCycle,
     InvalidPolicy,
@@ -39,8 +39,8 @@ from dms.supervise.policy import (
     RestartTracker,
     start_order,
 )
-from dms.supervise.probes import http_get, run_probe
-from dms.supervise.tree import SupervisorTree, TreeNotRunning, TreeStatus, UnknownChild
+from dms.supervise._probes import http_get, run_probe
+from dms.supervise._tree import SupervisorTree, TreeNotRunning, TreeStatus, UnknownChild
 from dms.workload import Recovery, SupervisorStrategy
 
 __all__ = [

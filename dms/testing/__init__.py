@@ -25,10 +25,10 @@ pydms[testing]``).
 
 from typing import Any
 
-from dms.testing.grants import NotTheAudience, Principal, attenuate, grant, revoke_everywhere
-from dms.testing.model import Grant, GrantGraph, UnsupportedPolicy, covers, policy_holds
-from dms.testing.portal import PortalClosed, TrioPortal
-from dms.testing.testbed import (
+from dms.testing._grants import NotTheAudience, Principal, attenuate, grant, revoke_everywhere
+from dms.testing._model import Grant, GrantGraph, UnsupportedPolicy, covers, policy_holds
+from dms.testing._portal import PortalClosed, TrioPortal
+from dms.testing._testbed import (
     EPOCH,
     MockClockMissing,
     Testbed,
@@ -46,9 +46,9 @@ __all__ = [
 ]
 
 _LAZY = {  # name -> the module that defines it, imported on first use
-    "network": "dms.testing.fixtures",
-    "AuthorizationMachine": "dms.testing.machine",
-    "UCAN_FAILURES": "dms.testing.machine",
+    "network": "dms.testing._fixtures",
+    "AuthorizationMachine": "dms.testing._machine",
+    "UCAN_FAILURES": "dms.testing._machine",
 }
 
 

@@ -2,7 +2,7 @@
 problem that explains itself when it has no solution. Pure logic: no I/O, no clock
 except the one a `SearchBudget` is given."""
 
-from .explanation import (
+from ._explanation import (
     CapacityConflict,
     Conflict,
     EdgeConflict,
@@ -13,7 +13,7 @@ from .explanation import (
     SeparationConflict,
     Unplaceable,
 )
-from .model import (
+from ._model import (
     Assignment,
     Bid,
     InvalidBid,
@@ -25,8 +25,8 @@ from .model import (
     SearchStats,
     Strategy,
 )
-from .problem import DuplicateBid, UnknownNode
-from .solver import solve
+from ._problem import DuplicateBid, UnknownNode
+from ._solver import solve
 
 __all__ = [
     "Assignment",

@@ -33,8 +33,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from dms.ensemble import spec
-from dms.ensemble.derive import allocation_resources
+from dms.ensemble import _spec as spec
+from dms.ensemble._derive import allocation_resources
 from dms.executor import (
     ExecutionSpec,
     FileDelivery,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 
 from dms.ensemble import derive_requirements, load_ensemble, load_ensemble_file
-from dms.ensemble.requirements import (
+from dms.ensemble._requirements import (
     EdgeRequirement,
     Gpu,
     Location,

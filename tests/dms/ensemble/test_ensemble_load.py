@@ -14,7 +14,7 @@ from dms.ensemble import (
     load_ensemble,
     load_ensemble_file,
 )
-from dms.ensemble.spec import DockerExecutionSpec
+from dms.ensemble._spec import DockerExecutionSpec
 from dms.workload import ExecutorKind
 
 HERE = pathlib.Path(__file__).parent

@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from dms.ensemble import EnsembleInvalid, format_path, load_ensemble, load_ensemble_file
-from dms.ensemble.load import load_ensemble_file_with_warnings, load_ensemble_with_warnings
+from dms.ensemble._load import load_ensemble_file_with_warnings, load_ensemble_with_warnings
 
 HERE = pathlib.Path(__file__).parent
 ACCEPTANCE = HERE / "nunet-acceptance"

@@ -10,8 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dms.ensemble import EnsembleError, dump_ensemble, load_ensemble, spec
-from dms.ensemble.bounds import MIN_MEMORY
+from dms.ensemble import EnsembleError, dump_ensemble, load_ensemble
+from dms.ensemble import _spec as spec
+from dms.ensemble._bounds import MIN_MEMORY
 from dms.workload import AllocationRecovery, ExecutorKind, HealthCheckKind, Recovery, WorkloadKind
 
 EXAMPLES = sorted((pathlib.Path(__file__).parents[3] / "examples" / "ensembles").glob("*.yaml"))

@@ -1,6 +1,6 @@
 """The requirement types' own semantics (shared by the loader and the solver)."""
 
-from dms.ensemble.requirements import Location, LocationConstraint, Resources
+from dms.ensemble._requirements import Location, LocationConstraint, Resources
 
 ASHBURN = Location(continent="NA", country="US", city="Ashburn")
 DALLAS = Location(continent="NA", country="US", city="Dallas")

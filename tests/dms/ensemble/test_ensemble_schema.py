@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dms.ensemble.reference import field_reference, splice
-from dms.ensemble.schema import ensemble_schema, render_schema
+from dms.ensemble._reference import field_reference, splice
+from dms.ensemble._schema import ensemble_schema, render_schema
 
 ROOT = pathlib.Path(__file__).parents[3]
 HERE = pathlib.Path(__file__).parent
@@ -72,12 +72,12 @@ def conforms(value: Any, schema: dict[str, Any]) -> bool:
 
 def test_committed_schema_is_the_generated_one() -> None:
     committed = (ROOT / "spec" / "ensemble.schema.json").read_text()
-    assert committed == render_schema(), "run: python -m dms.ensemble.schema > spec/ensemble.schema.json"
+    assert committed == render_schema(), "run: python -m dms.ensemble._schema > spec/ensemble.schema.json"
 
 
 def test_committed_field_reference_is_the_generated_one() -> None:
     document = (ROOT / "spec" / "ensemble.md").read_text()
-    assert document == splice(document, field_reference()), "run: python -m dms.ensemble.reference"
+    assert document == splice(document, field_reference()), "run: python -m dms.ensemble._reference"
 
 
 def test_schema_is_valid_json_for_draft_2020_12() -> None:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dms.ensemble.units import (
+from dms.ensemble._units import (
     UnitError,
     format_size,
     parse_bandwidth,

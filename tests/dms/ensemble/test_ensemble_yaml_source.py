@@ -7,7 +7,7 @@ import time
 import pytest
 
 from dms.ensemble import EnsembleUnreadable, YamlLimits
-from dms.ensemble.yaml_source import read_yaml
+from dms.ensemble._yaml_source import read_yaml
 
 
 def billion_laughs(levels: int = 9) -> str:

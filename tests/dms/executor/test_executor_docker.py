@@ -6,7 +6,7 @@ import docker
 import pytest
 import trio
 
-from dms.ensemble.requirements import Resources
+from dms.ensemble._requirements import Resources
 from dms.executor import (
     ExecutionSpec,
     ExecutionState,

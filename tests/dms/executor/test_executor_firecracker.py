@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from dms.ensemble.requirements import Resources
+from dms.ensemble._requirements import Resources
 from dms.executor import (
     ExecUnsupported,
     ExecutionSpec,

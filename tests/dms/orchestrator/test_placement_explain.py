@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dms.ensemble.requirements import (
+from dms.ensemble._requirements import (
     EdgeRequirement,
     EnsembleRequirements,
     Location,

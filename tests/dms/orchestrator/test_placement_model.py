@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from dms.ensemble.requirements import Resources
+from dms.ensemble._requirements import Resources
 from dms.orchestrator.placement import Bid, Measurements, ProviderPath
 
 

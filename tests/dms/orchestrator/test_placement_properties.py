@@ -17,7 +17,7 @@ import attrs
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from dms.ensemble.requirements import (
+from dms.ensemble._requirements import (
     EdgeRequirement,
     EnsembleRequirements,
     Gpu,

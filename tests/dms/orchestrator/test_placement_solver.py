@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dms.ensemble.requirements import (
+from dms.ensemble._requirements import (
     EdgeRequirement,
     EnsembleRequirements,
     Gpu,

@@ -11,7 +11,7 @@ from dms.supervise import (
     ProbeResult,
     TcpProbe,
 )
-from dms.supervise.health import MAX_PATTERN
+from dms.supervise._health import MAX_PATTERN
 from dms.workload import ResponseMatch
 
 

@@ -7,8 +7,9 @@ import pathlib
 import attrs
 import pytest
 
-from dms.ensemble import load_ensemble, load_ensemble_file, spec
-from dms.ensemble.requirements import Resources
+from dms.ensemble import _spec as spec
+from dms.ensemble import load_ensemble, load_ensemble_file
+from dms.ensemble._requirements import Resources
 from dms.executor import ExecutionSpec, FileDelivery, FirecrackerBoot, PortMapping, ProvisionScript
 from dms.supervise import (
     CommandProbe,

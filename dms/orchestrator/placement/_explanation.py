@@ -17,7 +17,7 @@ import attrs
 import cattrs
 from cattrs.strategies import configure_tagged_union
 
-from dms.ensemble.requirements import Resources
+from dms.ensemble._requirements import Resources
 
 
 class Reason(enum.Enum):

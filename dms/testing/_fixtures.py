@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from dms.testing.testbed import MockClockMissing, Testbed, open_testbed
+from dms.testing._testbed import MockClockMissing, Testbed, open_testbed
 
 
 @pytest.fixture

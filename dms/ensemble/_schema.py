@@ -5,7 +5,7 @@ it and compares, so the schema cannot drift from the loader. Editors use it for
 completion and early errors; the loader remains the authority (it also checks names,
 references and everything `validate` does). Regenerate with:
 
-    python -m dms.ensemble.schema > spec/ensemble.schema.json
+    python -m dms.ensemble._schema > spec/ensemble.schema.json
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from dms.ensemble import spec
-from dms.ensemble.bounds import MAX_BYTES, MAX_CORES, MIN_CORES
+from dms.ensemble import _spec as spec
+from dms.ensemble._bounds import MAX_BYTES, MAX_CORES, MIN_CORES
 
 _NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 _QUANTITIES: dict[object, tuple[str, str]] = {

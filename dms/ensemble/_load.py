@@ -19,8 +19,8 @@ from typing import Any
 import attrs
 import yaml
 
-from dms.ensemble import spec
-from dms.ensemble.problems import (
+from dms.ensemble import _spec as spec
+from dms.ensemble._problems import (
     EnsembleInvalid,
     EnsembleUnreadable,
     Path,
@@ -28,7 +28,7 @@ from dms.ensemble.problems import (
     Severity,
     sort_problems,
 )
-from dms.ensemble.structure import (
+from dms.ensemble._structure import (
     CONVERTER,
     TOLERANT_CONVERTER,
     known_keys,
@@ -36,8 +36,8 @@ from dms.ensemble.structure import (
     shape_problems,
     written_paths,
 )
-from dms.ensemble.validate import semantic_problems
-from dms.ensemble.yaml_source import YamlDocument, YamlLimits, read_yaml
+from dms.ensemble._validate import semantic_problems
+from dms.ensemble._yaml_source import YamlDocument, YamlLimits, read_yaml
 
 
 @attrs.frozen

@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 import trio
 import trio.testing
 
-from dms.testing.testbed import settle
+from dms.testing._testbed import settle
 
 T = TypeVar("T")
 R = TypeVar("R")

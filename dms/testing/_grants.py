@@ -16,7 +16,7 @@ import trio
 from dms.actor import Actor
 from dms.node import Node
 from dms.node import node_of as node_of_actor
-from dms.testing.testbed import settle
+from dms.testing._testbed import settle
 from ucan import Delegation, Invocation, delegate
 from ucan import revoke as revocation_of
 

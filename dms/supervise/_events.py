@@ -14,7 +14,7 @@ import attrs
 import trio
 
 from dms.executor.status import ExitStatus
-from dms.supervise.health import ProbeResult
+from dms.supervise._health import ProbeResult
 
 DEFAULT_EVENT_BUFFER = 256
 

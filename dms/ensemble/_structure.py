@@ -33,8 +33,9 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from dms.ensemble import spec, units
-from dms.ensemble.problems import Path, Severity
+from dms.ensemble import _spec as spec
+from dms.ensemble import _units as units
+from dms.ensemble._problems import Path, Severity
 from dms.workload import ExecutorKind
 
 

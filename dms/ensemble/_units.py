@@ -21,7 +21,7 @@ import math
 import re
 from fractions import Fraction
 
-from dms.ensemble.bounds import MAX_BITS_PER_SECOND, MAX_BYTES, MAX_NANOSECONDS
+from dms.ensemble._bounds import MAX_BITS_PER_SECOND, MAX_BYTES, MAX_NANOSECONDS
 
 GIB = 1024**3
 

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 
 import attrs
 
-from dms.ensemble import spec
-from dms.ensemble.derive import derive_requirements
-from dms.ensemble.load import load_ensemble_file_with_warnings
-from dms.ensemble.problems import EnsembleInvalid, EnsembleUnreadable, Problem
-from dms.ensemble.requirements import Resources
-from dms.ensemble.units import format_size
+from dms.ensemble import _spec as spec
+from dms.ensemble._derive import derive_requirements
+from dms.ensemble._load import load_ensemble_file_with_warnings
+from dms.ensemble._problems import EnsembleInvalid, EnsembleUnreadable, Problem
+from dms.ensemble._requirements import Resources
+from dms.ensemble._units import format_size
 
 
 class Status(enum.IntEnum):

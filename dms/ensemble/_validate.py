@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 import attrs
 
-from dms.ensemble import spec
-from dms.ensemble.bounds import MAX_BYTES, MAX_CORES, MIN_CORES, MIN_MEMORY
-from dms.ensemble.problems import Path, PathPart
-from dms.ensemble.units import format_size
+from dms.ensemble import _spec as spec
+from dms.ensemble._bounds import MAX_BYTES, MAX_CORES, MIN_CORES, MIN_MEMORY
+from dms.ensemble._problems import Path, PathPart
+from dms.ensemble._units import format_size
 from dms.workload import HealthCheckKind
 
 Finding = tuple[Path, str]

@@ -15,7 +15,7 @@ from typing import Literal
 
 import attrs
 
-from dms.ensemble.requirements import Location, Resources
+from dms.ensemble._requirements import Location, Resources
 
 Strategy = Literal["pack", "spread"]
 

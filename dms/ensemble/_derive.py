@@ -8,8 +8,8 @@ peer and redundancy; per edge constraint the rtt/bandwidth bounds. Pure: no I/O.
 
 from __future__ import annotations
 
-from dms.ensemble import spec
-from dms.ensemble.requirements import (
+from dms.ensemble import _spec as spec
+from dms.ensemble._requirements import (
     EdgeRequirement,
     EnsembleRequirements,
     Gpu,
@@ -19,7 +19,7 @@ from dms.ensemble.requirements import (
     PortRequirement,
     Resources,
 )
-from dms.ensemble.validate import continent_code
+from dms.ensemble._validate import continent_code
 
 
 def allocation_resources(ensemble: spec.Ensemble, allocation: str) -> Resources:

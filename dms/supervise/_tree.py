@@ -27,7 +27,7 @@ import attrs
 import trio
 
 from dms.cleanup import shielded_cleanup
-from dms.supervise.allocation import (
+from dms.supervise._allocation import (
     AllocationStatus,
     AllocationSupervisor,
     CallOnce,
@@ -35,8 +35,8 @@ from dms.supervise.allocation import (
     Outcome,
     Stopped,
 )
-from dms.supervise.events import EventKind, EventSink, StatusEvent, as_sink
-from dms.supervise.policy import (
+from dms.supervise._events import EventKind, EventSink, StatusEvent, as_sink
+from dms.supervise._policy import (
     CrashLoop,
     InvalidPolicy,
     NotRestarted,

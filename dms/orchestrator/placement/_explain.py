@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dms.ensemble.requirements import Resources
+from dms.ensemble._requirements import Resources
 
-from .explanation import (
+from ._explanation import (
     CapacityConflict,
     Conflict,
     EdgeConflict,
@@ -22,9 +22,9 @@ from .explanation import (
     Reason,
     SeparationConflict,
 )
-from .model import SearchBudget
-from .problem import Problem
-from .search import Active, Outcome, search
+from ._model import SearchBudget
+from ._problem import Problem
+from ._search import Active, Outcome, search
 
 Item = tuple[str, int]  # ("capacity", provider) | ("separation", node) | ("edge", edge)
 

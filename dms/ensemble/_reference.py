@@ -3,7 +3,7 @@
 `spec/ensemble.md` holds this output between `<!-- fields:begin -->` and
 `<!-- fields:end -->`; a test regenerates and compares it. Regenerate with:
 
-    python -m dms.ensemble.reference
+    python -m dms.ensemble._reference
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import attrs
 
-from dms.ensemble import spec
-from dms.ensemble.bounds import bounds_reference
+from dms.ensemble import _spec as spec
+from dms.ensemble._bounds import bounds_reference
 
 BEGIN, END = "<!-- fields:begin -->", "<!-- fields:end -->"
 SECTIONS: tuple[type, ...] = (

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from dms.ensemble.requirements import (
+from dms.ensemble._requirements import (
     EdgeRequirement,
     EnsembleRequirements,
     LocationConstraint,
@@ -22,8 +22,8 @@ from dms.ensemble.requirements import (
     Resources,
 )
 
-from .explanation import NODE_CONSTRAINTS, Elimination, NodeReport, format_bytes
-from .model import Assignment, Bid, Measurements, Strategy
+from ._explanation import NODE_CONSTRAINTS, Elimination, NodeReport, format_bytes
+from ._model import Assignment, Bid, Measurements, Strategy
 
 
 class UnknownNode(ValueError):

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 
 import attrs
 
-from .model import Objective, SearchBudget, SearchStats
-from .problem import Edge, Problem
+from ._model import Objective, SearchBudget, SearchStats
+from ._problem import Edge, Problem
 
 _TOLERANCE = 1e-9
 _FIRST_CUTOFF = 100  # assignments in the first run before a restart

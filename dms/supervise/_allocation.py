@@ -22,16 +22,16 @@ from dms.executor.errors import ExecutorError
 from dms.executor.protocol import Execution, Executor
 from dms.executor.spec import ExecutionSpec
 from dms.executor.status import ExecutionState, ExitStatus
-from dms.supervise.events import EventKind, EventSink, StatusEvent, as_sink
-from dms.supervise.health import HealthCheck, HealthLedger, HealthState, ProbeResult
-from dms.supervise.policy import (
+from dms.supervise._events import EventKind, EventSink, StatusEvent, as_sink
+from dms.supervise._health import HealthCheck, HealthLedger, HealthState, ProbeResult
+from dms.supervise._policy import (
     CrashLoop,
     NotRestarted,
     RestartDecision,
     RestartPolicy,
     RestartTracker,
 )
-from dms.supervise.probes import run_probe
+from dms.supervise._probes import run_probe
 from dms.workload import Recovery, WorkloadKind
 
 # Logs attached to EXITED/COMPLETED events.

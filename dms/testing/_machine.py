@@ -24,10 +24,10 @@ from hypothesis.strategies import SearchStrategy
 
 from dms.actor import DEFAULT_POLICY, Message, RemoteError, RequestTimeout
 from dms.node import Node
-from dms.testing.grants import attenuate, grant, revoke_everywhere
-from dms.testing.model import Grant, GrantGraph, covers
-from dms.testing.portal import TrioPortal
-from dms.testing.testbed import Testbed, open_testbed
+from dms.testing._grants import attenuate, grant, revoke_everywhere
+from dms.testing._model import Grant, GrantGraph, covers
+from dms.testing._portal import TrioPortal
+from dms.testing._testbed import Testbed, open_testbed
 from ucan import Delegation, MalformedToken
 from ucan.errors import ALL_ERRORS
 

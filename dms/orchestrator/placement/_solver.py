@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dms.ensemble.requirements import EnsembleRequirements
+from dms.ensemble._requirements import EnsembleRequirements
 
-from .explain import explain
-from .explanation import Unplaceable
-from .model import Assignment, Bid, Measurements, Placement, SearchBudget, Strategy
-from .problem import Problem, compile_problem
-from .search import Active, search
+from ._explain import explain
+from ._explanation import Unplaceable
+from ._model import Assignment, Bid, Measurements, Placement, SearchBudget, Strategy
+from ._problem import Problem, compile_problem
+from ._search import Active, search
 
 
 def solve(

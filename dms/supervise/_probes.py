@@ -14,7 +14,7 @@ import trio
 from dms.executor.errors import ExecutorError
 from dms.executor.protocol import Execution
 from dms.http11 import exchange
-from dms.supervise.health import CommandProbe, HealthCheck, HttpProbe, ProbeResult, TcpProbe
+from dms.supervise._health import CommandProbe, HealthCheck, HttpProbe, ProbeResult, TcpProbe
 
 _MAX_BODY = 64 * 1024
 
