@@ -1,4 +1,5 @@
 import math
+import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
 
@@ -205,13 +206,14 @@ async def test_timed_out_exec_probe_is_killed_inside_the_container(
 
 @pytest.fixture
 def image_with_cmd(engine: docker.DockerClient) -> Iterator[str]:
+    tag = secrets.token_hex(4)  # test runs sharing one engine must not remove each other's
     base = engine.containers.create(IMAGE, command=["true"])
     try:
-        base.commit(repository="dms-test/withcmd", tag="t", conf={"Cmd": ["echo", "from-cmd"]})
+        base.commit(repository="dms-test/withcmd", tag=tag, conf={"Cmd": ["echo", "from-cmd"]})
     finally:
         base.remove(force=True)
-    yield "dms-test/withcmd:t"
-    engine.images.remove("dms-test/withcmd:t", force=True)
+    yield f"dms-test/withcmd:{tag}"
+    engine.images.remove(f"dms-test/withcmd:{tag}", force=True)
 
 
 async def test_provisioned_image_keeps_the_image_cmd(
@@ -233,20 +235,21 @@ async def test_provisioned_image_keeps_the_image_cmd(
 async def test_failed_start_leaves_no_container_or_provisioned_image(
     executor: DockerExecutor, engine: docker.DockerClient
 ) -> None:
+    leaky = f"leaky-{secrets.token_hex(4)}"  # test runs sharing one engine see only their own
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        with pytest.raises(InvalidSpec, match="'leaky': docker refused it"):
+        with pytest.raises(InvalidSpec, match=f"'{leaky}': docker refused it"):
             await executor.start(
                 spec(
-                    "leaky",
+                    leaky,
                     "sleep",
                     "300",
                     provision=(ProvisionScript("p", "echo hi > /x"),),
                     ports=(PortMapping(80, taken),),
                 )
             )
-    label = "dms.allocation=leaky"
+    label = f"dms.allocation={leaky}"
     assert engine.containers.list(all=True, filters={"label": label}) == []
-    assert engine.images.list(name="dms-provisioned/leaky") == []
+    assert engine.images.list(name=f"dms-provisioned/{leaky}") == []
