@@ -1,8 +1,10 @@
 import math
+import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
 
 import docker
+import h11
 import pytest
 import trio
 
@@ -24,6 +26,11 @@ from dms.supervise import http_get
 IMAGE = "dms-test/busybox:latest"
 NODE = "did:key:z6MkTestNode"
 MiB = 1 << 20
+
+# How "nothing serves that port yet" shows: refused (OSError), reset while the request is
+# sent or read (BrokenResourceError), or docker's userland proxy accepting and then
+# closing because the container does not listen yet (h11 sees no response).
+NOT_SERVING_YET = (OSError, trio.BrokenResourceError, h11.RemoteProtocolError)
 
 
 def engine_or_skip() -> docker.DockerClient:
@@ -91,12 +98,12 @@ async def test_published_port_is_reachable_on_loopback(executor: DockerExecutor)
     execution = await executor.start(spec("web", "sh", "-c", serve, ports=(PortMapping(8080),)))
     [(private, public)] = execution.status().ports
     assert private == 8080
-    with trio.fail_after(10):
+    with trio.fail_after(30):
         while True:
             try:
                 status, body = await http_get(f"http://127.0.0.1:{public}/ping")
                 break
-            except OSError:
+            except NOT_SERVING_YET:
                 await trio.sleep(0.05)
     assert (status, body) == (200, "pong\n")
     host_ports = execution.container.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
@@ -199,13 +206,14 @@ async def test_timed_out_exec_probe_is_killed_inside_the_container(
 
 @pytest.fixture
 def image_with_cmd(engine: docker.DockerClient) -> Iterator[str]:
+    tag = secrets.token_hex(4)  # test runs sharing one engine must not remove each other's
     base = engine.containers.create(IMAGE, command=["true"])
     try:
-        base.commit(repository="dms-test/withcmd", tag="t", conf={"Cmd": ["echo", "from-cmd"]})
+        base.commit(repository="dms-test/withcmd", tag=tag, conf={"Cmd": ["echo", "from-cmd"]})
     finally:
         base.remove(force=True)
-    yield "dms-test/withcmd:t"
-    engine.images.remove("dms-test/withcmd:t", force=True)
+    yield f"dms-test/withcmd:{tag}"
+    engine.images.remove(f"dms-test/withcmd:{tag}", force=True)
 
 
 async def test_provisioned_image_keeps_the_image_cmd(
@@ -227,20 +235,21 @@ async def test_provisioned_image_keeps_the_image_cmd(
 async def test_failed_start_leaves_no_container_or_provisioned_image(
     executor: DockerExecutor, engine: docker.DockerClient
 ) -> None:
+    leaky = f"leaky-{secrets.token_hex(4)}"  # test runs sharing one engine see only their own
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        with pytest.raises(InvalidSpec, match="'leaky': docker refused it"):
+        with pytest.raises(InvalidSpec, match=f"'{leaky}': docker refused it"):
             await executor.start(
                 spec(
-                    "leaky",
+                    leaky,
                     "sleep",
                     "300",
                     provision=(ProvisionScript("p", "echo hi > /x"),),
                     ports=(PortMapping(80, taken),),
                 )
             )
-    label = "dms.allocation=leaky"
+    label = f"dms.allocation={leaky}"
     assert engine.containers.list(all=True, filters={"label": label}) == []
-    assert engine.images.list(name="dms-provisioned/leaky") == []
+    assert engine.images.list(name=f"dms-provisioned/{leaky}") == []

@@ -8,6 +8,7 @@ import trio
 
 from dms.ensemble._requirements import Resources
 from dms.executor import (
+    Execution,
     ExecutionSpec,
     ExecutionState,
     ExecutorKind,
@@ -36,6 +37,13 @@ def alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+async def logs_show(execution: Execution, line: str) -> None:
+    """Waits (30 s at most, for a loaded machine) until the workload has printed `line`."""
+    with trio.fail_after(30):
+        while line not in (await execution.logs()).stdout:
+            await trio.sleep(0.01)
 
 
 async def test_task_exit_code_duration_and_logs_are_reported(tmp_path: Path) -> None:
@@ -120,8 +128,7 @@ async def test_stop_kills_the_whole_group_leaving_no_orphan(tmp_path: Path) -> N
     script = "trap '' TERM; sleep 300 & sleep 300 & echo started; wait"
     async with ProcessExecutor(tmp_path) as executor:
         execution = await executor.start(spec("svc", "sh", "-c", script))
-        while "started" not in (await execution.logs()).stdout:
-            await trio.sleep(0.01)
+        await logs_show(execution, "started")
         members = execution.group_members()
         assert len(members) == 3
         exit = await execution.stop(grace=0.3)
@@ -155,8 +162,8 @@ async def test_exec_runs_in_the_workload_environment(tmp_path: Path) -> None:
 
 async def test_stats_report_the_group(tmp_path: Path) -> None:
     async with ProcessExecutor(tmp_path) as executor:
-        execution = await executor.start(spec("svc", "sh", "-c", "sleep 300 & wait"))
-        await trio.sleep(0.1)
+        execution = await executor.start(spec("svc", "sh", "-c", "sleep 300 & echo started; wait"))
+        await logs_show(execution, "started")  # the child is forked: the group has two
         stats = await execution.stats()
         await execution.stop(grace=1)
     assert stats.pids == 2 and stats.memory_bytes > 0

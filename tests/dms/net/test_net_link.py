@@ -1,4 +1,7 @@
-"""Sealed frames: replayed, reordered, tampered and oversize frames end the link."""
+"""Sealed frames: replayed, reordered, tampered and oversize frames end the link.
+
+Links run over the in-process carrier under trio's MockClock (the `autojump_clock`
+fixture): their deadlines are virtual, so a loaded machine cannot trip them."""
 
 from __future__ import annotations
 
@@ -101,7 +104,7 @@ async def open_tapped_links(nursery, settings=DEFAULT_LINK_SETTINGS):
         ("tamper", "link.rejected_tampered"),
     ],
 )
-async def test_bad_frame_on_the_wire_closes_the_link(attack, counter):
+async def test_bad_frame_on_the_wire_closes_the_link(autojump_clock, attack, counter):
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             sending, receiving, tap, metrics = await open_tapped_links(nursery)
@@ -129,7 +132,7 @@ async def test_bad_frame_on_the_wire_closes_the_link(attack, counter):
             nursery.cancel_scope.cancel()
 
 
-async def test_send_buffer_full_raises_link_busy_without_blocking():
+async def test_send_buffer_full_raises_link_busy_without_blocking(autojump_clock):
     settings = LinkSettings(send_buffer=4)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
@@ -141,7 +144,7 @@ async def test_send_buffer_full_raises_link_busy_without_blocking():
             nursery.cancel_scope.cancel()
 
 
-async def test_oversize_frame_is_refused_on_send():
+async def test_oversize_frame_is_refused_on_send(autojump_clock):
     settings = LinkSettings(max_frame=1024)
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
@@ -151,7 +154,7 @@ async def test_oversize_frame_is_refused_on_send():
             nursery.cancel_scope.cancel()
 
 
-async def test_closing_one_side_ends_the_other_after_buffered_frames():
+async def test_closing_one_side_ends_the_other_after_buffered_frames(autojump_clock):
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             sending, receiving, _, _ = await open_tapped_links(nursery)
