@@ -227,13 +227,22 @@ class DockerExecution:
         return ExecResult(int(code or 0), bytes(output).decode("utf-8", errors="replace"))
 
     async def _kill_exec(self, exec_id: str) -> None:
-        """Docker cannot kill an exec: kill its pid from inside the container instead."""
+        """Docker cannot kill an exec: kill its pid from inside the container instead.
+
+        A timeout can fire before docker has started the exec (no pid yet): wait for it
+        to start, or to end by itself, within the caller's cleanup deadline."""
         api = self.container.client.api
         with contextlib.suppress(docker.errors.APIError):
-            inspected = await _blocking(api.exec_inspect, exec_id)
-            pid = _namespace_pid(int(inspected.get("Pid") or 0)) if inspected["Running"] else None
-            if pid:
-                await _blocking(self.container.exec_run, ["kill", "-9", str(pid)])
+            while True:
+                inspected = await _blocking(api.exec_inspect, exec_id)
+                if inspected.get("Running") and inspected.get("Pid"):
+                    pid = _namespace_pid(int(inspected["Pid"]))
+                    if pid:
+                        await _blocking(self.container.exec_run, ["kill", "-9", str(pid)])
+                    return
+                if inspected.get("ExitCode") is not None:
+                    return  # it ended on its own
+                await trio.sleep(0.02)
 
     async def remove(self) -> None:
         await self.stop(grace=0)

@@ -25,7 +25,8 @@ async def run_probe(check: HealthCheck, execution: Execution) -> ProbeResult:
     with trio.move_on_after(check.timeout):
         try:
             ok, detail = await _probe(check.probe, execution, check.timeout)
-        except (OSError, ExecutorError, h11.ProtocolError, trio.TooSlowError) as error:
+        except (OSError, ExecutorError, h11.ProtocolError, trio.TooSlowError,
+                trio.BrokenResourceError) as error:  # a reset connection is unhealthy
             ok, detail = False, f"{type(error).__name__}: {error}"
     now = trio.current_time()
     return ProbeResult(ok=ok, at=now, duration=now - began, detail=detail)

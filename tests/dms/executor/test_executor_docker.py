@@ -194,12 +194,13 @@ async def test_running_containers_do_not_hold_the_default_thread_limiter(
             engine.containers.get(container_id)
 
 
+@pytest.mark.parametrize("timeout", [0.001, 0.3])  # before docker started it, and after
 async def test_timed_out_exec_probe_is_killed_inside_the_container(
-    executor: DockerExecutor,
+    executor: DockerExecutor, timeout: float
 ) -> None:
     execution = await executor.start(spec("probed", "sleep", "300"))
     with pytest.raises(trio.TooSlowError):
-        await execution.exec(("sleep", "1000"), timeout=0.3)
+        await execution.exec(("sleep", "1000"), timeout=timeout)
     processes = await execution.exec(("ps",), timeout=5)
     assert "sleep 1000" not in processes.output
 

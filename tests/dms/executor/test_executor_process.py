@@ -259,7 +259,9 @@ async def test_exec_probe_ignoring_sigterm_is_killed_at_its_timeout(tmp_path: Pa
         assert trio.current_time() - started < 1.5
         child = int((execution.work / "probe.pid").read_text())
         await execution.stop(grace=0)
-    assert not alive(child)
+    with trio.fail_after(10):  # SIGKILL was sent; a loaded kernel may take a moment
+        while alive(child):
+            await trio.sleep(0.01)
 
 
 async def test_a_failing_log_disk_drops_output_without_harming_other_executions(

@@ -3,6 +3,7 @@
 import functools
 import math
 import socket
+import struct
 import sys
 from pathlib import Path
 
@@ -120,8 +121,11 @@ async def test_process_allocation_turning_unhealthy_is_restarted(tmp_path: Path)
             f"echo ok > health && exec {sys.executable} -m http.server -b 127.0.0.1 {port}",
         ),
     )
+    # a start period: a loaded machine may take a while before the server listens, and
+    # failures before then must not count (what is pinned is the later turn to unhealthy)
     check = HealthCheck(
-        HttpProbe(f"http://127.0.0.1:{port}/health"), interval=0.1, timeout=1, retries=2
+        HttpProbe(f"http://127.0.0.1:{port}/health"), interval=0.1, timeout=1, retries=2,
+        start_period=30,
     )
     send, receive = trio.open_memory_channel[StatusEvent](math.inf)
     policy = RestartPolicy(backoff=Backoff(initial=0.05))
@@ -214,3 +218,23 @@ async def test_script_probe_runs_like_a_command_in_the_workload(tmp_path: Path) 
     assert not missing.ok and missing.detail.startswith("exit code 1")
     assert not cold.ok and "is not 'warm'" in cold.detail
     assert warm.ok
+
+
+async def test_an_http_target_that_resets_the_connection_is_unhealthy_not_an_error() -> None:
+    async def reset(stream: trio.SocketStream) -> None:
+        await trio.sleep(0.05)  # let the request arrive, then close it unread: a reset
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await stream.aclose()
+
+    fake = FakeExecutor()
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, reset, 0,
+                                                          host="127.0.0.1"))
+        port = int(listeners[0].socket.getsockname()[1])
+        execution = await fake.start(
+            ExecutionSpec(name="x", executor=ExecutorKind.PROCESS, cmd=("x",)))
+        for _ in range(3):
+            result = await run_probe(HealthCheck(HttpProbe(f"http://127.0.0.1:{port}/")),
+                                     execution)
+            assert not result.ok
+        nursery.cancel_scope.cancel()
