@@ -9,7 +9,7 @@ import dms
 from dms.net import BadAddress, MemoryNetwork
 
 
-async def test_an_exception_raised_in_the_block_comes_out_unwrapped() -> None:
+async def test_an_exception_raised_in_the_block_comes_out_unwrapped(autojump_clock: object) -> None:
     network = MemoryNetwork()
     with trio.fail_after(10), pytest.raises(dms.RemoteError) as refused:
         async with dms.open_node(listen="memory://server", network=network) as server, \
@@ -28,7 +28,7 @@ async def test_a_malformed_address_fails_at_once_naming_it(option: str) -> None:
     assert ("tcp://example:1" if option == "listen" else "nowhere") in str(bad.value)
 
 
-async def test_args_that_are_not_a_map_are_refused_before_signing() -> None:
+async def test_args_that_are_not_a_map_are_refused_before_signing(autojump_clock: object) -> None:
     async with dms.open_node(network=MemoryNetwork()) as node:
         with pytest.raises(TypeError, match="args must be a dict"):
             await node.root.invoke(node.root.handle, "/x", [1, 2])  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from dms.net.mesh import content_id
 from dms.net.mesh_wire import Publish, encode
 
 
-async def test_junk_publications_are_neither_delivered_nor_forwarded() -> None:
+async def test_junk_publications_are_neither_delivered_nor_forwarded(autojump_clock: object) -> None:
     network = MemoryNetwork()
     with trio.fail_after(20):
         async with open_node(listen="memory://b", network=network) as b, \

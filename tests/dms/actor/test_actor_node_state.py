@@ -12,7 +12,7 @@ from dms.net import MemoryNetwork
 from ucan import SigningKey, revoke
 
 
-async def test_held_grants_and_revocations_survive_a_restart(tmp_path: Path) -> None:
+async def test_held_grants_and_revocations_survive_a_restart(tmp_path: Path, autojump_clock: object) -> None:
     network = MemoryNetwork()
     server_key, client_key = SigningKey.generate(), SigningKey.generate()
     with trio.fail_after(20):
@@ -35,7 +35,7 @@ async def test_held_grants_and_revocations_survive_a_restart(tmp_path: Path) -> 
                 assert client.trust.revocations.revokers(grant.cid) == {server_key.did}
 
 
-async def test_a_revocation_published_on_the_topic_is_applied_by_every_node() -> None:
+async def test_a_revocation_published_on_the_topic_is_applied_by_every_node(autojump_clock: object) -> None:
     network = MemoryNetwork()
     keys = [SigningKey.generate() for _ in range(3)]
     with trio.fail_after(20):
@@ -62,7 +62,7 @@ async def test_a_revocation_published_on_the_topic_is_applied_by_every_node() ->
             assert refused.value.name == "Revoked"
 
 
-async def test_a_forged_revocation_is_dropped_and_counted() -> None:
+async def test_a_forged_revocation_is_dropped_and_counted(autojump_clock: object) -> None:
     network = MemoryNetwork()
     with trio.fail_after(10):
         async with open_node(listen="memory://a", network=network) as a:
@@ -78,7 +78,7 @@ async def test_a_forged_revocation_is_dropped_and_counted() -> None:
 
 
 async def test_strangers_revocations_are_not_kept_on_disk_and_a_flood_is_throttled(
-        tmp_path: Path) -> None:
+        tmp_path: Path, autojump_clock: object) -> None:
     from ucan import encode_container
 
     network = MemoryNetwork()
@@ -97,7 +97,7 @@ async def test_strangers_revocations_are_not_kept_on_disk_and_a_flood_is_throttl
             assert list((tmp_path / "tokens").glob("revocations/*")) == []
 
 
-async def test_a_stopped_childs_grants_stay_revoked_after_a_restart(tmp_path: Path) -> None:
+async def test_a_stopped_childs_grants_stay_revoked_after_a_restart(tmp_path: Path, autojump_clock: object) -> None:
     network = MemoryNetwork()
     key = SigningKey.generate()
     with trio.fail_after(20):
