@@ -122,7 +122,7 @@ async def bare_docker() -> float:
 
 async def docker_overhead() -> tuple[float, float] | str:
     from dms.executor import EngineUnavailable
-    from dms.executor.docker import DockerExecutor
+    from dms.executor._docker import DockerExecutor
 
     try:
         executor = DockerExecutor("bench", close_grace=0)

@@ -4,7 +4,7 @@
 `ExecutorKind` and `WorkloadKind` are `dms.workload`'s, re-exported because
 `ExecutionSpec` is written with them."""
 
-from dms.executor.errors import (
+from dms.executor._errors import (
     EngineUnavailable,
     ExecUnsupported,
     ExecutorError,
@@ -15,16 +15,16 @@ from dms.executor.errors import (
     InvalidSpec,
     ProvisionFailed,
 )
-from dms.executor.process import ProcessExecution, ProcessExecutor
-from dms.executor.protocol import Execution, Executor
-from dms.executor.spec import (
+from dms.executor._process import ProcessExecution, ProcessExecutor
+from dms.executor._protocol import Execution, Executor
+from dms.executor._spec import (
     ExecutionSpec,
     FileDelivery,
     FirecrackerBoot,
     PortMapping,
     ProvisionScript,
 )
-from dms.executor.status import (
+from dms.executor._status import (
     ExecResult,
     ExecutionState,
     ExecutionStatus,

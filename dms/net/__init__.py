@@ -8,7 +8,7 @@ format is specified in spec/transport.md.
 """
 
 from dms.backoff import Backoff
-from dms.net.errors import (
+from dms.net._errors import (
     BadAddress,
     ConnectFailed,
     FrameTooLarge,
@@ -23,14 +23,14 @@ from dms.net.errors import (
     PeerUnreachable,
     TransportNotOpen,
 )
-from dms.net.link import MAX_FRAME, Link, LinkHandler, LinkSettings
-from dms.net.memory import LinkConditions, MemoryNetwork, MemoryTransport
-from dms.net.mesh import MAX_PAYLOAD, Delivery, Mesh
-from dms.net.metrics import Metrics
-from dms.net.peers import PeerInfo, PeerTable
-from dms.net.seen import SeenMessages
-from dms.net.transport import Transport
-from dms.net.websocket import WebsocketTransport
+from dms.net._link import MAX_FRAME, Link, LinkHandler, LinkSettings
+from dms.net._memory import LinkConditions, MemoryNetwork, MemoryTransport
+from dms.net._mesh import MAX_PAYLOAD, Delivery, Mesh
+from dms.net._metrics import Metrics
+from dms.net._peers import PeerInfo, PeerTable
+from dms.net._seen import SeenMessages
+from dms.net._transport import Transport
+from dms.net._websocket import WebsocketTransport
 
 __all__ = [
     "MAX_FRAME",

@@ -31,7 +31,7 @@ import trio
 from dms._nursery import sole_failure
 from dms.actor import Handle, RemoteError, RequestTimeout
 from dms.net import NetError
-from dms.net.websocket import parse_ws_address
+from dms.net._websocket import parse_ws_address
 from dms.node._behaviors import PING
 from dms.node._node import load_node_key, open_node
 from dms.node._state_lock import StateDirError

@@ -18,10 +18,10 @@ import attrs
 import trio
 
 from dms.cleanup import shielded_cleanup
-from dms.executor.errors import ExecutorError
-from dms.executor.protocol import Execution, Executor
-from dms.executor.spec import ExecutionSpec
-from dms.executor.status import ExecutionState, ExitStatus
+from dms.executor._errors import ExecutorError
+from dms.executor._protocol import Execution, Executor
+from dms.executor._spec import ExecutionSpec
+from dms.executor._status import ExecutionState, ExitStatus
 from dms.supervise._events import EventKind, EventSink, StatusEvent, as_sink
 from dms.supervise._health import HealthCheck, HealthLedger, HealthState, ProbeResult
 from dms.supervise._policy import (

@@ -13,7 +13,7 @@ import enum
 import attrs
 import trio
 
-from dms.executor.status import ExitStatus
+from dms.executor._status import ExitStatus
 from dms.supervise._health import ProbeResult
 
 DEFAULT_EVENT_BUFFER = 256

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 import h11
 import trio
 
-from dms.executor.errors import ExecutorError
-from dms.executor.protocol import Execution
-from dms.http11 import exchange
+from dms._http11 import exchange
+from dms.executor._errors import ExecutorError
+from dms.executor._protocol import Execution
 from dms.supervise._health import CommandProbe, HealthCheck, HttpProbe, ProbeResult, TcpProbe
 
 _MAX_BODY = 64 * 1024

@@ -8,8 +8,8 @@ import trio
 
 from dms import open_node
 from dms.net import MemoryNetwork
-from dms.net.mesh import content_id
-from dms.net.mesh_wire import Publish, encode
+from dms.net._mesh import content_id
+from dms.net._mesh_wire import Publish, encode
 
 
 async def test_junk_publications_are_neither_delivered_nor_forwarded(autojump_clock: object) -> None:

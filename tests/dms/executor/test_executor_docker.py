@@ -20,7 +20,7 @@ from dms.executor import (
     ProvisionScript,
     WorkloadKind,
 )
-from dms.executor.docker import DockerExecutor
+from dms.executor._docker import DockerExecutor
 from dms.supervise import http_get
 
 IMAGE = "dms-test/busybox:latest"

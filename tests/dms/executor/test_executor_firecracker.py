@@ -18,8 +18,8 @@ from dms.executor import (
     InvalidSpec,
     LimitEnforcement,
 )
-from dms.executor.firecracker import FirecrackerExecutor, missing_requirements
-from dms.executor.firecracker_api import FirecrackerApi
+from dms.executor._firecracker import FirecrackerExecutor, missing_requirements
+from dms.executor._firecracker_api import FirecrackerApi
 
 FAKE = Path(__file__).with_name("fake_firecracker.py")
 MiB = 1 << 20

@@ -21,7 +21,7 @@ from dms.executor import (
     ProvisionScript,
     WorkloadKind,
 )
-from dms.executor.cgroups import probe_cgroups
+from dms.executor._cgroups import probe_cgroups
 
 PY = sys.executable
 MiB = 1 << 20
@@ -267,7 +267,7 @@ async def test_exec_probe_ignoring_sigterm_is_killed_at_its_timeout(tmp_path: Pa
 async def test_a_failing_log_disk_drops_output_without_harming_other_executions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dms.executor.logfile import RotatingLogFile
+    from dms.executor._logfile import RotatingLogFile
 
     real_write = RotatingLogFile.write
 

@@ -16,7 +16,7 @@ from dms.net import (
     PeerMismatch,
     WebsocketTransport,
 )
-from dms.net.handshake import InitiatorHandshake, ResponderHandshake
+from dms.net._handshake import InitiatorHandshake, ResponderHandshake
 from ucan.did import did_from_public_key
 
 

@@ -10,10 +10,10 @@ import pytest
 import trio
 
 from dms.net import FrameTooLarge, LinkBusy, LinkClosed, LinkSettings, Metrics
-from dms.net.handshake import InitiatorHandshake, ResponderHandshake
-from dms.net.link import DEFAULT_LINK_SETTINGS, SecureEndpoint
-from dms.net.memory import carrier_pair
-from dms.net.session import FrameReordered, FrameReplayed, FrameTampered, SecureSession
+from dms.net._handshake import InitiatorHandshake, ResponderHandshake
+from dms.net._link import DEFAULT_LINK_SETTINGS, SecureEndpoint
+from dms.net._memory import carrier_pair
+from dms.net._session import FrameReordered, FrameReplayed, FrameTampered, SecureSession
 
 
 def session_pair() -> tuple[SecureSession, SecureSession]:

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from dms.net import BadAddress, ConnectFailed, Link, LinkConditions, MemoryNetwork
-from dms.net.session import FRAME_OVERHEAD
+from dms.net._session import FRAME_OVERHEAD
 from ucan.did import did_from_public_key
 
 ALICE = nacl.signing.SigningKey(b"\x0a" * 32)

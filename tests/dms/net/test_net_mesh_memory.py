@@ -198,8 +198,8 @@ def test_mesh_refuses_a_transport_of_another_key():
 async def test_a_publication_whose_id_is_not_its_content_hash_is_dropped(autojump_clock):
     # A peer that could choose ids could burn the id of a message not yet published
     # (a revocation, say) and so censor it.
-    from dms.net.mesh import content_id
-    from dms.net.mesh_wire import Publish, encode
+    from dms.net._mesh import content_id
+    from dms.net._mesh_wire import Publish, encode
 
     network = MemoryNetwork()
     async with trio.open_nursery() as nursery:
@@ -217,7 +217,7 @@ async def test_a_publication_whose_id_is_not_its_content_hash_is_dropped(autojum
 
 
 async def test_peer_exchange_cannot_turn_a_node_into_a_dial_storm(autojump_clock):
-    from dms.net.mesh_wire import PeerEntry, PeerList, encode
+    from dms.net._mesh_wire import PeerEntry, PeerList, encode
 
     network = MemoryNetwork()
     async with trio.open_nursery() as nursery:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dms.net import Backoff, PeerTable, SeenMessages
-from dms.net.mesh_wire import (
+from dms.net._mesh_wire import (
     MalformedMeshFrame,
     PeerEntry,
     PeerList,

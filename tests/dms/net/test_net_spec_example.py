@@ -12,9 +12,9 @@ from pathlib import Path
 import nacl.public
 import nacl.signing
 
-from dms.net.handshake import InitiatorHandshake, ResponderHandshake
-from dms.net.mesh_wire import Publish, Unicast, encode
-from dms.net.session import SecureSession
+from dms.net._handshake import InitiatorHandshake, ResponderHandshake
+from dms.net._mesh_wire import Publish, Unicast, encode
+from dms.net._session import SecureSession
 from ucan.did import did_from_public_key
 
 

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from dms.net import MAX_FRAME, BadAddress, ConnectFailed, Link, WebsocketTransport
-from dms.net.websocket import parse_ws_address
+from dms.net._websocket import parse_ws_address
 
 UNRESOLVABLE = "no-such-host.invalid"
 

@@ -12,8 +12,8 @@ from typing import Any
 import h11
 import trio
 
-from dms.executor.errors import FirecrackerApiError
-from dms.http11 import exchange
+from dms._http11 import exchange
+from dms.executor._errors import FirecrackerApiError
 
 
 class FirecrackerApi:

@@ -33,15 +33,15 @@ import trio
 from docker.models.containers import Container
 
 from dms.cleanup import shielded_cleanup
-from dms.executor.errors import (
+from dms.executor._errors import (
     EngineUnavailable,
     ExecutorNotOpen,
     ImageUnavailable,
     InvalidSpec,
     ProvisionFailed,
 )
-from dms.executor.spec import ExecutionSpec, FileDelivery
-from dms.executor.status import (
+from dms.executor._spec import ExecutionSpec, FileDelivery
+from dms.executor._status import (
     ExecResult,
     ExecutionState,
     ExecutionStatus,

@@ -27,8 +27,8 @@ import attrs
 import nacl.signing
 import trio
 
-from dms.net.errors import BadAddress, ConnectFailed
-from dms.net.link import (
+from dms.net._errors import BadAddress, ConnectFailed
+from dms.net._link import (
     DEFAULT_LINK_SETTINGS,
     CarrierClosed,
     Link,
@@ -36,7 +36,7 @@ from dms.net.link import (
     LinkSettings,
     LoseFrame,
 )
-from dms.net.transport import SecureTransport
+from dms.net._transport import SecureTransport
 
 SCHEME = "memory://"
 _BACKLOG = 64

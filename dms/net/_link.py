@@ -19,7 +19,7 @@ import attrs
 import nacl.signing
 import trio
 
-from dms.net.errors import (
+from dms.net._errors import (
     FrameTooLarge,
     HandshakeFailed,
     HandshakeTimeout,
@@ -27,9 +27,9 @@ from dms.net.errors import (
     LinkClosed,
     PeerMismatch,
 )
-from dms.net.handshake import InitiatorHandshake, ResponderHandshake, SessionKeys
-from dms.net.metrics import Metrics
-from dms.net.session import FRAME_OVERHEAD, FrameRejected, SecureSession
+from dms.net._handshake import InitiatorHandshake, ResponderHandshake, SessionKeys
+from dms.net._metrics import Metrics
+from dms.net._session import FRAME_OVERHEAD, FrameRejected, SecureSession
 
 MAX_FRAME = 4 * 1024 * 1024
 """Largest payload one frame may carry (bytes); larger sends raise `FrameTooLarge`."""

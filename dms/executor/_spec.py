@@ -12,7 +12,7 @@ from __future__ import annotations
 import attrs
 
 from dms.ensemble._requirements import Resources
-from dms.executor.errors import InvalidSpec
+from dms.executor._errors import InvalidSpec
 from dms.workload import ExecutorKind, WorkloadKind
 
 

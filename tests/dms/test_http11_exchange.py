@@ -7,7 +7,7 @@ import pytest
 import trio
 import trio.testing
 
-from dms.http11 import exchange
+from dms._http11 import exchange
 
 
 async def serve_one(

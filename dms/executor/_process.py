@@ -32,12 +32,12 @@ from typing import Self
 import trio
 
 from dms.cleanup import shielded_cleanup
-from dms.executor.cgroups import Cgroup, CgroupDriver, CgroupLimits, probe_cgroups
-from dms.executor.errors import ExecutorNotOpen, InvalidSpec, ProvisionFailed
-from dms.executor.logfile import RotatingLogFile, pump_into, tail_lines
-from dms.executor.procstat import group_members, group_stats
-from dms.executor.spec import ExecutionSpec, FileDelivery
-from dms.executor.status import (
+from dms.executor._cgroups import Cgroup, CgroupDriver, CgroupLimits, probe_cgroups
+from dms.executor._errors import ExecutorNotOpen, InvalidSpec, ProvisionFailed
+from dms.executor._logfile import RotatingLogFile, pump_into, tail_lines
+from dms.executor._procstat import group_members, group_stats
+from dms.executor._spec import ExecutionSpec, FileDelivery
+from dms.executor._status import (
     ExecResult,
     ExecutionState,
     ExecutionStatus,

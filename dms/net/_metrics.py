@@ -9,7 +9,7 @@ one place to read. Names are dotted, `<layer>.<what>`:
 - ``link.dropped_busy`` (send buffer full), ``link.dropped_loss`` (memory transport
   simulated loss), ``link.rejected_replayed`` / ``_reordered`` / ``_tampered`` /
   ``_oversize`` (received frames that closed the link)
-- ``mesh.*``: see `dms.net.mesh`.
+- ``mesh.*``: see `dms.net._mesh`.
 """
 
 from __future__ import annotations

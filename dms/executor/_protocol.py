@@ -14,8 +14,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
-from dms.executor.spec import ExecutionSpec
-from dms.executor.status import ExecResult, ExecutionStatus, ExitStatus, Logs, ResourceStats
+from dms.executor._spec import ExecutionSpec
+from dms.executor._status import ExecResult, ExecutionStatus, ExitStatus, Logs, ResourceStats
 
 
 class Execution(Protocol):

@@ -30,7 +30,7 @@ import nacl.hash
 import nacl.public
 import nacl.signing
 
-from dms.net.errors import HandshakeFailed, PeerMismatch
+from dms.net._errors import HandshakeFailed, PeerMismatch
 from ucan.did import did_from_public_key
 
 PROTOCOL_LABEL = b"dms-net/1"

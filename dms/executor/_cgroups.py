@@ -19,7 +19,7 @@ from typing import Protocol
 
 import attrs
 
-from dms.executor.status import LimitEnforcement
+from dms.executor._status import LimitEnforcement
 
 CPU_PERIOD_US = 100_000
 

@@ -16,7 +16,7 @@ import struct
 import nacl.bindings
 import nacl.exceptions
 
-from dms.net.handshake import SessionKeys
+from dms.net._handshake import SessionKeys
 
 COUNTER_BYTES = 8
 MAC_BYTES = nacl.bindings.crypto_secretbox_MACBYTES

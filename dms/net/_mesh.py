@@ -42,10 +42,10 @@ import nacl.signing
 import trio
 
 from dms.backoff import Backoff
-from dms.net.backoff import DEFAULT_BACKOFF
-from dms.net.errors import LinkBusy, LinkClosed, MeshNotRunning, NetError, PeerUnreachable
-from dms.net.link import MAX_FRAME, Link
-from dms.net.mesh_wire import (
+from dms.net._backoff import DEFAULT_BACKOFF
+from dms.net._errors import LinkBusy, LinkClosed, MeshNotRunning, NetError, PeerUnreachable
+from dms.net._link import MAX_FRAME, Link
+from dms.net._mesh_wire import (
     MAX_HOPS,
     MalformedMeshFrame,
     MeshMessage,
@@ -58,10 +58,10 @@ from dms.net.mesh_wire import (
     decode,
     encode,
 )
-from dms.net.metrics import Metrics
-from dms.net.peers import PeerTable
-from dms.net.seen import SeenMessages
-from dms.net.transport import Transport
+from dms.net._metrics import Metrics
+from dms.net._peers import PeerTable
+from dms.net._seen import SeenMessages
+from dms.net._transport import Transport
 from ucan.did import did_from_public_key
 
 MAX_PAYLOAD = MAX_FRAME - 1

@@ -30,8 +30,8 @@ from trio_websocket import (
     connect_websocket,
 )
 
-from dms.net.errors import BadAddress, ConnectFailed, ListenFailed, NetError
-from dms.net.link import (
+from dms.net._errors import BadAddress, ConnectFailed, ListenFailed, NetError
+from dms.net._link import (
     DEFAULT_LINK_SETTINGS,
     MAX_CARRIER_MESSAGE,
     CarrierClosed,
@@ -39,7 +39,7 @@ from dms.net.link import (
     LinkHandler,
     LinkSettings,
 )
-from dms.net.transport import SecureTransport
+from dms.net._transport import SecureTransport
 
 _RECEIVE_CHUNK = 64 * 1024
 

@@ -18,9 +18,9 @@ import nacl.signing
 import trio
 
 from dms._nursery import sole_failure
-from dms.net.errors import TransportNotOpen
-from dms.net.link import Link, LinkHandler, LinkSettings, SecureEndpoint
-from dms.net.metrics import Metrics
+from dms.net._errors import TransportNotOpen
+from dms.net._link import Link, LinkHandler, LinkSettings, SecureEndpoint
+from dms.net._metrics import Metrics
 from ucan.did import did_from_public_key
 
 
@@ -31,7 +31,7 @@ class Transport(Protocol):
     """This node's did:key, proven to every remote in the handshake."""
 
     metrics: Metrics
-    """Counters shared by this transport's links (see `dms.net.metrics`)."""
+    """Counters shared by this transport's links (see `dms.net._metrics`)."""
 
     @property
     def listen_address(self) -> str | None:

@@ -21,16 +21,16 @@ from typing import Self
 import attrs
 import trio
 
-from dms.executor.errors import (
+from dms.executor._errors import (
     ExecUnsupported,
     FirecrackerApiError,
     FirecrackerUnavailable,
     InvalidSpec,
 )
-from dms.executor.firecracker_api import FirecrackerApi
-from dms.executor.process import ProcessExecution, ProcessExecutor
-from dms.executor.spec import ExecutionSpec
-from dms.executor.status import (
+from dms.executor._firecracker_api import FirecrackerApi
+from dms.executor._process import ProcessExecution, ProcessExecutor
+from dms.executor._spec import ExecutionSpec
+from dms.executor._status import (
     ExecResult,
     ExecutionStatus,
     ExitStatus,
