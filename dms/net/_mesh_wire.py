@@ -73,11 +73,6 @@ NONCE_BYTES = 8
 _U16 = struct.Struct(">H")
 
 
-def publish_header_size(message_id: bytes, topic: str) -> int:
-    """Bytes a PUBLISH adds in front of its payload."""
-    return 1 + 1 + 1 + len(message_id) + 2 + len(topic.encode())
-
-
 def _short_string(value: str, what: str) -> bytes:
     data = value.encode()
     if len(data) > 0xFFFF:

@@ -19,7 +19,3 @@ from collections import Counter
 
 class Metrics(Counter[str]):
     """A `collections.Counter` of event names; missing names read as 0."""
-
-    def snapshot(self) -> dict[str, int]:
-        """A copy that later events do not change."""
-        return dict(self)
