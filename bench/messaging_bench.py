@@ -91,8 +91,7 @@ def _receiver(conn) -> None:  # type: ignore[no-untyped-def]
 
 
 def one_way_between_processes() -> tuple[int, float, dict[str, int]]:
-    from dms.actor import Handle
-    from dms.net import NetError
+    from dms.actor import Handle, Undeliverable
     from ucan import Delegation
 
     parent, child = multiprocessing.Pipe()
@@ -113,7 +112,7 @@ def one_way_between_processes() -> tuple[int, float, dict[str, int]]:
                     try:
                         await node.root.send(target, "/bench/note", {"p": PAYLOAD})
                         break
-                    except NetError:  # the link's send buffer is full: let it drain
+                    except Undeliverable:  # the link's send buffer is full: let it drain
                         await trio.sleep(0.001)
             result: tuple[int, float, dict[str, int]] = await trio.to_thread.run_sync(parent.recv)
             return result
