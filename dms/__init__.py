@@ -19,6 +19,7 @@ from dms.actor import (
     RemoteError,
     RequestTimeout,
     Role,
+    Undeliverable,
     behavior,
 )
 from dms.node import DEPLOYMENT_TOPIC, REVOCATION_TOPIC, Node, open_node
@@ -26,5 +27,5 @@ from dms.node import DEPLOYMENT_TOPIC, REVOCATION_TOPIC, Node, open_node
 __all__ = [
     "DEPLOYMENT_TOPIC", "REVOCATION_TOPIC", "Actor", "AdmissionPolicy", "BehaviorFailed",
     "ExceedsParent", "Handle", "Message", "Node", "RateLimit", "RemoteError", "RequestTimeout",
-    "Role", "behavior", "open_node",
+    "Role", "Undeliverable", "behavior", "open_node",
 ]

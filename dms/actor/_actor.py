@@ -283,8 +283,10 @@ class Actor:
             return _error(exc.name, exc.message)
         except UcanError as exc:
             return _error(exc.name, exc.message)
-        except Exception as exc:  # a behavior's bug is the caller's error reply
-            return _error("BehaviorFailed", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a behavior's bug: an error reply, the details in our log
+            log.exception("%r: behavior for %s failed", self, message.command)
+            return _error("BehaviorFailed", f"{type(exc).__name__} (details are in the "
+                                            f"log of the node that ran it)")
 
 
 class Role:

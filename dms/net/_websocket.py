@@ -55,6 +55,8 @@ def parse_ws_address(address: str) -> tuple[str, int]:
         raise BadAddress(address, "a websocket address starts with 'ws://'")
     if not parts.hostname or port is None:
         raise BadAddress(address, "a websocket address needs a host and a port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise BadAddress(address, "a node's address is ws://HOST:PORT, with no path or query")
     return parts.hostname, port
 
 

@@ -33,7 +33,15 @@ from dms.node._behaviors import NodeBehaviors
 from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
 from dms.node._state_lock import hold_state_dir
-from ucan import Delegation, Invocation, SigningKey, TrustContext, delegate
+from ucan import (
+    Delegation,
+    Invocation,
+    SigningKey,
+    TrustContext,
+    UcanError,
+    delegate,
+    public_key_from_did,
+)
 from ucan.keystore import Keystore, keystore_directory, resolve_passphrase
 from ucan.store import TokenStore
 
@@ -152,6 +160,14 @@ class Node:
         await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
 
 
+def _checked_anchor(anchor: str) -> str:
+    try:
+        public_key_from_did(anchor)
+    except (UcanError, ValueError, TypeError):
+        raise ValueError(f"anchor {anchor!r} is not a did:key of an Ed25519 key") from None
+    return anchor
+
+
 def load_node_key(keystore: str | os.PathLike[str] | None, name: str = "node",
                   passphrase: str | None = None) -> SigningKey:
     """The node key `name` from a keystore directory, created on first use.
@@ -193,6 +209,10 @@ async def open_node(
     if key is None:
         key = (load_node_key(keystore, key_name, passphrase) if keystore is not None
                else SigningKey.generate())
+    elif not isinstance(key, SigningKey):
+        raise TypeError(f"key must be a ucan.SigningKey, got {type(key).__name__}; to load a "
+                        f"key by name use keystore=DIR and key_name=NAME")
+    anchors = [_checked_anchor(anchor) for anchor in anchors]
     transport: Transport = (network.transport(key.nacl_key) if network is not None
                             else WebsocketTransport(key.nacl_key))
     # Built before the nursery so a bad address or state directory is a plain exception.

@@ -19,13 +19,29 @@ async def test_an_exception_raised_in_the_block_comes_out_unwrapped(autojump_clo
     assert refused.value.name == "InvalidClaim"
 
 
-@pytest.mark.parametrize("option", ["listen", "bootstrap"])
-async def test_a_malformed_address_fails_at_once_naming_it(option: str) -> None:
-    kwargs = {"listen": "tcp://example:1"} if option == "listen" else {"bootstrap": ["nowhere"]}
+@pytest.mark.parametrize(("option", "address"), [
+    ("listen", "tcp://example:1"), ("bootstrap", "nowhere"),
+    ("listen", "ws://127.0.0.1:7001/path"), ("bootstrap", "ws://127.0.0.1:7001/?q=1"),
+])
+async def test_a_malformed_address_fails_at_once_naming_it(option: str, address: str) -> None:
+    kwargs = {"listen": address} if option == "listen" else {"bootstrap": [address]}
     with trio.fail_after(5), pytest.raises(BadAddress) as bad:
         async with dms.open_node(**kwargs):  # type: ignore[arg-type]
             pass
-    assert ("tcp://example:1" if option == "listen" else "nowhere") in str(bad.value)
+    assert address in str(bad.value)
+
+
+@pytest.mark.parametrize("anchor", ["foo", "did:key:zNotAKey", "did:web:example.com"])
+async def test_an_anchor_that_is_not_a_did_key_is_refused_naming_it(anchor: str) -> None:
+    with pytest.raises(ValueError, match="anchor"):
+        async with dms.open_node(network=MemoryNetwork(), anchors=[anchor]):
+            pass
+
+
+async def test_a_key_that_is_not_a_signing_key_is_refused_saying_what_to_pass() -> None:
+    with pytest.raises(TypeError, match="key_name"):
+        async with dms.open_node("node", network=MemoryNetwork()):  # type: ignore[arg-type]
+            pass
 
 
 async def test_args_that_are_not_a_map_are_refused_before_signing(autojump_clock: object) -> None:

@@ -150,7 +150,8 @@ async def test_a_grant_not_yet_valid_is_refused_as_too_early_then_works(network,
     assert ran["/shop/order"] == 1
 
 
-async def test_a_behavior_that_raises_answers_with_an_error_not_a_timeout(network, autojump_clock):
+async def test_a_behavior_that_raises_answers_with_an_error_not_a_timeout(
+        network, autojump_clock, caplog: pytest.LogCaptureFixture):
     shop, customer = network[0], network[1]
 
     @shop.root.behavior("/shop/order")
@@ -161,4 +162,6 @@ async def test_a_behavior_that_raises_answers_with_an_error_not_a_timeout(networ
     with trio.fail_after(10), pytest.raises(RemoteError) as failed:
         await customer.root.invoke(shop.root.handle, "/shop/order", {"amount": 2})
     assert failed.value.name == "BehaviorFailed"
-    assert "out of stock" in failed.value.message
+    assert "ValueError" in failed.value.message
+    assert "out of stock" not in failed.value.message  # internals stay on the node...
+    assert "out of stock" in caplog.text  # ...in its log, with the traceback
