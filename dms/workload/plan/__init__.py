@@ -1,6 +1,6 @@
 """From an ensemble allocation to what a provider runs: `plan_workload`.
 
-    plan = plan_workload(ensemble, "web", read_file=pathlib.Path.read_bytes_of)
+    plan = plan_workload(ensemble, "web", read_file=lambda path: Path(path).read_bytes())
     async with ProcessExecutor(root) as executor:
         supervisor = AllocationSupervisor(executor, plan.execution, events,
                                           health=plan.health, policy=plan.restart)
