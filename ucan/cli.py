@@ -62,10 +62,23 @@ class CommandFailed(Exception):
     """A failure of the command itself (bad input file, unusable option value)."""
 
     name = "CommandFailed"
+    exit_status = 1
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class Unreadable(CommandFailed):
+    """An input file that cannot be read at all (missing, a directory, no permission):
+    a usage mistake, exit status 2, unlike a token that is read and found invalid."""
+
+    name = "Unreadable"
+    exit_status = 2
+
+
+def exit_status(exc: BaseException) -> int:
+    return int(getattr(exc, "exit_status", 1))
 
 
 # -- parsing ----------------------------------------------------------------------------
@@ -168,7 +181,7 @@ def read_token_file(path: str) -> list[Delegation | Invocation]:
         with click.open_file(path, "rb") as source:
             data = source.read()
     except OSError as exc:
-        raise CommandFailed(f"{path}: {exc.strerror or exc}") from None
+        raise Unreadable(f"{path}: {exc.strerror or exc}") from None
     try:
         return [_decode(envelope) for envelope in read_tokens(data)]
     except MalformedToken as exc:
@@ -225,11 +238,12 @@ def _report(exc: Exception, as_json: bool) -> None:
 
 def _fail(exc: Exception, as_json: bool) -> NoReturn:
     _report(exc, as_json)
-    sys.exit(1)
+    sys.exit(exit_status(exc))
 
 
 def _reporting(command: _F) -> _F:
-    """Turn this package's named failures into stderr output and exit status 1."""
+    """Turn this package's named failures into stderr output and exit status 1 (2 for
+    an input that cannot be read)."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -595,7 +609,7 @@ def verify_command(ctx: Context, paths: tuple[str, ...], proofs: tuple[str, ...]
             click.echo(f"{name}: {detail}", err=True)
             if from_store:
                 click.echo(_from_store_line(ctx, from_store), err=True)
-        sys.exit(1)
+        sys.exit(exit_status(exc))
     text = (f"valid: {result['kind']} {result['cid']} ({result['cmd']} on {result['sub']}, "
             f"chain of {len(result['chain'])})")
     if from_store:

@@ -66,7 +66,10 @@ class CID:
                 raw = base64.b32decode(body + "=" * (-len(body) % 8))
             except ValueError:
                 raise MalformedToken(f"not a base32 CID: {text!r}") from None
-            return cls(raw)
+            cid = cls(raw)
+            if str(cid) != text or not _well_formed(raw):  # no bits dropped, a real multihash
+                raise MalformedToken(f"not a CID: {text!r}")
+            return cid
         try:
             from multiformats import CID as ReferenceCID
 
@@ -90,6 +93,17 @@ class CID:
 
     def __hash__(self) -> int:
         return self._hash
+
+
+def _well_formed(raw: bytes) -> bool:
+    """A CIDv1's bytes: version, codec, then a multihash whose digest fills the rest."""
+    try:
+        from multiformats import CID as ReferenceCID
+
+        ReferenceCID.decode(raw)
+    except Exception:
+        return False
+    return True
 
 
 def _encode_float(encoder: Any, value: float) -> None:

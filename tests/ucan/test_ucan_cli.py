@@ -149,7 +149,7 @@ def test_inspect_shows_fields_cid_and_signature(run: Any, dids: dict[str, str]) 
     text = run("inspect", "p.ucan").stdout
     assert "signature_valid  true" in text and shown["cid"]["/"] in text
     damaged = run("inspect", "missing.ucan", ok=False)
-    assert damaged.exit_code == 1 and "missing.ucan" in damaged.stderr
+    assert damaged.exit_code == 2 and "missing.ucan" in damaged.stderr  # unreadable: usage
 
 
 def test_the_installed_command_runs_as_a_process(tmp_path: Path) -> None:
@@ -390,3 +390,19 @@ def test_a_keystore_that_does_not_exist_is_named_and_not_created(run: Any,
     assert f"keystore {missing} does not exist" in result.stderr
     assert "key new me" in result.stderr
     assert not missing.exists()
+
+
+def test_an_unreadable_file_is_exit_2_and_an_invalid_token_exit_1(run: Any) -> None:
+    missing = run("verify", "missing.ucan", "--json", ok=False)
+    assert missing.exit_code == 2
+    assert json.loads(missing.stdout)["error"] == "Unreadable"
+    assert run("inspect", "missing.ucan", ok=False).exit_code == 2
+    Path("junk.ucan").write_bytes(b"\x82junk")
+    assert run("verify", "junk.ucan", ok=False).exit_code == 1
+
+
+def test_revoking_a_text_that_is_not_a_cid_is_refused(run: Any) -> None:
+    run("key", "new", "org")
+    result = run("revoke", "bafynotacid", "--as", "org", "-o", "r.ucan", ok=False)
+    assert result.exit_code == 1 and "not a CID" in result.stderr
+    assert not Path("r.ucan").exists()

@@ -113,3 +113,18 @@ def test_decode_unhashed_accepts_long_heads_but_not_bad_keys() -> None:
 def test_encode_refuses_values_dag_cbor_cannot_hold(value: Any) -> None:
     with pytest.raises(MalformedToken):
         encode(value)
+
+
+@pytest.mark.parametrize("text", [
+    "bafynotacid",  # decodes to bytes that start like a CIDv1, but are no CID
+    "bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zz",  # padding bits set
+    "bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52",  # digest cut short
+])
+def test_a_text_that_is_not_exactly_a_cid_is_refused(text: str) -> None:
+    with pytest.raises(MalformedToken):
+        CID.parse(text)
+
+
+def test_a_cid_text_parses_back_to_itself() -> None:
+    text = "bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+    assert str(CID.parse(text)) == text
