@@ -59,8 +59,13 @@ def _ws_address(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         try:
             parse_ws_address(address)
         except NetError as exc:
-            raise Mistake(f"--{param.name}: {exc}") from None
+            raise Mistake(f"{_label(param)}: {exc}") from None
     return value
+
+
+def _label(param: click.Parameter) -> str:
+    """How the user wrote it: `--listen` for an option, `ADDRESS` for an argument."""
+    return param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
 
 
 def _did_keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
@@ -212,6 +217,10 @@ def ping(address: str, key_name: str | None, keystore: str | None, proof: tuple[
     grants = _read_grants(proof)
     key = (SigningKey.generate() if key_name is None
            else _keys(lambda: open_key(keystore_directory(keystore), key_name)))
+    if grants and not any(grant.aud == key.did for grant in grants):
+        audiences = ", ".join(sorted({grant.aud for grant in grants}))
+        raise Mistake(f"--proof: no grant is delegated to you ({key.did}); they are to "
+                      f"{audiences} (pass --as the key they were granted to)")
     raise SystemExit(_run_trio(_ping, key, address, grants, count, timeout, as_json))
 
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 import dms.node._command as command
 from dms.cli import main
-from ucan import SigningKey
+from ucan import SigningKey, delegate
 from ucan.keystore import FAST_INSECURE, Keystore
 
 DMS = Path(sys.executable).with_name("dms")
@@ -134,7 +134,19 @@ def test_a_bad_ping_option_is_one_line_and_exit_2(env, args, says):
 @pytest.mark.parametrize("address", ["127.0.0.1:7000", "http://127.0.0.1:7000",
                                      "ws://127.0.0.1:99999"])
 def test_a_bad_ping_address_is_one_line_and_exit_2(env, address):
-    one_line_error(dms("node", "ping", address), f"bad address {address!r}")
+    line = one_line_error(dms("node", "ping", address), f"bad address {address!r}")
+    assert line.startswith("Error: ADDRESS: ")  # the positional argument, not an option
+
+
+def test_ping_with_a_proof_granted_to_someone_else_says_so(env, tmp_path):
+    keys = Keystore(Path(env["UCAN_KEYSTORE"]), limits=FAST_INSECURE)
+    keys.create("me", "correct horse")
+    other = SigningKey.generate()
+    grant = delegate(SigningKey.generate(), other.did, "/dms/node", expiration=None)
+    (tmp_path / "theirs.ucan").write_bytes(grant.envelope)
+    result = dms("node", "ping", "ws://127.0.0.1:1", "--as", "me", "--proof",
+                 str(tmp_path / "theirs.ucan"))
+    one_line_error(result, "--proof", "no grant is delegated to you", other.did)
 
 
 def test_ping_as_a_key_that_does_not_exist_is_refused_and_creates_nothing(env):
