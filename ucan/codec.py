@@ -171,7 +171,7 @@ def _check_value(value: Any, depth: int = 0) -> None:
     elif isinstance(value, (list, tuple)):
         _check_value(list(value), depth)
     else:
-        raise MalformedToken(f"DAG-CBOR cannot hold a {kind.__name__}")
+        raise MalformedToken(f"DAG-CBOR cannot hold a value of type {kind.__name__}")
 
 
 def encode(value: Any) -> bytes:

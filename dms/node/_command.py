@@ -192,7 +192,7 @@ async def _run(key: SigningKey, listen: str, bootstrap: Sequence[str], anchors: 
             async for _ in signals:
                 break
         _emit(as_json, {"event": "stopped", "metrics": running.metrics()},
-              f"stopping; {running.metrics().get('accepted', 0)} messages accepted")
+              f"stopping; messages accepted: {running.metrics().get('accepted', 0)}")
     return 0
 
 
