@@ -23,7 +23,7 @@ import trio
 from dms.actor import Handle, Message, RemoteError
 from dms.net import NetError
 from dms.node import Node, open_node
-from ucan import Delegation, SigningKey, decode_container, encode_container_text
+from ucan import Delegation, SigningKey, UcanError, decode_container, encode_container_text
 
 PING = "/demo/ping"
 
@@ -75,6 +75,9 @@ async def both_in_one_process() -> int:
 
 
 def make_key(path: Path) -> int:
+    if path.exists():  # a new key would make every grant to the old one useless
+        print(f"{path} exists: keep it, or remove it first", file=sys.stderr)
+        return 2
     key = SigningKey.generate()
     path.write_text(key.seed.hex() + "\n")
     path.chmod(0o600)
@@ -127,20 +130,19 @@ def main(argv: list[str]) -> int:
     client.add_argument("--key", type=Path, required=True)
     client.add_argument("--grant-file", type=Path)
     args = parser.parse_args(argv)
-    if args.step == "key":
-        return make_key(args.path)
-    if args.step == "serve":
-        try:
+    try:
+        if args.step == "key":
+            return make_key(args.path)
+        if args.step == "serve":
             return trio.run(serve, args.grant_to, args.grant_file, args.port)
-        except KeyboardInterrupt:
-            return 0
-    if args.step == "ping":
-        try:
+        if args.step == "ping":
             return trio.run(ping, args.address, args.key, args.grant_file)
-        except NetError as unreachable:
-            print(f"cannot ping: {unreachable}", file=sys.stderr)
-            return 2
-    return trio.run(both_in_one_process)
+        return trio.run(both_in_one_process)
+    except KeyboardInterrupt:
+        return 0 if args.step == "serve" else 130
+    except (NetError, UcanError, OSError, ValueError) as mistake:  # one line, no traceback
+        print(f"{args.step or 'ping'}: {mistake}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
