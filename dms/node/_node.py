@@ -9,6 +9,7 @@ before any actor sees it.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import weakref
@@ -73,9 +74,12 @@ class Node:
         if store is not None:  # grants and revocations survive restarts
             store.load_into(self.trust)
         self.revocations = RevocationKeeper(self.trust, store, clock)
+        # A stopped child's grants are revoked here and flooded: they are powerline and
+        # its key may still sign on any node that takes this node's proofs.
+        self._flood_send, self._flood_receive = trio.open_memory_channel[Invocation](math.inf)
         self.system = ActorSystem(key, MeshCarrier(mesh), self.trust, clock=clock,
                                   policy=policy, message_ttl=message_ttl,
-                                  revoke_grant=self.revocations.apply)
+                                  revoke_grant=self._revoke_grant)
         self.root.register(NodeBehaviors(self.did, clock, mesh))
         _NODES[id(self.system)] = self
 
@@ -105,7 +109,19 @@ class Node:
             await nursery.start(self.system.run)
             self.mesh.subscribe(REVOCATION_TOPIC)
             nursery.start_soon(self._read_mesh)
+            nursery.start_soon(self._flood_revocations)
             task_status.started()
+
+    def _revoke_grant(self, revocation: Invocation) -> None:
+        self.revocations.apply(revocation)
+        try:
+            self._flood_send.send_nowait(revocation)
+        except trio.ClosedResourceError:  # pragma: no cover - the node is gone
+            pass
+
+    async def _flood_revocations(self) -> None:
+        async for revocation in self._flood_receive:
+            await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
 
     async def _read_mesh(self) -> None:
         async for delivery in self.mesh.incoming:
