@@ -9,6 +9,7 @@ before any actor sees it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -114,10 +115,8 @@ class Node:
 
     def _revoke_grant(self, revocation: Invocation) -> None:
         self.revocations.apply(revocation)
-        try:
+        with contextlib.suppress(trio.ClosedResourceError):  # the node is gone
             self._flood_send.send_nowait(revocation)
-        except trio.ClosedResourceError:  # pragma: no cover - the node is gone
-            pass
 
     async def _flood_revocations(self) -> None:
         async for revocation in self._flood_receive:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
-from dms.actor import ActorStopped, encode_message
+from dms.actor import ActorStopped, RemoteError, encode_message
 from dms.testing import grant, network, settle
 from ucan import invoke
 
@@ -46,3 +48,54 @@ async def test_a_stopped_childs_powerline_grant_is_revoked_on_the_other_nodes_to
     await settle()
     assert shop.metrics().get("accepted", 0) == accepted
     assert shop.metrics()["refused.Revoked"] == 1
+
+
+
+@attrs.frozen
+class Numbers:
+    xs: list[int]
+
+
+async def test_bad_typed_args_cost_neither_seconds_nor_a_huge_reply(network, autojump_clock):
+    """Every bad element of a big list became an exception, a traceback and a line of the
+    InvalidArgs reply: a 200 kB request blocked the node's event loop for seconds and
+    came back as a 7 MB error (or no answer, past the frame limit)."""
+    node, peer = network[0], network[1]
+    ran: list[Any] = []
+
+    @node.root.behavior("/calc/sum", args=Numbers)
+    async def total(message: Any) -> Any:
+        ran.append(message.args)
+        return sum(message.args.xs)
+
+    grant(node, peer, "/calc")
+    started = time.perf_counter()
+    with trio.fail_after(30), pytest.raises(RemoteError) as refused:
+        await peer.root.invoke(node.root.handle, "/calc/sum", {"xs": [""] * 200_000})
+    assert time.perf_counter() - started < 1.0
+    assert refused.value.name == "InvalidArgs"
+    assert len(refused.value.message) < 4096
+    assert "args.xs" in refused.value.message or "expected int" in refused.value.message
+    assert ran == []
+    with trio.fail_after(30):  # small mistakes are still named one by one
+        with pytest.raises(RemoteError) as named:
+            await peer.root.invoke(node.root.handle, "/calc/sum", {"xs": [1, "2", 3.0]})
+    assert "args.xs[1]" in named.value.message and "args.xs[2]" in named.value.message
+    with trio.fail_after(30):  # and a big valid list is fine
+        assert await peer.root.invoke(node.root.handle, "/calc/sum",
+                                      {"xs": [1] * 200_000}) == 200_000
+
+
+async def test_many_unknown_keys_are_refused_briefly(network, autojump_clock):
+    node, peer = network[0], network[1]
+
+    @node.root.behavior("/calc/sum", args=Numbers)
+    async def total(message: Any) -> Any:
+        return sum(message.args.xs)
+
+    grant(node, peer, "/calc")
+    extra = {f"{'k' * 60}{i}": 0 for i in range(20_000)}
+    with trio.fail_after(30), pytest.raises(RemoteError) as refused:
+        await peer.root.invoke(node.root.handle, "/calc/sum", {"xs": [], **extra})
+    assert refused.value.name == "InvalidArgs"
+    assert len(refused.value.message) < 4096
