@@ -11,7 +11,7 @@ import trio
 
 from dms.actor import ActorStopped, RemoteError, encode_message
 from dms.testing import grant, network, settle
-from ucan import invoke
+from ucan import SigningKey, delegate, invoke, revoke
 
 __all__ = ["network"]  # the fixture, imported for pytest
 
@@ -99,3 +99,33 @@ async def test_many_unknown_keys_are_refused_briefly(network, autojump_clock):
         await peer.root.invoke(node.root.handle, "/calc/sum", {"xs": [], **extra})
     assert refused.value.name == "InvalidArgs"
     assert len(refused.value.message) < 4096
+
+
+async def test_a_flood_of_junk_revocations_does_not_unrevoke_the_nodes_own(
+        network, autojump_clock):
+    """The revocation set is bounded and forgets its oldest records; anybody may sign
+    revocations of anything. A grantee whose grant the node revoked floods junk
+    revocations (within each link's budget) until the node forgets its own revocation,
+    and the grant works again. (Capacity lowered from 100 000 to keep the test short.)"""
+    shop, customer = network[0], network[1]
+
+    @shop.root.behavior("/shop/order")
+    async def order(message: Any) -> Any:
+        return "ordered"
+
+    shop.trust.revocations.capacity = 300
+    granted = grant(shop, customer, "/shop")
+    with trio.fail_after(10):
+        assert await customer.root.invoke(shop.root.handle, "/shop/order") == "ordered"
+    await shop.publish_revocation(revoke(shop.key, granted))
+    await settle()
+    with trio.fail_after(10), pytest.raises(RemoteError) as refused:
+        await customer.root.invoke(shop.root.handle, "/shop/order")
+    assert refused.value.name == "Revoked"
+    junk = SigningKey.generate()
+    for i in range(400):  # a few links' worth of budget
+        fake = delegate(junk, junk.did, f"/junk/n{i}", expiration=None)
+        shop.revocations.receive(encode_message(revoke(junk, fake)), via=f"peer-{i // 100}")
+    with trio.fail_after(10), pytest.raises(RemoteError) as still:
+        await customer.root.invoke(shop.root.handle, "/shop/order")
+    assert still.value.name == "Revoked"
