@@ -72,6 +72,9 @@ class AdmissionPolicy:
     link_budget: RateLimit = RateLimit(rate=5000.0, burst=10000.0)
     """Frames per second per link peer, spent before any decoding or signature check:
     one connected peer's flood cannot take the whole node's verification time."""
+    refusal_budget: RateLimit = RateLimit(rate=50.0, burst=200.0)
+    """Refusals answered per second per link peer: each costs a signature and a cache
+    entry for the refused message's lifetime; past it refusals go unanswered."""
 
 
 DEFAULT_POLICY = AdmissionPolicy()

@@ -72,7 +72,7 @@ class ActorSystem:
         self.subscribers: dict[str, dict[str, Actor]] = {}
         self.counters: Counter[str] = Counter()
         self.admission = Admission(trust, self.actors.__contains__, policy, replays=replays)
-        self.router = Router(self.did, policy.skew)
+        self.router = Router(self.did, policy.skew, policy.refusal_budget)
         self._inboxes: set[str] = set()
         self._answers: dict[CID, tuple[trio.Event, list[dict[str, Any]]]] = {}
         self._link_budget = RateLimiter(policy.link_budget, max_keys=10_000)

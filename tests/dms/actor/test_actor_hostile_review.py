@@ -129,3 +129,21 @@ async def test_a_flood_of_junk_revocations_does_not_unrevoke_the_nodes_own(
     with trio.fail_after(10), pytest.raises(RemoteError) as still:
         await customer.root.invoke(shop.root.handle, "/shop/order")
     assert still.value.name == "Revoked"
+
+
+async def test_a_stranger_cannot_make_the_node_sign_a_refusal_for_every_frame(
+        network, autojump_clock):
+    """Each well-signed, unauthorized request is answered with a signed refusal and its
+    CID kept for the message's lifetime (up to ten minutes): at the link budget (5000
+    frames/s) one stranger costs the node a signature per frame and millions of cache
+    entries. Refusal answers need a budget of their own per link peer."""
+    node, stranger = network[0], network[1]
+    key = SigningKey.generate()
+    now = int(node.clock())
+    for i in range(2000):
+        request = invoke(key, node.did, "/shop/order", {"i": i}, [], audience=node.did,
+                         expiration=now + 600, issued_at=now, meta={"reply": True})
+        await node.receive(encode_message(request), topic=None, via=stranger.peer_id)
+    await settle()
+    assert node.metrics()["replies.sent"] <= 500
+    assert len(node.system.router._answered) <= 500
