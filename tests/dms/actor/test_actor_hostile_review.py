@@ -147,3 +147,24 @@ async def test_a_stranger_cannot_make_the_node_sign_a_refusal_for_every_frame(
     await settle()
     assert node.metrics()["replies.sent"] <= 500
     assert len(node.system.router._answered) <= 500
+
+
+async def test_publications_a_neighbour_relays_do_not_starve_its_own_requests(
+        network, autojump_clock):
+    """The mesh floods every screened (signed, fresh) publication; the frames arrive from
+    the link peer that relayed them. A stranger two hops away that floods a topic spent
+    the relaying neighbour's whole link budget, and the neighbour's own requests were
+    dropped unread."""
+    victim, neighbour = network[0], network[1]
+    victim.root.subscribe("/chat")
+    key = SigningKey.generate()
+    now = int(victim.clock())
+    for i in range(10_500):  # past the link budget's burst of 10 000, at one instant
+        junk = invoke(key, key.did, "/chat/say", {"topic": "/chat", "i": i}, [],
+                      expiration=now + 60, issued_at=now)
+        await victim.receive(encode_message(junk), topic="/chat", via=neighbour.peer_id)
+    assert victim.metrics()["dropped.link-budget"] > 0
+    grant(victim, neighbour, "/dms/node/ping")
+    with trio.fail_after(30):
+        reply = await neighbour.root.invoke(victim.root.handle, "/dms/node/ping", timeout=5)
+    assert reply["did"] == victim.did
