@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from dms.actor import ActorStopped, RemoteError, encode_message
+from dms.node._revocations import REVOCATION_TOPIC
 from dms.testing import grant, network, settle
 from ucan import SigningKey, delegate, invoke, revoke
 
@@ -168,3 +169,25 @@ async def test_publications_a_neighbour_relays_do_not_starve_its_own_requests(
     with trio.fail_after(30):
         reply = await neighbour.root.invoke(victim.root.handle, "/dms/node/ping", timeout=5)
     assert reply["did"] == victim.did
+
+
+async def test_junk_revocations_relayed_by_a_neighbour_do_not_suppress_a_real_one(
+        network, autojump_clock):
+    """Revocations have a budget per link peer, and the frames come from the neighbour
+    that relayed them. A stranger floods junk revocations through the neighbour, then
+    the neighbour relays a genuine one: it was dropped, and the mesh, which has marked
+    its id seen, drops every later copy, so the node never learns it."""
+    node, relay = network[0], network[1]
+    holder = SigningKey.generate()
+    shop = SigningKey.generate()
+    granted = delegate(shop, node.did, "/shop", expiration=None)
+    node.add_proofs(granted)
+    junk = SigningKey.generate()
+    for i in range(600):  # past the revocation budget's burst of 500, at one instant
+        fake = delegate(junk, holder.did, f"/junk/n{i}", expiration=None)
+        await node.receive(encode_message(revoke(junk, fake)), topic=REVOCATION_TOPIC,
+                           via=relay.peer_id)
+    assert node.metrics()["dropped.revocation-rate"] > 0
+    await node.receive(encode_message(revoke(shop, granted)), topic=REVOCATION_TOPIC,
+                       via=relay.peer_id)
+    assert shop.did in node.trust.revocations.revokers(granted.cid)
