@@ -191,3 +191,34 @@ async def test_junk_revocations_relayed_by_a_neighbour_do_not_suppress_a_real_on
     await node.receive(encode_message(revoke(shop, granted)), topic=REVOCATION_TOPIC,
                        via=relay.peer_id)
     assert shop.did in node.trust.revocations.revokers(granted.cid)
+
+
+async def test_a_frame_for_an_actor_that_is_stopping_does_not_crash_the_node(
+        network, autojump_clock):
+    """When an actor's nursery has closed, the actor is still registered until its run
+    task resumes; a frame for it in that window was started in the closed nursery, and
+    the RuntimeError escaped the node's read loop: any peer could end the node by
+    messaging an actor as it stopped (e.g. at the end of its lifetime)."""
+    node, other = network[0], network[1]
+    grant(node, other, "/jobs")
+    child = await node.root.spawn("child", commands=["/jobs"])
+
+    @child.behavior("/jobs/run")
+    async def run(message: Any) -> Any:
+        return 1
+
+    def frame() -> bytes:
+        invocation, chain = other.system._sign(other.root, "/jobs/run", {}, audience=child.id,
+                                               subject=None, target=child.handle,
+                                               wants_reply=False)
+        return encode_message(invocation, chain)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(child.stop)
+        for _ in range(50):  # a frame at every step of its stopping, while registered
+            await trio.lowlevel.checkpoint()
+            if child.id not in node.actors:
+                break
+            await node.receive(frame(), topic=None, via=other.peer_id)  # must not raise
+    assert child.id not in node.actors
+    assert node.root.running
