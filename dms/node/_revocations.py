@@ -58,18 +58,26 @@ class RevocationKeeper:
             self.counters["dropped.bad-revocation"] += 1
 
     def _known(self, revocation: Invocation) -> bool:
-        """Whether it revokes a delegation this node holds or has verified in a chain."""
+        """Whether it revokes, by its issuer, a delegation this node holds, or one it
+        has verified in a chain (whose issuers it does not keep)."""
         target = revocation.args.get("revoke")
-        return isinstance(target, CID) and (target in self.trust.provided
+        return isinstance(target, CID) and (self._counts_for_held(revocation, target)
                                             or target in self.trust.verified)
+
+    def _counts_for_held(self, revocation: Invocation, target: CID) -> bool:
+        """Whether it revokes a delegation this node holds and is signed by that
+        delegation's issuer or subject (anybody else's changes nothing here)."""
+        held = self.trust.provided.get(target)
+        return held is not None and revocation.iss in (held.iss, held.sub)
 
     def apply(self, revocation: Invocation) -> None:
         """Apply a revocation (UcanError if it is not a valid one) and keep it on disk
         when it concerns this node: a grant it holds or one of its own revocations.
         Anybody can sign a revocation of anything; a flood of those stays in the
-        bounded in-memory set."""
+        bounded in-memory set, and only the issuer's (or subject's) of a held grant
+        is written down."""
         target = self.trust.revocations.add(revocation)
-        if self.store is not None and (target in self.trust.provided
+        if self.store is not None and (self._counts_for_held(revocation, target)
                                        or revocation.iss == self.trust.did):
             self.store.put_revocation(revocation)
         self.counters["revocations.applied"] += 1

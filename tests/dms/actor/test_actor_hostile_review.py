@@ -10,6 +10,8 @@ import pytest
 import trio
 
 from dms.actor import ActorStopped, RemoteError, encode_message
+from dms.net import MemoryNetwork
+from dms.node import open_node
 from dms.node._revocations import REVOCATION_TOPIC
 from dms.testing import grant, network, settle
 from ucan import SigningKey, delegate, invoke, revoke
@@ -222,3 +224,22 @@ async def test_a_frame_for_an_actor_that_is_stopping_does_not_crash_the_node(
             await node.receive(frame(), topic=None, via=other.peer_id)  # must not raise
     assert child.id not in node.actors
     assert node.root.running
+
+
+async def test_strangers_revocations_of_a_held_grant_are_not_kept_on_disk(tmp_path):
+    """Revocations of a grant the node holds were written to its state directory whoever
+    signed them; a revocation by anybody but the grant's issuer changes nothing, and
+    fresh keys are free: a peer filled the disk one file per key."""
+    shop = SigningKey.generate()
+    async with open_node(network=MemoryNetwork(), listen="memory://n",
+                         state_dir=tmp_path) as node:
+        granted = delegate(shop, node.did, "/shop", expiration=None)
+        node.add_proofs(granted)
+        for _ in range(50):
+            node.revocations.receive(encode_message(revoke(SigningKey.generate(), granted)),
+                                     via="did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK")
+        assert not node.trust.revocations.revokers(granted.cid) & {shop.did}
+        node.revocations.receive(encode_message(revoke(shop, granted)), via="peer")
+        assert shop.did in node.trust.revocations.revokers(granted.cid)
+    kept = list((tmp_path / "tokens" / "revocations").glob("*"))
+    assert len(kept) == 1
