@@ -27,6 +27,7 @@ from dms.actor import (
     Actor,
     ActorSystem,
     AdmissionPolicy,
+    ReplayLog,
     clamp_expiry,
     encode_message,
 )
@@ -65,6 +66,7 @@ class Node:
         policy: AdmissionPolicy = DEFAULT_POLICY,
         message_ttl: float = 30.0,
         store: TokenStore | None = None,
+        replays: ReplayLog | None = None,
     ) -> None:
         self.key = key
         self.did = key.did
@@ -80,7 +82,7 @@ class Node:
         self._flood_send, self._flood_receive = trio.open_memory_channel[Invocation](math.inf)
         self.system = ActorSystem(key, MeshCarrier(mesh), self.trust, clock=clock,
                                   policy=policy, message_ttl=message_ttl,
-                                  revoke_grant=self._revoke_grant)
+                                  replays=replays, revoke_grant=self._revoke_grant)
         self.root.register(NodeBehaviors(self.did, clock, mesh))
         _NODES[id(self.system)] = self
 
@@ -214,8 +216,17 @@ async def open_node(
     mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap),
                 screen=lambda topic, payload: node.screen_publication(topic, payload))
     store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
-    node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store)
-    async with hold_state_dir(state_dir), serving_nursery() as nursery:
-        await nursery.start(mesh.run)
-        await nursery.start(node.run)
-        yield node
+    async with hold_state_dir(state_dir):
+        # Accepted message ids survive a restart: a message must not run twice.
+        replays = None if state_dir is None else ReplayLog(
+            os.path.join(state_dir, "replays"), clock())
+        try:
+            node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store,
+                        replays=replays)
+            async with serving_nursery() as nursery:
+                await nursery.start(mesh.run)
+                await nursery.start(node.run)
+                yield node
+        finally:
+            if replays is not None:
+                replays.close()
