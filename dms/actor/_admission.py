@@ -141,7 +141,11 @@ class Admission:
                                          signature_checked=True, skew=int(policy.skew))
         except UcanError as error:
             return self._refuse(envelope, error)
-        if not self._limiter.allow(inv.iss, inv.cmd, now):
+        # Per (sender, capability): the command the sender was delegated, not the one
+        # it invokes, or every made-up suffix (`/shop/order/n1`, routed to the behavior
+        # of `/shop/order`) would bring a fresh bucket.
+        held = chain.delegations[-1].cmd if chain.delegations else inv.cmd
+        if not self._limiter.allow(inv.iss, held, now):
             return self._drop("rate-limited")
         # Only an accepted message burns its CID: a copy with damaged proofs, refused,
         # must not stop the genuine message that follows it.

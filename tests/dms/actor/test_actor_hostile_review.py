@@ -287,3 +287,27 @@ def test_the_replay_log_survives_a_torn_line_and_stays_bounded(tmp_path):
         again.remember(CID.for_bytes(b"%d" % i), 1601.0, 1600.0 + i)
     again.close()
     assert len(path.read_text().splitlines()) < 3000
+
+
+async def test_the_rate_limit_is_not_escaped_by_varying_the_command_suffix(
+        network, autojump_clock):
+    """The rate limit is per (sender, command), and a command is routed to the most
+    specific behavior (`/shop/order/1` runs `/shop/order`): a sender with a grant for
+    `/shop` got a fresh bucket per made-up suffix, and the same behavior ran past it."""
+    node, peer = network[0], network[1]
+    runs: list[int] = []
+
+    @node.root.behavior("/shop/order")
+    async def order(message: Any) -> Any:
+        runs.append(1)
+
+    granted = grant(node, peer, "/shop")
+    now = int(node.clock())
+    burst = int(node.system.policy.rate_limit.burst)
+    for i in range(burst + 500):
+        message = invoke(peer.key, node.did, f"/shop/order/n{i}", {}, [granted.cid],
+                         audience=node.did, expiration=now + 60, issued_at=now)
+        await node.receive(encode_message(message, [granted]), topic=None, via=peer.peer_id)
+    await settle()
+    assert node.metrics()["dropped.rate-limited"] > 0
+    assert len(runs) <= burst
