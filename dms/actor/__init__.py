@@ -31,7 +31,7 @@ from dms.actor._errors import (
 )
 from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimit, RateLimiter
-from dms.actor._replay import ReplayCache, ReplayLog, ReplayMemory
+from dms.actor._replay import ReplayCache, ReplayMemory
 from dms.actor._routing import Action, AnswerRefusal, Deliver, Ignore, Router, Settle, sender_of
 from dms.actor._system import ActorSystem
 from dms.actor._wire import REPLY, Envelope, decode_message, encode_message
@@ -42,7 +42,7 @@ __all__ = [
     "AnswerRefusal", "Authority", "Behavior", "BehaviorFailed", "BehaviorSpec", "Carrier",
     "Deliver", "Drop", "Envelope", "ExceedsParent", "Handle", "Ignore", "InvalidArgs",
     "InvalidBehavior", "Main", "Message", "RateLimit", "RateLimiter", "Refuse", "RemoteError",
-    "ReplayCache", "ReplayLog", "ReplayMemory", "ReplyIn", "RequestTimeout", "Role", "Router", "Runtime",
+    "ReplayCache", "ReplayMemory", "ReplyIn", "RequestTimeout", "Role", "Router", "Runtime",
     "Settle",
     "Undeliverable", "Verdict", "behavior", "child_authority", "clamp_expiry",
     "decode_message", "encode_message", "sender_of", "structure_args", "unstructure_result",

@@ -27,10 +27,10 @@ from dms.actor import (
     Actor,
     ActorSystem,
     AdmissionPolicy,
-    ReplayLog,
     clamp_expiry,
     encode_message,
 )
+from dms.actor._replay import ReplayLog
 from dms.net import MemoryNetwork, Mesh, Transport, WebsocketTransport
 from dms.node._behaviors import NodeBehaviors
 from dms.node._carrier import MeshCarrier

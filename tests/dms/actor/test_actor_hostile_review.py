@@ -9,7 +9,8 @@ import attrs
 import pytest
 import trio
 
-from dms.actor import ActorStopped, RemoteError, ReplayLog, encode_message
+from dms.actor import ActorStopped, RemoteError, encode_message
+from dms.actor._replay import ReplayLog
 from dms.net import MemoryNetwork
 from dms.node import open_node
 from dms.node._revocations import REVOCATION_TOPIC
