@@ -26,7 +26,7 @@ from ucan.delegation import Delegation
 from ucan.envelope import DELEGATION_TAG, unseal
 from ucan.errors import InvalidAudience, InvalidSubject, MalformedToken
 from ucan.invocation import Invocation
-from ucan.revocation import RevocationSet
+from ucan.revocation import RevocationSet, revoked_cid
 from ucan.validate import (
     Chain,
     check_invocation,
@@ -83,6 +83,39 @@ class DecodedCache:
         return len(self._items)
 
 
+class OwnRevocationsKept(RevocationSet):
+    """A revocation set that never forgets `owner`'s own revocations.
+
+    The set is bounded because anybody may sign revocations of anything; past its
+    capacity the oldest record goes. Without this, a grantee whose grant was revoked
+    could flood junk revocations until the revocation was forgotten and the grant held
+    again. Only `owner` can sign its own revocations, so keeping them costs no more
+    than what it chose to revoke.
+    """
+
+    def __init__(self, owner: str, capacity: int = 100_000) -> None:
+        super().__init__(capacity)
+        self.owner = owner
+        self._own: dict[CID, Invocation] = {}
+
+    def add(self, revocation: Invocation) -> CID:
+        if revocation.iss != self.owner:
+            return super().add(revocation)
+        target = revoked_cid(revocation)
+        if revocation.cid not in self._own:
+            self._own[revocation.cid] = revocation
+            self._revokers.setdefault(target, set()).add(revocation.iss)
+            self.version += 1
+        return target
+
+    def __iter__(self) -> Iterator[Invocation]:
+        yield from self._own.values()
+        yield from super().__iter__()
+
+    def __len__(self) -> int:
+        return len(self._own) + super().__len__()
+
+
 PROVEN_CHAINS = 4096
 
 
@@ -101,7 +134,7 @@ class TrustContext:
         self.did = did
         self.anchors: set[str] = set(anchors)
         self.provided: dict[CID, Delegation] = {}
-        self.revocations = RevocationSet()
+        self.revocations: RevocationSet = OwnRevocationsKept(did)
         self.verified = VerifiedCache()
         self.decoded = DecodedCache()
         self._proven: OrderedDict[tuple[Any, ...], _Proven] = OrderedDict()

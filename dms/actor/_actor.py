@@ -238,13 +238,19 @@ class Actor:
                     scope.deadline = trio.current_time() + max(0.0, expires - self.system.clock())
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
-                    task_status.started()
-                    if self._main is not None:
-                        nursery.start_soon(self._run_main, self._main, scope)
-                    async for message, wants_reply in self._receive:
-                        token = object()
-                        await self._limiter.acquire_on_behalf_of(token)
-                        nursery.start_soon(self._dispatch, message, wants_reply, token)
+                    try:
+                        task_status.started()
+                        if self._main is not None:
+                            nursery.start_soon(self._run_main, self._main, scope)
+                        async for message, wants_reply in self._receive:
+                            token = object()
+                            await self._limiter.acquire_on_behalf_of(token)
+                            nursery.start_soon(self._dispatch, message, wants_reply, token)
+                    finally:
+                        # Stopping: nothing more starts here. The nursery closes (and
+                        # refuses new tasks) before this task runs again to release.
+                        self._nursery = None
+                        self._send.close()
         finally:
             self._nursery = None
             self._send.close()

@@ -72,6 +72,9 @@ class AdmissionPolicy:
     link_budget: RateLimit = RateLimit(rate=5000.0, burst=10000.0)
     """Frames per second per link peer, spent before any decoding or signature check:
     one connected peer's flood cannot take the whole node's verification time."""
+    refusal_budget: RateLimit = RateLimit(rate=50.0, burst=200.0)
+    """Refusals answered per second per link peer: each costs a signature and a cache
+    entry for the refused message's lifetime; past it refusals go unanswered."""
 
 
 DEFAULT_POLICY = AdmissionPolicy()
@@ -138,7 +141,11 @@ class Admission:
                                          signature_checked=True, skew=int(policy.skew))
         except UcanError as error:
             return self._refuse(envelope, error)
-        if not self._limiter.allow(inv.iss, inv.cmd, now):
+        # Per (sender, capability): the command the sender was delegated, not the one
+        # it invokes, or every made-up suffix (`/shop/order/n1`, routed to the behavior
+        # of `/shop/order`) would bring a fresh bucket.
+        held = chain.delegations[-1].cmd if chain.delegations else inv.cmd
+        if not self._limiter.allow(inv.iss, held, now):
             return self._drop("rate-limited")
         # Only an accepted message burns its CID: a copy with damaged proofs, refused,
         # must not stop the genuine message that follows it.

@@ -56,19 +56,62 @@ class InvalidArgs(ValueError):
         self.problems = problems
 
 
+DETAILED_LIMIT = 1_000
+"""Args with more values than this are structured failing fast: detailed validation
+makes an exception (and a line of the reply) per bad value, so a big list of bad values
+would cost the node seconds of its event loop and its caller a reply many times the
+request's size."""
+
+MAX_PROBLEMS = 10
+MAX_PROBLEM_CHARS = 300
+
+
 def structure_args(args: Any, kind: type[T]) -> T:
-    """`args` as an instance of `kind`, or InvalidArgs listing every problem by path."""
+    """`args` as an instance of `kind`, or InvalidArgs listing (the first few) problems by
+    path. Big args are checked failing at the first problem, which is named alone."""
+    converter = (wire_converter if _at_most(args, DETAILED_LIMIT)
+                 else wire_converter.copy(detailed_validation=False))
     try:
-        return wire_converter.structure(args, kind)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        return converter.structure(args, kind)
+    except (cattrs.BaseValidationError, cattrs.ForbiddenExtraKeysError, ValueError,
+            TypeError, KeyError) as exc:
         raise InvalidArgs(_problems(exc)) from None
+
+
+def _at_most(value: Any, limit: int) -> bool:
+    """Whether `value` holds at most `limit` values (map keys and values, list items)."""
+    pending, count = [value], 0
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            count += 2 * len(item)
+            if count > limit:
+                return False
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            count += len(item)
+            if count > limit:
+                return False
+            pending.extend(item)
+    return True
 
 
 def _problems(exc: Exception) -> list[str]:
     if isinstance(exc, cattrs.BaseValidationError):
-        return [_readable(line)
-                for line in cattrs.transform_error(exc, path="args", format_exception=_say)]
-    return [f"args: {exc}"]
+        lines = [_readable(line)
+                 for line in cattrs.transform_error(exc, path="args", format_exception=_say)]
+    else:
+        lines = [f"args: {exc}"]
+    shown = [_clip(line) for line in lines[:MAX_PROBLEMS]]
+    if len(lines) > MAX_PROBLEMS:
+        shown.append(f"and {len(lines) - MAX_PROBLEMS} more")
+    return shown
+
+
+def _clip(line: str) -> str:
+    if len(line) <= MAX_PROBLEM_CHARS:
+        return line
+    return line[:MAX_PROBLEM_CHARS] + f"... ({len(line)} characters)"
 
 
 def _say(exc: BaseException, kind: type | None) -> str:

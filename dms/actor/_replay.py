@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import heapq
-from typing import Protocol
+import os
+from typing import Protocol, TextIO
 
-from ucan import CID
+from ucan import CID, MalformedToken
 
 
 class ReplayMemory(Protocol):
@@ -42,3 +43,47 @@ class ReplayCache:
 
     def __len__(self) -> int:
         return len(self._expiry)
+
+
+class ReplayLog(ReplayCache):
+    """A replay cache that is also written to a file, line by line, and read back when
+    the node starts again: a message accepted before a restart stays refused after it
+    for as long as it lives. The file is rewritten with the live ids only on start and
+    whenever it holds twice as many lines as there are live ids."""
+
+    def __init__(self, path: str | os.PathLike[str], now: float) -> None:
+        super().__init__()
+        self._path = os.fspath(path)
+        try:
+            with open(self._path, encoding="ascii", errors="replace") as old:
+                for line in old:
+                    text, _, until = line.strip().partition(" ")
+                    try:
+                        cid, expiry = CID(bytes.fromhex(text)), float(until)
+                    except (ValueError, MalformedToken):
+                        continue  # a torn last line, after a crash
+                    if expiry >= now:
+                        super().remember(cid, expiry, now)
+        except FileNotFoundError:
+            pass
+        self._file = self._rewrite()
+
+    def remember(self, cid: CID, until: float, now: float) -> None:
+        super().remember(cid, until, now)
+        self._file.write(f"{cid.raw.hex()} {until!r}\n")
+        self._lines += 1
+        if self._lines > 2 * len(self) + 1024:
+            self._file.close()
+            self._file = self._rewrite()
+
+    def _rewrite(self) -> TextIO:
+        temporary = self._path + ".tmp"
+        with open(temporary, "w", encoding="ascii") as new:
+            for cid, until in self._expiry.items():
+                new.write(f"{cid.raw.hex()} {until!r}\n")
+        os.replace(temporary, self._path)
+        self._lines = len(self._expiry)
+        return open(self._path, "a", encoding="ascii", buffering=1)  # a line per write
+
+    def close(self) -> None:
+        self._file.close()

@@ -11,9 +11,10 @@ from typing import Any
 
 import attrs
 
-from dms.actor._admission import Accept, Drop, Refuse, ReplyIn, Verdict
+from dms.actor._admission import DEFAULT_POLICY, Accept, Drop, Refuse, ReplyIn, Verdict
 from dms.actor._behavior import Message
 from dms.actor._handle import Handle
+from dms.actor._ratelimit import RateLimit, RateLimiter
 from dms.actor._replay import ReplayCache
 from ucan import CID, Invocation
 
@@ -67,11 +68,14 @@ class Router:
     """Routing state: outstanding requests and refusals already answered (one answer per
     refused message: a replayed refusal is refused in silence)."""
 
-    def __init__(self, root: str, skew: float) -> None:
+    def __init__(self, root: str, skew: float,
+                 refusal_budget: RateLimit | None = None) -> None:
         self.root = root
         self.skew = skew
         self._outstanding: dict[CID, _Outstanding] = {}
         self._answered = ReplayCache()
+        self._refusals = RateLimiter(refusal_budget or DEFAULT_POLICY.refusal_budget,
+                                     max_keys=10_000)
 
     def expect(self, request: CID, *, responder: str, node: str) -> None:
         self._outstanding[request] = _Outstanding(responder, node)
@@ -97,6 +101,8 @@ class Router:
         if isinstance(verdict, Refuse):
             if not wants_reply or self._answered.seen(inv.cid):
                 return [Ignore()]
+            if not self._refusals.allow(via, "refusals", now):
+                return [Ignore("dropped.refusal-budget")]
             self._answered.remember(inv.cid, (inv.exp or 0) + self.skew, now)
             responder = inv.audience if is_local(inv.audience) else self.root
             return [AnswerRefusal(responder, inv, verdict.error.name, verdict.error.message,

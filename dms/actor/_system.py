@@ -72,7 +72,7 @@ class ActorSystem:
         self.subscribers: dict[str, dict[str, Actor]] = {}
         self.counters: Counter[str] = Counter()
         self.admission = Admission(trust, self.actors.__contains__, policy, replays=replays)
-        self.router = Router(self.did, policy.skew)
+        self.router = Router(self.did, policy.skew, policy.refusal_budget)
         self._inboxes: set[str] = set()
         self._answers: dict[CID, tuple[trio.Event, list[dict[str, Any]]]] = {}
         self._link_budget = RateLimiter(policy.link_budget, max_keys=10_000)
@@ -251,7 +251,10 @@ class ActorSystem:
     async def receive(self, data: bytes, *, topic: str | None, via: str) -> None:
         """Run one frame from link peer `via` through budget, admission and routing."""
         now = self.clock()
-        if via != self.peer_id and not self._link_budget.allow(via, "frames", now):
+        # Publications are relayed: a flood from afar arrives from the neighbour that
+        # forwarded it, so it has a budget apart from the neighbour's own frames.
+        kind = "frames" if topic is None else "publications"
+        if via != self.peer_id and not self._link_budget.allow(via, kind, now):
             self.counters["dropped.link-budget"] += 1
             return
         verdict = self.admission.admit(data, now=now, topic=topic)

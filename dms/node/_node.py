@@ -9,6 +9,8 @@ before any actor sees it.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import time
 import weakref
@@ -28,6 +30,7 @@ from dms.actor import (
     clamp_expiry,
     encode_message,
 )
+from dms.actor._replay import ReplayLog
 from dms.net import MemoryNetwork, Mesh, Transport, WebsocketTransport
 from dms.node._behaviors import NodeBehaviors
 from dms.node._carrier import MeshCarrier
@@ -71,6 +74,7 @@ class Node:
         policy: AdmissionPolicy = DEFAULT_POLICY,
         message_ttl: float = 30.0,
         store: TokenStore | None = None,
+        replays: ReplayLog | None = None,
     ) -> None:
         self.key = key
         self.did = key.did
@@ -81,9 +85,12 @@ class Node:
         if store is not None:  # grants and revocations survive restarts
             store.load_into(self.trust)
         self.revocations = RevocationKeeper(self.trust, store, clock)
+        # A stopped child's grants are revoked here and flooded: they are powerline and
+        # its key may still sign on any node that takes this node's proofs.
+        self._flood_send, self._flood_receive = trio.open_memory_channel[Invocation](math.inf)
         self.system = ActorSystem(key, MeshCarrier(mesh), self.trust, clock=clock,
                                   policy=policy, message_ttl=message_ttl,
-                                  revoke_grant=self.revocations.apply)
+                                  replays=replays, revoke_grant=self._revoke_grant)
         self.root.register(NodeBehaviors(self.did, clock, mesh))
         _NODES[id(self.system)] = self
 
@@ -113,7 +120,17 @@ class Node:
             await nursery.start(self.system.run)
             self.mesh.subscribe(REVOCATION_TOPIC)
             nursery.start_soon(self._read_mesh)
+            nursery.start_soon(self._flood_revocations)
             task_status.started()
+
+    def _revoke_grant(self, revocation: Invocation) -> None:
+        self.revocations.apply(revocation)
+        with contextlib.suppress(trio.ClosedResourceError):  # the node is gone
+            self._flood_send.send_nowait(revocation)
+
+    async def _flood_revocations(self) -> None:
+        async for revocation in self._flood_receive:
+            await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
 
     async def _read_mesh(self) -> None:
         async for delivery in self.mesh.incoming:
@@ -219,8 +236,17 @@ async def open_node(
     mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap),
                 screen=lambda topic, payload: node.screen_publication(topic, payload))
     store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
-    node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store)
-    async with hold_state_dir(state_dir), serving_nursery() as nursery:
-        await nursery.start(mesh.run)
-        await nursery.start(node.run)
-        yield node
+    async with hold_state_dir(state_dir):
+        # Accepted message ids survive a restart: a message must not run twice.
+        replays = None if state_dir is None else ReplayLog(
+            os.path.join(state_dir, "replays"), clock())
+        try:
+            node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store,
+                        replays=replays)
+            async with serving_nursery() as nursery:
+                await nursery.start(mesh.run)
+                await nursery.start(node.run)
+                yield node
+        finally:
+            if replays is not None:
+                replays.close()
