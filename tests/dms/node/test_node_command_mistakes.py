@@ -46,21 +46,7 @@ def one_line_error(result: Result, *fragments: str, code: int = 2) -> str:
     return lines[0]
 
 
-UNRESOLVABLE = "no-such-host.invalid"
-
-
-@pytest.fixture
-def unresolvable(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A host name the resolver refuses, answered here: no DNS query leaves the machine."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
-        if host in (UNRESOLVABLE, UNRESOLVABLE.encode()):
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return real(host, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return UNRESOLVABLE
+UNRESOLVABLE = "no-such-host.invalid"  # answered by the `unresolvable` fixture (conftest)
 
 
 @contextlib.contextmanager
