@@ -258,7 +258,13 @@ def test_ctrl_c_at_a_real_passphrase_prompt_is_exit_130_without_a_traceback(dms_
             pytest.fail(f"no passphrase prompt within 30 s: {seen!r}")
         seen += os.read(terminal, 1024)
     os.write(terminal, b"\x03")  # Ctrl-C, as the terminal sends it: SIGINT to the child
-    _, status = os.waitpid(pid, 0)
+    deadline = time.monotonic() + 30
+    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"Ctrl-C did not end the node within 30 s: {seen!r}")
+        time.sleep(0.05)
+    status = ended[1]
     with contextlib.suppress(OSError):  # EIO once the child has gone
         while chunk := os.read(terminal, 4096):
             seen += chunk
