@@ -281,7 +281,8 @@ class Actor:
                           f"{self.handle.inbox} has no behavior for {message.command}")
         try:
             if spec.args is not None:
-                message = attrs.evolve(message, args=structure_args(message.args, spec.args))
+                message = attrs.evolve(message, args=structure_args(
+                    _without_topic(message, spec.args), spec.args))
             return {"ok": unstructure_result(await spec.run(message))}
         except InvalidArgs as exc:
             return _error("InvalidArgs", str(exc))
@@ -306,6 +307,17 @@ class Role:
 
 
 R = TypeVar("R", bound=Role)
+
+
+def _without_topic(message: Message[Any], kind: type) -> Any:
+    """A broadcast's args carry `topic` (for grants to restrict); a typed behavior sees it
+    only if its args type has a `topic` field (`message.topic` says it anyway)."""
+    args = message.args
+    if message.topic is None or not isinstance(args, dict) or "topic" not in args:
+        return args
+    if any(field.name == "topic" for field in attrs.fields(kind)):
+        return args
+    return {key: value for key, value in args.items() if key != "topic"}
 
 
 def _error(name: str, message: str) -> dict[str, Any]:

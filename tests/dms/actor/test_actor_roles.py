@@ -117,3 +117,27 @@ def test_args_must_be_an_attrs_class() -> None:
             async def handle(self, message: Message[Any]) -> None: ...
 
         Bad().actor  # noqa: B018  (never reached: the class body fails)
+
+
+@attrs.frozen
+class News:
+    headline: str
+
+
+async def test_a_typed_behavior_takes_broadcasts_without_declaring_their_topic(
+        network, autojump_clock):
+    from dms.testing import settle
+
+    publisher, reader = network[0], network[1]
+    heard: list[tuple[News, str | None]] = []
+
+    @reader.root.behavior("/news/post", args=News)
+    async def post(message: Message[News]) -> None:
+        heard.append((message.args, message.topic))
+
+    reader.root.subscribe("/news")
+    reader.trust.add_anchor(publisher.did)
+    await publisher.root.broadcast("/news", "/news/post", {"headline": "hi"},
+                                   subject=publisher.did)
+    await settle()
+    assert heard == [(News("hi"), "/news")]
