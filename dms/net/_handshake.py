@@ -121,7 +121,10 @@ def _session_key(shared: bytes, direction: bytes, transcript: bytes) -> bytes:
 
 
 def _shared_secret(ephemeral: nacl.public.PrivateKey, remote_ephemeral: bytes) -> bytes:
-    shared = nacl.bindings.crypto_scalarmult(bytes(ephemeral), remote_ephemeral)
+    try:
+        shared = nacl.bindings.crypto_scalarmult(bytes(ephemeral), remote_ephemeral)
+    except RuntimeError:  # libsodium refuses low-order points outright: PyNaCl's own error
+        raise HandshakeFailed("remote ephemeral key is a low-order point") from None
     if shared == bytes(32):
         # A low-order remote point gives an all-zero secret anyone can compute.
         raise HandshakeFailed("remote ephemeral key is a low-order point")

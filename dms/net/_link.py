@@ -12,6 +12,7 @@ is not sent, `link.dropped_busy` is counted) and the caller decides to drop or r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -81,6 +82,23 @@ class LinkSettings:
 
 DEFAULT_LINK_SETTINGS = LinkSettings()
 MAX_HANDSHAKE_MESSAGE = 4096  # a HELLO or FINISH is ~100 bytes plus an address
+
+
+_LOGGED: set[tuple[str, str]] = set()
+log = logging.getLogger("dms.net")
+
+
+def _log_once(exc: Exception) -> None:
+    """Log an unexpected error from remote input once per (type, place): a peer that
+    repeats it must not fill the log."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+    key = (type(exc).__name__, where)
+    if key not in _LOGGED and len(_LOGGED) < 1024:
+        _LOGGED.add(key)
+        log.error("remote input met a bug (link closed, counted): %s", exc, exc_info=exc)
 
 
 class Link:
@@ -262,6 +280,13 @@ class SecureEndpoint:
             raise HandshakeFailed(
                 f"{address} answered the handshake wrongly, it may not be a dms node: {exc}"
             ) from None
+        except Exception as exc:  # remote input may not end the node: a failed dial
+            self.metrics["link.handshake_errors"] += 1
+            _log_once(exc)
+            await self._handshake_failed(carrier)
+            raise HandshakeFailed(
+                f"{address} broke the handshake ({type(exc).__name__}): it may not be a dms node"
+            ) from None
         except BaseException:
             await self._handshake_failed(carrier)
             raise
@@ -292,6 +317,10 @@ class SecureEndpoint:
                 keys = machine.receive_finish(finish)
         except (CarrierClosed, HandshakeFailed):
             keys = None
+        except Exception as exc:  # remote input may not end the node: a failed handshake
+            self.metrics["link.handshake_errors"] += 1
+            _log_once(exc)
+            keys = None
         finally:
             self._handshakes.release_on_behalf_of(token)
         if keys is None:
@@ -304,8 +333,9 @@ class SecureEndpoint:
     ) -> None:
         """Accept a carrier and run `handle_link` on the link; close it when that returns.
 
-        A handler ending with `LinkClosed` is the normal end of a link; any other
-        exception propagates and stops the listener, as with `trio.serve_tcp`.
+        A handler ending with `LinkClosed` is the normal end of a link. Any other
+        exception (a bug met by remote input) closes this link only: it is counted
+        (`link.handler_errors`) and logged once per kind, and the listener goes on.
         """
         link = await self.accept(carrier, lose_frame)
         if link is None:
@@ -316,6 +346,9 @@ class SecureEndpoint:
                 await handle_link(link)
             except LinkClosed:
                 pass
+            except Exception as exc:
+                self.metrics["link.handler_errors"] += 1
+                _log_once(exc)
             finally:
                 await link.aclose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import nacl.public
 import nacl.signing
 import pytest
@@ -176,3 +177,29 @@ async def test_handshake_timeout_names_the_address():
                 with pytest.raises(HandshakeTimeout, match=address):
                     await t.connect(address)
             nursery.cancel_scope.cancel()
+
+
+LOW_ORDER_POINTS = [
+    bytes(32),  # zero
+    (1).to_bytes(32, "little"),  # u = 1
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),  # order 8
+]
+
+
+@pytest.mark.parametrize("point", LOW_ORDER_POINTS, ids=["zero", "one", "order8"])
+def test_a_dialer_that_signs_a_low_order_ephemeral_key_fails_the_handshake(keys, point):
+    alice, bob = keys
+    dialer, listener = InitiatorHandshake(alice), ResponderHandshake(bob)
+    dialer._greeting = attrs.evolve(dialer._greeting, ephemeral=point)  # a hostile dialer
+    finish, _ = dialer.receive_reply(listener.receive_hello(dialer.start()))
+    with pytest.raises(HandshakeFailed, match="low-order"):
+        listener.receive_finish(finish)  # its signature is good: the point is what is bad
+
+
+@pytest.mark.parametrize("point", LOW_ORDER_POINTS, ids=["zero", "one", "order8"])
+def test_a_listener_that_signs_a_low_order_ephemeral_key_fails_the_handshake(keys, point):
+    alice, bob = keys
+    dialer, listener = InitiatorHandshake(alice), ResponderHandshake(bob)
+    listener._greeting = attrs.evolve(listener._greeting, ephemeral=point)  # a hostile listener
+    with pytest.raises(HandshakeFailed, match="low-order"):
+        dialer.receive_reply(listener.receive_hello(dialer.start()))

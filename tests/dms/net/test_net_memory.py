@@ -6,6 +6,7 @@ from __future__ import annotations
 import nacl.signing
 import pytest
 import trio
+import trio.testing
 
 from dms.net import BadAddress, ConnectFailed, Link, LinkConditions, MemoryNetwork
 from dms.net._session import FRAME_OVERHEAD
@@ -110,3 +111,27 @@ async def test_listening_twice_on_one_name_is_refused(autojump_clock):
         with pytest.raises(BadAddress, match="already in use"):
             await nursery.start(network.transport(CAROL).listen, first, ignore)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_link_handler_that_fails_closes_that_link_and_the_listener_goes_on(
+        autojump_clock):
+    network = MemoryNetwork()
+    served: list[str] = []
+
+    async def fragile(link: Link) -> None:
+        frame = await link.receive()
+        if frame == b"poison":
+            raise RuntimeError("a bug that remote input reaches")
+        served.append(link.remote_peer)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery, network.transport(ALICE) as alice, \
+                network.transport(CAROL) as carol:
+            bob = network.transport(BOB)
+            address = await nursery.start(bob.listen, "memory://bob", fragile)
+            await (await alice.connect(address)).send(b"poison")
+            await trio.testing.wait_all_tasks_blocked()
+            await (await carol.connect(address)).send(b"fine")
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+    assert served == [did(CAROL)]
