@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Mapping, MutableSet
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet
 from typing import Any
 
 import attrs
@@ -83,23 +83,24 @@ class DecodedCache:
         return len(self._items)
 
 
-class OwnRevocationsKept(RevocationSet):
-    """A revocation set that never forgets `owner`'s own revocations.
+class KeptRevocations(RevocationSet):
+    """A revocation set that never forgets the revocations of principals it trusts:
+    its owner and its anchors (`keeps(issuer)`).
 
     The set is bounded because anybody may sign revocations of anything; past its
     capacity the oldest record goes. Without this, a grantee whose grant was revoked
     could flood junk revocations until the revocation was forgotten and the grant held
-    again. Only `owner` can sign its own revocations, so keeping them costs no more
-    than what it chose to revoke.
+    again. Only a trusted principal can sign its own revocations, so keeping them costs
+    no more than what it chose to revoke.
     """
 
-    def __init__(self, owner: str, capacity: int = 100_000) -> None:
+    def __init__(self, keeps: Callable[[str], bool], capacity: int = 100_000) -> None:
         super().__init__(capacity)
-        self.owner = owner
+        self.keeps = keeps
         self._own: dict[CID, Invocation] = {}
 
     def add(self, revocation: Invocation) -> CID:
-        if revocation.iss != self.owner:
+        if not self.keeps(revocation.iss):
             return super().add(revocation)
         target = revoked_cid(revocation)
         if revocation.cid not in self._own:
@@ -134,7 +135,7 @@ class TrustContext:
         self.did = did
         self.anchors: set[str] = set(anchors)
         self.provided: dict[CID, Delegation] = {}
-        self.revocations: RevocationSet = OwnRevocationsKept(did)
+        self.revocations: RevocationSet = KeptRevocations(self.trusts_subject)
         self.verified = VerifiedCache()
         self.decoded = DecodedCache()
         self._proven: OrderedDict[tuple[Any, ...], _Proven] = OrderedDict()

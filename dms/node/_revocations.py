@@ -72,12 +72,13 @@ class RevocationKeeper:
 
     def apply(self, revocation: Invocation) -> None:
         """Apply a revocation (UcanError if it is not a valid one) and keep it on disk
-        when it concerns this node: a grant it holds or one of its own revocations.
+        when it concerns this node: a grant it holds, or a revocation by the node itself
+        or one of its anchors (any chain the node accepts may rest on their grants).
         Anybody can sign a revocation of anything; a flood of those stays in the
         bounded in-memory set, and only the issuer's (or subject's) of a held grant
         is written down."""
         target = self.trust.revocations.add(revocation)
         if self.store is not None and (self._counts_for_held(revocation, target)
-                                       or revocation.iss == self.trust.did):
+                                       or self.trust.trusts_subject(revocation.iss)):
             self.store.put_revocation(revocation)
         self.counters["revocations.applied"] += 1

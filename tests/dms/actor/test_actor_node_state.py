@@ -109,3 +109,29 @@ async def test_a_stopped_childs_grants_stay_revoked_after_a_restart(tmp_path: Pa
             for grant in grants:
                 assert grant.exp is None  # nothing but the revocation stops this key
                 assert node.trust.revocations.revokers(grant.cid) == {key.did}
+
+
+async def test_an_anchors_revocation_of_a_grant_to_a_third_party_survives_a_restart_and_a_flood(
+        tmp_path: Path, autojump_clock: object) -> None:
+    """The organisation (an anchor) revokes what it granted some other provider: this
+    node holds nothing of it, yet chains rooted at the anchor that it accepts may pass
+    through that grant. The revocation must outlive a restart and a junk flood."""
+    from dms.actor import encode_message
+    from ucan import delegate
+
+    network = MemoryNetwork()
+    org, provider, key = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    granted = delegate(org, provider.did, "/dms/deployment", expiration=None)
+    with trio.fail_after(20):
+        async with open_node(key, network=network, state_dir=tmp_path,
+                             anchors=[org.did]) as node:
+            node.revocations.receive(encode_message(revoke(org, granted)), via="did:key:peer")
+        async with open_node(key, network=network, state_dir=tmp_path,
+                             anchors=[org.did]) as node:
+            assert node.trust.revocations.revokers(granted.cid) == {org.did}
+            node.trust.revocations.capacity = 50
+            junk = SigningKey.generate()
+            for n in range(200):
+                node.trust.revocations.add(revoke(junk, delegate(junk, junk.did, f"/j/n{n}",
+                                                                 expiration=None)))
+            assert node.trust.revocations.revokers(granted.cid) == {org.did}
