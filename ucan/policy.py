@@ -55,18 +55,43 @@ _SLICE = re.compile(r"\[(-?\d*):(-?\d*)\]")
 _KEY = re.compile(r'\[("(?:[^"\\]|\\.)*")\]')
 
 
+POLICY_BUDGET = 100_000
+"""Steps (statements evaluated, selector steps, items visited) one invocation's policies
+may cost along its whole chain. Past it the policy does not hold (MatchError): a grant
+holder's re-delegation with 40 nested `all` over 100k items cannot stall a node."""
+
+
+class BudgetExhausted(Exception):
+    """Policy evaluation ran past its step budget (the policy then does not hold)."""
+
+
+class Budget:
+    """A step counter shared by every statement of one evaluation."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int = POLICY_BUDGET) -> None:
+        self.left = steps
+
+    def spend(self, steps: int = 1) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise BudgetExhausted(f"policy evaluation past its budget of {POLICY_BUDGET} steps")
+
+
 @attrs.frozen
 class Selector:
     text: str
     segments: tuple[_Segment, ...]
 
-    def select(self, value: Any) -> Any:
+    def select(self, value: Any, budget: Budget | None = None) -> Any:
         """The selected value, or the module's failure marker when it cannot resolve."""
-        return _select(value, self.segments)
+        return _select(value, self.segments, budget or Budget())
 
 
-def _select(value: Any, segments: Sequence[_Segment]) -> Any:
+def _select(value: Any, segments: Sequence[_Segment], budget: Budget) -> Any:
     for position, segment in enumerate(segments):
+        budget.spend()
         if isinstance(segment, _Iterate):
             if isinstance(value, dict):
                 items = list(value.values())
@@ -74,8 +99,9 @@ def _select(value: Any, segments: Sequence[_Segment]) -> Any:
                 items = list(value)
             else:
                 return None if segment.optional else _FAIL
+            budget.spend(len(items))
             rest = segments[position + 1 :]
-            results = [_select(item, rest) for item in items]
+            results = [_select(item, rest, budget) for item in items]
             return _FAIL if any(r is _FAIL for r in results) else results
         value = _step(value, segment)
         if value is _FAIL:
@@ -220,8 +246,9 @@ class Compare:
     selector: Selector
     value: Any
 
-    def holds(self, args: Any) -> bool:
-        found = self.selector.select(args)
+    def holds(self, args: Any, budget: Budget) -> bool:
+        budget.spend()
+        found = self.selector.select(args, budget)
         if found is _FAIL:
             return False
         if self.op == "==":
@@ -245,8 +272,9 @@ class Like:
     pattern: str
     segments: tuple[str, ...] = attrs.field(eq=False, repr=False)
 
-    def holds(self, args: Any) -> bool:
-        found = self.selector.select(args)
+    def holds(self, args: Any, budget: Budget) -> bool:
+        budget.spend()
+        found = self.selector.select(args, budget)
         return isinstance(found, str) and glob_match(self.segments, found)
 
 
@@ -254,24 +282,27 @@ class Like:
 class Not:
     statement: Statement
 
-    def holds(self, args: Any) -> bool:
-        return not self.statement.holds(args)
+    def holds(self, args: Any, budget: Budget) -> bool:
+        budget.spend()
+        return not self.statement.holds(args, budget)
 
 
 @attrs.frozen
 class And:
     statements: tuple[Statement, ...]
 
-    def holds(self, args: Any) -> bool:
-        return all(s.holds(args) for s in self.statements)
+    def holds(self, args: Any, budget: Budget) -> bool:
+        budget.spend()
+        return all(s.holds(args, budget) for s in self.statements)
 
 
 @attrs.frozen
 class Or:
     statements: tuple[Statement, ...]
 
-    def holds(self, args: Any) -> bool:
-        return not self.statements or any(s.holds(args) for s in self.statements)
+    def holds(self, args: Any, budget: Budget) -> bool:
+        budget.spend()
+        return not self.statements or any(s.holds(args, budget) for s in self.statements)
 
 
 @attrs.frozen
@@ -280,15 +311,17 @@ class Quantify:
     selector: Selector
     statement: Statement
 
-    def holds(self, args: Any) -> bool:
-        found = self.selector.select(args)
+    def holds(self, args: Any, budget: Budget) -> bool:
+        budget.spend()
+        found = self.selector.select(args, budget)
         if isinstance(found, dict):
             items = list(found.values())
         elif isinstance(found, list):
             items = found
         else:
             return False
-        results = (self.statement.holds(item) for item in items)
+        budget.spend(len(items))
+        results = (self.statement.holds(item, budget) for item in items)
         return all(results) if self.op == "all" else any(results)
 
 
@@ -302,13 +335,18 @@ class Policy:
     statements: tuple[Statement, ...]
     source: tuple[Any, ...] = attrs.field(eq=False, repr=False)
 
-    def matches(self, args: Any) -> bool:
-        return all(s.holds(args) for s in self.statements)
+    def matches(self, args: Any, budget: Budget | None = None) -> bool:
+        return self.first_failure(args, budget) is None
 
-    def first_failure(self, args: Any) -> int | None:
-        """Index of the first statement `args` fails, or None when all hold."""
+    def first_failure(self, args: Any, budget: Budget | None = None) -> int | None:
+        """Index of the first statement `args` fails, or None when all hold. A statement
+        that runs past `budget` (a fresh `POLICY_BUDGET` when None) fails."""
+        budget = budget or Budget()
         for index, statement in enumerate(self.statements):
-            if not statement.holds(args):
+            try:
+                if not statement.holds(args, budget):
+                    return index
+            except BudgetExhausted:
                 return index
         return None
 

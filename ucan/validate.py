@@ -30,6 +30,7 @@ from ucan.errors import (
     UnavailableProof,
 )
 from ucan.invocation import Invocation
+from ucan.policy import POLICY_BUDGET, Budget
 
 
 @attrs.frozen
@@ -235,11 +236,14 @@ def check_invocation(
 def check_policies(invocation: Invocation, chain: Sequence[Delegation]) -> None:
     """Every delegation's policy must accept the invocation's args (MatchError)."""
     total = len(chain)
+    budget = Budget()  # one budget for the whole chain: depth cannot multiply the cost
     for position, delegation in enumerate(chain):
-        failed = delegation.policy.first_failure(invocation.args)
+        failed = delegation.policy.first_failure(invocation.args, budget)
         if failed is not None:
+            why = ("args do not satisfy" if budget.left >= 0 else
+                   f"evaluating ran past the budget of {POLICY_BUDGET} steps at")
             raise MatchError(
-                f"{_where(position, total, delegation)}: args do not satisfy policy statement "
+                f"{_where(position, total, delegation)}: {why} policy statement "
                 f"{_describe(delegation.policy.source[failed])}"
             )
 

@@ -237,3 +237,25 @@ def test_policy_evaluation_never_raises_on_arbitrary_args(policy: list[Any], arg
     assert parsed.matches(args) in (True, False)
     failed = parsed.first_failure(args)
     assert (failed is None) == parsed.matches(args)
+
+
+def test_a_costly_policy_below_a_grant_fails_closed_and_fast() -> None:
+    """A grant holder re-delegates with 40 statements that each walk a 100k-item list:
+    unbudgeted, every message cost the receiver seconds. Past the step budget the
+    policy does not hold (MatchError), and finding that out is quick."""
+    import time
+
+    g1 = grant(ROOT, NODE, "/dms")
+    heavy = [["all", ".items", [">=", ".", 0]]] * 40
+    g2 = grant(NODE, ACTOR, "/dms", policy=heavy)
+    args = {"items": list(range(100_000))}
+    started = time.perf_counter()
+    with pytest.raises(MatchError, match="budget"):
+        attempt("/dms/run", args, g1, g2)
+    assert time.perf_counter() - started < 2.0  # unbudgeted: about 40x the budget's work
+
+
+def test_a_policy_within_the_budget_still_holds_over_a_long_list() -> None:
+    g1 = grant(ROOT, NODE, "/dms")
+    g2 = grant(NODE, ACTOR, "/dms", policy=[["all", ".items", [">=", ".", 0]]])
+    attempt("/dms/run", {"items": list(range(10_000))}, g1, g2)
