@@ -18,10 +18,12 @@ from dms.actor import (
     Ignore,
     RateLimit,
     Refuse,
+    RemoteError,
     ReplyIn,
     Router,
     Settle,
     Undeliverable,
+    encode_message,
 )
 from dms.actor import Envelope as Envelope
 from ucan import InvalidClaim, SigningKey, TrustContext, delegate, invoke
@@ -168,3 +170,29 @@ def test_an_accepted_broadcast_goes_to_every_subscriber_and_a_unicast_to_its_act
     gone = router.route(Accept(Envelope(request, {}), chain, "did:key:gone", None), via="v",
                         now=NOW, is_local=lambda _: False, subscribers=lambda _: [])
     assert gone == [Ignore("dropped.gone")]
+
+
+async def test_a_reply_whose_err_is_not_a_map_is_a_remote_error() -> None:
+    systems: dict[str, ActorSystem] = {}
+    shop, customer = system(SigningKey.generate(), systems), system(SigningKey.generate(),
+                                                                   systems)
+
+    @shop.root.behavior("/shop/order")
+    async def order(message: Any) -> Any:
+        return "ordered"
+
+    async def hostile_reply(actor: Any, request: Any, outcome: Any, to: Any) -> None:
+        answer = invoke(actor.key, actor.id, "/dms/actor/reply",
+                        {"ran": request.cid, "out": {"err": "not a map"}},
+                        audience=request.iss, expiration=int(NOW) + 30)
+        await shop.carrier.send(to.peer, encode_message(answer))
+
+    shop.reply = hostile_reply  # type: ignore[method-assign]
+    customer.trust.provide(delegate(shop.key, customer.did, "/shop", expiration=None))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(shop.run)
+        await nursery.start(customer.run)
+        with trio.fail_after(5), pytest.raises(RemoteError) as failed:
+            await customer.root.invoke(shop.root.handle, "/shop/order")
+        nursery.cancel_scope.cancel()
+    assert failed.value.name == "Error"
