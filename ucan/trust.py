@@ -65,19 +65,29 @@ class VerifiedCache(MutableSet[CID]):
 
 class DecodedCache:
     """A bounded map (least recently added goes first) of decoded delegations by their
-    exact envelope bytes: a lookup costs a hash of the bytes, not a sha2-256 and a CID."""
+    exact envelope bytes: a lookup costs a hash of the bytes, not a sha2-256 and a CID.
 
-    def __init__(self, capacity: int = 16384) -> None:
+    Bounded in entries and in envelope bytes; the trust context adds only delegations
+    that were part of an authorized chain, so refused or unsigned junk never stays."""
+
+    def __init__(self, capacity: int = 16384, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._items: OrderedDict[bytes, Delegation] = OrderedDict()
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self.bytes = 0
 
     def get(self, envelope: bytes) -> Delegation | None:
         return self._items.get(envelope)
 
     def add(self, delegation: Delegation) -> None:
-        self._items[delegation.envelope] = delegation
-        if len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        envelope = delegation.envelope
+        if envelope in self._items:
+            return
+        self._items[envelope] = delegation
+        self.bytes += len(envelope)
+        while self._items and (len(self._items) > self.capacity or self.bytes > self.max_bytes):
+            old, _ = self._items.popitem(last=False)
+            self.bytes -= len(old)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -157,7 +167,7 @@ class TrustContext:
 
         MalformedToken when the container holds no invocation or more than one, or more
         than `max_tokens` tokens (checked before any token is decoded). Delegations seen
-        before are not decoded again.
+        before in an authorized chain are not decoded again.
         """
         invocations: list[Invocation] = []
         delegations: dict[CID, Delegation] = {}
@@ -171,8 +181,8 @@ class TrustContext:
                 continue
             unsealed = unseal(token)
             if unsealed.kind == DELEGATION_TAG:
+                # Not cached yet: only what proves an authorized invocation is (authorize).
                 delegation = Delegation.from_unsealed(unsealed)
-                self.decoded.add(delegation)
                 delegations[delegation.cid] = delegation
             else:
                 invocations.append(Invocation.from_unsealed(unsealed))
@@ -240,6 +250,8 @@ class TrustContext:
                                         verify_invocation=verify_invocation, skew=skew)
             if chain.delegations:
                 self._remember_proven(key, chain.delegations)
+                for delegation in chain.delegations:
+                    self.decoded.add(delegation)
         return chain
 
     def _remember_proven(self, key: tuple[Any, ...], chain: tuple[Delegation, ...]) -> None:

@@ -158,3 +158,37 @@ def test_the_revocation_set_is_bounded_and_forgets_oldest_first() -> None:
     assert len(revocations) == 3 and revocations.version == 4
     assert revocations.revokers(grants[0].cid) == frozenset()  # forgotten
     assert all(revocations.revokes(g.cid, [issuer.did]) for g in grants[1:])
+
+
+def test_only_delegations_of_an_authorized_chain_are_kept_decoded() -> None:
+    """Decoded delegations used to be cached before any check: a stream of refused,
+    self-made delegations grew the node by gigabytes. Now only proofs of an authorized
+    invocation stay, and the cache is bounded in bytes too."""
+    trust = TrustContext(NODE.did, anchors=[ROOT.did])
+    junk = [delegate(STRANGER, ACTOR.did, f"/junk/n{n}", expiration=None,
+                     meta={"pad": "x" * 1000}) for n in range(20)]
+    bogus = invoke(ACTOR, STRANGER.did, "/junk/n1", {}, [junk[1].cid], audience=NODE.did,
+                   expiration=None)
+    opened, proofs = trust.open_container(encode_container(
+        [bogus.envelope, *(d.envelope for d in junk)]))
+    with pytest.raises(InvalidSubject):
+        trust.authorize(opened, proofs, now=NOW)
+    assert len(trust.decoded) == 0
+    good = chain_of(ROOT, NODE, ACTOR)
+    inv = invoke(ACTOR, ROOT.did, "/dms/x", {}, [p.cid for p in good], audience=NODE.did,
+                 expiration=None)
+    opened, proofs = trust.open_container(encode_container(
+        [inv.envelope, *(d.envelope for d in good)]))
+    trust.authorize(opened, proofs, now=NOW)
+    assert len(trust.decoded) == len(good)
+    assert all(trust.decoded.get(d.envelope) is not None for d in good)
+
+
+def test_the_decoded_cache_is_bounded_in_bytes() -> None:
+    from ucan.trust import DecodedCache
+
+    cache = DecodedCache(capacity=1000, max_bytes=10_000)
+    for n in range(50):
+        cache.add(delegate(STRANGER, ACTOR.did, f"/pad/n{n}", expiration=None,
+                           meta={"pad": "x" * 1000}))
+    assert cache.bytes <= 10_000 and 0 < len(cache) < 50
