@@ -77,7 +77,10 @@ class LinkSettings:
     )
     close_timeout: float = 2.0
     pending_handshakes: int = attrs.field(default=64, validator=attrs.validators.ge(1))
-    """Handshakes a listener runs at once; more connections are closed unanswered."""
+    """Handshakes a listener runs at once; a newcomer past it evicts the oldest."""
+    accept_timeout: float = 5.0
+    """How long an inbound connection may take to prove itself (a dms node needs
+    milliseconds): half-open sockets hold a slot for no longer than this."""
 
 
 DEFAULT_LINK_SETTINGS = LinkSettings()
@@ -245,7 +248,7 @@ class SecureEndpoint:
         self.metrics = metrics
         self.listen_address: str | None = None
         """Announced in every handshake once the transport listens."""
-        self._handshakes = trio.CapacityLimiter(settings.pending_handshakes)
+        self._half_open: dict[object, trio.CancelScope] = {}  # oldest first
 
     async def dial(
         self,
@@ -295,18 +298,18 @@ class SecureEndpoint:
     async def accept(self, carrier: Carrier, lose_frame: LoseFrame | None = None) -> Link | None:
         """Run the responder handshake; None (carrier closed, failure counted) if it fails."""
         # Before a peer has proven anything it gets little: a bounded number of
-        # handshakes at once, small messages, a deadline.
+        # handshakes at once (a newcomer evicts the oldest, so a flood of half-open
+        # sockets cannot lock newcomers out), small messages, a short deadline.
+        if len(self._half_open) >= self.settings.pending_handshakes:
+            oldest = next(iter(self._half_open))
+            self._half_open.pop(oldest).cancel()
+            self.metrics["link.handshakes_evicted"] += 1
         token = object()
-        try:
-            self._handshakes.acquire_on_behalf_of_nowait(token)
-        except trio.WouldBlock:
-            self.metrics["link.handshakes_refused_busy"] += 1
-            await self._handshake_failed(carrier)
-            return None
         machine = ResponderHandshake(self.key, self.listen_address)
         keys: SessionKeys | None = None
         try:
-            with trio.move_on_after(self.settings.handshake_timeout):
+            with trio.move_on_after(self.settings.accept_timeout) as scope:
+                self._half_open[token] = scope
                 hello = await carrier.receive_message()
                 if len(hello) > MAX_HANDSHAKE_MESSAGE:
                     raise HandshakeFailed(f"a {len(hello)}-byte handshake message")
@@ -322,7 +325,7 @@ class SecureEndpoint:
             _log_once(exc)
             keys = None
         finally:
-            self._handshakes.release_on_behalf_of(token)
+            self._half_open.pop(token, None)
         if keys is None:
             await self._handshake_failed(carrier)
             return None

@@ -7,6 +7,7 @@ import socket
 import nacl.signing
 import pytest
 import trio
+import trio.testing
 
 from dms.net import MAX_FRAME, BadAddress, ConnectFailed, Link, WebsocketTransport
 from dms.net._websocket import parse_ws_address
@@ -64,13 +65,47 @@ async def test_a_maximal_frame_crosses_and_the_listener_outlives_closed_links():
     assert server.metrics["link.handshakes_ok"] == 2
 
 
-async def test_unproven_connections_get_a_bounded_number_of_handshakes_and_small_messages():
+async def test_a_newcomer_evicts_the_oldest_half_open_handshake_and_big_messages_fail():
     import trio_websocket
 
     from dms.net import LinkSettings
 
-    settings = LinkSettings(pending_handshakes=1, handshake_timeout=5)
+    settings = LinkSettings(pending_handshakes=1, accept_timeout=5)
     server = WebsocketTransport(nacl.signing.SigningKey.generate(), settings)
+    client = WebsocketTransport(nacl.signing.SigningKey.generate())
+
+    async def echo(link: Link) -> None:
+        await link.send(await link.receive())
+
+    with trio.fail_after(10):
+        async with server, client, trio.open_nursery() as nursery:
+            address = await nursery.start(server.listen, "ws://127.0.0.1:0", echo)
+            host, port = parse_ws_address(address)
+            # one silent connection holds the only handshake slot...
+            async with trio_websocket.open_websocket(host, port, "/", use_ssl=False) as silent:
+                await trio.testing.wait_all_tasks_blocked()
+                # ...and a real node that comes next takes it: the silent one is closed
+                link = await client.connect(address, expect_peer=server.peer_id)
+                await link.send(b"through")
+                assert await link.receive() == b"through"
+                with pytest.raises(trio_websocket.ConnectionClosed):
+                    await silent.get_message()
+            assert server.metrics["link.handshakes_evicted"] == 1
+            # an oversized first message fails the handshake
+            async with trio_websocket.open_websocket(host, port, "/", use_ssl=False) as ws:
+                await ws.send_message(b"\x01" * 100_000)
+                with pytest.raises(trio_websocket.ConnectionClosed):
+                    await ws.get_message()
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_half_open_socket_holds_a_slot_for_the_accept_timeout_only():
+    import trio_websocket
+
+    from dms.net import LinkSettings
+
+    server = WebsocketTransport(nacl.signing.SigningKey.generate(),
+                                LinkSettings(accept_timeout=0.5))
 
     async def ignore(link: Link) -> None:
         await trio.sleep_forever()
@@ -79,18 +114,12 @@ async def test_unproven_connections_get_a_bounded_number_of_handshakes_and_small
         async with server, trio.open_nursery() as nursery:
             address = await nursery.start(server.listen, "ws://127.0.0.1:0", ignore)
             host, port = parse_ws_address(address)
-            # one silent connection holds the only handshake slot...
-            async with trio_websocket.open_websocket(host, port, "/", use_ssl=False):
-                # ...so a second one is closed without an answer
-                async with trio_websocket.open_websocket(host, port, "/", use_ssl=False) as ws:
-                    with pytest.raises(trio_websocket.ConnectionClosed):
-                        await ws.get_message()
-                assert server.metrics["link.handshakes_refused_busy"] == 1
-            # a slot again: an oversized first message fails the handshake
-            async with trio_websocket.open_websocket(host, port, "/", use_ssl=False) as ws:
-                await ws.send_message(b"\x01" * 100_000)
+            started = trio.current_time()
+            async with trio_websocket.open_websocket(host, port, "/", use_ssl=False) as silent:
                 with pytest.raises(trio_websocket.ConnectionClosed):
-                    await ws.get_message()
+                    await silent.get_message()  # closed by the server at its deadline
+            assert 0.4 < trio.current_time() - started < 5
+            assert server.metrics["link.handshakes_failed"] == 1
             nursery.cancel_scope.cancel()
 
 
