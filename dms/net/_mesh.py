@@ -405,8 +405,9 @@ class Mesh:
         if self._screen is not None and not self._screen(message.topic, message.payload):
             self.metrics["mesh.dropped_screened"] += 1  # neither delivered nor forwarded
             return
-        if message.topic in self._subscriptions:
-            self._deliver(Delivery(peer, message.topic, message.payload))
+        if message.topic in self._subscriptions and not self._deliver(
+                Delivery(peer, message.topic, message.payload)):
+            self._seen.forget(message.message_id)  # "seen" means processed: a copy may retry
         hops_left = min(message.hops_left, self.hop_limit)  # a sender cannot widen ours
         if hops_left > 1:
             forward = attrs.evolve(message, hops_left=hops_left - 1)
@@ -426,15 +427,18 @@ class Mesh:
             sent += 1
         return sent
 
-    def _deliver(self, delivery: Delivery) -> None:
+    def _deliver(self, delivery: Delivery) -> bool:
+        """Hand a delivery to the layer above; False (counted) when it had no room."""
         try:
             self._incoming_send.send_nowait(delivery)
         except trio.WouldBlock:
             self.metrics["mesh.dropped_incoming_full"] += 1
+            return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.metrics["mesh.dropped_no_consumer"] += 1
-        else:
-            self.metrics["mesh.delivered"] += 1
+            return False
+        self.metrics["mesh.delivered"] += 1
+        return True
 
     def _send_quietly(self, link: Link, message: MeshMessage) -> None:
         """Control traffic (pong, peer lists) is best effort: a busy link skips it."""

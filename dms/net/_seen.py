@@ -36,6 +36,11 @@ class SeenMessages:
             self._expiry.popitem(last=False)
         return True
 
+    def forget(self, message_id: bytes) -> None:
+        """Not seen after all: it was dropped before it was processed, so a copy that
+        comes again (a republished revocation) must get through."""
+        self._expiry.pop(message_id, None)
+
     def _expire(self, now: float) -> None:
         while self._expiry:
             oldest, expiry = next(iter(self._expiry.items()))

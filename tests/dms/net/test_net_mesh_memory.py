@@ -236,3 +236,26 @@ async def test_peer_exchange_cannot_turn_a_node_into_a_dial_storm(autojump_clock
             assert len(victim._maintained) <= 1  # one learned dial per address
             assert len(victim.peers) <= 64 + 2
         nursery.cancel_scope.cancel()
+
+
+async def test_a_publication_dropped_for_want_of_room_is_not_marked_seen(autojump_clock):
+    """A revocation dropped because the node's incoming queue was full must get through
+    when another copy arrives; it used to be marked seen first and refused for 5 minutes."""
+    network = MemoryNetwork()
+    quiet = {"exchange_interval": 1000.0}
+    async with trio.open_nursery() as nursery:
+        a = await start_mesh(nursery, network, incoming_buffer=1, **quiet)
+        a.subscribe("/t")
+        b = await start_mesh(nursery, network, [a.listen_address], hop_limit=1, **quiet)
+        c = await start_mesh(nursery, network, [a.listen_address], hop_limit=1, **quiet)
+        await b.wait_connected()
+        await c.wait_connected()
+        await b.publish("/t", b"fills the queue")
+        await b.publish("/t", b"the revocation")
+        await trio.sleep(1)
+        assert a.metrics["mesh.dropped_incoming_full"] == 1
+        assert (a.incoming.receive_nowait()).payload == b"fills the queue"
+        assert await c.publish("/t", b"the revocation") >= 1  # another copy, from elsewhere
+        with trio.fail_after(5):
+            assert (await a.incoming.receive()).payload == b"the revocation"
+        nursery.cancel_scope.cancel()
