@@ -35,7 +35,7 @@ import contextlib
 import hashlib
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 import nacl.signing
@@ -109,10 +109,13 @@ class Mesh:
         backoff: Backoff = DEFAULT_BACKOFF,
         seen: SeenMessages | None = None,
         screen: Callable[[str, bytes], bool] | None = None,
+        priority_topics: Iterable[str] = (),
     ) -> None:
         """`screen(topic, payload)`, when given, is asked before a publication is
         delivered or forwarded: the layer above's cheap check (e.g. a valid signature)
-        so that junk is not flooded on its behalf."""
+        so that junk is not flooded on its behalf. Publications on `priority_topics`
+        (revocations) arrive on `priority_incoming`, a queue of their own, so that a
+        flood on other topics cannot crowd them out."""
         self.peer_id = did_from_public_key(bytes(key.verify_key))
         self._screen = screen
         if transport.peer_id != self.peer_id:
@@ -139,6 +142,9 @@ class Mesh:
         self._rng = random.Random()
         self._subscriptions: set[str] = set()
         self._incoming_send, self.incoming = trio.open_memory_channel[Delivery](incoming_buffer)
+        self._priority_topics = frozenset(priority_topics)
+        self._priority_send, self.priority_incoming = trio.open_memory_channel[Delivery](
+            incoming_buffer)
         self._links: dict[str, Link] = {}
         self._links_changed = trio.Event()
         self._maintained: set[str] = set()
@@ -177,6 +183,7 @@ class Mesh:
         finally:
             self._nursery = None
             self._incoming_send.close()
+            self._priority_send.close()
             for peer in list(self._links):
                 self.peers.note_disconnected(peer)
             self._links.clear()
@@ -429,8 +436,10 @@ class Mesh:
 
     def _deliver(self, delivery: Delivery) -> bool:
         """Hand a delivery to the layer above; False (counted) when it had no room."""
+        queue = (self._priority_send if delivery.topic in self._priority_topics
+                 else self._incoming_send)
         try:
-            self._incoming_send.send_nowait(delivery)
+            queue.send_nowait(delivery)
         except trio.WouldBlock:
             self.metrics["mesh.dropped_incoming_full"] += 1
             return False

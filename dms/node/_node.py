@@ -31,7 +31,7 @@ from dms.actor import (
     encode_message,
 )
 from dms.actor._replay import ReplayLog
-from dms.net import MemoryNetwork, Mesh, Transport, WebsocketTransport
+from dms.net import Delivery, MemoryNetwork, Mesh, Transport, WebsocketTransport
 from dms.node._behaviors import NodeBehaviors
 from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
@@ -119,7 +119,8 @@ class Node:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.system.run)
             self.mesh.subscribe(REVOCATION_TOPIC)
-            nursery.start_soon(self._read_mesh)
+            nursery.start_soon(self._read_mesh, self.mesh.priority_incoming)  # revocations
+            nursery.start_soon(self._read_mesh, self.mesh.incoming)
             nursery.start_soon(self._flood_revocations)
             task_status.started()
 
@@ -132,8 +133,8 @@ class Node:
         async for revocation in self._flood_receive:
             await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
 
-    async def _read_mesh(self) -> None:
-        async for delivery in self.mesh.incoming:
+    async def _read_mesh(self, queue: trio.MemoryReceiveChannel[Delivery]) -> None:
+        async for delivery in queue:
             await self.receive(delivery.payload, topic=delivery.topic, via=delivery.peer)
 
     async def receive(self, data: bytes, *, topic: str | None, via: str) -> None:
@@ -234,6 +235,7 @@ async def open_node(
                             else WebsocketTransport(key.nacl_key))
     # Built before the nursery so a bad address or state directory is a plain exception.
     mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap),
+                priority_topics=[REVOCATION_TOPIC],
                 screen=lambda topic, payload: node.screen_publication(topic, payload))
     store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
     async with hold_state_dir(state_dir):

@@ -259,3 +259,22 @@ async def test_a_publication_dropped_for_want_of_room_is_not_marked_seen(autojum
         with trio.fail_after(5):
             assert (await a.incoming.receive()).payload == b"the revocation"
         nursery.cancel_scope.cancel()
+
+
+async def test_priority_topics_have_a_queue_a_flood_on_other_topics_cannot_fill(
+        autojump_clock):
+    network = MemoryNetwork()
+    async with trio.open_nursery() as nursery:
+        a = await start_mesh(nursery, network, incoming_buffer=2,
+                             priority_topics=["/revocation"])
+        a.subscribe("/t")
+        a.subscribe("/revocation")
+        b = await start_mesh(nursery, network, [a.listen_address])
+        await b.wait_connected()
+        for n in range(10):
+            await b.publish("/t", b"flood %d" % n)
+        await b.publish("/revocation", b"revoke it")
+        await trio.sleep(1)
+        assert a.metrics["mesh.dropped_incoming_full"] == 8  # the flood, past its queue
+        assert a.priority_incoming.receive_nowait().payload == b"revoke it"
+        nursery.cancel_scope.cancel()
