@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import zlib
 from collections.abc import Iterable
 
 from ucan.codec import decode_unhashed, encode
@@ -59,7 +60,7 @@ def decode_container(data: bytes | str) -> list[bytes]:
             raise MalformedToken(f"unknown container header 0x{header:02x}")
         if header in _GZIPPED:
             body = _gunzip(body)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zlib.error) as exc:  # zlib: a bad gzip header
         raise MalformedToken(f"container body cannot be decoded: {exc}") from None
     value = decode_unhashed(body)  # the container is never hashed; each token is
     if not (isinstance(value, dict) and list(value) == [_KEY] and isinstance(value[_KEY], list)):

@@ -119,3 +119,10 @@ def test_the_token_file_reader_is_public_and_the_one_the_ucan_command_uses() -> 
 
     assert ucan.read_tokens is read_tokens
     assert ucan.cli.read_tokens is read_tokens
+
+
+@pytest.mark.parametrize("text", ["M00", "OAAAA", "H4sI"])
+def test_a_gzip_container_with_a_broken_body_is_malformed(text: str) -> None:
+    """Found by the decoder fuzz: a bad gzip header escaped as zlib.error."""
+    with pytest.raises(MalformedToken):
+        decode_container(text)
