@@ -28,8 +28,15 @@ def revoke(revoker: Signer, delegation: Delegation | CID) -> Invocation:
     return invoke(revoker, revoker.did, REVOKE, {"revoke": cid}, expiration=None, nonce=b"")
 
 
+MAX_REVOCATION_BYTES = 2048
+"""A revocation is a CID, a nonce and a signature: anything much bigger is padding."""
+
+
 def revoked_cid(revocation: Invocation) -> CID:
-    """Check a revocation's shape and signature; return the CID it revokes."""
+    """Check a revocation's shape, size and signature; return the CID it revokes."""
+    if len(revocation.envelope) > MAX_REVOCATION_BYTES:
+        raise MalformedToken(f"revocation {revocation.cid} is {len(revocation.envelope)} bytes "
+                             f"(at most {MAX_REVOCATION_BYTES})")
     if revocation.cmd != REVOKE:
         raise MalformedToken(f"invocation {revocation.cid} is {revocation.cmd}, not {REVOKE}")
     target = revocation.args.get("revoke")
@@ -47,16 +54,22 @@ def revoked_cid(revocation: Invocation) -> CID:
 class RevocationSet:
     """Known revocations: revoked CID -> the DIDs that revoked it (verified).
 
-    Bounded: past `capacity` records the oldest is forgotten (a flood of junk
-    revocations costs memory only up to that). `version` grows with every new record,
-    so a cache can tell that the set changed.
+    Bounded: past `capacity` records or `max_bytes` of envelopes the oldest is
+    forgotten, and one issuer keeps at most `per_issuer` records (its own oldest goes
+    first), so a flood from one key cannot push out everybody else's. `version` grows
+    with every new record, so a cache can tell that the set changed.
     """
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int = 100_000, *, max_bytes: int = 64 * 1024 * 1024,
+                 per_issuer: int = 1000) -> None:
         self._revokers: dict[CID, set[str]] = {}
         self._records: dict[CID, Invocation] = {}
         self._pairs: dict[tuple[CID, str], int] = {}  # records per (target, revoker)
+        self._by_issuer: dict[str, dict[CID, None]] = {}  # each issuer's, oldest first
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self.per_issuer = per_issuer
+        self.bytes = 0
         self.version = 0
 
     def add(self, revocation: Invocation) -> CID:
@@ -66,15 +79,26 @@ class RevocationSet:
             return target
         self._revokers.setdefault(target, set()).add(revocation.iss)
         self._records[revocation.cid] = revocation
+        self.bytes += len(revocation.envelope)
         pair = (target, revocation.iss)
         self._pairs[pair] = self._pairs.get(pair, 0) + 1
+        own = self._by_issuer.setdefault(revocation.iss, {})
+        own[revocation.cid] = None
         self.version += 1
-        if len(self._records) > self.capacity:
+        if len(own) > self.per_issuer:
+            self._forget(next(iter(own)))
+        while self._records and (len(self._records) > self.capacity
+                                 or self.bytes > self.max_bytes):
             self._forget(next(iter(self._records)))
         return target
 
     def _forget(self, record: CID) -> None:
         old = self._records.pop(record)
+        self.bytes -= len(old.envelope)
+        own = self._by_issuer[old.iss]
+        del own[record]
+        if not own:
+            del self._by_issuer[old.iss]
         pair = (old.args["revoke"], old.iss)
         self._pairs[pair] -= 1
         if self._pairs[pair] == 0:

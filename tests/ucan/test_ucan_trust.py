@@ -192,3 +192,30 @@ def test_the_decoded_cache_is_bounded_in_bytes() -> None:
         cache.add(delegate(STRANGER, ACTOR.did, f"/pad/n{n}", expiration=None,
                            meta={"pad": "x" * 1000}))
     assert cache.bytes <= 10_000 and 0 < len(cache) < 50
+
+
+def test_one_issuers_flood_of_revocations_pushes_out_only_its_own() -> None:
+    revocations = RevocationSet(capacity=10_000, per_issuer=50)
+    proofs = chain_of(ROOT, NODE, ACTOR)
+    revocations.add(revoke(NODE, proofs[1]))  # a revocation that matters, by someone else
+    flooder = SigningKey.generate()
+    for n in range(200):
+        revocations.add(revoke(flooder, delegate(flooder, flooder.did, f"/j/n{n}",
+                                                 expiration=None)))
+    assert revocations.revokers(proofs[1].cid) == {NODE.did}
+    assert len(revocations) == 1 + 50
+
+
+def test_revocations_are_bounded_in_bytes_and_each_in_size() -> None:
+    from ucan.revocation import MAX_REVOCATION_BYTES
+
+    revocations = RevocationSet(capacity=10_000, max_bytes=20_000, per_issuer=10_000)
+    for n in range(200):
+        key = SigningKey.generate()
+        revocations.add(revoke(key, delegate(key, key.did, f"/j/n{n}", expiration=None)))
+    assert revocations.bytes <= 20_000 and 0 < len(revocations) < 200
+    padded = invoke(STRANGER, STRANGER.did, "/ucan/revoke",
+                    {"revoke": chain_of(ROOT, NODE)[0].cid}, [], expiration=None,
+                    meta={"pad": "x" * MAX_REVOCATION_BYTES})
+    with pytest.raises(MalformedToken, match="bytes"):
+        RevocationSet().add(padded)
