@@ -24,7 +24,7 @@ from dms.actor._errors import RemoteError, RequestTimeout, Undeliverable
 from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimiter
 from dms.actor._replay import ReplayMemory
-from dms.actor._routing import AnswerRefusal, Deliver, Ignore, Router, Settle
+from dms.actor._routing import Action, AnswerRefusal, Ignore, Router, Settle
 from dms.actor._wire import REPLY, decode_message, encode_message
 from ucan import (
     CID,
@@ -264,7 +264,7 @@ class ActorSystem:
         for action in actions:
             await self._act(action)
 
-    async def _act(self, action: Deliver | AnswerRefusal | Settle | Ignore) -> None:
+    async def _act(self, action: Action) -> None:
         if isinstance(action, Ignore):
             if action.reason:
                 self.counters[action.reason] += 1
