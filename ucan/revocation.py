@@ -66,6 +66,7 @@ class RevocationSet:
         self._records: dict[CID, Invocation] = {}
         self._pairs: dict[tuple[CID, str], int] = {}  # records per (target, revoker)
         self._by_issuer: dict[str, dict[CID, None]] = {}  # each issuer's, oldest first
+        self._by_target: dict[CID, dict[CID, None]] = {}  # records revoking each target
         self.capacity = capacity
         self.max_bytes = max_bytes
         self.per_issuer = per_issuer
@@ -84,6 +85,7 @@ class RevocationSet:
         self._pairs[pair] = self._pairs.get(pair, 0) + 1
         own = self._by_issuer.setdefault(revocation.iss, {})
         own[revocation.cid] = None
+        self._by_target.setdefault(target, {})[revocation.cid] = None
         self.version += 1
         if len(own) > self.per_issuer:
             self._forget(next(iter(own)))
@@ -99,7 +101,12 @@ class RevocationSet:
         del own[record]
         if not own:
             del self._by_issuer[old.iss]
-        pair = (old.args["revoke"], old.iss)
+        target = old.args["revoke"]
+        of_target = self._by_target[target]
+        del of_target[record]
+        if not of_target:
+            del self._by_target[target]
+        pair = (target, old.iss)
         self._pairs[pair] -= 1
         if self._pairs[pair] == 0:
             del self._pairs[pair]
@@ -113,6 +120,10 @@ class RevocationSet:
         in the chain being validated) revoked `cid`."""
         revokers = self._revokers.get(cid)
         return revokers is not None and any(issuer in revokers for issuer in issuers)
+
+    def records_of(self, cid: CID) -> list[Invocation]:
+        """The bounded part's records revoking `cid`."""
+        return [self._records[record] for record in self._by_target.get(cid, ())]
 
     def revokers(self, cid: CID) -> frozenset[str]:
         return frozenset(self._revokers.get(cid, ()))

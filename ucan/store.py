@@ -81,10 +81,12 @@ class TokenStore:
             yield _checked(Invocation.decode(path.read_bytes()), path)
 
     def load_into(self, trust: TrustContext) -> None:
-        """Give `trust` every stored delegation (as provided) and revocation."""
+        """Give `trust` every stored delegation (as provided) and revocation, the latter
+        kept for good: it was stored because it mattered, and a restart must not make
+        it forgettable."""
         trust.provide(*self.delegations())
         for revocation in self.revocations():
-            trust.revocations.add(revocation)
+            trust.revocations.keep(revocation, revoked_cid(revocation))
 
 
 def _files(directory: Path) -> list[Path]:

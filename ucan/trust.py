@@ -24,7 +24,7 @@ from ucan.command import proves
 from ucan.container import decode_container
 from ucan.delegation import Delegation
 from ucan.envelope import DELEGATION_TAG, unseal
-from ucan.errors import InvalidAudience, InvalidSubject, MalformedToken
+from ucan.errors import InvalidAudience, InvalidSubject, MalformedToken, Revoked, UcanError
 from ucan.invocation import Invocation
 from ucan.revocation import RevocationSet, revoked_cid
 from ucan.validate import (
@@ -93,38 +93,82 @@ class DecodedCache:
         return len(self._items)
 
 
+class VouchedDelegations:
+    """Delegations seen in chains authorized here, each with the issuers at or above it
+    in those chains: whose revocation of it would change what this principal accepts.
+
+    Bounded (least recently vouched goes first); only an authorized chain adds to it,
+    so a stranger cannot fill it."""
+
+    def __init__(self, capacity: int = 65536) -> None:
+        self._items: OrderedDict[CID, frozenset[str]] = OrderedDict()
+        self.capacity = capacity
+
+    def vouch(self, chain: Iterable[Delegation]) -> None:
+        """Record a chain (root first) that was authorized here."""
+        above: list[str] = []
+        for delegation in chain:
+            above.append(delegation.iss)
+            known = self._items.pop(delegation.cid, frozenset())
+            self._items[delegation.cid] = known | frozenset(above)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def revocable_by(self, cid: CID, issuer: str) -> bool:
+        issuers = self._items.get(cid)
+        return issuers is not None and issuer in issuers
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class KeptRevocations(RevocationSet):
-    """A revocation set that never forgets the revocations of principals it trusts:
-    its owner and its anchors (`keeps(issuer)`).
+    """A revocation set that never forgets the revocations that matter to its owner
+    (`keeps(revocation, target)`): those of its owner and its anchors, and those that
+    change a chain it holds or has authorized.
 
     The set is bounded because anybody may sign revocations of anything; past its
-    capacity the oldest record goes. Without this, a grantee whose grant was revoked
-    could flood junk revocations until the revocation was forgotten and the grant held
-    again. Only a trusted principal can sign its own revocations, so keeping them costs
-    no more than what it chose to revoke.
+    capacity the oldest unimportant record goes. Without this, a grantee whose grant was
+    revoked could flood junk revocations until the revocation was forgotten and the grant
+    held again. A revocation that matters is signed by a principal of a chain its owner
+    accepted, so keeping them costs no more than what those principals chose to revoke.
     """
 
-    def __init__(self, keeps: Callable[[str], bool], capacity: int = 100_000) -> None:
+    def __init__(self, keeps: Callable[[Invocation, CID], bool], capacity: int = 100_000) -> None:
         super().__init__(capacity)
         self.keeps = keeps
-        self._own: dict[CID, Invocation] = {}
+        self.on_keep: Callable[[Invocation], object] | None = None
+        """Called once for each revocation kept for good (a node writes it to disk)."""
+        self._kept: dict[CID, Invocation] = {}
 
     def add(self, revocation: Invocation) -> CID:
-        if not self.keeps(revocation.iss):
-            return super().add(revocation)
         target = revoked_cid(revocation)
-        if revocation.cid not in self._own:
-            self._own[revocation.cid] = revocation
-            self._revokers.setdefault(target, set()).add(revocation.iss)
-            self.version += 1
+        if not self.keeps(revocation, target):
+            return super().add(revocation)
+        self.keep(revocation, target)
         return target
 
+    def keep(self, revocation: Invocation, target: CID) -> None:
+        """Keep a verified revocation for good (moving it out of the bounded part)."""
+        if revocation.cid in self._kept:
+            return
+        if revocation.cid in self._records:
+            self._forget(revocation.cid)
+        self._kept[revocation.cid] = revocation
+        self._revokers.setdefault(target, set()).add(revocation.iss)
+        self.version += 1
+        if self.on_keep is not None:
+            self.on_keep(revocation)
+
+    def kept(self, revocation: Invocation) -> bool:
+        return revocation.cid in self._kept
+
     def __iter__(self) -> Iterator[Invocation]:
-        yield from self._own.values()
+        yield from self._kept.values()
         yield from super().__iter__()
 
     def __len__(self) -> int:
-        return len(self._own) + super().__len__()
+        return len(self._kept) + super().__len__()
 
 
 PROVEN_CHAINS = 4096
@@ -145,7 +189,8 @@ class TrustContext:
         self.did = did
         self.anchors: set[str] = set(anchors)
         self.provided: dict[CID, Delegation] = {}
-        self.revocations: RevocationSet = KeptRevocations(self.trusts_subject)
+        self.vouched = VouchedDelegations()
+        self.revocations = KeptRevocations(self.revocation_matters)
         self.verified = VerifiedCache()
         self.decoded = DecodedCache()
         self._proven: OrderedDict[tuple[Any, ...], _Proven] = OrderedDict()
@@ -203,6 +248,16 @@ class TrustContext:
     def trusts_subject(self, subject: str) -> bool:
         return subject == self.did or subject in self.anchors
 
+    def revocation_matters(self, revocation: Invocation, target: CID) -> bool:
+        """Whether a (verified) revocation can change what this principal accepts or
+        uses: issued by itself or an anchor, or by the issuer or subject of a delegation
+        it holds, or by a principal at or above the revoked delegation in a chain it
+        authorized. Anybody else's revocation changes nothing here that it has seen."""
+        if self.trusts_subject(revocation.iss) or self.vouched.revocable_by(target, revocation.iss):
+            return True
+        held = self.provided.get(target)
+        return held is not None and revocation.iss in (held.iss, held.sub)
+
     def authorize(
         self,
         invocation: Invocation,
@@ -245,14 +300,35 @@ class TrustContext:
             check_policies(invocation, proven.delegations)
             chain = Chain(invocation, proven.delegations)
         else:
-            chain = validate_invocation(invocation, by_cid, now=now, revoked=self.revocations,
-                                        verified=self.verified,
-                                        verify_invocation=verify_invocation, skew=skew)
+            try:
+                chain = validate_invocation(invocation, by_cid, now=now, revoked=self.revocations,
+                                            verified=self.verified,
+                                            verify_invocation=verify_invocation, skew=skew)
+            except Revoked:
+                self._keep_revocations_of(invocation, by_cid, now, skew)
+                raise
             if chain.delegations:
                 self._remember_proven(key, chain.delegations)
+                self.vouched.vouch(chain.delegations)
                 for delegation in chain.delegations:
                     self.decoded.add(delegation)
         return chain
+
+    def _keep_revocations_of(self, invocation: Invocation, by_cid: Mapping[CID, Delegation],
+                             now: int, skew: int) -> None:
+        """A chain was refused as revoked: if it is otherwise authorized here, the
+        revocations that refused it matter, and are kept for good. (Only then: anybody
+        can sign a chain putting themselves above a real delegation they revoked.)"""
+        try:
+            chain = validate_invocation(invocation, by_cid, now=now, verified=self.verified,
+                                        verify_invocation=lambda _: True, skew=skew)
+        except UcanError:
+            return
+        self.vouched.vouch(chain.delegations)
+        for delegation in chain.delegations:
+            for revocation in self.revocations.records_of(delegation.cid):
+                if self.vouched.revocable_by(delegation.cid, revocation.iss):
+                    self.revocations.keep(revocation, delegation.cid)
 
     def _remember_proven(self, key: tuple[Any, ...], chain: tuple[Delegation, ...]) -> None:
         expiries = [d.exp for d in chain if d.exp is not None]

@@ -25,6 +25,8 @@ class RevocationKeeper:
         self.trust = trust
         self.store = store
         self.clock = clock
+        if store is not None:
+            trust.revocations.on_keep = store.put_revocation
         self.counters: Counter[str] = Counter()
         self._limiter = RateLimiter(budget)
 
@@ -58,27 +60,16 @@ class RevocationKeeper:
             self.counters["dropped.bad-revocation"] += 1
 
     def _known(self, revocation: Invocation) -> bool:
-        """Whether it revokes, by its issuer, a delegation this node holds, or one it
-        has verified in a chain (whose issuers it does not keep)."""
+        """Whether it matters here (see `TrustContext.revocation_matters`), or revokes a
+        delegation this node has verified in a chain (whose issuers it does not keep)."""
         target = revocation.args.get("revoke")
-        return isinstance(target, CID) and (self._counts_for_held(revocation, target)
+        return isinstance(target, CID) and (self.trust.revocation_matters(revocation, target)
                                             or target in self.trust.verified)
 
-    def _counts_for_held(self, revocation: Invocation, target: CID) -> bool:
-        """Whether it revokes a delegation this node holds and is signed by that
-        delegation's issuer or subject (anybody else's changes nothing here)."""
-        held = self.trust.provided.get(target)
-        return held is not None and revocation.iss in (held.iss, held.sub)
-
     def apply(self, revocation: Invocation) -> None:
-        """Apply a revocation (UcanError if it is not a valid one) and keep it on disk
-        when it concerns this node: a grant it holds, or a revocation by the node itself
-        or one of its anchors (any chain the node accepts may rest on their grants).
-        Anybody can sign a revocation of anything; a flood of those stays in the
-        bounded in-memory set, and only the issuer's (or subject's) of a held grant
-        is written down."""
-        target = self.trust.revocations.add(revocation)
-        if self.store is not None and (self._counts_for_held(revocation, target)
-                                       or self.trust.trusts_subject(revocation.iss)):
-            self.store.put_revocation(revocation)
+        """Apply a revocation (UcanError if it is not a valid one). One that matters here
+        is kept for good, and on disk (through the trust context's `on_keep`);
+        anybody can sign a revocation of anything, and a flood of those stays in the
+        bounded in-memory set."""
+        self.trust.revocations.add(revocation)
         self.counters["revocations.applied"] += 1

@@ -1,0 +1,110 @@
+"""Revocations that matter to a principal are never flooded away; others stay bounded.
+
+A revocation matters when its issuer is the principal itself or an anchor, the issuer or
+subject of a delegation it holds, or at or above the revoked delegation in a chain it
+authorized. Anybody can sign revocations of anything from fresh keys, so everything
+else lives in a bounded set whose oldest records go first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ucan import Revoked, SigningKey, TrustContext, delegate, invoke, revoke
+from ucan.codec import CID
+from ucan.store import TokenStore
+
+NOW = 1_750_000_000
+ROOT, NODE, MIDDLE, ACTOR, ATTACKER = (SigningKey.from_seed(bytes([n]) * 32)
+                                       for n in range(31, 36))
+FLOOD_KEYS = [SigningKey.from_seed(n.to_bytes(4, "big") * 8) for n in range(1, 41)]
+
+
+def chain_of(*keys: SigningKey, **kwargs: Any) -> list[Any]:
+    kwargs.setdefault("expiration", NOW + 3600)
+    return [delegate(a, b.did, "/dms", subject=keys[0].did, **kwargs)
+            for a, b in zip(keys, keys[1:], strict=False)]
+
+
+def invocation_over(proofs: list[Any]) -> Any:
+    return invoke(ACTOR, ROOT.did, "/dms/x", {}, [p.cid for p in proofs], audience=NODE.did,
+                  expiration=None)
+
+
+def small_trust() -> TrustContext:
+    trust = TrustContext(NODE.did, anchors=[ROOT.did])
+    trust.revocations.capacity = 50  # so a flood of a few hundred cycles the bounded part
+    return trust
+
+
+def flood(trust: TrustContext, count: int = 400) -> None:
+    for n in range(count):
+        key = FLOOD_KEYS[n % len(FLOOD_KEYS)]
+        junk = CID.for_bytes(n.to_bytes(8, "big"))
+        trust.revocations.add(revoke(key, junk))
+
+
+def test_a_middle_issuers_revocation_of_an_authorized_chain_survives_a_flood() -> None:
+    proofs = chain_of(ROOT, MIDDLE, ACTOR)
+    trust = small_trust()
+    trust.authorize(invocation_over(proofs), proofs, now=NOW)
+    trust.revocations.add(revoke(MIDDLE, proofs[1]))  # neither the node nor an anchor
+    flood(trust)
+    with pytest.raises(Revoked):
+        trust.authorize(invocation_over(proofs), proofs, now=NOW)
+
+
+def test_a_revocation_that_refused_an_authorized_chain_is_kept_from_then_on() -> None:
+    proofs = chain_of(ROOT, MIDDLE, ACTOR)
+    trust = small_trust()
+    trust.revocations.add(revoke(MIDDLE, proofs[1]))  # before the chain was ever seen here
+    with pytest.raises(Revoked):
+        trust.authorize(invocation_over(proofs), proofs, now=NOW)
+    flood(trust)
+    with pytest.raises(Revoked):
+        trust.authorize(invocation_over(proofs), proofs, now=NOW)
+
+
+def test_a_revocation_of_a_held_grant_by_its_issuer_survives_a_flood() -> None:
+    held = delegate(MIDDLE, NODE.did, "/dms", subject=ROOT.did, expiration=NOW + 3600)
+    trust = small_trust()
+    trust.provide(held)
+    trust.revocations.add(revoke(MIDDLE, held))
+    flood(trust)
+    assert MIDDLE.did in trust.revocations.revokers(held.cid)
+
+
+def test_a_revocation_above_a_self_made_link_is_not_kept() -> None:
+    """An attacker signs a link putting itself above a real delegation and revokes that
+    delegation: its chain is not authorized here, so its revocation stays evictable."""
+    real = chain_of(ROOT, MIDDLE, ACTOR)
+    forged_root = delegate(ATTACKER, MIDDLE.did, "/dms", subject=ROOT.did, expiration=NOW + 3600)
+    trust = small_trust()
+    junk = revoke(ATTACKER, real[1])
+    trust.revocations.add(junk)
+    forged = [forged_root, real[1]]
+    with pytest.raises(Exception):  # noqa: B017 - refused one way or another
+        trust.authorize(invocation_over(forged), forged, now=NOW)
+    assert not trust.revocations.kept(junk)
+    flood(trust)
+    assert ATTACKER.did not in trust.revocations.revokers(real[1].cid)
+
+
+def test_kept_revocations_are_written_down_and_kept_again_after_a_restart(tmp_path: Path) -> None:
+    proofs = chain_of(ROOT, MIDDLE, ACTOR)
+    store = TokenStore(tmp_path)
+    trust = small_trust()
+    trust.revocations.on_keep = store.put_revocation
+    trust.authorize(invocation_over(proofs), proofs, now=NOW)
+    trust.revocations.add(revoke(MIDDLE, proofs[1]))
+    flood(trust)
+    assert len(list(store.revocations())) == 1  # the junk was never written
+
+    restarted = small_trust()
+    store.load_into(restarted)
+    flood(restarted)
+    with pytest.raises(Revoked):
+        restarted.authorize(invocation_over(proofs), proofs, now=NOW)
