@@ -163,6 +163,9 @@ class KeptRevocations(RevocationSet):
     def kept(self, revocation: Invocation) -> bool:
         return revocation.cid in self._kept
 
+    def kept_revocations(self) -> list[Invocation]:
+        return list(self._kept.values())
+
     def __iter__(self) -> Iterator[Invocation]:
         yield from self._kept.values()
         yield from super().__iter__()

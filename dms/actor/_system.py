@@ -248,21 +248,23 @@ class ActorSystem:
 
     # -- incoming ----------------------------------------------------------------------
 
-    async def receive(self, data: bytes, *, topic: str | None, via: str) -> None:
-        """Run one frame from link peer `via` through budget, admission and routing."""
+    async def receive(self, data: bytes, *, topic: str | None, via: str) -> bool:
+        """Run one frame from link peer `via` through budget, admission and routing;
+        False when it was dropped unprocessed, over the link peer's budget."""
         now = self.clock()
         # Publications are relayed: a flood from afar arrives from the neighbour that
         # forwarded it, so it has a budget apart from the neighbour's own frames.
         kind = "frames" if topic is None else "publications"
         if via != self.peer_id and not self._link_budget.allow(via, kind, now):
             self.counters["dropped.link-budget"] += 1
-            return
+            return False
         verdict = self.admission.admit(data, now=now, topic=topic)
         actions = self.router.route(verdict, via=via, now=now,
                                     is_local=self.actors.__contains__,
                                     subscribers=lambda t: list(self.subscribers.get(t, ())))
         for action in actions:
             await self._act(action)
+        return True
 
     async def _act(self, action: Action) -> None:
         if isinstance(action, Ignore):

@@ -43,7 +43,14 @@ import trio
 
 from dms.backoff import Backoff
 from dms.net._backoff import DEFAULT_BACKOFF
-from dms.net._errors import LinkBusy, LinkClosed, MeshNotRunning, NetError, PeerUnreachable
+from dms.net._errors import (
+    FrameTooLarge,
+    LinkBusy,
+    LinkClosed,
+    MeshNotRunning,
+    NetError,
+    PeerUnreachable,
+)
 from dms.net._link import MAX_FRAME, Link
 from dms.net._mesh_wire import (
     MAX_HOPS,
@@ -91,6 +98,10 @@ def content_id(topic: str, payload: bytes) -> bytes:
     return hashlib.blake2b(topic.encode() + b"\x00" + payload, digest_size=16).digest()
 
 
+GREETING_PAUSE = 0.02
+"""Seconds a greeting waits for room when the new link's send buffer is full."""
+
+
 class Mesh:
     """Links to peers over one transport; start it with ``await nursery.start(mesh.run)``."""
 
@@ -110,12 +121,16 @@ class Mesh:
         seen: SeenMessages | None = None,
         screen: Callable[[str, bytes], bool] | None = None,
         priority_topics: Iterable[str] = (),
+        greeting: Callable[[str], Iterable[tuple[str, bytes]]] | None = None,
     ) -> None:
         """`screen(topic, payload)`, when given, is asked before a publication is
         delivered or forwarded: the layer above's cheap check (e.g. a valid signature)
         so that junk is not flooded on its behalf. Publications on `priority_topics`
         (revocations) arrive on `priority_incoming`, a queue of their own, so that a
-        flood on other topics cannot crowd them out."""
+        flood on other topics cannot crowd them out. `greeting(peer)`, when given, names
+        the publications (topic, payload) a newly linked peer is sent at once: what it
+        may have missed while it was away (the node's revocations). The peer dedups
+        what it already processed."""
         self.peer_id = did_from_public_key(bytes(key.verify_key))
         self._screen = screen
         if transport.peer_id != self.peer_id:
@@ -145,6 +160,7 @@ class Mesh:
         self._priority_topics = frozenset(priority_topics)
         self._priority_send, self.priority_incoming = trio.open_memory_channel[Delivery](
             incoming_buffer)
+        self._greeting = greeting
         self._links: dict[str, Link] = {}
         self._links_changed = trio.Event()
         self._maintained: set[str] = set()
@@ -240,6 +256,12 @@ class Mesh:
             raise PeerUnreachable(peer, exc.reason) from None
         await trio.lowlevel.checkpoint()
 
+    def forget(self, topic: str, payload: bytes) -> None:
+        """Let a delivered publication in again: the layer above dropped it unprocessed
+        (over a budget), and "seen" means processed, so that a later copy of it (a
+        republished revocation) is not mistaken for a duplicate."""
+        self._seen.forget(content_id(topic, payload))
+
     async def publish(self, topic: str, payload: bytes, *, loopback: bool = False) -> int:
         """Flood `payload` on `topic` to every connected peer; the number of peers it went to.
 
@@ -289,7 +311,28 @@ class Mesh:
         self._signal_links_changed()
         self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
         self._ping(link)
+        if self._greeting is not None:
+            self._require_running().start_soon(self._greet, link, list(self._greeting(peer)))
         return True
+
+    async def _greet(self, link: Link, publications: list[tuple[str, bytes]]) -> None:
+        """Send a new neighbour `publications`, pacing on a full send buffer, until done
+        or the link closes. They go to this link only, with a full hop budget so the
+        neighbour passes on what is news to it."""
+        for topic, payload in publications:
+            message_id = content_id(topic, payload)
+            self._seen.add(message_id, trio.current_time())
+            frame = encode(Publish(message_id, topic, self.hop_limit, payload))
+            while True:
+                try:
+                    link.send_nowait(frame)
+                    break
+                except LinkBusy:
+                    await trio.sleep(GREETING_PAUSE)
+                except (LinkClosed, FrameTooLarge):
+                    return
+            self.metrics["mesh.greeting_sent"] += 1
+            await trio.lowlevel.checkpoint()
 
     def _prefer(self, new: Link, existing: Link) -> bool:
         if new.dialed == existing.dialed:

@@ -61,6 +61,10 @@ def node_of(actor: Actor) -> Node:
     return node
 
 
+GREETING_LIMIT = 1024
+"""Revocations sent to a newly linked peer at most."""
+
+
 class Node:
     """One running node. Made by `open_node`; `node.root` is the actor to script."""
 
@@ -138,11 +142,23 @@ class Node:
             await self.receive(delivery.payload, topic=delivery.topic, via=delivery.peer)
 
     async def receive(self, data: bytes, *, topic: str | None, via: str) -> None:
-        """One frame from link peer `via`: a revocation, or a message for the actors."""
+        """One frame from link peer `via`: a revocation, or a message for the actors.
+        A publication dropped unprocessed (over a budget) is not "seen": a later copy
+        of it may get in."""
         if topic == REVOCATION_TOPIC:
-            self.revocations.receive(data, via)
+            taken = self.revocations.receive(data, via)
         else:
-            await self.system.receive(data, topic=topic, via=via)
+            taken = await self.system.receive(data, topic=topic, via=via)
+        if not taken and topic is not None:
+            self.mesh.forget(topic, data)
+
+    def _greeting(self, peer: str) -> list[tuple[str, bytes]]:
+        """What a newly linked peer is sent: the revocations this node keeps for good
+        (the newest `GREETING_LIMIT`), which it may have missed while it was away (it
+        dedups what it has). Bounded: a peer that relinks again and again must not make
+        the node send an unbounded amount per handshake."""
+        return [(REVOCATION_TOPIC, encode_message(revocation))
+                for revocation in self.trust.revocations.kept_revocations()[-GREETING_LIMIT:]]
 
     def screen_publication(self, topic: str, payload: bytes) -> bool:
         """Whether the mesh may deliver and forward a publication (junk stops here)."""
@@ -236,7 +252,8 @@ async def open_node(
     # Built before the nursery so a bad address or state directory is a plain exception.
     mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap),
                 priority_topics=[REVOCATION_TOPIC],
-                screen=lambda topic, payload: node.screen_publication(topic, payload))
+                screen=lambda topic, payload: node.screen_publication(topic, payload),
+                greeting=lambda peer: node._greeting(peer))
     store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
     async with hold_state_dir(state_dir):
         # Accepted message ids survive a restart: a message must not run twice.

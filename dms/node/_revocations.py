@@ -40,24 +40,26 @@ class RevocationKeeper:
         return invocation.cmd == REVOKE and verify_signature(
             invocation.iss, invocation.signed_bytes, invocation.signature)
 
-    def receive(self, data: bytes, via: str) -> None:
+    def receive(self, data: bytes, via: str) -> bool:
         """A revocation from link peer `via`: applied unless bad, or over its budget and
         about nothing this node knows. The frames come from whichever neighbour relayed
-        them, and the mesh never delivers a publication twice: a budget spent by junk
-        from afar must not make the node miss the revocation of a grant it holds."""
+        them: a budget spent by junk from afar must not make the node miss the
+        revocation of a grant it holds. False when it was dropped unprocessed, over the
+        budget (so the mesh lets a later copy of it in)."""
         try:
             revocation = decode_message(data, self.trust).invocation
         except UcanError:
             self.counters["dropped.bad-revocation"] += 1
-            return
+            return True
         if not self._limiter.allow(via, REVOCATION_TOPIC, self.clock()) and not self._known(
                 revocation):
             self.counters["dropped.revocation-rate"] += 1
-            return
+            return False
         try:
             self.apply(revocation)
         except UcanError:
             self.counters["dropped.bad-revocation"] += 1
+        return True
 
     def _known(self, revocation: Invocation) -> bool:
         """Whether it matters here (see `TrustContext.revocation_matters`), or revokes a
