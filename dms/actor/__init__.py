@@ -29,6 +29,7 @@ from dms.actor._errors import (
     RequestTimeout,
     Undeliverable,
 )
+from dms.actor._fair import FairQueue, FairShare
 from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimit, RateLimiter
 from dms.actor._replay import ReplayCache, ReplayMemory
@@ -40,7 +41,7 @@ __all__ = [
     "DEFAULT_POLICY", "REPLY", "ROOT_AUTHORITY", "Accept", "Action", "Actor",
     "ActorError", "ActorStopped", "ActorSystem", "Admission", "AdmissionPolicy",
     "AnswerRefusal", "Authority", "Behavior", "BehaviorFailed", "BehaviorSpec", "Carrier",
-    "Deliver", "Drop", "Envelope", "ExceedsParent", "Handle", "Ignore", "InvalidArgs",
+    "Deliver", "Drop", "Envelope", "ExceedsParent", "FairQueue", "FairShare", "Handle", "Ignore", "InvalidArgs",
     "InvalidBehavior", "Main", "Message", "RateLimit", "RateLimiter", "Refuse", "RemoteError",
     "ReplayCache", "ReplayMemory", "ReplyIn", "RequestTimeout", "Role", "Router", "Runtime",
     "Settle",

@@ -19,6 +19,7 @@ from dms.actor._args import InvalidArgs, structure_args, unstructure_result
 from dms.actor._authority import Authority, checked_command, child_authority, clamp_expiry
 from dms.actor._behavior import Behavior, BehaviorSpec, Message, behavior_spec, marked_behaviors
 from dms.actor._errors import ActorStopped, BehaviorFailed, InvalidBehavior
+from dms.actor._fair import DEFAULT_SHARE, FairQueue, FairShare
 from dms.actor._handle import Handle
 from ucan import Delegation, Invocation, SigningKey, UcanError, delegate
 
@@ -61,7 +62,7 @@ class Actor:
 
     def __init__(self, system: Runtime, key: SigningKey, inbox: str,
                  parent: Actor | None, authority: Authority, *, main: Main | None = None,
-                 concurrency: int = 64, queue: int = 1024) -> None:
+                 share: FairShare = DEFAULT_SHARE) -> None:
         self.system = system
         self.key = key
         self.parent = parent
@@ -71,8 +72,8 @@ class Actor:
         self.failure: BaseException | None = None  # what ended its main task, if anything
         self._main = main
         self._behaviors: dict[str, BehaviorSpec] = {}
-        self._send, self._receive = trio.open_memory_channel[tuple[Message[Any], bool]](queue)
-        self._limiter = trio.CapacityLimiter(concurrency)
+        self._work: FairQueue[tuple[Message[Any], bool]] = FairQueue(share)
+        self._closed = False
         self._scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self._stopped = trio.Event()
@@ -212,22 +213,20 @@ class Actor:
 
     def offer(self, message: Message[Any], wants_reply: bool) -> bool:
         """Start an authorized message's behavior, or queue it when the actor is at its
-        concurrency limit; False when the inbox is full too."""
-        nursery = self._nursery
-        if nursery is not None and self._receive.statistics().current_buffer_used == 0:
-            token = object()  # nothing queued ahead of it: start at once, saving a hop
-            try:
-                self._limiter.acquire_on_behalf_of_nowait(token)
-            except trio.WouldBlock:
-                pass
-            else:
-                nursery.start_soon(self._dispatch, message, wants_reply, token)
-                return True
-        try:
-            self._send.send_nowait((message, wants_reply))
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+        concurrency limit or its sender at its share of it; False when the queue (or
+        the sender's share of it) is full, or the actor has stopped."""
+        if self._closed or not self._work.offer(message.sender.id, (message, wants_reply),
+                                                len(message.invocation.envelope)):
             return False
+        self._start_ready()
         return True
+
+    def _start_ready(self) -> None:
+        nursery = self._nursery
+        if nursery is None:
+            return
+        for sender, (message, wants_reply) in self._work.ready():
+            nursery.start_soon(self._dispatch, message, wants_reply, sender)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         try:
@@ -242,20 +241,21 @@ class Actor:
                         task_status.started()
                         if self._main is not None:
                             nursery.start_soon(self._run_main, self._main, scope)
-                        async for message, wants_reply in self._receive:
-                            token = object()
-                            await self._limiter.acquire_on_behalf_of(token)
-                            nursery.start_soon(self._dispatch, message, wants_reply, token)
+                        self._start_ready()  # what arrived before it ran
+                        await trio.sleep_forever()
                     finally:
-                        # Stopping: nothing more starts here. The nursery closes (and
-                        # refuses new tasks) before this task runs again to release.
+                        # Stopping: nothing more starts here, and what waits is dropped.
                         self._nursery = None
-                        self._send.close()
+                        self._close()
         finally:
             self._nursery = None
-            self._send.close()
+            self._close()
             self.system.release(self)
             self._stopped.set()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._work.clear()
 
     async def _run_main(self, main: Main, scope: trio.CancelScope) -> None:
         try:
@@ -266,13 +266,14 @@ class Actor:
         finally:
             scope.cancel()
 
-    async def _dispatch(self, message: Message[Any], wants_reply: bool, token: object) -> None:
+    async def _dispatch(self, message: Message[Any], wants_reply: bool, sender: str) -> None:
         try:
             outcome = await self._outcome(message)
             if wants_reply:
                 await self.system.reply(self, message.invocation, outcome, message.sender)
         finally:
-            self._limiter.release_on_behalf_of(token)
+            self._work.done(sender)
+            self._start_ready()
 
     async def _outcome(self, message: Message[Any]) -> dict[str, Any]:
         spec = self.find_behavior(message.command)
