@@ -68,15 +68,20 @@ class BudgetExhausted(Exception):
 class Budget:
     """A step counter shared by every statement of one evaluation."""
 
-    __slots__ = ("left",)
+    __slots__ = ("left", "steps")
 
     def __init__(self, steps: int = POLICY_BUDGET) -> None:
+        self.steps = steps
         self.left = steps
+
+    @property
+    def spent(self) -> int:
+        return self.steps - max(self.left, 0)
 
     def spend(self, steps: int = 1) -> None:
         self.left -= steps
         if self.left < 0:
-            raise BudgetExhausted(f"policy evaluation past its budget of {POLICY_BUDGET} steps")
+            raise BudgetExhausted(f"policy evaluation past its budget of {self.steps} steps")
 
 
 @attrs.frozen

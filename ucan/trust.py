@@ -26,6 +26,7 @@ from ucan.delegation import Delegation
 from ucan.envelope import DELEGATION_TAG, unseal
 from ucan.errors import InvalidAudience, InvalidSubject, MalformedToken, Revoked, UcanError
 from ucan.invocation import Invocation
+from ucan.policy import Budget
 from ucan.revocation import RevocationSet, revoked_cid
 from ucan.validate import (
     Chain,
@@ -271,6 +272,7 @@ class TrustContext:
         signature_checked: bool = False,
         skew: int = 0,
         owners: Iterable[str] = (),
+        policy_budget: Budget | None = None,
     ) -> Chain:
         """Validate `invocation` for execution here, or raise the UcanError naming why.
 
@@ -278,7 +280,9 @@ class TrustContext:
         a mis-addressed invocation fails with InvalidAudience. The chain's subject must
         be this principal, one of its anchors or one of `owners` (principals that own a
         resource here, e.g. the audience actor's own key; InvalidSubject otherwise). `skew`
-        seconds of clock difference are tolerated on every time bound.
+        seconds of clock difference are tolerated on every time bound. `policy_budget`
+        bounds the policy evaluation (a fresh `POLICY_BUDGET` when None): a caller can
+        give each sender a budget of its own and charge it what was spent.
         """
         allowed = {self.did} if audiences is None else set(audiences)
         if invocation.audience not in allowed:
@@ -300,15 +304,16 @@ class TrustContext:
             # only what depends on this invocation is checked again.
             check_invocation(invocation, now=now, skew=skew,
                              verify_invocation=verify_invocation)
-            check_policies(invocation, proven.delegations)
+            check_policies(invocation, proven.delegations, policy_budget)
             chain = Chain(invocation, proven.delegations)
         else:
             try:
                 chain = validate_invocation(invocation, by_cid, now=now, revoked=self.revocations,
                                             verified=self.verified,
-                                            verify_invocation=verify_invocation, skew=skew)
+                                            verify_invocation=verify_invocation, skew=skew,
+                                            policy_budget=policy_budget)
             except Revoked:
-                self._keep_revocations_of(invocation, by_cid, now, skew)
+                self._keep_revocations_of(invocation, by_cid, now, skew, policy_budget)
                 raise
             if chain.delegations:
                 self._remember_proven(key, chain.delegations)
@@ -318,13 +323,14 @@ class TrustContext:
         return chain
 
     def _keep_revocations_of(self, invocation: Invocation, by_cid: Mapping[CID, Delegation],
-                             now: int, skew: int) -> None:
+                             now: int, skew: int, policy_budget: Budget | None) -> None:
         """A chain was refused as revoked: if it is otherwise authorized here, the
         revocations that refused it matter, and are kept for good. (Only then: anybody
         can sign a chain putting themselves above a real delegation they revoked.)"""
         try:
             chain = validate_invocation(invocation, by_cid, now=now, verified=self.verified,
-                                        verify_invocation=lambda _: True, skew=skew)
+                                        verify_invocation=lambda _: True, skew=skew,
+                                        policy_budget=policy_budget)
         except UcanError:
             return
         self.vouched.vouch(chain.delegations)

@@ -30,7 +30,7 @@ from ucan.errors import (
     UnavailableProof,
 )
 from ucan.invocation import Invocation
-from ucan.policy import POLICY_BUDGET, Budget
+from ucan.policy import Budget
 
 
 @attrs.frozen
@@ -119,6 +119,7 @@ def validate_invocation(
     verified: MutableSet[CID] | None = None,
     verify_invocation: Callable[[Invocation], bool] | None = None,
     skew: int = 0,
+    policy_budget: Budget | None = None,
 ) -> Chain:
     """Return the validated chain or raise the UcanError subclass naming the failure.
 
@@ -127,6 +128,7 @@ def validate_invocation(
     `verify_invocation` replaces the invocation signature check when the caller has
     already done it (the dispatch pipeline checks signatures before replay and time).
     `skew` is the clock difference (seconds) tolerated on every time bound.
+    `policy_budget` bounds the policy steps (see `check_policies`).
     """
     check_invocation(invocation, now=now, skew=skew, verify_invocation=verify_invocation)
     by_cid = index_proofs(proofs)
@@ -178,7 +180,7 @@ def validate_invocation(
                 f"{_where(position, total, delegation)}: grants {delegation.cmd}, which does "
                 f"not prove {invocation.cmd}"
             )
-    check_policies(invocation, chain)
+    check_policies(invocation, chain, policy_budget)
     return Chain(invocation, tuple(chain))
 
 
@@ -233,15 +235,18 @@ def check_invocation(
         raise Expired(f"invocation {invocation.cid}: expired at {invocation.exp} (now {now})")
 
 
-def check_policies(invocation: Invocation, chain: Sequence[Delegation]) -> None:
-    """Every delegation's policy must accept the invocation's args (MatchError)."""
+def check_policies(invocation: Invocation, chain: Sequence[Delegation],
+                   budget: Budget | None = None) -> None:
+    """Every delegation's policy must accept the invocation's args (MatchError), within
+    one step budget for the whole chain (so depth cannot multiply the cost): `budget`,
+    or a fresh `POLICY_BUDGET`."""
     total = len(chain)
-    budget = Budget()  # one budget for the whole chain: depth cannot multiply the cost
+    budget = Budget() if budget is None else budget
     for position, delegation in enumerate(chain):
         failed = delegation.policy.first_failure(invocation.args, budget)
         if failed is not None:
             why = ("args do not satisfy" if budget.left >= 0 else
-                   f"evaluating ran past the budget of {POLICY_BUDGET} steps at")
+                   f"evaluating ran past the budget of {budget.steps} steps at")
             raise MatchError(
                 f"{_where(position, total, delegation)}: {why} policy statement "
                 f"{_describe(delegation.policy.source[failed])}"

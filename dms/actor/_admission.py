@@ -27,6 +27,7 @@ from ucan import (
     UcanError,
     verify_signature,
 )
+from ucan.policy import POLICY_BUDGET, Budget
 
 
 @attrs.frozen
@@ -72,6 +73,10 @@ class AdmissionPolicy:
     link_budget: RateLimit = RateLimit(rate=5000.0, burst=10000.0)
     """Frames per second per link peer, spent before any decoding or signature check:
     one connected peer's flood cannot take the whole node's verification time."""
+    policy_steps: RateLimit = RateLimit(rate=50_000.0, burst=float(POLICY_BUDGET) * 2)
+    """Policy evaluation steps per second per link peer (100k steps cost about 0.2 s
+    here): a grant holder's heavy policies take at most about a tenth of the node's
+    time, and other peers' messages wait behind one of them, not behind a stream."""
     refusal_budget: RateLimit = RateLimit(rate=50.0, burst=200.0)
     """Refusals answered per second per link peer: each costs a signature and a cache
     entry for the refused message's lifetime; past it refusals go unanswered."""
@@ -95,8 +100,12 @@ class Admission:
         self.metrics: Counter[str] = Counter()
         self._replays: ReplayMemory = ReplayCache() if replays is None else replays
         self._limiter = RateLimiter(policy.rate_limit)
+        self._policy_steps = RateLimiter(policy.policy_steps)
 
-    def admit(self, data: bytes, *, now: float, topic: str | None = None) -> Verdict:
+    def admit(self, data: bytes, *, now: float, topic: str | None = None,
+              via: str | None = None) -> Verdict:
+        """Decide on one message; `via` is the link peer it came from (None: this node),
+        whose policy-step budget its chain's policies are evaluated within."""
         self.metrics["received"] += 1
         try:
             envelope = decode_message(data, self.trust)
@@ -135,12 +144,22 @@ class Admission:
                     f"invocation {inv.cid} was published on {topic} but is not a broadcast "
                     f"for that topic"))
             audiences, owners = {inv.sub}, set()
+        steps = None
+        if via is not None:
+            available = int(self._policy_steps.available(via, "policy", now))
+            if available < 1:
+                return self._drop("policy-budget")
+            steps = Budget(min(POLICY_BUDGET, available))
         try:
             chain = self.trust.authorize(inv, envelope.proofs, now=int(now),
                                          audiences=audiences, owners=owners,
-                                         signature_checked=True, skew=int(policy.skew))
+                                         signature_checked=True, skew=int(policy.skew),
+                                         policy_budget=steps)
         except UcanError as error:
             return self._refuse(envelope, error)
+        finally:
+            if via is not None and steps is not None:
+                self._policy_steps.charge(via, "policy", now, steps.spent)
         # Per (sender, capability): the command the sender was delegated, not the one
         # it invokes, or every made-up suffix (`/shop/order/n1`, routed to the behavior
         # of `/shop/order`) would bring a fresh bucket.

@@ -18,14 +18,22 @@ class RateLimiter:
         self._max_keys = max_keys
 
     def allow(self, sender: str, command: str, now: float) -> bool:
-        key = (sender, command)
-        tokens, last = self._buckets.get(key, (self.limit.burst, now))
-        tokens = min(self.limit.burst, tokens + (now - last) * self.limit.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
+        """Take one token from the bucket; False (nothing taken) when it has none."""
+        if self.available(sender, command, now) < 1.0:
             return False
+        self.charge(sender, command, now, 1.0)
+        return True
+
+    def available(self, sender: str, command: str, now: float) -> float:
+        tokens, last = self._buckets.get((sender, command), (self.limit.burst, now))
+        return min(self.limit.burst, tokens + (now - last) * self.limit.rate)
+
+    def charge(self, sender: str, command: str, now: float, cost: float) -> None:
+        """Take `cost` tokens (what some work turned out to cost), down to below zero:
+        a sender that overspent waits until its bucket refills."""
+        key = (sender, command)
+        tokens = self.available(sender, command, now)
         self._buckets.pop(key, None)  # re-inserted last: the dict is in recency order
-        self._buckets[key] = (tokens - 1.0, now)
+        self._buckets[key] = (tokens - cost, now)
         if len(self._buckets) > self._max_keys:
             del self._buckets[next(iter(self._buckets))]  # forget the least recent sender
-        return True

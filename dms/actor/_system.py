@@ -258,7 +258,8 @@ class ActorSystem:
         if via != self.peer_id and not self._link_budget.allow(via, kind, now):
             self.counters["dropped.link-budget"] += 1
             return False
-        verdict = self.admission.admit(data, now=now, topic=topic)
+        verdict = self.admission.admit(data, now=now, topic=topic,
+                                       via=None if via == self.peer_id else via)
         actions = self.router.route(verdict, via=via, now=now,
                                     is_local=self.actors.__contains__,
                                     subscribers=lambda t: list(self.subscribers.get(t, ())))
