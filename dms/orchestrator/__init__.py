@@ -1,0 +1,41 @@
+"""The orchestrator's building blocks: the deployment state machine, phases whose
+steps revert, the bid window, and `placement` (the pure CSP solver).
+
+    lifecycle = DeploymentLifecycle()
+    window = BidWindow(derive_requirements(ensemble))
+    async with UndoStack(on_event=...) as undos:
+        async with undos.phase("commit") as p:
+            p.on_revert(undo, "reservation on provider X")
+
+Everything here but `UndoStack` is sans-IO; `UndoStack` needs trio for its shields.
+"""
+
+from ._bid_window import BidWindow, BidWindowLimits
+from ._decline import Decline
+from ._deployment_phase import DeploymentPhase
+from ._events import DeploymentEvent, DeploymentEventKind
+from ._ignored import IgnoreReason
+from ._invalid import InvalidSetting
+from ._lifecycle import DeploymentLifecycle, InvalidTransition
+from ._undo import Phase, PhaseClosed, PhaseEvent, PhaseOverlap, UndoFailure, UndoStack
+from ._unplaceable import DeploymentUnplaceable
+
+__all__ = [
+    "BidWindow",
+    "BidWindowLimits",
+    "Decline",
+    "DeploymentEvent",
+    "DeploymentEventKind",
+    "DeploymentLifecycle",
+    "DeploymentPhase",
+    "DeploymentUnplaceable",
+    "IgnoreReason",
+    "InvalidSetting",
+    "InvalidTransition",
+    "Phase",
+    "PhaseClosed",
+    "PhaseEvent",
+    "PhaseOverlap",
+    "UndoFailure",
+    "UndoStack",
+]
