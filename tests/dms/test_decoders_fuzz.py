@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +74,25 @@ def mutated(samples: list[bytes]) -> st.SearchStrategy[bytes]:
 
 
 def within_time(decode_one: Any, data: Any, allowed: tuple[type[BaseException], ...]) -> None:
+    """Decode one input: only an allowed error, under `SLOW` seconds, and at most
+    `memory_bound(input)` bytes allocated at the peak (a decompression or length bomb
+    shows here)."""
+    tracemalloc.start()
     started = time.perf_counter()
-    with contextlib.suppress(*allowed):
-        decode_one(data)
-    assert time.perf_counter() - started < SLOW
+    try:
+        with contextlib.suppress(*allowed):
+            decode_one(data)
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < SLOW * 3  # tracing allocations slows decoding about threefold
+    assert peak <= memory_bound(data), f"{peak} bytes allocated for a {len(data)}-byte input"
+
+
+def memory_bound(data: Any) -> int:
+    """A decoder may use 1 MiB plus 64 bytes per input byte (parsed objects, copies)."""
+    return 1024 * 1024 + 64 * len(data)
 
 
 @fuzz
@@ -162,8 +178,9 @@ def test_a_damaged_key_file_fails_only_with_keystore_errors(keystore: Keystore,
     path = keystore.path_of("k")
     original = path.read_bytes()
     try:
-        path.write_bytes(data.draw(mutated([original])))
-        within_time(lambda _: keystore.load("k", "pass"), None, (KeystoreError,))
+        damaged = data.draw(mutated([original]))
+        path.write_bytes(damaged)
+        within_time(lambda _: keystore.load("k", "pass"), damaged, (KeystoreError,))
     finally:
         path.write_bytes(original)
 
@@ -177,4 +194,4 @@ def test_a_damaged_token_store_file_fails_only_with_ucan_errors(data: bytes) -> 
         store = TokenStore(directory)
         store.put_delegation(GRANT)
         (Path(directory) / f"{GRANT.cid}.ucan").write_bytes(data)
-        within_time(lambda _: list(store.delegations()), None, (UcanError,))
+        within_time(lambda _: list(store.delegations()), data, (UcanError,))
