@@ -119,13 +119,14 @@ class Mesh:
         exchange_dial_attempts: int = 5,
         backoff: Backoff = DEFAULT_BACKOFF,
         seen: SeenMessages | None = None,
-        screen: Callable[[str, bytes], bool] | None = None,
+        screen: Callable[[str, bytes, str], bool] | None = None,
         priority_topics: Iterable[str] = (),
         greeting: Callable[[str], Iterable[tuple[str, bytes]]] | None = None,
     ) -> None:
-        """`screen(topic, payload)`, when given, is asked before a publication is
-        delivered or forwarded: the layer above's cheap check (e.g. a valid signature)
-        so that junk is not flooded on its behalf. Publications on `priority_topics`
+        """`screen(topic, payload, peer)`, when given, is asked before a publication
+        that `peer` relayed is delivered or forwarded: the layer above's cheap check (a
+        valid signature, within that peer's budget) so that junk is not flooded on its
+        behalf. Publications on `priority_topics`
         (revocations) arrive on `priority_incoming`, a queue of their own, so that a
         flood on other topics cannot crowd them out. `greeting(peer)`, when given, names
         the publications (topic, payload) a newly linked peer is sent at once: what it
@@ -452,7 +453,7 @@ class Mesh:
         if not self._seen.add(message.message_id, now):
             self.metrics["mesh.duplicates"] += 1
             return
-        if self._screen is not None and not self._screen(message.topic, message.payload):
+        if self._screen is not None and not self._screen(message.topic, message.payload, peer):
             self.metrics["mesh.dropped_screened"] += 1  # neither delivered nor forwarded
             return
         if message.topic in self._subscriptions and not self._deliver(

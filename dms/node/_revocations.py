@@ -61,6 +61,13 @@ class RevocationKeeper:
             self.counters["dropped.bad-revocation"] += 1
         return True
 
+    def known(self, payload: bytes) -> bool:
+        """`_known` of a revocation not yet checked (decoded only: no signature work)."""
+        try:
+            return self._known(decode_message(payload, self.trust).invocation)
+        except UcanError:
+            return False
+
     def _known(self, revocation: Invocation) -> bool:
         """Whether it matters here (see `TrustContext.revocation_matters`), or revokes a
         delegation this node has verified in a chain (whose issuers it does not keep)."""

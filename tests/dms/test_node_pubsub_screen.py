@@ -3,13 +3,18 @@ at the first node."""
 
 from __future__ import annotations
 
+import time
+
 import nacl.signing
 import trio
 
 from dms import open_node
+from dms.actor import encode_message
 from dms.net import MemoryNetwork
 from dms.net._mesh import content_id
 from dms.net._mesh_wire import Publish, encode
+from dms.testing import virtual_clock
+from ucan import SigningKey, invoke
 
 
 async def test_junk_publications_are_neither_delivered_nor_forwarded(autojump_clock: object) -> None:
@@ -28,3 +33,29 @@ async def test_junk_publications_are_neither_delivered_nor_forwarded(autojump_cl
                     await trio.sleep(0.01)
             assert b.mesh.metrics["mesh.forwarded"] == 0
             assert c.metrics().get("received", 0) == 0
+
+
+async def test_a_relaying_peer_gets_only_its_budget_of_signature_checks(
+        autojump_clock: object) -> None:
+    """Screening a publication costs a signature check, before any budget of the layer
+    above: a neighbour relaying a flood of signed junk had the node verify every one."""
+    network = MemoryNetwork()
+    sender = SigningKey.generate()
+    topic = "/nunet/deployment"
+    payloads = [encode_message(invoke(sender, sender.did, "/dms/deployment/request",
+                                      {"topic": topic}, [], expiration=int(time.time()) + 600,
+                                      nonce=n.to_bytes(4, "big")))
+                for n in range(6000)]
+    with trio.fail_after(60):
+        async with open_node(listen="memory://b", network=network,
+                             clock=virtual_clock(time.time())) as b, \
+                network.transport(nacl.signing.SigningKey.generate()) as relay:
+            link = await relay.connect("memory://b")
+            for n, payload in enumerate(payloads):
+                await link.send(encode(Publish(content_id(topic, payload), topic, 8, payload)))
+                if n % 200 == 199:
+                    await trio.sleep(0.001)  # let the link drain; the budget barely refills
+            while b.metrics().get("dropped.screen-budget", 0) < 900:
+                await trio.sleep(0.001)
+            # Every publication screened out was over the budget: none was junk.
+            assert b.mesh.metrics["mesh.dropped_screened"] == b.metrics()["dropped.screen-budget"]
