@@ -24,6 +24,7 @@ from dms.provider import (
     Decline,
     GpuDevice,
     InvalidRequest,
+    ReservationBook,
     Unmet,
     decide,
 )
@@ -188,6 +189,15 @@ def test_a_request_naming_one_node_twice_is_refused() -> None:
 def test_a_request_without_nodes_gets_neither_bid_nor_decline() -> None:
     decision = decide(ME, FREE, request())
     assert decision.bid is None and decision.decline is None
+
+
+def test_what_is_reserved_is_no_longer_bid() -> None:
+    book = ReservationBook(FREE)
+    book.reserve("d1", "web", Resources(cpu=1.5, ram=GiB), (), now=0.0, lease_seconds=30, owner=OTHER)
+    decision = decide(ME, book.free(1.0), request(node("web2")))
+    assert reasons(decision.decline) == ["cpu: 0.5 cores free, 1 asked"]
+    book.expire(31.0)
+    assert decide(ME, book.free(31.0), request(node("web2"))).bid is not None
 
 
 def test_bids_from_two_providers_place_an_example_ensemble_and_declines_explain_the_rest() -> None:
