@@ -20,6 +20,7 @@ from dms.ensemble._requirements import (
 )
 from dms.orchestrator.placement import Bid, Unplaceable, solve
 from dms.provider import (
+    REQUIREMENTS,
     Capacity,
     Decline,
     GpuDevice,
@@ -262,3 +263,11 @@ def test_every_node_bid_for_is_placeable_on_the_bid_alone(free: Capacity, asked:
             assert decision.bid is not None
             placement = solve(request(each), [decision.bid])
             assert placement.assignment.primary == {each.name: ME}
+
+
+def test_the_spec_lists_the_requirements_in_the_order_they_are_checked() -> None:
+    spec = (Path(__file__).resolve().parents[3] / "spec" / "provider.md").read_text()
+    section = spec.split("## Bid or decline", 1)[1].split("The nodes that pass", 1)[0]
+    named = [word for line in section.splitlines() if line[:1].isdigit()
+             for word in line.split("`")[1::2] if word in REQUIREMENTS]
+    assert named == list(REQUIREMENTS)
