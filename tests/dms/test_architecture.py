@@ -112,12 +112,13 @@ def test_no_module_imports_itself_back_through_others() -> None:
 
 @pytest.mark.parametrize(("layer", "forbidden"), [
     ("ucan", ("dms",)),
-    ("dms.actor", ("dms.net", "dms.node", "dms.orchestrator", "dms.cli", "dms.testing")),
-    ("dms.net", ("dms.actor", "dms.node", "dms.orchestrator", "dms.cli", "dms.testing")),
-    ("dms.ensemble", ("dms.actor", "dms.net", "dms.node", "dms.executor", "dms.supervise")),
-    ("dms.executor", ("dms.actor", "dms.net", "dms.node", "dms.orchestrator")),
-    ("dms.supervise", ("dms.actor", "dms.net", "dms.node", "dms.orchestrator")),
-    ("dms.orchestrator.placement", ("dms.actor", "dms.net", "dms.node", "dms.executor")),
+    ("dms.actor", ("dms.net", "dms.node", "dms.orchestrator", "dms.provider", "dms.cli", "dms.testing")),
+    ("dms.net", ("dms.actor", "dms.node", "dms.orchestrator", "dms.provider", "dms.cli", "dms.testing")),
+    ("dms.ensemble", ("dms.actor", "dms.net", "dms.node", "dms.executor", "dms.supervise", "dms.provider")),
+    ("dms.executor", ("dms.actor", "dms.net", "dms.node", "dms.orchestrator", "dms.provider")),
+    ("dms.supervise", ("dms.actor", "dms.net", "dms.node", "dms.orchestrator", "dms.provider")),
+    ("dms.orchestrator.placement", ("dms.actor", "dms.net", "dms.node", "dms.executor", "dms.provider")),
+    ("dms.provider", ("dms.net", "dms.node", "dms.cli", "dms.testing")),
 ])
 def test_layers_import_only_downwards(layer: str, forbidden: tuple[str, ...]) -> None:
     wrong = sorted(

@@ -1,0 +1,61 @@
+"""The provider's side of a deployment, as pure logic: what this machine offers, whether
+to bid for a request or decline it (and why), and the reservation book that keeps what
+every deployment holds exact.
+
+    offered = OnboardingLimits(cpu=Share(at_most=4), ram=Share(at_most=8 * 2**30)).apply(machine)
+    book = ReservationBook(offered)
+    decision = decide(my_peer, book.free(now), request)   # .bid and/or .decline
+    reservation = book.reserve(deployment_id, "web", resources, ports, now, 30, owner=orchestrator)
+    book.allocate(reservation.id, now)
+
+No trio, no I/O and no clock: time is the `now` each call is given. The actors that
+carry these over the network live above this package.
+"""
+
+from dms.provider._ask import InvalidRequest
+from dms.provider._book import ReservationBook
+from dms.provider._capacity import Capacity, GpuDevice, InvalidCapacity, millicores
+from dms.provider._decide import Decision, decide
+from dms.provider._decline import REQUIREMENTS, Decline, Unmet
+from dms.provider._limits import InvalidLimit, OnboardingLimits, Share
+from dms.provider._reservation import (
+    AlreadyReserved,
+    BookSnapshot,
+    ForeignDeployment,
+    InsufficientCapacity,
+    InvalidSnapshot,
+    LeaseExpired,
+    Reservation,
+    ReservationError,
+    ReservationState,
+    TooManyReservations,
+    UnknownReservation,
+)
+
+__all__ = [
+    "REQUIREMENTS",
+    "AlreadyReserved",
+    "BookSnapshot",
+    "Capacity",
+    "Decision",
+    "Decline",
+    "ForeignDeployment",
+    "GpuDevice",
+    "InsufficientCapacity",
+    "InvalidCapacity",
+    "InvalidLimit",
+    "InvalidRequest",
+    "InvalidSnapshot",
+    "LeaseExpired",
+    "OnboardingLimits",
+    "Reservation",
+    "ReservationBook",
+    "ReservationError",
+    "ReservationState",
+    "Share",
+    "TooManyReservations",
+    "UnknownReservation",
+    "Unmet",
+    "decide",
+    "millicores",
+]
