@@ -11,7 +11,7 @@ Everything here but `UndoStack` is sans-IO; `UndoStack` needs trio for its shiel
 """
 
 from ._bid_window import BidWindow, BidWindowLimits
-from ._decline import Decline
+from ._decline import NodeDecline
 from ._deployment_phase import DeploymentPhase
 from ._events import DeploymentEvent, DeploymentEventKind
 from ._ignored import IgnoreReason
@@ -23,7 +23,7 @@ from ._unplaceable import DeploymentUnplaceable
 __all__ = [
     "BidWindow",
     "BidWindowLimits",
-    "Decline",
+    "NodeDecline",
     "DeploymentEvent",
     "DeploymentEventKind",
     "DeploymentLifecycle",

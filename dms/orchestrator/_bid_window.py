@@ -31,7 +31,7 @@ import attrs
 
 from dms.ensemble._requirements import EnsembleRequirements, NodeRequirements
 
-from ._decline import Decline
+from ._decline import NodeDecline
 from ._ignored import IgnoreReason
 from ._invalid import at_least, positive_seconds
 from ._unplaceable import DeploymentUnplaceable
@@ -76,7 +76,7 @@ def bid_size(bid: Bid) -> int:
     return 128 + sum(len(t) for t in texts) + 16 * repeated
 
 
-def decline_size(decline: Decline) -> int:
+def decline_size(decline: NodeDecline) -> int:
     return 64 + len(decline.peer) + len(decline.node) + sum(16 + len(r) for r in decline.reasons)
 
 
@@ -85,7 +85,7 @@ class _Answer:
     """What one provider has said, newest statement per node."""
 
     bid: Bid | None
-    declines: Mapping[str, Decline]
+    declines: Mapping[str, NodeDecline]
 
     @property
     def size(self) -> int:
@@ -166,7 +166,7 @@ class BidWindow:
             declines.pop(node, None)
         return self._hold(bid.peer, _Answer(bid, types.MappingProxyType(declines)))
 
-    def add_decline(self, decline: Decline) -> IgnoreReason | None:
+    def add_decline(self, decline: NodeDecline) -> IgnoreReason | None:
         """Hold `decline`, withdrawing its provider's bid for that node; returns why it
         was set aside instead, if it was."""
         if decline.peer in self._excluded:
@@ -198,7 +198,7 @@ class BidWindow:
         )
 
     @property
-    def declines(self) -> tuple[Decline, ...]:
+    def declines(self) -> tuple[NodeDecline, ...]:
         """The declines held, ordered by node then peer."""
         found = [d for answer in self._answers.values() for d in answer.declines.values()]
         return tuple(sorted(found, key=lambda d: (d.node, d.peer)))

@@ -1,15 +1,19 @@
-"""A provider's signed "no" for one ensemble node, as the bid window reads it.
+"""A provider's "no" for one ensemble node, as the bid window holds it.
 
-Minimal on purpose and kept in this one module: `dms.provider` defines the canonical
-`Decline`, which replaces this one at merge. The window reads only `peer`, `node` and
-`reasons`.
+A provider answers one `dms.provider.Decline` for every node it will not bid for;
+the window keeps the newest statement per (provider, node), so it splits that answer
+with `NodeDecline.split`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:  # dms.provider imports placement, inside this package
+    from dms.provider import Decline
 
 
 def _texts(values: Iterable[str]) -> tuple[str, ...]:
@@ -17,10 +21,16 @@ def _texts(values: Iterable[str]) -> tuple[str, ...]:
 
 
 @attrs.frozen
-class Decline:
+class NodeDecline:
     """Provider `peer` cannot host ensemble node `node`; each reason names an unmet
-    requirement and the shortfall ("ram: 2 GiB free, 4 GiB asked")."""
+    requirement and the shortfall ("ram: 2Gi free, 4Gi asked")."""
 
     peer: str
     node: str
     reasons: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+
+    @classmethod
+    def split(cls, decline: Decline) -> list[NodeDecline]:
+        """One per ensemble node of a provider's decline, in node order."""
+        return [cls(decline.peer, node, [unmet.message for unmet in decline.of(node)])
+                for node in sorted(decline.nodes)]

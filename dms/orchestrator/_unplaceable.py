@@ -13,7 +13,7 @@ from __future__ import annotations
 import types
 from collections.abc import Iterable, Mapping
 
-from ._decline import Decline
+from ._decline import NodeDecline
 from ._ignored import IgnoreReason
 from .placement import Explanation
 
@@ -44,7 +44,7 @@ class DeploymentUnplaceable(Exception):
         self,
         explanation: Explanation,
         *,
-        declines: Iterable[Decline] = (),
+        declines: Iterable[NodeDecline] = (),
         excluded: Mapping[str, str] | None = None,
         ignored: Mapping[IgnoreReason, int] | None = None,
         rounds: int = 0,

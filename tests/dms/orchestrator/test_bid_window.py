@@ -11,10 +11,10 @@ from dms.ensemble._requirements import EnsembleRequirements, NodeRequirements, R
 from dms.orchestrator import (
     BidWindow,
     BidWindowLimits,
-    Decline,
     DeploymentUnplaceable,
     IgnoreReason,
     InvalidSetting,
+    NodeDecline,
 )
 from dms.orchestrator.placement import Bid, Reason
 
@@ -75,11 +75,11 @@ def test_a_newer_bid_from_a_provider_replaces_its_older_one() -> None:
 def test_the_newest_statement_about_a_node_wins_between_bid_and_decline() -> None:
     window = BidWindow(REQUIREMENTS)
     window.add_bid(bid("a"))  # every node
-    no_db = Decline("a", "db", ["ram: 2 GiB free, 4 GiB asked"])
+    no_db = NodeDecline("a", "db", ["ram: 2 GiB free, 4 GiB asked"])
     window.add_decline(no_db)
     assert window.bids == (bid("a", {"web"}),)
     assert window.declines == (no_db,)
-    window.add_decline(Decline("a", "web", ["cpu: 0.5 free, 1 asked"]))
+    window.add_decline(NodeDecline("a", "web", ["cpu: 0.5 free, 1 asked"]))
     assert window.bids == () and window.candidates("web") == frozenset()
     window.add_bid(bid("a", {"db"}))
     assert window.candidates("db") == {"a"}
@@ -90,10 +90,10 @@ def test_answers_for_unknown_nodes_or_from_excluded_peers_are_set_aside_and_coun
     window = BidWindow(REQUIREMENTS, exclude=["failed-before"])
     assert window.add_bid(bid("a", {"web", "cache"})) is R.UNKNOWN_NODE
     assert window.add_bid(bid("a", set())) is R.NO_NODE
-    assert window.add_decline(Decline("a", "cache", ["no"])) is R.UNKNOWN_NODE
+    assert window.add_decline(NodeDecline("a", "cache", ["no"])) is R.UNKNOWN_NODE
     assert window.add_bid(bid("banned")) is R.EXCLUDED_PEER
     assert window.add_bid(bid("failed-before")) is R.EXCLUDED_PEER
-    assert window.add_decline(Decline("banned", "web", ["no"])) is R.EXCLUDED_PEER
+    assert window.add_decline(NodeDecline("banned", "web", ["no"])) is R.EXCLUDED_PEER
     assert window.bids == () and window.declines == ()
     assert window.ignored == {R.UNKNOWN_NODE: 2, R.NO_NODE: 1, R.EXCLUDED_PEER: 3}
 
@@ -122,7 +122,7 @@ def test_a_new_provider_past_the_limit_is_set_aside_but_held_ones_can_update() -
     window.add_bid(bid("a"))
     window.add_bid(bid("b"))
     assert window.add_bid(bid("c")) is R.TOO_MANY_PROVIDERS
-    assert window.add_decline(Decline("c", "db", ["no"])) is R.TOO_MANY_PROVIDERS
+    assert window.add_decline(NodeDecline("c", "db", ["no"])) is R.TOO_MANY_PROVIDERS
     assert window.add_bid(bid("a", {"web"})) is None
     assert [b.peer for b in window.bids] == ["a", "b"] and window.providers == 2
 
@@ -130,7 +130,7 @@ def test_a_new_provider_past_the_limit_is_set_aside_but_held_ones_can_update() -
 def test_an_answer_too_large_to_keep_is_set_aside_and_the_older_one_stays() -> None:
     window = BidWindow(REQUIREMENTS, limits=BidWindowLimits(max_provider_bytes=1024))
     window.add_bid(bid("a"))
-    essay = Decline("a", "db", ["x" * 2000])
+    essay = NodeDecline("a", "db", ["x" * 2000])
     assert window.add_decline(essay) is R.TOO_LARGE
     assert window.bids == (bid("a"),) and window.declines == ()
     huge = Bid("b", Resources(cpu=1, ram=GiB), frozenset(f"e{i}" for i in range(1000)))
@@ -153,8 +153,8 @@ def test_an_unplaceable_ensemble_is_explained_with_the_providers_declines() -> N
     window.open_round(now=2)
     window.add_bid(bid("a", {"web"}))
     window.add_bid(bid("b", {"web"}))
-    window.add_decline(Decline("a", "db", ["ram: 2 GiB free, 4 GiB asked"]))
-    window.add_decline(Decline("b", "db", ["executor: docker missing", "gpu: 0 free, 1 asked"]))
+    window.add_decline(NodeDecline("a", "db", ["ram: 2 GiB free, 4 GiB asked"]))
+    window.add_decline(NodeDecline("b", "db", ["executor: docker missing", "gpu: 0 free, 1 asked"]))
     window.add_bid(bid("banned"))
     window.add_bid(bid("c"))
     window.exclude("c", "commit failed: no answer within 5 s")
@@ -180,7 +180,7 @@ def test_an_unplaceable_ensemble_is_explained_with_the_providers_declines() -> N
 def test_the_failure_text_spells_out_a_bounded_number_of_declines() -> None:
     window = BidWindow(REQUIREMENTS)
     for i in range(100):
-        window.add_decline(Decline(f"p{i:03}", "db", ["ram: " + "x" * 500]))
+        window.add_decline(NodeDecline(f"p{i:03}", "db", ["ram: " + "x" * 500]))
     with pytest.raises(DeploymentUnplaceable) as caught:
         window.solve()
     failure = caught.value
@@ -237,7 +237,7 @@ def test_each_provider_is_held_to_its_newest_statement_per_node(
             declined[peer] = declined.get(peer, set()) - nodes
         else:
             assert isinstance(what, str)
-            window.add_decline(Decline(peer, what, [f"{what}: short"]))
+            window.add_decline(NodeDecline(peer, what, [f"{what}: short"]))
             offered[peer] = offered.get(peer, set()) - {what}
             declined.setdefault(peer, set()).add(what)
     for name in NODES:
@@ -259,7 +259,7 @@ def test_memory_stays_within_the_limits_whatever_providers_send(
     window = BidWindow(EnsembleRequirements(nodes=tuple(node(n) for n in NODES)), limits=limits)
     for peer, name, size in steps:
         if size % 2:
-            window.add_decline(Decline(peer, name, ["r" * size]))
+            window.add_decline(NodeDecline(peer, name, ["r" * size]))
         else:
             window.add_bid(Bid(peer, Resources(cpu=1), frozenset({"x" * size}), nodes={name}))
         assert window.bytes <= limits.max_bytes and window.providers <= limits.max_providers
