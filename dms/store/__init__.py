@@ -1,0 +1,67 @@
+"""Node state in SQLite: deployments and their event streams (orchestrator side),
+reservations and allocations (provider side), in `<state_dir>/node.sqlite3`.
+
+    with NodeDatabase.open(path) as db:
+        db.create_deployment(DeploymentRecord(...))
+
+`NodeDatabase` is the synchronous core (typed calls, each one transaction). The file's layout and versioning rules are in spec/state.md. Replay ids
+and revocations are kept in files of their own (`dms.actor.ReplayLog`,
+`ucan.store.TokenStore`), not here.
+"""
+
+from dms.store._database import (
+    DATABASE_FILE,
+    MAX_EVENT_PAYLOAD,
+    MAX_PAGE,
+    EventRetention,
+    NodeDatabase,
+)
+from dms.store._errors import (
+    DuplicateRecord,
+    EventTooLarge,
+    InvalidRecord,
+    MalformedRow,
+    MigrationFailed,
+    RecordNotFound,
+    SchemaTooNew,
+    StoreClosed,
+    StoreError,
+)
+from dms.store._records import (
+    AllocationRecord,
+    DeploymentAllocation,
+    DeploymentRecord,
+    EventRecord,
+    ExecutionIdentity,
+    ReservationRecord,
+)
+from dms.store._schema import MIGRATIONS, SCHEMA_VERSION
+from dms.store._states import AllocationState, DeploymentPhase, ReservationState
+
+__all__ = [
+    "DATABASE_FILE",
+    "MAX_EVENT_PAYLOAD",
+    "MAX_PAGE",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "AllocationRecord",
+    "AllocationState",
+    "DeploymentAllocation",
+    "DeploymentPhase",
+    "DeploymentRecord",
+    "DuplicateRecord",
+    "EventRecord",
+    "EventRetention",
+    "EventTooLarge",
+    "ExecutionIdentity",
+    "InvalidRecord",
+    "MalformedRow",
+    "MigrationFailed",
+    "NodeDatabase",
+    "RecordNotFound",
+    "ReservationRecord",
+    "ReservationState",
+    "SchemaTooNew",
+    "StoreClosed",
+    "StoreError",
+]
