@@ -1,10 +1,13 @@
 """Node state in SQLite: deployments and their event streams (orchestrator side),
 reservations and allocations (provider side), in `<state_dir>/node.sqlite3`.
 
-    with NodeDatabase.open(path) as db:
-        db.create_deployment(DeploymentRecord(...))
+    async with open_node_store(state_dir) as store:
+        await store.call(NodeDatabase.create_deployment, DeploymentRecord(...))
+        deployment = await store.call(NodeDatabase.get_deployment, deployment_id)
 
-`NodeDatabase` is the synchronous core (typed calls, each one transaction). The file's layout and versioning rules are in spec/state.md. Replay ids
+`NodeDatabase` is the synchronous core (typed calls, each one transaction);
+`NodeStore` runs its calls in one worker thread at a time so the trio loop never waits
+for the disk. The file's layout and versioning rules are in spec/state.md. Replay ids
 and revocations are kept in files of their own (`dms.actor.ReplayLog`,
 `ucan.store.TokenStore`), not here.
 """
@@ -37,6 +40,7 @@ from dms.store._records import (
 )
 from dms.store._schema import MIGRATIONS, SCHEMA_VERSION
 from dms.store._states import AllocationState, DeploymentPhase, ReservationState
+from dms.store._store import NodeStore, open_node_store
 
 __all__ = [
     "DATABASE_FILE",
@@ -58,10 +62,12 @@ __all__ = [
     "MalformedRow",
     "MigrationFailed",
     "NodeDatabase",
+    "NodeStore",
     "RecordNotFound",
     "ReservationRecord",
     "ReservationState",
     "SchemaTooNew",
     "StoreClosed",
     "StoreError",
+    "open_node_store",
 ]
