@@ -118,6 +118,8 @@ def test_no_module_imports_itself_back_through_others() -> None:
     ("dms.executor", ("dms.actor", "dms.net", "dms.node", "dms.orchestrator")),
     ("dms.supervise", ("dms.actor", "dms.net", "dms.node", "dms.orchestrator")),
     ("dms.orchestrator.placement", ("dms.actor", "dms.net", "dms.node", "dms.executor")),
+    ("dms.store", ("dms.actor", "dms.net", "dms.node", "dms.orchestrator", "dms.provider",
+                   "dms.cli", "dms.testing")),
 ])
 def test_layers_import_only_downwards(layer: str, forbidden: tuple[str, ...]) -> None:
     wrong = sorted(
