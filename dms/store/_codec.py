@@ -86,7 +86,9 @@ class Table(Generic[R]):
         return tuple(field.name for field in attrs.fields(self.record))
 
     def encode(self, record: R) -> dict[str, object]:
-        """The row's column values, for named parameters (`:column`)."""
+        """The row's column values, for named parameters (`:column`). A JSON column is
+        decoded again before it is written, so a value of the wrong type inside a
+        record (which attrs does not check) is refused now, not found unreadable later."""
         hints = _hints(self.record)
         row: dict[str, object] = {}
         for column in self.columns:
@@ -97,6 +99,11 @@ class Table(Generic[R]):
                 except (ValueError, TypeError, RecursionError) as exc:
                     raise InvalidRecord(type(record).__name__, column,
                                         f"not JSON data: {exc}") from None
+                try:  # what cannot be read back must not be written
+                    json_converter.structure(json.loads(value), hints[column])
+                except Exception as exc:
+                    raise InvalidRecord(type(record).__name__, column, "would not read back: "
+                                        + _problem(exc, hints[column])) from None
             row[column] = value
         return row
 

@@ -260,18 +260,27 @@ class NodeDatabase:
             db.execute("INSERT INTO deployment_events (deployment_id, seq, kind, at, payload)"
                        " VALUES (?, ?, ?, ?, ?)", (deployment_id, seq, kind, at, text))
             if count > self.retention.events or size > self.retention.payload_bytes:
-                self._trim_events(deployment_id, count, size)
+                self._trim_events(deployment_id, seq, count, size)
         return attrs.evolve(event, seq=seq)
 
-    def _trim_events(self, deployment_id: str, count: int, size: int) -> None:
+    def _trim_events(self, deployment_id: str, seq: int, count: int, size: int) -> None:
+        """Drop the oldest events until the stream is within bounds. The events kept are
+        always seqs `seq - count + 1 .. seq`, so those past the count go in one delete."""
         db = self._db
-        while count > self.retention.events or size > self.retention.payload_bytes:
-            (dropped,), = db.execute(
+        if count > self.retention.events:
+            dropped = db.execute(
+                "DELETE FROM deployment_events WHERE deployment_id = ? AND seq <= ?"
+                " RETURNING length(CAST(payload AS BLOB))",
+                (deployment_id, seq - self.retention.events)).fetchall()
+            count -= len(dropped)
+            size -= sum(length for (length,) in dropped)
+        while size > self.retention.payload_bytes:
+            (length,), = db.execute(
                 "DELETE FROM deployment_events WHERE deployment_id = ?1 AND seq ="
                 " (SELECT min(seq) FROM deployment_events WHERE deployment_id = ?1)"
                 " RETURNING length(CAST(payload AS BLOB))", (deployment_id,)).fetchall()
             count -= 1
-            size -= dropped
+            size -= length
         db.execute("UPDATE deployments SET event_count = ?, event_bytes = ? WHERE id = ?",
                    (count, size, deployment_id))
 

@@ -116,6 +116,17 @@ def _allocations(instance: object, attribute: attrs.Attribute[Any], value: objec
                           f"allocation {name!r}: expected a DeploymentAllocation")
 
 
+def _json_object(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise _refuse(instance, attribute, "expected a JSON object (a dict with text keys)")
+
+
+def _text_mapping(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, dict) or not all(
+            isinstance(key, str) and isinstance(item, str) for key, item in value.items()):
+        raise _refuse(instance, attribute, "expected a mapping of text to text")
+
+
 def _ports(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, tuple):
         raise _refuse(instance, attribute, "expected a tuple of port numbers")
@@ -168,7 +179,7 @@ class EventRecord:
     seq: int = attrs.field(validator=_seq)
     kind: str = attrs.field(validator=_name)
     at: float = attrs.field(validator=_time)
-    payload: dict[str, Any] = attrs.field(factory=dict)
+    payload: dict[str, Any] = attrs.field(factory=dict, validator=_json_object)
 
 
 @attrs.frozen
@@ -197,7 +208,7 @@ class ExecutionIdentity:
 
     ident: str = attrs.field(validator=_name)
     started: int | None = None
-    details: dict[str, str] = attrs.field(factory=dict)
+    details: dict[str, str] = attrs.field(factory=dict, validator=_text_mapping)
 
 
 @attrs.frozen

@@ -289,6 +289,16 @@ def test_a_damaged_provider_row_is_malformed_naming_its_column(
     assert (damaged.value.table, damaged.value.key, damaged.value.column) == (table, "r1", column)
 
 
+def test_a_value_that_would_not_read_back_is_refused_before_it_is_written(db: NodeDatabase):
+    wrong = ReservationRecord(id="r1", deployment_id=str(uuid.uuid4()), orchestrator=DIDS[0],
+                              node="web", resources=Resources(cpu="2"),  # type: ignore[arg-type]
+                              lease_expires_at=30.0)
+    with pytest.raises(InvalidRecord, match="ReservationRecord.resources: would not read back: "
+                       r"expected float, got str @ value.cpu"):
+        db.put_reservation(wrong)
+    assert db.list_reservations() == ()
+
+
 def test_a_closed_database_refuses_to_be_used(db_path: Path):
     database = NodeDatabase.open(db_path)
     database.close()

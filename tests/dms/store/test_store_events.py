@@ -91,6 +91,17 @@ def test_retention_keeps_the_newest_events_and_the_gap_shows(db_path: Path, depl
         assert db.append_event(record.id, "tick", {}, at=13.0).seq == 13
 
 
+def test_a_lowered_retention_applies_at_the_next_event(db_path: Path, deployment: Make):
+    record = deployment()
+    with NodeDatabase.open(db_path) as db:
+        db.create_deployment(record)
+        for n in range(20):
+            db.append_event(record.id, "tick", {"n": n}, at=float(n))
+    with NodeDatabase.open(db_path, EventRetention(events=5)) as db:
+        db.append_event(record.id, "tick", {"n": 20}, at=20.0)
+        assert seqs(db.events_since(record.id)) == [17, 18, 19, 20, 21]
+
+
 def test_retention_bounds_the_payload_bytes_kept(db_path: Path, deployment: Make):
     retention = EventRetention(events=1_000, payload_bytes=MAX_EVENT_PAYLOAD)
     with NodeDatabase.open(db_path, retention) as db:
@@ -121,6 +132,7 @@ def test_an_oversized_payload_is_refused_with_its_size(db: NodeDatabase, deploym
     ({"at": float("nan")}, "Out of range float values are not JSON compliant"),
     ({"raw": b"bytes"}, "not JSON serializable"),
     ({"set": {1, 2}}, "not JSON serializable"),
+    ([1, 2], "expected a JSON object"),
 ])
 def test_a_payload_that_is_not_json_data_is_refused_by_name(db: NodeDatabase,
                                                              deployment: Make,
@@ -128,7 +140,7 @@ def test_a_payload_that_is_not_json_data_is_refused_by_name(db: NodeDatabase,
                                                              problem: str):
     record = deployment()
     db.create_deployment(record)
-    with pytest.raises(InvalidRecord, match=f"EventRecord.payload: not JSON data: .*{problem}"):
+    with pytest.raises(InvalidRecord, match=f"EventRecord.payload: .*{problem}"):
         db.append_event(record.id, "phase", payload, at=1.0)
 
 

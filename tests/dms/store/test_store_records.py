@@ -92,3 +92,9 @@ def test_an_event_seq_counts_from_one():
 def test_an_execution_identity_names_its_execution():
     with pytest.raises(InvalidRecord, match="ExecutionIdentity.ident"):
         ExecutionIdentity(ident="")
+
+
+def test_execution_details_are_text():
+    with pytest.raises(InvalidRecord, match="ExecutionIdentity.details: expected a mapping of "
+                       "text to text"):
+        ExecutionIdentity(ident="4242", details={"directory": 7})  # type: ignore[dict-item]
