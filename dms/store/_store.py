@@ -69,7 +69,8 @@ class NodeStore:
                 return operation(database, *args, **kwargs)
 
         self._open_database()  # fail before waiting for a turn
-        return await trio.to_thread.run_sync(work, limiter=self._limiter)
+        return await trio.to_thread.run_sync(work, limiter=self._limiter,
+                                             thread_name=f"dms.store {self.path}")
 
     def _open_database(self) -> NodeDatabase:
         if self._database is None:
