@@ -36,6 +36,7 @@ from dms.store._records import (
     DeploymentRecord,
     EventRecord,
     ExecutionIdentity,
+    HeldResources,
     ReservationRecord,
 )
 from dms.store._schema import MIGRATIONS, SCHEMA_VERSION
@@ -58,6 +59,7 @@ __all__ = [
     "EventRetention",
     "EventTooLarge",
     "ExecutionIdentity",
+    "HeldResources",
     "InvalidRecord",
     "MalformedRow",
     "MigrationFailed",

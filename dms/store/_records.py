@@ -16,7 +16,6 @@ from typing import Any
 
 import attrs
 
-from dms.ensemble._requirements import Resources
 from dms.store._errors import InvalidRecord
 from dms.store._states import AllocationState, DeploymentPhase, ReservationState
 from dms.workload import ExecutorKind
@@ -127,6 +126,19 @@ def _text_mapping(instance: object, attribute: attrs.Attribute[Any], value: obje
         raise _refuse(instance, attribute, "expected a mapping of text to text")
 
 
+def _amount(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _refuse(instance, attribute, f"{value!r} is not a whole number, 0 or more")
+
+
+def _devices(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, tuple) or not all(
+            isinstance(device, str) and device for device in value):
+        raise _refuse(instance, attribute, "expected a tuple of device ids")
+    if len(set(value)) != len(value):
+        raise _refuse(instance, attribute, f"{value!r} names a device twice")
+
+
 def _ports(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, tuple):
         raise _refuse(instance, attribute, "expected a tuple of port numbers")
@@ -183,16 +195,29 @@ class EventRecord:
 
 
 @attrs.frozen
+class HeldResources:
+    """What a reservation holds, exactly as a provider accounts for it: cpu in
+    millicores (integers: sums and differences never drift), bytes of ram and disk,
+    and GPUs by device id (which cards, not how many, so a restart frees the right ones)."""
+
+    millicores: int = attrs.field(default=0, validator=_amount)
+    ram: int = attrs.field(default=0, validator=_amount)
+    disk: int = attrs.field(default=0, validator=_amount)
+    gpus: tuple[str, ...] = attrs.field(default=(), validator=_devices)
+
+
+@attrs.frozen
 class ReservationRecord:
-    """Resources a provider holds for one ensemble node of a deployment under a lease.
-    `ports` are the public ports it holds."""
+    """What a provider holds for one ensemble node of a deployment. `ports` are the
+    public ports it holds; `lease_expires_at` is when a reservation not yet allocated
+    lets go (None: no lease, e.g. once allocated)."""
 
     id: str = attrs.field(validator=_name)
     deployment_id: str = attrs.field(validator=_uuid)
     orchestrator: str = attrs.field(validator=_did)  # the DID that asked for it
     node: str = attrs.field(validator=_name)  # the ensemble node
-    resources: Resources = attrs.field(validator=_member(Resources))
-    lease_expires_at: float = attrs.field(validator=_time)
+    resources: HeldResources = attrs.field(validator=_member(HeldResources))
+    lease_expires_at: float | None = attrs.field(validator=_optional_time)
     ports: tuple[int, ...] = attrs.field(default=(), validator=_ports)
     state: ReservationState = attrs.field(default=ReservationState.RESERVED,
                                           validator=_member(ReservationState))

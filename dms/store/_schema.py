@@ -55,7 +55,7 @@ MIGRATIONS: tuple[str, ...] = (
         orchestrator TEXT NOT NULL,
         node TEXT NOT NULL,
         resources TEXT NOT NULL,
-        lease_expires_at REAL NOT NULL,
+        lease_expires_at REAL,
         ports TEXT NOT NULL,
         state TEXT NOT NULL
     ) STRICT;

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dms.ensemble._requirements import Gpu, Resources
 from dms.store import (
     AllocationRecord,
     AllocationState,
@@ -22,6 +21,7 @@ from dms.store import (
     DeploymentRecord,
     DuplicateRecord,
     ExecutionIdentity,
+    HeldResources,
     InvalidRecord,
     MalformedRow,
     NodeDatabase,
@@ -62,13 +62,12 @@ deployments = st.builds(
         state=st.sampled_from(AllocationState)), max_size=4),
 )
 resources = st.builds(
-    Resources, cpu=st.floats(0, 512, allow_nan=False), ram=st.integers(0, 2**50),
-    disk=st.integers(0, 2**50), gpus=st.lists(st.builds(
-        Gpu, vendor=st.text(max_size=8), model=st.text(max_size=8),
-        memory=st.integers(0, 2**40)), max_size=3).map(tuple))
+    HeldResources, millicores=st.integers(0, 2**40), ram=st.integers(0, 2**62),
+    disk=st.integers(0, 2**62),
+    gpus=st.sets(names, max_size=3).map(lambda gpus: tuple(sorted(gpus))))
 reservations = st.builds(
     ReservationRecord, id=names, deployment_id=uuids, orchestrator=dids, node=names,
-    resources=resources, lease_expires_at=seconds,
+    resources=resources, lease_expires_at=st.none() | seconds,
     ports=st.sets(st.integers(1, 65535), max_size=5).map(lambda ports: tuple(sorted(ports))),
     state=st.sampled_from(ReservationState))
 allocations = st.builds(
@@ -204,12 +203,13 @@ def test_deleting_a_deployment_deletes_its_events(db: NodeDatabase, db_path: Pat
 def test_a_provider_lists_and_replaces_its_reservations_and_allocations(db: NodeDatabase):
     ours, theirs = str(uuid.uuid4()), str(uuid.uuid4())
     held = ReservationRecord(id="r1", deployment_id=ours, orchestrator=DIDS[0], node="web",
-                             resources=Resources(cpu=2.0, ram=2**30), lease_expires_at=30.0,
+                             resources=HeldResources(millicores=2000, ram=2**30, gpus=("gpu0",)),
+                             lease_expires_at=30.0,
                              ports=(8080, 8443))
     other = attrs.evolve(held, id="r2", deployment_id=theirs, node="db")
     for reservation in (held, other):
         db.put_reservation(reservation)
-    allocated = attrs.evolve(held, state=ReservationState.ALLOCATED)
+    allocated = attrs.evolve(held, state=ReservationState.ALLOCATED, lease_expires_at=None)
     db.put_reservation(allocated)  # same id: replaced
     assert db.list_reservations() == (allocated, other)
     assert db.list_reservations(deployment_id=ours) == (allocated,)
@@ -264,9 +264,11 @@ def test_a_damaged_deployment_row_is_malformed_naming_table_key_and_column(
 
 
 @pytest.mark.parametrize(("table", "column", "sql_value", "problem"), [
-    ("reservations", "resources", "'{\"cpu\": \"2\"}'", "expected float, got str"),
-    ("reservations", "resources", "'{\"cpu\": NaN}'", "not JSON: NaN is not a JSON number"),
-    ("reservations", "resources", "'{\"cpu\": 1e999}'", "inf is not a finite number"),
+    ("reservations", "resources", "'{\"millicores\": \"2\"}'", "expected int, got str"),
+    ("reservations", "resources", "'{\"millicores\": -1}'", "-1 is not a whole number"),
+    ("reservations", "resources", "'{\"millicores\": NaN}'", "not JSON: NaN is not a JSON"),
+    ("reservations", "resources", "'{\"gpus\": [\"gpu0\", \"gpu0\"]}'", "names a device twice"),
+    ("reservations", "lease_expires_at", "1e999", "inf is not a finite"),
     ("reservations", "ports", "'[0]'", "0 is not a port number"),
     ("reservations", "state", "'gone'", "'gone' is not one of"),
     ("allocations", "executor", "'k8s'", "'k8s' is not one of 'docker'"),
@@ -278,7 +280,7 @@ def test_a_damaged_provider_row_is_malformed_naming_its_column(
     deployment_id = str(uuid.uuid4())
     db.put_reservation(ReservationRecord(
         id="r1", deployment_id=deployment_id, orchestrator=DIDS[0], node="web",
-        resources=Resources(cpu=1.0), lease_expires_at=30.0))
+        resources=HeldResources(millicores=1000), lease_expires_at=30.0))
     db.put_allocation(AllocationRecord(
         id="r1", deployment_id=deployment_id, name="web.main", actor="", created_at=1.0,
         executor=ExecutorKind.DOCKER, execution=ExecutionIdentity(ident="c0ffee")))
@@ -289,14 +291,16 @@ def test_a_damaged_provider_row_is_malformed_naming_its_column(
     assert (damaged.value.table, damaged.value.key, damaged.value.column) == (table, "r1", column)
 
 
-def test_a_value_that_would_not_read_back_is_refused_before_it_is_written(db: NodeDatabase):
-    wrong = ReservationRecord(id="r1", deployment_id=str(uuid.uuid4()), orchestrator=DIDS[0],
-                              node="web", resources=Resources(cpu="2"),  # type: ignore[arg-type]
-                              lease_expires_at=30.0)
-    with pytest.raises(InvalidRecord, match="ReservationRecord.resources: would not read back: "
-                       r"expected float, got str @ value.cpu"):
-        db.put_reservation(wrong)
-    assert db.list_reservations() == ()
+def test_a_value_that_would_not_read_back_is_refused_before_it_is_written(db: NodeDatabase,
+                                                                         db_path: Path):
+    record = AllocationRecord(id="a1", deployment_id=str(uuid.uuid4()), name="web.main",
+                              actor="", executor=ExecutorKind.PROCESS, created_at=1.0,
+                              execution=ExecutionIdentity(ident="4242"))
+    wrong = attrs.evolve(record, execution=attrs.evolve(record.execution, started="early"))
+    with pytest.raises(InvalidRecord, match="AllocationRecord.execution: would not read back: "
+                       "expected int, got str @ value.started"):
+        db.put_allocation(wrong)
+    assert db.list_allocations() == ()
 
 
 def test_a_closed_database_refuses_to_be_used(db_path: Path):

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import pytest
 
-from dms.ensemble._requirements import Resources
 from dms.store import (
     AllocationState,
     DeploymentAllocation,
@@ -16,6 +15,7 @@ from dms.store import (
     DeploymentRecord,
     EventRecord,
     ExecutionIdentity,
+    HeldResources,
     InvalidRecord,
     ReservationRecord,
     ReservationState,
@@ -79,9 +79,22 @@ def test_an_allocation_of_a_deployment_names_its_provider_by_did():
 def test_a_reservation_holds_distinct_port_numbers(ports: object, problem: str):
     with pytest.raises(InvalidRecord, match=problem) as refused:
         ReservationRecord(id="r1", deployment_id=str(uuid.uuid4()), orchestrator=DID,
-                          node="web", resources=Resources(cpu=1.0), lease_expires_at=10.0,
+                          node="web", resources=HeldResources(millicores=1000),
+                          lease_expires_at=10.0,
                           ports=ports)  # type: ignore[arg-type]
     assert refused.value.field == "ports"
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    ({"millicores": 0.5}, "HeldResources.millicores: 0.5 is not a whole number"),
+    ({"ram": -1}, "HeldResources.ram: -1 is not a whole number"),
+    ({"gpus": ("gpu0", "gpu0")}, "HeldResources.gpus: .* names a device twice"),
+    ({"gpus": ("",)}, "HeldResources.gpus: expected a tuple of device ids"),
+])
+def test_held_resources_are_exact_amounts_and_distinct_devices(fields: dict[str, object],
+                                                               problem: str):
+    with pytest.raises(InvalidRecord, match=problem):
+        HeldResources(**fields)  # type: ignore[arg-type]
 
 
 def test_an_event_seq_counts_from_one():

@@ -11,13 +11,13 @@ import attrs
 import pytest
 import trio
 
-from dms.ensemble._requirements import Resources
 from dms.store import (
     AllocationRecord,
     AllocationState,
     DeploymentPhase,
     DeploymentRecord,
     ExecutionIdentity,
+    HeldResources,
     NodeDatabase,
     NodeStore,
     ReservationRecord,
@@ -173,7 +173,7 @@ async def test_a_closed_store_refuses_calls(tmp_path: Path):
 async def test_everything_survives_a_restart(tmp_path: Path, deployment: Make):
     record = deployment(phase=DeploymentPhase.RUNNING, assignment={"web": deployment().owner})
     reservation = ReservationRecord(id="r1", deployment_id=record.id, orchestrator=record.owner,
-                                    node="web", resources=Resources(cpu=0.5, ram=2**28),
+                                    node="web", resources=HeldResources(millicores=500, ram=2**28),
                                     lease_expires_at=1_030.0, ports=(8080,))
     allocation = AllocationRecord(id="a1", deployment_id=record.id, name="web.main",
                                   actor="did:key:zActor", executor=ExecutorKind.PROCESS,
