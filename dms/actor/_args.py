@@ -9,6 +9,7 @@ are attrs instances are unstructured by the same converter.
 
 from __future__ import annotations
 
+import enum
 from typing import Any, TypeVar
 
 import attrs
@@ -42,9 +43,17 @@ def _structure_float(value: Any, _: Any) -> float:
     return float(value)
 
 
+def _structure_str_enum(value: Any, kind: type[enum.StrEnum]) -> enum.StrEnum:
+    """A StrEnum is a str: without this the str hook would pass any string through."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return kind(value)  # ValueError names a value that is not a member
+
+
 for _kind in (str, bytes, bool, int, CID):
     _exactly(_kind)
 wire_converter.register_structure_hook(float, _structure_float)
+wire_converter.register_structure_hook(enum.StrEnum, _structure_str_enum)
 wire_converter.register_unstructure_hook(CID, lambda value: value)
 
 

@@ -10,9 +10,10 @@ steps revert, the bid window, and `placement` (the pure CSP solver).
 Everything here but `UndoStack` is sans-IO; `UndoStack` needs trio for its shields.
 """
 
+from dms.store import DeploymentPhase
+
 from ._bid_window import BidWindow, BidWindowLimits
 from ._decline import NodeDecline
-from ._deployment_phase import DeploymentPhase
 from ._events import DeploymentEvent, DeploymentEventKind
 from ._ignored import IgnoreReason
 from ._invalid import InvalidSetting

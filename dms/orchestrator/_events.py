@@ -12,7 +12,7 @@ import enum
 
 import attrs
 
-from ._deployment_phase import DeploymentPhase
+from dms.store import DeploymentPhase
 
 MAX_DETAIL = 1024  # characters kept of an event's detail
 

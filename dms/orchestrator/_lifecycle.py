@@ -18,7 +18,8 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 
-from ._deployment_phase import DeploymentPhase
+from dms.store import DeploymentPhase
+
 from ._events import DeploymentEvent, DeploymentEventKind
 from ._invalid import at_least
 

@@ -27,10 +27,10 @@ from dms.provider._reservation import (
     LeaseExpired,
     Reservation,
     ReservationError,
-    ReservationState,
     TooManyReservations,
     UnknownReservation,
 )
+from dms.store import ReservationState
 
 __all__ = [
     "REQUIREMENTS",

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import attrs
 
 from dms.ensemble._requirements import Resources
+from dms.store import ReservationState
 
 from ._ask import Ask, InvalidRequest, check_name
 from ._capacity import Capacity, highest_ports
@@ -36,7 +37,6 @@ from ._reservation import (
     InvalidSnapshot,
     LeaseExpired,
     Reservation,
-    ReservationState,
     TooManyReservations,
     UnknownReservation,
 )

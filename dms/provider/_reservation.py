@@ -7,19 +7,11 @@ strings, tuples, one enum. Times are absolute, on the clock the caller passes as
 
 from __future__ import annotations
 
-import enum
-
 import attrs
 
+from dms.store import ReservationState
+
 from ._decline import Unmet
-
-
-class ReservationState(enum.Enum):
-    """RESERVED holds resources under a lease until allocated, released or expired;
-    ALLOCATED holds them until released (its optional lease only flags it overdue)."""
-
-    RESERVED = "reserved"
-    ALLOCATED = "allocated"
 
 
 @attrs.frozen

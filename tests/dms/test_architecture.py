@@ -119,6 +119,9 @@ def test_no_module_imports_itself_back_through_others() -> None:
     ("dms.supervise", ("dms.actor", "dms.net", "dms.node", "dms.orchestrator", "dms.provider")),
     ("dms.orchestrator.placement", ("dms.actor", "dms.net", "dms.node", "dms.executor", "dms.provider")),
     ("dms.provider", ("dms.net", "dms.node", "dms.cli", "dms.testing")),
+    ("dms.store", ("dms.actor", "dms.net", "dms.node", "dms.orchestrator", "dms.provider",
+                   "dms.cli", "dms.testing")),
+    ("dms.orchestrator", ("dms.net", "dms.node", "dms.cli")),
 ])
 def test_layers_import_only_downwards(layer: str, forbidden: tuple[str, ...]) -> None:
     wrong = sorted(
