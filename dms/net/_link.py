@@ -29,6 +29,7 @@ from dms.net._errors import (
     PeerMismatch,
 )
 from dms.net._handshake import InitiatorHandshake, ResponderHandshake, SessionKeys
+from dms.net._handshake_slots import EvictionReason, HandshakeSlots
 from dms.net._metrics import Metrics
 from dms.net._session import FRAME_OVERHEAD, FrameRejected, SecureSession
 
@@ -45,6 +46,12 @@ class CarrierClosed(Exception):
 
 class Carrier(Protocol):
     """Moves whole byte messages, in order, reliably, to one other endpoint."""
+
+    @property
+    def source(self) -> str:
+        """Where the other end connects from, the unit a listener counts half-open
+        handshakes by: an IP address (an IPv6 /64) or a memory transport's host."""
+        ...
 
     async def send_message(self, data: bytes) -> None:
         """Send one message; `CarrierClosed` when the carrier is closed."""
@@ -77,7 +84,11 @@ class LinkSettings:
     )
     close_timeout: float = 2.0
     pending_handshakes: int = attrs.field(default=64, validator=attrs.validators.ge(1))
-    """Handshakes a listener runs at once; a newcomer past it evicts the oldest."""
+    """Handshakes a listener runs at once; a newcomer past it evicts the oldest attempt
+    of the source holding the most (see `dms.net._handshake_slots`)."""
+    handshakes_per_source: int = attrs.field(default=8, validator=attrs.validators.ge(1))
+    """Handshakes one source (IP address, IPv6 /64) may run at once; its newcomer past
+    it evicts its own oldest, never another source's."""
     accept_timeout: float = 5.0
     """How long an inbound connection may take to prove itself (a dms node needs
     milliseconds): half-open sockets hold a slot for no longer than this."""
@@ -85,6 +96,11 @@ class LinkSettings:
 
 DEFAULT_LINK_SETTINGS = LinkSettings()
 MAX_HANDSHAKE_MESSAGE = 4096  # a HELLO or FINISH is ~100 bytes plus an address
+
+_EVICTED_COUNTER = {
+    EvictionReason.SAME_SOURCE: "link.handshakes_evicted_per_source",
+    EvictionReason.TABLE_FULL: "link.handshakes_evicted",
+}
 
 
 _LOGGED: set[tuple[str, str]] = set()
@@ -248,7 +264,9 @@ class SecureEndpoint:
         self.metrics = metrics
         self.listen_address: str | None = None
         """Announced in every handshake once the transport listens."""
-        self._half_open: dict[object, trio.CancelScope] = {}  # oldest first
+        self._half_open = HandshakeSlots[trio.CancelScope](
+            settings.pending_handshakes, settings.handshakes_per_source
+        )
 
     async def dial(
         self,
@@ -296,20 +314,22 @@ class SecureEndpoint:
         return self._handshake_succeeded(carrier, keys, dialed=True, lose_frame=lose_frame)
 
     async def accept(self, carrier: Carrier, lose_frame: LoseFrame | None = None) -> Link | None:
-        """Run the responder handshake; None (carrier closed, failure counted) if it fails."""
-        # Before a peer has proven anything it gets little: a bounded number of
-        # handshakes at once (a newcomer evicts the oldest, so a flood of half-open
-        # sockets cannot lock newcomers out), small messages, a short deadline.
-        if len(self._half_open) >= self.settings.pending_handshakes:
-            oldest = next(iter(self._half_open))
-            self._half_open.pop(oldest).cancel()
-            self.metrics["link.handshakes_evicted"] += 1
-        token = object()
+        """Run the responder handshake; None (carrier closed, failure counted) if it fails.
+
+        Before a peer has proven anything it gets little: one of a bounded number of
+        slots (a newcomer evicts an older attempt, of its own source first: a flood of
+        half-open sockets cannot lock others out), messages of at most
+        `MAX_HANDSHAKE_MESSAGE` bytes, and `accept_timeout` seconds.
+        """
+        scope = trio.CancelScope(deadline=trio.current_time() + self.settings.accept_timeout)
+        eviction = self._half_open.admit(carrier.source, scope)
+        if eviction is not None:
+            eviction.attempt.cancel()
+            self.metrics[_EVICTED_COUNTER[eviction.reason]] += 1
         machine = ResponderHandshake(self.key, self.listen_address)
         keys: SessionKeys | None = None
         try:
-            with trio.move_on_after(self.settings.accept_timeout) as scope:
-                self._half_open[token] = scope
+            with scope:
                 hello = await carrier.receive_message()
                 if len(hello) > MAX_HANDSHAKE_MESSAGE:
                     raise HandshakeFailed(f"a {len(hello)}-byte handshake message")
@@ -319,13 +339,12 @@ class SecureEndpoint:
                     raise HandshakeFailed(f"a {len(finish)}-byte handshake message")
                 keys = machine.receive_finish(finish)
         except (CarrierClosed, HandshakeFailed):
-            keys = None
+            pass
         except Exception as exc:  # remote input may not end the node: a failed handshake
             self.metrics["link.handshake_errors"] += 1
             _log_once(exc)
-            keys = None
         finally:
-            self._half_open.pop(token, None)
+            self._half_open.release(scope)
         if keys is None:
             await self._handshake_failed(carrier)
             return None

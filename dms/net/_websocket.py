@@ -12,6 +12,7 @@ about it, in the dialing task or in trio-websocket's reader task, `connect` rais
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ import wsproto.utilities
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
+    Endpoint,
     HandshakeError,
     WebSocketConnection,
     WebSocketRequest,
@@ -64,9 +66,22 @@ def format_ws_address(host: str, port: int) -> str:
     return f"ws://[{host}]:{port}" if ":" in host else f"ws://{host}:{port}"
 
 
+def source_of(ip: str) -> str:
+    """The source an IP address counts as: itself, an IPv4-mapped address as IPv4, and
+    an IPv6 address as its /64 (one host usually has a whole /64 to pick from)."""
+    address = ipaddress.ip_address(ip.partition("%")[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 class _WebsocketCarrier:
     def __init__(self, ws: WebSocketConnection) -> None:
         self._ws = ws
+        remote = ws.remote
+        self.source = source_of(str(remote.address)) if isinstance(remote, Endpoint) else remote
 
     async def send_message(self, data: bytes) -> None:
         try:
