@@ -44,6 +44,19 @@ class CarrierClosed(Exception):
     """The carrier under a link ended (either side closed it, or it broke)."""
 
 
+class OversizeMessage(CarrierClosed):
+    """The remote sent a message over the reader's limit; the carrier is done.
+
+    Raised by the layer that reads the bytes, which gives up after at most the limit
+    (plus one read): a stranger cannot make a carrier buffer a large message.
+    """
+
+    def __init__(self, received: int, limit: int) -> None:
+        super().__init__(f"a message of at least {received} bytes, over the limit of {limit}")
+        self.received = received
+        self.limit = limit
+
+
 class Carrier(Protocol):
     """Moves whole byte messages, in order, reliably, to one other endpoint."""
 
@@ -57,8 +70,13 @@ class Carrier(Protocol):
         """Send one message; `CarrierClosed` when the carrier is closed."""
         ...
 
-    async def receive_message(self) -> bytes:
-        """The next message; `CarrierClosed` at the end. Must be cancel-safe."""
+    async def receive_message(self, limit: int) -> bytes:
+        """The next message, at most `limit` bytes; `CarrierClosed` at the end.
+
+        A longer message is `OversizeMessage`, and the carrier is of no further use (its
+        caller closes it); a carrier that reads from a socket gives up having buffered
+        no more than about `limit` bytes of it. Must be cancel-safe.
+        """
         ...
 
     async def aclose(self) -> None:
@@ -95,7 +113,9 @@ class LinkSettings:
 
 
 DEFAULT_LINK_SETTINGS = LinkSettings()
-MAX_HANDSHAKE_MESSAGE = 4096  # a HELLO or FINISH is ~100 bytes plus an address
+MAX_HANDSHAKE_MESSAGE = 4096
+"""Largest carrier message before the handshake completes. The real ones are smaller:
+HELLO 67 bytes plus an address of at most 1024 (1091), REPLY 1155, FINISH 65."""
 
 _EVICTED_COUNTER = {
     EvictionReason.SAME_SOURCE: "link.handshakes_evicted_per_source",
@@ -187,24 +207,22 @@ class Link:
         if self._close_reason is not None:
             raise LinkClosed(self.remote_peer, self._close_reason)
         try:
-            data = await self._carrier.receive_message()
+            data = await self._carrier.receive_message(self._settings.max_frame + FRAME_OVERHEAD)
+        except OversizeMessage as exc:
+            self._metrics["link.rejected_oversize"] += 1
+            reason = f"rejected an oversize frame ({exc})"
+            await self._close(reason)
+            raise LinkClosed(self.remote_peer, reason) from None
         except CarrierClosed:
             await self._close("closed by the remote side")
             raise LinkClosed(self.remote_peer, "closed by the remote side") from None
-        limit = self._settings.max_frame + FRAME_OVERHEAD
         try:
-            if len(data) > limit:
-                self._metrics["link.rejected_oversize"] += 1
-                raise FrameTooLarge(self.remote_peer, len(data) - FRAME_OVERHEAD, limit)
             payload = self._session.open(data)
         except FrameRejected as exc:
             self._metrics[f"link.rejected_{exc.reason}"] += 1
             reason = f"rejected a {exc.reason} frame ({exc})"
             await self._close(reason)
             raise LinkClosed(self.remote_peer, reason) from None
-        except FrameTooLarge as exc:
-            await self._close(str(exc))
-            raise LinkClosed(self.remote_peer, str(exc)) from None
         self._metrics["link.frames_in"] += 1
         self._metrics["link.bytes_in"] += len(data)
         return payload
@@ -286,10 +304,17 @@ class SecureEndpoint:
         try:
             with trio.move_on_after(self.settings.handshake_timeout) as scope:
                 await carrier.send_message(machine.start())
-                finish, keys = machine.receive_reply(await carrier.receive_message())
+                reply = await carrier.receive_message(MAX_HANDSHAKE_MESSAGE)
+                finish, keys = machine.receive_reply(reply)
                 await carrier.send_message(finish)
             if scope.cancelled_caught:
                 raise HandshakeTimeout(address, self.settings.handshake_timeout)
+        except OversizeMessage as exc:
+            self.metrics["link.handshakes_oversize"] += 1
+            await self._handshake_failed(carrier)
+            raise HandshakeFailed(
+                f"{address} answered the handshake wrongly, it may not be a dms node: {exc}"
+            ) from None
         except CarrierClosed:
             await self._handshake_failed(carrier)
             raise HandshakeFailed(f"{address} closed the connection during the handshake") from None
@@ -330,14 +355,11 @@ class SecureEndpoint:
         keys: SessionKeys | None = None
         try:
             with scope:
-                hello = await carrier.receive_message()
-                if len(hello) > MAX_HANDSHAKE_MESSAGE:
-                    raise HandshakeFailed(f"a {len(hello)}-byte handshake message")
+                hello = await carrier.receive_message(MAX_HANDSHAKE_MESSAGE)
                 await carrier.send_message(machine.receive_hello(hello))
-                finish = await carrier.receive_message()
-                if len(finish) > MAX_HANDSHAKE_MESSAGE:
-                    raise HandshakeFailed(f"a {len(finish)}-byte handshake message")
-                keys = machine.receive_finish(finish)
+                keys = machine.receive_finish(await carrier.receive_message(MAX_HANDSHAKE_MESSAGE))
+        except OversizeMessage:
+            self.metrics["link.handshakes_oversize"] += 1
         except (CarrierClosed, HandshakeFailed):
             pass
         except Exception as exc:  # remote input may not end the node: a failed handshake

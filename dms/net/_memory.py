@@ -40,6 +40,7 @@ from dms.net._link import (
     LinkHandler,
     LinkSettings,
     LoseFrame,
+    OversizeMessage,
 )
 from dms.net._transport import SecureTransport
 
@@ -99,7 +100,7 @@ class _MemoryCarrier:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise CarrierClosed from None
 
-    async def receive_message(self) -> bytes:
+    async def receive_message(self, limit: int) -> bytes:
         # Keep the frame across a cancelled sleep so a cancelled receive loses nothing.
         if self._pending is None:
             try:
@@ -109,6 +110,9 @@ class _MemoryCarrier:
         await trio.sleep_until(self._pending[0])
         data = self._pending[1]
         self._pending = None
+        if len(data) > limit:  # in-process, the sender's bytes are no extra memory
+            self.close()
+            raise OversizeMessage(len(data), limit)
         return data
 
     def close(self) -> None:

@@ -145,12 +145,12 @@ async def test_a_host_at_its_limit_evicts_its_own_oldest_attempt(autojump_clock)
         other = network.open_carrier(address, host="elsewhere")
         await trio.testing.wait_all_tasks_blocked()
         with pytest.raises(CarrierClosed):  # the oldest was closed by the listener
-            await first.receive_message()
+            await first.receive_message(4096)
         assert server.metrics["link.handshakes_evicted_per_source"] == 1
         assert server.metrics["link.handshakes_failed"] == 1
         await other.send_message(b"not a hello")  # the other host's attempt still stands
         with pytest.raises(CarrierClosed):
-            await other.receive_message()
+            await other.receive_message(4096)
         assert server.metrics["link.handshakes_failed"] == 2
         nursery.cancel_scope.cancel()
 
