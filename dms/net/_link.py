@@ -29,6 +29,7 @@ from dms.net._errors import (
     PeerMismatch,
 )
 from dms.net._handshake import InitiatorHandshake, ResponderHandshake, SessionKeys
+from dms.net._handshake_slots import EvictionReason, HandshakeSlots
 from dms.net._metrics import Metrics
 from dms.net._session import FRAME_OVERHEAD, FrameRejected, SecureSession
 
@@ -43,15 +44,39 @@ class CarrierClosed(Exception):
     """The carrier under a link ended (either side closed it, or it broke)."""
 
 
+class OversizeMessage(CarrierClosed):
+    """The remote sent a message over the reader's limit; the carrier is done.
+
+    Raised by the layer that reads the bytes, which gives up after at most the limit
+    (plus one read): a stranger cannot make a carrier buffer a large message.
+    """
+
+    def __init__(self, received: int, limit: int) -> None:
+        super().__init__(f"a message of at least {received} bytes, over the limit of {limit}")
+        self.received = received
+        self.limit = limit
+
+
 class Carrier(Protocol):
     """Moves whole byte messages, in order, reliably, to one other endpoint."""
+
+    @property
+    def source(self) -> str:
+        """Where the other end connects from, the unit a listener counts half-open
+        handshakes by: an IP address (an IPv6 /64) or a memory transport's host."""
+        ...
 
     async def send_message(self, data: bytes) -> None:
         """Send one message; `CarrierClosed` when the carrier is closed."""
         ...
 
-    async def receive_message(self) -> bytes:
-        """The next message; `CarrierClosed` at the end. Must be cancel-safe."""
+    async def receive_message(self, limit: int) -> bytes:
+        """The next message, at most `limit` bytes; `CarrierClosed` at the end.
+
+        A longer message is `OversizeMessage`, and the carrier is of no further use (its
+        caller closes it); a carrier that reads from a socket gives up having buffered
+        no more than about `limit` bytes of it. Must be cancel-safe.
+        """
         ...
 
     async def aclose(self) -> None:
@@ -77,14 +102,25 @@ class LinkSettings:
     )
     close_timeout: float = 2.0
     pending_handshakes: int = attrs.field(default=64, validator=attrs.validators.ge(1))
-    """Handshakes a listener runs at once; a newcomer past it evicts the oldest."""
+    """Handshakes a listener runs at once; a newcomer past it evicts the oldest attempt
+    of the source holding the most (see `dms.net._handshake_slots`)."""
+    handshakes_per_source: int = attrs.field(default=8, validator=attrs.validators.ge(1))
+    """Handshakes one source (IP address, IPv6 /64) may run at once; its newcomer past
+    it evicts its own oldest, never another source's."""
     accept_timeout: float = 5.0
     """How long an inbound connection may take to prove itself (a dms node needs
     milliseconds): half-open sockets hold a slot for no longer than this."""
 
 
 DEFAULT_LINK_SETTINGS = LinkSettings()
-MAX_HANDSHAKE_MESSAGE = 4096  # a HELLO or FINISH is ~100 bytes plus an address
+MAX_HANDSHAKE_MESSAGE = 4096
+"""Largest carrier message before the handshake completes. The real ones are smaller:
+HELLO 67 bytes plus an address of at most 1024 (1091), REPLY 1155, FINISH 65."""
+
+_EVICTED_COUNTER = {
+    EvictionReason.SAME_SOURCE: "link.handshakes_evicted_per_source",
+    EvictionReason.TABLE_FULL: "link.handshakes_evicted",
+}
 
 
 _LOGGED: set[tuple[str, str]] = set()
@@ -171,24 +207,22 @@ class Link:
         if self._close_reason is not None:
             raise LinkClosed(self.remote_peer, self._close_reason)
         try:
-            data = await self._carrier.receive_message()
+            data = await self._carrier.receive_message(self._settings.max_frame + FRAME_OVERHEAD)
+        except OversizeMessage as exc:
+            self._metrics["link.rejected_oversize"] += 1
+            reason = f"rejected an oversize frame ({exc})"
+            await self._close(reason)
+            raise LinkClosed(self.remote_peer, reason) from None
         except CarrierClosed:
             await self._close("closed by the remote side")
             raise LinkClosed(self.remote_peer, "closed by the remote side") from None
-        limit = self._settings.max_frame + FRAME_OVERHEAD
         try:
-            if len(data) > limit:
-                self._metrics["link.rejected_oversize"] += 1
-                raise FrameTooLarge(self.remote_peer, len(data) - FRAME_OVERHEAD, limit)
             payload = self._session.open(data)
         except FrameRejected as exc:
             self._metrics[f"link.rejected_{exc.reason}"] += 1
             reason = f"rejected a {exc.reason} frame ({exc})"
             await self._close(reason)
             raise LinkClosed(self.remote_peer, reason) from None
-        except FrameTooLarge as exc:
-            await self._close(str(exc))
-            raise LinkClosed(self.remote_peer, str(exc)) from None
         self._metrics["link.frames_in"] += 1
         self._metrics["link.bytes_in"] += len(data)
         return payload
@@ -248,7 +282,9 @@ class SecureEndpoint:
         self.metrics = metrics
         self.listen_address: str | None = None
         """Announced in every handshake once the transport listens."""
-        self._half_open: dict[object, trio.CancelScope] = {}  # oldest first
+        self._half_open = HandshakeSlots[trio.CancelScope](
+            settings.pending_handshakes, settings.handshakes_per_source
+        )
 
     async def dial(
         self,
@@ -268,10 +304,17 @@ class SecureEndpoint:
         try:
             with trio.move_on_after(self.settings.handshake_timeout) as scope:
                 await carrier.send_message(machine.start())
-                finish, keys = machine.receive_reply(await carrier.receive_message())
+                reply = await carrier.receive_message(MAX_HANDSHAKE_MESSAGE)
+                finish, keys = machine.receive_reply(reply)
                 await carrier.send_message(finish)
             if scope.cancelled_caught:
                 raise HandshakeTimeout(address, self.settings.handshake_timeout)
+        except OversizeMessage as exc:
+            self.metrics["link.handshakes_oversize"] += 1
+            await self._handshake_failed(carrier)
+            raise HandshakeFailed(
+                f"{address} answered the handshake wrongly, it may not be a dms node: {exc}"
+            ) from None
         except CarrierClosed:
             await self._handshake_failed(carrier)
             raise HandshakeFailed(f"{address} closed the connection during the handshake") from None
@@ -296,36 +339,34 @@ class SecureEndpoint:
         return self._handshake_succeeded(carrier, keys, dialed=True, lose_frame=lose_frame)
 
     async def accept(self, carrier: Carrier, lose_frame: LoseFrame | None = None) -> Link | None:
-        """Run the responder handshake; None (carrier closed, failure counted) if it fails."""
-        # Before a peer has proven anything it gets little: a bounded number of
-        # handshakes at once (a newcomer evicts the oldest, so a flood of half-open
-        # sockets cannot lock newcomers out), small messages, a short deadline.
-        if len(self._half_open) >= self.settings.pending_handshakes:
-            oldest = next(iter(self._half_open))
-            self._half_open.pop(oldest).cancel()
-            self.metrics["link.handshakes_evicted"] += 1
-        token = object()
+        """Run the responder handshake; None (carrier closed, failure counted) if it fails.
+
+        Before a peer has proven anything it gets little: one of a bounded number of
+        slots (a newcomer evicts an older attempt, of its own source first: a flood of
+        half-open sockets cannot lock others out), messages of at most
+        `MAX_HANDSHAKE_MESSAGE` bytes, and `accept_timeout` seconds.
+        """
+        scope = trio.CancelScope(deadline=trio.current_time() + self.settings.accept_timeout)
+        eviction = self._half_open.admit(carrier.source, scope)
+        if eviction is not None:
+            eviction.attempt.cancel()
+            self.metrics[_EVICTED_COUNTER[eviction.reason]] += 1
         machine = ResponderHandshake(self.key, self.listen_address)
         keys: SessionKeys | None = None
         try:
-            with trio.move_on_after(self.settings.accept_timeout) as scope:
-                self._half_open[token] = scope
-                hello = await carrier.receive_message()
-                if len(hello) > MAX_HANDSHAKE_MESSAGE:
-                    raise HandshakeFailed(f"a {len(hello)}-byte handshake message")
+            with scope:
+                hello = await carrier.receive_message(MAX_HANDSHAKE_MESSAGE)
                 await carrier.send_message(machine.receive_hello(hello))
-                finish = await carrier.receive_message()
-                if len(finish) > MAX_HANDSHAKE_MESSAGE:
-                    raise HandshakeFailed(f"a {len(finish)}-byte handshake message")
-                keys = machine.receive_finish(finish)
+                keys = machine.receive_finish(await carrier.receive_message(MAX_HANDSHAKE_MESSAGE))
+        except OversizeMessage:
+            self.metrics["link.handshakes_oversize"] += 1
         except (CarrierClosed, HandshakeFailed):
-            keys = None
+            pass
         except Exception as exc:  # remote input may not end the node: a failed handshake
             self.metrics["link.handshake_errors"] += 1
             _log_once(exc)
-            keys = None
         finally:
-            self._half_open.pop(token, None)
+            self._half_open.release(scope)
         if keys is None:
             await self._handshake_failed(carrier)
             return None

@@ -16,6 +16,10 @@ deterministic and takes no wall time. The model, per direction of a link:
   stalls its sender's writer, which then fills the sender's send buffer.
 
 Addresses look like ``memory://<name>``; listening on ``memory://`` picks a free name.
+Each transport sits on a simulated *host* (by default its own, named by its peer id), the
+source a listener counts half-open handshakes by; a test gives transports a host to
+simulate many nodes behind one address, and `MemoryNetwork.open_carrier` gives it bare
+connections from any host, as a hostile dialer would open them.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ import trio
 from dms.net._errors import BadAddress, ConnectFailed
 from dms.net._link import (
     DEFAULT_LINK_SETTINGS,
+    Carrier,
     CarrierClosed,
     Link,
     LinkHandler,
     LinkSettings,
     LoseFrame,
+    OversizeMessage,
 )
 from dms.net._transport import SecureTransport
 
@@ -72,7 +78,10 @@ class _MemoryCarrier:
         out: trio.MemorySendChannel[_Arrival],
         inbox: trio.MemoryReceiveChannel[_Arrival],
         conditions: LinkConditions,
+        source: str,
     ) -> None:
+        self.source = source
+        """The simulated host of the other end."""
         self._out = out
         self._inbox = inbox
         self._conditions = conditions
@@ -91,7 +100,7 @@ class _MemoryCarrier:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise CarrierClosed from None
 
-    async def receive_message(self) -> bytes:
+    async def receive_message(self, limit: int) -> bytes:
         # Keep the frame across a cancelled sleep so a cancelled receive loses nothing.
         if self._pending is None:
             try:
@@ -101,6 +110,9 @@ class _MemoryCarrier:
         await trio.sleep_until(self._pending[0])
         data = self._pending[1]
         self._pending = None
+        if len(data) > limit:  # in-process, the sender's bytes are no extra memory
+            self.close()
+            raise OversizeMessage(len(data), limit)
         return data
 
     def close(self) -> None:
@@ -113,12 +125,19 @@ class _MemoryCarrier:
 
 
 def carrier_pair(
-    conditions: LinkConditions = LinkConditions(), window: int = 1024
+    conditions: LinkConditions = LinkConditions(),
+    window: int = 1024,
+    hosts: tuple[str, str] = ("a", "b"),
 ) -> tuple[_MemoryCarrier, _MemoryCarrier]:
-    """Two connected in-process carriers (no handshake): the building block of the network."""
+    """Two connected in-process carriers (no handshake) on simulated `hosts`: the
+    building block of the network."""
     a_out, b_inbox = trio.open_memory_channel[_Arrival](window)
     b_out, a_inbox = trio.open_memory_channel[_Arrival](window)
-    return _MemoryCarrier(a_out, a_inbox, conditions), _MemoryCarrier(b_out, b_inbox, conditions)
+    a_host, b_host = hosts
+    return (
+        _MemoryCarrier(a_out, a_inbox, conditions, source=b_host),
+        _MemoryCarrier(b_out, b_inbox, conditions, source=a_host),
+    )
 
 
 @attrs.frozen
@@ -130,6 +149,7 @@ class _Incoming:
 @attrs.frozen
 class _Listener:
     peer_id: str
+    host: str
     accept: trio.MemorySendChannel[_Incoming]
 
 
@@ -155,10 +175,20 @@ class MemoryNetwork:
         return self._conditions.get(frozenset((a, b)), self.default)
 
     def transport(
-        self, key: nacl.signing.SigningKey, settings: LinkSettings = DEFAULT_LINK_SETTINGS
+        self,
+        key: nacl.signing.SigningKey,
+        settings: LinkSettings = DEFAULT_LINK_SETTINGS,
+        *,
+        host: str | None = None,
     ) -> MemoryTransport:
-        """A transport for `key` on this network."""
-        return MemoryTransport(self, key, settings)
+        """A transport for `key` on this network, on simulated `host` (default: its own)."""
+        return MemoryTransport(self, key, settings, host=host)
+
+    def open_carrier(self, address: str, *, host: str) -> Carrier:
+        """A bare connection from `host` to the listener at `address`, before any
+        handshake: what a hostile or broken dialer holds. For tests of listeners."""
+        carrier, _ = self._open("", host, address)
+        return carrier
 
     def _bind(self, address: str, listener: _Listener) -> str:
         if not address.startswith(SCHEME):
@@ -179,8 +209,10 @@ class MemoryNetwork:
     def _unbind(self, address: str) -> None:
         self._listeners.pop(address, None)
 
-    def _open(self, dialer: str, address: str) -> tuple[_MemoryCarrier, LoseFrame | None]:
-        """Connect to a listener; the dialer's carrier and loss decision."""
+    def _open(
+        self, dialer: str, host: str, address: str
+    ) -> tuple[_MemoryCarrier, LoseFrame | None]:
+        """Connect peer `dialer` on `host` to a listener; its carrier and loss decision."""
         if not address.startswith(SCHEME):
             raise BadAddress(address, f"a memory address starts with {SCHEME!r}")
         listener = self._listeners.get(address)
@@ -190,7 +222,7 @@ class MemoryNetwork:
         pair = (dialer, listener.peer_id)
         self._links_opened[pair] += 1
         count = self._links_opened[pair]
-        dialer_end, listener_end = carrier_pair(conditions, self.window)
+        dialer_end, listener_end = carrier_pair(conditions, self.window, (host, listener.host))
         incoming = _Incoming(listener_end, self._loss(conditions, listener.peer_id, dialer, count))
         try:
             listener.accept.send_nowait(incoming)
@@ -216,9 +248,13 @@ class MemoryTransport(SecureTransport):
         network: MemoryNetwork,
         key: nacl.signing.SigningKey,
         settings: LinkSettings = DEFAULT_LINK_SETTINGS,
+        *,
+        host: str | None = None,
     ) -> None:
         super().__init__(key, settings)
         self.network = network
+        self.host = host or self.peer_id
+        """The simulated host this transport dials from: what listeners see as its source."""
 
     async def listen(
         self,
@@ -228,7 +264,7 @@ class MemoryTransport(SecureTransport):
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         accept_send, accept_receive = trio.open_memory_channel[_Incoming](_BACKLOG)
-        bound = self.network._bind(address, _Listener(self.peer_id, accept_send))
+        bound = self.network._bind(address, _Listener(self.peer_id, self.host, accept_send))
         self._endpoint.listen_address = bound
         try:
             async with trio.open_nursery() as nursery:
@@ -254,7 +290,7 @@ class MemoryTransport(SecureTransport):
 
     async def connect(self, address: str, expect_peer: str | None = None) -> Link:
         nursery = self._link_nursery()
-        carrier, lose_frame = self.network._open(self.peer_id, address)
+        carrier, lose_frame = self.network._open(self.peer_id, self.host, address)
         link = await self._endpoint.dial(carrier, address, expect_peer, lose_frame)
         started: Link = await nursery.start(self._endpoint.run_dialed, link)
         return started

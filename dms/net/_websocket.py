@@ -4,6 +4,11 @@ Addresses look like ``ws://127.0.0.1:9000``; listening on port 0 binds a free po
 `listen` reports the real address. The websocket layer is plain (no TLS): the link's own
 handshake authenticates both sides and encrypts every frame.
 
+The listening side reads with `WebsocketServerCarrier` (see its module for why it is
+not trio-websocket's): messages before the handshake are bounded by the handshake's
+size, after it by the frame size, and the upgrade itself counts against the handshake's
+slot and deadline. The dialing side uses trio-websocket.
+
 A dial is one boundary: whatever the address answers (an HTTP page, a 404, garbage, a
 closed or silent socket) and whatever the socket, h11, wsproto or trio-websocket raise
 about it, in the dialing task or in trio-websocket's reader task, `connect` raises
@@ -12,6 +17,7 @@ about it, in the dialing task or in trio-websocket's reader task, `connect` rais
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -23,10 +29,9 @@ import wsproto.utilities
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
+    Endpoint,
     HandshakeError,
     WebSocketConnection,
-    WebSocketRequest,
-    WebSocketServer,
     connect_websocket,
 )
 
@@ -38,8 +43,10 @@ from dms.net._link import (
     Link,
     LinkHandler,
     LinkSettings,
+    OversizeMessage,
 )
 from dms.net._transport import SecureTransport
+from dms.net._websocket_server import WebsocketServerCarrier
 
 _RECEIVE_CHUNK = 64 * 1024
 
@@ -64,9 +71,25 @@ def format_ws_address(host: str, port: int) -> str:
     return f"ws://[{host}]:{port}" if ":" in host else f"ws://{host}:{port}"
 
 
+def source_of(ip: str) -> str:
+    """The source an IP address counts as: itself, an IPv4-mapped address as IPv4, and
+    an IPv6 address as its /64 (one host usually has a whole /64 to pick from)."""
+    address = ipaddress.ip_address(ip.partition("%")[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 class _WebsocketCarrier:
+    """The dialing side's carrier, on trio-websocket: its reader takes messages up to
+    `MAX_CARRIER_MESSAGE` and the limit a receive asks for is checked on arrival."""
+
     def __init__(self, ws: WebSocketConnection) -> None:
         self._ws = ws
+        remote = ws.remote
+        self.source = source_of(str(remote.address)) if isinstance(remote, Endpoint) else remote
 
     async def send_message(self, data: bytes) -> None:
         try:
@@ -74,13 +97,16 @@ class _WebsocketCarrier:
         except ConnectionClosed:
             raise CarrierClosed from None
 
-    async def receive_message(self) -> bytes:
+    async def receive_message(self, limit: int) -> bytes:
         try:
             message = await self._ws.get_message()
         except ConnectionClosed:
             raise CarrierClosed from None
         # A text message is not a frame; as bytes it fails authentication and ends the link.
-        return message.encode() if isinstance(message, str) else message
+        data = message.encode() if isinstance(message, str) else message
+        if len(data) > limit:
+            raise OversizeMessage(len(data), limit)
+        return data
 
     async def aclose(self) -> None:
         await self._ws.aclose()
@@ -102,11 +128,14 @@ class WebsocketTransport(SecureTransport):
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         host, port = parse_ws_address(address)
-        settings = self._endpoint.settings
 
-        async def on_request(request: WebSocketRequest) -> None:
-            ws = await request.accept()
-            await self._endpoint.serve(_WebsocketCarrier(ws), handle_link)
+        async def on_connection(stream: trio.SocketStream) -> None:
+            try:
+                source = source_of(stream.socket.getpeername()[0])
+            except (OSError, ValueError):  # already gone, or no IP socket
+                await stream.aclose()
+                return
+            await self._endpoint.serve(WebsocketServerCarrier(stream, source), handle_link)
 
         try:
             # Bound here, outside any nursery, so a port in use or an address that is not
@@ -114,18 +143,10 @@ class WebsocketTransport(SecureTransport):
             listeners = await trio.open_tcp_listeners(port, host=host)
         except OSError as exc:
             raise ListenFailed(address, exc.strerror or str(exc)) from None
-        server = WebSocketServer(
-            on_request,
-            listeners,
-            max_message_size=MAX_CARRIER_MESSAGE,
-            receive_buffer_size=_RECEIVE_CHUNK,
-            connect_timeout=settings.handshake_timeout,
-            disconnect_timeout=settings.close_timeout,
-        )
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(server.run)
-                bound = format_ws_address(host, server.port)
+                await nursery.start(trio.serve_listeners, on_connection, listeners)
+                bound = format_ws_address(host, listeners[0].socket.getsockname()[1])
                 self._endpoint.listen_address = bound
                 task_status.started(bound)
         finally:

@@ -69,8 +69,8 @@ class TappedCarrier:
             return
         await self.inner.send_message(data)
 
-    async def receive_message(self) -> bytes:
-        return await self.inner.receive_message()
+    async def receive_message(self, limit: int) -> bytes:
+        return await self.inner.receive_message(limit)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
