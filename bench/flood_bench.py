@@ -14,7 +14,7 @@ Targets (issue 10): nothing of the attacker's dispatched, the node survives, and
 the flood the legitimate client gets >= 95 % of its requests answered with p99 < 0.5 s.
 A miss is a finding to report, not to hide.
 
-Run: python bench/flood_bench.py [--seconds 6] [--baseline 3] [--rounds 1] [--only NAME]
+Run: python bench/flood_bench.py [--seconds 5] [--baseline 3] [--rounds 1] [--only NAME]
      [--json]     (about 2 minutes; --json prints JSON and sends the table to stderr)
 """
 
@@ -272,8 +272,14 @@ class Attacker:
         if self.process is not None and self.conn is not None and self.process.is_alive():
             self.conn.send(None)
             await trio.to_thread.run_sync(self.process.join, 10)
+        await self.kill()
+
+    async def kill(self) -> None:
+        """End the process whatever it is doing (the next `start` makes a new one)."""
         if self.process is not None and self.process.is_alive():
             self.process.kill()
+            await trio.to_thread.run_sync(self.process.join, 10)
+        self.process = self.conn = None
 
 
 # -- the legitimate side ---------------------------------------------------------------------
@@ -501,6 +507,7 @@ class ClassFigures:
     victim_cpu: float = math.nan  # share of one core the victim ran during the floods
     victim_waited: float = math.nan  # ...and waited, runnable, for a core
     attacker_cpu: float = math.nan  # share of one core the attacker ran
+    victim_ms_per_attempt: float = math.nan  # victim CPU per attempt, beyond the baseline's
     state_dir_kib: float = math.nan
     tally: dict[str, int] = attrs.Factory(dict)
     victim_dispatched: dict[str, int] = attrs.Factory(dict)
@@ -538,6 +545,7 @@ class ClassFigures:
             "victim_cpu_share": _round(self.victim_cpu, 2),
             "victim_waited_for_cpu_share": _round(self.victim_waited, 2),
             "attacker_cpu_share": _round(self.attacker_cpu, 2),
+            "victim_cpu_ms_per_attempt": _round(self.victim_ms_per_attempt, 3),
             "state_dir_kib": _round(self.state_dir_kib, 1),
             "attacker": self.tally, "victim_dispatched": self.victim_dispatched,
             "victim_counters": self.victim_counters,
@@ -577,6 +585,7 @@ class Bench:
             await self._measure(name, victim, figures, check)
         except Exception as exc:  # a bench that cannot measure says why, and goes on
             figures.error = f"{type(exc).__name__}: {exc}"
+            await self.attacker.kill()  # it may be flooding still, or out of step
         finally:
             figures.alive = victim.alive()
             figures.survived = figures.alive and await still_answers(victim, self.prober_key)
@@ -610,9 +619,12 @@ class Bench:
             before = await victim.stats()
             figures.rss_before = victim.memory().get("VmRSS", math.nan)
             victim_cpu, attacker_cpu = CpuShare(victim.process.pid), CpuShare(None)
+            victim_idle = CpuShare(victim.process.pid)  # serving the legit client alone
             tally: Counter[str] = Counter()
             for _ in range(s.rounds):
+                victim_idle.start()
                 requests, newcomers = await legit.window(s.baseline)
+                victim_idle.stop()
                 figures.baseline = figures.baseline.merged(requests)
                 figures.newcomers_baseline = figures.newcomers_baseline.merged(newcomers)
                 await self.attacker.start(name, kit)
@@ -638,6 +650,9 @@ class Bench:
         figures.victim_cpu = victim_cpu.ran_share
         figures.victim_waited = victim_cpu.waited_share
         figures.attacker_cpu = attacker_cpu.ran_share
+        extra = victim_cpu.ran - victim_idle.ran_share * victim_cpu.wall
+        figures.victim_ms_per_attempt = extra / tally["attempts"] * 1000 if tally["attempts"] \
+            else math.nan
         figures.state_dir_kib = state_dir_bytes(victim.state_dir) / 1024
         figures.tally = dict(tally)
         figures.attempts = tally["attempts"]
@@ -678,13 +693,18 @@ def _msf(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.0f}"
 
 
+def _cost(ms: float) -> str:
+    return "-" if math.isnan(ms) else f"{ms:.2f}"
+
+
 def _mib(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.0f}"
 
 
 HEADER = ("| attack | attempts (/s) | dispatched | survived | legit ok % base → flood "
           "| p50 ms flood | p99 ms base → flood | p99 ×base | newcomers ok % base → flood "
-          "| newcomer p99 ms flood | victim CPU ran / waited | attacker CPU "
+          "| newcomer p99 ms flood | victim CPU ran / waited | victim CPU ms per attempt "
+          "| attacker CPU "
           "| RSS MiB before → after (peak) | on target |")
 
 
@@ -698,7 +718,8 @@ def _row(f: ClassFigures) -> str:
             f"| {_msf(f.baseline.quantile(0.99))} → {_msf(f.flood.quantile(0.99))} | {ratio} "
             f"| {_pct(f.newcomers_baseline.success)} → {_pct(f.newcomers_flood.success)} "
             f"| {_msf(f.newcomers_flood.quantile(0.99))} "
-            f"| {_pct(f.victim_cpu)} % / {_pct(f.victim_waited)} % | {_pct(f.attacker_cpu)} % "
+            f"| {_pct(f.victim_cpu)} % / {_pct(f.victim_waited)} % "
+            f"| {_cost(f.victim_ms_per_attempt)} | {_pct(f.attacker_cpu)} % "
             f"| {_mib(f.rss_before)} → {_mib(f.rss_after)} ({_mib(f.rss_peak)}) "
             f"| {'yes' if f.on_target else 'no'} |")
 
@@ -727,6 +748,9 @@ def notes(f: ClassFigures) -> str:
         lines.append(f"  - real revocation: {effect}; probes before it was published: "
                      f"{r['probes_before_publish']}, after it took effect: "
                      f"{r['probes_after_effect']}")
+    attacker = {k: v for k, v in f.tally.items() if k not in ("attempts", "flood_ms")}
+    if attacker:
+        lines.append("  - attacker: " + ", ".join(f"{k} {v:,}" for k, v in attacker.items()))
     lines.append("  - victim dispatched: " + ", ".join(
         f"{k} ×{v}" for k, v in f.victim_dispatched.items()))
     counters = {k: v for k, v in f.victim_counters.items() if k.startswith(NOTED)}
@@ -752,7 +776,7 @@ def report(figures: list[ClassFigures], settings: Settings, load: tuple[float, f
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="flood length per class")
+    parser.add_argument("--seconds", type=float, default=5.0, help="flood length per class")
     parser.add_argument("--baseline", type=float, default=3.0,
                         help="baseline (no flood) length per round")
     parser.add_argument("--rounds", type=int, default=1,
