@@ -30,6 +30,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
@@ -58,6 +59,7 @@ REVOCABLE = "/bench/revocable"
 CALL_TIMEOUT = 5.0  # a legitimate request unanswered by then is a failure
 DIAL_TIMEOUT = 5.0
 PIPE_TIMEOUT = 60.0  # a victim busy with a flood may answer its control pipe late
+CRASHED = 70  # the victim's exit code when its event loop ended with an exception
 TARGET_SUCCESS = 0.95
 TARGET_P99 = 0.5
 _SPAWN = multiprocessing.get_context("spawn")
@@ -68,8 +70,15 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 def run_victim(conn: Connection, seed: bytes, anchors: list[str], state_dir: str,
                friends: list[str]) -> None:
-    """Victim process: a node that counts dispatches and answers "stats" on its pipe."""
-    trio.run(_victim, conn, seed, anchors, state_dir, friends)
+    """Victim process: a node that counts dispatches and answers "stats" on its pipe.
+    If anything ends its event loop, the process exits at once with code 70 (as a
+    crashed node would), instead of lingering in interpreter shutdown."""
+    try:
+        trio.run(_victim, conn, seed, anchors, state_dir, friends)
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(CRASHED)
 
 
 async def _victim(conn: Connection, seed: bytes, anchors: list[str], state_dir: str,
@@ -96,7 +105,8 @@ async def _victim(conn: Connection, seed: bytes, anchors: list[str], state_dir: 
         conn.send(node.address)
         while True:
             try:
-                order = await trio.to_thread.run_sync(conn.recv)
+                # Abandoned on cancel: a node that crashed must not wait for an order.
+                order = await trio.to_thread.run_sync(conn.recv, abandon_on_cancel=True)
             except EOFError:  # the bench is gone
                 order = "stop"
             if order == "stop":
