@@ -538,7 +538,9 @@ class ClassFigures:
 
     @property
     def on_target(self) -> bool:
-        return (self.survived and self.dispatched == 0 and self.flood.success >= TARGET_SUCCESS
+        revoked = self.revocation is None or self.revocation["effective_after_s"] is not None
+        return (self.survived and self.dispatched == 0 and revoked and not self.error
+                and self.flood.success >= TARGET_SUCCESS
                 and self.flood.quantile(0.99) < TARGET_P99)
 
     def summary(self) -> dict[str, Any]:
