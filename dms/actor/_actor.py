@@ -262,7 +262,8 @@ class Actor:
             await main(self)
         except Exception as exc:  # the actor's own failure: it stops, its parent goes on
             self.failure = exc
-            log.warning("%r: main task failed: %s: %s", self, type(exc).__name__, exc)
+            log.warning("%r: main task failed: %s: %s", self, type(exc).__name__, exc,
+                        exc_info=exc)
         finally:
             scope.cancel()
 

@@ -10,6 +10,7 @@ are attrs instances are unstructured by the same converter.
 from __future__ import annotations
 
 import enum
+import typing
 from typing import Any, TypeVar
 
 import attrs
@@ -54,6 +55,23 @@ for _kind in (str, bytes, bool, int, CID):
     _exactly(_kind)
 wire_converter.register_structure_hook(float, _structure_float)
 wire_converter.register_structure_hook(enum.StrEnum, _structure_str_enum)
+
+
+def _is_set(kind: Any) -> bool:
+    return kind in (set, frozenset) or typing.get_origin(kind) in (set, frozenset)
+
+
+def _unstructure_set(value: Any) -> list[Any]:
+    """Sets go on the wire as lists (DAG-CBOR has no sets), sorted when their items
+    can be, so that one value always encodes to the same bytes."""
+    items = [wire_converter.unstructure(item) for item in value]
+    try:
+        return sorted(items)
+    except TypeError:
+        return items
+
+
+wire_converter.register_unstructure_hook_func(_is_set, _unstructure_set)
 wire_converter.register_unstructure_hook(CID, lambda value: value)
 
 

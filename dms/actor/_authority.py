@@ -43,11 +43,11 @@ def checked_command(command: str) -> str:
 def child_authority(parent: Authority, commands: Sequence[str], lifetime: float | None,
                     now: float) -> Authority:
     """The authority of a child spawned now for `lifetime` seconds (None: as long as its
-    parent) with `commands`; ExceedsParent if it would hold what the parent does not."""
+    parent) with `commands`; ExceedsParent if it would hold what the parent does not.
+    No commands is a child that acts only on its own authority (over its own id: an
+    allocation actor that its orchestrator drives)."""
     if isinstance(commands, str):
         raise TypeError("commands is a sequence of commands, not one string")
-    if not commands:
-        raise ExceedsParent("a child must name the commands it needs (there is no default)")
     for command in commands:
         checked_command(command)
         if not parent.covers(command):

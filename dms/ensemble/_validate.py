@@ -151,9 +151,9 @@ def check_placement(ctx: Context) -> Iterator[Finding]:
 
 
 def check_dependencies(ctx: Context) -> Iterator[Finding]:
-    """depends_on names other allocations of the same node, without cycles."""
+    """depends_on names other allocations, without cycles. They may be on other nodes:
+    the orchestrator starts the whole ensemble in dependency order, across providers."""
     ensemble = ctx.ensemble
-    node_of = {a: n for n, node in ensemble.nodes.items() for a in node.allocations}
     for name, allocation in ensemble.allocations.items():
         for index, dependency in enumerate(allocation.depends_on):
             path = ("allocations", name, "depends_on", index)
@@ -161,16 +161,6 @@ def check_dependencies(ctx: Context) -> Iterator[Finding]:
                 yield path, "an allocation cannot depend on itself"
             elif ctx.missing("allocations", dependency):
                 yield path, f"no allocation named {dependency!r}" + _suggest(dependency, ensemble.allocations)
-            elif (
-                ctx.nodes_complete()
-                and dependency in ensemble.allocations
-                and name in node_of
-                and node_of.get(dependency) != node_of[name]
-            ):
-                yield path, (
-                    f"{dependency!r} is not on node {node_of[name]!r}: "
-                    "dependencies must share the allocation's node"
-                )
     yield from _cycles(ensemble)
 
 

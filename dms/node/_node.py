@@ -33,11 +33,14 @@ from dms.actor import (
     encode_message,
 )
 from dms.actor._replay import ReplayLog
+from dms.deployment import DeploymentService, DeploymentSettings, deployment_markets
 from dms.net import Delivery, MemoryNetwork, Mesh, Transport, WebsocketTransport
 from dms.node._behaviors import NodeBehaviors
 from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
 from dms.node._state_lock import hold_state_dir
+from dms.provider import ProviderConfig, ProviderService, open_provider
+from dms.store import open_node_store
 from ucan import (
     Delegation,
     Invocation,
@@ -96,6 +99,8 @@ class Node:
             store.load_into(self.trust)
         self.revocations = RevocationKeeper(self.trust, store, clock)
         self.counters: Counter[str] = Counter()
+        self.provider: ProviderService | None = None
+        """The provider role, when the node was opened with `provider=`."""
         self._screen_budget = RateLimiter(SCREEN_BUDGET)
         # A stopped child's grants are revoked here and flooded: they are powerline and
         # its key may still sign on any node that takes this node's proofs.
@@ -248,6 +253,8 @@ async def open_node(
     anchors: Iterable[str] = (),
     clock: Callable[[], float] = time.time,
     policy: AdmissionPolicy = DEFAULT_POLICY,
+    provider: ProviderConfig | None = None,
+    deployments: DeploymentSettings | None = None,
 ) -> AsyncIterator[Node]:
     """Run a node for the duration of the block; leaving it cancels every actor.
 
@@ -256,7 +263,12 @@ async def open_node(
     `listen` is `ws://HOST:PORT` (port 0 picks one; see `node.address`) or, with
     `network`, a `memory://NAME` address on that in-memory network. `bootstrap` lists
     addresses to dial. `anchors` are the DIDs whose authority this node accepts.
-    With `state_dir`, held grants and known revocations persist across restarts.
+    With `state_dir`, held grants and known revocations persist across restarts, and
+    deployments are recorded in its SQLite database.
+
+    Every node runs the deployment service (`/dms/node/deployment/...`): it orchestrates
+    when it holds a grant of `/dms/deployment/request`. With `provider`, it also offers
+    this machine to deployments (bids, reservations, allocations).
     """
     if key is None:
         key = (load_node_key(keystore, key_name, passphrase) if keystore is not None
@@ -280,9 +292,20 @@ async def open_node(
         try:
             node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store,
                         replays=replays)
-            async with serving_nursery() as nursery:
+            async with contextlib.AsyncExitStack() as stack:
+                records = None if state_dir is None else await stack.enter_async_context(
+                    open_node_store(state_dir))
+                service = DeploymentService(
+                    lambda: deployment_markets(node.trust.provided.values(), node.did),
+                    records, clock, deployments or DeploymentSettings())
+                node.root.register(service)
+                nursery = await stack.enter_async_context(serving_nursery())
                 await nursery.start(mesh.run)
                 await nursery.start(node.run)
+                if provider is not None:
+                    node.provider = await stack.enter_async_context(
+                        open_provider(node.root, provider, clock))
+                stack.push_async_callback(service.stop_all)
                 yield node
         finally:
             if replays is not None:

@@ -12,12 +12,15 @@ No trio, no I/O and no clock: time is the `now` each call is given. The actors t
 carry these over the network live above this package.
 """
 
+from dms.provider import _wire as wire
+from dms.provider._allocation import AllocationRole
 from dms.provider._ask import InvalidRequest
 from dms.provider._book import ReservationBook
 from dms.provider._capacity import Capacity, GpuDevice, InvalidCapacity, millicores
 from dms.provider._decide import Decision, decide
 from dms.provider._decline import REQUIREMENTS, Decline, Unmet
 from dms.provider._limits import InvalidLimit, OnboardingLimits, Share
+from dms.provider._open import ProviderConfig, measure_machine, open_provider
 from dms.provider._reservation import (
     AlreadyReserved,
     BookSnapshot,
@@ -30,9 +33,16 @@ from dms.provider._reservation import (
     TooManyReservations,
     UnknownReservation,
 )
+from dms.provider._service import ProviderService
 from dms.store import ReservationState
 
 __all__ = [
+    "AllocationRole",
+    "ProviderConfig",
+    "ProviderService",
+    "measure_machine",
+    "open_provider",
+    "wire",
     "REQUIREMENTS",
     "AlreadyReserved",
     "BookSnapshot",

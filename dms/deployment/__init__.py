@@ -1,0 +1,52 @@
+"""Deploying an ensemble: the node's deployment service (`/dms/node/deployment/...`)
+and the orchestrator actor that runs one deployment across the providers.
+
+    node.root.register(DeploymentService(markets, store, clock))
+
+The building blocks (bid window, phases that revert, the state machine, placement)
+are `dms.orchestrator`'s; the provider's side is `dms.provider`'s.
+"""
+
+from dms.deployment._journal import DeploymentJournal
+from dms.deployment._orchestrator import (
+    CommitFailed,
+    DeploymentFailed,
+    DeploymentSettings,
+    Orchestrator,
+)
+from dms.deployment._service import (
+    EVENTS,
+    LIST,
+    NEW,
+    SHUTDOWN,
+    STATUS,
+    AllocationView,
+    DeploymentId,
+    DeploymentService,
+    DeploymentView,
+    EventsQuery,
+    EventView,
+    NewDeployment,
+    deployment_markets,
+)
+
+__all__ = [
+    "EVENTS",
+    "LIST",
+    "NEW",
+    "SHUTDOWN",
+    "STATUS",
+    "AllocationView",
+    "CommitFailed",
+    "DeploymentFailed",
+    "DeploymentId",
+    "DeploymentJournal",
+    "DeploymentService",
+    "DeploymentSettings",
+    "DeploymentView",
+    "EventView",
+    "EventsQuery",
+    "NewDeployment",
+    "Orchestrator",
+    "deployment_markets",
+]

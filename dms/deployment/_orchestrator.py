@@ -1,0 +1,449 @@
+"""The orchestrator actor: runs one deployment from bids to shutdown.
+
+    bidding     broadcast the request; collect bids and declines until every ensemble
+                node has enough candidates (early) or the round ends; repeat
+    solving     `placement.solve` over the bids; unplaceable: another round, until
+                the deadline, then fail with the solver's explanation and the declines
+    committing  reserve on every chosen provider at once; a refusal or silence reverts
+                every reservation made, excludes that provider and solves again
+    allocating  allocation actors on each provider, then start them in `depends_on`
+                order across providers (a dependent starts once what it needs is ready)
+    running     poll every allocation: its events become the deployment's; a silent
+                provider is suspected, never torn down for it
+    shutdown    stop the allocations newest first, release every reservation
+
+Each revertible step registers its undo before it runs (an `UndoStack` phase), so an
+error or a cancellation at any point leaves nothing behind on any provider; the
+providers also take down what a silent orchestrator leaves (lease and heartbeat).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from dms.actor import (
+    Actor,
+    ActorError,
+    BehaviorFailed,
+    Handle,
+    Message,
+    Role,
+    behavior,
+    structure_args,
+)
+from dms.ensemble import derive_requirements
+from dms.ensemble._spec import Ensemble
+from dms.orchestrator import (
+    BidWindow,
+    DeploymentLifecycle,
+    DeploymentUnplaceable,
+    NodeDecline,
+    Phase,
+    PhaseEvent,
+    UndoStack,
+)
+from dms.orchestrator.placement import Placement
+from dms.provider import wire
+from dms.store import AllocationState, DeploymentAllocation, DeploymentPhase
+from ucan import Delegation, UcanError
+
+from ._journal import DeploymentJournal
+
+log = logging.getLogger("dms.deployment")
+P = DeploymentPhase
+
+ENDED_BADLY = {"start_failed", "crash_loop", "stayed_down", "exited", "redeploy_requested"}
+STATES = {
+    "starting": AllocationState.STARTING, "running": AllocationState.RUNNING,
+    "healthy": AllocationState.HEALTHY, "unhealthy": AllocationState.UNHEALTHY,
+    "restarting": AllocationState.RESTARTING, "completed": AllocationState.COMPLETED,
+    "exited": AllocationState.FAILED, "start_failed": AllocationState.FAILED,
+    "crash_loop": AllocationState.FAILED, "stayed_down": AllocationState.FAILED,
+    "redeploy_requested": AllocationState.FAILED, "stopped": AllocationState.STOPPED,
+}
+
+
+@attrs.frozen
+class DeploymentSettings:
+    """Timing of a deployment (seconds)."""
+
+    deadline: float = 120.0  # to be running, from the request
+    bid_round: float = 2.0  # a round closes early once every node has candidates
+    lease: float = 30.0  # a commit's reservation, until allocated
+    heartbeat: float = 30.0  # providers stop allocations nobody asked after for this long
+    poll_interval: float = 1.0
+    request_timeout: float = 10.0
+    start_timeout: float = 300.0
+    undo_timeout: float = 10.0
+
+
+DEFAULT_SETTINGS = DeploymentSettings()
+
+
+class DeploymentFailed(Exception):
+    """The deployment cannot be done; the message says why, for the user."""
+
+
+class CommitFailed(Exception):
+    def __init__(self, peer: str, reason: str) -> None:
+        super().__init__(f"provider {peer} did not commit: {reason}")
+        self.peer = peer
+        self.reason = reason
+
+
+@attrs.frozen
+class _Placed:
+    allocation: str
+    node: str
+    provider: str
+    actor: Handle
+    proof: Delegation
+
+
+class Orchestrator(Role):
+    """Register on the orchestrator actor and run `main` as its main task."""
+
+    def __init__(self, journal: DeploymentJournal, ensemble: Ensemble, market: str,
+                 settings: DeploymentSettings = DEFAULT_SETTINGS) -> None:
+        self.journal = journal
+        self.id = journal.record.id
+        self.ensemble = ensemble
+        self.market = market
+        self.settings = settings
+        self.requirements = derive_requirements(ensemble)
+        self.lifecycle = DeploymentLifecycle()
+        self.window: BidWindow | None = None
+        self.providers: dict[str, Handle] = {}
+        self.placed: dict[str, _Placed] = {}
+        self.reports: dict[str, wire.AllocationReport] = {}
+        self._seen_events: dict[str, int] = {}  # per allocation, the last event recorded
+        self.shutdown_requested = trio.Event()
+        self._answered = trio.Event()
+        self._phase_events: list[PhaseEvent] = []
+        self._last_reason = "no provider answered"
+
+    # -- answers from providers ---------------------------------------------------------
+
+    @behavior(wire.BID, args=wire.BidAnswer)
+    async def bid(self, message: Message[wire.BidAnswer]) -> None:
+        answer = message.args
+        if answer.deployment != self.id:
+            raise BehaviorFailed(f"this orchestrator runs deployment {self.id}",
+                                 name="InvalidArgs")
+        window = self.window
+        if window is None:
+            return
+        # The provider is the peer the answer came from, whatever it says it is.
+        peer = message.sender.peer
+        self.providers[peer] = message.sender
+        if answer.bid is not None:
+            window.add_bid(attrs.evolve(answer.bid, peer=peer))
+        if answer.decline is not None:
+            for decline in NodeDecline.split(attrs.evolve(answer.decline, peer=peer)):
+                window.add_decline(decline)
+        self._answered.set()
+
+    # -- the deployment -----------------------------------------------------------------
+
+    async def main(self, actor: Actor) -> None:
+        try:
+            await self._run(actor)
+        except DeploymentFailed as failure:
+            await self._fail(str(failure))
+        except Exception as error:  # a bug: the deployment fails, the node goes on
+            log.exception("deployment %s failed", self.id)
+            await self._fail(f"{type(error).__name__}: {error}")
+        finally:
+            if not self.lifecycle.final:  # cancelled: what it made is reverted by now
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await self._fail("stopped before it was running (shut down, or its "
+                                     "node stopped); everything it made was reverted")
+
+    async def _run(self, actor: Actor) -> None:
+        async with UndoStack(undo_timeout=self.settings.undo_timeout,
+                             on_event=self._phase_events.append) as undos:
+            with trio.move_on_after(self.settings.deadline) as deadline:
+                await self._deploy(actor, undos)
+            if deadline.cancelled_caught:
+                raise DeploymentFailed(f"not running within {self.settings.deadline:g} s: "
+                                       f"{self._last_reason}")
+            await self._enter(P.RUNNING)
+            why = await self._supervise(actor)
+            await self._enter(P.SHUTTING_DOWN, why)
+        await self._flush_phase_events()
+        await self._enter(P.COMPLETED, why)
+
+    async def _deploy(self, actor: Actor, undos: UndoStack) -> None:
+        window = self.window = BidWindow(self.requirements,
+                                         round_seconds=self.settings.bid_round)
+        await self._enter(P.BIDDING)
+        while True:
+            placement = await self._bid_until_placeable(actor, window)
+            await self._enter(P.COMMITTING)
+            try:
+                async with undos.phase("commit") as phase:
+                    await self._commit(actor, placement, phase)
+                break
+            except CommitFailed as failure:
+                self._last_reason = str(failure)
+                window.exclude(failure.peer, failure.reason)
+                await self.journal.event("commit_failed", provider=failure.peer,
+                                         reason=failure.reason[:1000])
+                await self._enter(P.SOLVING, str(failure))
+        await self._flush_phase_events()
+        await self.journal.update(assignment=dict(placement.assignment.primary))
+        await self._enter(P.ALLOCATING)
+        async with undos.phase("allocate") as phase:
+            await self._allocate(actor, placement, phase)
+            await self._start_in_order(actor, phase)
+        await self._flush_phase_events()
+
+    async def _bid_until_placeable(self, actor: Actor, window: BidWindow) -> Placement:
+        request = wire.BidRequest(self.id, self.journal.record.ensemble, actor.handle)
+        while True:
+            if self.lifecycle.phase is not P.BIDDING:
+                await self._enter(P.BIDDING)
+            closes = window.open_round(trio.current_time())
+            await actor.broadcast(wire.DEPLOYMENT_TOPIC, wire.REQUEST, request,
+                                  subject=self.market)
+            while not window.should_close(trio.current_time()):
+                self._answered = trio.Event()
+                with trio.move_on_at(closes):
+                    await self._answered.wait()
+            await self._enter(P.SOLVING)
+            try:
+                return window.solve()
+            except DeploymentUnplaceable as unplaceable:
+                self._last_reason = unplaceable.text()
+                await self.journal.event("unplaceable", explanation=self._last_reason[:4000])
+            await trio.sleep_until(closes)  # a full round before asking again
+
+    # -- commit -------------------------------------------------------------------------
+
+    def _by_provider(self, placement: Placement) -> dict[str, list[str]]:
+        chosen: dict[str, list[str]] = {}
+        for node, peer in placement.assignment.primary.items():
+            chosen.setdefault(peer, []).append(node)
+        return chosen
+
+    async def _commit(self, actor: Actor, placement: Placement, phase: Phase) -> None:
+        failures: list[CommitFailed] = []
+        async with trio.open_nursery() as nursery:
+            for peer, nodes in self._by_provider(placement).items():
+                handle = self.providers[peer]
+                phase.on_revert(functools.partial(self._take_down, actor, handle, wire.REVERT),
+                                f"reservations on {peer}")
+                nursery.start_soon(self._commit_one, actor, handle, nodes, failures,
+                                   nursery.cancel_scope)
+        if failures:
+            raise failures[0]
+
+    async def _commit_one(self, actor: Actor, provider: Handle, nodes: list[str],
+                          failures: list[CommitFailed], scope: trio.CancelScope) -> None:
+        order = wire.CommitOrder(self.id, self.journal.record.ensemble, tuple(nodes),
+                                 self.settings.lease)
+        try:
+            await actor.invoke(provider, wire.COMMIT, order, subject=self.market,
+                               timeout=self.settings.request_timeout)
+        except ActorError as error:
+            failures.append(CommitFailed(provider.peer, str(error)))
+            scope.cancel()
+            return
+        await self.journal.event("committed", provider=provider.peer, nodes=nodes)
+
+    async def _take_down(self, actor: Actor, provider: Handle, command: str) -> None:
+        """Revert or shut down on one provider (idempotent there); a provider that does
+        not answer takes the deployment down itself when its leases or heartbeat run out."""
+        try:
+            await actor.invoke(provider, command, wire.DeploymentRef(self.id),
+                               subject=self.market, timeout=self.settings.request_timeout)
+        except ActorError as error:
+            await self.journal.event("take_down_unconfirmed", provider=provider.peer,
+                                     reason=str(error)[:1000])
+
+    # -- allocate and start ------------------------------------------------------------
+
+    async def _allocate(self, actor: Actor, placement: Placement, phase: Phase) -> None:
+        failures: list[str] = []
+        async with trio.open_nursery() as nursery:
+            for peer, nodes in self._by_provider(placement).items():
+                handle = self.providers[peer]
+                phase.on_revert(functools.partial(self._take_down, actor, handle,
+                                                  wire.SHUTDOWN), f"allocations on {peer}")
+                nursery.start_soon(self._allocate_one, actor, handle, nodes, failures)
+        if failures:
+            raise DeploymentFailed(failures[0])
+        await self.journal.update(allocations={
+            name: DeploymentAllocation(provider=placed.provider, actor=placed.actor.id)
+            for name, placed in self.placed.items()})
+
+    async def _allocate_one(self, actor: Actor, provider: Handle, nodes: list[str],
+                            failures: list[str]) -> None:
+        order = wire.AllocateOrder(self.id, self.journal.record.ensemble, tuple(nodes),
+                                   self.settings.heartbeat)
+        try:
+            allocated = await actor.invoke(provider, wire.ALLOCATE, order,
+                                           subject=self.market,
+                                           timeout=self.settings.request_timeout)
+            grants = _allocation_grants(allocated)
+            for grant in grants:
+                self.placed[grant.allocation] = _Placed(
+                    grant.allocation, grant.node, provider.peer, grant.actor,
+                    Delegation.decode(grant.proof))
+        except (ActorError, UcanError, ValueError) as error:
+            failures.append(f"provider {provider.peer} did not allocate {nodes}: {error}")
+
+    async def _start_in_order(self, actor: Actor, phase: Phase) -> None:
+        """Start allocations level by level of `depends_on`: each level at once, after
+        everything it depends on is ready (healthy, when checked)."""
+        for level in _levels({name: spec.depends_on
+                              for name, spec in self.ensemble.allocations.items()}):
+            failures: list[str] = []
+            async with trio.open_nursery() as nursery:
+                for name in level:
+                    placed = self.placed[name]
+                    phase.on_revert(functools.partial(self._stop_one, actor, placed),
+                                    f"allocation {name}")
+                    nursery.start_soon(self._start_one, actor, placed, failures)
+            if failures:
+                raise DeploymentFailed(failures[0])
+
+    async def _start_one(self, actor: Actor, placed: _Placed, failures: list[str]) -> None:
+        try:
+            report = await self._ask(actor, placed, wire.ALLOCATION_START,
+                                     timeout=self.settings.start_timeout + 10)
+        except ActorError as error:
+            failures.append(f"allocation {placed.allocation} did not start: {error}")
+            return
+        await self._take_report(placed, report)
+        if report.phase in ENDED_BADLY or (report.ended and report.phase != "completed"):
+            last = report.events[-1].detail if report.events else ""
+            failures.append(f"allocation {placed.allocation} on {placed.provider} failed to "
+                            f"start ({report.phase}): {last}")
+
+    async def _stop_one(self, actor: Actor, placed: _Placed) -> None:
+        try:
+            report = await self._ask(actor, placed, wire.ALLOCATION_STOP,
+                                     timeout=self.settings.request_timeout + 30)
+        except ActorError:
+            return  # the provider's shutdown (the undo below this one) stops it anyway
+        await self._take_report(placed, report)
+
+    async def _ask(self, actor: Actor, placed: _Placed, command: str, *, timeout: float,
+                   args: Any = None) -> wire.AllocationReport:
+        reply = await actor.invoke(placed.actor, command, args, timeout=timeout,
+                                   proofs=[placed.proof])
+        return _report(reply)
+
+    # -- running ------------------------------------------------------------------------
+
+    async def _supervise(self, actor: Actor) -> str:
+        """Poll every allocation until shutdown is asked for, the duration ends or
+        every allocation has ended; returns which."""
+        duration = self.journal.record.duration
+        ends = math.inf if duration is None else trio.current_time() + duration
+        silent: set[str] = set()
+        while True:
+            async with trio.open_nursery() as nursery:
+                for placed in self.placed.values():
+                    nursery.start_soon(self._poll, actor, placed, silent)
+            if self.reports and all(r.ended for r in self.reports.values()):
+                return "every allocation has ended"
+            with trio.move_on_after(self.settings.poll_interval):
+                await self.shutdown_requested.wait()
+            if self.shutdown_requested.is_set():
+                return "shutdown requested"
+            if trio.current_time() >= ends:
+                return f"its duration of {duration:g} s is over"
+
+    async def _poll(self, actor: Actor, placed: _Placed, silent: set[str]) -> None:
+        after = self._seen_events.get(placed.allocation, 0)
+        try:
+            report = await self._ask(actor, placed, wire.ALLOCATION_STATUS,
+                                     timeout=self.settings.request_timeout,
+                                     args=wire.StatusQuery(after))
+        except ActorError as error:
+            if placed.provider not in silent:  # suspected, not dead: nothing is torn down
+                silent.add(placed.provider)
+                await self.journal.event("provider_suspected", provider=placed.provider,
+                                         reason=str(error)[:1000])
+            return
+        if placed.provider in silent:
+            silent.discard(placed.provider)
+            await self.journal.event("provider_answers_again", provider=placed.provider)
+        await self._take_report(placed, report)
+
+    async def _take_report(self, placed: _Placed, report: wire.AllocationReport) -> None:
+        """Record an allocation's new events in the deployment's stream, and its state."""
+        seen = self._seen_events.get(placed.allocation, 0)
+        for event in report.events:
+            if event.number > seen:
+                seen = event.number
+                await self.journal.event("allocation", allocation=placed.allocation,
+                                         provider=placed.provider, event=event.kind,
+                                         detail=event.detail, exit_code=event.exit_code,
+                                         logs_tail=event.logs_tail[-1000:])
+        self._seen_events[placed.allocation] = seen
+        self.reports[placed.allocation] = report
+        state = STATES.get(report.phase or "", AllocationState.PENDING)
+        current = self.journal.record.allocations.get(placed.allocation)
+        if current is not None and current.state is not state:
+            allocations = dict(self.journal.record.allocations)
+            allocations[placed.allocation] = attrs.evolve(current, state=state)
+            await self.journal.update(allocations=allocations)
+
+    # -- phases and events --------------------------------------------------------------
+
+    async def _enter(self, phase: DeploymentPhase, detail: str = "") -> None:
+        self.lifecycle.enter(phase, trio.current_time(), detail)
+        await self.journal.update(phase=phase)
+        await self.journal.event("phase", phase=phase.value, detail=detail[:4000])
+
+    async def _flush_phase_events(self) -> None:
+        events, self._phase_events = self._phase_events, []
+        for event in events:
+            await self.journal.event("revert" if "undo" in event.kind.value
+                                     or event.kind.value.startswith("revert") else "step",
+                                     step=event.kind.value, detail=str(event)[:1000])
+
+    async def _fail(self, reason: str) -> None:
+        await self._flush_phase_events()
+        if not self.lifecycle.final:
+            self.lifecycle.enter(P.FAILED, trio.current_time(), reason)
+        await self.journal.update(phase=P.FAILED, failure=reason[:8000])
+        await self.journal.event("phase", phase=P.FAILED.value, detail=reason[:4000])
+
+
+def _levels(depends_on: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
+    """Allocations grouped so that each group only needs earlier groups."""
+    level: dict[str, int] = {}
+
+    def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
+        if name not in level:
+            if name in seen:
+                raise DeploymentFailed(f"allocations depend on each other in a cycle ({name})")
+            needs = depends_on.get(name, ())
+            level[name] = 1 + max((depth(n, seen | {name}) for n in needs), default=-1)
+        return level[name]
+
+    for name in depends_on:
+        depth(name)
+    groups: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for name, at in level.items():
+        groups[at].append(name)
+    return groups
+
+
+def _allocation_grants(reply: Any) -> tuple[wire.AllocationGrant, ...]:
+    return structure_args(reply, wire.Allocated).allocations
+
+
+def _report(reply: Any) -> wire.AllocationReport:
+    return structure_args(reply, wire.AllocationReport)

@@ -1,0 +1,228 @@
+"""A node's deployment service: `/dms/node/deployment/new`, `status`, `list`, `events`
+and `shutdown`, on the node's root actor.
+
+`new` validates the ensemble (every problem at once; nothing is created for an invalid
+one), spawns an orchestrator actor with exactly `/dms/deployment` for the deployment's
+life and answers at once with the deployment's id. The other commands work by id,
+for the user who created it or anyone that user delegated to (the creator is an
+issuer in the caller's chain).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
+from dms.cleanup import shielded_cleanup
+from dms.ensemble import EnsembleError, load_ensemble
+from dms.provider import wire
+from dms.store import DeploymentPhase, DeploymentRecord, EventRecord, NodeStore
+from ucan import Delegation
+from ucan.command import proves
+
+from ._journal import DeploymentJournal
+from ._orchestrator import DEFAULT_SETTINGS, DeploymentSettings, Orchestrator
+
+NEW = "/dms/node/deployment/new"
+STATUS = "/dms/node/deployment/status"
+LIST = "/dms/node/deployment/list"
+EVENTS = "/dms/node/deployment/events"
+SHUTDOWN = "/dms/node/deployment/shutdown"
+ORCHESTRATOR_COMMANDS = ("/dms/deployment",)
+MAX_DEPLOYMENTS = 1000
+"""Deployments a node runs (and keeps in memory) at once; past it `new` is refused."""
+MAX_EVENTS_WAIT = 30.0
+STOP_ALL_DEADLINE = 60.0
+BEFORE_RUNNING = (DeploymentPhase.PENDING, DeploymentPhase.BIDDING, DeploymentPhase.SOLVING,
+                  DeploymentPhase.COMMITTING, DeploymentPhase.ALLOCATING)
+
+
+@attrs.frozen
+class NewDeployment:
+    ensemble: str  # the YAML text
+    deadline: float | None = None  # seconds to be running (default: the node's setting)
+    duration: float | None = None  # seconds to run; None: until shut down
+
+
+@attrs.frozen
+class DeploymentId:
+    id: str
+
+
+@attrs.frozen
+class EventsQuery:
+    id: str
+    after: int = 0
+    wait: float = 0.0  # seconds to wait for an event after `after` (at most 30)
+
+
+@attrs.frozen
+class AllocationView:
+    name: str
+    provider: str
+    state: str
+    health: str | None = None
+    restarts: int = 0
+
+
+@attrs.frozen
+class EventView:
+    seq: int
+    at: float
+    kind: str
+    payload: dict[str, Any]
+
+
+@attrs.frozen
+class DeploymentView:
+    id: str
+    phase: str
+    owner: str
+    created_at: float
+    assignment: dict[str, str]
+    allocations: tuple[AllocationView, ...]
+    failure: str
+    recent_events: tuple[EventView, ...]
+
+
+@attrs.frozen
+class _Running:
+    journal: DeploymentJournal
+    orchestrator: Orchestrator
+    actor: Actor
+
+
+class DeploymentService(Role):
+    """Register on a node's root actor (its trust and store are the node's)."""
+
+    def __init__(self, market: Callable[[], Iterable[str]], store: NodeStore | None,
+                 clock: Callable[[], float],
+                 settings: DeploymentSettings = DEFAULT_SETTINGS) -> None:
+        self.market = market
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.deployments: dict[str, _Running] = {}
+
+    @behavior(NEW, args=NewDeployment)
+    async def new(self, message: Message[NewDeployment]) -> DeploymentId:
+        order = message.args
+        if len(order.ensemble.encode()) > wire.MAX_ENSEMBLE_TEXT:
+            raise BehaviorFailed(f"ensemble: over {wire.MAX_ENSEMBLE_TEXT} bytes",
+                                 name="InvalidArgs")
+        try:
+            ensemble = load_ensemble(order.ensemble, file="<ensemble>")
+        except EnsembleError as error:
+            raise BehaviorFailed(str(error), name="InvalidEnsemble") from None
+        for name, seconds in (("deadline", order.deadline), ("duration", order.duration)):
+            if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+                raise BehaviorFailed(f"{name}: must be a number of seconds > 0",
+                                     name="InvalidArgs")
+        markets = sorted(self.market())
+        if not markets:
+            raise BehaviorFailed(
+                f"this node holds no grant of {wire.REQUEST}: no provider would take its "
+                f"requests (an organisation grants it with `ucan delegate ... "
+                f"/dms/deployment`)", name="NoDeploymentAuthority")
+        if len([d for d in self.deployments.values() if not d.orchestrator.lifecycle.final]) \
+                >= MAX_DEPLOYMENTS:
+            raise BehaviorFailed(f"this node runs {MAX_DEPLOYMENTS} deployments already",
+                                 name="Busy")
+        now = self.clock()
+        deadline = order.deadline or self.settings.deadline
+        record = DeploymentRecord(id=str(uuid.uuid4()), owner=message.sender.id,
+                                  ensemble=order.ensemble, created_at=now, updated_at=now,
+                                  deadline=now + deadline, duration=order.duration)
+        journal = await DeploymentJournal.create(record, self.store, self.clock)
+        orchestrator = Orchestrator(journal, ensemble, markets[0],
+                                    attrs.evolve(self.settings, deadline=deadline))
+        actor = await self.actor.spawn(f"orchestrator/{record.id}",
+                                       commands=ORCHESTRATOR_COMMANDS, main=orchestrator.main)
+        actor.register(orchestrator)
+        self.deployments[record.id] = _Running(journal, orchestrator, actor)
+        return DeploymentId(record.id)
+
+    @behavior(STATUS, args=DeploymentId)
+    async def status(self, message: Message[DeploymentId]) -> DeploymentView:
+        running = self._owned(message, message.args.id)
+        return _view(running)
+
+    @behavior(LIST)
+    async def list(self, message: Message[Any]) -> dict[str, list[dict[str, str]]]:
+        mine = [r for r in self.deployments.values() if _may_see(message, r.journal.record)]
+        return {"deployments": [{"id": r.journal.record.id, "phase": r.journal.record.phase.value}
+                                for r in mine]}
+
+    @behavior(EVENTS, args=EventsQuery)
+    async def events(self, message: Message[EventsQuery]) -> dict[str, Any]:
+        """The deployment's events after `after` (resumable), waiting up to `wait`
+        seconds for one; `final` says nothing more will come."""
+        query = message.args
+        running = self._owned(message, query.id)
+        wait = min(max(query.wait, 0.0), MAX_EVENTS_WAIT) if math.isfinite(query.wait) else 0.0
+        events = await running.journal.wait_after(query.after, wait)
+        return {"events": [_event_view(e) for e in events],
+                "final": running.orchestrator.lifecycle.final and not
+                running.journal.events_after(events[-1].seq if events else query.after)}
+
+    @behavior(SHUTDOWN, args=DeploymentId)
+    async def shutdown(self, message: Message[DeploymentId]) -> dict[str, str]:
+        running = self._owned(message, message.args.id)
+        running.orchestrator.shutdown_requested.set()
+        if running.orchestrator.lifecycle.phase in BEFORE_RUNNING:
+            await running.actor.stop()  # not running yet: cancelling reverts everything
+        return {"phase": running.journal.record.phase.value}
+
+    def _owned(self, message: Message[Any], deployment: str) -> _Running:
+        running = self.deployments.get(deployment)
+        if running is None or not _may_see(message, running.journal.record):
+            raise BehaviorFailed(f"no deployment {deployment} of yours here",
+                                 name="UnknownDeployment")
+        return running
+
+    async def stop_all(self) -> None:
+        """Shut every deployment down (the node is stopping), even when cancelled."""
+        for running in self.deployments.values():
+            running.orchestrator.shutdown_requested.set()
+        with shielded_cleanup(STOP_ALL_DEADLINE):
+            for running in self.deployments.values():
+                await running.actor.wait_stopped()
+
+
+def _may_see(message: Message[Any], record: DeploymentRecord) -> bool:
+    """The creator, or anyone whose chain runs through the creator."""
+    return message.sender.id == record.owner or any(
+        d.iss == record.owner for d in message.chain.delegations)
+
+
+def _event_view(event: EventRecord) -> EventView:
+    return EventView(event.seq, event.at, event.kind, dict(event.payload))
+
+
+def _view(running: _Running) -> DeploymentView:
+    record = running.journal.record
+    reports = running.orchestrator.reports
+    allocations = []
+    for name, placed in sorted(record.allocations.items()):
+        report = reports.get(name)
+        allocations.append(AllocationView(
+            name, placed.provider, placed.state.value,
+            None if report is None else report.health,
+            0 if report is None else report.restarts))
+    return DeploymentView(
+        id=record.id, phase=record.phase.value, owner=record.owner,
+        created_at=record.created_at, assignment=dict(record.assignment),
+        allocations=tuple(allocations), failure=record.failure,
+        recent_events=tuple(_event_view(e) for e in list(running.journal.events)[-20:]))
+
+
+def deployment_markets(provided: Iterable[Delegation], node: str) -> list[str]:
+    """The subjects (organisations) under which this node may ask providers for bids:
+    those of its grants of `/dms/deployment/request`."""
+    return sorted({d.sub for d in provided
+                   if d.aud == node and d.sub is not None and proves(d.cmd, wire.REQUEST)})

@@ -1,0 +1,177 @@
+"""An allocation actor: one ensemble allocation on this provider, its supervisor, its
+numbered events and the behaviors its orchestrator controls it with.
+
+Only the orchestrator that allocated it can call it: the allocation actor delegates
+`/dms/allocation` over its own id to that orchestrator, and each behavior checks that
+the chain it was called with rests on that delegation (the provider's anchors can
+prove `/dms/allocation` too, but this allocation is not theirs to drive).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
+from dms.executor import ExecutionSpec, Executor
+from dms.supervise import (
+    AllocationSupervisor,
+    HealthCheck,
+    Outcome,
+    RestartPolicy,
+    StatusEvent,
+    open_event_channel,
+)
+
+from ._wire import (
+    ALLOCATION_LOGS,
+    ALLOCATION_START,
+    ALLOCATION_STATUS,
+    ALLOCATION_STOP,
+    AllocationEvent,
+    AllocationReport,
+    StatusQuery,
+)
+
+log = logging.getLogger("dms.provider")
+
+EVENTS_KEPT = 256
+"""Events an allocation keeps for its orchestrator to read (the oldest go first)."""
+START_TIMEOUT = 300.0
+"""How long `start` waits for the workload to be ready (healthy, if checked)."""
+STOP_TIMEOUT = 30.0
+
+
+class AllocationRole(Role):
+    """Run with `spawn(main=role.main)` and `register(role)` on the same actor."""
+
+    def __init__(self, allocation: str, node: str, spec: ExecutionSpec, executor: Executor,
+                 *, health: HealthCheck | None, policy: RestartPolicy,
+                 clock: Callable[[], float], on_heartbeat: Callable[[], None]) -> None:
+        self.allocation = allocation
+        self.node = node
+        self.spec = spec
+        self.clock = clock
+        self._on_heartbeat = on_heartbeat
+        self._sink, self._events_in = open_event_channel(EVENTS_KEPT)
+        self.supervisor = AllocationSupervisor(executor, spec, self._sink, health=health,
+                                               policy=policy)
+        self.events: collections.deque[AllocationEvent] = collections.deque(maxlen=EVENTS_KEPT)
+        self._numbered = 0
+        self.outcome: Outcome | None = None
+        self._start = trio.Event()
+        self._ready = trio.Event()
+        self._ended = trio.Event()
+        self._scope = trio.CancelScope()
+
+    # -- the actor's main task ------------------------------------------------------
+
+    async def main(self, actor: Actor) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._number_events)
+            await self._start.wait()
+            if not self._scope.cancel_called:  # not stopped before it started
+                await nursery.start(self._supervise)
+            self._ready.set()
+            await self._ended.wait()
+            await trio.sleep(0)  # let the last events be numbered
+            await trio.sleep_forever()  # its report stays readable until it is stopped
+
+    async def _supervise(self, *, task_status: trio.TaskStatus[None]) -> None:
+        try:
+            with self._scope:
+                self.outcome = await self.supervisor.run(task_status=task_status)
+        finally:
+            self._ended.set()
+            self._ready.set()
+
+    async def _number_events(self) -> None:
+        offset = self.clock() - trio.current_time()
+        async for event in self._events_in:
+            self._numbered += 1
+            self.events.append(_numbered(self._numbered, event, offset))
+
+    # -- behaviors --------------------------------------------------------------------
+
+    @behavior(ALLOCATION_START)
+    async def start(self, message: Message[Any]) -> AllocationReport:
+        """Start the workload; answers once it is ready (healthy when a check is
+        configured) or has failed to start. Starting again only reports."""
+        self._check_caller(message)
+        self._heartbeat()
+        self._start.set()
+        with trio.move_on_after(START_TIMEOUT):
+            await self._ready.wait()
+        return self.report()
+
+    @behavior(ALLOCATION_STOP)
+    async def stop(self, message: Message[Any]) -> AllocationReport:
+        self._check_caller(message)
+        await self.stop_workload()
+        return self.report()
+
+    @behavior(ALLOCATION_STATUS, args=StatusQuery)
+    async def status(self, message: Message[StatusQuery]) -> AllocationReport:
+        """The allocation's state and its events after `after`; also the heartbeat
+        that keeps the allocation's deployment alive here."""
+        self._check_caller(message)
+        self._heartbeat()
+        return self.report(message.args.after)
+
+    @behavior(ALLOCATION_LOGS)
+    async def logs(self, message: Message[Any]) -> dict[str, str]:
+        self._check_caller(message)
+        execution = self.supervisor.execution
+        if execution is None:
+            return {"stdout": "", "stderr": ""}
+        logs = await execution.logs(tail=200)
+        return {"stdout": logs.stdout, "stderr": logs.stderr}
+
+    # -- for the provider -------------------------------------------------------------
+
+    async def stop_workload(self) -> None:
+        """Stop the workload (gracefully: the supervisor stops its execution on
+        cancellation) and wait until it has; harmless when it never started."""
+        if not self._start.is_set():
+            self._start.set()
+            self._scope.cancel()
+            self._ended.set()
+            return
+        self._scope.cancel()
+        with trio.move_on_after(STOP_TIMEOUT):
+            await self._ended.wait()
+
+    def report(self, after: int = 0) -> AllocationReport:
+        status = self.supervisor.status()
+        return AllocationReport(
+            allocation=self.allocation,
+            phase=None if status.phase is None else status.phase.value,
+            health=None if status.health is None else status.health.value,
+            restarts=status.restarts,
+            events=tuple(e for e in self.events if e.number > after),
+            ended=self._ended.is_set(),
+        )
+
+    def _heartbeat(self) -> None:
+        self._on_heartbeat()
+
+    def _check_caller(self, message: Message[Any]) -> None:
+        if message.chain.subject != self.actor.id:
+            raise BehaviorFailed(
+                f"allocation {self.allocation} is controlled only through its own "
+                f"delegation to the orchestrator that allocated it", name="NotYourAllocation")
+
+
+def _numbered(number: int, event: StatusEvent, offset: float) -> AllocationEvent:
+    return AllocationEvent(
+        number=number,
+        kind=event.kind.value,
+        at=event.at + offset,
+        detail=event.detail[:1024],
+        exit_code=None if event.exit is None else event.exit.exit_code,
+        logs_tail=event.logs_tail[-4096:],
+    )

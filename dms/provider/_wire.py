@@ -1,0 +1,128 @@
+"""The deployment protocol between an orchestrator actor and the providers: commands and
+the typed args and replies they carry (structured by `dms.actor`'s wire converter).
+
+Every request names its deployment by id. The ensemble travels as the YAML text the
+user gave, and every provider validates it again: it trusts the orchestrator's
+authority, not its parsing.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from dms.actor import Handle
+from dms.orchestrator.placement import Bid
+
+from ._decline import Decline
+
+DEPLOYMENT_TOPIC = "/nunet/deployment"
+REQUEST = "/dms/deployment/request"
+BID = "/dms/deployment/bid"
+COMMIT = "/dms/deployment/commit"
+REVERT = "/dms/deployment/revert"
+ALLOCATE = "/dms/deployment/allocate"
+SHUTDOWN = "/dms/deployment/shutdown"
+
+ALLOCATION = "/dms/allocation"
+ALLOCATION_START = "/dms/allocation/start"
+ALLOCATION_STOP = "/dms/allocation/stop"
+ALLOCATION_STATUS = "/dms/allocation/status"
+ALLOCATION_LOGS = "/dms/allocation/logs"
+
+MAX_ENSEMBLE_TEXT = 256 * 1024
+"""Bytes of ensemble YAML a provider reads from a request."""
+
+
+@attrs.frozen
+class BidRequest:
+    """Asks providers to bid; they answer `BID` to `reply_to` (the orchestrator actor,
+    which must be the request's signer: a request cannot point bids at a third party)."""
+
+    deployment: str
+    ensemble: str
+    reply_to: Handle
+
+
+@attrs.frozen
+class BidAnswer:
+    """A provider's answer: a bid for the nodes it can host, a decline for the others."""
+
+    deployment: str
+    bid: Bid | None = None
+    decline: Decline | None = None
+
+
+@attrs.frozen
+class CommitOrder:
+    """Reserve what `nodes` of the ensemble need, under a lease of `lease` seconds."""
+
+    deployment: str
+    ensemble: str
+    nodes: tuple[str, ...]
+    lease: float = 30.0
+
+
+@attrs.frozen
+class Committed:
+    reservations: tuple[str, ...]
+
+
+@attrs.frozen
+class DeploymentRef:
+    deployment: str
+
+
+@attrs.frozen
+class AllocateOrder:
+    """Turn the reservations of `nodes` into allocation actors (not started yet).
+    `heartbeat`: if the orchestrator asks after none of them for this long, the
+    provider stops them and releases what they hold (a vanished orchestrator leaks
+    nothing)."""
+
+    deployment: str
+    ensemble: str
+    nodes: tuple[str, ...]
+    heartbeat: float = 60.0
+
+
+@attrs.frozen
+class AllocationGrant:
+    """One allocation actor and the delegation (its envelope) that lets the
+    orchestrator control it: `/dms/allocation` over the allocation actor's own id."""
+
+    allocation: str
+    node: str
+    actor: Handle
+    proof: bytes
+
+
+@attrs.frozen
+class Allocated:
+    allocations: tuple[AllocationGrant, ...]
+
+
+@attrs.frozen
+class AllocationEvent:
+    """One supervision event of an allocation, numbered from 1 on its provider."""
+
+    number: int
+    kind: str
+    at: float  # Unix seconds
+    detail: str = ""
+    exit_code: int | None = None
+    logs_tail: str = ""
+
+
+@attrs.frozen
+class StatusQuery:
+    after: int = 0  # the last event number the asker has
+
+
+@attrs.frozen
+class AllocationReport:
+    allocation: str
+    phase: str | None
+    health: str | None
+    restarts: int
+    events: tuple[AllocationEvent, ...]
+    ended: bool  # completed, exited for good or stopped: nothing more will happen
