@@ -182,7 +182,7 @@ class Allocation:
     healthcheck: HealthCheckSpec | None = field("how to tell the allocation is healthy", default=None, aliases=("health_check",))
     volumes: tuple[Volume, ...] = field("volumes to mount (`name:mountpoint` or a mapping)", default=(), aliases=("volume",))
     failure_recovery: AllocationRecovery = field("what to do when it fails", default=AllocationRecovery.STAY_DOWN)
-    depends_on: tuple[str, ...] = field("allocations on the same node that must start first", default=())
+    depends_on: tuple[str, ...] = field("allocations (on any node) that must be ready before this one starts", default=())
 
 
 @attrs.frozen

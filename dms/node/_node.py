@@ -40,7 +40,7 @@ from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
 from dms.node._state_lock import hold_state_dir
 from dms.provider import ProviderConfig, ProviderService, open_provider
-from dms.store import open_node_store
+from dms.store import NodeStore
 from ucan import (
     Delegation,
     Invocation,
@@ -293,8 +293,9 @@ async def open_node(
             node = Node(key, mesh, anchors=anchors, clock=clock, policy=policy, store=store,
                         replays=replays)
             async with contextlib.AsyncExitStack() as stack:
-                records = None if state_dir is None else await stack.enter_async_context(
-                    open_node_store(state_dir))
+                records = None if state_dir is None else NodeStore.open(state_dir)
+                if records is not None:
+                    stack.callback(records.close)  # after the nursery: no call runs then
                 service = DeploymentService(
                     lambda: deployment_markets(node.trust.provided.values(), node.did),
                     records, clock, deployments or DeploymentSettings())

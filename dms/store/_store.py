@@ -57,6 +57,19 @@ class NodeStore:
         self._database: NodeDatabase | None = database
         self._limiter = limiter
 
+    @classmethod
+    def open(cls, state_dir: str | os.PathLike[str], *,
+             retention: EventRetention = DEFAULT_RETENTION) -> NodeStore:
+        """Open `<state_dir>/node.sqlite3` here and now, on the calling thread: for a
+        node that opens its state before it serves (a few milliseconds, once), so its
+        errors are the node's start-up errors. Close it with `close` when no call runs."""
+        return cls(NodeDatabase.open(Path(state_dir) / DATABASE_FILE, retention),
+                   trio.CapacityLimiter(1))
+
+    def close(self) -> None:
+        """Close now; only when no call is running (the node's tasks have ended)."""
+        self._close()
+
     async def call(self, operation: Callable[Concatenate[NodeDatabase, P], T],
                    *args: P.args, **kwargs: P.kwargs) -> T:
         """`operation(database, *args, **kwargs)` in the worker thread, in one
