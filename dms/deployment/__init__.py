@@ -9,10 +9,10 @@ are `dms.orchestrator`'s; the provider's side is `dms.provider`'s.
 
 from dms.deployment._journal import DeploymentJournal
 from dms.deployment._orchestrator import (
-    CommitFailed,
     DeploymentFailed,
     DeploymentSettings,
     Orchestrator,
+    ProviderFailed,
 )
 from dms.deployment._service import (
     EVENTS,
@@ -37,7 +37,6 @@ __all__ = [
     "SHUTDOWN",
     "STATUS",
     "AllocationView",
-    "CommitFailed",
     "DeploymentFailed",
     "DeploymentId",
     "DeploymentJournal",
@@ -48,5 +47,6 @@ __all__ = [
     "EventsQuery",
     "NewDeployment",
     "Orchestrator",
+    "ProviderFailed",
     "deployment_markets",
 ]

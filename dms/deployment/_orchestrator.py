@@ -34,7 +34,10 @@ from dms.actor import (
     BehaviorFailed,
     Handle,
     Message,
+    RemoteError,
+    RequestTimeout,
     Role,
+    Undeliverable,
     behavior,
     structure_args,
 )
@@ -91,11 +94,20 @@ class DeploymentFailed(Exception):
     """The deployment cannot be done; the message says why, for the user."""
 
 
-class CommitFailed(Exception):
-    def __init__(self, peer: str, reason: str) -> None:
-        super().__init__(f"provider {peer} did not commit: {reason}")
+STALE = frozenset({"InsufficientCapacity", "TooManyReservations"})
+"""Commit refusals that mean the provider's bid was overtaken, not that it is bad."""
+
+
+class ProviderFailed(Exception):
+    """A provider refused or did not answer a step of the deployment (commit, allocate,
+    start): what was made is reverted and placement runs again without it, or (`stale`:
+    another deployment took what it offered) with its next bid."""
+
+    def __init__(self, peer: str, reason: str, *, stale: bool = False) -> None:
+        super().__init__(f"provider {peer}: {reason}")
         self.peer = peer
         self.reason = reason
+        self.stale = stale
 
 
 @attrs.frozen
@@ -190,19 +202,26 @@ class Orchestrator(Role):
             try:
                 async with undos.phase("commit") as phase:
                     await self._commit(actor, placement, phase)
+                await self._flush_phase_events()
+                await self.journal.update(assignment=dict(placement.assignment.primary))
+                await self._enter(P.ALLOCATING)
+                async with undos.phase("allocate") as phase:
+                    await self._allocate(actor, placement, phase)
+                    await self._start_in_order(actor, phase)
                 break
-            except CommitFailed as failure:
+            except ProviderFailed as failure:  # everything made so far is reverted now
                 self._last_reason = str(failure)
-                window.exclude(failure.peer, failure.reason)
-                await self.journal.event("commit_failed", provider=failure.peer,
-                                         reason=failure.reason[:1000])
+                self.placed.clear()
+                self.reports.clear()
+                self._seen_events.clear()
+                await self._flush_phase_events()
+                await self.journal.event("provider_failed", provider=failure.peer,
+                                         reason=failure.reason[:1000], stale=failure.stale)
+                if failure.stale:  # raced by another deployment: ask it again
+                    window.withdraw(failure.peer)
+                else:  # refused or silent: not this provider again
+                    window.exclude(failure.peer, failure.reason)
                 await self._enter(P.SOLVING, str(failure))
-        await self._flush_phase_events()
-        await self.journal.update(assignment=dict(placement.assignment.primary))
-        await self._enter(P.ALLOCATING)
-        async with undos.phase("allocate") as phase:
-            await self._allocate(actor, placement, phase)
-            await self._start_in_order(actor, phase)
         await self._flush_phase_events()
 
     async def _bid_until_placeable(self, actor: Actor, window: BidWindow) -> Placement:
@@ -234,7 +253,7 @@ class Orchestrator(Role):
         return chosen
 
     async def _commit(self, actor: Actor, placement: Placement, phase: Phase) -> None:
-        failures: list[CommitFailed] = []
+        failures: list[ProviderFailed] = []
         async with trio.open_nursery() as nursery:
             for peer, nodes in self._by_provider(placement).items():
                 handle = self.providers[peer]
@@ -246,14 +265,16 @@ class Orchestrator(Role):
             raise failures[0]
 
     async def _commit_one(self, actor: Actor, provider: Handle, nodes: list[str],
-                          failures: list[CommitFailed], scope: trio.CancelScope) -> None:
+                          failures: list[ProviderFailed], scope: trio.CancelScope) -> None:
         order = wire.CommitOrder(self.id, self.journal.record.ensemble, tuple(nodes),
                                  self.settings.lease)
         try:
             await actor.invoke(provider, wire.COMMIT, order, subject=self.market,
                                timeout=self.settings.request_timeout)
         except ActorError as error:
-            failures.append(CommitFailed(provider.peer, str(error)))
+            stale = isinstance(error, RemoteError) and error.name in STALE
+            failures.append(ProviderFailed(provider.peer, f"did not commit: {error}",
+                                           stale=stale))
             scope.cancel()
             return
         await self.journal.event("committed", provider=provider.peer, nodes=nodes)
@@ -271,7 +292,7 @@ class Orchestrator(Role):
     # -- allocate and start ------------------------------------------------------------
 
     async def _allocate(self, actor: Actor, placement: Placement, phase: Phase) -> None:
-        failures: list[str] = []
+        failures: list[ProviderFailed] = []
         async with trio.open_nursery() as nursery:
             for peer, nodes in self._by_provider(placement).items():
                 handle = self.providers[peer]
@@ -279,13 +300,13 @@ class Orchestrator(Role):
                                                   wire.SHUTDOWN), f"allocations on {peer}")
                 nursery.start_soon(self._allocate_one, actor, handle, nodes, failures)
         if failures:
-            raise DeploymentFailed(failures[0])
+            raise failures[0]
         await self.journal.update(allocations={
             name: DeploymentAllocation(provider=placed.provider, actor=placed.actor.id)
             for name, placed in self.placed.items()})
 
     async def _allocate_one(self, actor: Actor, provider: Handle, nodes: list[str],
-                            failures: list[str]) -> None:
+                            failures: list[ProviderFailed]) -> None:
         order = wire.AllocateOrder(self.id, self.journal.record.ensemble, tuple(nodes),
                                    self.settings.heartbeat)
         try:
@@ -298,14 +319,14 @@ class Orchestrator(Role):
                     grant.allocation, grant.node, provider.peer, grant.actor,
                     Delegation.decode(grant.proof))
         except (ActorError, UcanError, ValueError) as error:
-            failures.append(f"provider {provider.peer} did not allocate {nodes}: {error}")
+            failures.append(ProviderFailed(provider.peer, f"did not allocate {nodes}: {error}"))
 
     async def _start_in_order(self, actor: Actor, phase: Phase) -> None:
         """Start allocations level by level of `depends_on`: each level at once, after
         everything it depends on is ready (healthy, when checked)."""
         for level in _levels({name: spec.depends_on
                               for name, spec in self.ensemble.allocations.items()}):
-            failures: list[str] = []
+            failures: list[Exception] = []
             async with trio.open_nursery() as nursery:
                 for name in level:
                     placed = self.placed[name]
@@ -313,20 +334,26 @@ class Orchestrator(Role):
                                     f"allocation {name}")
                     nursery.start_soon(self._start_one, actor, placed, failures)
             if failures:
-                raise DeploymentFailed(failures[0])
+                raise failures[0]
 
-    async def _start_one(self, actor: Actor, placed: _Placed, failures: list[str]) -> None:
+    async def _start_one(self, actor: Actor, placed: _Placed, failures: list[Exception]) -> None:
         try:
             report = await self._ask(actor, placed, wire.ALLOCATION_START,
                                      timeout=self.settings.start_timeout + 10)
+        except (RequestTimeout, Undeliverable) as error:  # the provider, not the workload
+            failures.append(ProviderFailed(placed.provider,
+                                           f"did not start {placed.allocation}: {error}"))
+            return
         except ActorError as error:
-            failures.append(f"allocation {placed.allocation} did not start: {error}")
+            failures.append(DeploymentFailed(f"allocation {placed.allocation} did not "
+                                             f"start: {error}"))
             return
         await self._take_report(placed, report)
         if report.phase in ENDED_BADLY or (report.ended and report.phase != "completed"):
             last = report.events[-1].detail if report.events else ""
-            failures.append(f"allocation {placed.allocation} on {placed.provider} failed to "
-                            f"start ({report.phase}): {last}")
+            failures.append(DeploymentFailed(
+                f"allocation {placed.allocation} on {placed.provider} failed to start "
+                f"({report.phase}): {last}"))
 
     async def _stop_one(self, actor: Actor, placed: _Placed) -> None:
         try:

@@ -188,6 +188,11 @@ class BidWindow:
         self._excluded[peer] = reason[:MAX_EXCLUSION_REASON]
         self._drop(peer)
 
+    def withdraw(self, peer: str) -> None:
+        """Drop everything `peer` said, but hear it again: its offer went stale (another
+        deployment took what it had free), and its next answer will say what is left."""
+        self._drop(peer)
+
     # what the window knows
 
     @property
