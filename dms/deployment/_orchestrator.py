@@ -20,6 +20,7 @@ providers also take down what a silent orchestrator leaves (lease and heartbeat)
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 from collections.abc import Mapping
@@ -52,7 +53,7 @@ from dms.orchestrator import (
     PhaseEvent,
     UndoStack,
 )
-from dms.orchestrator.placement import Placement
+from dms.orchestrator.placement import Measurements, Placement, ProviderPath
 from dms.provider import wire
 from dms.store import AllocationState, DeploymentAllocation, DeploymentPhase
 from ucan import Delegation, UcanError
@@ -140,6 +141,7 @@ class Orchestrator(Role):
         self._answered = trio.Event()
         self._phase_events: list[PhaseEvent] = []
         self._last_reason = "no provider answered"
+        self._rtts: dict[tuple[str, str], float] = {}
 
     # -- answers from providers ---------------------------------------------------------
 
@@ -155,12 +157,25 @@ class Orchestrator(Role):
         # The provider is the peer the answer came from, whatever it says it is.
         peer = message.sender.peer
         self.providers[peer] = message.sender
+        self._note_rtts(peer, answer.rtt_ms)
         if answer.bid is not None:
             window.add_bid(attrs.evolve(answer.bid, peer=peer))
         if answer.decline is not None:
             for decline in NodeDecline.split(attrs.evolve(answer.decline, peer=peer)):
                 window.add_decline(decline)
         self._answered.set()
+
+    def _note_rtts(self, peer: str, rtts: Mapping[str, float]) -> None:
+        """Keep what a bidder measured to other bidders (the solver needs both ends to
+        have bid; what it measured to anybody else is of no use here)."""
+        for other, rtt in itertools.islice(rtts.items(), wire.MAX_RTTS):
+            if other != peer and isinstance(rtt, float) and math.isfinite(rtt) and rtt >= 0:
+                self._rtts[(peer, other) if peer < other else (other, peer)] = rtt
+
+    def measurements(self) -> Measurements:
+        known = self.providers
+        return Measurements({pair: ProviderPath(rtt_ms=rtt) for pair, rtt in self._rtts.items()
+                             if pair[0] in known and pair[1] in known})
 
     # -- the deployment -----------------------------------------------------------------
 
@@ -238,7 +253,7 @@ class Orchestrator(Role):
                     await self._answered.wait()
             await self._enter(P.SOLVING)
             try:
-                return window.solve()
+                return window.solve(self.measurements())
             except DeploymentUnplaceable as unplaceable:
                 self._last_reason = unplaceable.text()
                 await self.journal.event("unplaceable", explanation=self._last_reason[:4000])

@@ -188,6 +188,11 @@ class Node:
             return self.revocations.screen(payload)
         return self.system.screen_publication(topic, payload)
 
+    def measured_rtts(self) -> dict[str, float]:
+        """Round-trip times (ms) to the peers this node is linked with, as pinged."""
+        return {peer: info.rtt_ms for peer, info in self.mesh.peers.items()
+                if info.connected and info.rtt_ms is not None}
+
     def metrics(self) -> dict[str, int]:
         """Counters: admission decisions, replies, revocations and the mesh's frames."""
         merged: Counter[str] = self.system.metrics()
@@ -305,7 +310,7 @@ async def open_node(
                 await nursery.start(node.run)
                 if provider is not None:
                     node.provider = await stack.enter_async_context(
-                        open_provider(node.root, provider, clock))
+                        open_provider(node.root, provider, clock, rtts=node.measured_rtts))
                 stack.push_async_callback(service.stop_all)
                 yield node
         finally:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import attrs
@@ -51,10 +51,12 @@ def measure_machine(work_dir: Path) -> Capacity:
 
 
 @contextlib.asynccontextmanager
-async def open_provider(parent: Actor, config: ProviderConfig,
-                        clock: Callable[[], float]) -> AsyncIterator[ProviderService]:
+async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[], float], *,
+                        rtts: Callable[[], Mapping[str, float]] = dict,
+                        ) -> AsyncIterator[ProviderService]:
     """Open the executors, spawn the provider actor under `parent` and serve requests
-    for the block; on the way out every deployment hosted here is taken down."""
+    for the block; on the way out every deployment hosted here is taken down. `rtts`
+    gives the node's measured round-trip times to its peers (reported in bids)."""
     async with contextlib.AsyncExitStack() as stack:
         executors: dict[ExecutorKind, Executor] = {}
         for kind in config.executors:
@@ -67,7 +69,7 @@ async def open_provider(parent: Actor, config: ProviderConfig,
             config.work_dir)
         offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors)))
         service = ProviderService(parent.handle.peer, offered, executors, clock,
-                                  price=config.price)
+                                  price=config.price, rtts=rtts)
         actor = await parent.spawn("provider", commands=PROVIDER_COMMANDS, main=service.sweep)
         actor.register(service)
         try:

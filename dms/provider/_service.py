@@ -10,6 +10,7 @@ orchestrator actor that committed it (the reservation's owner); anybody else wit
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ from ._wire import (
     COMMIT,
     DEPLOYMENT_TOPIC,
     MAX_ENSEMBLE_TEXT,
+    MAX_RTTS,
     REQUEST,
     REVERT,
     SHUTDOWN,
@@ -71,8 +73,11 @@ class ProviderService(Role):
     """Register on the provider actor; run `sweep` as its main task."""
 
     def __init__(self, peer: str, offered: Capacity, executors: Mapping[ExecutorKind, Executor],
-                 clock: Callable[[], float], *, price: float = 0.0) -> None:
+                 clock: Callable[[], float], *, price: float = 0.0,
+                 rtts: Callable[[], Mapping[str, float]] = dict) -> None:
+        """`rtts()`: this node's measured round-trip times (ms) to its linked peers."""
         self.peer = peer
+        self.rtts = rtts
         self.book = ReservationBook(offered)
         self.executors = dict(executors)
         self.clock = clock
@@ -96,8 +101,9 @@ class ProviderService(Role):
         self.counters["bids" if decision.bid else "declines"] += 1
         # Under the request's own subject (the market's organisation): the orchestrator's
         # node trusts it, as this node does.
+        rtts = dict(itertools.islice(self.rtts().items(), MAX_RTTS))
         await self.actor.send(order.reply_to, BID, BidAnswer(order.deployment, decision.bid,
-                                                             decision.decline),
+                                                             decision.decline, rtts),
                               subject=message.invocation.sub)
 
     # -- commit and revert ------------------------------------------------------------

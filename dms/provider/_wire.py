@@ -43,13 +43,20 @@ class BidRequest:
     reply_to: Handle
 
 
+MAX_RTTS = 256
+"""Round-trip times a bid reports (to the providers it is linked with) at most."""
+
+
 @attrs.frozen
 class BidAnswer:
-    """A provider's answer: a bid for the nodes it can host, a decline for the others."""
+    """A provider's answer: a bid for the nodes it can host, a decline for the others,
+    and its measured round-trip times (ms) to the peers it is linked with, for edge
+    constraints."""
 
     deployment: str
     bid: Bid | None = None
     decline: Decline | None = None
+    rtt_ms: dict[str, float] = attrs.Factory(dict)
 
 
 @attrs.frozen
