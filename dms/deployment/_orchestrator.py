@@ -42,6 +42,7 @@ from dms.actor import (
     behavior,
     structure_args,
 )
+from dms.cleanup import shielded_cleanup
 from dms.ensemble import derive_requirements
 from dms.ensemble._spec import Ensemble
 from dms.orchestrator import (
@@ -53,9 +54,10 @@ from dms.orchestrator import (
     PhaseEvent,
     UndoStack,
 )
-from dms.orchestrator.placement import Measurements, Placement, ProviderPath
+from dms.orchestrator.placement import Assignment, Measurements, Placement, ProviderPath
 from dms.provider import wire
 from dms.store import AllocationState, DeploymentAllocation, DeploymentPhase
+from dms.workload import Recovery
 from ucan import Delegation, UcanError
 
 from ._journal import DeploymentJournal
@@ -86,6 +88,7 @@ class DeploymentSettings:
     request_timeout: float = 10.0
     start_timeout: float = 300.0
     undo_timeout: float = 10.0
+    lost_after: float = 40.0  # silent this long (past the heartbeat): the provider is lost
 
 
 DEFAULT_SETTINGS = DeploymentSettings()
@@ -142,6 +145,8 @@ class Orchestrator(Role):
         self._phase_events: list[PhaseEvent] = []
         self._last_reason = "no provider answered"
         self._rtts: dict[tuple[str, str], float] = {}
+        self.assignment: Assignment | None = None
+        self._moved_to: dict[str, Handle] = {}  # providers a redeploy added
 
     # -- answers from providers ---------------------------------------------------------
 
@@ -204,6 +209,9 @@ class Orchestrator(Role):
             await self._enter(P.RUNNING)
             why = await self._supervise(actor)
             await self._enter(P.SHUTTING_DOWN, why)
+            with shielded_cleanup(self.settings.undo_timeout * 2):
+                for provider in self._moved_to.values():  # not on the stack: see _redeploy
+                    await self._take_down(actor, provider, wire.SHUTDOWN)
         await self._flush_phase_events()
         await self._enter(P.COMPLETED, why)
 
@@ -215,14 +223,16 @@ class Orchestrator(Role):
             placement = await self._bid_until_placeable(actor, window)
             await self._enter(P.COMMITTING)
             try:
+                assignment = placement.assignment.primary
                 async with undos.phase("commit") as phase:
-                    await self._commit(actor, placement, phase)
+                    await self._commit(actor, assignment, phase)
                 await self._flush_phase_events()
-                await self.journal.update(assignment=dict(placement.assignment.primary))
+                await self.journal.update(assignment=dict(assignment))
+                self.assignment = placement.assignment
                 await self._enter(P.ALLOCATING)
                 async with undos.phase("allocate") as phase:
-                    await self._allocate(actor, placement, phase)
-                    await self._start_in_order(actor, phase)
+                    await self._allocate(actor, assignment, phase)
+                    await self._start_in_order(actor, phase, self._allocations_of(assignment))
                 break
             except ProviderFailed as failure:  # everything made so far is reverted now
                 self._last_reason = str(failure)
@@ -261,19 +271,20 @@ class Orchestrator(Role):
 
     # -- commit -------------------------------------------------------------------------
 
-    def _by_provider(self, placement: Placement) -> dict[str, list[str]]:
+    @staticmethod
+    def _by_provider(assignment: Mapping[str, str]) -> dict[str, list[str]]:
         chosen: dict[str, list[str]] = {}
-        for node, peer in placement.assignment.primary.items():
+        for node, peer in assignment.items():
             chosen.setdefault(peer, []).append(node)
         return chosen
 
-    async def _commit(self, actor: Actor, placement: Placement, phase: Phase) -> None:
+    async def _commit(self, actor: Actor, assignment: Mapping[str, str], phase: Phase) -> None:
         failures: list[ProviderFailed] = []
         async with trio.open_nursery() as nursery:
-            for peer, nodes in self._by_provider(placement).items():
+            for peer, nodes in self._by_provider(assignment).items():
                 handle = self.providers[peer]
-                phase.on_revert(functools.partial(self._take_down, actor, handle, wire.REVERT),
-                                f"reservations on {peer}")
+                phase.on_revert(functools.partial(self._take_down, actor, handle, wire.REVERT,
+                                                  tuple(nodes)), f"reservations on {peer}")
                 nursery.start_soon(self._commit_one, actor, handle, nodes, failures,
                                    nursery.cancel_scope)
         if failures:
@@ -294,11 +305,12 @@ class Orchestrator(Role):
             return
         await self.journal.event("committed", provider=provider.peer, nodes=nodes)
 
-    async def _take_down(self, actor: Actor, provider: Handle, command: str) -> None:
-        """Revert or shut down on one provider (idempotent there); a provider that does
-        not answer takes the deployment down itself when its leases or heartbeat run out."""
+    async def _take_down(self, actor: Actor, provider: Handle, command: str,
+                         nodes: tuple[str, ...] = ()) -> None:
+        """Revert or shut down `nodes` on one provider (idempotent there); a provider that
+        does not answer takes them down itself when its leases or heartbeat run out."""
         try:
-            await actor.invoke(provider, command, wire.DeploymentRef(self.id),
+            await actor.invoke(provider, command, wire.DeploymentRef(self.id, nodes),
                                subject=self.market, timeout=self.settings.request_timeout)
         except ActorError as error:
             await self.journal.event("take_down_unconfirmed", provider=provider.peer,
@@ -306,13 +318,14 @@ class Orchestrator(Role):
 
     # -- allocate and start ------------------------------------------------------------
 
-    async def _allocate(self, actor: Actor, placement: Placement, phase: Phase) -> None:
+    async def _allocate(self, actor: Actor, assignment: Mapping[str, str], phase: Phase) -> None:
         failures: list[ProviderFailed] = []
         async with trio.open_nursery() as nursery:
-            for peer, nodes in self._by_provider(placement).items():
+            for peer, nodes in self._by_provider(assignment).items():
                 handle = self.providers[peer]
                 phase.on_revert(functools.partial(self._take_down, actor, handle,
-                                                  wire.SHUTDOWN), f"allocations on {peer}")
+                                                  wire.SHUTDOWN, tuple(nodes)),
+                                f"allocations on {peer}")
                 nursery.start_soon(self._allocate_one, actor, handle, nodes, failures)
         if failures:
             raise failures[0]
@@ -336,14 +349,19 @@ class Orchestrator(Role):
         except (ActorError, UcanError, ValueError) as error:
             failures.append(ProviderFailed(provider.peer, f"did not allocate {nodes}: {error}"))
 
-    async def _start_in_order(self, actor: Actor, phase: Phase) -> None:
-        """Start allocations level by level of `depends_on`: each level at once, after
-        everything it depends on is ready (healthy, when checked)."""
+    def _allocations_of(self, assignment: Mapping[str, str]) -> set[str]:
+        return {a for node in assignment for a in self.ensemble.nodes[node].allocations}
+
+    async def _start_in_order(self, actor: Actor, phase: Phase, only: set[str]) -> None:
+        """Start allocations (those in `only`) level by level of `depends_on`: each level
+        at once, after everything it depends on is ready (healthy, when checked)."""
         for level in _levels({name: spec.depends_on
                               for name, spec in self.ensemble.allocations.items()}):
             failures: list[Exception] = []
             async with trio.open_nursery() as nursery:
                 for name in level:
+                    if name not in only:
+                        continue
                     placed = self.placed[name]
                     phase.on_revert(functools.partial(self._stop_one, actor, placed),
                                     f"allocation {name}")
@@ -388,14 +406,22 @@ class Orchestrator(Role):
 
     async def _supervise(self, actor: Actor) -> str:
         """Poll every allocation until shutdown is asked for, the duration ends or
-        every allocation has ended; returns which."""
+        every allocation has ended; returns which. A provider that stops answering is
+        suspected; once it has been silent past `lost_after` (longer than the heartbeat
+        after which it stops the allocations itself) it is lost, and its nodes are
+        redeployed elsewhere when their `failure_recovery` says so."""
         duration = self.journal.record.duration
         ends = math.inf if duration is None else trio.current_time() + duration
-        silent: set[str] = set()
+        silent: dict[str, float] = {}
         while True:
             async with trio.open_nursery() as nursery:
-                for placed in self.placed.values():
+                for placed in list(self.placed.values()):
                     nursery.start_soon(self._poll, actor, placed, silent)
+            now = trio.current_time()
+            for provider, since in list(silent.items()):
+                if now - since >= self.settings.lost_after:
+                    del silent[provider]
+                    await self._lost(actor, provider)
             if self.reports and all(r.ended for r in self.reports.values()):
                 return "every allocation has ended"
             with trio.move_on_after(self.settings.poll_interval):
@@ -405,7 +431,7 @@ class Orchestrator(Role):
             if trio.current_time() >= ends:
                 return f"its duration of {duration:g} s is over"
 
-    async def _poll(self, actor: Actor, placed: _Placed, silent: set[str]) -> None:
+    async def _poll(self, actor: Actor, placed: _Placed, silent: dict[str, float]) -> None:
         after = self._seen_events.get(placed.allocation, 0)
         try:
             report = await self._ask(actor, placed, wire.ALLOCATION_STATUS,
@@ -413,14 +439,83 @@ class Orchestrator(Role):
                                      args=wire.StatusQuery(after))
         except ActorError as error:
             if placed.provider not in silent:  # suspected, not dead: nothing is torn down
-                silent.add(placed.provider)
+                silent[placed.provider] = trio.current_time()
                 await self.journal.event("provider_suspected", provider=placed.provider,
                                          reason=str(error)[:1000])
             return
-        if placed.provider in silent:
-            silent.discard(placed.provider)
+        if silent.pop(placed.provider, None) is not None:
             await self.journal.event("provider_answers_again", provider=placed.provider)
         await self._take_report(placed, report)
+
+    async def _lost(self, actor: Actor, provider: str) -> None:
+        """`provider` has been silent past `lost_after`: what ran there has stopped (it
+        stops allocations nobody asks after). Redeploy its nodes that ask for it."""
+        assert self.assignment is not None
+        nodes = sorted(n for n, p in self.assignment.primary.items() if p == provider)
+        await self.journal.event("provider_lost", provider=provider, nodes=nodes)
+        for allocation in self._allocations_of({n: provider for n in nodes}):
+            self.placed.pop(allocation, None)
+            self.reports.pop(allocation, None)
+            self._seen_events.pop(allocation, None)
+        moving = {n for n in nodes
+                  if self.ensemble.nodes[n].failure_recovery is Recovery.REDEPLOY}
+        staying = [n for n in nodes if n not in moving]
+        if staying:
+            await self._mark(self._allocations_of({n: provider for n in staying}),
+                             AllocationState.FAILED)
+            await self.journal.event("nodes_down", provider=provider, nodes=staying)
+        if moving:
+            assert self.window is not None
+            self.window.exclude(provider, "lost while running the deployment")
+            try:
+                await self._redeploy(actor, frozenset(moving))
+            except (ProviderFailed, DeploymentFailed, DeploymentUnplaceable) as failure:
+                text = failure.text() if isinstance(failure, DeploymentUnplaceable) else str(
+                    failure)
+                await self._mark(self._allocations_of({n: provider for n in moving}),
+                                 AllocationState.FAILED)
+                await self.journal.event("redeploy_failed", nodes=sorted(moving),
+                                         reason=text[:4000])
+
+    async def _redeploy(self, actor: Actor, nodes: frozenset[str]) -> None:
+        """Place `nodes` again with the least disruption (nothing else moves), then
+        commit, allocate and start them there while the rest keeps running. A failed
+        attempt reverts only itself."""
+        assert self.window is not None and self.assignment is not None
+        window = self.window
+        closes = window.open_round(trio.current_time())
+        await actor.broadcast(wire.DEPLOYMENT_TOPIC, wire.REQUEST,
+                              wire.BidRequest(self.id, self.journal.record.ensemble,
+                                              actor.handle), subject=self.market)
+        with trio.move_on_at(closes):
+            while True:
+                self._answered = trio.Event()
+                await self._answered.wait()
+                if window.enough():
+                    break
+        placement = window.solve(self.measurements(), previous=self.assignment,
+                                 replace=nodes)
+        moved = {n: placement.assignment.primary[n] for n in nodes}
+        async with UndoStack(undo_timeout=self.settings.undo_timeout,
+                             on_event=self._phase_events.append) as attempt:
+            async with attempt.phase("redeploy") as phase:
+                await self._commit(actor, moved, phase)
+                await self._allocate(actor, moved, phase)
+                await self._start_in_order(actor, phase, self._allocations_of(moved))
+            attempt.keep()  # the deployment's shutdown takes them down from here
+        for peer in moved.values():
+            self._moved_to[peer] = self.providers[peer]
+        self.assignment = placement.assignment
+        await self.journal.update(assignment=dict(placement.assignment.primary))
+        await self.journal.event("redeployed", moved=moved)
+        await self._flush_phase_events()
+
+    async def _mark(self, allocations: set[str], state: AllocationState) -> None:
+        records = dict(self.journal.record.allocations)
+        for name in allocations:
+            if name in records:
+                records[name] = attrs.evolve(records[name], state=state)
+        await self.journal.update(allocations=records)
 
     async def _take_report(self, placed: _Placed, report: wire.AllocationReport) -> None:
         """Record an allocation's new events in the deployment's stream, and its state."""

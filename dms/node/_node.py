@@ -34,7 +34,7 @@ from dms.actor import (
 )
 from dms.actor._replay import ReplayLog
 from dms.deployment import DeploymentService, DeploymentSettings, deployment_markets
-from dms.net import Delivery, MemoryNetwork, Mesh, Transport, WebsocketTransport
+from dms.net import Delivery, MemoryNetwork, Mesh, MeshNotRunning, Transport, WebsocketTransport
 from dms.node._behaviors import NodeBehaviors
 from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
@@ -148,7 +148,10 @@ class Node:
 
     async def _flood_revocations(self) -> None:
         async for revocation in self._flood_receive:
-            await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
+            # Applied and kept here already; a mesh that has stopped sends it to each
+            # peer that links again (the greeting), so it is not lost.
+            with contextlib.suppress(MeshNotRunning):
+                await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
 
     async def _read_mesh(self, queue: trio.MemoryReceiveChannel[Delivery]) -> None:
         async for delivery in queue:

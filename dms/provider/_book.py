@@ -97,6 +97,20 @@ class ReservationBook:
                                             self._held_gpus, self._held_ports)
         return self._free
 
+    def free_for(self, deployment_id: str, now: float) -> Capacity:
+        """What `deployment_id` could hold here: what is free plus what it holds already
+        (a deployment placed again, e.g. to move one node, keeps the rest where it is)."""
+        own = self.by_deployment(deployment_id)
+        free = self.free(now)
+        if not own:
+            return free
+        return self._offered.less(
+            self._held_millicores - sum(r.millicores for r in own),
+            self._held_ram - sum(r.ram for r in own),
+            self._held_disk - sum(r.disk for r in own),
+            self._held_gpus - {g for r in own for g in r.gpus},
+            self._held_ports - {p for r in own for p in r.ports})
+
     def get(self, reservation_id: str) -> Reservation | None:
         return self._records.get(reservation_id)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -96,8 +96,8 @@ class ProviderService(Role):
             raise BehaviorFailed("reply_to must be the requesting actor itself",
                                  name="InvalidArgs")
         requirements = self._requirements(order.ensemble)
-        decision = decide(self.peer, self.book.free(self.clock()), requirements,
-                          price=self.price)
+        free = self.book.free_for(order.deployment, self.clock())
+        decision = decide(self.peer, free, requirements, price=self.price)
         self.counters["bids" if decision.bid else "declines"] += 1
         # Under the request's own subject (the market's organisation): the orchestrator's
         # node trusts it, as this node does.
@@ -142,11 +142,13 @@ class ProviderService(Role):
     @behavior(REVERT, args=DeploymentRef)
     async def revert(self, message: Message[DeploymentRef]) -> dict[str, int]:
         """Undo everything the deployment has here; idempotent."""
-        return {"released": await self._take_down(message.args.deployment, message.sender.id)}
+        ref = message.args
+        return {"released": await self._take_down(ref.deployment, message.sender.id, ref.nodes)}
 
     @behavior(SHUTDOWN, args=DeploymentRef)
     async def shutdown(self, message: Message[DeploymentRef]) -> dict[str, int]:
-        return {"released": await self._take_down(message.args.deployment, message.sender.id)}
+        ref = message.args
+        return {"released": await self._take_down(ref.deployment, message.sender.id, ref.nodes)}
 
     # -- allocate ---------------------------------------------------------------------
 
@@ -217,21 +219,32 @@ class ProviderService(Role):
 
     # -- taking down ------------------------------------------------------------------
 
-    async def _take_down(self, deployment: str, requester: str | None) -> int:
-        """Stop the deployment's allocations (all at once) and release what it holds.
-        `requester` must own it (None: the provider itself, e.g. a lapsed heartbeat)."""
+    async def _take_down(self, deployment: str, requester: str | None,
+                         nodes: Sequence[str] = ()) -> int:
+        """Stop the deployment's allocations (all at once) and release what it holds,
+        or only that of `nodes` when given. `requester` must own it (None: the provider
+        itself, e.g. a lapsed heartbeat)."""
         hosted = self._hosted.get(deployment)
         owners = {r.owner for r in self.book.by_deployment(deployment)}
         if hosted is not None:
             owners.add(hosted.owner)
         if requester is not None and owners and owners != {requester}:
             raise BehaviorFailed(f"deployment {deployment} is not yours", name="NotYours")
+        wanted = set(nodes)
         if hosted is not None:
+            going = {name: pair for name, pair in hosted.allocations.items()
+                     if not wanted or pair[1].node in wanted}
             async with trio.open_nursery() as nursery:
-                for actor, role in hosted.allocations.values():
+                for actor, role in going.values():
                     nursery.start_soon(_stop_allocation, actor, role)
-            del self._hosted[deployment]
-        released = self.book.release_deployment(deployment)
+            for name in going:
+                del hosted.allocations[name]
+            if not hosted.allocations:
+                del self._hosted[deployment]
+        released = [r for r in self.book.by_deployment(deployment)
+                    if not wanted or r.node in wanted]
+        for reservation in released:
+            self.book.release(reservation.id)
         if released or hosted is not None:
             self.counters["taken_down"] += 1
         return len(released)

@@ -76,7 +76,10 @@ class Committed:
 
 @attrs.frozen
 class DeploymentRef:
+    """A deployment, or only some of its ensemble nodes (`nodes`; empty: all of them)."""
+
     deployment: str
+    nodes: tuple[str, ...] = ()
 
 
 @attrs.frozen

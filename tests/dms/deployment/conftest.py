@@ -65,6 +65,7 @@ def machine(cpu: float = 4, ram: int = 8 * GiB) -> Capacity:
 @contextlib.asynccontextmanager
 async def open_market(tmp_path: Path, providers: int = 3, *,
                       capacities: list[Capacity] | None = None,
+                      prices: list[float] | None = None,
                       grant_orchestrator: bool = True,
                       settings: DeploymentSettings = FAST) -> AsyncIterator[Market]:
     network = MemoryNetwork()
@@ -77,7 +78,7 @@ async def open_market(tmp_path: Path, providers: int = 3, *,
         for n in range(providers):
             capacity = capacities[n] if capacities else machine()
             config = ProviderConfig(tmp_path / f"provider{n}", (ExecutorKind.PROCESS,),
-                                    capacity=capacity)
+                                    capacity=capacity, price=prices[n] if prices else 0.0)
             node = await stack.enter_async_context(open_node(
                 listen=f"memory://p{n}", network=network, anchors=[org.did],
                 bootstrap=["memory://orchestrator"], provider=config))

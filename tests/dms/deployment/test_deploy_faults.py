@@ -61,11 +61,11 @@ async def faulty_provider(market: Market, node: Node, work: Path, cpu: float) ->
 
 async def test_a_provider_that_commits_then_drops_off_is_reverted_and_replaced(
         tmp_path: Path) -> None:
-    # The faulty provider is the only one with room at first sight (8 cores against 1),
-    # so the first placement picks it; the retry must land on the small one.
+    # The faulty provider bids cheaper, so the first placement picks it; the retry must
+    # land on the other one.
     settings = attrs.evolve(FAST, request_timeout=2.0, lease=3.0)
     async with open_market(tmp_path, providers=1, capacities=[machine(cpu=1)],
-                           settings=settings) as market:
+                           prices=[5.0], settings=settings) as market:
         from dms.node import open_node
 
         async with open_node(listen="memory://faulty", network=market.network,
@@ -125,3 +125,55 @@ async def test_shutting_down_in_any_phase_leaves_nothing_on_any_provider(
             while any(n.provider.book.reservations() for n in market.providers) \
                     or processes_running(market):
                 await trio.sleep(0.1)
+
+
+async def test_a_node_whose_provider_is_lost_is_redeployed_while_the_rest_runs_on(
+        tmp_path: Path) -> None:
+    moving = """
+version: V1
+allocations:
+  stay:
+    type: service
+    executor: process
+    resources: {cpu: 1, ram: 16Mi, disk: 1Mi}
+    execution: {command: sleep, args: ["120"]}
+  move:
+    type: service
+    executor: process
+    resources: {cpu: 1, ram: 16Mi, disk: 1Mi}
+    execution: {command: sleep, args: ["120"]}
+nodes:
+  s: {allocations: [stay]}
+  m: {allocations: [move], failure_recovery: redeploy}
+"""
+    settings = attrs.evolve(FAST, heartbeat=2.0, lost_after=3.0, request_timeout=1.0)
+    async with open_market(tmp_path, providers=3, capacities=[machine(cpu=1)] * 3,
+                           settings=settings) as market:
+        deployment = await market.deploy(moving)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        by_did = {node.did: node for node in market.providers}
+        lost = by_did[status["assignment"]["m"]]
+        kept = status["assignment"]["s"]
+        await lost.mesh.aclose()  # its node drops off the network
+        with trio.fail_after(30):
+            while True:
+                status = await market.status(deployment)
+                if status["assignment"]["m"] not in (lost.did,):
+                    break
+                await trio.sleep(0.2)
+        assert status["assignment"]["s"] == kept  # nothing else moved
+        assert status["phase"] == "running"
+        # The lost provider stopped what it ran once nobody asked after it.
+        with trio.fail_after(10):
+            while lost.provider._hosted:
+                await trio.sleep(0.2)
+        new = by_did[status["assignment"]["m"]]
+        with trio.fail_after(10):
+            while not new.provider._hosted:
+                await trio.sleep(0.1)
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
+        for node in market.providers:
+            if node is not lost:
+                assert node.provider.book.reservations() == ()

@@ -274,3 +274,12 @@ def test_a_snapshot_that_contradicts_itself_is_refused_naming_the_reservation(
         changes: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidSnapshot, match=message):
         ReservationBook.from_snapshot(OFFERED, _snapshot_with(**changes))
+
+
+def test_a_deployment_placed_again_counts_what_it_holds_as_its_own_room() -> None:
+    b = book()
+    b.reserve("dep-1", "web", ONE, (30001,), 0.0, 30, owner=ORCH)
+    b.reserve("dep-2", "db", ONE, (), 0.0, 30, owner=ORCH)
+    again = b.free_for("dep-1", 1.0)
+    assert again.millicores == 3000 and 30001 in again.public_ports  # dep-1's own back
+    assert b.free_for("dep-3", 1.0) == b.free(1.0)  # a stranger to this book: just free
