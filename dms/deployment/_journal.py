@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import trio
 
-from dms.store import DeploymentRecord, EventRecord, NodeDatabase, NodeStore
+from dms.store import MAX_PAGE, DeploymentRecord, EventRecord, NodeDatabase, NodeStore
 
 EVENTS_KEPT = 10_000
 """Events a deployment keeps in memory (the store has its own retention)."""
@@ -67,6 +67,15 @@ class DeploymentJournal:
 
     def events_after(self, after: int, limit: int = 100) -> list[EventRecord]:
         return [e for e in self.events if e.seq > after][:limit]
+
+    async def read_after(self, after: int, limit: int = 100) -> list[EventRecord]:
+        """Events after `after`: from memory, or from the store for what memory does not
+        hold (a deployment from before a restart, or events it no longer keeps)."""
+        first = self.events[0].seq if self.events else self._last + 1
+        if after + 1 >= first or self.store is None:
+            return self.events_after(after, limit)
+        return list(await self.store.call(NodeDatabase.events_since, self.record.id, after,
+                                          min(limit, MAX_PAGE)))
 
     async def wait_after(self, after: int, timeout: float = math.inf) -> list[EventRecord]:
         """Events after `after`, waiting up to `timeout` for the first one."""

@@ -21,7 +21,7 @@ from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
 from dms.cleanup import shielded_cleanup
 from dms.ensemble import EnsembleError, load_ensemble
 from dms.provider import wire
-from dms.store import DeploymentPhase, DeploymentRecord, EventRecord, NodeStore
+from dms.store import DeploymentPhase, DeploymentRecord, EventRecord, NodeDatabase, NodeStore
 from ucan import Delegation
 from ucan.command import proves
 
@@ -92,9 +92,16 @@ class DeploymentView:
 
 @attrs.frozen
 class _Running:
+    """A deployment this node knows: with its orchestrator while it runs here; without
+    one for a deployment recorded before the node restarted."""
+
     journal: DeploymentJournal
-    orchestrator: Orchestrator
-    actor: Actor
+    orchestrator: Orchestrator | None = None
+    actor: Actor | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.journal.record.phase.final
 
 
 class DeploymentService(Role):
@@ -129,8 +136,7 @@ class DeploymentService(Role):
                 f"this node holds no grant of {wire.REQUEST}: no provider would take its "
                 f"requests (an organisation grants it with `ucan delegate ... "
                 f"/dms/deployment`)", name="NoDeploymentAuthority")
-        if len([d for d in self.deployments.values() if not d.orchestrator.lifecycle.final]) \
-                >= MAX_DEPLOYMENTS:
+        if len([d for d in self.deployments.values() if not d.final]) >= MAX_DEPLOYMENTS:
             raise BehaviorFailed(f"this node runs {MAX_DEPLOYMENTS} deployments already",
                                  name="Busy")
         now = self.clock()
@@ -165,17 +171,22 @@ class DeploymentService(Role):
         query = message.args
         running = self._owned(message, query.id)
         wait = min(max(query.wait, 0.0), MAX_EVENTS_WAIT) if math.isfinite(query.wait) else 0.0
-        events = await running.journal.wait_after(query.after, wait)
+        journal = running.journal
+        events = await journal.read_after(query.after)
+        if not events and not running.final:
+            events = await journal.wait_after(query.after, wait)
+        last = events[-1].seq if events else query.after
         return {"events": [_event_view(e) for e in events],
-                "final": running.orchestrator.lifecycle.final and not
-                running.journal.events_after(events[-1].seq if events else query.after)}
+                "final": running.final and last >= journal.last_event}
 
     @behavior(SHUTDOWN, args=DeploymentId)
     async def shutdown(self, message: Message[DeploymentId]) -> dict[str, str]:
         running = self._owned(message, message.args.id)
-        running.orchestrator.shutdown_requested.set()
-        if running.orchestrator.lifecycle.phase in BEFORE_RUNNING:
-            await running.actor.stop()  # not running yet: cancelling reverts everything
+        orchestrator, actor = running.orchestrator, running.actor
+        if orchestrator is not None and actor is not None:
+            orchestrator.shutdown_requested.set()
+            if orchestrator.lifecycle.phase in BEFORE_RUNNING:
+                await actor.stop()  # not running yet: cancelling reverts everything
         return {"phase": running.journal.record.phase.value}
 
     def _owned(self, message: Message[Any], deployment: str) -> _Running:
@@ -188,10 +199,36 @@ class DeploymentService(Role):
     async def stop_all(self) -> None:
         """Shut every deployment down (the node is stopping), even when cancelled."""
         for running in self.deployments.values():
-            running.orchestrator.shutdown_requested.set()
+            if running.orchestrator is not None:
+                running.orchestrator.shutdown_requested.set()
         with shielded_cleanup(STOP_ALL_DEADLINE):
             for running in self.deployments.values():
-                await running.actor.wait_stopped()
+                if running.actor is not None:
+                    await running.actor.wait_stopped()
+
+    async def recover(self) -> None:
+        """After a restart: know the deployments recorded here again. One that was not
+        final lost its orchestrator with the node; it is recorded as failed (its
+        providers stop what it ran once they stop hearing from it: their heartbeat),
+        and stays listed with its events."""
+        if self.store is None:
+            return
+        records = await self.store.call(NodeDatabase.list_deployments)
+        for record in records[-MAX_DEPLOYMENTS:]:
+            journal = DeploymentJournal(record, self.store, self.clock,
+                                        last_event=await self._last_event(record.id))
+            if not record.phase.final:
+                was = record.phase.value
+                reason = (f"its orchestrator's node restarted while it was {was}; its "
+                          f"providers stop what it ran once they stop hearing from it")
+                await journal.update(phase=DeploymentPhase.FAILED, failure=reason)
+                await journal.event("phase", phase=DeploymentPhase.FAILED.value, detail=reason)
+            self.deployments[record.id] = _Running(journal)
+
+    async def _last_event(self, deployment: str) -> int:
+        assert self.store is not None
+        recent = await self.store.call(NodeDatabase.recent_events, deployment, 1)
+        return recent[-1].seq if recent else 0
 
 
 def _may_see(message: Message[Any], record: DeploymentRecord) -> bool:
@@ -206,7 +243,7 @@ def _event_view(event: EventRecord) -> EventView:
 
 def _view(running: _Running) -> DeploymentView:
     record = running.journal.record
-    reports = running.orchestrator.reports
+    reports = {} if running.orchestrator is None else running.orchestrator.reports
     allocations = []
     for name, placed in sorted(record.allocations.items()):
         report = reports.get(name)

@@ -101,6 +101,8 @@ class Node:
         self.counters: Counter[str] = Counter()
         self.provider: ProviderService | None = None
         """The provider role, when the node was opened with `provider=`."""
+        self.deployments: DeploymentService | None = None
+        """The deployment service (`/dms/node/deployment/...`), once the node runs."""
         self._screen_budget = RateLimiter(SCREEN_BUDGET)
         # A stopped child's grants are revoked here and flooded: they are powerline and
         # its key may still sign on any node that takes this node's proofs.
@@ -308,9 +310,11 @@ async def open_node(
                     lambda: deployment_markets(node.trust.provided.values(), node.did),
                     records, clock, deployments or DeploymentSettings())
                 node.root.register(service)
+                node.deployments = service
                 nursery = await stack.enter_async_context(serving_nursery())
                 await nursery.start(mesh.run)
                 await nursery.start(node.run)
+                await service.recover()
                 if provider is not None:
                     node.provider = await stack.enter_async_context(
                         open_provider(node.root, provider, clock, rtts=node.measured_rtts))

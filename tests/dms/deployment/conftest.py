@@ -67,13 +67,15 @@ async def open_market(tmp_path: Path, providers: int = 3, *,
                       capacities: list[Capacity] | None = None,
                       prices: list[float] | None = None,
                       grant_orchestrator: bool = True,
-                      settings: DeploymentSettings = FAST) -> AsyncIterator[Market]:
+                      settings: DeploymentSettings = FAST,
+                      orchestrator_key: SigningKey | None = None,
+                      orchestrator_state: Path | None = None) -> AsyncIterator[Market]:
     network = MemoryNetwork()
     org = SigningKey.generate()
     async with contextlib.AsyncExitStack() as stack:
         orchestrator = await stack.enter_async_context(open_node(
-            listen="memory://orchestrator", network=network, anchors=[org.did],
-            deployments=settings))
+            orchestrator_key, listen="memory://orchestrator", network=network,
+            anchors=[org.did], deployments=settings, state_dir=orchestrator_state))
         nodes = []
         for n in range(providers):
             capacity = capacities[n] if capacities else machine()
