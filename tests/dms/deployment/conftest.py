@@ -66,6 +66,7 @@ def machine(cpu: float = 4, ram: int = 8 * GiB) -> Capacity:
 async def open_market(tmp_path: Path, providers: int = 3, *,
                       capacities: list[Capacity] | None = None,
                       prices: list[float] | None = None,
+                      ungranted: frozenset[int] = frozenset(),
                       grant_orchestrator: bool = True,
                       settings: DeploymentSettings = FAST,
                       orchestrator_key: SigningKey | None = None,
@@ -90,8 +91,9 @@ async def open_market(tmp_path: Path, providers: int = 3, *,
         if grant_orchestrator:
             orchestrator.add_proofs(delegate(org, orchestrator.did, "/dms/deployment",
                                              expiration=None))
-        for node in nodes:
-            node.add_proofs(delegate(org, node.did, "/dms/deployment", expiration=None))
+        for n, node in enumerate(nodes):
+            if n not in ungranted:
+                node.add_proofs(delegate(org, node.did, "/dms/deployment", expiration=None))
         user.add_proofs(delegate(org, user.did, "/dms/node/deployment", expiration=None))
         with trio.fail_after(10):
             await orchestrator.mesh.wait_connected(providers + 1)

@@ -124,3 +124,17 @@ async def test_cancelling_during_bidding_leaves_nothing_anywhere(tmp_path: Path)
         for node in market.providers:
             assert node.provider.book.reservations() == ()
         assert processes_running(market) == 0
+
+
+async def test_a_provider_without_the_grant_to_bid_is_not_placed_on(tmp_path: Path) -> None:
+    # The ungranted provider is cheaper: it would win if its bid were taken.
+    async with open_market(tmp_path, providers=2, prices=[0.0, 5.0],
+                           ungranted=frozenset({0})) as market:
+        deployment = await market.deploy(SERVICE)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        assert set(status["assignment"].values()) == {market.providers[1].did}
+        refused = market.orchestrator.metrics()
+        assert any(k.startswith("refused.") for k in refused), refused
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
