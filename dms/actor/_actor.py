@@ -37,7 +37,7 @@ class Runtime(Protocol):
     def clock(self) -> float: ...
 
     def adopt(self, inbox: str | None, *, parent: Actor, authority: Authority,
-              main: Main | None) -> Actor: ...
+              main: Main | None, lasting: bool = False) -> Actor: ...
 
     def release(self, actor: Actor) -> None: ...
 
@@ -184,19 +184,23 @@ class Actor:
     # -- children ---------------------------------------------------------------------
 
     async def spawn(self, inbox: str | None = None, *, commands: Sequence[str],
-                    lifetime: float | None = None, main: Main | None = None) -> Actor:
+                    lifetime: float | None = None, main: Main | None = None,
+                    lasting: bool = False) -> Actor:
         """Start a child actor with a fresh ephemeral key in this actor's nursery.
 
         The node delegates to it exactly `commands` (each must be within this actor's
         own; ExceedsParent otherwise), until `lifetime` seconds from now or this actor's
         expiry, whichever is sooner; the child stops then. `main(child)`, if given, runs
         in the child's nursery; when it returns or fails, the child stops (a failure is
-        logged and kept in `child.failure`, never raised into the parent).
+        logged and kept in `child.failure`, never raised into the parent). A `lasting`
+        child's key derives from the node's and `inbox`: it has the same id after the
+        node restarts (its grants are new ones; revoked ones stay revoked).
         """
         if self._nursery is None:
             raise ActorStopped(self.id)
         authority = child_authority(self.authority, commands, lifetime, self.system.clock())
-        child = self.system.adopt(inbox, parent=self, authority=authority, main=main)
+        child = self.system.adopt(inbox, parent=self, authority=authority, main=main,
+                                  lasting=lasting)
         await self._nursery.start(child.run)
         return child
 

@@ -9,6 +9,9 @@ budget, admission, routing, then the actions routing decided. Below it is only a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -39,6 +42,13 @@ from ucan import (
     revoke,
     verify_signature,
 )
+
+
+def derived_key(node: SigningKey, name: str) -> SigningKey:
+    """The key of the node's actor `name`: HMAC-SHA256 of the name under the node's seed
+    (only the node can derive it; each name gives another key)."""
+    seed = hmac.new(node.seed, b"dms actor key|" + name.encode(), hashlib.sha256).digest()
+    return SigningKey.from_seed(seed)
 
 
 class ActorSystem:
@@ -95,9 +105,14 @@ class ActorSystem:
     # -- registry ----------------------------------------------------------------------
 
     def adopt(self, inbox: str | None, *, parent: Actor, authority: Authority,
-              main: Main | None) -> Actor:
-        """A new child actor with a fresh key and the node's grants for `authority`."""
-        key = SigningKey.generate()
+              main: Main | None, lasting: bool = False) -> Actor:
+        """A new child actor with the node's grants for `authority` and a fresh key, or
+        with `lasting`, a key derived from the node's and the inbox's name: the same
+        actor id after a restart, so what others delegated to it or hold of it (an
+        orchestrator's deployments, an allocation's controller) still names it."""
+        if lasting and not inbox:
+            raise ValueError("a lasting actor needs an inbox name (its key derives from it)")
+        key = derived_key(self.key, inbox) if lasting and inbox else SigningKey.generate()
         name = inbox or f"actor-{key.did[-10:]}"
         if name in self._inboxes:
             raise ValueError(f"inbox {name!r} is taken on {self.did}")

@@ -171,3 +171,26 @@ async def test_stopping_an_actor_cancels_its_main_task(network, autojump_clock):
     with trio.fail_after(10):
         await child.stop()
     assert cancelled.is_set() and child.failure is None
+
+
+async def test_a_lasting_child_has_the_same_id_after_a_restart_and_only_there(autojump_clock):
+    from dms.net import MemoryNetwork
+    from dms.node import open_node
+    from ucan import SigningKey
+
+    key = SigningKey.generate()
+    network = MemoryNetwork()
+    async with open_node(key, network=network) as node:
+        first = await node.root.spawn("orchestrator/x", commands=["/jobs"], lasting=True)
+        other = await node.root.spawn("orchestrator/y", commands=["/jobs"], lasting=True)
+        with pytest.raises(ValueError, match="taken"):
+            await node.root.spawn("orchestrator/x", commands=["/jobs"], lasting=True)
+        fresh = await node.root.spawn("orchestrator/z", commands=["/jobs"])
+        ids = first.id, other.id, fresh.id
+    async with open_node(key, network=network) as node:
+        again = await node.root.spawn("orchestrator/x", commands=["/jobs"], lasting=True)
+        assert again.id == ids[0] and len(set(ids)) == 3
+        assert again.delegations[0].cid not in {d.cid for d in first.delegations}
+    async with open_node(network=network) as stranger:
+        elsewhere = await stranger.root.spawn("orchestrator/x", commands=["/jobs"], lasting=True)
+        assert elsewhere.id != ids[0]
