@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
