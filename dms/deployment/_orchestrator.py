@@ -23,7 +23,7 @@ import functools
 import itertools
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -120,21 +120,30 @@ class _Placed:
     node: str
     provider: str
     actor: Handle
-    proof: Delegation
+    proof: Delegation | None  # None: held by the node (a deployment resumed after a restart)
 
 
 class Orchestrator(Role):
     """Register on the orchestrator actor and run `main` as its main task."""
 
     def __init__(self, journal: DeploymentJournal, ensemble: Ensemble, market: str,
-                 settings: DeploymentSettings = DEFAULT_SETTINGS) -> None:
+                 settings: DeploymentSettings = DEFAULT_SETTINGS, *,
+                 hold: Callable[[Delegation], None] = lambda proof: None,
+                 resume: bool = False) -> None:
+        """`hold(proof)` keeps an allocation's delegation to this orchestrator with the
+        node (on disk with a state dir), so that a restarted node can still drive it;
+        `resume`: the deployment was running before the node restarted (see `main`)."""
         self.journal = journal
+        self.hold = hold
+        self.resume = resume
         self.id = journal.record.id
         self.ensemble = ensemble
         self.market = market
         self.settings = settings
         self.requirements = derive_requirements(ensemble)
-        self.lifecycle = DeploymentLifecycle()
+        self.lifecycle = (DeploymentLifecycle(DeploymentPhase(journal.record.phase),
+                                              last_event=journal.last_event)
+                          if resume else DeploymentLifecycle())
         self.window: BidWindow | None = None
         self.providers: dict[str, Handle] = {}
         self.placed: dict[str, _Placed] = {}
@@ -185,8 +194,11 @@ class Orchestrator(Role):
     # -- the deployment -----------------------------------------------------------------
 
     async def main(self, actor: Actor) -> None:
+        """Run the deployment; with `resume`, pick up supervising it where the node's
+        restart left it (its allocations, providers and the delegations to drive them
+        come from the record and the node)."""
         try:
-            await self._run(actor)
+            await (self._run_resumed(actor) if self.resume else self._run(actor))
         except DeploymentFailed as failure:
             await self._fail(str(failure))
         except Exception as error:  # a bug: the deployment fails, the node goes on
@@ -212,6 +224,33 @@ class Orchestrator(Role):
             with shielded_cleanup(self.settings.undo_timeout * 2):
                 for provider in self._moved_to.values():  # not on the stack: see _redeploy
                     await self._take_down(actor, provider, wire.SHUTDOWN)
+        await self._flush_phase_events()
+        await self._enter(P.COMPLETED, why)
+
+    async def _run_resumed(self, actor: Actor) -> None:
+        record = self.journal.record
+        self.window = BidWindow(self.requirements, round_seconds=self.settings.bid_round)
+        self.assignment = Assignment(primary=dict(record.assignment))
+        for name, known in record.allocations.items():
+            node = next(n for n, spec in self.ensemble.nodes.items() if name in spec.allocations)
+            provider = Handle(known.provider_actor, known.provider, known.provider, "provider")
+            self.providers.setdefault(known.provider, provider)
+            self.placed[name] = _Placed(name, node, known.provider,
+                                        Handle(known.actor, known.provider, known.provider,
+                                               known.inbox), None)
+        await self.journal.event("resumed", allocations=sorted(self.placed))
+        async with UndoStack(undo_timeout=self.settings.undo_timeout,
+                             on_event=self._phase_events.append) as undos:
+            async with undos.phase("resume") as phase:
+                for peer, provider in self.providers.items():
+                    phase.on_revert(functools.partial(self._take_down, actor, provider,
+                                                      wire.SHUTDOWN),
+                                    f"allocations on {peer}")
+            if self.lifecycle.phase is P.SHUTTING_DOWN:
+                why = "resumed after the node restarted, to finish shutting down"
+            else:
+                why = await self._supervise(actor)
+                await self._enter(P.SHUTTING_DOWN, why)
         await self._flush_phase_events()
         await self._enter(P.COMPLETED, why)
 
@@ -330,7 +369,9 @@ class Orchestrator(Role):
         if failures:
             raise failures[0]
         await self.journal.update(allocations={
-            name: DeploymentAllocation(provider=placed.provider, actor=placed.actor.id)
+            name: DeploymentAllocation(provider=placed.provider, actor=placed.actor.id,
+                                       inbox=placed.actor.inbox,
+                                       provider_actor=self.providers[placed.provider].id)
             for name, placed in self.placed.items()})
 
     async def _allocate_one(self, actor: Actor, provider: Handle, nodes: list[str],
@@ -343,9 +384,10 @@ class Orchestrator(Role):
                                            timeout=self.settings.request_timeout)
             grants = _allocation_grants(allocated)
             for grant in grants:
+                proof = Delegation.decode(grant.proof)
                 self.placed[grant.allocation] = _Placed(
-                    grant.allocation, grant.node, provider.peer, grant.actor,
-                    Delegation.decode(grant.proof))
+                    grant.allocation, grant.node, provider.peer, grant.actor, proof)
+                self.hold(proof)
         except (ActorError, UcanError, ValueError) as error:
             failures.append(ProviderFailed(provider.peer, f"did not allocate {nodes}: {error}"))
 
@@ -398,8 +440,9 @@ class Orchestrator(Role):
 
     async def _ask(self, actor: Actor, placed: _Placed, command: str, *, timeout: float,
                    args: Any = None) -> wire.AllocationReport:
+        proofs = () if placed.proof is None else (placed.proof,)
         reply = await actor.invoke(placed.actor, command, args, timeout=timeout,
-                                   proofs=[placed.proof])
+                                   proofs=proofs)
         return _report(reply)
 
     # -- running ------------------------------------------------------------------------

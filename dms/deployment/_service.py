@@ -109,8 +109,12 @@ class DeploymentService(Role):
 
     def __init__(self, market: Callable[[], Iterable[str]], store: NodeStore | None,
                  clock: Callable[[], float],
-                 settings: DeploymentSettings = DEFAULT_SETTINGS) -> None:
+                 settings: DeploymentSettings = DEFAULT_SETTINGS, *,
+                 hold: Callable[[Delegation], None] = lambda proof: None) -> None:
+        """`market()`: the subjects this node may ask for bids under; `hold(proof)`: keep
+        a delegation with the node (its orchestrators' controls of their allocations)."""
         self.market = market
+        self.hold = hold
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -146,12 +150,20 @@ class DeploymentService(Role):
                                   deadline=now + deadline, duration=order.duration)
         journal = await DeploymentJournal.create(record, self.store, self.clock)
         orchestrator = Orchestrator(journal, ensemble, markets[0],
-                                    attrs.evolve(self.settings, deadline=deadline))
-        actor = await self.actor.spawn(f"orchestrator/{record.id}",
-                                       commands=ORCHESTRATOR_COMMANDS, main=orchestrator.main)
-        actor.register(orchestrator)
-        self.deployments[record.id] = _Running(journal, orchestrator, actor)
+                                    attrs.evolve(self.settings, deadline=deadline),
+                                    hold=self.hold)
+        await self._start(orchestrator)
         return DeploymentId(record.id)
+
+    async def _start(self, orchestrator: Orchestrator) -> None:
+        """Spawn the deployment's orchestrator actor: `/dms/deployment` only, and a
+        lasting key (the same id after a restart: providers know it as the owner)."""
+        journal = orchestrator.journal
+        actor = await self.actor.spawn(f"orchestrator/{journal.record.id}",
+                                       commands=ORCHESTRATOR_COMMANDS,
+                                       main=orchestrator.main, lasting=True)
+        actor.register(orchestrator)
+        self.deployments[journal.record.id] = _Running(journal, orchestrator, actor)
 
     @behavior(STATUS, args=DeploymentId)
     async def status(self, message: Message[DeploymentId]) -> DeploymentView:
@@ -207,20 +219,27 @@ class DeploymentService(Role):
                     await running.actor.wait_stopped()
 
     async def recover(self) -> None:
-        """After a restart: know the deployments recorded here again. One that was not
-        final lost its orchestrator with the node; it is recorded as failed (its
-        providers stop what it ran once they stop hearing from it: their heartbeat),
-        and stays listed with its events."""
+        """After a restart: know the deployments recorded here again. One that was
+        running is resumed (its orchestrator has the same id, and the node holds the
+        delegations to drive its allocations); one cut off before it ran is recorded as
+        failed (its providers release what it held when their leases run out)."""
         if self.store is None:
             return
         records = await self.store.call(NodeDatabase.list_deployments)
         for record in records[-MAX_DEPLOYMENTS:]:
             journal = DeploymentJournal(record, self.store, self.clock,
                                         last_event=await self._last_event(record.id))
+            resumable = record.phase in (DeploymentPhase.RUNNING,
+                                         DeploymentPhase.SHUTTING_DOWN) and record.allocations
+            if resumable and (markets := sorted(self.market())):
+                ensemble = load_ensemble(record.ensemble, file="<ensemble>")
+                await self._start(Orchestrator(journal, ensemble, markets[0], self.settings,
+                                               hold=self.hold, resume=True))
+                continue
             if not record.phase.final:
                 was = record.phase.value
                 reason = (f"its orchestrator's node restarted while it was {was}; its "
-                          f"providers stop what it ran once they stop hearing from it")
+                          f"providers release what it held when their leases run out")
                 await journal.update(phase=DeploymentPhase.FAILED, failure=reason)
                 await journal.event("phase", phase=DeploymentPhase.FAILED.value, detail=reason)
             self.deployments[record.id] = _Running(journal)

@@ -308,7 +308,8 @@ async def open_node(
                     stack.callback(records.close)  # after the nursery: no call runs then
                 service = DeploymentService(
                     lambda: deployment_markets(node.trust.provided.values(), node.did),
-                    records, clock, deployments or DeploymentSettings())
+                    records, clock, deployments or DeploymentSettings(),
+                    hold=node.add_proofs)
                 node.root.register(service)
                 node.deployments = service
                 nursery = await stack.enter_async_context(serving_nursery())

@@ -157,6 +157,8 @@ class DeploymentAllocation:
     actor: str = attrs.field(default="", validator=_text)  # the allocation actor's ID, once it exists
     state: AllocationState = attrs.field(default=AllocationState.PENDING,
                                          validator=_member(AllocationState))
+    inbox: str = attrs.field(default="", validator=_text)  # the allocation actor's inbox
+    provider_actor: str = attrs.field(default="", validator=_text)  # who took the commit
 
 
 @attrs.frozen
