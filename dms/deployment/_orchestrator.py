@@ -82,6 +82,7 @@ class DeploymentSettings:
 
     deadline: float = 120.0  # to be running, from the request
     bid_round: float = 2.0  # a round closes early once every node has candidates
+    minimum_candidates: int = 1  # bids wanted per node before a round closes early
     lease: float = 30.0  # a commit's reservation, until allocated
     heartbeat: float = 30.0  # providers stop allocations nobody asked after for this long
     poll_interval: float = 1.0
@@ -227,9 +228,13 @@ class Orchestrator(Role):
         await self._flush_phase_events()
         await self._enter(P.COMPLETED, why)
 
+    def _new_window(self) -> BidWindow:
+        return BidWindow(self.requirements, round_seconds=self.settings.bid_round,
+                         minimum_candidates=self.settings.minimum_candidates)
+
     async def _run_resumed(self, actor: Actor) -> None:
         record = self.journal.record
-        self.window = BidWindow(self.requirements, round_seconds=self.settings.bid_round)
+        self.window = self._new_window()
         self.assignment = Assignment(primary=dict(record.assignment))
         for name, known in record.allocations.items():
             node = next(n for n, spec in self.ensemble.nodes.items() if name in spec.allocations)
@@ -255,8 +260,7 @@ class Orchestrator(Role):
         await self._enter(P.COMPLETED, why)
 
     async def _deploy(self, actor: Actor, undos: UndoStack) -> None:
-        window = self.window = BidWindow(self.requirements,
-                                         round_seconds=self.settings.bid_round)
+        window = self.window = self._new_window()
         await self._enter(P.BIDDING)
         while True:
             placement = await self._bid_until_placeable(actor, window)

@@ -225,10 +225,10 @@ class DeploymentService(Role):
         failed (its providers release what it held when their leases run out)."""
         if self.store is None:
             return
-        records = await self.store.call(NodeDatabase.list_deployments)
+        records = self.store.call_now(NodeDatabase.list_deployments)
         for record in records[-MAX_DEPLOYMENTS:]:
             journal = DeploymentJournal(record, self.store, self.clock,
-                                        last_event=await self._last_event(record.id))
+                                        last_event=self._last_event(record.id))
             resumable = record.phase in (DeploymentPhase.RUNNING,
                                          DeploymentPhase.SHUTTING_DOWN) and record.allocations
             if resumable and (markets := sorted(self.market())):
@@ -244,9 +244,9 @@ class DeploymentService(Role):
                 await journal.event("phase", phase=DeploymentPhase.FAILED.value, detail=reason)
             self.deployments[record.id] = _Running(journal)
 
-    async def _last_event(self, deployment: str) -> int:
+    def _last_event(self, deployment: str) -> int:
         assert self.store is not None
-        recent = await self.store.call(NodeDatabase.recent_events, deployment, 1)
+        recent = self.store.call_now(NodeDatabase.recent_events, deployment, 1)
         return recent[-1].seq if recent else 0
 
 

@@ -70,6 +70,14 @@ class NodeStore:
         """Close now; only when no call is running (the node's tasks have ended)."""
         self._close()
 
+    def call_now(self, operation: Callable[Concatenate[NodeDatabase, P], T],
+                 *args: P.args, **kwargs: P.kwargs) -> T:
+        """`call`, on the calling thread: for a node reading its state as it starts,
+        before any call can be running (a few milliseconds, once)."""
+        database = self._open_database()
+        with database.transaction():
+            return operation(database, *args, **kwargs)
+
     async def call(self, operation: Callable[Concatenate[NodeDatabase, P], T],
                    *args: P.args, **kwargs: P.kwargs) -> T:
         """`operation(database, *args, **kwargs)` in the worker thread, in one

@@ -61,9 +61,9 @@ async def faulty_provider(market: Market, node: Node, work: Path, cpu: float) ->
 
 async def test_a_provider_that_commits_then_drops_off_is_reverted_and_replaced(
         tmp_path: Path) -> None:
-    # The faulty provider bids cheaper, so the first placement picks it; the retry must
-    # land on the other one.
-    settings = attrs.evolve(FAST, request_timeout=2.0, lease=3.0)
+    # The faulty provider bids cheaper, so the first placement (which waits for both
+    # bids) picks it; the retry must land on the other one.
+    settings = attrs.evolve(FAST, request_timeout=2.0, lease=3.0, minimum_candidates=2)
     async with open_market(tmp_path, providers=1, capacities=[machine(cpu=1)],
                            prices=[5.0], settings=settings) as market:
         from dms.node import open_node
