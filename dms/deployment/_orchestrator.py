@@ -222,11 +222,16 @@ class Orchestrator(Role):
             await self._enter(P.RUNNING)
             why = await self._supervise(actor)
             await self._enter(P.SHUTTING_DOWN, why)
-            with shielded_cleanup(self.settings.undo_timeout * 2):
-                for provider in self._moved_to.values():  # not on the stack: see _redeploy
-                    await self._take_down(actor, provider, wire.SHUTDOWN)
+            await self._take_down_moved(actor)
         await self._flush_phase_events()
         await self._enter(P.COMPLETED, why)
+
+    async def _take_down_moved(self, actor: Actor) -> None:
+        """Shut down where redeploys put nodes (those are not on the deployment's undo
+        stack: see `_redeploy`)."""
+        with shielded_cleanup(self.settings.undo_timeout * 2):
+            for provider in self._moved_to.values():
+                await self._take_down(actor, provider, wire.SHUTDOWN)
 
     def _new_window(self) -> BidWindow:
         return BidWindow(self.requirements, round_seconds=self.settings.bid_round,
@@ -256,6 +261,7 @@ class Orchestrator(Role):
             else:
                 why = await self._supervise(actor)
                 await self._enter(P.SHUTTING_DOWN, why)
+            await self._take_down_moved(actor)
         await self._flush_phase_events()
         await self._enter(P.COMPLETED, why)
 
