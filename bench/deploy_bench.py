@@ -59,7 +59,6 @@ TARGET_BEYOND_BIDS = 0.5  # seconds: everything except the bid window
 PHASES = ("bidding", "solving", "committing", "allocating")
 BEFORE_RUNNING = {"pending", *PHASES}
 DROPS = ("net.mesh.dropped_incoming_full", "net.link.dropped_busy")  # inbox, send buffer
-SETTINGS = DeploymentSettings()  # the defaults a node runs with: bid_round 2 s
 
 
 def ensemble(allocations: int, cpu: str, name: str = "w") -> str:
@@ -95,14 +94,14 @@ class Market:
 
 
 @contextlib.asynccontextmanager
-async def open_market(work: Path) -> AsyncIterator[Market]:
+async def open_market(work: Path, settings: DeploymentSettings) -> AsyncIterator[Market]:
     """An organisation every node anchors; it grants the orchestrator node and each
     provider `/dms/deployment`, and the user `/dms/node/deployment`."""
     org = SigningKey.generate()
     capacity = Capacity(millicores=millicores(2, round_up=False), ram=8 * GiB, disk=100 * GiB)
     async with contextlib.AsyncExitStack() as stack:
         orchestrator = await stack.enter_async_context(open_node(
-            listen="ws://127.0.0.1:0", anchors=[org.did], deployments=SETTINGS))
+            listen="ws://127.0.0.1:0", anchors=[org.did], deployments=settings))
         assert orchestrator.address is not None
         providers = []
         for n in range(PROVIDERS):
@@ -156,6 +155,7 @@ def phase_split(asked_at: float, events: list[dict[str, Any]]) -> dict[str, floa
     split["total"] = marks[-1]["at"] - asked_at
     split["bid_window"] = split["bidding"] + split["waiting"]
     split["beyond_bids"] = split["total"] - split["bid_window"]
+    split["beyond_bids_and_solver"] = split["beyond_bids"] - split["solving"]
     return split
 
 
@@ -163,7 +163,7 @@ def phase_split(asked_at: float, events: list[dict[str, Any]]) -> dict[str, floa
 class Deployed:
     id: str
     split: dict[str, float]
-    commits_refused: int
+    providers_failed: int
 
 
 async def deploy_once(market: Market, text: str) -> Deployed:
@@ -173,7 +173,7 @@ async def deploy_once(market: Market, text: str) -> Deployed:
     last = events[-1]["payload"]
     if last.get("phase") != "running":
         raise SystemExit(f"deployment {reply['id']} did not run: {last}")
-    refused = sum(1 for e in events if e["kind"] == "commit_failed")
+    refused = sum(1 for e in events if e["kind"] == "provider_failed")
     return Deployed(reply["id"], phase_split(asked_at, events), refused)
 
 
@@ -238,7 +238,8 @@ def live_children() -> int:
     return count
 
 
-async def ten_on_ten(market: Market, work: Path, rounds: int) -> dict[str, Any]:
+async def ten_on_ten(market: Market, work: Path, rounds: int,
+                     settings: DeploymentSettings) -> dict[str, Any]:
     ensemble_ = load_ensemble(TEN, file="<bench>")
     specs = [plan_workload(ensemble_, name).execution for name in ensemble_.allocations]
     splits: list[dict[str, float]] = []
@@ -270,10 +271,11 @@ async def ten_on_ten(market: Market, work: Path, rounds: int) -> dict[str, Any]:
             "ratio_median": statistics.median(s["total"] / b for s, b in pairs),
             "ratio_beyond_bids_median": statistics.median(s["beyond_bids"] / b
                                                           for s, b in pairs),
-            "bid_round_s": SETTINGS.bid_round,
+            "bid_round_s": settings.bid_round,
+            "minimum_candidates": settings.minimum_candidates,
             "cpu_s_per_deployment": cpu / rounds,
             "beyond_bids_on_target": median["beyond_bids"] < TARGET_BEYOND_BIDS,
-            "bid_window_on_target": median["bid_window"] < SETTINGS.bid_round / 2}
+            "bid_window_on_target": median["bid_window"] < settings.bid_round / 2}
 
 
 def dropped_frames(market: Market) -> int:
@@ -317,7 +319,7 @@ async def concurrent(market: Market, count: int) -> dict[str, Any]:
     for deployment in running:
         events = await wait_for(market, deployment, "running")
         done.append(Deployed(deployment, phase_split(asked[deployment], events),
-                             sum(1 for e in events if e["kind"] == "commit_failed")))
+                             sum(1 for e in events if e["kind"] == "provider_failed")))
     async with trio.open_nursery() as nursery:
         for deployment in running:
             nursery.start_soon(shut_down, market, deployment)
@@ -327,7 +329,7 @@ async def concurrent(market: Market, count: int) -> dict[str, Any]:
             "seconds": took, "per_second": len(running) / took,
             "cpu_s_per_deployment": cpu / count, "split_median_s": median,
             "latency_max_s": max(d.split["total"] for d in done),
-            "commits_refused": sum(d.commits_refused for d in done),
+            "providers_failed": sum(d.providers_failed for d in done),
             "held_while_running": held, "leftovers": problems,
             "dropped_frames": dropped_frames(market) - dropped0,
             "exact": not problems and held == len(running)}
@@ -373,10 +375,13 @@ def placement_throughput(instances: int, max_nodes: int) -> dict[str, Any]:
 
 async def deployments(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {}
+    # The defaults a node runs with (bid_round 2 s), unless told otherwise.
+    settings = DeploymentSettings(minimum_candidates=args.minimum_candidates)
     with tempfile.TemporaryDirectory(prefix="deploy-bench-") as root:
-        async with open_market(Path(root)) as market:
+        async with open_market(Path(root), settings) as market:
             if "1" in args.parts:
-                figures["ten_on_ten"] = await ten_on_ten(market, Path(root), args.rounds)
+                figures["ten_on_ten"] = await ten_on_ten(market, Path(root), args.rounds,
+                                                         settings)
             if "2" in args.parts:
                 figures["concurrent"] = await concurrent(market, args.concurrent)
     return figures
@@ -388,7 +393,8 @@ def report(figures: dict[str, Any]) -> None:
         ten = figures["ten_on_ten"]
         p = ten["split_median_s"]
         print(f"1. 10 allocations on {PROVIDERS} providers over loopback websockets, from new "
-              f"to running (ms, median of {ten['rounds']} rounds)")
+              f"to running (ms, median of {ten['rounds']} rounds; minimum_candidates "
+              f"{ten['minimum_candidates']})")
         print(f"   {'new':>5} {'bidding':>8} {'solving':>8} {'waiting':>8} {'commit':>7} "
               f"{'allocate':>9} {'total':>7} {'rounds':>6} | {'-bids':>6} {'bare':>5}")
         print(f"   {p['new'] * ms:>5.0f} {p['bidding'] * ms:>8.0f} {p['solving'] * ms:>8.0f} "
@@ -402,7 +408,8 @@ def report(figures: dict[str, Any]) -> None:
               f"{ten['ratio_beyond_bids_median']:.1f}x without the bid window; "
               f"{ten['cpu_s_per_deployment'] * ms:.0f} ms CPU per deployment, all nodes")
         print(f"   target, all but the bid window < {TARGET_BEYOND_BIDS * ms:.0f} ms: "
-              f"{'met' if ten['beyond_bids_on_target'] else 'MISSED'}; bid window "
+              f"{'met' if ten['beyond_bids_on_target'] else 'MISSED'} (all but the bid window "
+              f"and the solver: {p['beyond_bids_and_solver'] * ms:.0f} ms); bid window "
               f"(bidding + waiting) well inside one {ten['bid_round_s']:g} s round: "
               f"{'met' if ten['bid_window_on_target'] else 'MISSED'}")
     if "concurrent" in figures:
@@ -418,7 +425,7 @@ def report(figures: dict[str, Any]) -> None:
               f"{p['bidding'] * ms:.0f}, solving {p['solving'] * ms:.0f}, waiting "
               f"{p['waiting'] * ms:.0f}, commit {p['committing'] * ms:.0f}, allocate "
               f"{p['allocating'] * ms:.0f}), max {many['latency_max_s'] * ms:.0f} ms; "
-              f"{many['commits_refused']} commits refused and re-solved; "
+              f"{many['providers_failed']} provider steps refused (stale bids) and re-solved; "
               f"{many['dropped_frames']} frames dropped by full queues")
         print(f"   accounting after shutdown: {'exact' if many['exact'] else 'WRONG'} "
               f"({many['held_while_running']} reservations held while running)"
@@ -466,6 +473,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--instances", type=int, default=5)
+    parser.add_argument("--minimum-candidates", type=int, default=1,
+                        help="the orchestrator's bids wanted per node before a round "
+                             "closes early (a node's default: 1)")
     parser.add_argument("--max-nodes", type=int, default=5000,
                         help="search budget for part 3 (the deployment's is 200000)")
     parser.add_argument("--parts", default="123", help="which parts to run, e.g. 13")

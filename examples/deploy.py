@@ -22,7 +22,7 @@ from typing import Any
 
 import trio
 
-from dms.deployment import EVENTS, NEW, SHUTDOWN, STATUS
+from dms.deployment import EVENTS, NEW, SHUTDOWN, STATUS, DeploymentSettings
 from dms.node import Node, open_node
 from dms.provider import Capacity, ProviderConfig, millicores
 from dms.workload import ExecutorKind
@@ -48,6 +48,11 @@ nodes:
   jobs: {allocations: [report]}
 """
 PROVIDER = Capacity(millicores=millicores(0.5, round_up=False), ram=2**30, disk=2**30)
+# A bid round closes as soon as every node has this many candidates. With one, the
+# first provider's bid (it could host either node, not both) would close it, the solver
+# would find no placement, and the orchestrator would sleep out the round (2 s) before
+# asking again; with two it waits for both bids.
+SETTINGS = DeploymentSettings(minimum_candidates=2)
 
 
 class Watcher:
@@ -116,7 +121,7 @@ async def deploy() -> int:
     with tempfile.TemporaryDirectory(prefix="dms-deploy-example-") as work:
         async with contextlib.AsyncExitStack() as stack:
             orchestrator = await stack.enter_async_context(open_node(
-                listen="ws://127.0.0.1:0", anchors=[org.did]))
+                listen="ws://127.0.0.1:0", anchors=[org.did], deployments=SETTINGS))
             assert orchestrator.address is not None
             providers = []
             for n in range(2):
