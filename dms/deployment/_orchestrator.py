@@ -54,7 +54,15 @@ from dms.orchestrator import (
     PhaseEvent,
     UndoStack,
 )
-from dms.orchestrator.placement import Assignment, Measurements, Placement, ProviderPath
+from dms.orchestrator.placement import (
+    Assignment,
+    Measurements,
+    Placement,
+    ProviderPath,
+    SearchBudget,
+    Unplaceable,
+    solve,
+)
 from dms.provider import wire
 from dms.store import AllocationState, DeploymentAllocation, DeploymentPhase
 from dms.workload import Recovery
@@ -83,6 +91,7 @@ class DeploymentSettings:
     deadline: float = 120.0  # to be running, from the request
     bid_round: float = 2.0  # a round closes early once every node has candidates
     minimum_candidates: int = 1  # bids wanted per node before a round closes early
+    solve_seconds: float = 0.5  # the solver's budget (it keeps the best placement found)
     lease: float = 30.0  # a commit's reservation, until allocated
     heartbeat: float = 30.0  # providers stop allocations nobody asked after for this long
     poll_interval: float = 1.0
@@ -307,16 +316,40 @@ class Orchestrator(Role):
             await actor.broadcast(wire.DEPLOYMENT_TOPIC, wire.REQUEST, request,
                                   subject=self.market)
             while not window.should_close(trio.current_time()):
-                self._answered = trio.Event()
-                with trio.move_on_at(closes):
-                    await self._answered.wait()
+                await self._next_answer(closes)
             await self._enter(P.SOLVING)
-            try:
-                return window.solve(self.measurements())
-            except DeploymentUnplaceable as unplaceable:
-                self._last_reason = unplaceable.text()
-                await self.journal.event("unplaceable", explanation=self._last_reason[:4000])
-            await trio.sleep_until(closes)  # a full round before asking again
+            while True:
+                try:
+                    return await self._solve(window)
+                except DeploymentUnplaceable as unplaceable:
+                    self._last_reason = unplaceable.text()
+                    await self.journal.event("unplaceable",
+                                             explanation=self._last_reason[:4000])
+                # Solve again on each new answer until the round ends, then ask again.
+                if trio.current_time() >= closes or not await self._next_answer(closes):
+                    break
+
+    async def _next_answer(self, until: float) -> bool:
+        """Wait for a provider's next answer (True) or for `until` (False)."""
+        self._answered = trio.Event()
+        with trio.move_on_at(until):
+            await self._answered.wait()
+            return True
+        return False
+
+    async def _solve(self, window: BidWindow, *, previous: Assignment | None = None,
+                     replace: frozenset[str] = frozenset()) -> Placement:
+        """`placement.solve` over what the window holds now, in a worker thread under a
+        time budget: the search is CPU work that must not stall this node's other
+        deployments and peers. `DeploymentUnplaceable` when it finds nothing."""
+        job = functools.partial(
+            solve, window.requirements, window.bids, self.measurements(),
+            exclude=window.excluded, previous=previous, replace=replace,
+            budget=SearchBudget(max_seconds=self.settings.solve_seconds))
+        try:
+            return await trio.to_thread.run_sync(job, abandon_on_cancel=True)
+        except Unplaceable as failure:
+            raise window.unplaceable(failure.explanation) from failure
 
     # -- commit -------------------------------------------------------------------------
 
@@ -546,8 +579,7 @@ class Orchestrator(Role):
                 await self._answered.wait()
                 if window.enough():
                     break
-        placement = window.solve(self.measurements(), previous=self.assignment,
-                                 replace=nodes)
+        placement = await self._solve(window, previous=self.assignment, replace=nodes)
         moved = {n: placement.assignment.primary[n] for n in nodes}
         async with UndoStack(undo_timeout=self.settings.undo_timeout,
                              on_event=self._phase_events.append) as attempt:
