@@ -161,6 +161,7 @@ class Orchestrator(Role):
         self._seen_events: dict[str, int] = {}  # per allocation, the last event recorded
         self.shutdown_requested = trio.Event()
         self._answered = trio.Event()
+        self._answers = 0  # answers taken so far: a waiter knows what it has seen
         self._phase_events: list[PhaseEvent] = []
         self._last_reason = "no provider answered"
         self._rtts: dict[tuple[str, str], float] = {}
@@ -187,6 +188,7 @@ class Orchestrator(Role):
         if answer.decline is not None:
             for decline in NodeDecline.split(attrs.evolve(answer.decline, peer=peer)):
                 window.add_decline(decline)
+        self._answers += 1
         self._answered.set()
 
     def _note_rtts(self, peer: str, rtts: Mapping[str, float]) -> None:
@@ -316,9 +318,10 @@ class Orchestrator(Role):
             await actor.broadcast(wire.DEPLOYMENT_TOPIC, wire.REQUEST, request,
                                   subject=self.market)
             while not window.should_close(trio.current_time()):
-                await self._next_answer(closes)
+                await self._next_answer(self._answers, closes)
             await self._enter(P.SOLVING)
             while True:
+                seen = self._answers
                 try:
                     return await self._solve(window)
                 except DeploymentUnplaceable as unplaceable:
@@ -326,14 +329,16 @@ class Orchestrator(Role):
                     await self.journal.event("unplaceable",
                                              explanation=self._last_reason[:4000])
                 # Solve again on each new answer until the round ends, then ask again.
-                if trio.current_time() >= closes or not await self._next_answer(closes):
+                if not await self._next_answer(seen, closes):
                     break
 
-    async def _next_answer(self, until: float) -> bool:
-        """Wait for a provider's next answer (True) or for `until` (False)."""
-        self._answered = trio.Event()
+    async def _next_answer(self, seen: int, until: float) -> bool:
+        """Wait until a provider has answered since `seen` answers (True), or `until`
+        (False). Answers that came while the caller was busy count."""
         with trio.move_on_at(until):
-            await self._answered.wait()
+            while self._answers == seen:
+                self._answered = trio.Event()
+                await self._answered.wait()
             return True
         return False
 
@@ -574,11 +579,8 @@ class Orchestrator(Role):
                               wire.BidRequest(self.id, self.journal.record.ensemble,
                                               actor.handle), subject=self.market)
         with trio.move_on_at(closes):
-            while True:
-                self._answered = trio.Event()
-                await self._answered.wait()
-                if window.enough():
-                    break
+            while not window.enough():
+                await self._next_answer(self._answers, closes)
         placement = await self._solve(window, previous=self.assignment, replace=nodes)
         moved = {n: placement.assignment.primary[n] for n in nodes}
         async with UndoStack(undo_timeout=self.settings.undo_timeout,
