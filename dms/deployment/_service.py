@@ -10,6 +10,7 @@ issuer in the caller's chain).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,7 +22,14 @@ from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
 from dms.cleanup import shielded_cleanup
 from dms.ensemble import EnsembleError, load_ensemble
 from dms.provider import wire
-from dms.store import DeploymentPhase, DeploymentRecord, EventRecord, NodeDatabase, NodeStore
+from dms.store import (
+    DeploymentPhase,
+    DeploymentRecord,
+    EventRecord,
+    NodeDatabase,
+    NodeStore,
+    StoreError,
+)
 from ucan import Delegation
 from ucan.command import proves
 
@@ -35,7 +43,9 @@ EVENTS = "/dms/node/deployment/events"
 SHUTDOWN = "/dms/node/deployment/shutdown"
 ORCHESTRATOR_COMMANDS = ("/dms/deployment",)
 MAX_DEPLOYMENTS = 1000
-"""Deployments a node runs (and keeps in memory) at once; past it `new` is refused."""
+"""Deployments a node runs at once; past it `new` is refused."""
+FINISHED_KEPT = 1000
+"""Finished deployments kept in memory (the newest); older ones are read from the store."""
 MAX_EVENTS_WAIT = 30.0
 STOP_ALL_DEADLINE = 60.0
 BEFORE_RUNNING = (DeploymentPhase.PENDING, DeploymentPhase.BIDDING, DeploymentPhase.SOLVING,
@@ -164,10 +174,17 @@ class DeploymentService(Role):
                                        main=orchestrator.main, lasting=True)
         actor.register(orchestrator)
         self.deployments[journal.record.id] = _Running(journal, orchestrator, actor)
+        self._forget_old()
+
+    def _forget_old(self) -> None:
+        """Keep the newest `FINISHED_KEPT` finished deployments in memory, no more."""
+        finished = [key for key, known in self.deployments.items() if known.final]
+        for key in finished[:max(0, len(finished) - FINISHED_KEPT)]:
+            del self.deployments[key]
 
     @behavior(STATUS, args=DeploymentId)
     async def status(self, message: Message[DeploymentId]) -> DeploymentView:
-        running = self._owned(message, message.args.id)
+        running = await self._owned(message, message.args.id)
         return _view(running)
 
     @behavior(LIST)
@@ -181,7 +198,7 @@ class DeploymentService(Role):
         """The deployment's events after `after` (resumable), waiting up to `wait`
         seconds for one; `final` says nothing more will come."""
         query = message.args
-        running = self._owned(message, query.id)
+        running = await self._owned(message, query.id)
         wait = min(max(query.wait, 0.0), MAX_EVENTS_WAIT) if math.isfinite(query.wait) else 0.0
         journal = running.journal
         events = await journal.read_after(query.after)
@@ -193,7 +210,7 @@ class DeploymentService(Role):
 
     @behavior(SHUTDOWN, args=DeploymentId)
     async def shutdown(self, message: Message[DeploymentId]) -> dict[str, str]:
-        running = self._owned(message, message.args.id)
+        running = await self._owned(message, message.args.id)
         orchestrator, actor = running.orchestrator, running.actor
         if orchestrator is not None and actor is not None:
             orchestrator.shutdown_requested.set()
@@ -201,8 +218,14 @@ class DeploymentService(Role):
                 await actor.stop()  # not running yet: cancelling reverts everything
         return {"phase": running.journal.record.phase.value}
 
-    def _owned(self, message: Message[Any], deployment: str) -> _Running:
+    async def _owned(self, message: Message[Any], deployment: str) -> _Running:
         running = self.deployments.get(deployment)
+        if running is None and self.store is not None:  # finished long ago: on disk only
+            with contextlib.suppress(StoreError):
+                record = await self.store.call(NodeDatabase.get_deployment, deployment)
+                recent = await self.store.call(NodeDatabase.recent_events, deployment, 1)
+                running = _Running(DeploymentJournal(
+                    record, self.store, self.clock, last_event=recent[-1].seq if recent else 0))
         if running is None or not _may_see(message, running.journal.record):
             raise BehaviorFailed(f"no deployment {deployment} of yours here",
                                  name="UnknownDeployment")

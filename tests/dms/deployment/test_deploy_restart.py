@@ -7,6 +7,8 @@ import contextlib
 import time
 from pathlib import Path
 
+import pytest
+
 from dms.deployment import DeploymentService
 from dms.node import open_node
 from dms.store import DeploymentPhase, DeploymentRecord, NodeDatabase, NodeStore
@@ -58,3 +60,24 @@ async def test_a_restarted_orchestrator_node_lists_what_it_deployed_with_its_eve
         known = service.deployments[deployment]
         assert known.journal.record.phase is DeploymentPhase.COMPLETED
         assert [e.kind for e in await known.journal.read_after(0, limit=1000)] == seen
+
+
+async def test_finished_deployments_leave_memory_but_stay_readable_from_the_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dms.deployment import _service
+
+    from .test_deploy_supervision import TASK
+
+    monkeypatch.setattr(_service, "FINISHED_KEPT", 1)
+    async with open_market(tmp_path, providers=1,
+                           orchestrator_state=tmp_path / "orchestrator") as market:
+        first = await market.deploy(TASK)
+        await market.wait_phase(first, "completed")
+        second = await market.deploy(TASK)
+        await market.wait_phase(second, "completed")
+        third = await market.deploy(TASK)
+        service = market.orchestrator.deployments
+        assert service is not None and first not in service.deployments
+        status = await market.status(first)  # from the store
+        assert status["phase"] == "completed"
+        await market.wait_phase(third, "completed")
