@@ -44,6 +44,9 @@ SHUTDOWN = "/dms/node/deployment/shutdown"
 ORCHESTRATOR_COMMANDS = ("/dms/deployment",)
 MAX_DEPLOYMENTS = 1000
 """Deployments a node runs at once; past it `new` is refused."""
+STARTING_AT_ONCE = 64
+"""Deployments between `new` and `running` at once; past it `new` answers Busy (each
+costs bids, solving and commits: a burst past this only makes all of them late)."""
 FINISHED_KEPT = 1000
 """Finished deployments kept in memory (the newest); older ones are read from the store."""
 MAX_EVENTS_WAIT = 30.0
@@ -150,9 +153,13 @@ class DeploymentService(Role):
                 f"this node holds no grant of {wire.REQUEST}: no provider would take its "
                 f"requests (an organisation grants it with `ucan delegate ... "
                 f"/dms/deployment`)", name="NoDeploymentAuthority")
-        if len([d for d in self.deployments.values() if not d.final]) >= MAX_DEPLOYMENTS:
+        live = [d for d in self.deployments.values() if not d.final]
+        if len(live) >= MAX_DEPLOYMENTS:
             raise BehaviorFailed(f"this node runs {MAX_DEPLOYMENTS} deployments already",
                                  name="Busy")
+        if sum(d.journal.record.phase in BEFORE_RUNNING for d in live) >= STARTING_AT_ONCE:
+            raise BehaviorFailed(f"this node is starting {STARTING_AT_ONCE} deployments "
+                                 f"already; try again when some are running", name="Busy")
         now = self.clock()
         deadline = order.deadline or self.settings.deadline
         record = DeploymentRecord(id=str(uuid.uuid4()), owner=message.sender.id,
