@@ -11,9 +11,14 @@ Policies (the contract the actor runtime relies on):
   direction replaces the older one (its peer restarted).
 - **Sending never waits for a peer.** `send` raises `LinkBusy` when that peer's bounded
   send buffer is full; `publish` skips such a peer and counts ``link.dropped_busy``.
-- **Incoming is bounded and never stalls the links.** When `incoming` holds
-  `incoming_buffer` undelivered items, new deliveries are dropped and counted as
-  ``mesh.dropped_incoming_full``; link readers keep reading (flooding continues).
+- **Incoming is fair between link peers, bounded, and never stalls the links.**
+  `incoming` (and `priority_incoming`) is an `Inbox`: a queue per link peer, bounded in
+  items and bytes per peer and in all (`InboxLimits`), read round robin between peers;
+  when it is full a newcomer displaces the newest delivery of the peer holding the most,
+  never a quieter peer's (`dms.net._inbox`). Drops are counted per reason:
+  ``mesh.dropped_incoming_peer_full``, ``_full``, ``_displaced``, ``_closed``. A
+  dropped publication is forgotten by the dedup ("seen" means processed), so a later
+  copy gets in. Link readers keep reading (flooding continues).
 - **Pubsub floods.** A publication goes to every connected peer with ``hops_left =
   hop_limit``; a receiver that has not seen its `message_id` delivers it (when
   subscribed to the topic) and forwards it to its other peers with ``hops_left - 1`` while
@@ -25,8 +30,8 @@ Policies (the contract the actor runtime relies on):
 
 Counters (added to the transport's `Metrics`): ``mesh.delivered``, ``mesh.published``,
 ``mesh.forwarded``, ``mesh.duplicates``, ``mesh.hop_limit_reached``,
-``mesh.dropped_incoming_full``, ``mesh.dropped_malformed``, ``mesh.dial_failures``,
-``mesh.links_opened``, ``mesh.links_replaced``.
+``mesh.dropped_incoming_<reason>`` (above), ``mesh.dropped_malformed``,
+``mesh.dial_failures``, ``mesh.links_opened``, ``mesh.links_replaced``.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from dms.net._errors import (
     NetError,
     PeerUnreachable,
 )
+from dms.net._inbox import DEFAULT_INBOX, Inbox, InboxLimits
 from dms.net._link import MAX_FRAME, Link
 from dms.net._mesh_wire import (
     MAX_HOPS,
@@ -98,6 +104,10 @@ def content_id(topic: str, payload: bytes) -> bytes:
     return hashlib.blake2b(topic.encode() + b"\x00" + payload, digest_size=16).digest()
 
 
+DELIVERY_OVERHEAD = 128
+"""Bytes a delivery is counted for beyond its payload and topic (the objects holding
+it): a flood of empty payloads is bounded in bytes too."""
+
 GREETING_PAUSE = 0.02
 """Seconds a greeting waits for room when the new link's send buffer is full."""
 
@@ -113,7 +123,7 @@ class Mesh:
         listen: str | None = None,
         bootstrap: Sequence[str] = (),
         hop_limit: int = 8,
-        incoming_buffer: int = 1024,
+        inbox: InboxLimits = DEFAULT_INBOX,
         exchange_interval: float = 10.0,
         max_peers: int = 64,
         exchange_dial_attempts: int = 5,
@@ -157,10 +167,11 @@ class Mesh:
         self._seen = seen if seen is not None else SeenMessages()
         self._rng = random.Random()
         self._subscriptions: set[str] = set()
-        self._incoming_send, self.incoming = trio.open_memory_channel[Delivery](incoming_buffer)
+        self.incoming = Inbox[Delivery](inbox)
+        """Deliveries for the layer above, fair between link peers; ends when `run` does."""
         self._priority_topics = frozenset(priority_topics)
-        self._priority_send, self.priority_incoming = trio.open_memory_channel[Delivery](
-            incoming_buffer)
+        self.priority_incoming = Inbox[Delivery](inbox)
+        """Deliveries on the priority topics, in an inbox of their own."""
         self._greeting = greeting
         self._links: dict[str, Link] = {}
         self._links_changed = trio.Event()
@@ -199,8 +210,8 @@ class Mesh:
                     task_status.started()
         finally:
             self._nursery = None
-            self._incoming_send.close()
-            self._priority_send.close()
+            self.incoming.close()
+            self.priority_incoming.close()
             for peer in list(self._links):
                 self.peers.note_disconnected(peer)
             self._links.clear()
@@ -456,9 +467,8 @@ class Mesh:
         if self._screen is not None and not self._screen(message.topic, message.payload, peer):
             self.metrics["mesh.dropped_screened"] += 1  # neither delivered nor forwarded
             return
-        if message.topic in self._subscriptions and not self._deliver(
-                Delivery(peer, message.topic, message.payload)):
-            self._seen.forget(message.message_id)  # "seen" means processed: a copy may retry
+        if message.topic in self._subscriptions:
+            self._deliver(Delivery(peer, message.topic, message.payload))
         hops_left = min(message.hops_left, self.hop_limit)  # a sender cannot widen ours
         if hops_left > 1:
             forward = attrs.evolve(message, hops_left=hops_left - 1)
@@ -478,20 +488,20 @@ class Mesh:
             sent += 1
         return sent
 
-    def _deliver(self, delivery: Delivery) -> bool:
-        """Hand a delivery to the layer above; False (counted) when it had no room."""
-        queue = (self._priority_send if delivery.topic in self._priority_topics
-                 else self._incoming_send)
-        try:
-            queue.send_nowait(delivery)
-        except trio.WouldBlock:
-            self.metrics["mesh.dropped_incoming_full"] += 1
-            return False
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.metrics["mesh.dropped_no_consumer"] += 1
-            return False
-        self.metrics["mesh.delivered"] += 1
-        return True
+    def _deliver(self, delivery: Delivery) -> None:
+        """Hand a delivery to the layer above, in its link peer's share of the inbox.
+        What that drops (the delivery, or the newest of a heavier peer's) is counted by
+        reason, and a dropped publication is not "seen": a later copy may get in."""
+        inbox = (self.priority_incoming if delivery.topic in self._priority_topics
+                 else self.incoming)
+        size = len(delivery.payload) + len(delivery.topic or "") + DELIVERY_OVERHEAD
+        dropped = inbox.put(delivery.peer, delivery, size)
+        for lost, reason in dropped:
+            self.metrics[f"mesh.dropped_incoming_{reason}"] += 1
+            if lost.topic is not None:
+                self._seen.forget(content_id(lost.topic, lost.payload))
+        if not dropped or dropped[0][0] is not delivery:
+            self.metrics["mesh.delivered"] += 1
 
     def _send_quietly(self, link: Link, message: MeshMessage) -> None:
         """Control traffic (pong, peer lists) is best effort: a busy link skips it."""

@@ -15,7 +15,7 @@ import os
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -145,7 +145,7 @@ class Node:
         async for revocation in self._flood_receive:
             await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
 
-    async def _read_mesh(self, queue: trio.MemoryReceiveChannel[Delivery]) -> None:
+    async def _read_mesh(self, queue: AsyncIterable[Delivery]) -> None:
         async for delivery in queue:
             await self.receive(delivery.payload, topic=delivery.topic, via=delivery.peer)
 

@@ -11,6 +11,7 @@ import trio
 from dms.net import (
     Backoff,
     Delivery,
+    InboxLimits,
     LinkConditions,
     MemoryNetwork,
     Mesh,
@@ -98,13 +99,13 @@ async def test_rtt_is_measured_by_mesh_ping(autojump_clock):
 async def test_slow_consumer_drops_and_counts_without_stalling_the_link(autojump_clock):
     network = MemoryNetwork()
     async with trio.open_nursery() as nursery:
-        a = await start_mesh(nursery, network, incoming_buffer=2)
+        a = await start_mesh(nursery, network, inbox=InboxLimits(items=2, peer_items=2))
         b = await start_mesh(nursery, network, [a.listen_address])
         await b.wait_connected()
         for n in range(5):
             await b.send(a.peer_id, bytes([n]))
         await trio.sleep(1)
-        assert a.metrics["mesh.dropped_incoming_full"] == 3
+        assert a.metrics["mesh.dropped_incoming_peer_full"] == 3
         assert [a.incoming.receive_nowait().payload for _ in range(2)] == [b"\x00", b"\x01"]
         await b.send(a.peer_id, b"still flowing")
         assert (await a.incoming.receive()).payload == b"still flowing"
@@ -244,7 +245,7 @@ async def test_a_publication_dropped_for_want_of_room_is_not_marked_seen(autojum
     network = MemoryNetwork()
     quiet = {"exchange_interval": 1000.0}
     async with trio.open_nursery() as nursery:
-        a = await start_mesh(nursery, network, incoming_buffer=1, **quiet)
+        a = await start_mesh(nursery, network, inbox=InboxLimits(items=1), **quiet)
         a.subscribe("/t")
         b = await start_mesh(nursery, network, [a.listen_address], hop_limit=1, **quiet)
         c = await start_mesh(nursery, network, [a.listen_address], hop_limit=1, **quiet)
@@ -253,7 +254,7 @@ async def test_a_publication_dropped_for_want_of_room_is_not_marked_seen(autojum
         await b.publish("/t", b"fills the queue")
         await b.publish("/t", b"the revocation")
         await trio.sleep(1)
-        assert a.metrics["mesh.dropped_incoming_full"] == 1
+        assert a.metrics["mesh.dropped_incoming_peer_full"] == 1
         assert (a.incoming.receive_nowait()).payload == b"fills the queue"
         assert await c.publish("/t", b"the revocation") >= 1  # another copy, from elsewhere
         with trio.fail_after(5):
@@ -265,7 +266,7 @@ async def test_priority_topics_have_a_queue_a_flood_on_other_topics_cannot_fill(
         autojump_clock):
     network = MemoryNetwork()
     async with trio.open_nursery() as nursery:
-        a = await start_mesh(nursery, network, incoming_buffer=2,
+        a = await start_mesh(nursery, network, inbox=InboxLimits(items=2, peer_items=2),
                              priority_topics=["/revocation"])
         a.subscribe("/t")
         a.subscribe("/revocation")
@@ -275,6 +276,6 @@ async def test_priority_topics_have_a_queue_a_flood_on_other_topics_cannot_fill(
             await b.publish("/t", b"flood %d" % n)
         await b.publish("/revocation", b"revoke it")
         await trio.sleep(1)
-        assert a.metrics["mesh.dropped_incoming_full"] == 8  # the flood, past its queue
+        assert a.metrics["mesh.dropped_incoming_peer_full"] == 8  # the flood, past its queue
         assert a.priority_incoming.receive_nowait().payload == b"revoke it"
         nursery.cancel_scope.cancel()

@@ -1,0 +1,65 @@
+"""A flood from some link peers must not starve another's traffic at the node: each
+test is a finding of the flood bench (bench/flood_bench.py) that failed before its fix."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+import nacl.signing
+import trio
+
+from dms.net import LinkSettings
+from dms.net._mesh_wire import Unicast, encode
+from dms.testing import grant, network, settle
+
+__all__ = ["network"]  # the fixture, imported for pytest
+
+FLOODERS = 8  # as many links as the bench's attacker keeps busy
+FRAMES = 600  # each: together several times what the node's inbox holds
+
+
+async def test_a_flooding_link_peer_cannot_get_another_peers_requests_dropped(
+        network, autojump_clock):
+    """All link peers shared one incoming queue of 1024: the flood filled it, and the
+    honest peer's requests that came while it was full were dropped with the flood (the
+    bench saw 14-40 % of a client's requests answered). Each link peer now has its own
+    share of the inbox, read round robin: every honest request is answered."""
+    victim, honest = network[0], network[1]
+
+    @victim.root.behavior("/echo")
+    async def echo(message: Any) -> Any:
+        return message.args
+
+    grant(victim, honest, "/echo")
+    junk = encode(Unicast(b"\x40" + bytes(200)))  # unicast that admission drops, unread
+    answers: list[Any] = []
+
+    async def ask(i: int) -> None:
+        answers.append(await honest.root.invoke(victim.root.handle, "/echo", {"i": i},
+                                                timeout=30))
+
+    async with AsyncExitStack() as stack:
+        links = []
+        for _ in range(FLOODERS):
+            transport = await stack.enter_async_context(network.memory.transport(
+                nacl.signing.SigningKey.generate(), LinkSettings(send_buffer=FRAMES)))
+            links.append(await transport.connect(victim.address, expect_peer=victim.peer_id))
+
+        async def flood(link: Any) -> None:
+            for _ in range(FRAMES):
+                await link.send(junk)
+
+        async with trio.open_nursery() as nursery:
+            for link in links:
+                nursery.start_soon(flood, link)
+            for i in range(40):  # a request every few scheduling rounds, during the flood
+                for _ in range(30):
+                    await trio.lowlevel.checkpoint()
+                nursery.start_soon(ask, i)
+    await settle()
+    dropped = {k: v for k, v in victim.metrics().items()
+               if k.startswith("net.mesh.dropped_incoming")}
+    assert sum(dropped.values()) > 0, "the flood never filled the inbox: it tests nothing"
+    assert sorted(answer["i"] for answer in answers) == list(range(40))
+
