@@ -5,9 +5,10 @@ in-process pipe, a websocket). Both transports build links the same way, through
 `SecureEndpoint`: run the handshake over the carrier, then seal every frame with the
 session keys. Transports only supply carriers and own the tasks.
 
-Sending never blocks on the peer: `send` puts the frame in a bounded per-link buffer
-that a writer task drains; when the buffer is full `send` raises `LinkBusy` (the frame
-is not sent, `link.dropped_busy` is counted) and the caller decides to drop or retry.
+Sending never blocks on the peer: `send` puts the frame in a per-link buffer, bounded
+in frames and in bytes, that a writer task drains; when the buffer is full `send`
+raises `LinkBusy` (the frame is not sent, `link.dropped_busy` is counted) and the
+caller decides to drop or retry.
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class LinkSettings:
 
     handshake_timeout: float = 10.0
     send_buffer: int = attrs.field(default=256, validator=attrs.validators.ge(1))
+    send_buffer_bytes: int = attrs.field(default=8 * 1024 * 1024,
+                                         validator=attrs.validators.ge(1))
+    """Bytes of frames waiting to be sent, per link: 256 frames of the largest size
+    would be a gigabyte for one slow peer."""
     max_frame: int = attrs.field(
         default=MAX_FRAME, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_FRAME)]
     )
@@ -110,6 +115,12 @@ class LinkSettings:
     accept_timeout: float = 5.0
     """How long an inbound connection may take to prove itself (a dms node needs
     milliseconds): half-open sockets hold a slot for no longer than this."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.send_buffer_bytes < self.max_frame:
+            raise ValueError(
+                f"send_buffer_bytes ({self.send_buffer_bytes}) must hold a largest frame "
+                f"(max_frame {self.max_frame}), or such frames could never be sent")
 
 
 DEFAULT_LINK_SETTINGS = LinkSettings()
@@ -172,6 +183,7 @@ class Link:
         self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](
             settings.send_buffer
         )
+        self._buffered_bytes = 0
         self._writer_done = trio.Event()
         self._closed = trio.Event()
         self._close_reason: str | None = None
@@ -186,16 +198,23 @@ class Link:
         return self._close_reason is not None
 
     def send_nowait(self, frame: bytes) -> None:
-        """Queue `frame`; `LinkBusy` when the send buffer is full, `LinkClosed` if closed."""
+        """Queue `frame`; `LinkBusy` when the send buffer is full (in frames or in
+        bytes), `LinkClosed` if closed."""
         if self._close_reason is not None:
             raise LinkClosed(self.remote_peer, self._close_reason)
         if len(frame) > self._settings.max_frame:
             raise FrameTooLarge(self.remote_peer, len(frame), self._settings.max_frame)
-        try:
-            self._outbox_send.send_nowait(frame)
-        except trio.WouldBlock:
+        queued = self._buffered_bytes + len(frame) <= self._settings.send_buffer_bytes
+        if queued:
+            try:
+                self._outbox_send.send_nowait(frame)
+            except trio.WouldBlock:
+                queued = False
+        if not queued:
             self._metrics["link.dropped_busy"] += 1
-            raise LinkBusy(self.remote_peer, self._settings.send_buffer) from None
+            waiting = self._outbox_send.statistics().current_buffer_used
+            raise LinkBusy(self.remote_peer, waiting, self._buffered_bytes)
+        self._buffered_bytes += len(frame)
 
     async def send(self, frame: bytes) -> None:
         """Queue `frame` without waiting for the peer (see `send_nowait`)."""
@@ -239,6 +258,7 @@ class Link:
         """Drain the send buffer into the carrier; the transport runs this in its nursery."""
         try:
             async for frame in self._outbox_receive:
+                self._buffered_bytes -= len(frame)
                 if self._lose_frame is not None and self._lose_frame():
                     self._metrics["link.dropped_loss"] += 1
                     continue
