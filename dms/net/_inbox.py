@@ -12,6 +12,12 @@ quieter peer's item is never displaced. A flood only ever pushes out its own kin
 is the larger of its items over `peer_items` and its bytes over `peer_bytes`), so that
 a few huge deliveries weigh as much as many small ones.
 
+Reading what will be dropped costs as much as reading what will not: a peer whose
+share is full (in items), or whose last delivery was dropped, is *blocked*, and the
+mesh does not read its link until the consumer has taken one of its deliveries (or,
+holding none, until the inbox has room). Its frames then wait in its own connection,
+and the flood costs the node what it consumes, not what it is sent.
+
 `FairInbox` is the sans-IO core (no clock, no trio); `Inbox` is its trio shell, the
 receive side the mesh's consumer reads: `receive`, `receive_nowait` and `async for`,
 ending (after what is queued) once the mesh closes it.
@@ -80,6 +86,9 @@ class FairInbox(Generic[T]):
         self._turns: deque[str] = deque()  # each peer in `_queues` once, next turn first
         self._heaviest: list[tuple[float, int, str]] = []  # (-load, seq, peer), lazy
         self._seq = itertools.count()
+        self._blocked: set[str] = set()  # not to be read until one of theirs is taken
+        self._starved: set[str] = set()  # blocked and holding none: until there is room
+        self._released: list[str] = []
         self.items = 0
         self.bytes = 0
 
@@ -98,6 +107,7 @@ class FairInbox(Generic[T]):
         held_items, held_bytes = self.held_by(peer)
         if (held_items + 1 > limits.per_peer_items
                 or held_bytes + size > limits.per_peer_bytes):
+            self._block(peer)
             return [(item, DropReason.PEER_FULL)]
         displaced: list[tuple[str, T, int]] = []
         if self.items + 1 > limits.items or self.bytes + size > limits.total_bytes:
@@ -107,11 +117,32 @@ class FairInbox(Generic[T]):
                 if heaviest is None or self._load(*self.held_by(heaviest)) <= mine:
                     for owner, lost, lost_size in reversed(displaced):  # no room after all
                         self._push(owner, lost, lost_size)
+                    self._block(peer)
                     return [(item, DropReason.FULL)]
                 lost, lost_size = self._pop_newest(heaviest)
                 displaced.append((heaviest, lost, lost_size))
         self._push(peer, item, size)
+        if held_items + 1 >= limits.per_peer_items:
+            self._block(peer)  # its next would be dropped: do not read it yet
+        for owner, _, _ in displaced:
+            if owner in self._blocked and not self.held_by(owner)[0]:
+                self._starved.add(owner)
         return [(lost, DropReason.DISPLACED) for _, lost, _ in displaced]
+
+    def blocked(self, peer: str) -> bool:
+        """Whether `peer`'s link should not be read now (see the module doc)."""
+        return peer in self._blocked
+
+    def released(self) -> list[str]:
+        """The peers unblocked since the last call."""
+        released, self._released = self._released, []
+        return released
+
+    def release_all(self) -> None:
+        """Unblock every peer (nobody will take from the inbox any more)."""
+        self._released.extend(self._blocked)
+        self._blocked.clear()
+        self._starved.clear()
 
     def take(self) -> tuple[str, T] | None:
         """The next item, round robin between peers (None when empty)."""
@@ -127,8 +158,28 @@ class FairInbox(Generic[T]):
                 self._turns.append(peer)
             else:
                 self._forget(peer)
+            if peer in self._blocked:
+                self._release(peer)
+            if self._starved and self.items < self.limits.items \
+                    and self.bytes < self.limits.total_bytes:
+                for starved in list(self._starved):
+                    self._release(starved)
             return peer, item
         return None
+
+    def _block(self, peer: str) -> None:
+        if self.held_by(peer)[0]:
+            self._blocked.add(peer)
+        elif self.items >= self.limits.items or self.bytes >= self.limits.total_bytes:
+            self._blocked.add(peer)
+            self._starved.add(peer)
+        # Else it holds nothing and there is room (its delivery alone was too big): no
+        # take would come to release it, and its next may well fit.
+
+    def _release(self, peer: str) -> None:
+        self._blocked.discard(peer)
+        self._starved.discard(peer)
+        self._released.append(peer)
 
     # -- accounting -----------------------------------------------------------------
 
@@ -191,6 +242,7 @@ class Inbox(Generic[T]):
     def __init__(self, limits: InboxLimits = DEFAULT_INBOX) -> None:
         self._fair = FairInbox[T](limits)
         self._waiting = trio.lowlevel.ParkingLot()
+        self._unblocked: dict[str, trio.Event] = {}
         self._closed = False
 
     @property
@@ -219,16 +271,35 @@ class Inbox(Generic[T]):
             self._waiting.unpark()
         return dropped
 
+    def blocked(self, peer: str) -> bool:
+        """Whether `peer`'s link should not be read now (see `readable`)."""
+        return not self._closed and self._fair.blocked(peer)
+
+    async def readable(self, peer: str) -> None:
+        """Return once `peer`'s link may be read again: at once unless its share is full
+        or its last delivery was dropped, else once the consumer took one of its
+        deliveries (or the inbox closed). Not a checkpoint when it returns at once."""
+        if self._closed or not self._fair.blocked(peer):
+            return
+        event = self._unblocked.get(peer)
+        if event is None:
+            event = self._unblocked[peer] = trio.Event()
+        await event.wait()
+
     def close(self) -> None:
-        """No more puts; the consumer receives what is queued, then the end."""
+        """No more puts; the consumer receives what is queued, then the end. Readers
+        waiting for room go on (and their deliveries are dropped as closed)."""
         self._closed = True
         self._waiting.unpark_all()
+        self._fair.release_all()
+        self._wake_released()
 
     def receive_nowait(self) -> T:
         """The next item; `trio.WouldBlock` when none is queued, `trio.EndOfChannel`
         once closed and drained."""
         taken = self._fair.take()
         if taken is not None:
+            self._wake_released()
             return taken[1]
         if self._closed:
             raise trio.EndOfChannel
@@ -245,6 +316,12 @@ class Inbox(Generic[T]):
                 continue
             await trio.lowlevel.cancel_shielded_checkpoint()
             return item
+
+    def _wake_released(self) -> None:
+        for peer in self._fair.released():
+            event = self._unblocked.pop(peer, None)
+            if event is not None:
+                event.set()
 
     def __aiter__(self) -> Inbox[T]:
         return self

@@ -18,7 +18,14 @@ Policies (the contract the actor runtime relies on):
   never a quieter peer's (`dms.net._inbox`). Drops are counted per reason:
   ``mesh.dropped_incoming_peer_full``, ``_full``, ``_displaced``, ``_closed``. A
   dropped publication is forgotten by the dedup ("seen" means processed), so a later
-  copy gets in. Link readers keep reading (flooding continues).
+  copy gets in.
+- **A link peer's own flood waits in its own connection.** After a unicast that fills
+  its peer's share (or is dropped), that link is read no further until the consumer
+  has taken one of the peer's deliveries (``mesh.reads_paused``): the node spends
+  nothing on reading what it would drop. Publications never pause a link (a neighbour
+  relaying a flood from afar must not be stalled for it: they are dropped past its
+  share instead). Readers take one frame per turn, so one busy link cannot hold the
+  event loop for a whole socket read.
 - **Pubsub floods.** A publication goes to every connected peer with ``hops_left =
   hop_limit``; a receiver that has not seen its `message_id` delivers it (when
   subscribed to the topic) and forwards it to its other peers with ``hops_left - 1`` while
@@ -354,15 +361,26 @@ class Mesh:
         return new.dialed == we_are_lower
 
     async def _read_adopted(self, link: Link) -> None:
+        peer = link.remote_peer
         try:
             while True:
                 try:
                     frame = await link.receive()
                 except LinkClosed:
                     return
-                self._on_frame(link, frame)
+                unicast = self._on_frame(link, frame)
+                # One frame per turn: a carrier hands out what it buffered without
+                # yielding, and one busy link must not hold the loop for a whole read.
+                await trio.lowlevel.checkpoint()
+                if unicast and self.incoming.blocked(peer):
+                    # Its own traffic is past its share: read on once the consumer took
+                    # some. Its frames wait in its connection meanwhile (it sees a slow
+                    # reader), and the node spends nothing on what it would drop.
+                    # Publications never pause a link: a neighbour relaying a flood
+                    # from afar must not be stalled for it.
+                    self.metrics["mesh.reads_paused"] += 1
+                    await self.incoming.readable(peer)
         finally:
-            peer = link.remote_peer
             if self._links.get(peer) is link:
                 del self._links[peer]
                 self._pings.pop(peer, None)
@@ -433,7 +451,8 @@ class Mesh:
 
     # -- frames --------------------------------------------------------------------
 
-    def _on_frame(self, link: Link, frame: bytes) -> None:
+    def _on_frame(self, link: Link, frame: bytes) -> bool:
+        """Act on one frame from `link`; True when it was a unicast for this node."""
         peer = link.remote_peer
         now = trio.current_time()
         self.peers.note_seen(peer, now)
@@ -441,10 +460,11 @@ class Mesh:
             message = decode(frame)
         except MalformedMeshFrame:
             self.metrics["mesh.dropped_malformed"] += 1
-            return
+            return False
         match message:
             case Unicast(payload):
                 self._deliver(Delivery(peer, None, payload))
+                return True
             case Publish():
                 self._on_publish(peer, message, now)
             case Ping(nonce):
@@ -456,6 +476,7 @@ class Mesh:
                     self.peers.note_rtt(peer, (now - pending[1]) * 1000.0)
             case PeerList(entries):
                 self._learn(entries, now)
+        return False
 
     def _on_publish(self, peer: str, message: Publish, now: float) -> None:
         if message.message_id != content_id(message.topic, message.payload):

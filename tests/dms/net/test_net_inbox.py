@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter, defaultdict, deque
 
 import nacl.signing
@@ -10,7 +11,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dms.net import Backoff, Delivery, Inbox, InboxLimits, MemoryNetwork, Mesh
+from dms.net import Backoff, Delivery, Inbox, InboxLimits, LinkBusy, MemoryNetwork, Mesh
 from dms.net._inbox import DropReason, FairInbox
 from dms.net._mesh import content_id
 from dms.net._mesh_wire import Publish, Unicast, encode
@@ -84,6 +85,35 @@ def test_a_newcomer_that_cannot_be_made_room_for_displaces_nothing_and_the_order
     assert drain(inbox) == [f"{p}{n}" for n in range(5) for p in "ab"]
 
 
+def test_a_peer_at_its_share_is_not_read_until_the_consumer_takes_one_of_its_own():
+    inbox = FairInbox[str](InboxLimits(items=100, peer_items=2))
+    inbox.offer("flood", "f0", 1)
+    assert not inbox.blocked("flood")
+    inbox.offer("flood", "f1", 1)
+    assert inbox.blocked("flood")  # its next would be dropped
+    inbox.offer("quiet", "q0", 1)
+    assert inbox.take() == ("flood", "f0")
+    assert not inbox.blocked("flood") and inbox.released() == ["flood"]
+    assert inbox.released() == []
+
+
+def test_a_peer_refused_for_want_of_room_while_holding_none_is_read_once_there_is_room():
+    inbox = FairInbox[str](InboxLimits(items=2, peer_items=1))
+    inbox.offer("a", "a0", 1)
+    inbox.offer("b", "b0", 1)
+    assert inbox.offer("c", "c0", 1) == [("c0", DropReason.FULL)]  # a tie: no room
+    assert inbox.blocked("c")
+    assert inbox.take() == ("a", "a0")
+    assert not inbox.blocked("c") and sorted(inbox.released()) == ["a", "c"]
+
+
+def test_a_delivery_too_big_for_any_share_does_not_stop_its_peer_being_read():
+    inbox = FairInbox[str](InboxLimits(items=10, total_bytes=100, peer_bytes=50))
+    assert inbox.offer("p", "huge", 60) == [("huge", DropReason.PEER_FULL)]
+    assert not inbox.blocked("p")  # nothing of it queued, no take would unblock it
+    assert inbox.offer("p", "small", 10) == []
+
+
 @st.composite
 def traffic(draw: st.DrawFn) -> tuple[InboxLimits, list[tuple[str, int] | None]]:
     items = draw(st.integers(1, 12))
@@ -135,6 +165,9 @@ def test_the_inbox_keeps_its_bounds_its_order_and_never_displaces_a_quieter_peer
                 assert _load(limits, before[owner]) > newcomer_load  # a heavier peer's
                 assert model[owner].pop()[0] == lost  # its newest
                 fate["displaced"] += 1
+        for p, queue in model.items():
+            if len(queue) >= limits.per_peer_items:
+                assert inbox.blocked(p)  # its next would be dropped: not read
         assert inbox.items == sum(len(q) for q in model.values()) <= limits.items
         assert inbox.bytes == sum(s for q in model.values() for _, s in q) <= limits.total_bytes
         for p, queue in model.items():
@@ -142,6 +175,9 @@ def test_the_inbox_keeps_its_bounds_its_order_and_never_displaces_a_quieter_peer
             assert len(queue) <= limits.per_peer_items
             assert sum(s for _, s in queue) <= limits.per_peer_bytes
     assert fate["taken"] + fate["refused"] + fate["displaced"] + inbox.items == serial
+    drain_all = drain(inbox)  # type: ignore[arg-type]
+    assert len(drain_all) == sum(len(q) for q in model.values())
+    assert not [p for p in "abcd" if inbox.blocked(p)]  # no reader is left waiting
 
 
 async def test_the_receive_side_waits_ends_after_what_is_queued_and_refuses_after_close():
@@ -185,9 +221,12 @@ async def start_mesh(nursery: trio.Nursery, network: MemoryNetwork, **options) -
     return mesh
 
 
-async def test_one_flooding_link_peer_fills_only_its_share_of_the_mesh_inbox(autojump_clock):
-    """While the consumer is busy, a flooding link peer's unicasts filled the one shared
-    queue (1024) and another peer's were dropped with the flood."""
+async def test_a_flooding_link_peer_fills_only_its_share_and_is_then_read_no_further(
+        autojump_clock):
+    """While the consumer was busy, a flooding link peer's unicasts filled the one shared
+    queue (1024) and another peer's were dropped with the flood. Now the flood fills its
+    share, its link is read no further (its frames wait in its connection, where they
+    cost this node nothing), and the other peer's unicasts are all there."""
     network = MemoryNetwork()
     async with trio.open_nursery() as nursery:
         victim = await start_mesh(nursery, network)
@@ -196,19 +235,29 @@ async def test_one_flooding_link_peer_fills_only_its_share_of_the_mesh_inbox(aut
         flooder_key = nacl.signing.SigningKey.generate()
         async with network.transport(flooder_key) as flooder:
             link = await flooder.connect(victim.listen_address)
-            for batch in range(10):  # 2000 frames, in batches its send buffer holds
-                for n in range(200):
-                    link.send_nowait(encode(Unicast(b"flood %d" % n)))
+            sent = 0
+            for batch in range(10):
+                for _ in range(200):  # what its send buffer holds, and then some
+                    with contextlib.suppress(LinkBusy):
+                        link.send_nowait(encode(Unicast(b"flood %d" % sent)))
+                        sent += 1
                 await quiet.send(victim.peer_id, b"quiet %d" % batch)
                 await trio.testing.wait_all_tasks_blocked()
             share = victim.incoming.limits.per_peer_items
             assert victim.incoming.held_by(flooder.peer_id)[0] == share
-            assert victim.metrics["mesh.dropped_incoming_peer_full"] > 0
+            assert sent > share and victim.metrics["mesh.reads_paused"] >= 1
             got = [victim.incoming.receive_nowait() for _ in range(len(victim.incoming))]
             quiet_ones = [d.payload for d in got if d.peer == quiet.peer_id]
             assert quiet_ones == [b"quiet %d" % n for n in range(10)]
             # Its first waited behind at most one of the flood's.
             assert quiet.peer_id in {got[0].peer, got[1].peer}
+            # Nothing of the flood was lost: the rest comes as the consumer takes it.
+            flood = [d.payload for d in got if d.peer == flooder.peer_id]
+            while len(flood) < sent:
+                delivery = await victim.incoming.receive()
+                flood.append(delivery.payload)
+            assert flood == [b"flood %d" % n for n in range(sent)]
+            assert not [k for k in victim.metrics if k.startswith("mesh.dropped_incoming")]
         nursery.cancel_scope.cancel()
 
 

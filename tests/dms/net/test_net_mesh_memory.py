@@ -96,19 +96,27 @@ async def test_rtt_is_measured_by_mesh_ping(autojump_clock):
         nursery.cancel_scope.cancel()
 
 
-async def test_slow_consumer_drops_and_counts_without_stalling_the_link(autojump_clock):
+async def test_a_link_peer_past_its_share_is_read_no_further_and_loses_nothing(
+        autojump_clock):
+    """A peer whose unicasts fill its share of the inbox is not read until the consumer
+    takes one: its frames wait in its connection, nothing is dropped, others flow."""
     network = MemoryNetwork()
     async with trio.open_nursery() as nursery:
-        a = await start_mesh(nursery, network, inbox=InboxLimits(items=2, peer_items=2))
+        a = await start_mesh(nursery, network, inbox=InboxLimits(items=8, peer_items=2))
         b = await start_mesh(nursery, network, [a.listen_address])
+        c = await start_mesh(nursery, network, [a.listen_address])
         await b.wait_connected()
+        await c.wait_connected()
         for n in range(5):
             await b.send(a.peer_id, bytes([n]))
         await trio.sleep(1)
-        assert a.metrics["mesh.dropped_incoming_peer_full"] == 3
-        assert [a.incoming.receive_nowait().payload for _ in range(2)] == [b"\x00", b"\x01"]
-        await b.send(a.peer_id, b"still flowing")
-        assert (await a.incoming.receive()).payload == b"still flowing"
+        assert a.incoming.held_by(b.peer_id)[0] == 2
+        assert a.metrics["mesh.reads_paused"] >= 1
+        await c.send(a.peer_id, b"still flowing")
+        got = [await a.incoming.receive() for _ in range(6)]
+        assert [d.payload for d in got if d.peer == b.peer_id] == [bytes([n]) for n in range(5)]
+        assert Delivery(c.peer_id, None, b"still flowing") in got[:3]
+        assert not [k for k in a.metrics if k.startswith("mesh.dropped_incoming")]
         nursery.cancel_scope.cancel()
 
 
@@ -252,7 +260,7 @@ async def test_a_publication_dropped_for_want_of_room_is_not_marked_seen(autojum
         await b.wait_connected()
         await c.wait_connected()
         await b.publish("/t", b"fills the queue")
-        await b.publish("/t", b"the revocation")
+        await b.publish("/t", b"the revocation")  # past b's share: publications are dropped
         await trio.sleep(1)
         assert a.metrics["mesh.dropped_incoming_peer_full"] == 1
         assert (a.incoming.receive_nowait()).payload == b"fills the queue"
@@ -279,3 +287,4 @@ async def test_priority_topics_have_a_queue_a_flood_on_other_topics_cannot_fill(
         assert a.metrics["mesh.dropped_incoming_peer_full"] == 8  # the flood, past its queue
         assert a.priority_incoming.receive_nowait().payload == b"revoke it"
         nursery.cancel_scope.cancel()
+
