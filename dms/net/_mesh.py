@@ -498,14 +498,18 @@ class Mesh:
             self.metrics["mesh.hop_limit_reached"] += 1
 
     def _flood(self, frame: bytes, exclude: str | None) -> int:
+        """Send `frame` to every link but `exclude`'s. Relaying (`exclude` is the peer it
+        came from) is sent as such: it fills a link's send buffer to its relay share at
+        most, behind this node's own frames, so a flood relayed through this node
+        leaves its own replies room and no wait."""
         sent = 0
         for peer, link in list(self._links.items()):
             if peer == exclude:
                 continue
             try:
-                link.send_nowait(frame)
+                link.send_nowait(frame, relayed=exclude is not None)
             except (LinkBusy, LinkClosed):
-                continue  # LinkBusy is counted by the link (link.dropped_busy)
+                continue  # LinkBusy is counted by the link (link.dropped_busy[_relayed])
             sent += 1
         return sent
 
