@@ -11,6 +11,9 @@ Policies (the contract the actor runtime relies on):
   direction replaces the older one (its peer restarted).
 - **Sending never waits for a peer.** `send` raises `LinkBusy` when that peer's bounded
   send buffer is full; `publish` skips such a peer and counts ``link.dropped_busy``.
+  Publications relayed for others go out after this node's own frames and fill half a
+  send buffer at most (``link.dropped_busy_relayed``): a relayed flood leaves the
+  node's replies room and no wait.
 - **Incoming is fair between link peers, bounded, and never stalls the links.**
   `incoming` (and `priority_incoming`) is an `Inbox`: a queue per link peer, bounded in
   items and bytes per peer and in all (`InboxLimits`), read round robin between peers;
