@@ -3,6 +3,7 @@ test is a finding of the flood bench (bench/flood_bench.py) that failed before i
 
 from __future__ import annotations
 
+import os
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -13,7 +14,7 @@ from dms.actor import encode_message
 from dms.net import LinkSettings
 from dms.net._mesh_wire import Unicast, encode
 from dms.testing import grant, network, settle
-from ucan import SigningKey, invoke
+from ucan import CID, SigningKey, invoke, revoke
 
 __all__ = ["network"]  # the fixture, imported for pytest
 
@@ -86,3 +87,24 @@ async def test_refusals_answered_by_the_whole_node_have_a_budget_fresh_link_peer
     assert metrics.get("dropped.refusal-budget", 0) == 0  # no peer went past its own
     assert metrics["replies.sent"] <= 400 + 10  # the node's burst (and what refilled)
     assert metrics["dropped.node-refusal-budget"] >= 2000 - 410
+
+
+async def test_a_new_neighbour_is_greeted_with_at_most_1024_kept_revocations(
+        network, autojump_clock):
+    """A newly linked peer is sent the revocations the node keeps for good (what it may
+    have missed while away), but a peer that relinks again and again must not make the
+    node send an unbounded amount per handshake: the newest 1024 at most."""
+    victim = network[0]
+    for _ in range(1100):  # its own: revocations that matter, kept for good
+        victim.revocations.apply(revoke(victim.key, CID.for_bytes(os.urandom(16))))
+    assert len(victim.trust.revocations.kept_revocations()) == 1100
+    sent = victim.metrics().get("net.mesh.greeting_sent", 0)
+    async with network.memory.transport(nacl.signing.SigningKey.generate()) as newcomer:
+        link = await newcomer.connect(victim.address, expect_peer=victim.peer_id)
+        received = 0
+        with trio.move_on_after(5):
+            while True:
+                frame = await link.receive()
+                received += frame[:1] == b"\x02"  # PUBLISH
+    assert victim.metrics()["net.mesh.greeting_sent"] - sent == 1024
+    assert received == 1024
