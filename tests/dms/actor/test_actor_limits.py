@@ -3,9 +3,13 @@ changed default must change the spec with it."""
 
 from __future__ import annotations
 
-from dms.actor import DEFAULT_POLICY, FairShare, RateLimit
+import pytest
+
+from dms.actor import DEFAULT_POLICY, FairShare, RateLimit, decode_message
+from dms.actor._wire import MAX_PROOFS
 from dms.node._node import GREETING_LIMIT, SCREEN_BUDGET
 from dms.node._revocations import REVOCATION_BUDGET
+from ucan import MalformedToken, SigningKey, TrustContext, encode_container
 from ucan.policy import POLICY_BUDGET
 
 
@@ -25,3 +29,10 @@ def test_the_admission_and_node_budgets_are_the_documented_defaults():
     assert (share.slots, share.queue, share.queue_bytes) == (64, 1024, 32 * 1024 * 1024)
     assert (share.per_sender_slots, share.per_sender_queue) == (32, 128)
     assert share.per_sender_bytes == 8 * 1024 * 1024
+
+
+def test_a_message_of_more_than_33_tokens_is_malformed_before_any_is_decoded():
+    trust = TrustContext(SigningKey.generate().did)
+    junk = [bytes([n]) * 40 for n in range(MAX_PROOFS + 2)]  # no token at all
+    with pytest.raises(MalformedToken, match=r"34 tokens \(at most 33\)"):
+        decode_message(encode_container(junk), trust)
