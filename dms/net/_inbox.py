@@ -3,10 +3,13 @@
 One shared first-in-first-out queue let a flooding link peer fill it, and everyone
 else's deliveries were dropped with the flood. Here each link peer has a queue of its
 own, bounded in items and in bytes (its share of the whole); the consumer takes from
-them round robin, so another peer's delivery waits behind at most one of the flooder's
-per turn; and when the whole is full, a newcomer displaces the newest item of the peer
+them in turns (`dms.net._turns`: the peer that has used the least of the consumer's
+time goes next, which is round robin while nobody is charged), so another peer's
+delivery waits behind at most one of the flooder's; and when the whole is full, a newcomer displaces the newest item of the peer
 holding the most, if that peer holds more than the newcomer's would with it, so a
 quieter peer's item is never displaced. A flood only ever pushes out its own kind.
+Deliveries of a peer whose link is gone (`depart`) go first: a flood that rotates
+identities leaves their leftovers behind, and each would take a turn of its own.
 
 "Holding" is measured against the per-peer share in both units at once (a peer's load
 is the larger of its items over `peer_items` and its bytes over `peer_bytes`), so that
@@ -28,11 +31,14 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+import math
 from collections import deque
 from typing import Generic, TypeVar
 
 import attrs
 import trio
+
+from dms.net._turns import FairTurns
 
 T = TypeVar("T")
 
@@ -77,15 +83,16 @@ class DropReason(enum.StrEnum):
 
 
 class FairInbox(Generic[T]):
-    """Items from many link peers: `offer` them, `take` them round robin. Sans-IO."""
+    """Items from many link peers: `offer` them, `take` them in turns. Sans-IO."""
 
     def __init__(self, limits: InboxLimits = DEFAULT_INBOX) -> None:
         self.limits = limits
         self._queues: dict[str, deque[tuple[T, int]]] = {}
         self._bytes: dict[str, int] = {}
-        self._turns: deque[str] = deque()  # each peer in `_queues` once, next turn first
+        self._turns = FairTurns()  # each peer in `_queues`, whose turn is next
         self._heaviest: list[tuple[float, int, str]] = []  # (-load, seq, peer), lazy
         self._seq = itertools.count()
+        self._departed: set[str] = set()  # holding deliveries, link gone: displaced first
         self._blocked: set[str] = set()  # not to be read until one of theirs is taken
         self._starved: set[str] = set()  # blocked and holding none: until there is room
         self._released: list[str] = []
@@ -111,10 +118,10 @@ class FairInbox(Generic[T]):
             return [(item, DropReason.PEER_FULL)]
         displaced: list[tuple[str, T, int]] = []
         if self.items + 1 > limits.items or self.bytes + size > limits.total_bytes:
-            mine = self._load(held_items + 1, held_bytes + size)
+            mine = self._load(peer, held_items + 1, held_bytes + size)
             while self.items + 1 > limits.items or self.bytes + size > limits.total_bytes:
                 heaviest = self._heaviest_peer()
-                if heaviest is None or self._load(*self.held_by(heaviest)) <= mine:
+                if heaviest is None or self._load(heaviest, *self.held_by(heaviest)) <= mine:
                     for owner, lost, lost_size in reversed(displaced):  # no room after all
                         self._push(owner, lost, lost_size)
                     self._block(peer)
@@ -128,6 +135,25 @@ class FairInbox(Generic[T]):
             if owner in self._blocked and not self.held_by(owner)[0]:
                 self._starved.add(owner)
         return [(lost, DropReason.DISPLACED) for _, lost, _ in displaced]
+
+    def depart(self, peer: str) -> None:
+        """`peer`'s link is gone: its deliveries are the first displaced when the inbox
+        is full (they still count and are taken in turn until then)."""
+        self._blocked.discard(peer)
+        self._starved.discard(peer)
+        if self.held_by(peer)[0]:
+            self._departed.add(peer)
+            heapq.heappush(self._heaviest, (-math.inf, next(self._seq), peer))
+
+    def arrive(self, peer: str) -> None:
+        """`peer` has a link again: its deliveries weigh as any other's."""
+        if peer in self._departed:
+            self._departed.discard(peer)
+            count, held = self.held_by(peer)
+            heapq.heappush(self._heaviest,
+                           (-self._load(peer, count, held), next(self._seq), peer))
+        if self.held_by(peer)[0] >= self.limits.per_peer_items:
+            self._block(peer)  # at its share still: its new link is not read yet
 
     def blocked(self, peer: str) -> bool:
         """Whether `peer`'s link should not be read now (see the module doc)."""
@@ -144,8 +170,14 @@ class FairInbox(Generic[T]):
         self._blocked.clear()
         self._starved.clear()
 
+    def charge(self, peer: str, seconds: float) -> None:
+        """What handling one of `peer`'s deliveries cost the consumer: its turns come
+        the less often (see `dms.net._turns`)."""
+        self._turns.charge(peer, seconds)
+
     def take(self) -> tuple[str, T] | None:
-        """The next item, round robin between peers (None when empty)."""
+        """The next item: of the waiting peer that has used the least (None when
+        empty)."""
         while self._turns:
             peer = self._turns.popleft()
             queue = self._queues[peer]
@@ -183,7 +215,9 @@ class FairInbox(Generic[T]):
 
     # -- accounting -----------------------------------------------------------------
 
-    def _load(self, items: int, size: int) -> float:
+    def _load(self, peer: str, items: int, size: int) -> float:
+        if peer in self._departed:
+            return math.inf
         return max(items / self.limits.per_peer_items, size / self.limits.per_peer_bytes)
 
     def _push(self, peer: str, item: T, size: int) -> None:
@@ -202,6 +236,8 @@ class FairInbox(Generic[T]):
     def _forget(self, peer: str) -> None:
         del self._queues[peer]
         self._bytes.pop(peer, None)
+        self._departed.discard(peer)
+        self._turns.rest(peer)
 
     def _account(self, peer: str, items: int, size: int) -> None:
         self.items += items
@@ -210,7 +246,8 @@ class FairInbox(Generic[T]):
         self._bytes[peer] = held
         count = len(self._queues[peer])
         if count:
-            heapq.heappush(self._heaviest, (-self._load(count, held), next(self._seq), peer))
+            heapq.heappush(self._heaviest,
+                           (-self._load(peer, count, held), next(self._seq), peer))
         if len(self._heaviest) > 2 * len(self._queues) + 64:
             self._rebuild_heaviest()
 
@@ -220,13 +257,13 @@ class FairInbox(Generic[T]):
         while self._heaviest:
             negative_load, _, peer = self._heaviest[0]
             count, held = self.held_by(peer)
-            if count and -negative_load == self._load(count, held):
+            if count and -negative_load == self._load(peer, count, held):
                 return peer
             heapq.heappop(self._heaviest)
         return None
 
     def _rebuild_heaviest(self) -> None:
-        self._heaviest = [(-self._load(len(queue), self._bytes.get(peer, 0)),
+        self._heaviest = [(-self._load(peer, len(queue), self._bytes.get(peer, 0)),
                            next(self._seq), peer)
                           for peer, queue in self._queues.items() if queue]
         heapq.heapify(self._heaviest)
@@ -261,6 +298,11 @@ class Inbox(Generic[T]):
         """Items and bytes `peer` has queued."""
         return self._fair.held_by(peer)
 
+    def charge(self, peer: str, seconds: float) -> None:
+        """What handling one of `peer`'s deliveries cost: the consumer says so, and the
+        peer's turns come the less often (see `dms.net._turns`)."""
+        self._fair.charge(peer, seconds)
+
     def put(self, peer: str, item: T, size: int) -> list[tuple[T, DropReason]]:
         """Queue `item` from link peer `peer` without waiting; what was dropped (see
         `FairInbox.offer`)."""
@@ -270,6 +312,14 @@ class Inbox(Generic[T]):
         if not dropped or dropped[0][1] is DropReason.DISPLACED:
             self._waiting.unpark()
         return dropped
+
+    def depart(self, peer: str) -> None:
+        """`peer`'s link is gone (see `FairInbox.depart`)."""
+        self._fair.depart(peer)
+
+    def arrive(self, peer: str) -> None:
+        """`peer` has a link again."""
+        self._fair.arrive(peer)
 
     def blocked(self, peer: str) -> bool:
         """Whether `peer`'s link should not be read now (see `readable`)."""

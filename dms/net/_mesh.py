@@ -325,6 +325,8 @@ class Mesh:
         if existing is not None and not existing.is_closed and not self._prefer(link, existing):
             return False
         self._links[peer] = link
+        for inbox in (self.incoming, self.priority_incoming):
+            inbox.arrive(peer)
         if existing is not None:
             self.metrics["mesh.links_replaced"] += 1
             self._require_running().start_soon(existing.aclose)
@@ -386,6 +388,8 @@ class Mesh:
         finally:
             if self._links.get(peer) is link:
                 del self._links[peer]
+                for inbox in (self.incoming, self.priority_incoming):
+                    inbox.depart(peer)  # its leftovers go first when room is short
                 self._pings.pop(peer, None)
                 self.peers.note_disconnected(peer)
                 self._signal_links_changed()

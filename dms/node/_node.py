@@ -15,7 +15,7 @@ import os
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,7 +33,7 @@ from dms.actor import (
     encode_message,
 )
 from dms.actor._replay import ReplayLog
-from dms.net import Delivery, MemoryNetwork, Mesh, Transport, WebsocketTransport
+from dms.net import Delivery, Inbox, MemoryNetwork, Mesh, Transport, WebsocketTransport
 from dms.node._behaviors import NodeBehaviors
 from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
@@ -145,9 +145,14 @@ class Node:
         async for revocation in self._flood_receive:
             await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
 
-    async def _read_mesh(self, queue: AsyncIterable[Delivery]) -> None:
-        async for delivery in queue:
+    async def _read_mesh(self, inbox: Inbox[Delivery]) -> None:
+        """Handle what the mesh delivers, telling the inbox what each delivery cost: a
+        link peer's turns come by the node's time it has used, so strangers whose
+        messages are dear to check cannot take a client's turns (dms.net._turns)."""
+        async for delivery in inbox:
+            started = time.thread_time()  # CPU time: not the machine's other jobs'
             await self.receive(delivery.payload, topic=delivery.topic, via=delivery.peer)
+            inbox.charge(delivery.peer, time.thread_time() - started)
 
     async def receive(self, data: bytes, *, topic: str | None, via: str) -> None:
         """One frame from link peer `via`: a revocation, or a message for the actors.

@@ -85,6 +85,20 @@ def test_a_newcomer_that_cannot_be_made_room_for_displaces_nothing_and_the_order
     assert drain(inbox) == [f"{p}{n}" for n in range(5) for p in "ab"]
 
 
+def test_the_leftovers_of_a_peer_whose_link_is_gone_are_displaced_first():
+    """A flood that rotates identities left each one's deliveries behind, each taking a
+    turn of its own: a quiet peer's turn came once per round over all of them."""
+    inbox = FairInbox[str](InboxLimits(items=4, peer_items=3))
+    inbox.offer("gone", "g0", 1)
+    for n in range(3):
+        inbox.offer("flood", f"f{n}", 1)
+    inbox.depart("gone")
+    assert inbox.offer("quiet", "q0", 1) == [("g0", DropReason.DISPLACED)]  # not f2
+    inbox.arrive("gone")  # it came back, and weighs as anyone again
+    assert inbox.offer("gone", "g1", 1) == [("f2", DropReason.DISPLACED)]
+    assert drain(inbox) == ["g1", "f0", "q0", "f1"]
+
+
 def test_a_peer_at_its_share_is_not_read_until_the_consumer_takes_one_of_its_own():
     inbox = FairInbox[str](InboxLimits(items=100, peer_items=2))
     inbox.offer("flood", "f0", 1)
@@ -120,7 +134,8 @@ def traffic(draw: st.DrawFn) -> tuple[InboxLimits, list[tuple[str, int] | None]]
     limits = InboxLimits(items=items, total_bytes=draw(st.integers(1, 120)),
                          peer_items=draw(st.none() | st.integers(1, items + 2)),
                          peer_bytes=draw(st.none() | st.integers(1, 80)))
-    step = st.none() | st.tuples(st.sampled_from("abcd"), st.integers(0, 40))
+    step = (st.none() | st.tuples(st.sampled_from("abcd"), st.integers(0, 40))
+            | st.tuples(st.sampled_from(["depart", "arrive"]), st.sampled_from("abcd")))
     return limits, draw(st.lists(step, max_size=80))
 
 
@@ -135,6 +150,8 @@ def test_the_inbox_keeps_its_bounds_its_order_and_never_displaces_a_quieter_peer
     inbox = FairInbox[tuple[str, int]](limits)
     model: dict[str, deque[tuple[tuple[str, int], int]]] = defaultdict(deque)
     fate: Counter[str] = Counter()
+    departed: set[str] = set()  # peers departed while holding deliveries
+    unread: set[str] = set()  # peers departed and not back: the mesh reads nothing of them
     serial = 0
     for step in steps:
         if step is None:
@@ -144,9 +161,24 @@ def test_the_inbox_keeps_its_bounds_its_order_and_never_displaces_a_quieter_peer
                 continue
             peer, item = taken
             assert model[peer].popleft()[0] == item  # first in, first out per peer
+            if not model[peer]:
+                departed.discard(peer)
             fate["taken"] += 1
             continue
+        if step[0] in ("depart", "arrive"):
+            getattr(inbox, step[0])(step[1])
+            if step[0] == "depart":
+                unread.add(step[1])
+                if model[step[1]]:
+                    departed.add(step[1])
+            else:
+                unread.discard(step[1])
+                departed.discard(step[1])
+            continue
         peer, size = step
+        assert isinstance(size, int)
+        if peer in unread:
+            continue  # no link, nothing read from it
         serial += 1
         item = (peer, serial)
         before = {p: inbox.held_by(p) for p in "abcd"}
@@ -162,11 +194,13 @@ def test_the_inbox_keeps_its_bounds_its_order_and_never_displaces_a_quieter_peer
                 assert reason is DropReason.DISPLACED
                 owner = lost[0]
                 assert owner != peer
-                assert _load(limits, before[owner]) > newcomer_load  # a heavier peer's
+                # A departed peer's first, else a heavier peer's.
+                assert owner in departed or (not departed & {p for p in model if model[p]}
+                                             and _load(limits, before[owner]) > newcomer_load)
                 assert model[owner].pop()[0] == lost  # its newest
                 fate["displaced"] += 1
         for p, queue in model.items():
-            if len(queue) >= limits.per_peer_items:
+            if len(queue) >= limits.per_peer_items and p not in unread:
                 assert inbox.blocked(p)  # its next would be dropped: not read
         assert inbox.items == sum(len(q) for q in model.values()) <= limits.items
         assert inbox.bytes == sum(s for q in model.values() for _, s in q) <= limits.total_bytes
@@ -197,7 +231,7 @@ async def test_the_receive_side_waits_ends_after_what_is_queued_and_refuses_afte
         await trio.testing.wait_all_tasks_blocked()
         assert got == ["one"]
         inbox.put("p", "two", 1)
-        inbox.put("q", "three", 1)
+        inbox.put("p", "three", 1)
         inbox.close()
         assert inbox.put("p", "late", 1) == [("late", DropReason.CLOSED)]
     assert got == ["one", "two", "three"]
