@@ -23,7 +23,10 @@ attempt) does not depend on that. "client CPU" is the same for this process (the
 legitimate client's node, the revocation holder's, the newcomers): the flood reaches
 it too, relayed by the victim. "rest of machine" is what the whole machine was busy
 beyond these three (/proc/stat, in shares of one core): other jobs on a shared machine.
-For the junk revocations, an anchor's real revocation
+The newcomers dial from 127.0.0.1, as the attackers do: under the half-open flood they
+share the attacker's source and its 8 handshake slots (a source at its limit evicts its
+own oldest), which a newcomer from another host would not; their figure is the worst
+case, and not part of "on target". For the junk revocations, an anchor's real revocation
 is published through an honest neighbour halfway through the flood; the time given is
 until the holder's next probe with the revoked chain is refused (the probe's own latency
 included).
