@@ -8,6 +8,7 @@ import inspect
 from dms.net import MAX_FRAME, InboxLimits, LinkSettings, Mesh, SeenMessages
 from dms.net._link import MAX_HANDSHAKE_MESSAGE
 from dms.net._peers import PeerTable
+from dms.net._turns import FairTurns
 
 MiB = 1024 * 1024
 
@@ -23,6 +24,8 @@ def test_the_network_limits_are_the_documented_defaults():
     assert (inbox.items, inbox.total_bytes) == (1024, 32 * MiB)
     assert (inbox.per_peer_items, inbox.per_peer_bytes) == (256, 8 * MiB)
     assert inbox.per_peer_bytes > MAX_FRAME  # a largest unicast fits one peer's share
+    turns = FairTurns()
+    assert (turns.item_cost, turns.max_charge, turns.memory) == (1e-4, 0.1, 4096)
     seen = SeenMessages()
     assert (seen.capacity, seen.ttl) == (65536, 300.0)
     assert PeerTable().capacity == 4096
