@@ -11,7 +11,7 @@ import nacl.signing
 import trio
 
 from dms.actor import encode_message
-from dms.net import LinkSettings
+from dms.net import Delivery, Inbox, LinkSettings
 from dms.net._mesh_wire import Unicast, encode
 from dms.testing import grant, network, settle
 from ucan import CID, SigningKey, invoke, revoke
@@ -108,3 +108,35 @@ async def test_a_new_neighbour_is_greeted_with_at_most_1024_kept_revocations(
                 received += frame[:1] == b"\x02"  # PUBLISH
     assert victim.metrics()["net.mesh.greeting_sent"] - sent == 1024
     assert received == 1024
+
+
+async def test_a_link_peer_whose_messages_are_dear_to_check_gets_the_fewer_turns(
+        network, autojump_clock):
+    """Turns went round robin: a stranger whose every message costs the node a big
+    decode got as many turns as a peer whose messages cost nothing. The node's reader
+    now charges each delivery's CPU time to its link peer's turns."""
+    victim = network[0]
+    stranger = SigningKey.generate()
+    now = int(victim.clock())
+    dear = encode_message(invoke(stranger, victim.did, "/shop/order",
+                                 {"items": list(range(20_000))}, [], audience=victim.did,
+                                 expiration=now + 60, issued_at=now))
+    inbox = Inbox[Delivery]()
+    for n in range(60):  # both peers have plenty waiting before the reader starts
+        inbox.put("did:key:zDear", Delivery("did:key:zDear", None, dear), len(dear))
+        inbox.put("did:key:zCheap", Delivery("did:key:zCheap", None, b"\x40%d" % n), 8)
+    order: list[str] = []
+    handle = victim.receive
+
+    async def receive(data: bytes, *, topic: str | None, via: str) -> None:
+        order.append(via)
+        await handle(data, topic=topic, via=via)
+
+    victim.receive = receive  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(victim._read_mesh, inbox)
+        while len(order) < 40:
+            await trio.sleep(0)
+        nursery.cancel_scope.cancel()
+    assert victim.metrics()["refused.InvalidClaim"] >= 1  # the dear ones were checked
+    assert order[:40].count("did:key:zDear") <= 8  # round robin: 20
