@@ -14,9 +14,10 @@ Policies (the contract the actor runtime relies on):
   Publications relayed for others go out after this node's own frames and fill half a
   send buffer at most (``link.dropped_busy_relayed``): a relayed flood leaves the
   node's replies room and no wait.
-- **Incoming is fair between link peers, bounded, and never stalls the links.**
+- **Incoming is fair between link peers and bounded.**
   `incoming` (and `priority_incoming`) is an `Inbox`: a queue per link peer, bounded in
-  items and bytes per peer and in all (`InboxLimits`), read round robin between peers;
+  items and bytes per peer and in all (`InboxLimits`), read in turns by the consumer's
+  time each peer has used (the consumer charges it: `Inbox.charge`);
   when it is full a newcomer displaces the newest delivery of the peer holding the most,
   never a quieter peer's (`dms.net._inbox`). Drops are counted per reason:
   ``mesh.dropped_incoming_peer_full``, ``_full``, ``_displaced``, ``_closed``. A
