@@ -5,9 +5,10 @@ else's deliveries were dropped with the flood. Here each link peer has a queue o
 own, bounded in items and in bytes (its share of the whole); the consumer takes from
 them in turns (`dms.net._turns`: the peer that has used the least of the consumer's
 time goes next, which is round robin while nobody is charged), so another peer's
-delivery waits behind at most one of the flooder's; and when the whole is full, a newcomer displaces the newest item of the peer
-holding the most, if that peer holds more than the newcomer's would with it, so a
-quieter peer's item is never displaced. A flood only ever pushes out its own kind.
+delivery waits behind at most one of the flooder's; and when the whole is full, a
+newcomer displaces the newest item of the peer holding the most, if that peer holds
+more than the newcomer's would with it, so a quieter peer's item is never displaced.
+A flood only ever pushes out its own kind.
 Deliveries of a peer whose link is gone (`depart`) go first: a flood that rotates
 identities leaves their leftovers behind, and each would take a turn of its own.
 
