@@ -19,7 +19,14 @@ success rate). "victim CPU ran / waited" are the shares of one core the victim's
 ran and waited runnable during the flood (/proc/PID/schedstat): a large "waited" means
 the machine was busy with other processes (the attacker, other jobs), so the latency is
 partly the machine's; "ms per attempt" (victim CPU beyond the baseline's, per attack
-attempt) does not depend on that. For the junk revocations, an anchor's real revocation
+attempt) does not depend on that. "client CPU" is the same for this process (the
+legitimate client's node, the revocation holder's, the newcomers): the flood reaches
+it too, relayed by the victim. "rest of machine" is what the whole machine was busy
+beyond these three (/proc/stat, in shares of one core): other jobs on a shared machine.
+The newcomers dial from 127.0.0.1, as the attackers do: under the half-open flood they
+share the attacker's source and its 8 handshake slots (a source at its limit evicts its
+own oldest), which a newcomer from another host would not; their figure is the worst
+case, and not part of "on target". For the junk revocations, an anchor's real revocation
 is published through an honest neighbour halfway through the flood; the time given is
 until the holder's next probe with the revoked chain is refused (the probe's own latency
 included).
@@ -234,6 +241,37 @@ class CpuShare:
     @property
     def waited_share(self) -> float:
         return self.waited / self.wall if self.wall else math.nan
+
+
+def machine_busy() -> float:
+    """Seconds of CPU time the whole machine has spent busy (all cores, /proc/stat)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return math.nan
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@attrs.define
+class MachineShare:
+    """Cores the whole machine was busy over the windows measured."""
+
+    busy: float = 0.0
+    wall: float = 0.0
+    _mark: tuple[float, float] = (math.nan, math.nan)
+
+    def start(self) -> None:
+        self._mark = (machine_busy(), time.perf_counter())
+
+    def stop(self) -> None:
+        self.busy += machine_busy() - self._mark[0]
+        self.wall += time.perf_counter() - self._mark[1]
+
+    @property
+    def cores(self) -> float:
+        return self.busy / self.wall if self.wall else math.nan
 
 
 async def start_victim(anchors: list[str], friends: list[str]) -> Victim:
@@ -531,11 +569,15 @@ class ClassFigures:
     victim_cpu: float = math.nan  # share of one core the victim ran during the floods
     victim_waited: float = math.nan  # ...and waited, runnable, for a core
     attacker_cpu: float = math.nan  # share of one core the attacker ran
+    client_cpu: float = math.nan  # share of one core this process ran (the legit client)
+    client_waited: float = math.nan  # ...and waited, runnable, for a core
+    others_cpu: float = math.nan  # cores the rest of the machine was busy meanwhile
     victim_ms_per_attempt: float = math.nan  # victim CPU per attempt, beyond the baseline's
     state_dir_kib: float = math.nan
     tally: dict[str, int] = attrs.Factory(dict)
     victim_dispatched: dict[str, int] = attrs.Factory(dict)
     victim_counters: dict[str, int] = attrs.Factory(dict)
+    client_counters: dict[str, int] = attrs.Factory(dict)
     revocation: dict[str, Any] | None = None
     error: str | None = None
 
@@ -571,10 +613,13 @@ class ClassFigures:
             "victim_cpu_share": _round(self.victim_cpu, 2),
             "victim_waited_for_cpu_share": _round(self.victim_waited, 2),
             "attacker_cpu_share": _round(self.attacker_cpu, 2),
+            "client_cpu_share": _round(self.client_cpu, 2),
+            "client_waited_for_cpu_share": _round(self.client_waited, 2),
+            "others_cpu_cores": _round(self.others_cpu, 2),
             "victim_cpu_ms_per_attempt": _round(self.victim_ms_per_attempt, 3),
             "state_dir_kib": _round(self.state_dir_kib, 1),
             "attacker": self.tally, "victim_dispatched": self.victim_dispatched,
-            "victim_counters": self.victim_counters,
+            "victim_counters": self.victim_counters, "client_counters": self.client_counters,
             "revocation": self.revocation, "error": self.error,
         }
 
@@ -645,6 +690,8 @@ class Bench:
             before = await victim.stats()
             figures.rss_before = victim.memory().get("VmRSS", math.nan)
             victim_cpu, attacker_cpu = CpuShare(victim.process.pid), CpuShare(None)
+            client_cpu, machine = CpuShare(os.getpid()), MachineShare()
+            client_before = node.metrics()
             victim_idle = CpuShare(victim.process.pid)  # serving the legit client alone
             tally: Counter[str] = Counter()
             for _ in range(s.rounds):
@@ -657,6 +704,8 @@ class Bench:
                 attacker_cpu.pid = self.attacker.pid  # a new one if the last one died
                 victim_cpu.start()
                 attacker_cpu.start()
+                client_cpu.start()
+                machine.start()
                 async with trio.open_nursery() as nursery:
                     if check is not None and check.published_at is None:
                         now = trio.current_time()
@@ -665,17 +714,24 @@ class Bench:
                     requests, newcomers = await legit.window(s.seconds)
                     victim_cpu.stop()
                     attacker_cpu.stop()
+                    client_cpu.stop()
+                    machine.stop()
                     tally.update(await self.attacker.stop())
                 figures.flood = figures.flood.merged(requests)
                 figures.newcomers_flood = figures.newcomers_flood.merged(newcomers)
             await trio.sleep(s.drain)
             after = await victim.stats((check.grant.cid.raw,) if check else ())
+            figures.client_counters = _delta(node.metrics(), client_before)
         memory = victim.memory()
         figures.rss_after = memory.get("VmRSS", math.nan)
         figures.rss_peak = memory.get("VmHWM", math.nan)
         figures.victim_cpu = victim_cpu.ran_share
         figures.victim_waited = victim_cpu.waited_share
         figures.attacker_cpu = attacker_cpu.ran_share
+        figures.client_cpu = client_cpu.ran_share
+        figures.client_waited = client_cpu.waited_share
+        figures.others_cpu = machine.cores - (victim_cpu.ran_share + attacker_cpu.ran_share
+                                              + client_cpu.ran_share)
         extra = victim_cpu.ran - victim_idle.ran_share * victim_cpu.wall
         figures.victim_ms_per_attempt = extra / tally["attempts"] * 1000 if tally["attempts"] \
             else math.nan
@@ -690,7 +746,8 @@ class Bench:
         figures.dispatched = attack_dispatches(after) - attack_dispatches(before)
         if name == REPLAY:
             genuine = after.get("dispatched", {}).get(f"{ATTACK_PREFIX}/replay", 0)
-            figures.dispatched -= min(genuine, 1)  # the genuine call is meant to run, once
+            # The genuine call is meant to run once per round (each round signs its own).
+            figures.dispatched -= min(genuine, tally["genuine-sent"])
             if not genuine:
                 figures.error = "the genuine call never ran: there was nothing to replay"
         if check is not None:
@@ -732,7 +789,7 @@ def _mib(value: float) -> str:
 HEADER = ("| attack | attempts (/s) | dispatched | survived | legit ok % base → flood "
           "| p50 ms flood | p99 ms base → flood | p99 ×base | newcomers ok % base → flood "
           "| newcomer p99 ms flood | victim CPU ran / waited | victim CPU ms per attempt "
-          "| attacker CPU "
+          "| attacker CPU | client CPU ran / waited | rest of machine "
           "| RSS MiB before → after (peak) | on target |")
 
 
@@ -748,13 +805,14 @@ def _row(f: ClassFigures) -> str:
             f"| {_msf(f.newcomers_flood.quantile(0.99))} "
             f"| {_pct(f.victim_cpu)} % / {_pct(f.victim_waited)} % "
             f"| {_cost(f.victim_ms_per_attempt)} | {_pct(f.attacker_cpu)} % "
+            f"| {_pct(f.client_cpu)} % / {_pct(f.client_waited)} % | {_pct(f.others_cpu)} % "
             f"| {_mib(f.rss_before)} → {_mib(f.rss_after)} ({_mib(f.rss_peak)}) "
             f"| {'yes' if f.on_target else 'no'} |")
 
 
 NOTED = ("dropped.", "refused.", "replies.", "revocations.", "net.link.handshake",
          "net.link.handler", "net.link.rejected", "net.mesh.dropped", "net.link.dropped",
-         "accepted")
+         "net.mesh.reads_paused", "net.mesh.relay", "accepted")
 
 
 def notes(f: ClassFigures) -> str:
@@ -786,6 +844,10 @@ def notes(f: ClassFigures) -> str:
     counters = {k: v for k, v in f.victim_counters.items() if k.startswith(NOTED)}
     if counters:
         lines.append("  - victim: " + ", ".join(f"{k} {v:,}" for k, v in counters.items()))
+    counters = {k: v for k, v in f.client_counters.items() if k.startswith(NOTED)}
+    if counters:
+        lines.append("  - legit client's node: " + ", ".join(
+            f"{k} {v:,}" for k, v in counters.items()))
     lines.append(f"  - state dir after: {f.state_dir_kib:,.0f} KiB")
     return "\n".join(lines)
 

@@ -80,6 +80,10 @@ class AdmissionPolicy:
     refusal_budget: RateLimit = RateLimit(rate=50.0, burst=200.0)
     """Refusals answered per second per link peer: each costs a signature and a cache
     entry for the refused message's lifetime; past it refusals go unanswered."""
+    node_refusal_budget: RateLimit = RateLimit(rate=200.0, burst=400.0)
+    """Refusals answered per second by the whole node, after the link peer's budget:
+    a new link peer costs a stranger one handshake, so per-peer budgets alone do not
+    bound what fresh identities make the node sign (about a tenth of a core here)."""
 
 
 DEFAULT_POLICY = AdmissionPolicy()

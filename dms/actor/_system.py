@@ -85,6 +85,7 @@ class ActorSystem:
         self._inboxes: set[str] = set()
         self._answers: dict[CID, tuple[trio.Event, list[dict[str, Any]]]] = {}
         self._link_budget = RateLimiter(policy.link_budget, max_keys=10_000)
+        self._node_refusals = RateLimiter(policy.node_refusal_budget, max_keys=1)
         self._revoke_grant = revoke_grant or self._revoke_here
         self.root = Actor(self, key, "root", None, ROOT_AUTHORITY)
         self._register(self.root)
@@ -291,6 +292,10 @@ class ActorSystem:
                 waiting[1].append(action.outcome)
                 waiting[0].set()
         elif isinstance(action, AnswerRefusal):
+            # The router spent the link peer's refusal budget; this is the node's.
+            if not self._node_refusals.allow(self.did, "refusals", self.clock()):
+                self.counters["dropped.node-refusal-budget"] += 1
+                return
             responder = self.actors.get(action.responder, self.root)
             await self.reply(responder, action.request,
                              {"err": {"name": action.name, "message": action.text}}, action.to)

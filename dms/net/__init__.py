@@ -23,6 +23,7 @@ from dms.net._errors import (
     PeerUnreachable,
     TransportNotOpen,
 )
+from dms.net._inbox import Inbox, InboxLimits
 from dms.net._link import MAX_FRAME, Link, LinkHandler, LinkSettings
 from dms.net._memory import LinkConditions, MemoryNetwork, MemoryTransport
 from dms.net._mesh import MAX_PAYLOAD, Delivery, Mesh
@@ -42,6 +43,8 @@ __all__ = [
     "FrameTooLarge",
     "HandshakeFailed",
     "HandshakeTimeout",
+    "Inbox",
+    "InboxLimits",
     "Link",
     "LinkBusy",
     "LinkClosed",

@@ -26,12 +26,14 @@ class LinkBusy(NetError):
     Raised instead of blocking so that one slow peer cannot stall its sender.
     """
 
-    def __init__(self, peer: str, buffered: int) -> None:
+    def __init__(self, peer: str, buffered: int, buffered_bytes: int = 0) -> None:
         super().__init__(
-            f"send buffer to {peer} is full ({buffered} frames waiting); frame not sent"
+            f"send buffer to {peer} is full ({buffered} frames, {buffered_bytes} bytes "
+            f"waiting); frame not sent"
         )
         self.peer = peer
         self.buffered = buffered
+        self.buffered_bytes = buffered_bytes
 
 
 class FrameTooLarge(NetError):

@@ -5,9 +5,11 @@ in-process pipe, a websocket). Both transports build links the same way, through
 `SecureEndpoint`: run the handshake over the carrier, then seal every frame with the
 session keys. Transports only supply carriers and own the tasks.
 
-Sending never blocks on the peer: `send` puts the frame in a bounded per-link buffer
-that a writer task drains; when the buffer is full `send` raises `LinkBusy` (the frame
-is not sent, `link.dropped_busy` is counted) and the caller decides to drop or retry.
+Sending never blocks on the peer: `send` puts the frame in a per-link buffer, bounded
+in frames and in bytes, that a writer task drains (the node's own frames before those
+it relays for others, `dms.net._outbox`); when the buffer is full `send` raises
+`LinkBusy` (the frame is not sent, `link.dropped_busy` is counted) and the caller
+decides to drop or retry.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dms.net._errors import (
 from dms.net._handshake import InitiatorHandshake, ResponderHandshake, SessionKeys
 from dms.net._handshake_slots import EvictionReason, HandshakeSlots
 from dms.net._metrics import Metrics
+from dms.net._outbox import Outbox
 from dms.net._session import FRAME_OVERHEAD, FrameRejected, SecureSession
 
 MAX_FRAME = 4 * 1024 * 1024
@@ -97,6 +100,14 @@ class LinkSettings:
 
     handshake_timeout: float = 10.0
     send_buffer: int = attrs.field(default=256, validator=attrs.validators.ge(1))
+    send_buffer_bytes: int = attrs.field(default=8 * 1024 * 1024,
+                                         validator=attrs.validators.ge(1))
+    """Bytes of frames waiting to be sent, per link: 256 frames of the largest size
+    would be a gigabyte for one slow peer."""
+    relay_share: float = attrs.field(
+        default=0.5, validator=[attrs.validators.gt(0.0), attrs.validators.le(1.0)])
+    """The share of the send buffer (frames and bytes) that frames relayed for others
+    may fill; the node's own frames go out first (see `dms.net._outbox`)."""
     max_frame: int = attrs.field(
         default=MAX_FRAME, validator=[attrs.validators.ge(1), attrs.validators.le(MAX_FRAME)]
     )
@@ -110,6 +121,12 @@ class LinkSettings:
     accept_timeout: float = 5.0
     """How long an inbound connection may take to prove itself (a dms node needs
     milliseconds): half-open sockets hold a slot for no longer than this."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.send_buffer_bytes < self.max_frame:
+            raise ValueError(
+                f"send_buffer_bytes ({self.send_buffer_bytes}) must hold a largest frame "
+                f"(max_frame {self.max_frame}), or such frames could never be sent")
 
 
 DEFAULT_LINK_SETTINGS = LinkSettings()
@@ -169,9 +186,8 @@ class Link:
         self._settings = settings
         self._metrics = metrics
         self._lose_frame = lose_frame
-        self._outbox_send, self._outbox_receive = trio.open_memory_channel[bytes](
-            settings.send_buffer
-        )
+        self._outbox = Outbox(settings.send_buffer, settings.send_buffer_bytes,
+                              settings.relay_share)
         self._writer_done = trio.Event()
         self._closed = trio.Event()
         self._close_reason: str | None = None
@@ -185,17 +201,18 @@ class Link:
         """True once the link started closing; frames can no longer be sent."""
         return self._close_reason is not None
 
-    def send_nowait(self, frame: bytes) -> None:
-        """Queue `frame`; `LinkBusy` when the send buffer is full, `LinkClosed` if closed."""
+    def send_nowait(self, frame: bytes, *, relayed: bool = False) -> None:
+        """Queue `frame`; `LinkBusy` when the send buffer is full (in frames or in
+        bytes), `LinkClosed` if closed. A `relayed` frame (a publication passed on for
+        others) may fill only `relay_share` of the buffer, and waits behind this
+        node's own frames."""
         if self._close_reason is not None:
             raise LinkClosed(self.remote_peer, self._close_reason)
         if len(frame) > self._settings.max_frame:
             raise FrameTooLarge(self.remote_peer, len(frame), self._settings.max_frame)
-        try:
-            self._outbox_send.send_nowait(frame)
-        except trio.WouldBlock:
-            self._metrics["link.dropped_busy"] += 1
-            raise LinkBusy(self.remote_peer, self._settings.send_buffer) from None
+        if not self._outbox.put(frame, relayed=relayed):
+            self._metrics["link.dropped_busy_relayed" if relayed else "link.dropped_busy"] += 1
+            raise LinkBusy(self.remote_peer, len(self._outbox), self._outbox.bytes)
 
     async def send(self, frame: bytes) -> None:
         """Queue `frame` without waiting for the peer (see `send_nowait`)."""
@@ -238,7 +255,7 @@ class Link:
     async def run_writer(self) -> None:
         """Drain the send buffer into the carrier; the transport runs this in its nursery."""
         try:
-            async for frame in self._outbox_receive:
+            while (frame := await self._outbox.take()) is not None:
                 if self._lose_frame is not None and self._lose_frame():
                     self._metrics["link.dropped_loss"] += 1
                     continue
@@ -254,7 +271,7 @@ class Link:
     def _begin_close(self, reason: str) -> None:
         if self._close_reason is None:
             self._close_reason = reason
-            self._outbox_send.close()
+            self._outbox.close()
 
     async def _close(self, reason: str) -> None:
         self._begin_close(reason)

@@ -11,9 +11,25 @@ Policies (the contract the actor runtime relies on):
   direction replaces the older one (its peer restarted).
 - **Sending never waits for a peer.** `send` raises `LinkBusy` when that peer's bounded
   send buffer is full; `publish` skips such a peer and counts ``link.dropped_busy``.
-- **Incoming is bounded and never stalls the links.** When `incoming` holds
-  `incoming_buffer` undelivered items, new deliveries are dropped and counted as
-  ``mesh.dropped_incoming_full``; link readers keep reading (flooding continues).
+  Publications relayed for others go out after this node's own frames and fill half a
+  send buffer at most (``link.dropped_busy_relayed``): a relayed flood leaves the
+  node's replies room and no wait.
+- **Incoming is fair between link peers and bounded.**
+  `incoming` (and `priority_incoming`) is an `Inbox`: a queue per link peer, bounded in
+  items and bytes per peer and in all (`InboxLimits`), read in turns by the consumer's
+  time each peer has used (the consumer charges it: `Inbox.charge`);
+  when it is full a newcomer displaces the newest delivery of the peer holding the most,
+  never a quieter peer's (`dms.net._inbox`). Drops are counted per reason:
+  ``mesh.dropped_incoming_peer_full``, ``_full``, ``_displaced``, ``_closed``. A
+  dropped publication is forgotten by the dedup ("seen" means processed), so a later
+  copy gets in.
+- **A link peer's own flood waits in its own connection.** After a unicast that fills
+  its peer's share (or is dropped), that link is read no further until the consumer
+  has taken one of the peer's deliveries (``mesh.reads_paused``): the node spends
+  nothing on reading what it would drop. Publications never pause a link (a neighbour
+  relaying a flood from afar must not be stalled for it: they are dropped past its
+  share instead). Readers take one frame per turn, so one busy link cannot hold the
+  event loop for a whole socket read.
 - **Pubsub floods.** A publication goes to every connected peer with ``hops_left =
   hop_limit``; a receiver that has not seen its `message_id` delivers it (when
   subscribed to the topic) and forwards it to its other peers with ``hops_left - 1`` while
@@ -25,8 +41,8 @@ Policies (the contract the actor runtime relies on):
 
 Counters (added to the transport's `Metrics`): ``mesh.delivered``, ``mesh.published``,
 ``mesh.forwarded``, ``mesh.duplicates``, ``mesh.hop_limit_reached``,
-``mesh.dropped_incoming_full``, ``mesh.dropped_malformed``, ``mesh.dial_failures``,
-``mesh.links_opened``, ``mesh.links_replaced``.
+``mesh.dropped_incoming_<reason>`` (above), ``mesh.dropped_malformed``,
+``mesh.dial_failures``, ``mesh.links_opened``, ``mesh.links_replaced``.
 """
 
 from __future__ import annotations
@@ -51,6 +67,7 @@ from dms.net._errors import (
     NetError,
     PeerUnreachable,
 )
+from dms.net._inbox import DEFAULT_INBOX, Inbox, InboxLimits
 from dms.net._link import MAX_FRAME, Link
 from dms.net._mesh_wire import (
     MAX_HOPS,
@@ -98,6 +115,10 @@ def content_id(topic: str, payload: bytes) -> bytes:
     return hashlib.blake2b(topic.encode() + b"\x00" + payload, digest_size=16).digest()
 
 
+DELIVERY_OVERHEAD = 128
+"""Bytes a delivery is counted for beyond its payload and topic (the objects holding
+it): a flood of empty payloads is bounded in bytes too."""
+
 GREETING_PAUSE = 0.02
 """Seconds a greeting waits for room when the new link's send buffer is full."""
 
@@ -113,7 +134,7 @@ class Mesh:
         listen: str | None = None,
         bootstrap: Sequence[str] = (),
         hop_limit: int = 8,
-        incoming_buffer: int = 1024,
+        inbox: InboxLimits = DEFAULT_INBOX,
         exchange_interval: float = 10.0,
         max_peers: int = 64,
         exchange_dial_attempts: int = 5,
@@ -157,10 +178,11 @@ class Mesh:
         self._seen = seen if seen is not None else SeenMessages()
         self._rng = random.Random()
         self._subscriptions: set[str] = set()
-        self._incoming_send, self.incoming = trio.open_memory_channel[Delivery](incoming_buffer)
+        self.incoming = Inbox[Delivery](inbox)
+        """Deliveries for the layer above, fair between link peers; ends when `run` does."""
         self._priority_topics = frozenset(priority_topics)
-        self._priority_send, self.priority_incoming = trio.open_memory_channel[Delivery](
-            incoming_buffer)
+        self.priority_incoming = Inbox[Delivery](inbox)
+        """Deliveries on the priority topics, in an inbox of their own."""
         self._greeting = greeting
         self._links: dict[str, Link] = {}
         self._links_changed = trio.Event()
@@ -199,8 +221,8 @@ class Mesh:
                     task_status.started()
         finally:
             self._nursery = None
-            self._incoming_send.close()
-            self._priority_send.close()
+            self.incoming.close()
+            self.priority_incoming.close()
             for peer in list(self._links):
                 self.peers.note_disconnected(peer)
             self._links.clear()
@@ -304,6 +326,8 @@ class Mesh:
         if existing is not None and not existing.is_closed and not self._prefer(link, existing):
             return False
         self._links[peer] = link
+        for inbox in (self.incoming, self.priority_incoming):
+            inbox.arrive(peer)
         if existing is not None:
             self.metrics["mesh.links_replaced"] += 1
             self._require_running().start_soon(existing.aclose)
@@ -343,17 +367,30 @@ class Mesh:
         return new.dialed == we_are_lower
 
     async def _read_adopted(self, link: Link) -> None:
+        peer = link.remote_peer
         try:
             while True:
                 try:
                     frame = await link.receive()
                 except LinkClosed:
                     return
-                self._on_frame(link, frame)
+                unicast = self._on_frame(link, frame)
+                # One frame per turn: a carrier hands out what it buffered without
+                # yielding, and one busy link must not hold the loop for a whole read.
+                await trio.lowlevel.checkpoint()
+                if unicast and self.incoming.blocked(peer):
+                    # Its own traffic is past its share: read on once the consumer took
+                    # some. Its frames wait in its connection meanwhile (it sees a slow
+                    # reader), and the node spends nothing on what it would drop.
+                    # Publications never pause a link: a neighbour relaying a flood
+                    # from afar must not be stalled for it.
+                    self.metrics["mesh.reads_paused"] += 1
+                    await self.incoming.readable(peer)
         finally:
-            peer = link.remote_peer
             if self._links.get(peer) is link:
                 del self._links[peer]
+                for inbox in (self.incoming, self.priority_incoming):
+                    inbox.depart(peer)  # its leftovers go first when room is short
                 self._pings.pop(peer, None)
                 self.peers.note_disconnected(peer)
                 self._signal_links_changed()
@@ -422,7 +459,8 @@ class Mesh:
 
     # -- frames --------------------------------------------------------------------
 
-    def _on_frame(self, link: Link, frame: bytes) -> None:
+    def _on_frame(self, link: Link, frame: bytes) -> bool:
+        """Act on one frame from `link`; True when it was a unicast for this node."""
         peer = link.remote_peer
         now = trio.current_time()
         self.peers.note_seen(peer, now)
@@ -430,10 +468,11 @@ class Mesh:
             message = decode(frame)
         except MalformedMeshFrame:
             self.metrics["mesh.dropped_malformed"] += 1
-            return
+            return False
         match message:
             case Unicast(payload):
                 self._deliver(Delivery(peer, None, payload))
+                return True
             case Publish():
                 self._on_publish(peer, message, now)
             case Ping(nonce):
@@ -445,6 +484,7 @@ class Mesh:
                     self.peers.note_rtt(peer, (now - pending[1]) * 1000.0)
             case PeerList(entries):
                 self._learn(entries, now)
+        return False
 
     def _on_publish(self, peer: str, message: Publish, now: float) -> None:
         if message.message_id != content_id(message.topic, message.payload):
@@ -456,9 +496,8 @@ class Mesh:
         if self._screen is not None and not self._screen(message.topic, message.payload, peer):
             self.metrics["mesh.dropped_screened"] += 1  # neither delivered nor forwarded
             return
-        if message.topic in self._subscriptions and not self._deliver(
-                Delivery(peer, message.topic, message.payload)):
-            self._seen.forget(message.message_id)  # "seen" means processed: a copy may retry
+        if message.topic in self._subscriptions:
+            self._deliver(Delivery(peer, message.topic, message.payload))
         hops_left = min(message.hops_left, self.hop_limit)  # a sender cannot widen ours
         if hops_left > 1:
             forward = attrs.evolve(message, hops_left=hops_left - 1)
@@ -467,31 +506,35 @@ class Mesh:
             self.metrics["mesh.hop_limit_reached"] += 1
 
     def _flood(self, frame: bytes, exclude: str | None) -> int:
+        """Send `frame` to every link but `exclude`'s. Relaying (`exclude` is the peer it
+        came from) is sent as such: it fills a link's send buffer to its relay share at
+        most, behind this node's own frames, so a flood relayed through this node
+        leaves its own replies room and no wait."""
         sent = 0
         for peer, link in list(self._links.items()):
             if peer == exclude:
                 continue
             try:
-                link.send_nowait(frame)
+                link.send_nowait(frame, relayed=exclude is not None)
             except (LinkBusy, LinkClosed):
-                continue  # LinkBusy is counted by the link (link.dropped_busy)
+                continue  # LinkBusy is counted by the link (link.dropped_busy[_relayed])
             sent += 1
         return sent
 
-    def _deliver(self, delivery: Delivery) -> bool:
-        """Hand a delivery to the layer above; False (counted) when it had no room."""
-        queue = (self._priority_send if delivery.topic in self._priority_topics
-                 else self._incoming_send)
-        try:
-            queue.send_nowait(delivery)
-        except trio.WouldBlock:
-            self.metrics["mesh.dropped_incoming_full"] += 1
-            return False
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.metrics["mesh.dropped_no_consumer"] += 1
-            return False
-        self.metrics["mesh.delivered"] += 1
-        return True
+    def _deliver(self, delivery: Delivery) -> None:
+        """Hand a delivery to the layer above, in its link peer's share of the inbox.
+        What that drops (the delivery, or the newest of a heavier peer's) is counted by
+        reason, and a dropped publication is not "seen": a later copy may get in."""
+        inbox = (self.priority_incoming if delivery.topic in self._priority_topics
+                 else self.incoming)
+        size = len(delivery.payload) + len(delivery.topic or "") + DELIVERY_OVERHEAD
+        dropped = inbox.put(delivery.peer, delivery, size)
+        for lost, reason in dropped:
+            self.metrics[f"mesh.dropped_incoming_{reason}"] += 1
+            if lost.topic is not None:
+                self._seen.forget(content_id(lost.topic, lost.payload))
+        if not dropped or dropped[0][0] is not delivery:
+            self.metrics["mesh.delivered"] += 1
 
     def _send_quietly(self, link: Link, message: MeshMessage) -> None:
         """Control traffic (pong, peer lists) is best effort: a busy link skips it."""

@@ -34,7 +34,15 @@ from dms.actor import (
 )
 from dms.actor._replay import ReplayLog
 from dms.deployment import DeploymentService, DeploymentSettings, deployment_markets
-from dms.net import Delivery, MemoryNetwork, Mesh, MeshNotRunning, Transport, WebsocketTransport
+from dms.net import (
+    Delivery,
+    Inbox,
+    MemoryNetwork,
+    Mesh,
+    MeshNotRunning,
+    Transport,
+    WebsocketTransport,
+)
 from dms.node._behaviors import NodeBehaviors
 from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
@@ -155,9 +163,14 @@ class Node:
             with contextlib.suppress(MeshNotRunning):
                 await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
 
-    async def _read_mesh(self, queue: trio.MemoryReceiveChannel[Delivery]) -> None:
-        async for delivery in queue:
+    async def _read_mesh(self, inbox: Inbox[Delivery]) -> None:
+        """Handle what the mesh delivers, telling the inbox what each delivery cost: a
+        link peer's turns come by the node's time it has used, so strangers whose
+        messages are dear to check cannot take a client's turns (dms.net._turns)."""
+        async for delivery in inbox:
+            started = time.thread_time()  # CPU time: not the machine's other jobs'
             await self.receive(delivery.payload, topic=delivery.topic, via=delivery.peer)
+            inbox.charge(delivery.peer, time.thread_time() - started)
 
     async def receive(self, data: bytes, *, topic: str | None, via: str) -> None:
         """One frame from link peer `via`: a revocation, or a message for the actors.

@@ -144,6 +144,30 @@ async def test_send_buffer_full_raises_link_busy_without_blocking(autojump_clock
             nursery.cancel_scope.cancel()
 
 
+async def test_send_buffer_past_its_bytes_raises_link_busy_and_drains_back(autojump_clock):
+    """The buffer was bounded in frames only: 256 frames of 370 KB (or 4 MiB) queued for
+    one slow peer. Now a frame past the bytes bound is refused, whatever the count."""
+    settings = LinkSettings(send_buffer=1000, send_buffer_bytes=10_000, max_frame=4000)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            sending, receiving, _, _ = await open_tapped_links(nursery, settings)
+            # No checkpoint in between: the writer takes nothing out meanwhile.
+            for _ in range(3):
+                sending.send_nowait(bytes(3000))
+            with pytest.raises(LinkBusy, match="3 frames, 9000 bytes waiting"):
+                sending.send_nowait(bytes(3000))
+            assert sending._metrics["link.dropped_busy"] == 1
+            assert [len(await receiving.receive()) for _ in range(3)] == [3000] * 3
+            sending.send_nowait(bytes(4000))  # drained: room again
+            assert len(await receiving.receive()) == 4000
+            nursery.cancel_scope.cancel()
+
+
+def test_a_send_buffer_that_cannot_hold_a_largest_frame_is_refused():
+    with pytest.raises(ValueError, match="send_buffer_bytes .1000. must hold a largest frame"):
+        LinkSettings(send_buffer_bytes=1000, max_frame=2000)
+
+
 async def test_oversize_frame_is_refused_on_send(autojump_clock):
     settings = LinkSettings(max_frame=1024)
     with trio.fail_after(5):

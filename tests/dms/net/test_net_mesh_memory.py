@@ -11,12 +11,14 @@ import trio
 from dms.net import (
     Backoff,
     Delivery,
+    InboxLimits,
     LinkConditions,
     MemoryNetwork,
     Mesh,
     MeshNotRunning,
     PeerUnreachable,
 )
+from ucan.did import did_from_public_key
 
 
 async def start_mesh(
@@ -95,19 +97,27 @@ async def test_rtt_is_measured_by_mesh_ping(autojump_clock):
         nursery.cancel_scope.cancel()
 
 
-async def test_slow_consumer_drops_and_counts_without_stalling_the_link(autojump_clock):
+async def test_a_link_peer_past_its_share_is_read_no_further_and_loses_nothing(
+        autojump_clock):
+    """A peer whose unicasts fill its share of the inbox is not read until the consumer
+    takes one: its frames wait in its connection, nothing is dropped, others flow."""
     network = MemoryNetwork()
     async with trio.open_nursery() as nursery:
-        a = await start_mesh(nursery, network, incoming_buffer=2)
+        a = await start_mesh(nursery, network, inbox=InboxLimits(items=8, peer_items=2))
         b = await start_mesh(nursery, network, [a.listen_address])
+        c = await start_mesh(nursery, network, [a.listen_address])
         await b.wait_connected()
+        await c.wait_connected()
         for n in range(5):
             await b.send(a.peer_id, bytes([n]))
         await trio.sleep(1)
-        assert a.metrics["mesh.dropped_incoming_full"] == 3
-        assert [a.incoming.receive_nowait().payload for _ in range(2)] == [b"\x00", b"\x01"]
-        await b.send(a.peer_id, b"still flowing")
-        assert (await a.incoming.receive()).payload == b"still flowing"
+        assert a.incoming.held_by(b.peer_id)[0] == 2
+        assert a.metrics["mesh.reads_paused"] >= 1
+        await c.send(a.peer_id, b"still flowing")
+        got = [await a.incoming.receive() for _ in range(6)]
+        assert [d.payload for d in got if d.peer == b.peer_id] == [bytes([n]) for n in range(5)]
+        assert Delivery(c.peer_id, None, b"still flowing") in got[:3]
+        assert not [k for k in a.metrics if k.startswith("mesh.dropped_incoming")]
         nursery.cancel_scope.cancel()
 
 
@@ -244,16 +254,16 @@ async def test_a_publication_dropped_for_want_of_room_is_not_marked_seen(autojum
     network = MemoryNetwork()
     quiet = {"exchange_interval": 1000.0}
     async with trio.open_nursery() as nursery:
-        a = await start_mesh(nursery, network, incoming_buffer=1, **quiet)
+        a = await start_mesh(nursery, network, inbox=InboxLimits(items=1), **quiet)
         a.subscribe("/t")
         b = await start_mesh(nursery, network, [a.listen_address], hop_limit=1, **quiet)
         c = await start_mesh(nursery, network, [a.listen_address], hop_limit=1, **quiet)
         await b.wait_connected()
         await c.wait_connected()
         await b.publish("/t", b"fills the queue")
-        await b.publish("/t", b"the revocation")
+        await b.publish("/t", b"the revocation")  # past b's share: publications are dropped
         await trio.sleep(1)
-        assert a.metrics["mesh.dropped_incoming_full"] == 1
+        assert a.metrics["mesh.dropped_incoming_peer_full"] == 1
         assert (a.incoming.receive_nowait()).payload == b"fills the queue"
         assert await c.publish("/t", b"the revocation") >= 1  # another copy, from elsewhere
         with trio.fail_after(5):
@@ -265,7 +275,7 @@ async def test_priority_topics_have_a_queue_a_flood_on_other_topics_cannot_fill(
         autojump_clock):
     network = MemoryNetwork()
     async with trio.open_nursery() as nursery:
-        a = await start_mesh(nursery, network, incoming_buffer=2,
+        a = await start_mesh(nursery, network, inbox=InboxLimits(items=2, peer_items=2),
                              priority_topics=["/revocation"])
         a.subscribe("/t")
         a.subscribe("/revocation")
@@ -275,6 +285,40 @@ async def test_priority_topics_have_a_queue_a_flood_on_other_topics_cannot_fill(
             await b.publish("/t", b"flood %d" % n)
         await b.publish("/revocation", b"revoke it")
         await trio.sleep(1)
-        assert a.metrics["mesh.dropped_incoming_full"] == 8  # the flood, past its queue
+        assert a.metrics["mesh.dropped_incoming_peer_full"] == 8  # the flood, past its queue
         assert a.priority_incoming.receive_nowait().payload == b"revoke it"
+        nursery.cancel_scope.cancel()
+
+
+async def test_publications_relayed_for_others_leave_room_for_the_nodes_own_frames(
+        autojump_clock):
+    """A flood relayed through a node filled the send buffer of its slow link to a
+    client, and its replies to that client were refused (LinkBusy) until the flood
+    drained: the bench's junk revocations cost its legitimate client 99 % of its
+    requests. Relayed publications now fill a link's send buffer to half at most, and
+    the node's own frames go out before them."""
+    network = MemoryNetwork()
+    quiet = {"exchange_interval": 1000.0, "max_peers": 1}
+    async with trio.open_nursery() as nursery:
+        relay = await start_mesh(nursery, network, exchange_interval=1000.0)
+        client_key = nacl.signing.SigningKey.generate()
+        network.set_conditions(relay.peer_id, did_from_public_key(bytes(client_key.verify_key)),
+                               LinkConditions(bandwidth=1000.0))  # a slow client
+        client = await start_mesh(nursery, network, [relay.listen_address], client_key,
+                                  **quiet)
+        client.subscribe("/t")
+        flooder = await start_mesh(nursery, network, [relay.listen_address], **quiet)
+        await client.wait_connected()
+        await flooder.wait_connected()
+        for batch in range(3):  # 600 publications, more than a send buffer holds (256)
+            for n in range(200):
+                await flooder.publish("/t", b"junk %d %d" % (batch, n))
+            await trio.testing.wait_all_tasks_blocked()
+        await relay.send(client.peer_id, b"the reply")  # room left: no LinkBusy
+        assert relay.metrics["link.dropped_busy_relayed"] > 0
+        junk_first = 0
+        with trio.fail_after(60):
+            while (await client.incoming.receive()).topic is not None:
+                junk_first += 1
+        assert junk_first <= 2  # what was on the wire already: it skipped the queue
         nursery.cancel_scope.cancel()

@@ -1,0 +1,35 @@
+"""The network layer's limits are the ones spec/security.md and spec/transport.md state:
+a changed default must change the specs with it."""
+
+from __future__ import annotations
+
+import inspect
+
+from dms.net import MAX_FRAME, InboxLimits, LinkSettings, Mesh, SeenMessages
+from dms.net._link import MAX_HANDSHAKE_MESSAGE
+from dms.net._peers import PeerTable
+from dms.net._turns import FairTurns
+
+MiB = 1024 * 1024
+
+
+def test_the_network_limits_are_the_documented_defaults():
+    link = LinkSettings()
+    assert (link.pending_handshakes, link.handshakes_per_source) == (64, 8)
+    assert (link.accept_timeout, link.handshake_timeout, link.close_timeout) == (5.0, 10.0, 2.0)
+    assert MAX_HANDSHAKE_MESSAGE == 4096
+    assert link.max_frame == MAX_FRAME == 4 * MiB
+    assert (link.send_buffer, link.send_buffer_bytes, link.relay_share) == (256, 8 * MiB, 0.5)
+    inbox = InboxLimits()
+    assert (inbox.items, inbox.total_bytes) == (1024, 32 * MiB)
+    assert (inbox.per_peer_items, inbox.per_peer_bytes) == (256, 8 * MiB)
+    assert inbox.per_peer_bytes > MAX_FRAME  # a largest unicast fits one peer's share
+    turns = FairTurns()
+    assert (turns.item_cost, turns.max_charge, turns.memory) == (1e-4, 0.1, 4096)
+    seen = SeenMessages()
+    assert (seen.capacity, seen.ttl) == (65536, 300.0)
+    assert PeerTable().capacity == 4096
+    mesh = inspect.signature(Mesh).parameters
+    assert mesh["hop_limit"].default == 8
+    assert mesh["max_peers"].default == 64
+    assert mesh["exchange_dial_attempts"].default == 5
