@@ -16,6 +16,7 @@ removes the rest.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -74,6 +75,8 @@ from ._wire import (
 
 log = logging.getLogger("dms.provider")
 
+REMOVE_TIMEOUT = 30.0
+"""How long removing a stopped allocation's execution (container, files) may take."""
 SWEEP_INTERVAL = 1.0
 """Seconds between the provider's lease and heartbeat checks (and the writes of when
 each orchestrator last asked)."""
@@ -570,7 +573,13 @@ def _requirements_of(ensemble: Ensemble) -> EnsembleRequirements:
 
 
 async def _stop_allocation(actor: Actor, role: AllocationRole) -> None:
+    """Stop the workload, remove what its last run left (its files, its cgroup: nothing
+    of a deployment taken down stays on the machine) and end the allocation actor."""
     await role.stop_workload()
+    execution = role.supervisor.execution
+    if execution is not None:
+        with trio.move_on_after(REMOVE_TIMEOUT), contextlib.suppress(Exception):
+            await execution.remove()
     await actor.stop()
 
 
