@@ -159,9 +159,8 @@ class DockerExecution:
 
     async def _watch(self) -> None:
         """Waits for the container to end; started in the executor's nursery."""
-        with self._watching:
-            with contextlib.suppress(docker.errors.NotFound):
-                await _waiting(self.container.wait)
+        with self._watching, contextlib.suppress(docker.errors.NotFound):
+            await _waiting(self.container.wait)
         if self._detached:
             return
         with trio.CancelScope(shield=True):

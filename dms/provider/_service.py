@@ -217,8 +217,8 @@ class ProviderService(Role):
         Their orchestrator gets a delegation over each to control it."""
         order = message.args
         owner = message.sender.id
-        if not (isinstance(order.heartbeat, int | float) and math.isfinite(order.heartbeat)
-                and order.heartbeat > 0):
+        if (isinstance(order.heartbeat, bool) or not isinstance(order.heartbeat, int | float)
+                or not math.isfinite(order.heartbeat) or order.heartbeat <= 0):
             raise BehaviorFailed(f"heartbeat: {order.heartbeat!r} is not a number of seconds "
                                  f"above 0", name="InvalidArgs")
         ensemble = self._ensemble(order.ensemble)
