@@ -4,6 +4,7 @@
 `ExecutorKind` and `WorkloadKind` are `dms.workload`'s, re-exported because
 `ExecutionSpec` is written with them."""
 
+from dms.executor._adoption import Adoptable
 from dms.executor._errors import (
     EngineUnavailable,
     ExecUnsupported,
@@ -13,6 +14,7 @@ from dms.executor._errors import (
     FirecrackerUnavailable,
     ImageUnavailable,
     InvalidSpec,
+    NotAdoptable,
     ProvisionFailed,
 )
 from dms.executor._process import ProcessExecution, ProcessExecutor
@@ -36,6 +38,7 @@ from dms.executor._status import (
 from dms.workload import ExecutorKind, WorkloadKind
 
 __all__ = [
+    "Adoptable",
     "EngineUnavailable",
     "ExecResult",
     "ExecUnsupported",
@@ -56,6 +59,7 @@ __all__ = [
     "InvalidSpec",
     "LimitEnforcement",
     "Logs",
+    "NotAdoptable",
     "PortMapping",
     "ProcessExecution",
     "ProcessExecutor",

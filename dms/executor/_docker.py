@@ -1,7 +1,8 @@
 """The docker executor: containers through the docker SDK, blocking calls off the loop.
 
 Containers carry the labels `dms.allocation=<name>` and `dms.node=<node id>` so a
-restarted provider finds its own (`DockerExecutor.reconcile`). Limits are docker's
+restarted provider finds its own (`DockerExecutor.reconcile`, `leftovers`) and adopts
+those it still wants by container id (`adopt`); `detach` leaves them running. Limits are docker's
 (`mem_limit` with no extra swap, `nano_cpus`); ports are published on 127.0.0.1 only.
 
 Files are copied into the created container before it starts. Provision scripts run
@@ -38,6 +39,7 @@ from dms.executor._errors import (
     ExecutorNotOpen,
     ImageUnavailable,
     InvalidSpec,
+    NotAdoptable,
     ProvisionFailed,
 )
 from dms.executor._spec import ExecutionSpec, FileDelivery
@@ -50,6 +52,7 @@ from dms.executor._status import (
     Logs,
     ResourceStats,
 )
+from dms.store import ExecutionIdentity
 from dms.workload import ExecutorKind
 
 T = TypeVar("T")
@@ -129,9 +132,17 @@ class DockerExecution:
         self._image_to_remove = image_to_remove
         self._started_at = time.time()
         self._stop_requested = False
+        self._detached = False
+        self._watching = trio.CancelScope()
         self._exit: ExitStatus | None = None
         self._done = trio.Event()
         self._ports: tuple[tuple[int, int], ...] = ()
+
+    def detach(self) -> None:
+        """Leave the container running: `stop` and `remove` no longer touch it."""
+        if not self._done.is_set():
+            self._detached = True
+            self._watching.cancel()
 
     @property
     def name(self) -> str:
@@ -148,8 +159,10 @@ class DockerExecution:
 
     async def _watch(self) -> None:
         """Waits for the container to end; started in the executor's nursery."""
-        with contextlib.suppress(docker.errors.NotFound):
+        with self._watching, contextlib.suppress(docker.errors.NotFound):
             await _waiting(self.container.wait)
+        if self._detached:
+            return
         with trio.CancelScope(shield=True):
             await self._finish()
 
@@ -180,6 +193,8 @@ class DockerExecution:
         return self._exit
 
     async def stop(self, grace: float = 10.0) -> ExitStatus:
+        if self._detached:
+            return ExitStatus(exit_code=None)
         if not self._done.is_set():
             self._stop_requested = True
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
@@ -245,6 +260,8 @@ class DockerExecution:
                 await trio.sleep(0.02)
 
     async def remove(self) -> None:
+        if self._detached:
+            return
         await self.stop(grace=0)
         with contextlib.suppress(docker.errors.NotFound):
             await _blocking(self.container.remove, force=True)
@@ -318,6 +335,52 @@ class DockerExecutor:
         return [
             ContainerRecord(c.labels.get(ALLOCATION_LABEL, ""), c.id or "", c.status) for c in found
         ]
+
+    # -- across a restart ----------------------------------------------------------------
+
+    def identity_of(self, execution: object) -> ExecutionIdentity | None:
+        if not isinstance(execution, DockerExecution) or not execution.container.id:
+            return None
+        return ExecutionIdentity(ident=execution.container.id, details={"name": execution.name})
+
+    def detach(self) -> None:
+        """Leave every running container running when this executor closes."""
+        for execution in self._executions:
+            execution.detach()
+
+    async def adopt(self, identity: ExecutionIdentity, spec: ExecutionSpec) -> DockerExecution:
+        """Watch and control again a running container of this node (by its id);
+        NotAdoptable if it is gone, not running, or not labelled as this node's."""
+        client = self.client
+        assert self._nursery is not None
+        try:
+            container = await _blocking(client.containers.get, identity.ident)
+        except docker.errors.NotFound:
+            raise NotAdoptable(spec.name, f"container {identity.ident} is gone") from None
+        if container.labels.get(NODE_LABEL) != self.node_id:
+            raise NotAdoptable(spec.name, f"container {identity.ident} is not this node's")
+        if container.status != "running":
+            raise NotAdoptable(spec.name, f"container {identity.ident} is {container.status}")
+        execution = DockerExecution(spec, container, None)
+        await execution._refresh_ports()
+        self._executions.append(execution)
+        self._nursery.start_soon(execution._watch)
+        return execution
+
+    async def leftovers(self) -> tuple[ExecutionIdentity, ...]:
+        """This node's containers (any state) that this executor does not run."""
+        running = {execution.container.id for execution in self._executions}
+        return tuple(ExecutionIdentity(ident=found.container_id,
+                                       details={"name": found.allocation})
+                     for found in await self.reconcile()
+                     if found.container_id and found.container_id not in running)
+
+    async def discard(self, identity: ExecutionIdentity) -> None:
+        """Remove a container of this node (force: it is stopped first)."""
+        with contextlib.suppress(docker.errors.NotFound):
+            container = await _blocking(self.client.containers.get, identity.ident)
+            if container.labels.get(NODE_LABEL) == self.node_id:
+                await _blocking(container.remove, force=True)
 
     async def start(self, spec: ExecutionSpec) -> DockerExecution:
         client = self.client

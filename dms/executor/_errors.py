@@ -53,3 +53,13 @@ class FirecrackerApiError(ExecutorError):
         self.path = path
         self.status = status
         self.fault = fault
+
+
+class NotAdoptable(ExecutorError):
+    """An execution left by an earlier executor cannot be taken over: it ended, its pid
+    is another process now, or its record does not name one of this executor's."""
+
+    def __init__(self, allocation: str, reason: str) -> None:
+        super().__init__(f"execution {allocation!r} cannot be adopted: {reason}")
+        self.allocation = allocation
+        self.reason = reason

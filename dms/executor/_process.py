@@ -10,12 +10,20 @@ or under rlimits a non-zero exit whose stderr tail shows an allocation failure
 (`MemoryError`, `Cannot allocate memory`, `std::bad_alloc`, `out of memory`).
 
 Each execution lives in `<root>/<name>-<id>/`: `work/` (working directory unless the
-spec names one), `logs/stdout.log` and `logs/stderr.log` (rotated), `provision/`.
+spec names one), `logs/stdout.log` and `logs/stderr.log` (rotated), `provision/`, and
+`identity.json` (its `ExecutionIdentity`). The workload writes its output into named
+pipes (`logs/stdout.pipe`, `logs/stderr.pipe`) that the executor copies into the log
+files: unlike anonymous pipes they survive the provider, so a workload left running
+across a provider restart (`detach`, then `adopt`) is neither killed by SIGPIPE nor
+loses what it printed meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
+import json
 import os
 import re
 import resource
@@ -24,7 +32,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Self
@@ -32,8 +40,27 @@ from typing import Self
 import trio
 
 from dms.cleanup import shielded_cleanup
-from dms.executor._cgroups import Cgroup, CgroupDriver, CgroupLimits, probe_cgroups
-from dms.executor._errors import ExecutorNotOpen, InvalidSpec, ProvisionFailed
+from dms.executor._cgroups import (
+    Cgroup,
+    CgroupDriver,
+    CgroupLimits,
+    CgroupV1,
+    CgroupV1Driver,
+    CgroupV2,
+    CgroupV2Driver,
+    probe_cgroups,
+)
+from dms.executor._errors import ExecutorNotOpen, InvalidSpec, NotAdoptable, ProvisionFailed
+from dms.executor._leader import (
+    TICKS,
+    AdoptedLeader,
+    ChildLeader,
+    Leader,
+    boot_id,
+    boot_time,
+    process_facts,
+    still_running,
+)
 from dms.executor._logfile import RotatingLogFile, pump_into, tail_lines
 from dms.executor._procstat import group_members, group_stats
 from dms.executor._spec import ExecutionSpec, FileDelivery
@@ -46,6 +73,7 @@ from dms.executor._status import (
     Logs,
     ResourceStats,
 )
+from dms.store import ExecutionIdentity
 from dms.workload import ExecutorKind
 
 _ALLOCATION_FAILURE = re.compile(
@@ -158,25 +186,65 @@ def _place_file(work: Path, index: int, delivery: FileDelivery) -> Path:
     return target
 
 
+IDENTITY_FILE = "identity.json"
+"""In each execution's directory: its `ExecutionIdentity`, so an executor after a
+restart finds what an earlier one left even if nothing else recorded it."""
+_PIPE_BYTES = 1 << 20  # what a workload may write while no provider reads its output
+_LEFT_RUNNING = ExitStatus(exit_code=None)  # what stop() says of a detached execution
+_STREAMS = ("stdout", "stderr")
+
+
+def _open_output(logs: Path, stream: str) -> tuple[int, int]:
+    """A named pipe for one output stream: (our read end, the workload's end).
+
+    The workload's end is opened read-write, so the workload itself holds a reader:
+    while no provider reads (between one provider and the next, which adopts it) its
+    output waits in the pipe (up to `_PIPE_BYTES`, then its writes block) instead of
+    killing it with SIGPIPE, and the next provider reads on from the same pipe."""
+    fifo = logs / f"{stream}.pipe"
+    os.mkfifo(fifo, 0o600)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    writer = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+    with contextlib.suppress(OSError):  # past pipe-max-size: the default (64 KiB)
+        fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    return reader, writer
+
+
+async def _pump(fd: int, log: RotatingLogFile) -> None:
+    async with trio.lowlevel.FdStream(fd) as stream:
+        await pump_into(stream, log)
+
+
 class ProcessExecution:
+    """One workload's process group: started here (its leader is our child) or adopted
+    after a restart (`ProcessExecutor.adopt`; its leader is watched through /proc)."""
+
     def __init__(
         self,
         spec: ExecutionSpec,
-        process: trio.Process,
+        leader: Leader,
         directory: Path,
         work: Path,
         env: dict[str, str],
         cgroup: Cgroup | None,
+        *,
+        started: int,
+        started_at: float,
+        boot: str,
     ) -> None:
         self.spec = spec
         self.directory = directory
         self.work = work
-        self._process = process
+        self._leader = leader
         self._env = env
         self._cgroup = cgroup
-        self._started_monotonic = time.monotonic()
-        self._started_at = time.time()
+        self._started = started
+        self._boot = boot
+        self._started_at = started_at
+        self._started_monotonic = time.monotonic() - max(0.0, time.time() - started_at)
         self._stop_requested = False
+        self._detached = False
+        self._watching = trio.CancelScope()
         self._exit: ExitStatus | None = None
         self._done = trio.Event()
         self._removed = False
@@ -188,47 +256,71 @@ class ProcessExecution:
 
     @property
     def pid(self) -> int:
-        return self._process.pid
+        return self._leader.pid
 
     @property
     def enforcement(self) -> LimitEnforcement:
         return self._cgroup.enforcement if self._cgroup else LimitEnforcement.RLIMIT
 
+    @property
+    def identity(self) -> ExecutionIdentity:
+        """Enough to adopt this execution after a restart, and to be sure it is this
+        one: the leader's pid and start time, this boot, where its files are."""
+        return ExecutionIdentity(
+            ident=str(self.pid),
+            started=self._started,
+            details={
+                "name": self.name,
+                "directory": str(self.directory),
+                "work": str(self.work),
+                "stdout": str(self._log("stdout")),
+                "stderr": str(self._log("stderr")),
+                "boot": self._boot,
+                "cgroup": self._cgroup.enforcement.value if self._cgroup else "",
+            },
+        )
+
+    @property
+    def ended(self) -> bool:
+        return self._done.is_set()
+
     def _log(self, stream: str) -> Path:
         return self.directory / "logs" / f"{stream}.log"
 
-    async def _watch(self, max_bytes: int, backups: int) -> None:
-        """Owns the pipes and the exit: started in the executor's nursery."""
-        assert self._process.stdout is not None and self._process.stderr is not None
+    async def _watch(self, readers: tuple[int, int], max_bytes: int, backups: int) -> None:
+        """Owns the output pipes and the exit: started in the executor's nursery."""
+        code: int | None = None
+        waited = False
         try:
-            async with trio.open_nursery() as pumps:
-                for stream, pipe in (
-                    ("stdout", self._process.stdout),
-                    ("stderr", self._process.stderr),
-                ):
-                    log = RotatingLogFile(self._log(stream), max_bytes, backups)
-                    self._log_files.append(log)
-                    pumps.start_soon(pump_into, pipe, log)
-                try:
-                    code = await self._process.wait()
-                finally:
-                    self._kill_group(signal.SIGKILL)  # the allocation ends with its leader
-                    pumps.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
-            await self._finish(code)
+            with self._watching:
+                async with trio.open_nursery() as pumps:
+                    for stream, reader in zip(_STREAMS, readers, strict=True):
+                        log = RotatingLogFile(self._log(stream), max_bytes, backups)
+                        self._log_files.append(log)
+                        pumps.start_soon(_pump, reader, log)
+                    try:
+                        code = await self._leader.wait()
+                        waited = True
+                    finally:
+                        if not self._detached:  # the allocation ends with its leader
+                            self._kill_group(signal.SIGKILL)
+                        pumps.cancel_scope.deadline = trio.current_time() + _DRAIN_SECONDS
+            if not self._detached:
+                await self._finish(code)
         finally:
-            if not self._done.is_set():  # _finish never ran or failed: waiters must not hang
-                returncode = self._process.returncode
+            if not self._done.is_set() and not self._detached:
+                # _finish never ran or failed: waiters must not hang. Unless the leader
+                # had ended, it was just killed.
                 self._exit = ExitStatus(
-                    exit_code=returncode if returncode is not None and returncode >= 0 else None,
-                    signal=None
-                    if returncode is not None and returncode >= 0
-                    else -(returncode or -signal.SIGKILL),
+                    exit_code=code if code is not None and code >= 0 else None,
+                    signal=-code if code is not None and code < 0
+                    else None if waited else signal.SIGKILL,
                     stopped=self._stop_requested,
                     duration=time.monotonic() - self._started_monotonic,
                 )
                 self._done.set()
 
-    async def _finish(self, code: int) -> None:
+    async def _finish(self, code: int | None) -> None:
         oom_evidence = ""
         if self._cgroup is not None:
             kills = self._cgroup.oom_kills()
@@ -236,12 +328,12 @@ class ProcessExecution:
                 oom_evidence = f"{self._cgroup.enforcement.value} oom_kill={kills}"
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self._cgroup.remove)
-        else:
+        elif code is not None:
             tail = tail_lines(self._log("stderr"), 20).encode()
             oom_evidence = rlimit_oom_evidence(code, tail)
         self._exit = ExitStatus(
-            exit_code=code if code >= 0 else None,
-            signal=-code if code < 0 else None,
+            exit_code=code if code is not None and code >= 0 else None,
+            signal=-code if code is not None and code < 0 else None,
             oom=bool(oom_evidence),
             oom_evidence=oom_evidence,
             stopped=self._stop_requested and not oom_evidence,
@@ -251,11 +343,21 @@ class ProcessExecution:
 
     def _kill_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, sig)
+            os.killpg(self.pid, sig)
         if self._cgroup is not None:
             for pid in self._cgroup.pids():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
+
+    def detach(self) -> None:
+        """Leave the workload running and stop watching it, for a later executor to
+        adopt: its output waits in its pipes, and from now on `stop` and `remove` leave
+        it alone (returning at once) and `wait` returns only if it is adopted here
+        again. An execution that has ended is not affected."""
+        if self._done.is_set():
+            return
+        self._detached = True
+        self._watching.cancel()
 
     async def wait(self) -> ExitStatus:
         await self._done.wait()
@@ -268,6 +370,8 @@ class ProcessExecution:
             self._stop_requested = True
 
     async def stop(self, grace: float = 10.0) -> ExitStatus:
+        if self._detached:
+            return _LEFT_RUNNING
         if not self._done.is_set():
             self._stop_requested = True
             self._kill_group(signal.SIGTERM)
@@ -309,6 +413,8 @@ class ProcessExecution:
         return ExecResult(code, output.decode("utf-8", errors="replace"))
 
     async def remove(self) -> None:
+        if self._detached:
+            return
         await self.stop(grace=0)
         if not self._removed:
             self._removed = True
@@ -318,7 +424,11 @@ class ProcessExecution:
 class ProcessExecutor:
     """Runs `ExecutionSpec`s with `executor=process` under `root`.
 
-    `cgroups=None` probes for a working cgroup flavour; `False` forces rlimits."""
+    `cgroups=None` probes for a working cgroup flavour; `False` forces rlimits.
+
+    Across a restart: `detach` leaves the running executions running; a later executor
+    on the same `root` lists them (`leftovers`), `adopt`s those still wanted and
+    `discard`s the rest."""
 
     def __init__(
         self,
@@ -329,6 +439,7 @@ class ProcessExecutor:
         log_backups: int = 3,
         close_grace: float = 5.0,
         provision_timeout: float = 600.0,
+        discard_grace: float = 2.0,
     ) -> None:
         self.root = root
         self._provision_timeout = provision_timeout
@@ -336,10 +447,12 @@ class ProcessExecutor:
         self._log_max_bytes = log_max_bytes
         self._log_backups = log_backups
         self._close_grace = close_grace
+        self._discard_grace = discard_grace
         self._driver: CgroupDriver | None = None
         self._nursery: trio.Nursery | None = None
         self._stack = contextlib.AsyncExitStack()
         self._executions: list[ProcessExecution] = []
+        self._boot = boot_id()
 
     @property
     def enforcement(self) -> LimitEnforcement:
@@ -366,6 +479,20 @@ class ProcessExecutor:
         self._nursery = None
         await self._stack.__aexit__(exc_type, exc, tb)
 
+    def identity_of(self, execution: object) -> ExecutionIdentity | None:
+        return execution.identity if isinstance(execution, ProcessExecution) else None
+
+    def detach(self) -> None:
+        """Leave every running execution running when this executor closes (see
+        `ProcessExecution.detach`): for a provider that stops but keeps its workloads."""
+        for execution in self._executions:
+            execution.detach()
+
+    def _track(self, execution: ProcessExecution) -> None:
+        # Ended executions are forgotten: a service restarted a thousand times does not
+        # keep a thousand of them (their files stay until they are removed).
+        self._executions = [e for e in self._executions if not e.ended] + [execution]
+
     async def start(self, spec: ExecutionSpec) -> ProcessExecution:
         if self._nursery is None:
             raise ExecutorNotOpen("use `async with ProcessExecutor(...)` before start()")
@@ -384,6 +511,9 @@ class ProcessExecutor:
             shutil.rmtree(directory, ignore_errors=True)  # no secrets left behind
             raise
 
+    def _environment(self, spec: ExecutionSpec, work: Path) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work)} | spec.env
+
     async def _start_in(self, spec: ExecutionSpec, ident: str, directory: Path) -> ProcessExecution:
         assert self._nursery is not None
         (directory / "logs").mkdir()
@@ -394,7 +524,7 @@ class ProcessExecutor:
             raise InvalidSpec(
                 f"working_directory: {str(work)!r} for {spec.name!r} is unusable: {error}"
             ) from error
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work)} | spec.env
+        env = self._environment(spec, work)
         for index, delivery in enumerate(spec.files):
             _place_file(work, index, delivery)
 
@@ -407,34 +537,141 @@ class ProcessExecutor:
             cpu_seconds=spec.cpu_time_limit,
             procs_files=cgroup.procs_files if cgroup else (),
         )
+        outputs: list[tuple[int, int]] = []
         try:
             # Provision scripts run under the workload's own limits (cgroup or rlimits).
             await self._provision(spec, directory, work, env, preexec)
+            outputs = [_open_output(directory / "logs", stream) for stream in _STREAMS]
             process = await trio.lowlevel.open_process(
                 list(spec.argv),
                 cwd=work,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stdout=outputs[0][1],
+                stderr=outputs[1][1],
                 start_new_session=True,
                 preexec_fn=preexec,
             )
         except OSError as error:
+            _close_all(fd for pair in outputs for fd in pair)
             if cgroup is not None:
                 cgroup.remove()
             raise InvalidSpec(
                 f"cmd: cannot run {spec.argv[0]!r} for {spec.name!r}: {error}"
             ) from error
         except BaseException:
+            _close_all(fd for pair in outputs for fd in pair)
             if cgroup is not None:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(cgroup.remove)
             raise
-        execution = ProcessExecution(spec, process, directory, work, env, cgroup)
-        self._executions.append(execution)
-        self._nursery.start_soon(execution._watch, self._log_max_bytes, self._log_backups)
+        _close_all(writer for _, writer in outputs)  # the workload holds them now
+        facts = process_facts(process.pid)
+        execution = ProcessExecution(
+            spec, ChildLeader(process), directory, work, env, cgroup,
+            started=facts.started if facts else 0, started_at=time.time(), boot=self._boot,
+        )
+        _write_identity(directory, execution.identity)
+        self._track(execution)
+        self._nursery.start_soon(
+            execution._watch, (outputs[0][0], outputs[1][0]), self._log_max_bytes,
+            self._log_backups,
+        )
         return execution
+
+    # -- after a restart ----------------------------------------------------------------
+
+    async def adopt(self, identity: ExecutionIdentity, spec: ExecutionSpec) -> ProcessExecution:
+        """Watch, log and control again an execution an earlier executor started under
+        this `root` and left running (`identity` is its `ProcessExecution.identity`).
+
+        Raises NotAdoptable when it is not the recorded process any more: it ended, its
+        pid now belongs to another process (its start time differs), the machine
+        rebooted since, or the identity does not name an execution under `root`."""
+        if self._nursery is None:
+            raise ExecutorNotOpen("use `async with ProcessExecutor(...)` before adopt()")
+        directory = self._directory_of(identity, spec.name)
+        pid, started = _recorded_process(identity, spec.name)
+        if identity.details.get("boot") != self._boot:
+            raise NotAdoptable(spec.name, "it was started before this machine last booted")
+        facts = process_facts(pid)
+        if facts is None or facts.state == "Z":
+            raise NotAdoptable(spec.name, f"pid {pid} is no longer running")
+        if facts.started != started:
+            raise NotAdoptable(spec.name, f"pid {pid} is another process now (started at "
+                                          f"tick {facts.started}, not {started})")
+        if facts.group != pid:
+            raise NotAdoptable(spec.name, f"pid {pid} does not lead its own process group")
+        opened: list[int] = []
+        try:
+            for stream in _STREAMS:
+                opened.append(os.open(directory / "logs" / f"{stream}.pipe",
+                                      os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+        except OSError as error:
+            _close_all(opened)
+            raise NotAdoptable(spec.name, f"its output pipes are gone: {error}") from None
+        work = Path(identity.details.get("work") or directory / "work")
+        execution = ProcessExecution(
+            spec, AdoptedLeader(pid, started), directory, work, self._environment(spec, work),
+            self._cgroup_of(directory.name, identity), started=started,
+            started_at=boot_time() + started / TICKS, boot=self._boot,
+        )
+        self._track(execution)
+        self._nursery.start_soon(execution._watch, (opened[0], opened[1]), self._log_max_bytes,
+                                 self._log_backups)
+        return execution
+
+    async def leftovers(self) -> tuple[ExecutionIdentity, ...]:
+        """The executions under `root` this executor does not run: what an earlier one
+        left, running or not, to `adopt` or `discard`. A directory whose identity file
+        cannot be read is listed by its directory alone (its process unknown)."""
+        running = {execution.directory for execution in self._executions}
+        return await trio.to_thread.run_sync(_scan, self.root, running)
+
+    async def discard(self, identity: ExecutionIdentity) -> None:
+        """Remove what an earlier executor left: its process group (SIGTERM, SIGKILL
+        after `discard_grace`) if the recorded process still runs, its cgroup with what
+        is in it, and its directory. A process that is not the recorded one is never
+        signalled. NotAdoptable if `identity` names no directory under `root`."""
+        directory = self._directory_of(identity, identity.ident)
+        leader = _leader_to_signal(identity, self._boot)
+        if leader is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(leader.pid, signal.SIGTERM)
+            with trio.move_on_after(self._discard_grace):
+                await leader.wait()
+            if still_running(leader.pid, leader.started):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(leader.pid, signal.SIGKILL)
+        cgroup = self._cgroup_of(directory.name, identity)
+        with shielded_cleanup(self._discard_grace + 10):
+            if cgroup is not None:
+                await trio.to_thread.run_sync(cgroup.remove)
+            await trio.to_thread.run_sync(functools.partial(shutil.rmtree, directory,
+                                                            ignore_errors=True))
+
+    def _directory_of(self, identity: ExecutionIdentity, name: str) -> Path:
+        recorded = identity.details.get("directory", "")
+        directory = Path(recorded)
+        if (not recorded or directory.name in ("", ".", "..")
+                or directory.parent.resolve() != self.root.resolve()):
+            raise NotAdoptable(name, f"directory {recorded!r} is not an execution under "
+                                     f"{str(self.root)!r}")
+        return directory
+
+    def _cgroup_of(self, name: str, identity: ExecutionIdentity) -> Cgroup | None:
+        """The execution's cgroup again, if it had one of the kind this executor drives."""
+        recorded = identity.details.get("cgroup", "")
+        driver = self._driver
+        if driver is None or recorded not in (driver.enforcement.value, "unknown"):
+            return None
+        if isinstance(driver, CgroupV2Driver):
+            v2 = CgroupV2(driver.parent / name)
+            return v2 if v2.path.is_dir() else None
+        if isinstance(driver, CgroupV1Driver):
+            v1 = CgroupV1(driver.memory_parent / name, driver.cpu_parent / name)
+            return v1 if v1.memory.is_dir() else None
+        return None
 
     async def _provision(
         self,
@@ -467,3 +704,60 @@ class ProcessExecutor:
                 raise ProvisionFailed(
                     spec.name, script.name, code, output.decode("utf-8", errors="replace")
                 )
+
+
+def _close_all(fds: Iterable[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _recorded_process(identity: ExecutionIdentity, name: str) -> tuple[int, int]:
+    if not identity.ident.isdigit() or int(identity.ident) <= 1 or identity.started is None:
+        raise NotAdoptable(name, f"{identity.ident!r} with start time {identity.started!r} "
+                                 f"does not name a process")
+    return int(identity.ident), identity.started
+
+
+def _leader_to_signal(identity: ExecutionIdentity, boot: str) -> AdoptedLeader | None:
+    """The recorded leader, if it is still that process and leads its group."""
+    try:
+        pid, started = _recorded_process(identity, identity.ident)
+    except NotAdoptable:
+        return None
+    facts = process_facts(pid)
+    if (identity.details.get("boot") != boot or facts is None or facts.state == "Z"
+            or facts.started != started or facts.group != pid):
+        return None
+    return AdoptedLeader(pid, started)
+
+
+def _write_identity(directory: Path, identity: ExecutionIdentity) -> None:
+    text = json.dumps({"ident": identity.ident, "started": identity.started,
+                       "details": identity.details})
+    fd = os.open(directory / IDENTITY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def _read_identity(directory: Path) -> ExecutionIdentity:
+    try:
+        raw = json.loads((directory / IDENTITY_FILE).read_text())
+        details = dict(raw["details"])
+        started = raw["started"]
+        if started is not None and (isinstance(started, bool) or not isinstance(started, int)):
+            raise TypeError(f"started: {started!r}")
+        return ExecutionIdentity(ident=raw["ident"], started=started,
+                                 details=details | {"directory": str(directory)})
+    except (OSError, ValueError, TypeError, KeyError):
+        # Unreadable: known by its directory alone (its cgroup can still be removed).
+        return ExecutionIdentity(ident=directory.name, details={"directory": str(directory),
+                                                                "cgroup": "unknown"})
+
+
+def _scan(root: Path, running: set[Path]) -> tuple[ExecutionIdentity, ...]:
+    try:
+        entries = sorted(entry for entry in root.iterdir() if entry.is_dir())
+    except OSError:
+        return ()
+    return tuple(_read_identity(entry) for entry in entries if entry not in running)

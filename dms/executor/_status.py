@@ -30,7 +30,7 @@ class ExitStatus:
     (e.g. `cgroup memory.events oom_kill=1`, `docker State.OOMKilled`,
     `stderr: MemoryError`) so the verdict can be checked."""
 
-    exit_code: int | None  # None when killed by a signal
+    exit_code: int | None  # None when killed by a signal, or not known
     signal: int | None = None
     oom: bool = False
     oom_evidence: str = ""
@@ -48,7 +48,10 @@ class ExitStatus:
         return ExecutionState.STOPPED if self.stopped else ExecutionState.EXITED
 
     def describe(self) -> str:
-        how = f"exit code {self.exit_code}" if self.signal is None else f"signal {self.signal}"
+        if self.exit_code is None and self.signal is None:
+            how = "exit status unknown"  # e.g. an adopted process: not our child to reap
+        else:
+            how = f"exit code {self.exit_code}" if self.signal is None else f"signal {self.signal}"
         if self.oom:
             how += f", out of memory ({self.oom_evidence})"
         return f"{how} after {self.duration:.2f}s"

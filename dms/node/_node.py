@@ -331,7 +331,8 @@ async def open_node(
                 await service.recover()
                 if provider is not None:
                     node.provider = await stack.enter_async_context(
-                        open_provider(node.root, provider, clock, rtts=node.measured_rtts))
+                        open_provider(node.root, provider, clock, rtts=node.measured_rtts,
+                                      store=records))
                 stack.push_async_callback(service.stop_all)
                 yield node
         finally:

@@ -8,8 +8,10 @@ every deployment holds exact.
     reservation = book.reserve(deployment_id, "web", resources, ports, now, 30, owner=orchestrator)
     book.allocate(reservation.id, now)
 
-No trio, no I/O and no clock: time is the `now` each call is given. The actors that
-carry these over the network live above this package.
+The logic has no trio, no I/O and no clock: time is the `now` each call is given.
+The roles that carry it over the network (`open_provider`, `ProviderService`,
+`AllocationRole`) keep what they hold and run in the node's store, and a restarted
+provider re-adopts the workloads it left running (spec/provider.md, "Restart").
 """
 
 from dms.provider import _wire as wire
@@ -34,12 +36,14 @@ from dms.provider._reservation import (
     UnknownReservation,
 )
 from dms.provider._service import ProviderService
+from dms.provider._workdir import WorkDirInUse
 from dms.store import ReservationState
 
 __all__ = [
     "AllocationRole",
     "ProviderConfig",
     "ProviderService",
+    "WorkDirInUse",
     "measure_machine",
     "open_provider",
     "wire",

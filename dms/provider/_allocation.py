@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
 from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
 from dms.executor import ExecutionSpec, Executor
+from dms.executor._protocol import Execution
+from dms.store import AllocationState
 from dms.supervise import (
     AllocationSupervisor,
     HealthCheck,
@@ -27,6 +29,7 @@ from dms.supervise import (
     open_event_channel,
 )
 
+from ._resume import EndedWhileAway, ResumingExecutor
 from ._wire import (
     ALLOCATION_LOGS,
     ALLOCATION_START,
@@ -44,22 +47,40 @@ EVENTS_KEPT = 256
 START_TIMEOUT = 300.0
 """How long `start` waits for the workload to be ready (healthy, if checked)."""
 STOP_TIMEOUT = 30.0
+_ENDED_PHASE = {AllocationState.COMPLETED: "completed", AllocationState.FAILED: "exited",
+                AllocationState.STOPPED: "stopped"}
+
+EventHook = Callable[["AllocationRole", AllocationEvent], Awaitable[None]]
+"""Called with each event once it is numbered (the provider records the allocation's
+state and its execution's identity)."""
 
 
 class AllocationRole(Role):
-    """Run with `spawn(main=role.main)` and `register(role)` on the same actor."""
+    """Run with `spawn(main=role.main)` and `register(role)` on the same actor.
+
+    After a provider restart an allocation is made again in one of three ways:
+    `resumed` with an adopted execution, which it supervises from there (started at
+    once, not waiting for a start); `resumed` with `EndedWhileAway`, which its
+    supervisor reports and its restart policy acts on; or `ended` in the final state it
+    had, which it only reports."""
 
     def __init__(self, allocation: str, node: str, spec: ExecutionSpec, executor: Executor,
                  *, health: HealthCheck | None, policy: RestartPolicy,
-                 clock: Callable[[], float], on_heartbeat: Callable[[], None]) -> None:
+                 clock: Callable[[], float], on_heartbeat: Callable[[], None],
+                 resumed: Execution | EndedWhileAway | None = None,
+                 ended: AllocationState | None = None,
+                 on_event: EventHook | None = None) -> None:
         self.allocation = allocation
         self.node = node
         self.spec = spec
+        self.executor = executor
         self.clock = clock
+        self.on_event = on_event
         self._on_heartbeat = on_heartbeat
         self._sink, self._events_in = open_event_channel(EVENTS_KEPT)
-        self.supervisor = AllocationSupervisor(executor, spec, self._sink, health=health,
-                                               policy=policy)
+        self.supervisor = AllocationSupervisor(
+            executor if resumed is None else ResumingExecutor(executor, resumed), spec,
+            self._sink, health=health, policy=policy)
         self.events: collections.deque[AllocationEvent] = collections.deque(maxlen=EVENTS_KEPT)
         self._numbered = 0
         self.outcome: Outcome | None = None
@@ -67,6 +88,26 @@ class AllocationRole(Role):
         self._ready = trio.Event()
         self._ended = trio.Event()
         self._scope = trio.CancelScope()
+        self._ended_as = ended
+        if resumed is not None:
+            self._start.set()  # it was started before the restart
+        if ended is not None:
+            if ended not in _ENDED_PHASE:
+                raise ValueError(f"ended: {ended.value!r} is not a final state")
+            self._start.set()
+            self._scope.cancel()
+            self._ended.set()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    def note(self, kind: str, detail: str) -> None:
+        """An event of the allocation's own (not its supervisor's), e.g. that it was
+        re-adopted after a restart, numbered with the others."""
+        self._numbered += 1
+        self.events.append(AllocationEvent(number=self._numbered, kind=kind, at=self.clock(),
+                                           detail=detail[:1024]))
 
     # -- the actor's main task ------------------------------------------------------
 
@@ -93,7 +134,10 @@ class AllocationRole(Role):
         offset = self.clock() - trio.current_time()
         async for event in self._events_in:
             self._numbered += 1
-            self.events.append(_numbered(self._numbered, event, offset))
+            numbered = _numbered(self._numbered, event, offset)
+            self.events.append(numbered)
+            if self.on_event is not None:
+                await self.on_event(self, numbered)
 
     # -- behaviors --------------------------------------------------------------------
 
@@ -147,9 +191,12 @@ class AllocationRole(Role):
 
     def report(self, after: int = 0) -> AllocationReport:
         status = self.supervisor.status()
+        phase = None if status.phase is None else status.phase.value
+        if self._ended_as is not None:
+            phase = _ENDED_PHASE[self._ended_as]
         return AllocationReport(
             allocation=self.allocation,
-            phase=None if status.phase is None else status.phase.value,
+            phase=phase,
             health=None if status.health is None else status.health.value,
             restarts=status.restarts,
             events=tuple(e for e in self.events if e.number > after),

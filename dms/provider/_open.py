@@ -1,5 +1,6 @@
 """Opening a provider on a node: its executors, what the machine has, what the operator
-offers, and the provider actor that carries `ProviderService`."""
+offers, what an earlier provider on this node kept, and the provider actor that
+carries `ProviderService`."""
 
 from __future__ import annotations
 
@@ -16,11 +17,16 @@ from dms.actor import Actor
 from dms.cleanup import shielded_cleanup
 from dms.executor import EngineUnavailable, Executor, ProcessExecutor
 from dms.executor._docker import DockerExecutor
+from dms.store import NodeStore
 from dms.workload import ExecutorKind
 
+from ._book import ReservationBook
 from ._capacity import Capacity
 from ._limits import OnboardingLimits
+from ._locator import ProviderLocator
 from ._service import ProviderService
+from ._state import ProviderRecords
+from ._workdir import hold_work_dir
 
 log = logging.getLogger("dms.provider")
 
@@ -31,15 +37,19 @@ TAKE_DOWN_DEADLINE = 60.0
 
 @attrs.frozen
 class ProviderConfig:
-    """How a node provides: where workloads keep their files, which executors to open
-    (those that cannot be opened are left out, with a warning), the machine's capacity
-    (None: measured) and the operator's onboarding limits."""
+    """How a node provides: where workloads keep their files (one provider per
+    directory), which executors to open (those that cannot be opened are left out, with
+    a warning), the machine's capacity (None: measured) and the operator's onboarding
+    limits. `keep_workloads`: a provider that stops leaves its workloads running for
+    the next one on this node to re-adopt (it needs a node store to find them again);
+    otherwise it stops them."""
 
     work_dir: Path = attrs.field(converter=Path)
     executors: tuple[ExecutorKind, ...] = (ExecutorKind.PROCESS,)
     capacity: Capacity | None = None
     limits: OnboardingLimits = OnboardingLimits()
     price: float = 0.0
+    keep_workloads: bool = False
 
 
 def measure_machine(work_dir: Path) -> Capacity:
@@ -53,11 +63,24 @@ def measure_machine(work_dir: Path) -> Capacity:
 @contextlib.asynccontextmanager
 async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[], float], *,
                         rtts: Callable[[], Mapping[str, float]] = dict,
+                        store: NodeStore | None = None,
                         ) -> AsyncIterator[ProviderService]:
     """Open the executors, spawn the provider actor under `parent` and serve requests
-    for the block; on the way out every deployment hosted here is taken down. `rtts`
-    gives the node's measured round-trip times to its peers (reported in bids)."""
+    for the block; on the way out every deployment hosted here is taken down, unless
+    `config.keep_workloads` (then they are left running, and kept). `rtts` gives the
+    node's measured round-trip times to its peers (reported in bids).
+
+    With `store` (the node's database; `clock` must then be the wall clock), what the
+    provider holds and runs is kept there, and what an earlier provider kept is
+    restored before the first request is served (`ProviderService.restore`). `parent`
+    (the node's root actor) answers `/dms/deployment/allocations` (`ProviderLocator`),
+    so the orchestrators find the actors of a restarted provider.
+    `WorkDirInUse` if another provider works in `config.work_dir`; the store's errors
+    (`MalformedRow`, ...) and `InvalidSnapshot` if what it kept cannot be trusted."""
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(hold_work_dir(config.work_dir))
+        records = ProviderRecords(store)
+        saved = await records.load()
         executors: dict[ExecutorKind, Executor] = {}
         for kind in config.executors:
             try:
@@ -68,15 +91,23 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
         machine = config.capacity if config.capacity is not None else measure_machine(
             config.work_dir)
         offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors)))
+        book = ReservationBook.from_snapshot(offered, saved.snapshot(clock()))
         service = ProviderService(parent.handle.peer, offered, executors, clock,
-                                  price=config.price, rtts=rtts)
+                                  price=config.price, rtts=rtts, book=book, records=records)
         actor = await parent.spawn("provider", commands=PROVIDER_COMMANDS, main=service.sweep)
-        actor.register(service)
+        locator = parent.register(ProviderLocator())
         try:
+            await service.restore(saved, actor)
+            actor.register(service)  # serves from here
+            locator.service = service
             yield service
         finally:
+            locator.service = None
             with shielded_cleanup(TAKE_DOWN_DEADLINE):
-                await service.stop_everything()
+                if config.keep_workloads:
+                    await service.leave_running()
+                else:
+                    await service.stop_everything()
                 await actor.stop()
 
 

@@ -6,15 +6,22 @@ leases and stops the allocations of a deployment whose orchestrator stopped aski
 after them. Every command that changes a deployment here is accepted only from the
 orchestrator actor that committed it (the reservation's owner); anybody else with
 `/dms/deployment` authority is told it is not theirs.
+
+With a node store, what it holds and runs is kept there (`ProviderRecords`) as it
+changes, so that a restarted provider picks it up again (`restore`): it re-adopts the
+executions of live allocations into new allocation actors, which the orchestrator finds
+with `/dms/deployment/allocations` on this node's root actor (`ProviderLocator`), and
+removes the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import attrs
 import trio
@@ -23,15 +30,26 @@ from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
 from dms.ensemble import EnsembleError, derive_requirements, load_ensemble
 from dms.ensemble._requirements import EnsembleRequirements
 from dms.ensemble._spec import Ensemble
-from dms.executor import Executor
+from dms.executor import Adoptable, Execution, Executor, ExecutorError
+from dms.store import (
+    AllocationRecord,
+    AllocationState,
+    HostedDeployment,
+    InvalidRecord,
+    StoreError,
+)
+from dms.supervise import EventKind
 from dms.workload import ExecutorKind
-from dms.workload.plan import PlanError, plan_workload
+from dms.workload.plan import PlanError, WorkloadPlan, plan_workload
 
 from ._allocation import AllocationRole
 from ._book import ReservationBook
 from ._capacity import Capacity
 from ._decide import decide
 from ._reservation import ReservationError
+from ._restart import Resume, ResumedAllocation, plan_restart
+from ._resume import EndedWhileAway
+from ._state import ProviderRecords, Saved, allocation_id
 from ._wire import (
     ALLOCATE,
     ALLOCATION,
@@ -45,18 +63,39 @@ from ._wire import (
     SHUTDOWN,
     Allocated,
     AllocateOrder,
+    AllocationEvent,
     AllocationGrant,
     BidAnswer,
     BidRequest,
     CommitOrder,
     Committed,
     DeploymentRef,
+    HostedAllocations,
 )
 
 log = logging.getLogger("dms.provider")
 
+REMOVE_TIMEOUT = 30.0
+"""How long removing a stopped allocation's execution (container, files) may take."""
 SWEEP_INTERVAL = 1.0
-"""Seconds between the provider's lease and heartbeat checks."""
+"""Seconds between the provider's lease and heartbeat checks (and the writes of when
+each orchestrator last asked)."""
+
+_RECORDED_STATE = {
+    EventKind.RUNNING: AllocationState.RUNNING,
+    EventKind.HEALTHY: AllocationState.HEALTHY,
+    EventKind.UNHEALTHY: AllocationState.UNHEALTHY,
+    EventKind.RESTARTING: AllocationState.RESTARTING,
+    EventKind.COMPLETED: AllocationState.COMPLETED,
+    EventKind.CRASH_LOOP: AllocationState.FAILED,
+    EventKind.STAYED_DOWN: AllocationState.FAILED,
+    EventKind.REDEPLOY_REQUESTED: AllocationState.FAILED,
+    EventKind.STOPPED: AllocationState.STOPPED,
+}
+"""What an allocation's supervision events mean for its record. An exit or a failed
+start is not final until its restart policy has decided (the next event says), so a
+provider that stops in between resumes it as ended while away and the policy decides
+then."""
 
 
 @attrs.define
@@ -66,24 +105,38 @@ class _Hosted:
     owner: str
     heartbeat: float
     last_seen: float
+    ensemble: str = ""
+    recorded_seen: float = 0.0  # the last_seen the store has
     allocations: dict[str, tuple[Actor, AllocationRole]] = attrs.Factory(dict)
 
 
 class ProviderService(Role):
-    """Register on the provider actor; run `sweep` as its main task."""
+    """Run `sweep` as the provider actor's main task, `restore` what a store kept, then
+    register on the provider actor."""
 
     def __init__(self, peer: str, offered: Capacity, executors: Mapping[ExecutorKind, Executor],
                  clock: Callable[[], float], *, price: float = 0.0,
-                 rtts: Callable[[], Mapping[str, float]] = dict) -> None:
-        """`rtts()`: this node's measured round-trip times (ms) to its linked peers."""
+                 rtts: Callable[[], Mapping[str, float]] = dict,
+                 book: ReservationBook | None = None,
+                 records: ProviderRecords | None = None) -> None:
+        """`rtts()`: this node's measured round-trip times (ms) to its linked peers.
+        `book`: the reservations restored from `records` (default: an empty book).
+        With `records`, `sweep` waits until `restore` has run; `clock` must then be the
+        wall clock, for what they keep to mean the same after a restart."""
         self.peer = peer
         self.rtts = rtts
-        self.book = ReservationBook(offered)
+        self.book = book if book is not None else ReservationBook(offered)
         self.executors = dict(executors)
         self.clock = clock
         self.price = price
+        self.records = records if records is not None else ProviderRecords(None)
         self.counters: Counter[str] = Counter()
         self._hosted: dict[str, _Hosted] = {}
+        self._recorded: dict[str, AllocationRecord] = {}  # by allocation id
+        self._leaving = False
+        self._restored = trio.Event()  # with records, `sweep` waits for `restore`
+        if records is None:
+            self._restored.set()
 
     # -- bids -------------------------------------------------------------------------
 
@@ -136,6 +189,12 @@ class ProviderService(Role):
             for reservation in reserved:
                 self.book.release(reservation.id)
             raise BehaviorFailed(str(error), name=type(error).__name__) from None
+        try:
+            await self.records.reserved(reserved)
+        except StoreError as error:  # not kept, not held: a restart must not find less
+            for reservation in reserved:
+                self.book.release(reservation.id)
+            raise _unrecorded(error) from None
         self.counters["commits"] += 1
         return Committed(tuple(r.id for r in reserved))
 
@@ -158,6 +217,10 @@ class ProviderService(Role):
         Their orchestrator gets a delegation over each to control it."""
         order = message.args
         owner = message.sender.id
+        if (isinstance(order.heartbeat, bool) or not isinstance(order.heartbeat, int | float)
+                or not math.isfinite(order.heartbeat) or order.heartbeat <= 0):
+            raise BehaviorFailed(f"heartbeat: {order.heartbeat!r} is not a number of seconds "
+                                 f"above 0", name="InvalidArgs")
         ensemble = self._ensemble(order.ensemble)
         now = self.clock()
         held = {r.node: r for r in self.book.by_deployment(order.deployment)}
@@ -186,36 +249,95 @@ class ProviderService(Role):
                 self.book.allocate(held[name].id, now)
             except ReservationError as error:
                 raise BehaviorFailed(str(error), name=type(error).__name__) from None
-        hosted = self._hosted.setdefault(order.deployment,
-                                         _Hosted(owner, order.heartbeat, now))
+        hosted = self._hosted.setdefault(
+            order.deployment, _Hosted(owner, order.heartbeat, now, order.ensemble, now))
         hosted.heartbeat, hosted.last_seen = order.heartbeat, now
-        grants = []
+        hosted.ensemble = order.ensemble
+        grants, new = [], []
         for plan in plans:
             existing = hosted.allocations.get(plan.allocation)
             if existing is None:
                 existing = await self._spawn_allocation(order.deployment, plan, hosted)
-            actor, role = existing
-            proof = actor.delegate(owner, ALLOCATION)
-            grants.append(AllocationGrant(plan.allocation, plan.node, actor.handle,
-                                          proof.envelope))
+                new.append(self._recorded[allocation_id(order.deployment, plan.allocation)])
+            grants.append(_grant(*existing, owner))
+        allocated = [r for name in order.nodes if (r := self.book.get(held[name].id))]
+        try:
+            await self.records.hosting(
+                HostedDeployment(order.deployment, owner, order.ensemble, order.heartbeat, now),
+                allocated, new)
+        except StoreError as error:  # the orchestrator reverts: that takes them down
+            raise _unrecorded(error) from None
         return Allocated(tuple(grants))
 
-    async def _spawn_allocation(self, deployment: str, plan: Any,
-                                hosted: _Hosted) -> tuple[Actor, AllocationRole]:
+    def hosted_allocations(self, ref: DeploymentRef, requester: str) -> HostedAllocations:
+        """The deployment's allocation actors here (those of `nodes`, if given), each
+        with a fresh delegation to its orchestrator, and this provider actor: how an
+        orchestrator finds them again after this provider restarted (they are new
+        actors then; `ProviderLocator` serves this). Counts as a heartbeat."""
+        hosted = self._hosted.get(ref.deployment)
+        if hosted is None:
+            raise BehaviorFailed(f"deployment {ref.deployment} has no allocations here",
+                                 name="UnknownDeployment")
+        if hosted.owner != requester:
+            raise BehaviorFailed(f"deployment {ref.deployment} is not yours", name="NotYours")
+        hosted.last_seen = max(hosted.last_seen, self.clock())
+        wanted = set(ref.nodes)
+        return HostedAllocations(self.actor.handle, tuple(
+            _grant(actor, role, hosted.owner) for actor, role in hosted.allocations.values()
+            if not wanted or role.node in wanted))
+
+    async def _spawn_allocation(self, deployment: str, plan: WorkloadPlan, hosted: _Hosted, *,
+                                resumed: Execution | EndedWhileAway | None = None,
+                                ended: AllocationState | None = None,
+                                record: AllocationRecord | None = None,
+                                parent: Actor | None = None,
+                                ) -> tuple[Actor, AllocationRole]:
         # Execution names are unique on this machine: two deployments may both have "web".
         spec = attrs.evolve(plan.execution, name=f"{deployment[:8]}-{plan.allocation}")
 
         def heard_from_orchestrator() -> None:
-            hosted.last_seen = self.clock()
+            hosted.last_seen = max(hosted.last_seen, self.clock())
+
+        key = allocation_id(deployment, plan.allocation)
+
+        async def keep_event(role: AllocationRole, event: AllocationEvent) -> None:
+            await self._record_event(key, role, event)
 
         role = AllocationRole(plan.allocation, plan.node, spec, self.executors[spec.executor],
                               health=plan.health, policy=plan.restart, clock=self.clock,
-                              on_heartbeat=heard_from_orchestrator)
-        actor = await self.actor.spawn(f"allocation/{deployment}/{plan.allocation}",
-                                       commands=[], main=role.main)
+                              on_heartbeat=heard_from_orchestrator, resumed=resumed,
+                              ended=ended, on_event=keep_event)
+        actor = await (parent or self.actor).spawn(
+            f"allocation/{deployment}/{plan.allocation}", commands=[], main=role.main)
         actor.register(role)
         hosted.allocations[plan.allocation] = (actor, role)
+        self._recorded[key] = attrs.evolve(record, actor=actor.id) if record else AllocationRecord(
+            id=key, deployment_id=deployment, name=plan.allocation, actor=actor.id,
+            executor=spec.executor, created_at=self.clock())
         return actor, role
+
+    async def _record_event(self, key: str, role: AllocationRole,
+                            event: AllocationEvent) -> None:
+        """Keep the allocation's state and its execution's identity as they change.
+        A failing write is logged and counted, never the allocation's end: the workload
+        runs on, and a restart in between resumes it from the last state kept."""
+        state = _RECORDED_STATE.get(EventKind(event.kind))
+        current = self._recorded.get(key)
+        if self._leaving or role.on_event is None or state is None or current is None:
+            return
+        execution = role.supervisor.execution
+        executor = role.executor
+        identity = (executor.identity_of(execution)
+                    if execution is not None and isinstance(executor, Adoptable) else None)
+        changed = attrs.evolve(current, state=state, execution=identity or current.execution)
+        if changed == current:
+            return
+        self._recorded[key] = changed
+        try:
+            await self.records.allocations([changed])
+        except StoreError as error:
+            self.counters["records_failed"] += 1
+            log.error("allocation %s: its state could not be kept: %s", key, error)
 
     # -- taking down ------------------------------------------------------------------
 
@@ -231,14 +353,18 @@ class ProviderService(Role):
         if requester is not None and owners and owners != {requester}:
             raise BehaviorFailed(f"deployment {deployment} is not yours", name="NotYours")
         wanted = set(nodes)
+        going: dict[str, tuple[Actor, AllocationRole]] = {}
         if hosted is not None:
             going = {name: pair for name, pair in hosted.allocations.items()
                      if not wanted or pair[1].node in wanted}
+            for _, role in going.values():
+                role.on_event = None  # its records go below; its last events are not kept
             async with trio.open_nursery() as nursery:
                 for actor, role in going.values():
                     nursery.start_soon(_stop_allocation, actor, role)
             for name in going:
                 del hosted.allocations[name]
+                self._recorded.pop(allocation_id(deployment, name), None)
             if not hosted.allocations:
                 del self._hosted[deployment]
         released = [r for r in self.book.by_deployment(deployment)
@@ -247,18 +373,33 @@ class ProviderService(Role):
             self.book.release(reservation.id)
         if released or hosted is not None:
             self.counters["taken_down"] += 1
+        if deployment not in self._hosted and not self.book.by_deployment(deployment):
+            forgotten = self.records.forget_deployment(deployment)
+        else:
+            forgotten = self.records.forget([r.id for r in released],
+                                            [allocation_id(deployment, n) for n in going])
+        await self._keep_safely(forgotten, f"deployment {deployment} was taken down")
         return len(released)
+
+    async def _keep_safely(self, write: Awaitable[None], what: str) -> None:
+        """A write that must not fail what it records (it has happened already): a
+        failure is logged and counted. A restart may then find the record stale; it
+        reconciles it with what really runs."""
+        try:
+            await write
+        except StoreError as error:
+            self.counters["records_failed"] += 1
+            log.error("%s, but that could not be kept: %s", what, error)
 
     async def sweep(self, actor: Actor) -> None:
         """The provider actor's main task: expire unused leases and take down the
         deployments whose orchestrator has not asked after them within their heartbeat."""
+        await self._restored.wait()
         actor.subscribe(DEPLOYMENT_TOPIC)
         while True:
             await trio.sleep(SWEEP_INTERVAL)
             now = self.clock()
-            for lapsed in self.book.expire(now):
-                self.counters["leases_expired"] += 1
-                log.info("lease of %s ran out before it was allocated", lapsed.id)
+            await self._expire_leases(now)
             for deployment, hosted in list(self._hosted.items()):
                 if now - hosted.last_seen > hosted.heartbeat:
                     self.counters["heartbeats_lapsed"] += 1
@@ -266,11 +407,151 @@ class ProviderService(Role):
                                 "stopping its allocations here", deployment,
                                 now - hosted.last_seen)
                     await self._take_down(deployment, None)
+            await self._keep_last_seen()
+
+    async def _expire_leases(self, now: float) -> None:
+        lapsed = self.book.expire(now)
+        for reservation in lapsed:
+            self.counters["leases_expired"] += 1
+            log.info("lease of %s ran out before it was allocated", reservation.id)
+        await self._keep_safely(self.records.forget([r.id for r in lapsed]),
+                                f"{len(lapsed)} leases ran out")
+
+    async def _keep_last_seen(self) -> None:
+        """Write when each orchestrator last asked, where it changed (once a sweep: a
+        restart may count a heartbeat from up to a sweep earlier than it was)."""
+        changed = {deployment: hosted.last_seen for deployment, hosted in self._hosted.items()
+                   if hosted.last_seen > hosted.recorded_seen}
+        await self._keep_safely(self.records.seen(changed), "orchestrators were heard from")
+        for deployment, at in changed.items():
+            if deployment in self._hosted:
+                self._hosted[deployment].recorded_seen = at
 
     async def stop_everything(self) -> None:
-        """Take every deployment down here (the provider is stopping)."""
+        """Take every deployment down here and release every reservation (the provider
+        is stopping and keeps nothing running)."""
         for deployment in list(self._hosted):
             await self._take_down(deployment, None)
+        left = [r.id for r in self.book.reservations()]
+        for reservation_id in left:
+            self.book.release(reservation_id)
+        await self._keep_safely(self.records.forget(left), "reservations were released")
+
+    async def leave_running(self) -> None:
+        """Stop serving but leave the workloads running, and what is kept as it is, for
+        the next provider on this node to restore: the allocation actors end (their
+        delegations with them) without stopping their executions. An executor that
+        cannot adopt (`dms.executor.Adoptable`) stops its workloads all the same; after
+        the restart they resume as ended while the provider was away."""
+        self._leaving = True
+        for executor in self.executors.values():
+            if isinstance(executor, Adoptable):
+                executor.detach()
+        async with trio.open_nursery() as nursery:
+            for hosted in self._hosted.values():
+                for actor, _ in hosted.allocations.values():
+                    nursery.start_soon(actor.stop)
+        await self._keep_last_seen()
+
+    # -- after a restart ----------------------------------------------------------------
+
+    async def restore(self, saved: Saved, actor: Actor) -> None:
+        """Pick up what an earlier provider on this node kept (`saved`; the book was
+        built from its reservations): the allocations of deployments still asked after
+        get new allocation actors, re-adopting their live executions; the rest is
+        removed: deployments whose heartbeat lapsed (stopped, released, forgotten),
+        leases that ran out meanwhile, and every execution left on this machine that no
+        kept allocation adopted. What was done is logged and counted.
+
+        `actor` is the provider actor, before this role is registered on it: nothing is
+        served, and `sweep` waits, until this has run."""
+        try:
+            await self._restore(saved, actor)
+        finally:
+            self._restored.set()
+
+    async def _restore(self, saved: Saved, actor: Actor) -> None:
+        now = self.clock()
+        plan = plan_restart(saved, now, self.executors)
+        for removed in plan.removed:
+            self.counters["restart_removed"] += 1
+            log.warning("deployment %s is not resumed: %s", removed.id, removed.reason)
+        for reservation_id in plan.release:
+            self.book.release(reservation_id)
+        self.counters["restart_released"] += len(plan.release)
+        for kept in plan.kept:
+            record = kept.record
+            hosted = _Hosted(record.orchestrator, record.heartbeat, record.last_seen,
+                             record.ensemble, record.last_seen)
+            self._hosted[record.id] = hosted
+            for resumed in kept.allocations:
+                await self._resume(actor, record.id, resumed, hosted)
+        discarded = 0
+        for executor in self.executors.values():
+            if isinstance(executor, Adoptable):
+                for left in await executor.leftovers():
+                    await executor.discard(left)
+                    discarded += 1
+                    log.info("removed execution %s left on this machine", left.ident)
+        self.counters["restart_discarded"] += discarded
+        await self.records.forget(plan.release, plan.forget_allocations)
+        for removed in plan.removed:
+            await self.records.forget_deployment(removed.id)
+        await self.records.allocations([self._recorded[allocation_id(k.record.id, a.record.name)]
+                                        for k in plan.kept for a in k.allocations])
+        await self._expire_leases(now)
+        log.info("provider restored: %d deployments resumed (%d executions adopted, %d lost, "
+                 "%d ended, %d not started), %d removed, %d reservations released, "
+                 "%d executions removed", len(plan.kept), self.counters["restart_adopted"],
+                 self.counters["restart_lost"], self.counters["restart_ended"],
+                 self.counters["restart_pending"], len(plan.removed), len(plan.release),
+                 discarded)
+
+    async def _resume(self, parent: Actor, deployment: str, resumed: ResumedAllocation,
+                      hosted: _Hosted) -> None:
+        record = resumed.record
+        if resumed.how is Resume.PENDING:
+            self.counters["restart_pending"] += 1
+            await self._spawn_allocation(deployment, resumed.plan, hosted, record=record,
+                                         parent=parent)
+            return
+        if resumed.how is Resume.ENDED:
+            self.counters["restart_ended"] += 1
+            _, role = await self._spawn_allocation(deployment, resumed.plan, hosted,
+                                                   ended=record.state, record=record,
+                                                   parent=parent)
+            role.note(record.state.value, "ended before the provider restarted")
+            return
+        found = await self._adopt(deployment, resumed)
+        _, role = await self._spawn_allocation(deployment, resumed.plan, hosted,
+                                               resumed=found, record=record, parent=parent)
+        if isinstance(found, EndedWhileAway):
+            self.counters["restart_lost"] += 1
+            log.warning("allocation %s of %s: %s", record.name, deployment, found)
+            role.note("lost", str(found))
+        else:
+            self.counters["restart_adopted"] += 1
+            ident = record.execution.ident if record.execution else "?"
+            log.info("allocation %s of %s: re-adopted its execution %s", record.name,
+                     deployment, ident)
+            role.note("adopted", f"its execution {ident} was re-adopted after the "
+                                 f"provider restarted")
+
+    async def _adopt(self, deployment: str,
+                     resumed: ResumedAllocation) -> Execution | EndedWhileAway:
+        record = resumed.record
+        spec = attrs.evolve(resumed.plan.execution, name=f"{deployment[:8]}-{record.name}")
+        executor = self.executors[spec.executor]
+        if record.execution is None:
+            return EndedWhileAway(f"allocation {record.name} was {record.state.value} when "
+                                  f"the provider stopped, with no execution recorded")
+        if not isinstance(executor, Adoptable):
+            return EndedWhileAway(f"allocation {record.name}: the {spec.executor.value} "
+                                  f"executor cannot adopt executions")
+        try:
+            return await executor.adopt(record.execution, spec)
+        except ExecutorError as error:  # NotAdoptable, or the engine refused
+            return EndedWhileAway(f"allocation {record.name}: {error}")
 
     # -- reading requests ---------------------------------------------------------------
 
@@ -292,5 +573,26 @@ def _requirements_of(ensemble: Ensemble) -> EnsembleRequirements:
 
 
 async def _stop_allocation(actor: Actor, role: AllocationRole) -> None:
+    """Stop the workload, remove what its last run left (its files, its cgroup: nothing
+    of a deployment taken down stays on the machine) and end the allocation actor."""
     await role.stop_workload()
+    execution = role.supervisor.execution
+    if execution is not None:
+        with trio.move_on_after(REMOVE_TIMEOUT), contextlib.suppress(Exception):
+            await execution.remove()
     await actor.stop()
+
+
+def _grant(actor: Actor, role: AllocationRole, owner: str) -> AllocationGrant:
+    """The allocation actor's handle and a delegation of `/dms/allocation` over it to
+    the orchestrator that owns the deployment."""
+    proof = actor.delegate(owner, ALLOCATION)
+    return AllocationGrant(role.allocation, role.node, actor.handle, proof.envelope)
+
+
+def _unrecorded(error: StoreError) -> BehaviorFailed:
+    """A change the store refused is not made: the asker is told which, and why."""
+    if isinstance(error, InvalidRecord):
+        return BehaviorFailed(str(error), name="InvalidArgs")
+    return BehaviorFailed(f"this provider cannot keep its state: {error}",
+                          name="StateUnavailable")

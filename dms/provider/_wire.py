@@ -22,6 +22,7 @@ COMMIT = "/dms/deployment/commit"
 REVERT = "/dms/deployment/revert"
 ALLOCATE = "/dms/deployment/allocate"
 SHUTDOWN = "/dms/deployment/shutdown"
+ALLOCATIONS = "/dms/deployment/allocations"
 
 ALLOCATION = "/dms/allocation"
 ALLOCATION_START = "/dms/allocation/start"
@@ -108,6 +109,17 @@ class AllocationGrant:
 
 @attrs.frozen
 class Allocated:
+    allocations: tuple[AllocationGrant, ...]
+
+
+@attrs.frozen
+class HostedAllocations:
+    """The answer to ALLOCATIONS, which the provider node's root actor serves (its
+    address outlives provider restarts): the provider actor now, and the deployment's
+    allocation actors here now, each with a fresh delegation. After a provider restart
+    both are new actors, so an orchestrator finds them again with this."""
+
+    provider: Handle
     allocations: tuple[AllocationGrant, ...]
 
 

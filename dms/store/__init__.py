@@ -37,6 +37,7 @@ from dms.store._records import (
     EventRecord,
     ExecutionIdentity,
     HeldResources,
+    HostedDeployment,
     ReservationRecord,
 )
 from dms.store._schema import MIGRATIONS, SCHEMA_VERSION
@@ -60,6 +61,7 @@ __all__ = [
     "EventTooLarge",
     "ExecutionIdentity",
     "HeldResources",
+    "HostedDeployment",
     "InvalidRecord",
     "MalformedRow",
     "MigrationFailed",

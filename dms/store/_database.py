@@ -15,6 +15,7 @@ loss, not corruption) and foreign keys enforced. Each method is one transaction;
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 from collections.abc import Callable, Collection, Iterator
@@ -37,6 +38,7 @@ from dms.store._records import (
     AllocationRecord,
     DeploymentRecord,
     EventRecord,
+    HostedDeployment,
     ReservationRecord,
 )
 from dms.store._schema import SCHEMA_VERSION, migrate, schema_version
@@ -59,6 +61,7 @@ EVENTS = Table("deployment_events", EventRecord, ("deployment_id", "seq"),
 RESERVATIONS = Table("reservations", ReservationRecord, ("id",),
                      frozenset({"resources", "ports"}))
 ALLOCATIONS = Table("allocations", AllocationRecord, ("id",), frozenset({"execution"}))
+HOSTED = Table("hosted_deployments", HostedDeployment, ("id",), frozenset())
 _FIXED = ("id", "owner", "created_at")  # what an update may not change
 
 
@@ -348,6 +351,35 @@ class NodeDatabase:
     def delete_allocation(self, allocation_id: str) -> bool:
         with self.transaction():
             return self._delete(ALLOCATIONS, allocation_id)
+
+    def put_hosted_deployment(self, deployment: HostedDeployment) -> None:
+        """Write a hosted deployment, replacing the one with its id if there is one."""
+        with self.transaction():
+            self._upsert(HOSTED, deployment)
+
+    def list_hosted_deployments(self) -> tuple[HostedDeployment, ...]:
+        with self.transaction():
+            return self._select(HOSTED, {}, "id", (), "id")
+
+    def mark_seen(self, deployment_id: str, at: float) -> bool:
+        """Move a hosted deployment's `last_seen` forward to `at` (never back); False if
+        no such deployment is hosted. Only the time is written, not the ensemble."""
+        if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+            raise InvalidRecord("HostedDeployment", "last_seen",
+                                f"{at!r} is not a finite number of seconds")
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE hosted_deployments SET last_seen = max(last_seen, ?) WHERE id = ?",
+                (float(at), deployment_id))
+            return cursor.rowcount > 0
+
+    def forget_hosted_deployment(self, deployment_id: str) -> None:
+        """Delete everything a provider keeps of a deployment: its hosted record, its
+        reservations and its allocations, in one transaction."""
+        with self.transaction():
+            for table in ("hosted_deployments", "reservations", "allocations"):
+                column = "id" if table == "hosted_deployments" else "deployment_id"
+                self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (deployment_id,))
 
     # -- rows ------------------------------------------------------------------------
 

@@ -84,6 +84,12 @@ def _optional_duration(instance: object, attribute: attrs.Attribute[Any], value:
             raise _refuse(instance, attribute, f"{value!r} is negative")
 
 
+def _positive_duration(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _time(instance, attribute, value)
+    if value <= 0:  # type: ignore[operator]
+        raise _refuse(instance, attribute, f"{value!r} is not a positive number of seconds")
+
+
 def _seq(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise _refuse(instance, attribute, f"{value!r} is not a seq (1 or more)")
@@ -252,3 +258,18 @@ class AllocationRecord:
     execution: ExecutionIdentity | None = None
     state: AllocationState = attrs.field(default=AllocationState.PENDING,
                                          validator=_member(AllocationState))
+
+
+@attrs.frozen
+class HostedDeployment:
+    """A deployment as a provider that runs some of it keeps it: the orchestrator actor
+    that drives it (`orchestrator`, the only one it obeys), the ensemble YAML its
+    allocations were planned from, and the heartbeat rule: if the orchestrator asks
+    after none of its allocations for `heartbeat` seconds past `last_seen` (a Unix
+    time), the provider takes it down, also when it finds so after a restart."""
+
+    id: str = attrs.field(validator=_uuid)
+    orchestrator: str = attrs.field(validator=_did)
+    ensemble: str = attrs.field(validator=_text)
+    heartbeat: float = attrs.field(validator=_positive_duration)
+    last_seen: float = attrs.field(validator=_time)

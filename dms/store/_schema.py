@@ -73,6 +73,18 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     CREATE INDEX allocations_by_deployment ON allocations (deployment_id);
     """,
+    # 2: the deployments a provider hosts: the orchestrator that drives each, the
+    # ensemble its allocations were planned from (to supervise them again after a
+    # restart) and when the orchestrator last asked after it (its heartbeat).
+    """
+    CREATE TABLE hosted_deployments (
+        id TEXT PRIMARY KEY,
+        orchestrator TEXT NOT NULL,
+        ensemble TEXT NOT NULL,
+        heartbeat REAL NOT NULL,
+        last_seen REAL NOT NULL
+    ) STRICT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
