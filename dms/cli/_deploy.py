@@ -146,6 +146,15 @@ async def _follow_shown(session: Session, deployment: str, watch: Watch, timeout
     return verdict
 
 
+PIPED_WIDTH = 160
+"""Columns of a table written to a pipe or a file: wide enough that rows do not wrap."""
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=PIPED_WIDTH)
+
+
 # -- status and list ---------------------------------------------------------------------
 
 
@@ -160,7 +169,7 @@ def status(deployment: str | None, target: ResolveTarget, as_json: bool) -> None
 
 
 async def _status(target: Target, deployment: str | None, as_json: bool) -> int:
-    console = Console()
+    console = _console()
     name = Names(target.names)
     async with open_session(target) as session:
         if deployment is None:

@@ -194,11 +194,11 @@ def _announce(network: DevNetwork, config: ClientConfig, path: Path,
     lines += [f"  {command}" for command in network.commands]
     lines += ["", f"nodes (each anchors org {network.dids[ORG]}):"]
     lines += [f"  {name:<13} {did}" for did, name in config.names.items()]
-    lines += ["", f"ready: orchestrator at {config.node}",
-              f"client config: {path} (`dms deploy`, `dms status`, ... use it)",
+    lines += ["", f"client config: {path} (`dms deploy`, `dms status`, ... use it)",
               "in another shell:",
               f"  {_data_dir_hint(path)}dms deploy examples/ensembles/hello-web.yaml --wait",
-              "Ctrl-C stops the network"]
+              "Ctrl-C stops the network",
+              f"ready: orchestrator at {config.node}"]  # last: a script may read up to it
     click.echo("\n".join(lines))
     sys.stdout.flush()
 

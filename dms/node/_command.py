@@ -70,8 +70,9 @@ class Mistake(click.ClickException):
 # -- checked before anything starts ----------------------------------------------------------
 
 
-def _ws_address(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    for address in value if isinstance(value, tuple) else [value]:
+def check_ws_address(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """For ws:// address options and arguments (one, several, or none given)."""
+    for address in value if isinstance(value, tuple) else [] if value is None else [value]:
         try:
             parse_ws_address(address)
         except NetError as exc:
@@ -93,9 +94,9 @@ def _did_keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
     return value
 
 
-def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """For --count and --timeout (an int stays an int)."""
-    if not value > 0:
+def check_positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """For --count and --timeout (an int stays an int; None: not given)."""
+    if value is not None and not value > 0:
         raise Mistake(f"--{param.name} must be more than 0, got {value:g}")
     return value
 
@@ -116,7 +117,7 @@ def _price(ctx: click.Context, param: click.Parameter, value: float) -> float:
     return value
 
 
-def _read_grants(paths: Sequence[str]) -> list[Delegation]:
+def read_grants(paths: Sequence[str]) -> list[Delegation]:
     grants: list[Delegation] = []
     for path in paths:
         try:
@@ -143,7 +144,7 @@ def _node_key(keystore: str | None, name: str) -> SigningKey:
 # -- failures while running -------------------------------------------------------------------
 
 
-def _run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
+def run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
     """`trio.run(main, *args)` with the user's mistakes as one line and an exit status."""
     try:
         return trio.run(main, *args)
@@ -157,7 +158,7 @@ def _run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
         raise
 
 
-def _keys(load: Callable[[], SigningKey]) -> SigningKey:
+def load_key_or_exit(load: Callable[[], SigningKey]) -> SigningKey:
     """`load()`, which may prompt for a passphrase, outside trio: a keystore failure is a
     `Mistake`, Ctrl-C at the prompt is `EXIT_INTERRUPTED`."""
     try:
@@ -183,9 +184,9 @@ def node() -> None:
 
 
 @node.command()
-@click.option("--listen", default="ws://127.0.0.1:0", show_default=True, callback=_ws_address,
+@click.option("--listen", default="ws://127.0.0.1:0", show_default=True, callback=check_ws_address,
               help="Address to listen on (port 0 picks a free one).")
-@click.option("--bootstrap", multiple=True, metavar="ADDRESS", callback=_ws_address,
+@click.option("--bootstrap", multiple=True, metavar="ADDRESS", callback=check_ws_address,
               help="Peers to dial (repeat).")
 @click.option("--anchor", multiple=True, metavar="DID", callback=_did_keys,
               help="A root of authority to accept besides the node's own DID (repeat).")
@@ -221,8 +222,8 @@ def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
     """Run a node until interrupted (Ctrl-C or SIGTERM: exit 0). Exit 2 on a usage
     mistake (bad address, anchor, proof or offer, missing keystore, port in use, state
     directory held by another node), 130 when interrupted while starting."""
-    grants = _read_grants(proof)
-    key = SigningKey.generate() if ephemeral else _keys(lambda: _node_key(keystore, key_name))
+    grants = read_grants(proof)
+    key = SigningKey.generate() if ephemeral else load_key_or_exit(lambda: _node_key(keystore, key_name))
     with contextlib.ExitStack() as stack:
         provider = None
         if offer is not None:
@@ -231,7 +232,7 @@ def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
                             stack.enter_context(tempfile.TemporaryDirectory(prefix="dms-work-")))
             provider = ProviderConfig(work_dir, tuple(ExecutorKind(e) for e in executors),
                                       limits=offer, price=price)
-        status = _run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir, provider,
+        status = run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir, provider,
                            exit_with_stdin, as_json)
     raise SystemExit(status)
 
@@ -303,7 +304,7 @@ async def _cancel_when_stdin_closes(scope: trio.CancelScope) -> None:
 
 
 @node.command()
-@click.argument("address", callback=_ws_address)
+@click.argument("address", callback=check_ws_address)
 @click.option("--as", "key_name", metavar="NAME",
               help="Ping as this existing keystore key (default: a fresh key, which no "
                    "grant names).")
@@ -311,8 +312,8 @@ async def _cancel_when_stdin_closes(scope: trio.CancelScope) -> None:
               help="Keystore directory (default $UCAN_KEYSTORE or ~/.config/ucan/keys).")
 @click.option("--proof", multiple=True, metavar="FILE",
               help="A grant proving /dms/node/ping on the target (repeat).")
-@click.option("--count", default=1, show_default=True, type=int, callback=_positive)
-@click.option("--timeout", default=5.0, show_default=True, type=float, callback=_positive,
+@click.option("--count", default=1, show_default=True, type=int, callback=check_positive)
+@click.option("--timeout", default=5.0, show_default=True, type=float, callback=check_positive,
               help="Seconds to wait for the connection, and for each pong.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per ping.")
 def ping(address: str, key_name: str | None, keystore: str | None, proof: tuple[str, ...],
@@ -320,14 +321,14 @@ def ping(address: str, key_name: str | None, keystore: str | None, proof: tuple[
     """Ping the node at ADDRESS. Exit 0 when every ping is answered, 1 when refused
     (the UCAN failure is named), 2 when the node cannot be reached (the reason is
     named) or on a usage mistake, 130 when interrupted."""
-    grants = _read_grants(proof)
+    grants = read_grants(proof)
     key = (SigningKey.generate() if key_name is None
-           else _keys(lambda: open_key(keystore_directory(keystore), key_name)))
+           else load_key_or_exit(lambda: open_key(keystore_directory(keystore), key_name)))
     if grants and not any(grant.aud == key.did for grant in grants):
         audiences = ", ".join(sorted({grant.aud for grant in grants}))
         raise Mistake(f"--proof: no grant is delegated to you ({key.did}); they are to "
                       f"{audiences} (pass --as the key they were granted to)")
-    raise SystemExit(_run_trio(_ping, key, address, grants, count, timeout, as_json))
+    raise SystemExit(run_trio(_ping, key, address, grants, count, timeout, as_json))
 
 
 async def _ping(key: SigningKey, address: str, grants: list[Delegation], count: int,
