@@ -33,7 +33,14 @@ from dms.ensemble import Ensemble, load_ensemble
 from dms.ensemble._report import Status, check_file, render_json, render_text
 from dms.node._command import check_positive
 
-from ._display import LiveView, Names, deployments_table, event_line, status_table
+from ._display import (
+    LiveView,
+    Names,
+    deployments_table,
+    event_line,
+    printable,
+    status_table,
+)
 from ._errors import EXIT_FAILED, EXIT_USAGE, OperationFailed, run_async
 from ._follow import follow
 from ._session import Session, Target, open_session
@@ -65,13 +72,14 @@ def _ending(verdict: Verdict, deployment: str, as_json: bool, view: DeploymentVi
         _print_json({"type": "final", "id": deployment, "outcome": verdict.outcome.value,
                      "reason": verdict.reason,
                      "status": None if view is None else _view_json(view, outputs)})
+    reason = printable(" ".join(verdict.reason.splitlines()))
     if verdict.outcome in (Outcome.READY, Outcome.COMPLETED):
         if not as_json:
-            click.echo(f"{verdict.outcome.value}: {verdict.reason}" if verdict.reason
+            click.echo(f"{verdict.outcome.value}: {reason}" if reason
                        else verdict.outcome.value)
         return 0
     word = "failed" if verdict.outcome is Outcome.FAILED else "still waiting"
-    click.echo(f"Error: deployment {deployment} {word}: {verdict.reason}", err=True)
+    click.echo(f"Error: deployment {deployment} {word}: {reason}", err=True)
     if verdict.outcome is Outcome.WAITING:
         click.echo(f"it goes on; `dms shutdown {deployment}` stops it", err=True)
     return EXIT_FAILED
@@ -209,7 +217,7 @@ async def _list(target: Target, as_json: bool) -> int:
     if as_json:
         _print_json([attrs.asdict(entry) for entry in listed])
     for entry in () if as_json else listed:
-        click.echo(f"{entry.id}  {entry.phase}")
+        click.echo(printable(f"{entry.id}  {entry.phase}"))
     return 0
 
 
@@ -272,7 +280,7 @@ async def _shutdown(target: Target, deployment: str, wait: bool, timeout: float,
         if as_json:
             _print_json({"type": "shutting_down", "id": deployment, "phase": phase})
         else:
-            click.echo(f"shutting down {deployment} (it was {phase})")
+            click.echo(printable(f"shutting down {deployment} (it was {phase})"))
         if not wait:
             return 0
         watch = Watch(Goal.ENDED)

@@ -3,11 +3,17 @@ tables for status, and the live view `dms deploy --wait` redraws in a terminal.
 
 Peers are shown by the name the client config gives them (`provider1` on `dms dev`),
 else by the end of their DID, which is what tells did:keys apart at a glance.
+
+Everything shown comes from the node, and a workload's output from whatever it ran:
+control characters are shown escaped (a task cannot move the cursor or retitle the
+terminal), rich markup is never read from it, and a nonsense value (a time out of
+range, a list where a name was expected) is shown as it is, never a crash.
 """
 
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -37,10 +43,27 @@ class Names:
         return f"…{did[-DID_TAIL:]}" if did.startswith("did:key:") else did
 
 
+def printable(text: str) -> str:
+    """`text` with control and format characters escaped (newlines and tabs kept)."""
+    return "".join(c if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf")
+                   else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+                   for c in text)
+
+
+def when(at: float, pattern: str = "%H:%M:%S") -> str:
+    try:
+        return time.strftime(pattern, time.localtime(at))
+    except (OverflowError, OSError, ValueError):
+        return f"@{at!r}"
+
+
 def event_line(event: EventView, name: Names) -> str:
     """One event as one line (a task's output follows on lines of its own)."""
+    return printable(f"{when(event.at)} {_event_text(event, name)}")
+
+
+def _event_text(event: EventView, name: Names) -> str:
     payload = event.payload
-    clock = time.strftime("%H:%M:%S", time.localtime(event.at))
     match event.kind:
         case "phase":
             text = f"phase {payload.get('phase')}"
@@ -55,7 +78,8 @@ def event_line(event: EventView, name: Names) -> str:
             if tail and payload.get("event") in ("completed", "exited"):
                 text += "".join(f"\n  | {line}" for line in tail)
         case "committed":
-            nodes = ", ".join(str(n) for n in payload.get("nodes", ()))
+            listed = payload.get("nodes", ())
+            nodes = ", ".join(map(str, listed if isinstance(listed, list | tuple) else [listed]))
             text = f"committed {nodes} on {name(str(payload.get('provider', '')))}"
         case "unplaceable":
             text = f"not placeable yet: {_first_line(payload.get('explanation', ''))}"
@@ -63,8 +87,9 @@ def event_line(event: EventView, name: Names) -> str:
             text = f"{event.kind}: {_first_line(payload.get('detail', payload.get('step')))}"
         case _:
             text = f"{event.kind}: " + ", ".join(
-                f"{key}={_short(value, name)}" for key, value in sorted(payload.items()))
-    return f"{clock} {text}"
+                f"{key}={_short(value, name)}"
+                for key, value in sorted(payload.items(), key=lambda item: str(item[0])))
+    return text
 
 
 def _short(value: Any, name: Names) -> str:
@@ -85,24 +110,25 @@ def _tail(text: Any) -> list[str]:
 def status_table(view: DeploymentView, outputs: Mapping[str, str], name: Names,
                  note: Text | None = None) -> Group:
     """One deployment: its phase (and `note`), where its nodes went, each allocation."""
-    head = Text.assemble(("deployment ", "bold"), (view.id, "bold cyan"), "  ",
-                         (view.phase, _phase_style(view.phase)), note or "")
+    head = Text.assemble(("deployment ", "bold"), (printable(view.id), "bold cyan"), "  ",
+                         (printable(view.phase), _phase_style(view.phase)), note or "")
     parts: list[RenderableType] = [head]
     if view.assignment:
         placed = ", ".join(f"{node} → {name(peer)}"
                            for node, peer in sorted(view.assignment.items()))
-        parts.append(Text(f"placement: {placed}"))
+        parts.append(Text(printable(f"placement: {placed}")))
     if view.failure:
-        parts.append(Text(f"failure: {view.failure}", style="red"))
+        parts.append(Text(printable(f"failure: {view.failure}"), style="red"))
     if view.allocations:
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("allocation", "provider", "state", "health", "restarts", "output"):
             table.add_column(column)
         for allocation in view.allocations:
-            table.add_row(allocation.name, name(allocation.provider),
-                          Text(allocation.state, _state_style(allocation.state)),
-                          allocation.health or "", str(allocation.restarts),
-                          "\n".join(_tail(outputs.get(allocation.name))))
+            table.add_row(Text(printable(allocation.name)),
+                          Text(printable(name(allocation.provider))),
+                          Text(printable(allocation.state), _state_style(allocation.state)),
+                          Text(printable(allocation.health or "")), str(allocation.restarts),
+                          Text(printable("\n".join(_tail(outputs.get(allocation.name))))))
         parts.append(table)
     return Group(*parts)
 
@@ -117,9 +143,9 @@ def deployments_table(views: Sequence[DeploymentView]) -> Table:
         for allocation in view.allocations:
             states[allocation.state] = states.get(allocation.state, 0) + 1
         summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
-        table.add_row(view.id, Text(view.phase, _phase_style(view.phase)),
-                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(view.created_at)),
-                      summary)
+        table.add_row(Text(printable(view.id)),
+                      Text(printable(view.phase), _phase_style(view.phase)),
+                      when(view.created_at, "%Y-%m-%d %H:%M:%S"), Text(printable(summary)))
     return table
 
 
@@ -143,7 +169,8 @@ class LiveView:
         view = self.watch.view
         elapsed = Text(f"  {self.clock() - self.started:.0f} s", style="dim")
         parts: list[RenderableType] = [
-            Text.assemble(("deployment ", "bold"), (self.deployment, "bold cyan"), elapsed)
+            Text.assemble(("deployment ", "bold"), (printable(self.deployment), "bold cyan"),
+                          elapsed)
             if view is None else status_table(view, self.watch.outputs, self.name, elapsed)]
         parts.extend(Text(line, style="dim") for line in self.recent)
         return Group(*parts)

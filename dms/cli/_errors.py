@@ -19,25 +19,34 @@ from dms._nursery import sole_failure
 from dms.net import NetError
 from dms.node._command import EXIT_INTERRUPTED, EXIT_USAGE, Mistake
 
+from ._display import printable
+
 EXIT_FAILED = 1
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USAGE", "Mistake"]  # re-exported for the commands here
 
 
-class OperationFailed(click.ClickException):
+class _OneLine(click.ClickException):
+    """Said on one line, with what came from the network made printable."""
+
+    def format_message(self) -> str:
+        return printable(" ".join(self.message.split("\n")))
+
+
+class OperationFailed(_OneLine):
     """The node was reached and said no, or what was asked for failed; the message says
     what and, when it can, what to do about it."""
 
     exit_code = EXIT_FAILED
 
 
-class Unreachable(click.ClickException):
+class Unreachable(_OneLine):
     """No node answered at the address (or it was not the node expected there)."""
 
     exit_code = EXIT_USAGE
 
     def format_message(self) -> str:
-        return f"unreachable: {self.message}"
+        return f"unreachable: {super().format_message()}"
 
 
 def run_async(main: Callable[..., Awaitable[int]], *args: Any) -> int:
