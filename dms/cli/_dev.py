@@ -31,6 +31,7 @@ import click
 import trio
 
 from dms.node._offer import InvalidOffer, parse_offer
+from dms.node._state_lock import LOCK_FILE, StateDirError, StateDirInUse, hold_state_dir
 from ucan.keystore import KeystoreError, resolve_passphrase
 
 from ._config import (
@@ -42,7 +43,7 @@ from ._config import (
 )
 from ._devnet import ORCHESTRATOR, ORG, USER, DevLayout, DevNetwork, prepare_network
 from ._errors import EXIT_FAILED, EXIT_INTERRUPTED, Mistake
-from ._supervisor import DevFailed, NodeSpec, Supervisor, node_argv, open_supervisor
+from ._supervisor import DevFailed, NodeSpec, Supervisor, open_supervisor
 
 DEFAULT_OFFER = "cpu=1,ram=1Gi,disk=4Gi"
 READY_TIMEOUT = 30.0
@@ -85,21 +86,48 @@ def dev(providers: int, data_dir: str | None, offer: str, as_json: bool) -> None
     try:
         passphrase = resolve_passphrase("the dev network's keys", confirm=first,
                                         prompt=_prompt)
-        network = prepare_network(layout, passphrase)
     except KeystoreError as exc:
-        raise Mistake(f"{exc} (the dev network's keys are in {layout.keystore})") from None
+        raise Mistake(str(exc)) from None
     except (KeyboardInterrupt, EOFError):
         click.echo("interrupted", err=True)
         raise SystemExit(EXIT_INTERRUPTED) from None
-    except OSError as exc:
-        raise Mistake(f"cannot prepare {layout.root}: {exc.strerror or exc}") from None
     env = {**os.environ, "UCAN_PASSPHRASE": passphrase}
     try:
-        status = trio.run(_run, network, offer, env, config_path(data), as_json)
+        status = trio.run(_run_alone, layout, passphrase, offer, env, config_path(data),
+                          as_json)
     except KeyboardInterrupt:  # before the signal handlers were in place
         click.echo("interrupted", err=True)
         status = EXIT_INTERRUPTED
     raise SystemExit(status)
+
+
+async def _run_alone(layout: DevLayout, passphrase: str, offer: str, env: dict[str, str],
+                     path: Path, as_json: bool) -> int:
+    """`_run`, holding the network's directory: one dev network per data directory (a
+    second one is refused before it touches any key or grant of the first)."""
+    try:
+        async with hold_state_dir(layout.root):
+            try:
+                network = prepare_network(layout, passphrase)
+            except KeystoreError as exc:
+                raise Mistake(f"{exc} (the dev network's keys are in {layout.keystore})"
+                              ) from None
+            except OSError as exc:
+                raise Mistake(f"cannot prepare {layout.root}: {exc.strerror or exc}") from None
+            return await _run(network, offer, env, path, as_json)
+    except StateDirInUse:
+        raise Mistake(f"{layout.root} is in use by another `dms dev`{_holder(layout.root)}: "
+                      f"stop it, or give this one another --data-dir") from None
+    except StateDirError as exc:
+        raise Mistake(str(exc)) from None
+
+
+def _holder(directory: Path) -> str:
+    try:
+        pid = (directory / LOCK_FILE).read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""
 
 
 def _prompt(text: str) -> str:
@@ -126,7 +154,8 @@ async def _run(network: DevNetwork, offer: str, env: dict[str, str], path: Path,
                 config = await _start(supervisor, network, offer)
                 write_client_config(path, config)
                 ready = True
-                _announce(network, config, path, as_json)
+                _announce(network, config, [node.spec for node in supervisor.nodes], path,
+                          as_json)
                 dead = await supervisor.deaths.receive()
                 raise DevFailed(dead.obituary())
         except* DevFailed as failed:
@@ -151,20 +180,19 @@ def _leaves(group: BaseExceptionGroup[DevFailed]) -> list[BaseException]:
 
 async def _start(supervisor: Supervisor, network: DevNetwork, offer: str) -> ClientConfig:
     layout = network.layout
-    python = sys.executable
     org = network.dids[ORG]
 
-    def options(name: str) -> list[str]:
-        return ["--keystore", str(layout.keystore), "--key-name", name,
+    def options(name: str) -> tuple[str, ...]:
+        return ("--keystore", str(layout.keystore), "--key-name", name,
                 "--state-dir", str(layout.state_dir(name)), "--anchor", org,
-                "--proof", str(layout.grant_file(name))]
+                "--proof", str(layout.grant_file(name)))
 
-    orchestrator = await supervisor.start(NodeSpec(
-        ORCHESTRATOR, node_argv(python, options(ORCHESTRATOR)), stage=0))
+    orchestrator = await supervisor.start(NodeSpec(ORCHESTRATOR, options(ORCHESTRATOR),
+                                                   stage=0))
     assert orchestrator.address is not None and orchestrator.did is not None
-    specs = [NodeSpec(name, node_argv(python, [*options(name), "--provide", offer,
-                                                  "--bootstrap", orchestrator.address]),
-                      stage=1) for name in layout.nodes[1:]]
+    specs = [NodeSpec(name, (*options(name), "--provide", offer,
+                             "--bootstrap", orchestrator.address), stage=1)
+             for name in layout.nodes[1:]]
     async with trio.open_nursery() as starting:
         for spec in specs:
             starting.start_soon(supervisor.start, spec)
@@ -180,20 +208,24 @@ async def _start(supervisor: Supervisor, network: DevNetwork, offer: str) -> Cli
                         written_by=f"dms dev (pid {os.getpid()})")
 
 
-def _announce(network: DevNetwork, config: ClientConfig, path: Path,
+def _announce(network: DevNetwork, config: ClientConfig, nodes: list[NodeSpec], path: Path,
               as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"event": "ready", "orchestrator": config.node,
                                "orchestrator_did": config.node_did, "config": str(path),
                                "org": network.dids[ORG], "user": network.dids[USER],
                                "nodes": {name: did for did, name in config.names.items()},
-                               "commands": list(network.commands)}))
+                               "commands": list(network.commands),
+                               "node_commands": [node.command for node in nodes]}))
         sys.stdout.flush()
         return
     lines = ["", "the dev network's keys and grants, as `ucan` commands that make the same:"]
     lines += [f"  {command}" for command in network.commands]
+    lines += ["", "the nodes, each started as (with UCAN_PASSPHRASE in its environment):"]
+    lines += [f"  {node.command}" for node in nodes]
     lines += ["", f"nodes (each anchors org {network.dids[ORG]}):"]
-    lines += [f"  {name:<13} {did}" for did, name in config.names.items()]
+    lines += [f"  {name:<13} {did}" for did, name in sorted(config.names.items(),
+                                                            key=lambda item: item[1])]
     lines += ["", f"client config: {path} (`dms deploy`, `dms status`, ... use it)",
               "in another shell:",
               f"  {_data_dir_hint(path)}dms deploy examples/ensembles/hello-web.yaml --wait",

@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -42,8 +44,19 @@ class DevFailed(Exception):
 @attrs.frozen
 class NodeSpec:
     name: str
-    argv: tuple[str, ...]
+    options: tuple[str, ...]  # of `dms node run`
     stage: int  # lower stages are stopped first
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """`dms node run` with this interpreter (no `dms` script needed on PATH)."""
+        return (sys.executable, "-m", "dms.cli", "node", "run", "--json", "--exit-with-stdin",
+                *self.options)
+
+    @property
+    def command(self) -> str:
+        """The same, as an operator types it."""
+        return shlex.join(("dms", "node", "run", *self.options))
 
 
 class NodeProcess:
@@ -206,7 +219,3 @@ async def open_supervisor(env: Mapping[str, str],
                 await supervisor.stop_all()
             nursery.cancel_scope.cancel()
 
-
-def node_argv(python: str, options: Sequence[str]) -> tuple[str, ...]:
-    """A `dms node run` with this interpreter (no `dms` script needed on PATH)."""
-    return (python, "-m", "dms.cli", "node", "run", "--json", "--exit-with-stdin", *options)

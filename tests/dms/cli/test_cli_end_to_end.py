@@ -48,9 +48,17 @@ def test_dev_runs_an_orchestrator_and_three_providers_and_prints_the_grants(
     user_grant = (f"ucan grant --as org --aud {ready['user']} --cmd /dms/node/deployment "
                   f"--exp 7d -o")
     assert any(command.startswith(user_grant) for command in ready["commands"])
+    assert sum("--provide" in command for command in ready["node_commands"]) == 3
     nodes = [line for line in processes_under(devnet.data_dir) if "node run" in line]
     assert len(nodes) == 4, nodes
     assert (devnet.data_dir / "client.json").exists()
+
+
+def test_a_second_dev_network_on_the_same_data_dir_is_refused(devnet: DevNet) -> None:
+    again = devnet.dms("dev", "--providers", "1")
+    assert again.returncode == 2
+    assert "is in use by another `dms dev`" in again.stderr and "Traceback" not in again.stderr
+    assert (devnet.data_dir / "client.json").exists()  # the running one's, untouched
 
 
 def test_a_deployment_is_followed_until_ready_reported_and_shut_down(
