@@ -49,6 +49,7 @@ DEFAULT_OFFER = "cpu=1,ram=1Gi,disk=4Gi"
 READY_TIMEOUT = 30.0
 """Seconds for every provider to link with the orchestrator."""
 MAX_PROVIDERS = 32
+DEV_KEYS = "the dev network's keys"  # they share one passphrase
 
 
 def _providers(ctx: click.Context, param: click.Parameter, value: int) -> int:
@@ -84,8 +85,7 @@ def dev(providers: int, data_dir: str | None, offer: str, as_json: bool) -> None
     layout = DevLayout(data / "dev", providers)
     first = not (layout.keystore / f"{ORG}.key").exists()
     try:
-        passphrase = resolve_passphrase("the dev network's keys", confirm=first,
-                                        prompt=_prompt)
+        passphrase = resolve_passphrase(DEV_KEYS, confirm=first, prompt=_prompt)
     except KeystoreError as exc:
         raise Mistake(str(exc)) from None
     except (KeyboardInterrupt, EOFError):
@@ -131,7 +131,8 @@ def _holder(directory: Path) -> str:
 
 
 def _prompt(text: str) -> str:
-    return getpass.getpass(text.replace("key 'the dev network's keys'", "the dev network's keys"))
+    """The keystore's prompt, worded for all the network's keys at once."""
+    return getpass.getpass(text.replace(f"key {DEV_KEYS!r}", DEV_KEYS))
 
 
 async def _run(network: DevNetwork, offer: str, env: dict[str, str], path: Path,
@@ -196,8 +197,18 @@ async def _start(supervisor: Supervisor, network: DevNetwork, offer: str) -> Cli
     async with trio.open_nursery() as starting:
         for spec in specs:
             starting.start_soon(supervisor.start, spec)
-    with trio.move_on_after(READY_TIMEOUT):
-        await orchestrator.wait_peers(len(specs))
+    async with trio.open_nursery() as linking:
+        async def linked() -> None:
+            with trio.move_on_after(READY_TIMEOUT):
+                await orchestrator.wait_peers(len(specs))
+            linking.cancel_scope.cancel()
+
+        async def none_died() -> None:
+            dead = await supervisor.deaths.receive()
+            raise DevFailed(dead.obituary())
+
+        linking.start_soon(linked)
+        linking.start_soon(none_died)
     if orchestrator.peers < len(specs):
         raise DevFailed(f"only {orchestrator.peers} of {len(specs)} providers linked with the "
                         f"orchestrator within {READY_TIMEOUT:g} s")
