@@ -5,7 +5,9 @@ each node `/dms/deployment` (the orchestrator asks for bids with it, the provide
 with it) and the user `/dms/node/deployment` (to deploy, follow and shut down on the
 orchestrator node). Keys are made once and kept (never overwritten); the grants are
 issued again at every start, for `GRANT_LIFETIME`, so a dev network never relies on
-an old one. Everything sits under one directory:
+an old one; the nodes' state starts empty every time (a dev network is fresh, as
+`nomad agent -dev` is: no deployment of a previous run comes back). Everything sits
+under one directory:
 
     DIR/keys/{org,user,orchestrator,provider1,...}.key     the keystore
     DIR/grants/{orchestrator,provider1,...,user}.ucan      raw delegations
@@ -17,8 +19,10 @@ for the operator who wants to build such a network by hand.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,8 +72,9 @@ class DevNetwork:
 
 
 def prepare_network(layout: DevLayout, passphrase: str) -> DevNetwork:
-    """Make the keys that are missing and issue the grants (see the module doc).
-    Raises the keystore's errors (a wrong passphrase names the key it did not open)."""
+    """Make the keys that are missing, empty the nodes' state and issue the grants (see
+    the module doc); the caller holds the network's directory. Raises the keystore's
+    errors (a wrong passphrase names the key it did not open)."""
     store = Keystore(layout.keystore)
     names = (ORG, USER, *layout.nodes)
     created = []
@@ -78,6 +83,8 @@ def prepare_network(layout: DevLayout, passphrase: str) -> DevNetwork:
             store.create(name, passphrase)
             created.append(name)
     org = store.load(ORG, passphrase)
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(layout.root / "nodes")
     dids = {name: store.did(name) for name in names}
     expiration = int(time.time()) + GRANT_LIFETIME
     grants = [(node, NODE_COMMAND) for node in layout.nodes] + [(USER, USER_COMMAND)]

@@ -40,7 +40,12 @@ async def follow(session: Session, deployment: str, watch: Watch, *, timeout: fl
             view = await session.status(deployment)
             on_status(view)
             verdict = watch.judge(view)
-            if verdict.done:
+            if verdict.done:  # what happened up to the status that decided it, too
+                rest = await session.events(deployment, watch.after)
+                for event in rest.events:
+                    if event.seq > watch.after:
+                        on_event(event)
+                watch.take(rest.events)
                 return verdict
             if page.final:  # over, though not as the watch expected: say where it stands
                 return Verdict(verdict.outcome, f"it ended in phase {view.phase}")

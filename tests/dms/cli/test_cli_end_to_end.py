@@ -89,6 +89,9 @@ def test_a_deployment_is_followed_until_ready_reported_and_shut_down(
     events = devnet.dms("events", deployment)
     assert events.returncode == 0 and "web on provider" in events.stdout
     assert "phase completed" in events.stdout
+    followed = devnet.dms("events", deployment, "--follow", "--json")  # it has ended: returns
+    assert followed.returncode == 0, followed.stderr
+    assert json_lines(followed.stdout)[-1]["payload"]["phase"] == "completed"
     workloads = [line for line in processes_under(devnet.data_dir) if "node run" not in line]
     assert workloads == []
 
