@@ -51,7 +51,7 @@ def dms(*args: str, env: dict[str, str], capture: bool = False) -> subprocess.Co
 
 
 def start_dev(env: dict[str, str]) -> subprocess.Popen[str]:
-    argv = [DMS, "dev", "--providers", "3"]
+    argv = [DMS, "dev"]  # three providers by default
     show(argv)
     print("(in the background; Ctrl-C would stop it)", flush=True)
     dev = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
