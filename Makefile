@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python examples/grant_and_invoke.py
+	$(BIN)/python examples/hello_web.py
 
 # Real engines for the executor tests (docker when root on Debian); skipped tests name what is missing.
 engines:

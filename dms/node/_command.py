@@ -1,6 +1,7 @@
 """`dms node`: run a node from the shell, and ping one.
 
     dms node run --listen ws://0.0.0.0:7000 --keystore ~/.config/ucan/keys --state-dir ./state
+    dms node run --provide cpu=2,ram=4Gi,disk=20Gi --anchor did:key:z...   # also a provider
     dms node ping ws://127.0.0.1:7000 --as me --proof grant.ucan
 
 The node's key is the keystore entry `--key-name` (default `node`, created on first
@@ -8,6 +9,13 @@ use and announced on stderr, passphrase from $UCAN_PASSPHRASE or a prompt), so `
 grant --as node` issues grants in its name. `ping --as NAME` opens an existing key and
 never creates one. Grants the node should hold are given with `--proof` (kept in the
 state directory); `--anchor` adds roots of authority it accepts.
+
+Every node runs the deployment service (it orchestrates once it holds a grant of
+`/dms/deployment`); with `--provide` it also offers part of this machine to deployments.
+With `--json` the status lines are JSON: `listening` (address, DID, what it offers),
+`peers` (how many peers it is linked with, each time that changes) and `stopped`.
+`--exit-with-stdin` ties the node's life to the process that started it: it stops when
+its stdin closes, which the kernel does when that process ends in any way.
 
 Every mistake a user can make is one line on stderr and an exit status, never a
 traceback: 2 for a usage mistake or an unreachable node (`EXIT_USAGE`), 1 when a ping
@@ -17,11 +25,15 @@ node runs, Ctrl-C or SIGTERM stops it cleanly with status 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import os
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +42,15 @@ import trio
 
 from dms._nursery import sole_failure
 from dms.actor import Handle, RemoteError, RequestTimeout
+from dms.ensemble._units import format_size
 from dms.net import NetError
 from dms.net._websocket import parse_ws_address
 from dms.node._behaviors import PING
-from dms.node._node import load_node_key, open_node
+from dms.node._node import Node, load_node_key, open_node
+from dms.node._offer import InvalidOffer, parse_offer
 from dms.node._state_lock import StateDirError
+from dms.provider import OnboardingLimits, ProviderConfig
+from dms.workload import ExecutorKind
 from ucan import Delegation, MalformedToken, SigningKey, public_key_from_did, read_tokens
 from ucan.keystore import Keystore, KeystoreError, keystore_directory, open_key
 
@@ -54,8 +70,9 @@ class Mistake(click.ClickException):
 # -- checked before anything starts ----------------------------------------------------------
 
 
-def _ws_address(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    for address in value if isinstance(value, tuple) else [value]:
+def check_ws_address(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """For ws:// address options and arguments (one, several, or none given)."""
+    for address in value if isinstance(value, tuple) else [] if value is None else [value]:
         try:
             parse_ws_address(address)
         except NetError as exc:
@@ -77,14 +94,30 @@ def _did_keys(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
     return value
 
 
-def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """For --count and --timeout (an int stays an int)."""
-    if not value > 0:
+def check_positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """For --count and --timeout (an int stays an int; None: not given)."""
+    if value is not None and not value > 0:
         raise Mistake(f"--{param.name} must be more than 0, got {value:g}")
     return value
 
 
-def _read_grants(paths: Sequence[str]) -> list[Delegation]:
+def _offer(ctx: click.Context, param: click.Parameter,
+           value: str | None) -> OnboardingLimits | None:
+    if value is None:
+        return None
+    try:
+        return parse_offer(value)
+    except InvalidOffer as exc:
+        raise Mistake(f"--provide: {exc}") from None
+
+
+def _price(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not (math.isfinite(value) and value >= 0):
+        raise Mistake(f"--price must be a number >= 0, got {value:g}")
+    return value
+
+
+def read_grants(paths: Sequence[str]) -> list[Delegation]:
     grants: list[Delegation] = []
     for path in paths:
         try:
@@ -111,7 +144,7 @@ def _node_key(keystore: str | None, name: str) -> SigningKey:
 # -- failures while running -------------------------------------------------------------------
 
 
-def _run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
+def run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
     """`trio.run(main, *args)` with the user's mistakes as one line and an exit status."""
     try:
         return trio.run(main, *args)
@@ -125,7 +158,7 @@ def _run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
         raise
 
 
-def _keys(load: Callable[[], SigningKey]) -> SigningKey:
+def load_key_or_exit(load: Callable[[], SigningKey]) -> SigningKey:
     """`load()`, which may prompt for a passphrase, outside trio: a keystore failure is a
     `Mistake`, Ctrl-C at the prompt is `EXIT_INTERRUPTED`."""
     try:
@@ -151,9 +184,9 @@ def node() -> None:
 
 
 @node.command()
-@click.option("--listen", default="ws://127.0.0.1:0", show_default=True, callback=_ws_address,
+@click.option("--listen", default="ws://127.0.0.1:0", show_default=True, callback=check_ws_address,
               help="Address to listen on (port 0 picks a free one).")
-@click.option("--bootstrap", multiple=True, metavar="ADDRESS", callback=_ws_address,
+@click.option("--bootstrap", multiple=True, metavar="ADDRESS", callback=check_ws_address,
               help="Peers to dial (repeat).")
 @click.option("--anchor", multiple=True, metavar="DID", callback=_did_keys,
               help="A root of authority to accept besides the node's own DID (repeat).")
@@ -167,37 +200,111 @@ def node() -> None:
 @click.option("--state-dir", type=click.Path(file_okay=False),
               help="Keep held grants and known revocations here across restarts "
                    "(one node at a time).")
+@click.option("--provide", "offer", metavar="OFFER", callback=_offer,
+              help="Also be a provider, offering at most this of the machine: "
+                   "cpu=2,ram=4Gi,disk=20Gi,gpus=0 (a value may be a share: cpu=50%), "
+                   "or `all`.")
+@click.option("--executor", "executors", multiple=True, default=("process",),
+              show_default=True, type=click.Choice([kind.value for kind in ExecutorKind]),
+              help="An executor to offer with --provide (repeat).")
+@click.option("--price", default=0.0, show_default=True, type=float, callback=_price,
+              help="The price a provider bids.")
+@click.option("--work-dir", type=click.Path(file_okay=False),
+              help="Where a provider's workloads keep their files (default STATE_DIR/work, "
+                   "or a temporary directory removed when the node stops).")
+@click.option("--exit-with-stdin", is_flag=True,
+              help="Stop when stdin closes (the node ends with the process that started it).")
 @click.option("--json", "as_json", is_flag=True, help="Print status lines as JSON.")
 def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
         proof: tuple[str, ...], keystore: str | None, key_name: str, ephemeral: bool,
-        state_dir: str | None, as_json: bool) -> None:
+        state_dir: str | None, offer: OnboardingLimits | None, executors: tuple[str, ...],
+        price: float, work_dir: str | None, exit_with_stdin: bool, as_json: bool) -> None:
     """Run a node until interrupted (Ctrl-C or SIGTERM: exit 0). Exit 2 on a usage
-    mistake (bad address, anchor or proof, missing keystore, port in use, state
+    mistake (bad address, anchor, proof or offer, missing keystore, port in use, state
     directory held by another node), 130 when interrupted while starting."""
-    grants = _read_grants(proof)
-    key = SigningKey.generate() if ephemeral else _keys(lambda: _node_key(keystore, key_name))
-    raise SystemExit(_run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir,
-                               as_json))
+    grants = read_grants(proof)
+    key = SigningKey.generate() if ephemeral else load_key_or_exit(lambda: _node_key(keystore, key_name))
+    with contextlib.ExitStack() as stack:
+        provider = None
+        if offer is not None:
+            if work_dir is None:
+                work_dir = (os.path.join(state_dir, "work") if state_dir is not None else
+                            stack.enter_context(tempfile.TemporaryDirectory(prefix="dms-work-")))
+            provider = ProviderConfig(work_dir, tuple(ExecutorKind(e) for e in executors),
+                                      limits=offer, price=price)
+        status = run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir, provider,
+                           exit_with_stdin, as_json)
+    raise SystemExit(status)
 
 
 async def _run(key: SigningKey, listen: str, bootstrap: Sequence[str], anchors: Sequence[str],
-               grants: list[Delegation], state_dir: str | None, as_json: bool) -> int:
+               grants: list[Delegation], state_dir: str | None,
+               provider: ProviderConfig | None, exit_with_stdin: bool, as_json: bool) -> int:
     async with open_node(key, listen=listen, bootstrap=bootstrap, anchors=anchors,
-                         state_dir=state_dir) as running:
+                         state_dir=state_dir, provider=provider) as running:
         running.add_proofs(*grants)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            offers = _offers(running)
             _emit(as_json, {"event": "listening", "did": running.did,
-                            "address": running.address},
-                  f"node {running.did}\nlistening on {running.address}")
-            async for _ in signals:
-                break
+                            "address": running.address, "offers": offers},
+                  f"node {running.did}\nlistening on {running.address}" + (
+                      "" if offers is None else f"\noffering {_describe_offer(offers)}"))
+            async with trio.open_nursery() as watching:
+                watching.start_soon(_report_peers, running, as_json)
+                watching.start_soon(_cancel_on_signal, signals, watching.cancel_scope)
+                if exit_with_stdin:
+                    watching.start_soon(_cancel_when_stdin_closes, watching.cancel_scope)
         _emit(as_json, {"event": "stopped", "metrics": running.metrics()},
               f"stopping; messages accepted: {running.metrics().get('accepted', 0)}")
     return 0
 
 
+def _offers(running: Node) -> dict[str, Any] | None:
+    if running.provider is None:
+        return None
+    offered = running.provider.book.offered
+    return {"millicores": offered.millicores, "ram": offered.ram, "disk": offered.disk,
+            "gpus": len(offered.gpus), "executors": sorted(offered.executor_names)}
+
+
+def _describe_offer(offers: dict[str, Any]) -> str:
+    return (f"cpu {offers['millicores'] / 1000:g}, ram {format_size(offers['ram'])}, "
+            f"disk {format_size(offers['disk'])}, {offers['gpus']} gpus, executors "
+            f"{', '.join(offers['executors']) or 'none'}")
+
+
+PEERS_CHECK = 0.25
+"""Seconds between looks at the node's link count (reported when it changes)."""
+
+
+async def _report_peers(running: Node, as_json: bool) -> None:
+    reported = 0
+    while True:
+        linked = len(running.mesh.connected_peers())
+        if linked != reported:
+            reported = linked
+            _emit(as_json, {"event": "peers", "connected": linked},
+                  f"linked with {linked} peer{'s' * (linked != 1)}")
+        await trio.sleep(PEERS_CHECK)
+
+
+async def _cancel_on_signal(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
+    async for _ in signals:
+        break
+    scope.cancel()
+
+
+async def _cancel_when_stdin_closes(scope: trio.CancelScope) -> None:
+    """Read (and ignore) stdin until it ends: the end is the signal to stop."""
+    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    async with stdin:
+        while await stdin.receive_some(4096):
+            pass
+    scope.cancel()
+
+
 @node.command()
-@click.argument("address", callback=_ws_address)
+@click.argument("address", callback=check_ws_address)
 @click.option("--as", "key_name", metavar="NAME",
               help="Ping as this existing keystore key (default: a fresh key, which no "
                    "grant names).")
@@ -205,8 +312,8 @@ async def _run(key: SigningKey, listen: str, bootstrap: Sequence[str], anchors: 
               help="Keystore directory (default $UCAN_KEYSTORE or ~/.config/ucan/keys).")
 @click.option("--proof", multiple=True, metavar="FILE",
               help="A grant proving /dms/node/ping on the target (repeat).")
-@click.option("--count", default=1, show_default=True, type=int, callback=_positive)
-@click.option("--timeout", default=5.0, show_default=True, type=float, callback=_positive,
+@click.option("--count", default=1, show_default=True, type=int, callback=check_positive)
+@click.option("--timeout", default=5.0, show_default=True, type=float, callback=check_positive,
               help="Seconds to wait for the connection, and for each pong.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per ping.")
 def ping(address: str, key_name: str | None, keystore: str | None, proof: tuple[str, ...],
@@ -214,14 +321,14 @@ def ping(address: str, key_name: str | None, keystore: str | None, proof: tuple[
     """Ping the node at ADDRESS. Exit 0 when every ping is answered, 1 when refused
     (the UCAN failure is named), 2 when the node cannot be reached (the reason is
     named) or on a usage mistake, 130 when interrupted."""
-    grants = _read_grants(proof)
+    grants = read_grants(proof)
     key = (SigningKey.generate() if key_name is None
-           else _keys(lambda: open_key(keystore_directory(keystore), key_name)))
+           else load_key_or_exit(lambda: open_key(keystore_directory(keystore), key_name)))
     if grants and not any(grant.aud == key.did for grant in grants):
         audiences = ", ".join(sorted({grant.aud for grant in grants}))
         raise Mistake(f"--proof: no grant is delegated to you ({key.did}); they are to "
                       f"{audiences} (pass --as the key they were granted to)")
-    raise SystemExit(_run_trio(_ping, key, address, grants, count, timeout, as_json))
+    raise SystemExit(run_trio(_ping, key, address, grants, count, timeout, as_json))
 
 
 async def _ping(key: SigningKey, address: str, grants: list[Delegation], count: int,

@@ -283,12 +283,15 @@ async def test_a_node_whose_bootstrap_peer_is_not_a_node_keeps_running(env, dms_
             trio.run_process, [str(dms_script), "node", "run", "--ephemeral", "--json",
                                "--bootstrap", address],
             env=env, stdout=-1, stderr=-1, check=False))
+        with trio.fail_after(60):  # started (a loaded machine imports slowly)
+            out = (await process.stdout.receive_some(65536)).decode()
+        assert '"event": "listening"' in out
         await trio.sleep(2)  # several failed dials with backoff
         assert process.returncode is None  # still running
         process.send_signal(2)  # Ctrl-C once running: a clean stop
         with trio.fail_after(20):
             await process.wait()
-        out = (await process.stdout.receive_some(65536)).decode()
+        out += (await process.stdout.receive_some(65536)).decode()
         err = (await process.stderr.receive_some(65536) or b"").decode()
         nursery.cancel_scope.cancel()
     assert process.returncode == 0, err

@@ -1,4 +1,11 @@
-"""The `dms` command. Subcommands live with their packages; this module only wires them."""
+"""The `dms` command. Subcommands live with their packages and in this package's
+modules; this module only wires them.
+
+    dms validate FILE...          check ensemble files
+    dms node run | ping           run a node, ping one
+    dms dev                       a local network on loopback, in the foreground
+    dms deploy | status | list | events | shutdown    a user's deployments on a node
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,11 @@ import click
 
 from dms.ensemble._report import check_file, exit_status, render_json, render_text
 from dms.node import node_command as node
+
+from ._deploy import commands as deployment_commands
+from ._dev import dev
+
+__all__ = ["main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +39,8 @@ def validate(files: tuple[str, ...], as_json: bool) -> None:
     click.echo(render_json(reports) if as_json else render_text(reports))
     raise SystemExit(int(exit_status(reports)))
 
-main.add_command(node)
 
-if __name__ == "__main__":
-    main()
+main.add_command(node)
+main.add_command(dev)
+for command in deployment_commands():
+    main.add_command(command)

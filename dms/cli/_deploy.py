@@ -1,0 +1,303 @@
+"""`dms deploy`, `dms status`, `dms list`, `dms events`, `dms shutdown`: a user's view
+of the deployments on one node, each a client of that node's deployment service.
+
+    dms deploy examples/ensembles/hello-web.yaml --wait
+    dms status                       # the table of your deployments
+    dms status ID --json
+    dms events ID --follow
+    dms shutdown ID --wait
+
+An ensemble is validated here first (every problem at once, exit 1) so nothing is sent
+that the node would refuse for its shape. `--json` prints what a script parses: one
+object, or with --wait / --follow one JSON object per line, the last one the outcome.
+Exit 0 done, 1 refused or failed, 2 a usage mistake or an unreachable node, 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+from rich.console import Console
+from rich.live import Live
+
+from dms.actor import unstructure_result
+from dms.deployment import DeploymentView, EventView
+from dms.ensemble import Ensemble, load_ensemble
+from dms.ensemble._report import Status, check_file, render_json, render_text
+from dms.node._command import check_positive
+
+from ._display import (
+    LiveView,
+    Names,
+    deployments_table,
+    event_line,
+    printable,
+    status_table,
+)
+from ._errors import EXIT_FAILED, EXIT_USAGE, OperationFailed, run_async
+from ._follow import follow
+from ._session import Session, Target, open_session
+from ._target import client_options
+from ._watch import Goal, Outcome, Verdict, Watch
+
+ResolveTarget = Callable[[], Target]
+DEFAULT_TIMEOUT = 120.0
+MAX_EVENT_PAGES = 100
+"""Pages of events (100 each) read at once, at most: what a node keeps of a deployment."""
+
+
+def _print_json(record: Any) -> None:
+    click.echo(json.dumps(record))
+    sys.stdout.flush()
+
+
+def _view_json(view: DeploymentView, outputs: dict[str, str] | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = unstructure_result(view)
+    if outputs is not None:
+        record["outputs"] = outputs
+    return record
+
+
+def _ending(verdict: Verdict, deployment: str, as_json: bool, view: DeploymentView | None,
+            outputs: dict[str, str]) -> int:
+    """Say how a wait ended and give the exit status."""
+    if as_json:
+        _print_json({"type": "final", "id": deployment, "outcome": verdict.outcome.value,
+                     "reason": verdict.reason,
+                     "status": None if view is None else _view_json(view, outputs)})
+    reason = printable(" ".join(verdict.reason.splitlines()))
+    if verdict.outcome in (Outcome.READY, Outcome.COMPLETED):
+        if not as_json:
+            click.echo(f"{verdict.outcome.value}: {reason}" if reason
+                       else verdict.outcome.value)
+        return 0
+    word = "failed" if verdict.outcome is Outcome.FAILED else "still waiting"
+    click.echo(f"Error: deployment {deployment} {word}: {reason}", err=True)
+    if verdict.outcome is Outcome.WAITING:
+        click.echo(f"it goes on; `dms shutdown {deployment}` stops it", err=True)
+    return EXIT_FAILED
+
+
+# -- deploy ------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("ensemble_file", metavar="ENSEMBLE.yaml")
+@client_options
+@click.option("--wait", is_flag=True,
+              help="Follow the deployment until every service is up and every task done "
+                   "(exit 0), or it fails (exit 1, with the reason).")
+@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
+              callback=check_positive,
+              help="Seconds for it to be running (the node fails it past that); with "
+                   "--wait, also how long to wait for it to be ready.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON: the id; with --wait, one event per line, then the outcome.")
+def deploy(ensemble_file: str, target: ResolveTarget, wait: bool, timeout: float,
+           as_json: bool) -> None:
+    """Deploy ENSEMBLE.yaml on the node and print its id."""
+    report = check_file(ensemble_file)
+    if report.status is not Status.VALID:
+        if as_json:
+            click.echo(render_json([report]))
+        else:
+            click.echo(render_text([report]), err=True)
+        raise SystemExit(EXIT_USAGE if report.status is Status.UNREADABLE else EXIT_FAILED)
+    try:
+        text = Path(ensemble_file).read_text()
+        ensemble = load_ensemble(text, file=ensemble_file)
+    except (OSError, ValueError) as exc:  # changed under us since it was checked
+        raise OperationFailed(f"{ensemble_file}: {exc}") from None
+    raise SystemExit(run_async(_deploy, target(), text, ensemble, wait, timeout, as_json))
+
+
+async def _deploy(target: Target, text: str, ensemble: Ensemble, wait: bool, timeout: float,
+                  as_json: bool) -> int:
+    async with open_session(target) as session:
+        deployment = await session.new(text, deadline=timeout)
+        if as_json:
+            _print_json({"type": "submitted", "id": deployment})
+        else:
+            click.echo(deployment)
+        if not wait:
+            return 0
+        watch = Watch(Goal.READY, ensemble)
+        verdict = await _follow_shown(session, deployment, watch, timeout, as_json)
+        return _ending(verdict, deployment, as_json, watch.view, watch.outputs)
+
+
+async def _follow_shown(session: Session, deployment: str, watch: Watch, timeout: float,
+                        as_json: bool) -> Verdict:
+    """`follow`, shown: JSON lines, a live view in a terminal, else plain lines."""
+    name = Names(session.target.names)
+    if as_json:
+        return await follow(session, deployment, watch, timeout=timeout,
+                            on_event=lambda event: _print_json(
+                                {"type": "event", **unstructure_result(event)}))
+    console = Console()
+    if not console.is_terminal:
+        return await follow(session, deployment, watch, timeout=timeout,
+                            on_event=lambda event: click.echo(event_line(event, name)))
+    live_view = LiveView(deployment, watch, name)
+    with Live(live_view, console=console, refresh_per_second=4) as live:
+        verdict = await follow(session, deployment, watch, timeout=timeout,
+                               on_event=live_view.add,
+                               on_status=lambda view: live.refresh())
+        live.refresh()
+    return verdict
+
+
+PIPED_WIDTH = 160
+"""Columns of a table written to a pipe or a file: wide enough that rows do not wrap."""
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=PIPED_WIDTH)
+
+
+# -- status and list ---------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("deployment", metavar="[ID]", required=False)
+@client_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(deployment: str | None, target: ResolveTarget, as_json: bool) -> None:
+    """The status of deployment ID (placement, each allocation, the tasks' output), or
+    without ID the table of your deployments."""
+    raise SystemExit(run_async(_status, target(), deployment, as_json))
+
+
+async def _status(target: Target, deployment: str | None, as_json: bool) -> int:
+    console = _console()
+    name = Names(target.names)
+    async with open_session(target) as session:
+        if deployment is None:
+            views = [await session.status(listed.id) for listed in await session.list()]
+            if as_json:
+                _print_json([_view_json(view) for view in views])
+            elif views:
+                console.print(deployments_table(views))
+            else:
+                click.echo("no deployments")
+            return 0
+        view = await session.status(deployment)
+        watch = Watch(Goal.ENDED)
+        for _ in range(MAX_EVENT_PAGES):
+            page = await session.events(deployment, watch.after)
+            watch.take(page.events)
+            if len(page.events) == 0 or page.final:
+                break
+        if as_json:
+            _print_json(_view_json(view, watch.outputs))
+        else:
+            console.print(status_table(view, watch.outputs, name))
+    return 0
+
+
+@click.command("list")
+@client_options
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def list_command(target: ResolveTarget, as_json: bool) -> None:
+    """Your deployments on the node: id and phase, one per line."""
+    raise SystemExit(run_async(_list, target(), as_json))
+
+
+async def _list(target: Target, as_json: bool) -> int:
+    async with open_session(target) as session:
+        listed = await session.list()
+    if as_json:
+        _print_json([attrs.asdict(entry) for entry in listed])
+    for entry in () if as_json else listed:
+        click.echo(printable(f"{entry.id}  {entry.phase}"))
+    return 0
+
+
+# -- events and shutdown -----------------------------------------------------------------
+
+
+@click.command()
+@click.argument("deployment", metavar="ID")
+@client_options
+@click.option("--follow", "following", is_flag=True,
+              help="Keep printing new events until the deployment has ended.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
+def events(deployment: str, target: ResolveTarget, following: bool, as_json: bool) -> None:
+    """The events of deployment ID (with --follow, until it has ended)."""
+    raise SystemExit(run_async(_events, target(), deployment, following, as_json))
+
+
+async def _events(target: Target, deployment: str, following: bool, as_json: bool) -> int:
+    name = Names(target.names)
+
+    def show(event: EventView) -> None:
+        if as_json:
+            _print_json(unstructure_result(event))
+        else:
+            click.echo(event_line(event, name))
+
+    async with open_session(target) as session:
+        watch = Watch(Goal.ENDED)
+        if following:
+            await follow(session, deployment, watch, timeout=float("inf"), on_event=show)
+            return 0
+        for _ in range(MAX_EVENT_PAGES):
+            page = await session.events(deployment, watch.after)
+            for event in page.events:
+                show(event)
+            watch.take(page.events)
+            if not page.events:
+                break
+    return 0
+
+
+@click.command()
+@click.argument("deployment", metavar="ID")
+@client_options
+@click.option("--wait", is_flag=True, help="Wait until it has ended (its phase is final).")
+@click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
+              callback=check_positive, help="With --wait, how long to wait.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON: the phase; with --wait, its events, then the outcome.")
+def shutdown(deployment: str, target: ResolveTarget, wait: bool, timeout: float,
+             as_json: bool) -> None:
+    """Shut deployment ID down: its allocations stop, its reservations are released."""
+    raise SystemExit(run_async(_shutdown, target(), deployment, wait, timeout, as_json))
+
+
+async def _shutdown(target: Target, deployment: str, wait: bool, timeout: float,
+                    as_json: bool) -> int:
+    async with open_session(target) as session:
+        phase = await session.shutdown(deployment)
+        if as_json:
+            _print_json({"type": "shutting_down", "id": deployment, "phase": phase})
+        else:
+            click.echo(printable(f"shutting down {deployment} (it was {phase})"))
+        if not wait:
+            return 0
+        watch = Watch(Goal.ENDED)
+        watch.after = (await _last_seq(session, deployment))
+        verdict = await _follow_shown(session, deployment, watch, timeout, as_json)
+        if verdict.outcome is Outcome.FAILED and watch.view is not None \
+                and watch.view.phase == "failed":
+            # stopped before it ran: ended, as asked; say how
+            verdict = Verdict(Outcome.COMPLETED, f"ended (failed: {verdict.reason})")
+        return _ending(verdict, deployment, as_json, watch.view, watch.outputs)
+
+
+async def _last_seq(session: Session, deployment: str) -> int:
+    """Where the events stand now (a shutdown follows from here, not from the start)."""
+    view = await session.status(deployment)
+    return max((event.seq for event in view.recent_events), default=0)
+
+
+def commands() -> Sequence[click.Command]:
+    return (deploy, status, list_command, events, shutdown)

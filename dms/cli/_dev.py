@@ -1,0 +1,267 @@
+"""`dms dev`: a local network on loopback in the foreground, like `nomad agent -dev`.
+
+    dms dev [--providers 3] [--data-dir D]
+
+One orchestrator node and N provider nodes, each a `dms node run` process of its own
+on 127.0.0.1 (ports picked by the kernel); the organisation key they all anchor, the
+grants it gives them and the user (printed as the `ucan` commands that make the same);
+and a client config in the data directory so that `dms deploy`, `dms status`, ... in
+another shell reach the orchestrator as the user with no flags. Ctrl-C (or SIGTERM)
+stops the orchestrator (its deployments are shut down), then the providers, and
+removes the client config: nothing is left running. Should the supervisor itself be
+killed, each node stops when its stdin closes.
+
+All the network's keys share one passphrase ($UCAN_PASSPHRASE, else asked once); the
+nodes get it in their environment, and `dms deploy` asks for it (or reads it there) to
+open the user's key.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import trio
+
+from dms.node._offer import InvalidOffer, parse_offer
+from dms.node._state_lock import LOCK_FILE, StateDirError, StateDirInUse, hold_state_dir
+from ucan.keystore import KeystoreError, resolve_passphrase
+
+from ._config import (
+    ClientConfig,
+    config_path,
+    data_directory,
+    remove_client_config,
+    write_client_config,
+)
+from ._devnet import ORCHESTRATOR, ORG, USER, DevLayout, DevNetwork, prepare_network
+from ._errors import EXIT_FAILED, EXIT_INTERRUPTED, Mistake
+from ._supervisor import DevFailed, NodeSpec, Supervisor, open_supervisor
+
+DEFAULT_OFFER = "cpu=1,ram=1Gi,disk=4Gi"
+READY_TIMEOUT = 30.0
+"""Seconds for every provider to link with the orchestrator."""
+MAX_PROVIDERS = 32
+DEV_KEYS = "the dev network's keys"  # they share one passphrase
+
+
+def _providers(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if not 1 <= value <= MAX_PROVIDERS:
+        raise Mistake(f"--providers must be 1 to {MAX_PROVIDERS}, got {value}")
+    return value
+
+
+def _offer(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        parse_offer(value)
+    except InvalidOffer as exc:
+        raise Mistake(f"--provide: {exc}") from None
+    return value
+
+
+@click.command()
+@click.option("--providers", default=3, show_default=True, type=int, callback=_providers,
+              help="Provider nodes to run besides the orchestrator.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Where the network's keys, grants and node state go, and the client "
+                   "config (default $DMS_DATA_DIR or ~/.local/share/dms).")
+@click.option("--provide", "offer", default=DEFAULT_OFFER, show_default=True,
+              callback=_offer, help="What each provider offers of this machine.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object when the network is ready (and nothing else).")
+def dev(providers: int, data_dir: str | None, offer: str, as_json: bool) -> None:
+    """Run a local dev network until Ctrl-C: an orchestrator and N providers on
+    127.0.0.1, its grants made, and a client config for the deployment commands.
+    Exit 0 once stopped, 1 when a node fails, 2 on a usage mistake, 130 when
+    interrupted before it was ready."""
+    data = data_directory(data_dir)
+    layout = DevLayout(data / "dev", providers)
+    first = not (layout.keystore / f"{ORG}.key").exists()
+    try:
+        passphrase = resolve_passphrase(DEV_KEYS, confirm=first, prompt=_prompt)
+    except KeystoreError as exc:
+        raise Mistake(str(exc)) from None
+    except (KeyboardInterrupt, EOFError):
+        click.echo("interrupted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    env = {**os.environ, "UCAN_PASSPHRASE": passphrase}
+    try:
+        status = trio.run(_run_alone, layout, passphrase, offer, env, config_path(data),
+                          as_json)
+    except KeyboardInterrupt:  # before the signal handlers were in place
+        click.echo("interrupted", err=True)
+        status = EXIT_INTERRUPTED
+    raise SystemExit(status)
+
+
+async def _run_alone(layout: DevLayout, passphrase: str, offer: str, env: dict[str, str],
+                     path: Path, as_json: bool) -> int:
+    """`_run`, holding the network's directory: one dev network per data directory (a
+    second one is refused before it touches any key or grant of the first)."""
+    try:
+        async with hold_state_dir(layout.root):
+            try:
+                network = prepare_network(layout, passphrase)
+            except KeystoreError as exc:
+                raise Mistake(f"{exc} (the dev network's keys are in {layout.keystore})"
+                              ) from None
+            except OSError as exc:
+                raise Mistake(f"cannot prepare {layout.root}: {exc.strerror or exc}") from None
+            return await _run(network, offer, env, path, as_json)
+    except StateDirInUse:
+        raise Mistake(f"{layout.root} is in use by another `dms dev`{_holder(layout.root)}: "
+                      f"stop it, or give this one another --data-dir") from None
+    except StateDirError as exc:
+        raise Mistake(str(exc)) from None
+
+
+def _holder(directory: Path) -> str:
+    try:
+        pid = (directory / LOCK_FILE).read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""
+
+
+def _prompt(text: str) -> str:
+    """The keystore's prompt, worded for all the network's keys at once."""
+    return getpass.getpass(text.replace(f"key {DEV_KEYS!r}", DEV_KEYS))
+
+
+async def _run(network: DevNetwork, offer: str, env: dict[str, str], path: Path,
+               as_json: bool) -> int:
+    """Start the network, announce it, and run until a signal (or a node's death)."""
+    say: Callable[[str], None] = _quiet if as_json else _say
+    ready = False
+    config: ClientConfig | None = None
+    failures: list[str] = []
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        try:
+            async with open_supervisor(env, _relay) as supervisor, trio.open_nursery() as tasks:
+                async def on_signal() -> None:
+                    async for _ in signals:
+                        say("stopping the dev network")
+                        tasks.cancel_scope.cancel()
+                        return
+
+                tasks.start_soon(on_signal)
+                config = await _start(supervisor, network, offer)
+                write_client_config(path, config)
+                ready = True
+                _announce(network, config, [node.spec for node in supervisor.nodes], path,
+                          as_json)
+                dead = await supervisor.deaths.receive()
+                raise DevFailed(dead.obituary())
+        except* DevFailed as failed:
+            failures = [str(failure) for failure in _leaves(failed)]
+        finally:
+            if config is not None:
+                remove_client_config(path, config)
+    for failure in failures:
+        click.echo(f"Error: {failure}", err=True)
+    if failures:
+        return EXIT_FAILED
+    say("stopped")
+    return 0 if ready else EXIT_INTERRUPTED
+
+
+def _leaves(group: BaseExceptionGroup[DevFailed]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for inner in group.exceptions:
+        found.extend(_leaves(inner) if isinstance(inner, BaseExceptionGroup) else [inner])
+    return found
+
+
+async def _start(supervisor: Supervisor, network: DevNetwork, offer: str) -> ClientConfig:
+    layout = network.layout
+    org = network.dids[ORG]
+
+    def options(name: str) -> tuple[str, ...]:
+        return ("--keystore", str(layout.keystore), "--key-name", name,
+                "--state-dir", str(layout.state_dir(name)), "--anchor", org,
+                "--proof", str(layout.grant_file(name)))
+
+    orchestrator = await supervisor.start(NodeSpec(ORCHESTRATOR, options(ORCHESTRATOR),
+                                                   stage=0))
+    assert orchestrator.address is not None and orchestrator.did is not None
+    specs = [NodeSpec(name, (*options(name), "--provide", offer,
+                             "--bootstrap", orchestrator.address), stage=1)
+             for name in layout.nodes[1:]]
+    async with trio.open_nursery() as starting:
+        for spec in specs:
+            starting.start_soon(supervisor.start, spec)
+    async with trio.open_nursery() as linking:
+        async def linked() -> None:
+            with trio.move_on_after(READY_TIMEOUT):
+                await orchestrator.wait_peers(len(specs))
+            linking.cancel_scope.cancel()
+
+        async def none_died() -> None:
+            dead = await supervisor.deaths.receive()
+            raise DevFailed(dead.obituary())
+
+        linking.start_soon(linked)
+        linking.start_soon(none_died)
+    if orchestrator.peers < len(specs):
+        raise DevFailed(f"only {orchestrator.peers} of {len(specs)} providers linked with the "
+                        f"orchestrator within {READY_TIMEOUT:g} s")
+    names = {node.did: node.name for node in supervisor.nodes if node.did is not None}
+    return ClientConfig(node=orchestrator.address, node_did=orchestrator.did,
+                        keystore=str(layout.keystore), key=USER,
+                        proofs=(str(layout.grant_file(USER)),), names=names,
+                        written_by=f"dms dev (pid {os.getpid()})")
+
+
+def _announce(network: DevNetwork, config: ClientConfig, nodes: list[NodeSpec], path: Path,
+              as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"event": "ready", "orchestrator": config.node,
+                               "orchestrator_did": config.node_did, "config": str(path),
+                               "org": network.dids[ORG], "user": network.dids[USER],
+                               "nodes": {name: did for did, name in config.names.items()},
+                               "commands": list(network.commands),
+                               "node_commands": [node.command for node in nodes]}))
+        sys.stdout.flush()
+        return
+    lines = ["", "the dev network's keys and grants, as `ucan` commands that make the same:"]
+    lines += [f"  {command}" for command in network.commands]
+    lines += ["", "the nodes, each started as (with UCAN_PASSPHRASE in its environment):"]
+    lines += [f"  {node.command}" for node in nodes]
+    lines += ["", f"nodes (each anchors org {network.dids[ORG]}):"]
+    lines += [f"  {name:<13} {did}" for did, name in sorted(config.names.items(),
+                                                            key=lambda item: item[1])]
+    lines += ["", f"client config: {path} (`dms deploy`, `dms status`, ... use it)",
+              "in another shell:",
+              f"  {_data_dir_hint(path)}dms deploy examples/ensembles/hello-web.yaml --wait",
+              "Ctrl-C stops the network",
+              f"ready: orchestrator at {config.node}"]  # last: a script may read up to it
+    click.echo("\n".join(lines))
+    sys.stdout.flush()
+
+
+def _data_dir_hint(path: Path) -> str:
+    """What another shell needs to find this network's client config."""
+    directory = path.parent
+    return "" if directory == data_directory(None) else \
+        f"DMS_DATA_DIR={shlex.quote(str(directory))} "
+
+
+def _quiet(text: str) -> None:
+    pass
+
+
+def _say(text: str) -> None:
+    click.echo(text)
+    sys.stdout.flush()
+
+
+def _relay(line: str) -> None:
+    click.echo(line, err=True)
+

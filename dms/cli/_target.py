@@ -1,0 +1,80 @@
+"""Which node a deployment command talks to, and as whom: its flags over the client
+config (`dms dev` writes one), resolved and checked before anything connects.
+
+    --node ADDR      the node's address (default: the config's)
+    --as NAME        the user's key (default: the config's; a key never made here)
+    --keystore DIR   where that key is (default: the config's for its key, else
+                     $UCAN_KEYSTORE or ~/.config/ucan/keys)
+    --proof FILE     grants to present (default: the config's for its key)
+    --data-dir DIR   where the client config is (default $DMS_DATA_DIR or
+                     ~/.local/share/dms)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from dms.node._command import check_ws_address, load_key_or_exit, read_grants
+from ucan.keystore import keystore_directory, open_key
+
+from ._config import InvalidClientConfig, config_path, data_directory, read_client_config
+from ._errors import Mistake
+from ._session import Target
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def client_options(command: F) -> F:
+    """The options every command that talks to a node takes, gathered into `target`
+    (a function that resolves them: it may ask for a passphrase)."""
+
+    @click.option("--node", metavar="ADDR", callback=check_ws_address,
+                  help="The node's address, ws://HOST:PORT (default: the client config's).")
+    @click.option("--as", "as_name", metavar="NAME",
+                  help="Your key in the keystore (default: the client config's).")
+    @click.option("--keystore", type=click.Path(file_okay=False),
+                  help="Keystore directory of --as (default $UCAN_KEYSTORE or "
+                       "~/.config/ucan/keys).")
+    @click.option("--proof", multiple=True, metavar="FILE",
+                  help="A grant to present (repeat; default: the client config's).")
+    @click.option("--data-dir", type=click.Path(file_okay=False),
+                  help="Where the client config is (default $DMS_DATA_DIR or "
+                       "~/.local/share/dms).")
+    @functools.wraps(command)
+    def with_target(*args: Any, node: str | None, as_name: str | None,
+                    keystore: str | None, proof: tuple[str, ...], data_dir: str | None,
+                    **kwargs: Any) -> Any:
+        target = functools.partial(resolve_target, data_dir, node, as_name, keystore, proof)
+        return command(*args, target=target, **kwargs)
+
+    return with_target  # type: ignore[return-value]
+
+
+def resolve_target(data_dir: str | None, node: str | None, as_name: str | None,
+                   keystore: str | None, proof: tuple[str, ...]) -> Target:
+    path = config_path(data_directory(data_dir))
+    try:
+        config = read_client_config(path)
+    except InvalidClientConfig as exc:
+        raise Mistake(f"client config {exc}") from None
+    if node is None and config is None:
+        raise Mistake(f"no node to talk to: there is no client config at {path} (start "
+                      f"`dms dev`, or pass --node ws://HOST:PORT --as NAME)")
+    if as_name is None and config is None:
+        raise Mistake("--as NAME: which of your keys to act as (no client config names one)")
+    ours = config is not None and as_name in (None, config.key)
+    name = as_name or (config.key if config is not None else "")
+    directory = keystore_directory(keystore if keystore is not None or not ours
+                                   else config.keystore if config is not None else None)
+    proofs = proof or (config.proofs if ours and config is not None else ())
+    grants = read_grants(proofs)
+    key = load_key_or_exit(lambda: open_key(directory, name))
+    same_node = config is not None and node in (None, config.node)
+    return Target(address=node or (config.node if config is not None else ""),
+                  did=config.node_did if same_node and config is not None else None,
+                  key=key, proofs=tuple(grants),
+                  names=dict(config.names) if config is not None else {})

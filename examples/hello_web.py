@@ -1,0 +1,111 @@
+"""`make run`: a local network, a deployment across two providers, its status, its
+shutdown, and the network stopped, with the `dms` commands a user would type.
+
+    python examples/hello_web.py [--data-dir DIR]
+
+1. `dms dev` in the background: an orchestrator and three providers on 127.0.0.1, the
+   organisation's grants made (printed as `ucan` commands), a client config written.
+2. `dms deploy examples/ensembles/hello-web.yaml --wait`: a web service with an http
+   health check on one provider, a task on another that calls it and prints the answer.
+3. `dms status`, `dms status ID`: the placement, the health, the task's output.
+4. `dms shutdown ID --wait`, then Ctrl-C (SIGINT) to `dms dev`: nothing is left running.
+
+The network's files go in a temporary directory (removed at the end) unless
+`--data-dir` names one, so the demo never touches your own `~/.local/share/dms`.
+Exit status 0 when every step did what it should.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ENSEMBLE = HERE / "ensembles" / "hello-web.yaml"
+DMS = str(Path(sys.executable).with_name("dms"))
+STEP_TIMEOUT = 60
+DEV_READY_TIMEOUT = 60
+
+
+def show(argv: list[str]) -> None:
+    print(f"\n$ {shlex.join(['dms', *argv[1:]])}", flush=True)
+
+
+def dms(*args: str, env: dict[str, str], capture: bool = False) -> subprocess.CompletedProcess[str]:
+    argv = [DMS, *args]
+    if not capture:
+        show(argv)
+    result = subprocess.run(argv, env=env, text=True, timeout=STEP_TIMEOUT,
+                            stdout=subprocess.PIPE if capture else None)
+    if result.returncode != 0:
+        raise SystemExit(f"`{shlex.join(['dms', *args])}` exited with {result.returncode}")
+    return result
+
+
+def start_dev(env: dict[str, str]) -> subprocess.Popen[str]:
+    argv = [DMS, "dev"]  # three providers by default
+    show(argv)
+    print("(in the background; Ctrl-C would stop it)", flush=True)
+    dev = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    assert dev.stdout is not None
+    ends = time.monotonic() + DEV_READY_TIMEOUT
+    for line in dev.stdout:
+        print(f"  {line.rstrip()}", flush=True)
+        if line.startswith("ready:"):
+            return dev
+        if time.monotonic() > ends:
+            break
+    stop_dev(dev)
+    raise SystemExit("`dms dev` did not get ready")
+
+
+def stop_dev(dev: subprocess.Popen[str]) -> int:
+    if dev.poll() is None:
+        dev.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    try:
+        out, _ = dev.communicate(timeout=STEP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        dev.kill()
+        out, _ = dev.communicate()
+    for line in (out or "").splitlines():
+        print(f"  {line}", flush=True)
+    return dev.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", help="where the dev network keeps its files")
+    options = parser.parse_args()
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="dms-demo-") as scratch:
+        data_dir = options.data_dir or scratch
+        env = {**os.environ, "DMS_DATA_DIR": data_dir,
+               "UCAN_PASSPHRASE": os.environ.get("UCAN_PASSPHRASE", "make-run-demo")}
+        dev = start_dev(env)
+        try:
+            dms("deploy", str(ENSEMBLE.relative_to(Path.cwd()) if ENSEMBLE.is_relative_to(
+                Path.cwd()) else ENSEMBLE), "--wait", env=env)
+            listed = json.loads(dms("list", "--json", env=env, capture=True).stdout)
+            deployment = listed[-1]["id"]
+            dms("status", env=env)
+            dms("status", deployment, env=env)
+            dms("shutdown", deployment, "--wait", env=env)
+        finally:
+            print("\n(Ctrl-C to `dms dev`)", flush=True)
+            status = stop_dev(dev)
+        if status != 0:
+            raise SystemExit(f"`dms dev` exited with {status}")
+    print(f"\ndone in {time.monotonic() - began:.1f} s; nothing is left running", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

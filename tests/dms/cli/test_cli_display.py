@@ -1,0 +1,77 @@
+"""What the node (and whatever a workload printed) sends is shown, never obeyed and
+never a crash: no control character reaches the terminal, no markup is read."""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+
+from dms.cli._display import LiveView, Names, event_line, printable, status_table
+from dms.cli._watch import Goal, Watch
+from dms.deployment import AllocationView, DeploymentView, EventView
+
+remote_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    ["\x1b[2J\x1b[H", "[bold red]", "[/]", "\x1b]0;owned\x07", "\u202eevil", "did:key:zX"])
+values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | remote_text,
+                      lambda inner: st.lists(inner, max_size=3), max_leaves=8)
+payloads = st.dictionaries(st.sampled_from(["allocation", "provider", "event", "detail",
+                                            "logs_tail", "phase", "nodes", "explanation",
+                                            "step"]) | remote_text, values, max_size=6)
+
+
+def shown(text: str) -> bool:
+    """No control or format character but newline and tab."""
+    return all(c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf") for c in text)
+
+
+def render(renderable: Any) -> str:
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(renderable)
+    return out.getvalue()
+
+
+@settings(max_examples=100)
+@given(st.sampled_from(["phase", "allocation", "committed", "unplaceable", "step",
+                        "provider_lost"]) | remote_text,
+       payloads, st.floats(allow_nan=True))
+def test_any_event_becomes_printable_lines(kind: str, payload: dict[str, Any],
+                                           at: float) -> None:
+    line = event_line(EventView(1, at, kind, payload), Names({}))
+    assert shown(line)
+
+
+@settings(max_examples=50)
+@given(remote_text, remote_text, remote_text, st.floats(allow_nan=True))
+def test_any_status_renders_and_markup_in_it_is_text(name: str, state: str, output: str,
+                                                     created: float) -> None:
+    view = DeploymentView(id=name, phase=state, owner="o", created_at=created,
+                          assignment={name: "did:key:zProvider"},
+                          allocations=(AllocationView(name, name, state, state),),
+                          failure=output, recent_events=())
+    text = render(status_table(view, {name: output}, Names({})))
+    assert shown(text)
+    if "[bold red]" in output:  # not read as markup: printed as it was
+        assert "[bold red]" in text
+
+
+def test_escapes_are_shown_not_sent() -> None:
+    assert printable("a\x1b[2Jb\u202ec\n\td") == "a\\x1b[2Jb\\u202ec\n\td"
+
+
+def test_the_live_view_names_providers_and_shows_task_output() -> None:
+    watch = Watch(Goal.ENDED)
+    watch.take([EventView(1, 0.0, "allocation", {"allocation": "job", "event": "completed",
+                                                 "provider": "did:key:zP",
+                                                 "logs_tail": "hello\n"})])
+    watch.judge(DeploymentView(id="d1", phase="running", owner="o", created_at=0.0,
+                               assignment={"n": "did:key:zP"},
+                               allocations=(AllocationView("job", "did:key:zP", "completed"),),
+                               failure="", recent_events=()))
+    live = LiveView("d1", watch, Names({"did:key:zP": "provider1"}), clock=lambda: 0.0)
+    text = render(live)
+    assert "n → provider1" in text and "completed" in text and "hello" in text
