@@ -167,6 +167,7 @@ class Orchestrator(Role):
         self._rtts: dict[tuple[str, str], float] = {}
         self.assignment: Assignment | None = None
         self._moved_to: dict[str, Handle] = {}  # providers a redeploy added
+        self._asked_again: dict[str, float] = {}  # provider -> when it was last looked up
 
     # -- answers from providers ---------------------------------------------------------
 
@@ -394,14 +395,27 @@ class Orchestrator(Role):
 
     async def _take_down(self, actor: Actor, provider: Handle, command: str,
                          nodes: tuple[str, ...] = ()) -> None:
-        """Revert or shut down `nodes` on one provider (idempotent there); a provider that
-        does not answer takes them down itself when its leases or heartbeat run out."""
-        try:
-            await actor.invoke(provider, command, wire.DeploymentRef(self.id, nodes),
-                               subject=self.market, timeout=self.settings.request_timeout)
-        except ActorError as error:
-            await self.journal.event("take_down_unconfirmed", provider=provider.peer,
-                                     reason=str(error)[:1000])
+        """Revert or shut down `nodes` on one provider (idempotent there), at its
+        provider actor as known now (a restarted provider has a new one: it is looked up
+        once more on a refusal). A provider that does not answer takes them down itself
+        when its leases or heartbeat run out."""
+        current = self.providers.get(provider.peer, provider)
+        for attempt in range(2):
+            try:
+                await actor.invoke(current, command, wire.DeploymentRef(self.id, nodes),
+                                   subject=self.market, timeout=self.settings.request_timeout)
+                return
+            except ActorError as error:
+                failure = error
+            if attempt == 0:
+                self._asked_again.pop(current.peer, None)
+                await self._find_again(actor, current.peer)
+                found = self.providers.get(current.peer, current)
+                if found == current:
+                    break
+                current = found
+        await self.journal.event("take_down_unconfirmed", provider=current.peer,
+                                 reason=str(failure)[:1000])
 
     # -- allocate and start ------------------------------------------------------------
 
@@ -416,10 +430,15 @@ class Orchestrator(Role):
                 nursery.start_soon(self._allocate_one, actor, handle, nodes, failures)
         if failures:
             raise failures[0]
+        await self._record_allocations()
+
+    async def _record_allocations(self) -> None:
+        known = self.journal.record.allocations
         await self.journal.update(allocations={
-            name: DeploymentAllocation(provider=placed.provider, actor=placed.actor.id,
-                                       inbox=placed.actor.inbox,
-                                       provider_actor=self.providers[placed.provider].id)
+            name: DeploymentAllocation(
+                provider=placed.provider, actor=placed.actor.id, inbox=placed.actor.inbox,
+                provider_actor=self.providers[placed.provider].id,
+                state=known[name].state if name in known else AllocationState.PENDING)
             for name, placed in self.placed.items()})
 
     async def _allocate_one(self, actor: Actor, provider: Handle, nodes: list[str],
@@ -533,10 +552,43 @@ class Orchestrator(Role):
                 silent[placed.provider] = trio.current_time()
                 await self.journal.event("provider_suspected", provider=placed.provider,
                                          reason=str(error)[:1000])
+            await self._find_again(actor, placed.provider)
             return
         if silent.pop(placed.provider, None) is not None:
             await self.journal.event("provider_answers_again", provider=placed.provider)
         await self._take_report(placed, report)
+
+    async def _find_again(self, actor: Actor, provider: str) -> None:
+        """Ask the provider node's root (an address that outlives a provider restart)
+        for this deployment's allocation actors there: a restarted provider re-adopts
+        the workloads into new actors, with fresh delegations to this orchestrator.
+        At most once per `poll_interval * 5` per provider."""
+        now = trio.current_time()
+        if now - self._asked_again.get(provider, -math.inf) < self.settings.poll_interval * 5:
+            return
+        self._asked_again[provider] = now
+        root = Handle(provider, provider, provider, "root")
+        try:
+            reply = await actor.invoke(root, wire.ALLOCATIONS, wire.DeploymentRef(self.id),
+                                       subject=self.market,
+                                       timeout=self.settings.request_timeout)
+            found = structure_args(reply, wire.HostedAllocations)
+            grants = [(g, Delegation.decode(g.proof)) for g in found.allocations]
+        except (ActorError, UcanError, ValueError):
+            return  # silent still: the loss rule decides
+        if found.provider.did != provider:
+            return
+        self.providers[provider] = found.provider
+        for grant, proof in grants:
+            known = self.placed.get(grant.allocation)
+            if known is None or known.provider != provider:
+                continue  # not an allocation this deployment has there
+            self.placed[grant.allocation] = attrs.evolve(known, actor=grant.actor, proof=proof)
+            self._seen_events[grant.allocation] = 0  # new actors number events from 1
+            self.hold(proof)
+        await self._record_allocations()
+        await self.journal.event("allocations_found_again", provider=provider,
+                                 allocations=sorted(g.allocation for g, _ in grants))
 
     async def _lost(self, actor: Actor, provider: str) -> None:
         """`provider` has been silent past `lost_after`: what ran there has stopped (it
