@@ -71,3 +71,19 @@ async def test_a_gpu_nobody_has_fails_naming_the_gpu_and_every_provider(tmp_path
         assert "gpu" in status["failure"]
         for node in market.providers:
             assert node.did in status["failure"]
+
+
+async def test_a_pinned_node_lands_on_its_peer_and_an_excluded_peer_gets_nothing(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=3) as market:
+        first, second, third = (node.did for node in market.providers)
+        pinned = TWO.replace("  f: {allocations: [front]}",
+                             f"  f: {{allocations: [front], peer: '{third}'}}")
+        pinned += f"exclude_peers: ['{first}']\n"
+        deployment = await market.deploy(pinned)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        assert status["assignment"]["f"] == third
+        assert first not in status["assignment"].values()
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
