@@ -22,6 +22,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,28 @@ def stop_dev(dev: subprocess.Popen[str]) -> int:
     return dev.wait()
 
 
+PORT = 8765  # the port hello-web.yaml names
+
+
+def ensemble_to_deploy(scratch: str) -> str:
+    """hello-web.yaml as written, or, when its port is taken on this machine (another
+    demo running, say), a copy on a free port: the demo must not fail for that."""
+    shown = str(ENSEMBLE.relative_to(Path.cwd()) if ENSEMBLE.is_relative_to(Path.cwd())
+                else ENSEMBLE)
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", PORT))
+            return shown
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    copy = Path(scratch) / "hello-web.yaml"
+    copy.write_text(ENSEMBLE.read_text().replace(str(PORT), str(port)))
+    print(f"(port {PORT} is taken here: deploying a copy of {shown} on port {port})",
+          flush=True)
+    return str(copy)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="where the dev network keeps its files")
@@ -91,8 +114,7 @@ def main() -> int:
                "UCAN_PASSPHRASE": os.environ.get("UCAN_PASSPHRASE", "make-run-demo")}
         dev = start_dev(env)
         try:
-            dms("deploy", str(ENSEMBLE.relative_to(Path.cwd()) if ENSEMBLE.is_relative_to(
-                Path.cwd()) else ENSEMBLE), "--wait", env=env)
+            dms("deploy", ensemble_to_deploy(scratch), "--wait", env=env)
             listed = json.loads(dms("list", "--json", env=env, capture=True).stdout)
             deployment = listed[-1]["id"]
             dms("status", env=env)
