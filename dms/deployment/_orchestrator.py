@@ -19,6 +19,7 @@ providers also take down what a silent orchestrator leaves (lease and heartbeat)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
@@ -108,6 +109,8 @@ class DeploymentFailed(Exception):
     """The deployment cannot be done; the message says why, for the user."""
 
 
+MEASURED_PAIRS = 32
+"""Provider pairs whose bandwidth one round measures at most."""
 STALE = frozenset({"InsufficientCapacity", "TooManyReservations"})
 """Commit refusals that mean the provider's bid was overtaken, not that it is bad."""
 
@@ -165,6 +168,7 @@ class Orchestrator(Role):
         self._phase_events: list[PhaseEvent] = []
         self._last_reason = "no provider answered"
         self._rtts: dict[tuple[str, str], float] = {}
+        self._bandwidths: dict[tuple[str, str], float] = {}  # bits per second
         self.assignment: Assignment | None = None
         self._moved_to: dict[str, Handle] = {}  # providers a redeploy added
         self._asked_again: dict[str, float] = {}  # provider -> when it was last looked up
@@ -201,8 +205,44 @@ class Orchestrator(Role):
 
     def measurements(self) -> Measurements:
         known = self.providers
-        return Measurements({pair: ProviderPath(rtt_ms=rtt) for pair, rtt in self._rtts.items()
-                             if pair[0] in known and pair[1] in known})
+        pairs = {p for p in (*self._rtts, *self._bandwidths) if p[0] in known and p[1] in known}
+        return Measurements({pair: ProviderPath(rtt_ms=self._rtts.get(pair),
+                                                bandwidth=self._bandwidths.get(pair))
+                             for pair in pairs})
+
+    async def _measure_bandwidth(self, actor: Actor, window: BidWindow) -> None:
+        """For edges that ask for bandwidth: have one provider of each candidate pair
+        time a bounded transfer to the other (at most `MEASURED_PAIRS` new pairs per
+        round; what was measured is kept)."""
+        wanted: set[tuple[str, str]] = set()
+        for edge in self.requirements.edges:
+            if edge.min_bandwidth is None:
+                continue
+            for a in window.candidates(edge.source):
+                for b in window.candidates(edge.target):
+                    pair = (a, b) if a < b else (b, a)
+                    if a != b and pair not in self._bandwidths:
+                        wanted.add(pair)
+        by_source: dict[str, list[str]] = {}
+        for a, b in sorted(wanted)[:MEASURED_PAIRS]:
+            by_source.setdefault(a, []).append(b)
+
+        async def measure(source: str, targets: list[str]) -> None:
+            order = wire.MeasureOrder(self.id, tuple(self.providers[t] for t in targets))
+            with contextlib.suppress(ActorError, ValueError):
+                reply = await actor.invoke(self.providers[source], wire.MEASURE, order,
+                                           subject=self.market,
+                                           timeout=self.settings.request_timeout)
+                for target, bps in structure_args(reply, wire.Measured).bits_per_second.items():
+                    if target in targets and math.isfinite(bps) and bps > 0:
+                        pair = (source, target) if source < target else (target, source)
+                        self._bandwidths[pair] = bps
+
+        async with trio.open_nursery() as nursery:
+            for source, targets in by_source.items():
+                nursery.start_soon(measure, source, targets)
+        if by_source:
+            await self.journal.event("bandwidth_measured", pairs=len(self._bandwidths))
 
     # -- the deployment -----------------------------------------------------------------
 
@@ -320,6 +360,7 @@ class Orchestrator(Role):
                                   subject=self.market)
             while not window.should_close(trio.current_time()):
                 await self._next_answer(self._answers, closes)
+            await self._measure_bandwidth(actor, window)
             await self._enter(P.SOLVING)
             while True:
                 seen = self._answers

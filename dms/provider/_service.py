@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import attrs
 import trio
 
-from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
+from dms.actor import Actor, ActorError, BehaviorFailed, Message, Role, behavior
 from dms.ensemble import EnsembleError, derive_requirements, load_ensemble
 from dms.ensemble._requirements import EnsembleRequirements
 from dms.ensemble._spec import Ensemble
@@ -58,6 +58,9 @@ from ._wire import (
     DEPLOYMENT_TOPIC,
     MAX_ENSEMBLE_TEXT,
     MAX_RTTS,
+    MEASURE,
+    PROBE,
+    PROBE_BYTES,
     REQUEST,
     REVERT,
     SHUTDOWN,
@@ -71,12 +74,17 @@ from ._wire import (
     Committed,
     DeploymentRef,
     HostedAllocations,
+    Measured,
+    MeasureOrder,
+    Probe,
 )
 
 log = logging.getLogger("dms.provider")
 
 REMOVE_TIMEOUT = 30.0
 """How long removing a stopped allocation's execution (container, files) may take."""
+MAX_MEASURED = 16
+"""Providers one measurement order times at most."""
 SWEEP_INTERVAL = 1.0
 """Seconds between the provider's lease and heartbeat checks (and the writes of when
 each orchestrator last asked)."""
@@ -160,6 +168,32 @@ class ProviderService(Role):
                               subject=message.invocation.sub)
 
     # -- commit and revert ------------------------------------------------------------
+
+    @behavior(MEASURE, args=MeasureOrder)
+    async def measure(self, message: Message[MeasureOrder]) -> Measured:
+        """Time one `PROBE_BYTES` transfer to each provider named (at most
+        `MAX_MEASURED`), net of the round trip without payload: bits per second."""
+        order = message.args
+        measured: dict[str, float] = {}
+        for target in order.to[:MAX_MEASURED]:
+            with contextlib.suppress(ActorError):
+                began = trio.current_time()
+                await self.actor.invoke(target, PROBE, Probe(b""),
+                                        subject=message.invocation.sub, timeout=5)
+                empty = trio.current_time() - began
+                began = trio.current_time()
+                await self.actor.invoke(target, PROBE, Probe(bytes(PROBE_BYTES)),
+                                        subject=message.invocation.sub, timeout=10)
+                loaded = trio.current_time() - began
+                measured[target.peer] = 8 * PROBE_BYTES / max(loaded - empty, 1e-6)
+        return Measured(measured)
+
+    @behavior(PROBE, args=Probe)
+    async def probe(self, message: Message[Probe]) -> dict[str, int]:
+        """The other end of a bandwidth measurement: receive and say how much came."""
+        if len(message.args.payload) > PROBE_BYTES:
+            raise BehaviorFailed(f"payload: over {PROBE_BYTES} bytes", name="InvalidArgs")
+        return {"received": len(message.args.payload)}
 
     @behavior(COMMIT, args=CommitOrder)
     async def commit(self, message: Message[CommitOrder]) -> Committed:

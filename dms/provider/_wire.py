@@ -23,6 +23,10 @@ REVERT = "/dms/deployment/revert"
 ALLOCATE = "/dms/deployment/allocate"
 SHUTDOWN = "/dms/deployment/shutdown"
 ALLOCATIONS = "/dms/deployment/allocations"
+MEASURE = "/dms/deployment/measure"
+PROBE = "/dms/deployment/probe"
+PROBE_BYTES = 256 * 1024
+"""What one bandwidth probe carries: enough to time on a LAN, little for a node."""
 
 ALLOCATION = "/dms/allocation"
 ALLOCATION_START = "/dms/allocation/start"
@@ -58,6 +62,25 @@ class BidAnswer:
     bid: Bid | None = None
     decline: Decline | None = None
     rtt_ms: dict[str, float] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class MeasureOrder:
+    """Measure the bandwidth from this provider to each of `to` (other bidders), for an
+    edge constraint that asks for it: one bounded transfer each."""
+
+    deployment: str
+    to: tuple[Handle, ...]
+
+
+@attrs.frozen
+class Measured:
+    bits_per_second: dict[str, float]  # by the measured provider's peer
+
+
+@attrs.frozen
+class Probe:
+    payload: bytes
 
 
 @attrs.frozen

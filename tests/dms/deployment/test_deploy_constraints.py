@@ -87,3 +87,28 @@ async def test_a_pinned_node_lands_on_its_peer_and_an_excluded_peer_gets_nothing
         assert first not in status["assignment"].values()
         await market.shutdown(deployment)
         await market.wait_phase(deployment, "completed")
+
+
+async def test_an_edge_asking_for_bandwidth_is_met_with_a_transfer_the_providers_timed(
+        tmp_path: Path) -> None:
+    edged = TWO + "edge_constraints:\n  - edges: [f, b]\n    bw: 1Mbps\n"
+    async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2) as market:
+        deployment = await market.deploy(edged)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        assert len(set(status["assignment"].values())) == 2
+        events = await market.user.root.invoke(market.orchestrator.root.handle,
+                                               "/dms/node/deployment/events",
+                                               {"id": deployment})
+        assert any(e["kind"] == "bandwidth_measured" for e in events["events"])
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
+
+
+async def test_an_edge_asking_for_more_bandwidth_than_measured_fails_saying_so(
+        tmp_path: Path) -> None:
+    edged = TWO + "edge_constraints:\n  - edges: [f, b]\n    bw: 100000Gbps\n"
+    async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2) as market:
+        deployment = await market.deploy(edged, deadline=3)
+        status = await market.wait_phase(deployment, "failed")
+        assert "bandwidth" in status["failure"] or "bw" in status["failure"]
