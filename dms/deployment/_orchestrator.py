@@ -533,10 +533,9 @@ class Orchestrator(Role):
             return
         await self._take_report(placed, report)
         if report.phase in ENDED_BADLY or (report.ended and report.phase != "completed"):
-            last = report.events[-1].detail if report.events else ""
             failures.append(DeploymentFailed(
                 f"allocation {placed.allocation} on {placed.provider} failed to start "
-                f"({report.phase}): {last}"))
+                f"({report.phase}): {_why_it_ended(report)}"))
 
     async def _stop_one(self, actor: Actor, placed: _Placed) -> None:
         try:
@@ -756,6 +755,22 @@ def _levels(depends_on: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
     for name, at in level.items():
         groups[at].append(name)
     return groups
+
+
+FAILURE_EVENTS = ("start_failed", "unhealthy", "exited", "crash_loop")
+
+
+def _why_it_ended(report: wire.AllocationReport) -> str:
+    """What made an allocation fail, from its own events: the latest failure's detail
+    (not the last event's, which may be a `stayed_down` with none) and its output's end."""
+    for event in reversed(report.events):
+        if event.kind in FAILURE_EVENTS:
+            why = f"{event.kind}: {event.detail}" if event.detail else event.kind
+            if event.exit_code is not None:
+                why += f" (exit code {event.exit_code})"
+            tail = event.logs_tail.strip()
+            return f"{why}; its output ends: {tail[-500:]}" if tail else why
+    return "no failure was reported (it ended)" if report.ended else "it did not get ready"
 
 
 def _allocation_grants(reply: Any) -> tuple[wire.AllocationGrant, ...]:

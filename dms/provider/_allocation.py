@@ -47,6 +47,7 @@ EVENTS_KEPT = 256
 START_TIMEOUT = 300.0
 """How long `start` waits for the workload to be ready (healthy, if checked)."""
 STOP_TIMEOUT = 30.0
+SETTLE_TIMEOUT = 1.0
 _ENDED_PHASE = {AllocationState.COMPLETED: "completed", AllocationState.FAILED: "exited",
                 AllocationState.STOPPED: "stopped"}
 
@@ -83,6 +84,7 @@ class AllocationRole(Role):
             self._sink, health=health, policy=policy)
         self.events: collections.deque[AllocationEvent] = collections.deque(maxlen=EVENTS_KEPT)
         self._numbered = 0
+        self._numbering = False
         self.outcome: Outcome | None = None
         self._start = trio.Event()
         self._ready = trio.Event()
@@ -133,11 +135,22 @@ class AllocationRole(Role):
     async def _number_events(self) -> None:
         offset = self.clock() - trio.current_time()
         async for event in self._events_in:
-            self._numbered += 1
-            numbered = _numbered(self._numbered, event, offset)
-            self.events.append(numbered)
-            if self.on_event is not None:
-                await self.on_event(self, numbered)
+            self._numbering = True
+            try:
+                self._numbered += 1
+                numbered = _numbered(self._numbered, event, offset)
+                self.events.append(numbered)
+                if self.on_event is not None:
+                    await self.on_event(self, numbered)
+            finally:
+                self._numbering = False
+
+    async def _settle(self) -> None:
+        """Let the events emitted so far be numbered before a report is made of them
+        (an answer to `start` must carry the failure that ended the start)."""
+        with trio.move_on_after(SETTLE_TIMEOUT):
+            while self._numbering or self._events_in.statistics().current_buffer_used:
+                await trio.sleep(0.005)
 
     # -- behaviors --------------------------------------------------------------------
 
@@ -150,12 +163,14 @@ class AllocationRole(Role):
         self._start.set()
         with trio.move_on_after(START_TIMEOUT):
             await self._ready.wait()
+        await self._settle()
         return self.report()
 
     @behavior(ALLOCATION_STOP)
     async def stop(self, message: Message[Any]) -> AllocationReport:
         self._check_caller(message)
         await self.stop_workload()
+        await self._settle()
         return self.report()
 
     @behavior(ALLOCATION_STATUS, args=StatusQuery)
@@ -164,6 +179,7 @@ class AllocationRole(Role):
         that keeps the allocation's deployment alive here."""
         self._check_caller(message)
         self._heartbeat()
+        await self._settle()
         return self.report(message.args.after)
 
     @behavior(ALLOCATION_LOGS)

@@ -99,7 +99,8 @@ async def test_a_workload_that_cannot_start_fails_the_deployment_and_reverts_it(
         deployment = await market.deploy(broken)
         status = await market.wait_phase(deployment, "failed", "completed")
         assert status["phase"] == "failed"
-        assert "job" in status["failure"] and "start" in status["failure"]
+        assert "job" in status["failure"] and "start_failed:" in status["failure"]
+        assert "/no/such/program" in status["failure"]  # the executor's own words
         for node in market.providers:
             assert node.provider.book.reservations() == ()
         assert processes_running(market) == 0
