@@ -41,7 +41,7 @@ from ._display import (
     printable,
     status_table,
 )
-from ._errors import EXIT_FAILED, EXIT_USAGE, OperationFailed, run_async
+from ._errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, OperationFailed, run_async
 from ._follow import follow
 from ._session import Session, Target, open_session
 from ._target import client_options
@@ -129,7 +129,12 @@ async def _deploy(target: Target, text: str, ensemble: Ensemble, wait: bool, tim
         if not wait:
             return 0
         watch = Watch(Goal.READY, ensemble)
-        verdict = await _follow_shown(session, deployment, watch, timeout, as_json)
+        try:
+            verdict = await _follow_shown(session, deployment, watch, timeout, as_json)
+        except KeyboardInterrupt:  # stops the watching, not the deployment: say so
+            click.echo(f"interrupted; deployment {deployment} goes on "
+                       f"(`dms shutdown {deployment}` stops it)", err=True)
+            return EXIT_INTERRUPTED
         return _ending(verdict, deployment, as_json, watch.view, watch.outputs)
 
 
