@@ -43,10 +43,11 @@ from dms.workload import ExecutorKind
 from dms.workload.plan import PlanError, WorkloadPlan, plan_workload
 
 from ._allocation import AllocationRole
+from ._ask import Ask
 from ._book import ReservationBook
 from ._capacity import Capacity
 from ._decide import decide
-from ._reservation import ReservationError
+from ._reservation import Reservation, ReservationError
 from ._restart import Resume, ResumedAllocation, plan_restart
 from ._resume import EndedWhileAway
 from ._state import ProviderRecords, Saved, allocation_id
@@ -104,6 +105,9 @@ _RECORDED_STATE = {
 start is not final until its restart policy has decided (the next event says), so a
 provider that stops in between resumes it as ended while away and the policy decides
 then."""
+MAX_HEARTBEAT = 300.0
+"""Longest heartbeat an orchestrator may ask for (a longer one is granted this long):
+allocations whose orchestrator vanished are stopped within it, whatever it asked."""
 
 
 @attrs.define
@@ -251,11 +255,19 @@ class ProviderService(Role):
         Their orchestrator gets a delegation over each to control it."""
         order = message.args
         owner = message.sender.id
+        if not order.nodes:  # it would only touch the deployment's heartbeat here
+            raise BehaviorFailed("nodes: name the ensemble nodes to allocate",
+                                 name="InvalidArgs")
         if (isinstance(order.heartbeat, bool) or not isinstance(order.heartbeat, int | float)
                 or not math.isfinite(order.heartbeat) or order.heartbeat <= 0):
             raise BehaviorFailed(f"heartbeat: {order.heartbeat!r} is not a number of seconds "
                                  f"above 0", name="InvalidArgs")
+        heartbeat = min(order.heartbeat, MAX_HEARTBEAT)
+        hosting = self._hosted.get(order.deployment)
+        if hosting is not None and hosting.owner != owner:
+            raise BehaviorFailed(f"deployment {order.deployment} is not yours", name="NotYours")
         ensemble = self._ensemble(order.ensemble)
+        asked = {node.name: node for node in _requirements_of(ensemble).nodes}
         now = self.clock()
         held = {r.node: r for r in self.book.by_deployment(order.deployment)}
         for name in order.nodes:
@@ -266,6 +278,11 @@ class ProviderService(Role):
             if reservation.owner != owner:
                 raise BehaviorFailed(f"deployment {order.deployment} is not yours",
                                      name="NotYours")
+            # What runs is planned from this ensemble: it must ask what was reserved.
+            if name not in asked or not _holds(reservation, Ask.of_node(asked[name])):
+                raise BehaviorFailed(
+                    f"node {name!r}: the ensemble asks other resources or ports than its "
+                    f"reservation holds (it changed since commit)", name="ReservationMismatch")
         plans = []
         try:
             for name in order.nodes:
@@ -284,8 +301,8 @@ class ProviderService(Role):
             except ReservationError as error:
                 raise BehaviorFailed(str(error), name=type(error).__name__) from None
         hosted = self._hosted.setdefault(
-            order.deployment, _Hosted(owner, order.heartbeat, now, order.ensemble, now))
-        hosted.heartbeat, hosted.last_seen = order.heartbeat, now
+            order.deployment, _Hosted(owner, heartbeat, now, order.ensemble, now))
+        hosted.heartbeat, hosted.last_seen = heartbeat, now
         hosted.ensemble = order.ensemble
         grants, new = [], []
         for plan in plans:
@@ -297,7 +314,7 @@ class ProviderService(Role):
         allocated = [r for name in order.nodes if (r := self.book.get(held[name].id))]
         try:
             await self.records.hosting(
-                HostedDeployment(order.deployment, owner, order.ensemble, order.heartbeat, now),
+                HostedDeployment(order.deployment, owner, order.ensemble, heartbeat, now),
                 allocated, new)
         except StoreError as error:  # the orchestrator reverts: that takes them down
             raise _unrecorded(error) from None
@@ -396,10 +413,10 @@ class ProviderService(Role):
             async with trio.open_nursery() as nursery:
                 for actor, role in going.values():
                     nursery.start_soon(_stop_allocation, actor, role)
-            for name in going:
-                del hosted.allocations[name]
+            for name in going:  # a take-down running alongside may have done it
+                hosted.allocations.pop(name, None)
                 self._recorded.pop(allocation_id(deployment, name), None)
-            if not hosted.allocations:
+            if not hosted.allocations and self._hosted.get(deployment) is hosted:
                 del self._hosted[deployment]
         released = [r for r in self.book.by_deployment(deployment)
                     if not wanted or r.node in wanted]
@@ -515,8 +532,8 @@ class ProviderService(Role):
         self.counters["restart_released"] += len(plan.release)
         for kept in plan.kept:
             record = kept.record
-            hosted = _Hosted(record.orchestrator, record.heartbeat, record.last_seen,
-                             record.ensemble, record.last_seen)
+            hosted = _Hosted(record.orchestrator, min(record.heartbeat, MAX_HEARTBEAT),
+                             record.last_seen, record.ensemble, record.last_seen)
             self._hosted[record.id] = hosted
             for resumed in kept.allocations:
                 await self._resume(actor, record.id, resumed, hosted)
@@ -604,6 +621,14 @@ class ProviderService(Role):
 
 def _requirements_of(ensemble: Ensemble) -> EnsembleRequirements:
     return derive_requirements(ensemble)
+
+
+def _holds(reservation: Reservation, ask: Ask) -> bool:
+    """Whether `reservation` holds exactly what `ask` asks (ports 0: any one)."""
+    return (reservation.millicores, reservation.ram, reservation.disk, len(reservation.gpus),
+            len(reservation.ports)) == (ask.millicores, ask.ram, ask.disk, len(ask.gpus),
+                                        len(ask.ports)) \
+        and ask.fixed_ports <= set(reservation.ports)
 
 
 async def _stop_allocation(actor: Actor, role: AllocationRole) -> None:

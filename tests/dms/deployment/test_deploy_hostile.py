@@ -1,0 +1,254 @@
+"""The deployment protocol under attack, on a real in-memory market: what an
+authorized-but-malicious provider, user or fellow orchestrator of the same
+organisation, or a stranger can send, and what it must not achieve: take down or steer
+what is not theirs, pin resources, flood memory, burn other nodes' time."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from dms.actor import Handle, RemoteError
+from dms.deployment import DeploymentService
+from dms.deployment import _service as deployment_service
+from dms.executor import ProcessExecutor
+from dms.node import Node, open_node
+from dms.provider import ProviderService, wire
+from dms.workload import ExecutorKind
+from ucan import SigningKey, delegate
+
+from .conftest import Market, machine, open_market
+from .test_deploy_end_to_end import processes_running
+
+ONE = """
+version: V1
+allocations:
+  job:
+    type: service
+    executor: process
+    resources: {cpu: 0.5, ram: 16Mi, disk: 1Mi}
+    execution: {command: sleep, args: ["120"]}
+nodes:
+  n: {allocations: [job]}
+"""
+
+UNPLACEABLE = ONE.replace("ram: 16Mi", "ram: 64Gi")
+
+TWO = """
+version: V1
+allocations:
+  db:
+    type: service
+    executor: process
+    resources: {cpu: 0.5, ram: 16Mi, disk: 1Mi}
+    execution: {command: sleep, args: ["120"]}
+  web:
+    type: service
+    executor: process
+    resources: {cpu: 0.5, ram: 16Mi, disk: 1Mi}
+    execution: {command: sleep, args: ["120"]}
+nodes:
+  a: {allocations: [db], peer: PINNED}
+  b: {allocations: [web]}
+"""
+
+
+def alias_bomb() -> str:
+    """A valid ensemble of under 1 KiB whose YAML aliases expand to about half a
+    million values: over a second of parsing wherever it is read."""
+    lines = ["x0: &e0 {" + ", ".join(f"k{i}: v" for i in range(22)) + "}"]
+    for level in (1, 2, 3):
+        lines.append(f"x{level}: &e{level} [" + ", ".join([f"*e{level - 1}"] * 22) + "]")
+    return "\n".join(lines) + ONE.replace("    execution:", "    env: *e3\n    execution:")
+
+
+# -- the parties ------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def intruder(market: Market, name: str = "intruder",
+                   command: str | None = "/dms/deployment",
+                   key: SigningKey | None = None) -> AsyncIterator[Node]:
+    """A node of the market's organisation holding `command` from it (by default what
+    every orchestrator and provider holds; None: nothing), run by someone who means
+    harm."""
+    peers = ["memory://orchestrator", *(f"memory://p{n}" for n in range(len(market.providers)))]
+    async with open_node(key, listen=f"memory://{name}", network=market.network,
+                         anchors=[market.org.did], bootstrap=peers) as node:
+        if command is not None:
+            node.add_proofs(delegate(market.org, node.did, command, expiration=None))
+        with trio.fail_after(10):
+            await node.mesh.wait_connected(len(peers))
+        yield node
+
+
+@contextlib.asynccontextmanager
+async def provider_on(market: Market, work: Path, name: str, kind: type[ProviderService],
+                      *, price: float = 0.0, **settings: Any) -> AsyncIterator[ProviderService]:
+    """A provider of the market's organisation running `kind` (a ProviderService,
+    usually one that misbehaves), with `settings` set on it."""
+    async with intruder(market, name) as node, ProcessExecutor(work / name) as executor:
+        service = kind(node.peer_id, attrs.evolve(
+            machine(), executors=frozenset([ExecutorKind.PROCESS])),
+            {ExecutorKind.PROCESS: executor}, node.clock, price=price)
+        for setting, value in settings.items():
+            setattr(service, setting, value)
+        actor = await node.root.spawn("provider", commands=["/dms/deployment"],
+                                      main=service.sweep)
+        actor.register(service)
+        await trio.sleep(0.3)  # its subscription to the deployment topic settles
+        yield service
+
+
+def service_of(node: Node) -> DeploymentService:
+    spec = node.root.find_behavior(deployment_service.NEW)
+    assert spec is not None
+    service = spec.run.__self__  # type: ignore[attr-defined]
+    assert isinstance(service, DeploymentService)
+    return service
+
+
+async def running(market: Market, ensemble: str = ONE) -> tuple[str, Node]:
+    """A deployment of `ensemble` that runs, and the provider its node `n` runs on."""
+    deployment = await market.deploy(ensemble)
+    status = await market.wait_phase(deployment, "running", "failed")
+    assert status["phase"] == "running", status["failure"]
+    provider = next(n for n in market.providers if n.did == status["assignment"]["n"])
+    return deployment, provider
+
+
+def provider_actor(node: Node) -> Handle:
+    assert node.provider is not None
+    return node.provider.actor.handle
+
+
+# -- a fellow orchestrator of the same organisation (holds /dms/deployment) ------------
+
+
+async def test_an_allocate_naming_no_nodes_cannot_take_down_another_orchestrators_deployment(
+        tmp_path: Path) -> None:
+    # It used to set the victim's heartbeat to its own (here 10 ms): the provider's next
+    # sweep stopped the victim's workload and released its reservation.
+    async with open_market(tmp_path, providers=1) as market, intruder(market) as evil:
+        deployment, provider = await running(market)
+        with pytest.raises(RemoteError) as refused:
+            await evil.root.invoke(provider_actor(provider), wire.ALLOCATE,
+                                   wire.AllocateOrder(deployment, ONE, (), heartbeat=0.01),
+                                   subject=market.org.did)
+        assert refused.value.name in {"InvalidArgs", "NotYours"}
+        await trio.sleep(1.5)  # past a sweep of the provider's
+        assert processes_running(market) == 1
+        assert len(provider.provider.book.reservations()) == 1  # type: ignore[union-attr]
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
+
+
+async def test_a_fellow_orchestrator_is_refused_by_name_on_a_deployment_it_does_not_own(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1) as market, intruder(market) as evil:
+        deployment, provider = await running(market)
+        target = provider_actor(provider)
+        ref = wire.DeploymentRef(deployment)
+        for command, args in ((wire.REVERT, ref), (wire.SHUTDOWN, ref),
+                              (wire.ALLOCATE, wire.AllocateOrder(deployment, ONE, ("n",)))):
+            with pytest.raises(RemoteError) as refused:
+                await evil.root.invoke(target, command, args, subject=market.org.did)
+            assert refused.value.name == "NotYours", command
+        with pytest.raises(RemoteError) as refused:
+            await evil.root.invoke(target, wire.COMMIT, wire.CommitOrder(deployment, ONE, ("n",)),
+                                   subject=market.org.did)
+        assert refused.value.name in {"AlreadyReserved", "ForeignDeployment"}
+        # Its allocation actor answers only its own delegation: not even the
+        # organisation (the provider's anchor) may drive it.
+        assert provider.provider is not None
+        (allocation, _), = provider.provider._hosted[deployment].allocations.values()
+        async with intruder(market, "org", command=None, key=market.org) as org:
+            with pytest.raises(RemoteError) as refused:
+                await org.root.invoke(allocation.handle, wire.ALLOCATION_STOP,
+                                      subject=market.org.did)
+        assert refused.value.name == "NotYourAllocation"
+        assert processes_running(market) == 1
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
+
+
+async def test_an_allocate_whose_ensemble_asks_more_than_was_committed_is_refused(
+        tmp_path: Path) -> None:
+    # Committing a small node and allocating a big one ran the big one under the small
+    # reservation: past everything the provider offers.
+    big = ONE.replace("cpu: 0.5, ram: 16Mi", "cpu: 3.5, ram: 7Gi")
+    async with open_market(tmp_path, providers=1) as market, intruder(market) as evil:
+        provider = market.providers[0]
+        target, mine = provider_actor(provider), str(uuid.uuid4())
+        await evil.root.invoke(target, wire.COMMIT, wire.CommitOrder(mine, ONE, ("n",)),
+                               subject=market.org.did)
+        with pytest.raises(RemoteError) as refused:
+            await evil.root.invoke(target, wire.ALLOCATE, wire.AllocateOrder(mine, big, ("n",)),
+                                   subject=market.org.did)
+        assert refused.value.name == "ReservationMismatch"
+        assert "'n'" in refused.value.message
+        assert provider.provider is not None and not provider.provider._hosted
+        await evil.root.invoke(target, wire.REVERT, wire.DeploymentRef(mine),
+                               subject=market.org.did)
+
+
+async def test_an_orchestrator_that_asks_for_an_endless_heartbeat_is_still_stopped_when_silent(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1) as market, intruder(market) as evil:
+        provider = market.providers[0].provider
+        assert provider is not None
+        target, mine = provider_actor(market.providers[0]), str(uuid.uuid4())
+        await evil.root.invoke(target, wire.COMMIT, wire.CommitOrder(mine, ONE, ("n",)),
+                               subject=market.org.did)
+        await evil.root.invoke(target, wire.ALLOCATE,
+                               wire.AllocateOrder(mine, ONE, ("n",), heartbeat=1e300),
+                               subject=market.org.did)
+        assert provider._hosted
+        real = provider.clock
+        provider.clock = lambda: real() + 3600  # an hour later; it never asked again
+        with trio.fail_after(5):
+            while provider._hosted or provider.book.reservations():
+                await trio.sleep(0.1)
+
+
+async def test_shutdowns_that_overlap_both_succeed_and_release_everything(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1) as market, intruder(market) as evil:
+        provider = market.providers[0].provider
+        assert provider is not None
+        target, mine = provider_actor(market.providers[0]), str(uuid.uuid4())
+        await evil.root.invoke(target, wire.COMMIT, wire.CommitOrder(mine, ONE, ("n",)),
+                               subject=market.org.did)
+        await evil.root.invoke(target, wire.ALLOCATE, wire.AllocateOrder(mine, ONE, ("n",)),
+                               subject=market.org.did)
+        answers = []
+
+        async def shut_down() -> None:
+            answers.append(await evil.root.invoke(target, wire.SHUTDOWN,
+                                                  wire.DeploymentRef(mine),
+                                                  subject=market.org.did))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(shut_down)
+        assert len(answers) == 3
+        assert sum(answer["released"] for answer in answers) == 1
+        assert not provider._hosted and not provider.book.reservations()
+
+
+# -- an authorized-but-malicious provider ------------------------------------------------
+
+
+# -- an authorized-but-malicious user (holds /dms/node/deployment) ---------------------
+
+
+# -- a stranger (no grant at all) ------------------------------------------------------
+
+
