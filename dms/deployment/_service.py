@@ -140,7 +140,8 @@ class DeploymentService(Role):
             raise BehaviorFailed(f"ensemble: over {wire.MAX_ENSEMBLE_TEXT} bytes",
                                  name="InvalidArgs")
         try:
-            ensemble = load_ensemble(order.ensemble, file="<ensemble>")
+            ensemble = load_ensemble(order.ensemble, file="<ensemble>",
+                                     limits=wire.ensemble_limits(order.ensemble))
         except EnsembleError as error:
             raise BehaviorFailed(str(error), name="InvalidEnsemble") from None
         for name, seconds in (("deadline", order.deadline), ("duration", order.duration)):

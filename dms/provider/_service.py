@@ -22,6 +22,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
 import trio
@@ -78,6 +79,7 @@ from ._wire import (
     Measured,
     MeasureOrder,
     Probe,
+    ensemble_limits,
 )
 
 log = logging.getLogger("dms.provider")
@@ -159,6 +161,10 @@ class ProviderService(Role):
         order = message.args
         if order.reply_to.id != message.sender.id:
             raise BehaviorFailed("reply_to must be the requesting actor itself",
+                                 name="InvalidArgs")
+        if order.reply_to.peer not in _signer_nodes(message):
+            # Else one broadcast has every provider send its answer to a third party.
+            raise BehaviorFailed("reply_to.peer must be the node of the requesting actor",
                                  name="InvalidArgs")
         requirements = self._requirements(order.ensemble)
         free = self.book.free_for(order.deployment, self.clock())
@@ -611,7 +617,7 @@ class ProviderService(Role):
             raise BehaviorFailed(f"ensemble: over {MAX_ENSEMBLE_TEXT} bytes",
                                  name="InvalidArgs")
         try:
-            return load_ensemble(text, file="<request>")
+            return load_ensemble(text, file="<request>", limits=ensemble_limits(text))
         except EnsembleError as error:
             raise BehaviorFailed(str(error), name="InvalidEnsemble") from None
 
@@ -621,6 +627,16 @@ class ProviderService(Role):
 
 def _requirements_of(ensemble: Ensemble) -> EnsembleRequirements:
     return derive_requirements(ensemble)
+
+
+def _signer_nodes(message: Message[Any]) -> set[str]:
+    """The node of the actor that signed `message`: itself (a node's root actor), or
+    the node that delegated to it (a child actor's chain ends with that delegation)."""
+    nodes = {message.sender.id}
+    last = message.chain.delegations[-1] if message.chain.delegations else None
+    if last is not None and last.aud == message.sender.id:
+        nodes.add(last.iss)
+    return nodes
 
 
 def _holds(reservation: Reservation, ask: Ask) -> bool:

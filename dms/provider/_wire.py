@@ -11,6 +11,7 @@ from __future__ import annotations
 import attrs
 
 from dms.actor import Handle
+from dms.ensemble import YamlLimits
 from dms.orchestrator.placement import Bid
 
 from ._decline import Decline
@@ -36,6 +37,19 @@ ALLOCATION_LOGS = "/dms/allocation/logs"
 
 MAX_ENSEMBLE_TEXT = 256 * 1024
 """Bytes of ensemble YAML a provider reads from a request."""
+ENSEMBLE_VALUES_FREE = 20_000
+"""Values any ensemble from the network may expand its YAML aliases to; past that, no
+more than half its length in bytes (what the same text could spell out without
+aliases). The reader's own limit is reached by a few hundred bytes of aliases, at a
+second of parsing on every node that reads the request."""
+
+
+def ensemble_limits(text: str) -> YamlLimits:
+    """How far the YAML of an ensemble from the network may go: aliases can not make it
+    cost more to read than a text of its size without them."""
+    size = len(text.encode())
+    return YamlLimits(max_bytes=MAX_ENSEMBLE_TEXT,
+                      max_values=max(ENSEMBLE_VALUES_FREE, size // 2 + 1))
 
 
 @attrs.frozen

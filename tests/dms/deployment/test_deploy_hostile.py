@@ -243,10 +243,48 @@ async def test_shutdowns_that_overlap_both_succeed_and_release_everything(
         assert not provider._hosted and not provider.book.reservations()
 
 
+async def test_a_request_cannot_point_the_providers_answers_at_a_third_party(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=2) as market, intruder(market) as evil:
+        victim = market.orchestrator
+        refused_before = victim.system.metrics()["refused.InvalidAudience"]
+        mine = str(uuid.uuid4())
+        aimed = Handle(evil.did, victim.did, victim.peer_id, "root")
+        await evil.root.broadcast(wire.DEPLOYMENT_TOPIC, wire.REQUEST,
+                                  wire.BidRequest(mine, ONE, aimed), subject=market.org.did)
+        await evil.root.broadcast(wire.DEPLOYMENT_TOPIC, wire.REQUEST,
+                                  wire.BidRequest(mine, ONE, evil.root.handle),
+                                  subject=market.org.did)
+        answered = 0
+        with trio.fail_after(5):
+            while answered < 2:  # both providers answered the request aimed at themselves
+                await trio.sleep(0.05)
+                answered = sum(n.provider.counters["bids"] + n.provider.counters["declines"]
+                               for n in market.providers if n.provider is not None)
+        await trio.sleep(0.3)
+        assert answered == 2  # and not the one aimed at the victim
+        assert victim.system.metrics()["refused.InvalidAudience"] == refused_before
+
+
 # -- an authorized-but-malicious provider ------------------------------------------------
 
 
 # -- an authorized-but-malicious user (holds /dms/node/deployment) ---------------------
+
+
+async def test_an_ensemble_whose_aliases_expand_far_past_its_size_is_refused_everywhere(
+        tmp_path: Path) -> None:
+    bomb = alias_bomb()
+    assert len(bomb) < 1024
+    async with open_market(tmp_path, providers=1) as market, intruder(market) as evil:
+        with pytest.raises(RemoteError) as refused:
+            await market.deploy(bomb)
+        assert refused.value.name == "InvalidEnsemble" and "expand" in refused.value.message
+        with pytest.raises(RemoteError) as refused:  # nor does a provider read it
+            await evil.root.invoke(provider_actor(market.providers[0]), wire.REQUEST,
+                                   wire.BidRequest(str(uuid.uuid4()), bomb, evil.root.handle),
+                                   subject=market.org.did)
+        assert refused.value.name == "InvalidEnsemble" and "expand" in refused.value.message
 
 
 # -- a stranger (no grant at all) ------------------------------------------------------
