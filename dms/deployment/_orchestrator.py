@@ -68,6 +68,7 @@ from dms.provider import wire
 from dms.store import AllocationState, DeploymentAllocation, DeploymentPhase
 from dms.workload import Recovery
 from ucan import Delegation, UcanError
+from ucan.command import proves
 
 from ._journal import DeploymentJournal
 
@@ -83,6 +84,10 @@ STATES = {
     "crash_loop": AllocationState.FAILED, "stayed_down": AllocationState.FAILED,
     "redeploy_requested": AllocationState.FAILED, "stopped": AllocationState.STOPPED,
 }
+REPORT_EVENTS = 256
+"""Events taken from one allocation report at most (a provider keeps this many)."""
+EVENT_TEXT = 1024
+"""Characters kept of an allocation event's kind and detail (its log tail: 1000)."""
 
 
 @attrs.frozen
@@ -167,7 +172,7 @@ class Orchestrator(Role):
         self._answers = 0  # answers taken so far: a waiter knows what it has seen
         self._phase_events: list[PhaseEvent] = []
         self._last_reason = "no provider answered"
-        self._rtts: dict[tuple[str, str], float] = {}
+        self._rtts: dict[str, dict[str, float]] = {}  # per bidder, its newest report
         self._bandwidths: dict[tuple[str, str], float] = {}  # bits per second
         self.assignment: Assignment | None = None
         self._moved_to: dict[str, Handle] = {}  # providers a redeploy added
@@ -197,18 +202,24 @@ class Orchestrator(Role):
         self._answered.set()
 
     def _note_rtts(self, peer: str, rtts: Mapping[str, float]) -> None:
-        """Keep what a bidder measured to other bidders (the solver needs both ends to
-        have bid; what it measured to anybody else is of no use here)."""
-        for other, rtt in itertools.islice(rtts.items(), wire.MAX_RTTS):
-            if other != peer and isinstance(rtt, float) and math.isfinite(rtt) and rtt >= 0:
-                self._rtts[(peer, other) if peer < other else (other, peer)] = rtt
+        """Keep what a bidder measured to other peers, its newest report replacing the
+        last (so a bidder holds at most MAX_RTTS of them, however often it bids); only
+        pairs of bidders reach the solver."""
+        self._rtts[peer] = {
+            other: rtt for other, rtt in itertools.islice(rtts.items(), wire.MAX_RTTS)
+            if other != peer and isinstance(rtt, float) and math.isfinite(rtt) and rtt >= 0}
 
     def measurements(self) -> Measurements:
         known = self.providers
-        pairs = {p for p in (*self._rtts, *self._bandwidths) if p[0] in known and p[1] in known}
-        return Measurements({pair: ProviderPath(rtt_ms=self._rtts.get(pair),
-                                                bandwidth=self._bandwidths.get(pair))
-                             for pair in pairs})
+        links = {(a, b): ProviderPath(bandwidth=bps) for (a, b), bps in self._bandwidths.items()
+                 if a in known and b in known}
+        for peer, row in self._rtts.items():  # both ends' reports: the worse one counts
+            for other, rtt in row.items():
+                if peer in known and other in known:
+                    pair = (peer, other) if peer < other else (other, peer)
+                    links[(peer, other)] = ProviderPath(rtt_ms=rtt,
+                                                        bandwidth=self._bandwidths.get(pair))
+        return Measurements(links)
 
     async def _measure_bandwidth(self, actor: Actor, window: BidWindow) -> None:
         """For edges that ask for bandwidth: have one provider of each candidate pair
@@ -490,14 +501,42 @@ class Orchestrator(Role):
             allocated = await actor.invoke(provider, wire.ALLOCATE, order,
                                            subject=self.market,
                                            timeout=self.settings.request_timeout)
-            grants = _allocation_grants(allocated)
-            for grant in grants:
-                proof = Delegation.decode(grant.proof)
-                self.placed[grant.allocation] = _Placed(
-                    grant.allocation, grant.node, provider.peer, grant.actor, proof)
-                self.hold(proof)
+            placed = self._checked_grants(actor, provider, nodes,
+                                          _allocation_grants(allocated))
         except (ActorError, UcanError, ValueError) as error:
             failures.append(ProviderFailed(provider.peer, f"did not allocate {nodes}: {error}"))
+            return
+        self.placed.update(placed)
+        for grant in placed.values():
+            assert grant.proof is not None
+            self.hold(grant.proof)
+
+    def _checked_grants(self, actor: Actor, provider: Handle, nodes: list[str],
+                        grants: tuple[wire.AllocationGrant, ...]) -> dict[str, _Placed]:
+        """The allocations `provider` says it made for `nodes`: each exactly once, an
+        actor on that provider, a delegation from it to this orchestrator. Anything else
+        (another provider's allocation, an actor elsewhere) is a ValueError: a provider
+        must not steer this orchestrator at somebody else's actors."""
+        wanted = {a: node for node in nodes for a in self.ensemble.nodes[node].allocations}
+        placed: dict[str, _Placed] = {}
+        for grant in grants:
+            if wanted.get(grant.allocation) != grant.node or grant.allocation in placed:
+                raise ValueError(f"granted allocation {grant.allocation[:100]!r} of node "
+                                 f"{grant.node[:100]!r}, which it was not asked for")
+            if grant.actor.peer != provider.peer:
+                raise ValueError(f"allocation {grant.allocation!r}: its actor is on "
+                                 f"{grant.actor.peer[:100]}, not on the provider")
+            proof = Delegation.decode(grant.proof)
+            if (proof.iss, proof.sub, proof.aud) != (grant.actor.id, grant.actor.id,
+                                                     actor.id) \
+                    or not proves(proof.cmd, wire.ALLOCATION):
+                raise ValueError(f"allocation {grant.allocation!r}: its proof is not "
+                                 f"{wire.ALLOCATION} from its actor to this orchestrator")
+            placed[grant.allocation] = _Placed(grant.allocation, grant.node, provider.peer,
+                                               grant.actor, proof)
+        if missing := sorted(set(wanted) - set(placed)):
+            raise ValueError(f"granted no allocation for {missing}")
+        return placed
 
     def _allocations_of(self, assignment: Mapping[str, str]) -> set[str]:
         return {a for node in assignment for a in self.ensemble.nodes[node].allocations}
@@ -699,15 +738,19 @@ class Orchestrator(Role):
     async def _take_report(self, placed: _Placed, report: wire.AllocationReport) -> None:
         """Record an allocation's new events in the deployment's stream, and its state."""
         seen = self._seen_events.get(placed.allocation, 0)
-        for event in report.events:
+        for event in report.events[-REPORT_EVENTS:]:  # more is a provider's lie
             if event.number > seen:
                 seen = event.number
                 await self.journal.event("allocation", allocation=placed.allocation,
-                                         provider=placed.provider, event=event.kind,
-                                         detail=event.detail, exit_code=event.exit_code,
+                                         provider=placed.provider,
+                                         event=event.kind[:EVENT_TEXT],
+                                         detail=event.detail[:EVENT_TEXT],
+                                         exit_code=event.exit_code,
                                          logs_tail=event.logs_tail[-1000:])
         self._seen_events[placed.allocation] = seen
-        self.reports[placed.allocation] = report
+        self.reports[placed.allocation] = attrs.evolve(  # what `status` shows of it
+            report, allocation=placed.allocation, events=(),
+            health=None if report.health is None else report.health[:EVENT_TEXT])
         state = STATES.get(report.phase or "", AllocationState.PENDING)
         current = self.journal.record.allocations.get(placed.allocation)
         if current is not None and current.state is not state:

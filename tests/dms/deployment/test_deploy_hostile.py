@@ -15,12 +15,12 @@ import attrs
 import pytest
 import trio
 
-from dms.actor import Handle, RemoteError
+from dms.actor import Handle, Message, RemoteError, behavior
 from dms.deployment import DeploymentService
 from dms.deployment import _service as deployment_service
 from dms.executor import ProcessExecutor
 from dms.node import Node, open_node
-from dms.provider import ProviderService, wire
+from dms.provider import AllocationRole, ProviderService, wire
 from dms.workload import ExecutorKind
 from ucan import SigningKey, delegate
 
@@ -127,6 +127,15 @@ async def running(market: Market, ensemble: str = ONE) -> tuple[str, Node]:
 def provider_actor(node: Node) -> Handle:
     assert node.provider is not None
     return node.provider.actor.handle
+
+
+class SlowToBid(ProviderService):
+    """An honest provider whose bids arrive late."""
+
+    @behavior(wire.REQUEST, args=wire.BidRequest)
+    async def request(self, message: Message[wire.BidRequest]) -> None:
+        await trio.sleep(0.3)
+        await super().request(message)
 
 
 # -- a fellow orchestrator of the same organisation (holds /dms/deployment) ------------
@@ -267,6 +276,116 @@ async def test_a_request_cannot_point_the_providers_answers_at_a_third_party(
 
 
 # -- an authorized-but-malicious provider ------------------------------------------------
+
+
+class ForgingProvider(ProviderService):
+    """Bids cheapest, commits and allocates, then lies in its allocate reply."""
+
+    forgery = ""
+    victim = ""  # the peer of the honest provider
+
+    @behavior(wire.ALLOCATE, args=wire.AllocateOrder)
+    async def allocate(self, message: Message[wire.AllocateOrder]) -> wire.Allocated:
+        made = await super().allocate(message)
+        grant = made.allocations[0]
+        actor = self._hosted[message.args.deployment].allocations[grant.allocation][0]
+        if self.forgery == "claims the other provider's allocation":
+            await trio.sleep(0.5)  # after the honest provider's reply
+            return wire.Allocated((grant, attrs.evolve(grant, allocation="db", node="a")))
+        if self.forgery == "points at an actor on another peer":
+            return wire.Allocated((attrs.evolve(grant, actor=attrs.evolve(
+                grant.actor, peer=self.victim)),))
+        assert self.forgery == "hands over a proof for somebody else"
+        proof = actor.delegate(SigningKey.generate().did, wire.ALLOCATION)
+        return wire.Allocated((attrs.evolve(grant, proof=proof.envelope),))
+
+
+@pytest.mark.parametrize("forgery", ["claims the other provider's allocation",
+                                     "points at an actor on another peer",
+                                     "hands over a proof for somebody else"])
+async def test_a_provider_whose_allocate_reply_lies_is_replaced_and_steers_nothing(
+        tmp_path: Path, forgery: str) -> None:
+    async with open_market(tmp_path, providers=0) as market, \
+            provider_on(market, tmp_path, "honest", SlowToBid, price=5.0) as honest, \
+            provider_on(market, tmp_path, "liar", ForgingProvider, forgery=forgery,
+                        victim=honest.peer) as liar:
+        deployment = await market.deploy(TWO.replace("PINNED", honest.peer))
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        assert status["assignment"] == {"a": honest.peer, "b": honest.peer}
+        assert {a["name"]: a["provider"] for a in status["allocations"]} == {
+            "db": honest.peer, "web": honest.peer}
+        kinds = [e["kind"] for e in status["recent_events"]]
+        assert "provider_failed" in kinds
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
+        with trio.fail_after(5):
+            while liar._hosted or honest._hosted:
+                await trio.sleep(0.1)
+
+
+class FloodingReports(ProviderService):
+    """Its allocations report hundreds of events with huge texts at once."""
+
+    async def _spawn_allocation(self, deployment: str, plan: Any,
+                                hosted: Any) -> tuple[Any, AllocationRole]:
+        actor, role = await super()._spawn_allocation(deployment, plan, hosted)
+        events = tuple(wire.AllocationEvent(n, "running" * 300, 0.0, detail="x" * 4000)
+                       for n in range(1, 601))
+
+        def report(after: int = 0) -> wire.AllocationReport:
+            return wire.AllocationReport(role.allocation, "running", "healthy" * 1000, 0,
+                                         events, False)
+
+        role.report = report  # type: ignore[method-assign]
+        return actor, role
+
+
+async def test_an_allocation_report_flood_is_cut_to_what_a_provider_keeps(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=0) as market, \
+            provider_on(market, tmp_path, "liar", FloodingReports):
+        deployment = await market.deploy(ONE)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        await trio.sleep(0.5)  # a few polls more
+        journal = service_of(market.orchestrator).deployments[deployment].journal
+        reported = [e.payload for e in journal.events if e.kind == "allocation"]
+        assert 0 < len(reported) <= 256
+        assert max(len(p["detail"]) for p in reported) <= 1024
+        assert max(len(p["event"]) for p in reported) <= 1024
+        assert all(len(a["health"]) <= 1024 for a in (await market.status(deployment))[
+            "allocations"])
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
+
+
+class FloodingRtts(ProviderService):
+    """Answers each request many times, each answer with new made-up peers' rtts."""
+
+    @behavior(wire.REQUEST, args=wire.BidRequest)
+    async def request(self, message: Message[wire.BidRequest]) -> None:
+        order = message.args
+        for round in range(20):
+            rtts = {f"did:key:made-up-{round}-{n}": 1.0 for n in range(wire.MAX_RTTS)}
+            await self.actor.send(order.reply_to, wire.BID, wire.BidAnswer(
+                order.deployment, rtt_ms=rtts), subject=message.invocation.sub)
+
+
+async def test_a_bidder_repeating_made_up_round_trip_times_holds_a_bounded_table(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=0) as market, \
+            provider_on(market, tmp_path, "liar", FloodingRtts):
+        deployment = await market.deploy(UNPLACEABLE, deadline=30)
+        orchestrator = service_of(market.orchestrator).deployments[deployment].orchestrator
+        with trio.fail_after(5):
+            while not orchestrator.providers:
+                await trio.sleep(0.05)
+        await trio.sleep(0.5)
+        held = sum(len(row) for row in orchestrator._rtts.values())
+        assert 0 < held <= wire.MAX_RTTS
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
 
 
 # -- an authorized-but-malicious user (holds /dms/node/deployment) ---------------------
