@@ -15,7 +15,9 @@ import trio
 from dms.store import MAX_PAGE, DeploymentRecord, EventRecord, NodeDatabase, NodeStore
 
 EVENTS_KEPT = 10_000
-"""Events a deployment keeps in memory (the store has its own retention)."""
+"""Events a deployment keeps in memory (the store has its own retention)..."""
+EVENT_BYTES_KEPT = 1 << 20
+"""...and about how many bytes of them (the oldest go first)."""
 
 
 class DeploymentJournal:
@@ -24,7 +26,8 @@ class DeploymentJournal:
         self.record = record
         self.store = store
         self.clock = clock
-        self.events: collections.deque[EventRecord] = collections.deque(maxlen=EVENTS_KEPT)
+        self.events: collections.deque[EventRecord] = collections.deque()
+        self._bytes = 0
         self._last = last_event
         self._changed = trio.Event()
 
@@ -50,6 +53,10 @@ class DeploymentJournal:
                                 at=at, payload=payload)
         self._last = event.seq
         self.events.append(event)
+        self._bytes += _size(event)
+        while len(self.events) > EVENTS_KEPT or (self._bytes > EVENT_BYTES_KEPT
+                                                 and len(self.events) > 1):
+            self._bytes -= _size(self.events.popleft())
         self._changed.set()
         self._changed = trio.Event()
         return event
@@ -83,3 +90,9 @@ class DeploymentJournal:
             while self._last <= after:
                 await self._changed.wait()
         return self.events_after(after)
+
+
+def _size(event: EventRecord) -> int:
+    """About what an event costs to keep: its kind and the text of its payload."""
+    return 64 + len(event.kind) + sum(len(key) + len(str(value))
+                                      for key, value in event.payload.items())

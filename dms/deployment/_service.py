@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -47,9 +48,17 @@ MAX_DEPLOYMENTS = 1000
 STARTING_AT_ONCE = 64
 """Deployments between `new` and `running` at once; past it `new` answers Busy (each
 costs bids, solving and commits: a burst past this only makes all of them late)."""
+MAX_DEPLOYMENTS_PER_USER = 100
+"""Deployments one user runs on a node at once, so that one user cannot take them all.
+A user is the grantee its chain starts from: keys it delegates to count as itself."""
 FINISHED_KEPT = 1000
 """Finished deployments kept in memory (the newest); older ones are read from the store."""
 MAX_EVENTS_WAIT = 30.0
+MAX_WAITING = 16
+"""`events` calls that wait for events at once on this node, and for one user
+(MAX_WAITING_PER_USER): each holds one of the root actor's slots while it waits, so
+past these `events` answers at once and the caller polls again."""
+MAX_WAITING_PER_USER = 4
 STOP_ALL_DEADLINE = 60.0
 BEFORE_RUNNING = (DeploymentPhase.PENDING, DeploymentPhase.BIDDING, DeploymentPhase.SOLVING,
                   DeploymentPhase.COMMITTING, DeploymentPhase.ALLOCATING)
@@ -111,6 +120,7 @@ class _Running:
     journal: DeploymentJournal
     orchestrator: Orchestrator | None = None
     actor: Actor | None = None
+    user: str = ""  # who it counts against (see MAX_DEPLOYMENTS_PER_USER)
 
     @property
     def final(self) -> bool:
@@ -132,6 +142,7 @@ class DeploymentService(Role):
         self.clock = clock
         self.settings = settings
         self.deployments: dict[str, _Running] = {}
+        self._waiting: Counter[str] = Counter()  # events calls waiting now, per user
 
     @behavior(NEW, args=NewDeployment)
     async def new(self, message: Message[NewDeployment]) -> DeploymentId:
@@ -161,6 +172,11 @@ class DeploymentService(Role):
         if sum(d.journal.record.phase in BEFORE_RUNNING for d in live) >= STARTING_AT_ONCE:
             raise BehaviorFailed(f"this node is starting {STARTING_AT_ONCE} deployments "
                                  f"already; try again when some are running", name="Busy")
+        user = _user(message)
+        if sum(1 for d in live if d.user == user) >= MAX_DEPLOYMENTS_PER_USER:
+            raise BehaviorFailed(f"you run {MAX_DEPLOYMENTS_PER_USER} deployments on this "
+                                 f"node already (shut one down first)",
+                                 name="TooManyDeployments")
         now = self.clock()
         deadline = order.deadline or self.settings.deadline
         record = DeploymentRecord(id=str(uuid.uuid4()), owner=message.sender.id,
@@ -170,10 +186,10 @@ class DeploymentService(Role):
         orchestrator = Orchestrator(journal, ensemble, markets[0],
                                     attrs.evolve(self.settings, deadline=deadline),
                                     hold=self.hold)
-        await self._start(orchestrator)
+        await self._start(orchestrator, user)
         return DeploymentId(record.id)
 
-    async def _start(self, orchestrator: Orchestrator) -> None:
+    async def _start(self, orchestrator: Orchestrator, user: str) -> None:
         """Spawn the deployment's orchestrator actor: `/dms/deployment` only, and a
         lasting key (the same id after a restart: providers know it as the owner)."""
         journal = orchestrator.journal
@@ -181,7 +197,7 @@ class DeploymentService(Role):
                                        commands=ORCHESTRATOR_COMMANDS,
                                        main=orchestrator.main, lasting=True)
         actor.register(orchestrator)
-        self.deployments[journal.record.id] = _Running(journal, orchestrator, actor)
+        self.deployments[journal.record.id] = _Running(journal, orchestrator, actor, user)
         self._forget_old()
 
     def _forget_old(self) -> None:
@@ -211,7 +227,17 @@ class DeploymentService(Role):
         journal = running.journal
         events = await journal.read_after(query.after)
         if not events and not running.final:
-            events = await journal.wait_after(query.after, wait)
+            user = _user(message)
+            if sum(self._waiting.values()) >= MAX_WAITING \
+                    or self._waiting[user] >= MAX_WAITING_PER_USER:
+                wait = 0.0
+            self._waiting[user] += 1
+            try:
+                events = await journal.wait_after(query.after, wait)
+            finally:
+                self._waiting[user] -= 1
+                if not self._waiting[user]:
+                    del self._waiting[user]
         last = events[-1].seq if events else query.after
         return {"events": [_event_view(e) for e in events],
                 "final": running.final and last >= journal.last_event}
@@ -265,7 +291,8 @@ class DeploymentService(Role):
             if resumable and (markets := sorted(self.market())):
                 ensemble = load_ensemble(record.ensemble, file="<ensemble>")
                 await self._start(Orchestrator(journal, ensemble, markets[0], self.settings,
-                                               hold=self.hold, resume=True))
+                                               hold=self.hold, resume=True),
+                                  record.owner)  # the chain it came with is not kept
                 continue
             if not record.phase.final:
                 was = record.phase.value
@@ -279,6 +306,13 @@ class DeploymentService(Role):
         assert self.store is not None
         recent = self.store.call_now(NodeDatabase.recent_events, deployment, 1)
         return recent[-1].seq if recent else 0
+
+
+def _user(message: Message[Any]) -> str:
+    """The principal a caller acts for: the grantee of its chain's first delegation
+    (however far it delegated on), or the caller itself when it needs no proof."""
+    delegations = message.chain.delegations
+    return delegations[0].aud if delegations else message.sender.id
 
 
 def _may_see(message: Message[Any], record: DeploymentRecord) -> bool:

@@ -406,6 +406,104 @@ async def test_an_ensemble_whose_aliases_expand_far_past_its_size_is_refused_eve
         assert refused.value.name == "InvalidEnsemble" and "expand" in refused.value.message
 
 
+async def test_a_user_can_neither_see_nor_stop_another_users_deployment(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1) as market, \
+            intruder(market, command="/dms/node/deployment") as other:
+        deployment, _ = await running(market)
+        node = market.orchestrator.root.handle
+        for command in (deployment_service.STATUS, deployment_service.EVENTS,
+                        deployment_service.SHUTDOWN):
+            with pytest.raises(RemoteError) as refused:
+                await other.root.invoke(node, command, {"id": deployment})
+            assert refused.value.name == "UnknownDeployment"
+        listed = await other.root.invoke(node, deployment_service.LIST)
+        assert listed["deployments"] == []
+        assert (await market.status(deployment))["phase"] == "running"
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
+
+
+async def test_a_user_past_its_share_of_deployments_is_refused_while_others_still_deploy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deployment_service, "MAX_DEPLOYMENTS", 4)
+    monkeypatch.setattr(deployment_service, "MAX_DEPLOYMENTS_PER_USER", 2, raising=False)
+    async with open_market(tmp_path, providers=1) as market, \
+            intruder(market, command="/dms/node/deployment") as other:
+        # Its own keys count as itself: delegating on buys it no more.
+        helper = await market.user.root.spawn(commands=["/dms/node/deployment"])
+        node, org = market.orchestrator.root.handle, market.org.did
+        mine = [await market.deploy(UNPLACEABLE),
+                str((await helper.invoke(node, deployment_service.NEW,
+                                         {"ensemble": UNPLACEABLE}, subject=org))["id"])]
+        with pytest.raises(RemoteError) as refused:
+            await helper.invoke(node, deployment_service.NEW, {"ensemble": UNPLACEABLE},
+                                subject=org)
+        assert refused.value.name == "TooManyDeployments"
+        theirs = await other.root.invoke(node, deployment_service.NEW, {"ensemble": UNPLACEABLE})
+        await market.shutdown(mine[0])
+        await market.wait_phase(mine[0], "completed", "failed")
+        await helper.invoke(node, deployment_service.SHUTDOWN, {"id": mine[1]}, subject=org)
+        await other.root.invoke(node, deployment_service.SHUTDOWN, {"id": theirs["id"]})
+
+
+async def test_ended_deployments_do_not_pile_up_in_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deployment_service, "FINISHED_KEPT", 2, raising=False)
+    async with open_market(tmp_path, providers=1) as market:
+        service = service_of(market.orchestrator)
+        made = []
+        for _ in range(5):
+            made.append(await market.deploy(UNPLACEABLE))
+            await market.shutdown(made[-1])
+            await market.wait_phase(made[-1], "failed", "completed")
+        assert len(service.deployments) <= 3  # the newest ended ones
+        assert made[-1] in service.deployments and made[0] not in service.deployments
+
+
+async def test_long_polls_held_by_many_callers_leave_the_node_answering(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1) as market, \
+            intruder(market, command="/dms/node/deployment") as other:
+        node = market.orchestrator.root.handle
+        deployment = await market.deploy(UNPLACEABLE, deadline=60)
+        callers = [await market.user.root.spawn(commands=["/dms/node/deployment"])
+                   for _ in range(3)]
+        far = 10**9  # an event that will not come: every call waits as long as it may
+
+        async def hold(caller: Any) -> None:
+            with contextlib.suppress(RemoteError):
+                await caller.invoke(node, deployment_service.EVENTS,
+                                    {"id": deployment, "after": far, "wait": 30}, timeout=40)
+
+        async with trio.open_nursery() as nursery:
+            for caller in callers:
+                for _ in range(32):  # each caller's share of the root actor's 64 slots
+                    nursery.start_soon(hold, caller)
+            await trio.sleep(0.5)
+            with trio.fail_after(5):  # not after the 30 s the polls may wait
+                await other.root.invoke(node, deployment_service.LIST)
+            nursery.cancel_scope.cancel()
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
+
+
+async def test_a_journal_keeps_a_bounded_number_of_bytes_of_events() -> None:
+    from dms.deployment import DeploymentJournal
+    from dms.deployment._journal import EVENT_BYTES_KEPT
+    from dms.store import DeploymentRecord
+
+    record = DeploymentRecord(id=str(uuid.uuid4()), owner=SigningKey.generate().did,
+                              ensemble=ONE, created_at=0.0, updated_at=0.0)
+    journal = DeploymentJournal(record, None, lambda: 0.0)
+    for _ in range(1000):
+        await journal.event("phase", detail="x" * 4000)
+    held = sum(len(e.payload["detail"]) for e in journal.events)
+    assert held <= EVENT_BYTES_KEPT
+    assert journal.events[-1].seq == 1000 and journal.last_event == 1000
+    assert journal.events_after(999)[0].seq == 1000
+
+
 # -- a stranger (no grant at all) ------------------------------------------------------
 
 
