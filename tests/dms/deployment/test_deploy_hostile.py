@@ -15,7 +15,7 @@ import attrs
 import pytest
 import trio
 
-from dms.actor import Handle, Message, RemoteError, behavior
+from dms.actor import BehaviorFailed, Handle, Message, RemoteError, behavior
 from dms.deployment import DeploymentService
 from dms.deployment import _service as deployment_service
 from dms.executor import ProcessExecutor
@@ -275,6 +275,67 @@ async def test_a_request_cannot_point_the_providers_answers_at_a_third_party(
         assert victim.system.metrics()["refused.InvalidAudience"] == refused_before
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "reservations are keyed by deployment id alone: whoever commits an id first holds "
+    "it on that provider, and the owner's own commit is refused (ForeignDeployment), "
+    "which excludes the provider; needs reservations keyed by (owner, id)"))
+async def test_a_deployment_id_another_orchestrator_squats_on_first_does_not_exclude_providers(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=0) as market, \
+            provider_on(market, tmp_path, "p", SlowToBid) as first, \
+            provider_on(market, tmp_path, "q", SlowToBid) as second, \
+            intruder(market) as evil:
+        targets = [first.actor.handle, second.actor.handle]
+        squatted = []
+
+        async def commit(target: Handle, deployment: str) -> None:
+            with contextlib.suppress(RemoteError):
+                await evil.root.invoke(target, wire.COMMIT, wire.CommitOrder(
+                    deployment, ONE, ("n",), lease=300), subject=market.org.did)
+                squatted.append(target)
+
+        async def squat(message: Message[Any]) -> None:  # it hears every request
+            async with trio.open_nursery() as nursery:
+                for target in targets:
+                    nursery.start_soon(commit, target, message.args.deployment)
+
+        evil.root.behavior(wire.REQUEST, args=wire.BidRequest)(squat)
+        evil.root.subscribe(wire.DEPLOYMENT_TOPIC)
+        await trio.sleep(0.3)
+        deployment = await market.deploy(ONE, deadline=3)
+        status = await market.wait_phase(deployment, "running", "failed")
+        if len(squatted) != len(targets):
+            raise RuntimeError("the squatter did not get its commits in first")
+        if status["phase"] == "running":
+            await market.shutdown(deployment)
+            await market.wait_phase(deployment, "completed", "failed")
+    assert status["phase"] == "running", status["failure"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a provider's reservation slots (1024) and capacity have no share per orchestrator "
+    "node: one grant holder takes them all for its leases (up to 300 s, renewed by "
+    "committing again)"))
+async def test_one_orchestrator_cannot_hold_every_reservation_slot_of_a_provider(
+        tmp_path: Path) -> None:
+    many = "version: V1\nallocations:\n" + "".join(
+        f"  a{i}:\n    type: service\n    executor: process\n"
+        f"    resources: {{cpu: 0.001, ram: 1Mi, disk: 1Mi}}\n"
+        f"    execution: {{command: sleep, args: ['1']}}\n" for i in range(1024)) + \
+        "nodes:\n" + "".join(f"  n{i}: {{allocations: [a{i}]}}\n" for i in range(1024))
+    async with open_market(tmp_path, providers=1) as market, intruder(market) as evil:
+        provider = market.providers[0]
+        await evil.root.invoke(provider_actor(provider), wire.COMMIT, wire.CommitOrder(
+            str(uuid.uuid4()), many, tuple(f"n{i}" for i in range(1024)), lease=300),
+            subject=market.org.did)
+        deployment = await market.deploy(ONE, deadline=2)
+        status = await market.wait_phase(deployment, "running", "failed")
+        if status["phase"] == "running":
+            await market.shutdown(deployment)
+            await market.wait_phase(deployment, "completed", "failed")
+    assert status["phase"] == "running", status["failure"]
+
+
 # -- an authorized-but-malicious provider ------------------------------------------------
 
 
@@ -322,6 +383,37 @@ async def test_a_provider_whose_allocate_reply_lies_is_replaced_and_steers_nothi
         with trio.fail_after(5):
             while liar._hosted or honest._hosted:
                 await trio.sleep(0.1)
+
+
+class FailsEveryStart(ProviderService):
+    """Bids cheapest and allocates, then refuses to start anything."""
+
+    async def _spawn_allocation(self, deployment: str, plan: Any,
+                                hosted: Any) -> tuple[Any, AllocationRole]:
+        actor, role = await super()._spawn_allocation(deployment, plan, hosted)
+
+        def refuse(message: Message[Any]) -> None:
+            raise BehaviorFailed("no", name="StartRefused")
+
+        actor._behaviors.pop(wire.ALLOCATION_START)
+        actor.behavior(wire.ALLOCATION_START)(refuse)  # type: ignore[arg-type]
+        return actor, role
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a start refused is taken for the workload's fault: the deployment fails instead of "
+    "moving off that provider, so one cheap provider fails every deployment it wins"))
+async def test_a_provider_that_refuses_every_start_does_not_fail_the_deployment(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=0) as market, \
+            provider_on(market, tmp_path, "honest", SlowToBid, price=5.0), \
+            provider_on(market, tmp_path, "liar", FailsEveryStart):
+        deployment = await market.deploy(ONE)
+        status = await market.wait_phase(deployment, "running", "failed")
+        if status["phase"] == "running":
+            await market.shutdown(deployment)
+            await market.wait_phase(deployment, "completed", "failed")
+    assert status["phase"] == "running", status["failure"]
 
 
 class FloodingReports(ProviderService):
@@ -506,4 +598,26 @@ async def test_a_journal_keeps_a_bounded_number_of_bytes_of_events() -> None:
 
 # -- a stranger (no grant at all) ------------------------------------------------------
 
+
+async def test_a_stranger_is_refused_by_name_on_every_deployment_command(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1) as market, \
+            intruder(market, command=None) as stranger:
+        deployment, provider = await running(market)
+        target = provider_actor(provider)
+        orders = {wire.COMMIT: wire.CommitOrder(str(uuid.uuid4()), ONE, ("n",)),
+                  wire.REVERT: wire.DeploymentRef(deployment),
+                  wire.SHUTDOWN: wire.DeploymentRef(deployment),
+                  wire.ALLOCATE: wire.AllocateOrder(deployment, ONE, ("n",))}
+        for command, order in orders.items():
+            with pytest.raises(RemoteError) as refused:
+                await stranger.root.invoke(target, command, order, subject=market.org.did)
+            assert refused.value.name in {"InvalidClaim", "UnavailableProof"}, command
+        with pytest.raises(RemoteError) as refused:
+            await stranger.root.invoke(market.orchestrator.root.handle,
+                                       deployment_service.NEW, {"ensemble": ONE})
+        assert refused.value.name in {"InvalidClaim", "UnavailableProof", "InvalidSubject"}
+        assert processes_running(market) == 1
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
 
