@@ -336,6 +336,22 @@ async def test_one_orchestrator_cannot_hold_every_reservation_slot_of_a_provider
     assert status["phase"] == "running", status["failure"]
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "/dms/deployment/measure sends 256 KiB probes to whatever handles the caller names "
+    "(16 a call, for any deployment id), so any grant holder has a provider send 4 MiB "
+    "to another provider for each small request"))
+async def test_a_bandwidth_measure_cannot_be_aimed_at_a_bystander(tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=2) as market, intruder(market) as evil:
+        victim = market.providers[1]
+        before = victim.system.metrics()["received"]
+        await evil.root.invoke(provider_actor(market.providers[0]), wire.MEASURE,
+                               wire.MeasureOrder(str(uuid.uuid4()),
+                                                 (provider_actor(victim),) * 16),
+                               subject=market.org.did, timeout=60)
+        received = victim.system.metrics()["received"] - before
+    assert received < 2, f"the bystander received {received} probes"
+
+
 # -- an authorized-but-malicious provider ------------------------------------------------
 
 
