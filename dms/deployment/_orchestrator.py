@@ -37,9 +37,7 @@ from dms.actor import (
     Handle,
     Message,
     RemoteError,
-    RequestTimeout,
     Role,
-    Undeliverable,
     behavior,
     structure_args,
 )
@@ -562,13 +560,10 @@ class Orchestrator(Role):
         try:
             report = await self._ask(actor, placed, wire.ALLOCATION_START,
                                      timeout=self.settings.start_timeout + 10)
-        except (RequestTimeout, Undeliverable) as error:  # the provider, not the workload
+        except ActorError as error:  # refused or silent: the provider's doing, not the
+            # workload's (a workload that fails to start says so in its report)
             failures.append(ProviderFailed(placed.provider,
                                            f"did not start {placed.allocation}: {error}"))
-            return
-        except ActorError as error:
-            failures.append(DeploymentFailed(f"allocation {placed.allocation} did not "
-                                             f"start: {error}"))
             return
         await self._take_report(placed, report)
         if report.phase in ENDED_BADLY or (report.ended and report.phase != "completed"):

@@ -416,9 +416,6 @@ class FailsEveryStart(ProviderService):
         return actor, role
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a start refused is taken for the workload's fault: the deployment fails instead of "
-    "moving off that provider, so one cheap provider fails every deployment it wins"))
 async def test_a_provider_that_refuses_every_start_does_not_fail_the_deployment(
         tmp_path: Path) -> None:
     async with open_market(tmp_path, providers=0) as market, \
