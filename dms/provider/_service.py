@@ -51,7 +51,7 @@ from ._decide import decide
 from ._reservation import Reservation, ReservationError
 from ._restart import Resume, ResumedAllocation, plan_restart
 from ._resume import EndedWhileAway
-from ._state import ProviderRecords, Saved, allocation_id
+from ._state import ProviderRecords, Saved, allocation_id, execution_name, local_deployment
 from ._wire import (
     ALLOCATE,
     ALLOCATION,
@@ -167,7 +167,8 @@ class ProviderService(Role):
             raise BehaviorFailed("reply_to.peer must be the node of the requesting actor",
                                  name="InvalidArgs")
         requirements = self._requirements(order.ensemble)
-        free = self.book.free_for(order.deployment, self.clock())
+        free = self.book.free_for(local_deployment(message.sender.id, order.deployment),
+                                  self.clock())
         decision = decide(self.peer, free, requirements, price=self.price)
         self.counters["bids" if decision.bid else "declines"] += 1
         # Under the request's own subject (the market's organisation): the orchestrator's
@@ -210,6 +211,7 @@ class ProviderService(Role):
         """Reserve every node asked for, or none (InsufficientCapacity, NotYours, ...)."""
         order = message.args
         owner = message.sender.id
+        deployment = local_deployment(owner, order.deployment)
         ensemble = self._ensemble(order.ensemble)
         requirements = _requirements_of(ensemble)
         by_name = {node.name: node for node in requirements.nodes}
@@ -227,7 +229,7 @@ class ProviderService(Role):
             for name in order.nodes:
                 node = by_name[name]
                 ports = [port.public for port in node.ports]
-                reserved.append(self.book.reserve(order.deployment, name, node.resources, ports,
+                reserved.append(self.book.reserve(deployment, name, node.resources, ports,
                                                   now, order.lease, owner=owner))
         except ReservationError as error:
             for reservation in reserved:
@@ -245,13 +247,15 @@ class ProviderService(Role):
     @behavior(REVERT, args=DeploymentRef)
     async def revert(self, message: Message[DeploymentRef]) -> dict[str, int]:
         """Undo everything the deployment has here; idempotent."""
-        ref = message.args
-        return {"released": await self._take_down(ref.deployment, message.sender.id, ref.nodes)}
+        return {"released": await self._take_down_for(message)}
 
     @behavior(SHUTDOWN, args=DeploymentRef)
     async def shutdown(self, message: Message[DeploymentRef]) -> dict[str, int]:
-        ref = message.args
-        return {"released": await self._take_down(ref.deployment, message.sender.id, ref.nodes)}
+        return {"released": await self._take_down_for(message)}
+
+    async def _take_down_for(self, message: Message[DeploymentRef]) -> int:
+        owner, ref = message.sender.id, message.args
+        return await self._take_down(local_deployment(owner, ref.deployment), owner, ref.nodes)
 
     # -- allocate ---------------------------------------------------------------------
 
@@ -269,21 +273,16 @@ class ProviderService(Role):
             raise BehaviorFailed(f"heartbeat: {order.heartbeat!r} is not a number of seconds "
                                  f"above 0", name="InvalidArgs")
         heartbeat = min(order.heartbeat, MAX_HEARTBEAT)
-        hosting = self._hosted.get(order.deployment)
-        if hosting is not None and hosting.owner != owner:
-            raise BehaviorFailed(f"deployment {order.deployment} is not yours", name="NotYours")
+        deployment = local_deployment(owner, order.deployment)
         ensemble = self._ensemble(order.ensemble)
         asked = {node.name: node for node in _requirements_of(ensemble).nodes}
         now = self.clock()
-        held = {r.node: r for r in self.book.by_deployment(order.deployment)}
+        held = {r.node: r for r in self.book.by_deployment(deployment)}
         for name in order.nodes:
             reservation = held.get(name)
             if reservation is None:
                 raise BehaviorFailed(f"node {name!r} of deployment {order.deployment} holds "
                                      f"no reservation here", name="UnknownReservation")
-            if reservation.owner != owner:
-                raise BehaviorFailed(f"deployment {order.deployment} is not yours",
-                                     name="NotYours")
             # What runs is planned from this ensemble: it must ask what was reserved.
             if name not in asked or not _holds(reservation, Ask.of_node(asked[name])):
                 raise BehaviorFailed(
@@ -307,20 +306,20 @@ class ProviderService(Role):
             except ReservationError as error:
                 raise BehaviorFailed(str(error), name=type(error).__name__) from None
         hosted = self._hosted.setdefault(
-            order.deployment, _Hosted(owner, heartbeat, now, order.ensemble, now))
+            deployment, _Hosted(owner, heartbeat, now, order.ensemble, now))
         hosted.heartbeat, hosted.last_seen = heartbeat, now
         hosted.ensemble = order.ensemble
         grants, new = [], []
         for plan in plans:
             existing = hosted.allocations.get(plan.allocation)
             if existing is None:
-                existing = await self._spawn_allocation(order.deployment, plan, hosted)
-                new.append(self._recorded[allocation_id(order.deployment, plan.allocation)])
+                existing = await self._spawn_allocation(deployment, plan, hosted)
+                new.append(self._recorded[allocation_id(deployment, plan.allocation)])
             grants.append(_grant(*existing, owner))
         allocated = [r for name in order.nodes if (r := self.book.get(held[name].id))]
         try:
             await self.records.hosting(
-                HostedDeployment(order.deployment, owner, order.ensemble, heartbeat, now),
+                HostedDeployment(deployment, owner, order.ensemble, heartbeat, now),
                 allocated, new)
         except StoreError as error:  # the orchestrator reverts: that takes them down
             raise _unrecorded(error) from None
@@ -331,12 +330,10 @@ class ProviderService(Role):
         with a fresh delegation to its orchestrator, and this provider actor: how an
         orchestrator finds them again after this provider restarted (they are new
         actors then; `ProviderLocator` serves this). Counts as a heartbeat."""
-        hosted = self._hosted.get(ref.deployment)
+        hosted = self._hosted.get(local_deployment(requester, ref.deployment))
         if hosted is None:
-            raise BehaviorFailed(f"deployment {ref.deployment} has no allocations here",
-                                 name="UnknownDeployment")
-        if hosted.owner != requester:
-            raise BehaviorFailed(f"deployment {ref.deployment} is not yours", name="NotYours")
+            raise BehaviorFailed(f"deployment {ref.deployment} has no allocations of yours "
+                                 f"here", name="UnknownDeployment")
         hosted.last_seen = max(hosted.last_seen, self.clock())
         wanted = set(ref.nodes)
         return HostedAllocations(self.actor.handle, tuple(
@@ -350,7 +347,7 @@ class ProviderService(Role):
                                 parent: Actor | None = None,
                                 ) -> tuple[Actor, AllocationRole]:
         # Execution names are unique on this machine: two deployments may both have "web".
-        spec = attrs.evolve(plan.execution, name=f"{deployment[:8]}-{plan.allocation}")
+        spec = attrs.evolve(plan.execution, name=execution_name(deployment, plan.allocation))
 
         def heard_from_orchestrator() -> None:
             hosted.last_seen = max(hosted.last_seen, self.clock())
@@ -597,7 +594,8 @@ class ProviderService(Role):
     async def _adopt(self, deployment: str,
                      resumed: ResumedAllocation) -> Execution | EndedWhileAway:
         record = resumed.record
-        spec = attrs.evolve(resumed.plan.execution, name=f"{deployment[:8]}-{record.name}")
+        spec = attrs.evolve(resumed.plan.execution,
+                            name=execution_name(deployment, record.name))
         executor = self.executors[spec.executor]
         if record.execution is None:
             return EndedWhileAway(f"allocation {record.name} was {record.state.value} when "

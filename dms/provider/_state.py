@@ -12,6 +12,7 @@ loads empty.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Mapping, Sequence
 
 import attrs
@@ -58,6 +59,24 @@ def reservation_of(record: ReservationRecord) -> Reservation:
         state=record.state,
         lease_until=record.lease_expires_at,
     )
+
+
+_LOCAL_DEPLOYMENTS = uuid.UUID("5b1f3c8e-6c1a-4d3e-9a51-0d6f8f0b2a47")
+
+
+def local_deployment(owner: str, deployment: str) -> str:
+    """The key under which this provider holds `deployment` of orchestrator actor
+    `owner`: a UUID derived from both, so that deployment ids are the orchestrators'
+    own. Whoever else learns an id (every bid request names it) and reserves under it
+    first holds a deployment of its own, not the owner's: it cannot refuse the owner
+    its commits, nor touch what the owner holds here."""
+    return str(uuid.uuid5(_LOCAL_DEPLOYMENTS, f"{owner}\n{deployment}"))
+
+
+def execution_name(deployment: str, allocation: str) -> str:
+    """An allocation's execution name on this machine (unique: two deployments may both
+    have a "web"); `deployment` is the local key."""
+    return f"{deployment}-{allocation}"
 
 
 def allocation_id(deployment: str, allocation: str) -> str:

@@ -159,25 +159,33 @@ async def test_an_allocate_naming_no_nodes_cannot_take_down_another_orchestrator
         await market.wait_phase(deployment, "completed")
 
 
-async def test_a_fellow_orchestrator_is_refused_by_name_on_a_deployment_it_does_not_own(
+async def test_a_fellow_orchestrator_naming_a_deployment_it_does_not_own_touches_nothing_of_it(
         tmp_path: Path) -> None:
+    # A provider holds each deployment under its orchestrator's own key: the same id
+    # from anybody else names another (empty) deployment of theirs.
     async with open_market(tmp_path, providers=1) as market, intruder(market) as evil:
         deployment, provider = await running(market)
         target = provider_actor(provider)
         ref = wire.DeploymentRef(deployment)
-        for command, args in ((wire.REVERT, ref), (wire.SHUTDOWN, ref),
-                              (wire.ALLOCATE, wire.AllocateOrder(deployment, ONE, ("n",)))):
-            with pytest.raises(RemoteError) as refused:
-                await evil.root.invoke(target, command, args, subject=market.org.did)
-            assert refused.value.name == "NotYours", command
+        for command in (wire.REVERT, wire.SHUTDOWN):
+            answer = await evil.root.invoke(target, command, ref, subject=market.org.did)
+            assert answer == {"released": 0}, command
         with pytest.raises(RemoteError) as refused:
-            await evil.root.invoke(target, wire.COMMIT, wire.CommitOrder(deployment, ONE, ("n",)),
+            await evil.root.invoke(target, wire.ALLOCATE, wire.AllocateOrder(deployment, ONE, ("n",)),
                                    subject=market.org.did)
-        assert refused.value.name in {"AlreadyReserved", "ForeignDeployment"}
+        assert refused.value.name == "UnknownReservation"
+        assert provider.provider is not None
+        held = provider.provider.book.reservations()
+        await evil.root.invoke(target, wire.COMMIT, wire.CommitOrder(deployment, ONE, ("n",)),
+                               subject=market.org.did)
+        theirs = [r for r in provider.provider.book.reservations() if r not in held]
+        assert [r.owner for r in theirs] == [evil.root.id]
+        assert all(r.deployment_id != theirs[0].deployment_id for r in held)
+        owner_key, = {r.deployment_id for r in held}
         # Its allocation actor answers only its own delegation: not even the
         # organisation (the provider's anchor) may drive it.
         assert provider.provider is not None
-        (allocation, _), = provider.provider._hosted[deployment].allocations.values()
+        (allocation, _), = provider.provider._hosted[owner_key].allocations.values()
         async with intruder(market, "org", command=None, key=market.org) as org:
             with pytest.raises(RemoteError) as refused:
                 await org.root.invoke(allocation.handle, wire.ALLOCATION_STOP,
@@ -275,10 +283,6 @@ async def test_a_request_cannot_point_the_providers_answers_at_a_third_party(
         assert victim.system.metrics()["refused.InvalidAudience"] == refused_before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "reservations are keyed by deployment id alone: whoever commits an id first holds "
-    "it on that provider, and the owner's own commit is refused (ForeignDeployment), "
-    "which excludes the provider; needs reservations keyed by (owner, id)"))
 async def test_a_deployment_id_another_orchestrator_squats_on_first_does_not_exclude_providers(
         tmp_path: Path) -> None:
     async with open_market(tmp_path, providers=0) as market, \

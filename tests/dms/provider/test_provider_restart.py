@@ -27,6 +27,7 @@ from dms.executor._leader import process_facts
 from dms.net import MemoryNetwork
 from dms.node import Node, open_node
 from dms.provider import Capacity, ProviderConfig, WorkDirInUse, millicores, wire
+from dms.provider._state import local_deployment
 from dms.store import DATABASE_FILE, NodeDatabase
 from dms.workload import ExecutorKind
 from ucan import Delegation, SigningKey, delegate
@@ -187,7 +188,7 @@ async def test_a_restarted_provider_re_adopts_a_running_process_and_releases_wha
             service = provider.provider
             assert service is not None
             (held,) = service.book.reservations()
-            assert held.deployment_id == deployment
+            assert held.deployment_id == local_deployment(here.owner.id, deployment)
             assert service.counters["restart_adopted"] == 1
             assert service.counters["leases_expired"] == 1
             assert here.rows() == (1, 1, 1)
@@ -303,7 +304,7 @@ async def test_only_the_deployments_orchestrator_finds_its_allocations(tmp_path:
         with pytest.raises(RemoteError) as refused:
             await intruder.invoke(root, wire.ALLOCATIONS, wire.DeploymentRef(deployment),
                                   subject=here.org.did)
-        assert refused.value.name == "NotYours"
+        assert refused.value.name == "UnknownDeployment"  # none of its own by that id
         with pytest.raises(RemoteError) as unknown:
             await here.find(provider, str(uuid.uuid4()))
         assert unknown.value.name == "UnknownDeployment"
