@@ -87,6 +87,10 @@ class ReservationBook:
     def offered(self) -> Capacity:
         return self._offered
 
+    @property
+    def max_reservations(self) -> int:
+        return self._max_reservations
+
     # -- queries ----------------------------------------------------------------------
 
     def free(self, now: float) -> Capacity:

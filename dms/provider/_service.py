@@ -20,7 +20,7 @@ import contextlib
 import itertools
 import logging
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -107,6 +107,17 @@ _RECORDED_STATE = {
 start is not final until its restart policy has decided (the next event says), so a
 provider that stops in between resumes it as ended while away and the policy decides
 then."""
+PROBED_FOR = 120.0
+"""Seconds after a bid during which its requester may have other bidders measure the
+bandwidth to this provider."""
+PROBES_PER_BID = 32
+"""Loaded probes one bid lets in (the orchestrator measures at most 32 pairs a round)."""
+MAX_PROBED_BIDS = 4096
+"""Bids remembered for that at most (the oldest are forgotten first)."""
+HOLDER_SHARE = 4
+"""One grant holder may hold at most 1/HOLDER_SHARE of a provider's reservation slots:
+whoever the organisation granted `/dms/deployment` (and every actor and key it
+delegates to) takes no more, so others can still deploy here."""
 MAX_HEARTBEAT = 300.0
 """Longest heartbeat an orchestrator may ask for (a longer one is granted this long):
 allocations whose orchestrator vanished are stopped within it, whatever it asked."""
@@ -147,6 +158,9 @@ class ProviderService(Role):
         self.counters: Counter[str] = Counter()
         self._hosted: dict[str, _Hosted] = {}
         self._recorded: dict[str, AllocationRecord] = {}  # by allocation id
+        self._holders: dict[str, str] = {}  # reservation id -> its grant holder
+        # local deployment key -> [until, loaded probes left], for the bids made
+        self._probed: OrderedDict[str, list[float]] = OrderedDict()
         self._leaving = False
         self._restored = trio.Event()  # with records, `sweep` waits for `restore`
         if records is None:
@@ -171,6 +185,8 @@ class ProviderService(Role):
                                   self.clock())
         decision = decide(self.peer, free, requirements, price=self.price)
         self.counters["bids" if decision.bid else "declines"] += 1
+        if decision.bid:
+            self._expect_probes(local_deployment(message.sender.id, order.deployment))
         # Under the request's own subject (the market's organisation): the orchestrator's
         # node trusts it, as this node does.
         rtts = dict(itertools.islice(self.rtts().items(), MAX_RTTS))
@@ -183,28 +199,61 @@ class ProviderService(Role):
     @behavior(MEASURE, args=MeasureOrder)
     async def measure(self, message: Message[MeasureOrder]) -> Measured:
         """Time one `PROBE_BYTES` transfer to each provider named (at most
-        `MAX_MEASURED`), net of the round trip without payload: bits per second."""
+        `MAX_MEASURED`, each once), net of the round trip without payload: bits per
+        second. The empty round trip also asks whether the other provider takes the
+        load: only one that bid on this deployment to this requester does."""
         order = message.args
         measured: dict[str, float] = {}
-        for target in order.to[:MAX_MEASURED]:
+        targets = list(dict.fromkeys(order.to))[:MAX_MEASURED]
+        for target in targets:
             with contextlib.suppress(ActorError):
                 began = trio.current_time()
-                await self.actor.invoke(target, PROBE, Probe(b""),
-                                        subject=message.invocation.sub, timeout=5)
+                answer = await self.actor.invoke(
+                    target, PROBE, Probe(b"", order.deployment, message.sender.id),
+                    subject=message.invocation.sub, timeout=5)
                 empty = trio.current_time() - began
+                if not (isinstance(answer, dict) and answer.get("expected") is True):
+                    continue
                 began = trio.current_time()
-                await self.actor.invoke(target, PROBE, Probe(bytes(PROBE_BYTES)),
-                                        subject=message.invocation.sub, timeout=10)
+                await self.actor.invoke(
+                    target, PROBE, Probe(bytes(PROBE_BYTES), order.deployment,
+                                         message.sender.id),
+                    subject=message.invocation.sub, timeout=10)
                 loaded = trio.current_time() - began
                 measured[target.peer] = 8 * PROBE_BYTES / max(loaded - empty, 1e-6)
         return Measured(measured)
 
     @behavior(PROBE, args=Probe)
-    async def probe(self, message: Message[Probe]) -> dict[str, int]:
-        """The other end of a bandwidth measurement: receive and say how much came."""
-        if len(message.args.payload) > PROBE_BYTES:
+    async def probe(self, message: Message[Probe]) -> dict[str, Any]:
+        """The other end of a bandwidth measurement: receive and say how much came,
+        and whether a loaded probe for this deployment is welcome."""
+        probe = message.args
+        if len(probe.payload) > PROBE_BYTES:
             raise BehaviorFailed(f"payload: over {PROBE_BYTES} bytes", name="InvalidArgs")
-        return {"received": len(message.args.payload)}
+        key = local_deployment(probe.requester, probe.deployment)
+        expected = self._probe_allowance(key) > 0
+        if probe.payload:
+            if not expected:
+                raise BehaviorFailed(f"deployment {probe.deployment}: no bid of this provider "
+                                     f"to {probe.requester} awaits a measurement",
+                                     name="NotExpected")
+            self._probed[key][1] -= 1
+        return {"received": len(probe.payload), "expected": expected}
+
+    def _expect_probes(self, key: str) -> None:
+        self._probed.pop(key, None)
+        self._probed[key] = [self.clock() + PROBED_FOR, PROBES_PER_BID]
+        while len(self._probed) > MAX_PROBED_BIDS:
+            self._probed.popitem(last=False)
+
+    def _probe_allowance(self, key: str) -> float:
+        allowance = self._probed.get(key)
+        if allowance is None:
+            return 0
+        if allowance[0] < self.clock():
+            del self._probed[key]
+            return 0
+        return allowance[1]
 
     @behavior(COMMIT, args=CommitOrder)
     async def commit(self, message: Message[CommitOrder]) -> Committed:
@@ -219,6 +268,8 @@ class ProviderService(Role):
         if unknown:
             raise BehaviorFailed(f"nodes: {unknown[0]!r} is not a node of the ensemble",
                                  name="InvalidArgs")
+        holder = _grant_holder(message)
+        self._check_share(holder, len(order.nodes))
         now = self.clock()
         asked = attrs.evolve(requirements, nodes=tuple(by_name[n] for n in order.nodes))
         decision = decide(self.peer, self.book.free(now), asked)
@@ -241,8 +292,21 @@ class ProviderService(Role):
             for reservation in reserved:
                 self.book.release(reservation.id)
             raise _unrecorded(error) from None
+        self._holders.update((r.id, holder) for r in reserved)
         self.counters["commits"] += 1
         return Committed(tuple(r.id for r in reserved))
+
+    def _check_share(self, holder: str, more: int) -> None:
+        """TooManyReservations when `holder` would hold over its share of the slots.
+        Reservations restored after a restart count for nobody: their leases end."""
+        live = {r.id for r in self.book.reservations()}
+        self._holders = {r: h for r, h in self._holders.items() if r in live}
+        share = self.book.max_reservations // HOLDER_SHARE
+        held = sum(1 for h in self._holders.values() if h == holder)
+        if held + more > share:
+            raise BehaviorFailed(f"nodes: {held} reservations of {holder} are held here, "
+                                 f"{more} more would pass its share of {share}",
+                                 name="TooManyReservations")
 
     @behavior(REVERT, args=DeploymentRef)
     async def revert(self, message: Message[DeploymentRef]) -> dict[str, int]:
@@ -625,6 +689,13 @@ class ProviderService(Role):
 
 def _requirements_of(ensemble: Ensemble) -> EnsembleRequirements:
     return derive_requirements(ensemble)
+
+
+def _grant_holder(message: Message[Any]) -> str:
+    """Whom the root of authority granted what `message` uses: one party however many
+    actors and keys it delegates to (the signer itself when it needs no proof)."""
+    delegations = message.chain.delegations
+    return delegations[0].aud if delegations else message.sender.id
 
 
 def _signer_nodes(message: Message[Any]) -> set[str]:

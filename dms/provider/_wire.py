@@ -94,7 +94,13 @@ class Measured:
 
 @attrs.frozen
 class Probe:
+    """One transfer of a bandwidth measurement, for `requester`'s `deployment`: the
+    measured provider takes a loaded one only if it bid on that deployment to that
+    requester, lately (so no one can aim measurements at a bystander)."""
+
     payload: bytes
+    deployment: str = ""
+    requester: str = ""
 
 
 @attrs.frozen
