@@ -145,9 +145,9 @@ class HealthCheckSpec:
     script: str | None = field("name of a script in `scripts` run by /bin/sh instead of exec (command)", default=None)
     endpoint: str | None = field("URL (http) or host:port / port (tcp)", default=None)
     response: HealthResponse | None = field("expected response (command, http)", default=None)
-    interval: Seconds | None = field("time between checks; bare numbers are seconds", default=None)
-    timeout: Seconds | None = field("time one check may take", default=None)
-    retries: int | None = field("consecutive failures before the allocation is unhealthy", default=None)
+    interval: Seconds | None = field("time between checks; bare numbers are seconds (default 10s)", default=None)
+    timeout: Seconds | None = field("time one check may take (default 5s)", default=None)
+    retries: int | None = field("consecutive failures before the allocation is unhealthy (default 3)", default=None)
 
 
 @attrs.frozen
