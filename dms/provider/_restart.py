@@ -6,7 +6,8 @@ A hosted deployment is kept unless its orchestrator has not asked after it withi
 heartbeat (counted from the last time it did, across the downtime: by then the
 orchestrator has given this provider up and may have placed it elsewhere), or it can
 no longer be run here (its ensemble does not plan, an executor it needs is not open,
-it holds no reservation). Each allocation of a kept deployment is made again:
+it holds no reservation, unless every allocation it has here completed: a completed
+node's reservation is released at once). Each allocation of a kept deployment is made again:
 
 - `adopt`: it had a live execution (not final, with an identity): adopt it, supervised
   again; if it cannot be adopted, its supervisor is told it ended while away and its
@@ -107,9 +108,11 @@ def _keep(hosted: HostedDeployment, allocations: list[AllocationRecord], owners:
         return RemovedDeployment(hosted.id, f"its orchestrator has not asked after it for "
                                             f"{silent:.0f} s (its heartbeat is "
                                             f"{hosted.heartbeat:g} s)")
-    if not owners:
+    completed = bool(allocations) and all(
+        a.state is AllocationState.COMPLETED for a in allocations)
+    if not owners and not completed:  # a completed node's reservation is released
         return RemovedDeployment(hosted.id, "it holds no reservation here")
-    if owners != {hosted.orchestrator}:
+    if owners and owners != {hosted.orchestrator}:
         return RemovedDeployment(hosted.id, "its reservations name another orchestrator")
     try:
         ensemble = load_ensemble(hosted.ensemble, file=f"<deployment {hosted.id}>")

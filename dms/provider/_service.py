@@ -420,6 +420,8 @@ class ProviderService(Role):
 
         async def keep_event(role: AllocationRole, event: AllocationEvent) -> None:
             await self._record_event(key, role, event)
+            if event.kind == EventKind.COMPLETED.value:
+                await self._release_completed(deployment, role.node)
 
         role = AllocationRole(plan.allocation, plan.node, spec, self.executors[spec.executor],
                               health=plan.health, policy=plan.restart, clock=self.clock,
@@ -456,6 +458,25 @@ class ProviderService(Role):
         except StoreError as error:
             self.counters["records_failed"] += 1
             log.error("allocation %s: its state could not be kept: %s", key, error)
+
+    async def _release_completed(self, deployment: str, node: str) -> None:
+        """Release the reservation of `node` once every allocation on it has completed
+        (a task's end is final): what it held is free for others while the rest of its
+        deployment runs on. Its allocation actors stay, to report, until shutdown."""
+        hosted = self._hosted.get(deployment)
+        if hosted is None or self._leaving:
+            return
+        states = [self._recorded[allocation_id(deployment, name)].state
+                  for name, (_, role) in hosted.allocations.items() if role.node == node
+                  if allocation_id(deployment, name) in self._recorded]
+        if not states or any(state is not AllocationState.COMPLETED for state in states):
+            return
+        done = [r.id for r in self.book.by_deployment(deployment) if r.node == node]
+        for reservation_id in done:
+            self.book.release(reservation_id)
+        self.counters["released_completed"] += len(done)
+        await self._keep_safely(self.records.forget(done),
+                                f"node {node} of deployment {deployment} completed")
 
     # -- taking down ------------------------------------------------------------------
 

@@ -74,3 +74,43 @@ async def test_a_service_that_exits_is_restarted_by_its_policy_and_the_user_sees
         assert status["allocations"][0]["restarts"] >= 1
         await market.shutdown(deployment)
         await market.wait_phase(deployment, "completed")
+
+
+SERVICE_AND_TASK = """
+version: V1
+allocations:
+  svc:
+    type: service
+    executor: process
+    resources: {cpu: 1, ram: 16Mi, disk: 1Mi}
+    execution: {command: sleep, args: ["120"]}
+  job:
+    type: task
+    executor: process
+    resources: {cpu: 2, ram: 16Mi, disk: 1Mi}
+    execution: {command: sh, args: ["-c", "echo all done; exit 0"]}
+nodes:
+  s: {allocations: [svc]}
+  t: {allocations: [job]}
+"""
+
+
+async def test_a_completed_tasks_node_gives_back_what_it_held_while_the_rest_runs_on(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1) as market:
+        provider = market.providers[0].provider
+        assert provider is not None
+        offered = provider.book.offered.millicores
+        deployment = await market.deploy(SERVICE_AND_TASK)
+        await market.wait_phase(deployment, "running")
+        with trio.fail_after(20):
+            while [r.node for r in provider.book.reservations()] != ["s"]:
+                await trio.sleep(0.05)
+        assert provider.book.free(provider.clock()).millicores == offered - 1000
+        await trio.sleep(1.0)  # polled on: the completed task is reported, not lost
+        status = await market.status(deployment)
+        assert status["phase"] == "running"
+        assert {a["name"]: a["state"] for a in status["allocations"]}["job"] == "completed"
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
+        assert provider.book.reservations() == ()

@@ -193,3 +193,18 @@ async def test_without_a_store_nothing_is_kept() -> None:
     await records.reserved([])
     await records.forget(["x"], ["y"])
     assert await records.load() == Saved()
+
+
+@pytest.mark.parametrize(("state", "kept"), [
+    (AllocationState.COMPLETED, True),  # its node's reservation was released as it ended
+    (AllocationState.RUNNING, False),
+])
+def test_a_deployment_without_reservations_is_kept_only_when_all_it_has_here_completed(
+        state: AllocationState, kept: bool) -> None:
+    deployment = str(uuid.uuid4())
+    saved = saved_with((hosted(deployment), allocation(deployment, state, RUNNING)))
+    saved = attrs.evolve(saved, reservations=())
+    plan = plan_restart(saved, NOW, {ExecutorKind.PROCESS})
+    assert [k.record.id for k in plan.kept] == ([deployment] if kept else [])
+    if not kept:
+        assert "holds no reservation" in plan.removed[0].reason
