@@ -155,8 +155,8 @@ async def _run(network: DevNetwork, offer: str, env: dict[str, str], path: Path,
                 config = await _start(supervisor, network, offer)
                 write_client_config(path, config)
                 ready = True
-                _announce(network, config, [node.spec for node in supervisor.nodes], path,
-                          as_json)
+                _announce(network, config, [node.command for node in supervisor.nodes],
+                          path, as_json)
                 dead = await supervisor.deaths.receive()
                 raise DevFailed(dead.obituary())
         except* DevFailed as failed:
@@ -219,7 +219,7 @@ async def _start(supervisor: Supervisor, network: DevNetwork, offer: str) -> Cli
                         written_by=f"dms dev (pid {os.getpid()})")
 
 
-def _announce(network: DevNetwork, config: ClientConfig, nodes: list[NodeSpec], path: Path,
+def _announce(network: DevNetwork, config: ClientConfig, nodes: list[str], path: Path,
               as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"event": "ready", "orchestrator": config.node,
@@ -227,13 +227,13 @@ def _announce(network: DevNetwork, config: ClientConfig, nodes: list[NodeSpec], 
                                "org": network.dids[ORG], "user": network.dids[USER],
                                "nodes": {name: did for did, name in config.names.items()},
                                "commands": list(network.commands),
-                               "node_commands": [node.command for node in nodes]}))
+                               "node_commands": nodes}))
         sys.stdout.flush()
         return
     lines = ["", "the dev network's keys and grants, as `ucan` commands that make the same:"]
     lines += [f"  {command}" for command in network.commands]
     lines += ["", "the nodes, each started as (with UCAN_PASSPHRASE in its environment):"]
-    lines += [f"  {node.command}" for node in nodes]
+    lines += [f"  {command}" for command in nodes]
     lines += ["", f"nodes (each anchors org {network.dids[ORG]}):"]
     lines += [f"  {name:<13} {did}" for did, name in sorted(config.names.items(),
                                                             key=lambda item: item[1])]

@@ -76,6 +76,12 @@ class NodeProcess:
         self._changed = trio.Event()
 
     @property
+    def command(self) -> str:
+        """The command that runs this node again as it runs now: at its address."""
+        listen = ("--listen", self.address) if self.address is not None else ()
+        return shlex.join(("dms", "node", "run", *listen, *self.spec.options))
+
+    @property
     def name(self) -> str:
         return self.spec.name
 

@@ -49,6 +49,11 @@ def test_dev_runs_an_orchestrator_and_three_providers_and_prints_the_grants(
                   f"--exp 7d -o")
     assert any(command.startswith(user_grant) for command in ready["commands"])
     assert sum("--provide" in command for command in ready["node_commands"]) == 3
+    # each printed as it runs, at its address: the providers' --bootstrap is the
+    # orchestrator's --listen
+    assert f"--listen {ready['orchestrator']}" in ready["node_commands"][0]
+    assert all(f"--bootstrap {ready['orchestrator']}" in command
+               for command in ready["node_commands"][1:])
     nodes = [line for line in processes_under(devnet.data_dir) if "node run" in line]
     assert len(nodes) == 4, nodes
     assert (devnet.data_dir / "client.json").exists()
