@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench engines clean
+.PHONY: run run-docker test lint typecheck pytest bench engines clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python examples/hello_web.py
+
+# The same with the web service in a docker container (needs a docker engine; the image
+# is busybox:stable unless DMS_DEMO_IMAGE names another one with busybox's httpd).
+run-docker: $(STAMP)
+	$(BIN)/python examples/hello_web.py --docker
 
 # Real engines for the executor tests (docker when root on Debian); skipped tests name what is missing.
 engines:

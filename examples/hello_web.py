@@ -1,7 +1,7 @@
 """`make run`: a local network, a deployment across two providers, its status, its
 shutdown, and the network stopped, with the `dms` commands a user would type.
 
-    python examples/hello_web.py [--data-dir DIR]
+    python examples/hello_web.py [--data-dir DIR] [--docker [--image IMAGE]]
 
 1. `dms dev` in the background: an orchestrator and three providers on 127.0.0.1, the
    organisation's grants made (printed as `ucan` commands), a client config written.
@@ -9,6 +9,10 @@ shutdown, and the network stopped, with the `dms` commands a user would type.
    health check on one provider, a task on another that calls it and prints the answer.
 3. `dms status`, `dms status ID`: the placement, the health, the task's output.
 4. `dms shutdown ID --wait`, then Ctrl-C (SIGINT) to `dms dev`: nothing is left running.
+
+With `--docker` (`make run-docker`) the providers offer docker too and the web service
+runs in a container (`hello-web-docker.yaml`, image `busybox:stable` unless `--image`
+or $DMS_DEMO_IMAGE names another one that has busybox's httpd).
 
 The network's files go in a temporary directory (removed at the end) unless
 `--data-dir` names one, so the demo never touches your own `~/.local/share/dms`.
@@ -31,6 +35,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ENSEMBLE = HERE / "ensembles" / "hello-web.yaml"
+DOCKER_ENSEMBLE = HERE / "ensembles" / "hello-web-docker.yaml"
+DOCKER_IMAGE = "busybox:stable"  # the image hello-web-docker.yaml names
 DMS = str(Path(sys.executable).with_name("dms"))
 STEP_TIMEOUT = 60
 DEV_READY_TIMEOUT = 60
@@ -44,15 +50,20 @@ def dms(*args: str, env: dict[str, str], capture: bool = False) -> subprocess.Co
     argv = [DMS, *args]
     if not capture:
         show(argv)
-    result = subprocess.run(argv, env=env, text=True, timeout=STEP_TIMEOUT,
-                            stdout=subprocess.PIPE if capture else None)
+    try:
+        result = subprocess.run(argv, env=env, text=True, timeout=STEP_TIMEOUT,
+                                stdout=subprocess.PIPE if capture else None)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"`{shlex.join(['dms', *args])}` took over {STEP_TIMEOUT} s") from None
     if result.returncode != 0:
         raise SystemExit(f"`{shlex.join(['dms', *args])}` exited with {result.returncode}")
     return result
 
 
-def start_dev(env: dict[str, str]) -> subprocess.Popen[str]:
+def start_dev(env: dict[str, str], docker: bool) -> subprocess.Popen[str]:
     argv = [DMS, "dev"]  # three providers by default
+    if docker:
+        argv += ["--executor", "process", "--executor", "docker"]
     show(argv)
     print("(in the background; Ctrl-C would stop it)", flush=True)
     dev = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
@@ -82,39 +93,58 @@ def stop_dev(dev: subprocess.Popen[str]) -> int:
 
 
 PORT = 8765  # the port hello-web.yaml names
+DEV_PORTS = range(8000, 9000)  # the ports `dms dev`'s providers let workloads publish
 
 
-def ensemble_to_deploy(scratch: str) -> str:
-    """hello-web.yaml as written, or, when its port is taken on this machine (another
-    demo running, say), a copy on a free port: the demo must not fail for that."""
-    shown = str(ENSEMBLE.relative_to(Path.cwd()) if ENSEMBLE.is_relative_to(Path.cwd())
-                else ENSEMBLE)
+def _free(port: int) -> bool:
     with socket.socket() as probe:
         try:
-            probe.bind(("127.0.0.1", PORT))
-            return shown
+            probe.bind(("127.0.0.1", port))
         except OSError:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-    copy = Path(scratch) / "hello-web.yaml"
-    copy.write_text(ENSEMBLE.read_text().replace(str(PORT), str(port)))
-    print(f"(port {PORT} is taken here: deploying a copy of {shown} on port {port})",
-          flush=True)
+            return False
+    return True
+
+
+def ensemble_to_deploy(scratch: str, ensemble: Path, image: str | None) -> str:
+    """`ensemble` as written, or a copy: on a free port when its port is taken on this
+    machine (another demo running, say: the demo must not fail for that), and with
+    `image` for the docker variant's."""
+    shown = str(ensemble.relative_to(Path.cwd()) if ensemble.is_relative_to(Path.cwd())
+                else ensemble)
+    text = ensemble.read_text()
+    port = next(p for p in (PORT, *DEV_PORTS) if _free(p))
+    if port == PORT and image in (None, DOCKER_IMAGE):
+        return shown
+    if port != PORT:
+        text = text.replace(str(PORT), str(port))
+        print(f"(port {PORT} is taken here: deploying a copy of {shown} on port {port})",
+              flush=True)
+    if image not in (None, DOCKER_IMAGE):
+        text = text.replace(f"image: {DOCKER_IMAGE}", f"image: {image}")
+        print(f"(deploying a copy of {shown} with image {image})", flush=True)
+    copy = Path(scratch) / ensemble.name
+    copy.write_text(text)
     return str(copy)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help="where the dev network keeps its files")
+    parser.add_argument("--docker", action="store_true",
+                        help="run the web service in a docker container")
+    parser.add_argument("--image", default=os.environ.get("DMS_DEMO_IMAGE"),
+                        help=f"the web service's image with --docker (default {DOCKER_IMAGE})")
     options = parser.parse_args()
+    ensemble = DOCKER_ENSEMBLE if options.docker else ENSEMBLE
+    image = options.image if options.docker else None
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dms-demo-") as scratch:
         data_dir = options.data_dir or scratch
         env = {**os.environ, "DMS_DATA_DIR": data_dir,
                "UCAN_PASSPHRASE": os.environ.get("UCAN_PASSPHRASE", "make-run-demo")}
-        dev = start_dev(env)
+        dev = start_dev(env, options.docker)
         try:
-            dms("deploy", ensemble_to_deploy(scratch), "--wait", env=env)
+            dms("deploy", ensemble_to_deploy(scratch, ensemble, image), "--wait", env=env)
             listed = json.loads(dms("list", "--json", env=env, capture=True).stdout)
             deployment = listed[-1]["id"]
             dms("status", env=env)

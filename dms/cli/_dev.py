@@ -1,6 +1,7 @@
 """`dms dev`: a local network on loopback in the foreground, like `nomad agent -dev`.
 
-    dms dev [--providers 3] [--data-dir D]
+    dms dev [--providers 3] [--data-dir D] [--provide cpu=1,ram=1Gi,disk=4Gi]
+            [--ports 8000-8999] [--executor process] [--executor docker]
 
 One orchestrator node and N provider nodes, each a `dms node run` process of its own
 on 127.0.0.1 (ports picked by the kernel); the organisation key they all anchor, the
@@ -30,8 +31,9 @@ from pathlib import Path
 import click
 import trio
 
-from dms.node._offer import InvalidOffer, parse_offer
+from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.node._state_lock import LOCK_FILE, StateDirError, StateDirInUse, hold_state_dir
+from dms.workload import ExecutorKind
 from ucan.keystore import KeystoreError, resolve_passphrase
 
 from ._config import (
@@ -46,6 +48,7 @@ from ._errors import EXIT_FAILED, EXIT_INTERRUPTED, Mistake
 from ._supervisor import DevFailed, NodeSpec, Supervisor, open_supervisor
 
 DEFAULT_OFFER = "cpu=1,ram=1Gi,disk=4Gi"
+DEFAULT_PORTS = "8000-8999"
 READY_TIMEOUT = 30.0
 """Seconds for every provider to link with the orchestrator."""
 MAX_PROVIDERS = 32
@@ -66,6 +69,14 @@ def _offer(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _ports(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        parse_ports(value)
+    except InvalidOffer as exc:
+        raise Mistake(f"--ports: {exc}") from None
+    return value
+
+
 @click.command()
 @click.option("--providers", default=3, show_default=True, type=int, callback=_providers,
               help="Provider nodes to run besides the orchestrator.")
@@ -74,9 +85,17 @@ def _offer(ctx: click.Context, param: click.Parameter, value: str) -> str:
                    "config (default $DMS_DATA_DIR or ~/.local/share/dms).")
 @click.option("--provide", "offer", default=DEFAULT_OFFER, show_default=True,
               callback=_offer, help="What each provider offers of this machine.")
+@click.option("--ports", default=DEFAULT_PORTS, show_default=True, callback=_ports,
+              help="Host ports each provider's workloads may publish (they share them: "
+                   "all run on this machine).")
+@click.option("--executor", "executors", multiple=True, default=("process",),
+              show_default=True, type=click.Choice([kind.value for kind in ExecutorKind]),
+              help="An executor each provider offers (repeat): docker needs a docker "
+                   "engine here.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object when the network is ready (and nothing else).")
-def dev(providers: int, data_dir: str | None, offer: str, as_json: bool) -> None:
+def dev(providers: int, data_dir: str | None, offer: str, ports: str,
+        executors: tuple[str, ...], as_json: bool) -> None:
     """Run a local dev network until Ctrl-C: an orchestrator and N providers on
     127.0.0.1, its grants made, and a client config for the deployment commands.
     Exit 0 once stopped, 1 when a node fails, 2 on a usage mistake, 130 when
@@ -93,7 +112,9 @@ def dev(providers: int, data_dir: str | None, offer: str, as_json: bool) -> None
         raise SystemExit(EXIT_INTERRUPTED) from None
     env = {**os.environ, "UCAN_PASSPHRASE": passphrase}
     try:
-        status = trio.run(_run_alone, layout, passphrase, offer, env, config_path(data),
+        provide = ("--provide", offer, "--ports", ports,
+                   *(arg for kind in executors for arg in ("--executor", kind)))
+        status = trio.run(_run_alone, layout, passphrase, provide, env, config_path(data),
                           as_json)
     except KeyboardInterrupt:  # before the signal handlers were in place
         click.echo("interrupted", err=True)
@@ -101,8 +122,8 @@ def dev(providers: int, data_dir: str | None, offer: str, as_json: bool) -> None
     raise SystemExit(status)
 
 
-async def _run_alone(layout: DevLayout, passphrase: str, offer: str, env: dict[str, str],
-                     path: Path, as_json: bool) -> int:
+async def _run_alone(layout: DevLayout, passphrase: str, provide: tuple[str, ...],
+                     env: dict[str, str], path: Path, as_json: bool) -> int:
     """`_run`, holding the network's directory: one dev network per data directory (a
     second one is refused before it touches any key or grant of the first)."""
     try:
@@ -114,7 +135,7 @@ async def _run_alone(layout: DevLayout, passphrase: str, offer: str, env: dict[s
                               ) from None
             except OSError as exc:
                 raise Mistake(f"cannot prepare {layout.root}: {exc.strerror or exc}") from None
-            return await _run(network, offer, env, path, as_json)
+            return await _run(network, provide, env, path, as_json)
     except StateDirInUse:
         raise Mistake(f"{layout.root} is in use by another `dms dev`{_holder(layout.root)}: "
                       f"stop it, or give this one another --data-dir") from None
@@ -135,8 +156,8 @@ def _prompt(text: str) -> str:
     return getpass.getpass(text.replace(f"key {DEV_KEYS!r}", DEV_KEYS))
 
 
-async def _run(network: DevNetwork, offer: str, env: dict[str, str], path: Path,
-               as_json: bool) -> int:
+async def _run(network: DevNetwork, provide: tuple[str, ...], env: dict[str, str],
+               path: Path, as_json: bool) -> int:
     """Start the network, announce it, and run until a signal (or a node's death)."""
     say: Callable[[str], None] = _quiet if as_json else _say
     ready = False
@@ -152,7 +173,7 @@ async def _run(network: DevNetwork, offer: str, env: dict[str, str], path: Path,
                         return
 
                 tasks.start_soon(on_signal)
-                config = await _start(supervisor, network, offer)
+                config = await _start(supervisor, network, provide)
                 write_client_config(path, config)
                 ready = True
                 _announce(network, config, [node.command for node in supervisor.nodes],
@@ -179,7 +200,9 @@ def _leaves(group: BaseExceptionGroup[DevFailed]) -> list[BaseException]:
     return found
 
 
-async def _start(supervisor: Supervisor, network: DevNetwork, offer: str) -> ClientConfig:
+async def _start(supervisor: Supervisor, network: DevNetwork,
+                 provide: tuple[str, ...]) -> ClientConfig:
+    """`provide`: the `dms node run` options that make a node a provider."""
     layout = network.layout
     org = network.dids[ORG]
 
@@ -191,7 +214,7 @@ async def _start(supervisor: Supervisor, network: DevNetwork, offer: str) -> Cli
     orchestrator = await supervisor.start(NodeSpec(ORCHESTRATOR, options(ORCHESTRATOR),
                                                    stage=0))
     assert orchestrator.address is not None and orchestrator.did is not None
-    specs = [NodeSpec(name, (*options(name), "--provide", offer,
+    specs = [NodeSpec(name, (*options(name), *provide,
                              "--bootstrap", orchestrator.address), stage=1)
              for name in layout.nodes[1:]]
     async with trio.open_nursery() as starting:

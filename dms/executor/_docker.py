@@ -418,6 +418,10 @@ class DockerExecutor:
                 nano_cpus=int(spec.resources.cpu * 1e9) or None,
                 ports=ports,
                 log_config=_ROTATED_LOGS,
+                # docker's init as PID 1: the workload gets SIGTERM even when it is a
+                # process that ignores it as PID 1 (busybox httpd, most shells), so a
+                # graceful stop takes milliseconds, not the grace period; zombies reaped
+                init=True,
                 name=f"dms-{spec.name}-{secrets.token_hex(4)}",
                 detach=True,
             )

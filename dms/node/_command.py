@@ -47,7 +47,7 @@ from dms.net import NetError
 from dms.net._websocket import parse_ws_address
 from dms.node._behaviors import PING
 from dms.node._node import Node, load_node_key, open_node
-from dms.node._offer import InvalidOffer, parse_offer
+from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.node._state_lock import StateDirError
 from dms.provider import OnboardingLimits, ProviderConfig
 from dms.workload import ExecutorKind
@@ -109,6 +109,13 @@ def _offer(ctx: click.Context, param: click.Parameter,
         return parse_offer(value)
     except InvalidOffer as exc:
         raise Mistake(f"--provide: {exc}") from None
+
+
+def _ports(ctx: click.Context, param: click.Parameter, value: str | None) -> frozenset[int]:
+    try:
+        return frozenset() if value is None else parse_ports(value)
+    except InvalidOffer as exc:
+        raise Mistake(f"--ports: {exc}") from None
 
 
 def _price(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -209,6 +216,9 @@ def node() -> None:
               help="An executor to offer with --provide (repeat).")
 @click.option("--price", default=0.0, show_default=True, type=float, callback=_price,
               help="The price a provider bids.")
+@click.option("--ports", "public_ports", metavar="PORTS", callback=_ports,
+              help="Host ports a provider's workloads may publish (an ensemble's "
+                   "`ports`): 8000-8999,9100 (default: none).")
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Where a provider's workloads keep their files (default STATE_DIR/work, "
                    "or a temporary directory removed when the node stops).")
@@ -218,7 +228,8 @@ def node() -> None:
 def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
         proof: tuple[str, ...], keystore: str | None, key_name: str, ephemeral: bool,
         state_dir: str | None, offer: OnboardingLimits | None, executors: tuple[str, ...],
-        price: float, work_dir: str | None, exit_with_stdin: bool, as_json: bool) -> None:
+        price: float, public_ports: frozenset[int], work_dir: str | None,
+        exit_with_stdin: bool, as_json: bool) -> None:
     """Run a node until interrupted (Ctrl-C or SIGTERM: exit 0). Exit 2 on a usage
     mistake (bad address, anchor, proof or offer, missing keystore, port in use, state
     directory held by another node), 130 when interrupted while starting."""
@@ -231,7 +242,7 @@ def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
                 work_dir = (os.path.join(state_dir, "work") if state_dir is not None else
                             stack.enter_context(tempfile.TemporaryDirectory(prefix="dms-work-")))
             provider = ProviderConfig(work_dir, tuple(ExecutorKind(e) for e in executors),
-                                      limits=offer, price=price)
+                                      limits=offer, price=price, public_ports=public_ports)
         status = run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir, provider,
                            exit_with_stdin, as_json)
     raise SystemExit(status)

@@ -4,6 +4,8 @@
     --provide cpu=50%,ram=2Gi                   half the cores, at most 2 GiB; all the disk
     --provide all                               the whole machine
 
+    --ports 8000-8999,9100                      host ports workloads may publish
+
 Each value caps what the machine has (measured when the node starts), so the offer is
 an `OnboardingLimits`: a node never promises more than its machine, whatever is typed.
 """
@@ -68,3 +70,21 @@ def _share(key: str, value: str) -> Share:
     if amount < 0:
         raise InvalidOffer(f"{key}={value}: must be 0 or more")
     return Share(at_most=amount)
+
+
+MAX_PORT = 65535
+
+
+def parse_ports(text: str) -> frozenset[int]:
+    """`LOW-HIGH` ranges and single ports, comma-separated, each in 1-65535."""
+    ports: set[int] = set()
+    for item in text.split(","):
+        low, dash, high = (part.strip() for part in item.partition("-"))
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise InvalidOffer(f"{item.strip()!r} is not a port or a LOW-HIGH range") from None
+        if not 1 <= first <= last <= MAX_PORT:
+            raise InvalidOffer(f"{item.strip()!r}: ports are 1-{MAX_PORT}, low to high")
+        ports.update(range(first, last + 1))
+    return frozenset(ports)

@@ -16,7 +16,6 @@ import attrs
 from dms.actor import Actor
 from dms.cleanup import shielded_cleanup
 from dms.executor import EngineUnavailable, Executor, ProcessExecutor
-from dms.executor._docker import DockerExecutor
 from dms.store import NodeStore
 from dms.workload import ExecutorKind
 
@@ -40,7 +39,8 @@ class ProviderConfig:
     """How a node provides: where workloads keep their files (one provider per
     directory), which executors to open (those that cannot be opened are left out, with
     a warning), the machine's capacity (None: measured) and the operator's onboarding
-    limits. `keep_workloads`: a provider that stops leaves its workloads running for
+    limits, and the host ports its workloads may publish (`public_ports`, besides those
+    of `capacity`). `keep_workloads`: a provider that stops leaves its workloads running for
     the next one on this node to re-adopt (it needs a node store to find them again);
     otherwise it stops them."""
 
@@ -50,6 +50,7 @@ class ProviderConfig:
     limits: OnboardingLimits = OnboardingLimits()
     price: float = 0.0
     keep_workloads: bool = False
+    public_ports: frozenset[int] = frozenset()  # host ports workloads may publish
 
 
 def measure_machine(work_dir: Path) -> Capacity:
@@ -90,6 +91,8 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
                 log.warning("executor %s left out: %s", kind.value, error)
         machine = config.capacity if config.capacity is not None else measure_machine(
             config.work_dir)
+        if config.public_ports:
+            machine = attrs.evolve(machine, public_ports=machine.public_ports | config.public_ports)
         offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors)))
         book = ReservationBook.from_snapshot(offered, saved.snapshot(clock()))
         service = ProviderService(parent.handle.peer, offered, executors, clock,
@@ -116,5 +119,9 @@ def _executor(kind: ExecutorKind, work_dir: Path,
     if kind is ExecutorKind.PROCESS:
         return ProcessExecutor(work_dir / "process")
     if kind is ExecutorKind.DOCKER:
+        # the docker SDK costs a third of a second to import: only a node that opens
+        # the docker executor pays it (every `dms` command imports this module)
+        from dms.executor._docker import DockerExecutor
+
         return DockerExecutor(node_id)
     raise EngineUnavailable(f"the {kind.value} executor is not opened by providers yet")

@@ -70,6 +70,7 @@ def port_in_use() -> Iterator[int]:
      "does not name an Ed25519 public key"),
     (["--proof", "/nonexistent/grant.ucan"], "--proof /nonexistent/grant.ucan: No such file"),
     (["--key-name", "../escape"], "InvalidKeyName"),
+    (["--ports", "9000-8000"], "--ports: '9000-8000': ports are 1-65535, low to high"),
 ])
 def test_a_bad_run_option_is_one_line_and_exit_2_before_anything_starts(env, args, says):
     result = dms("node", "run", *args)

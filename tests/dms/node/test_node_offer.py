@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dms.node._offer import InvalidOffer, parse_offer
+from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.provider import Capacity, Share
 
 GiB = 2**30
@@ -40,3 +40,20 @@ def test_an_offer_never_exceeds_the_machine() -> None:
 def test_a_bad_offer_names_the_key_and_the_problem(text: str, named: str) -> None:
     with pytest.raises(InvalidOffer, match=re.escape(named)):
         parse_offer(text)
+
+
+def test_ports_are_ranges_and_single_ports() -> None:
+    assert parse_ports("8000-8002, 9100") == frozenset({8000, 8001, 8002, 9100})
+    assert parse_ports("1-65535") == frozenset(range(1, 65536))
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("http", "'http' is not a port or a LOW-HIGH range"),
+    ("9000-8000", "low to high"),
+    ("0-10", "ports are 1-65535"),
+    ("70000", "ports are 1-65535"),
+    ("8000-", "'8000-' is not a port"),
+])
+def test_bad_ports_name_the_item_and_the_problem(text: str, named: str) -> None:
+    with pytest.raises(InvalidOffer, match=re.escape(named)):
+        parse_ports(text)
