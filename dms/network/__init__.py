@@ -1,0 +1,47 @@
+"""The ensemble network: private 10/8 addresses, `.internal` DNS, and the data plane.
+
+`plan_addresses` gives an ensemble its subnet and each allocation its address (pure);
+`plan_to_wire` / `plan_from_wire` carry the plan in allocate messages. spec/network.md
+describes the rules.
+"""
+
+from dms.network._errors import (
+    InvalidFrame,
+    InvalidPlan,
+    NamespaceError,
+    NetworkError,
+    NoFreeSubnet,
+    SubnetCollision,
+    TooManyAllocations,
+)
+from dms.network._plan import (
+    DEFAULT_PREFIX,
+    LARGEST_PREFIX,
+    PRIVATE_SPACE,
+    AddressPlan,
+    free_subnet,
+    plan_addresses,
+    prefix_for,
+    room,
+)
+from dms.network._wire import plan_from_wire, plan_to_wire
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "LARGEST_PREFIX",
+    "PRIVATE_SPACE",
+    "AddressPlan",
+    "InvalidFrame",
+    "InvalidPlan",
+    "NamespaceError",
+    "NetworkError",
+    "NoFreeSubnet",
+    "SubnetCollision",
+    "TooManyAllocations",
+    "free_subnet",
+    "plan_addresses",
+    "plan_from_wire",
+    "plan_to_wire",
+    "prefix_for",
+    "room",
+]
