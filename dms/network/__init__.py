@@ -5,6 +5,8 @@
 describes the rules.
 """
 
+from dms.network._dns import TTL, ZONE, DnsRecords, Resolver, records_for
+from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
 from dms.network._errors import (
     InvalidFrame,
     InvalidPlan,
@@ -30,7 +32,15 @@ __all__ = [
     "DEFAULT_PREFIX",
     "LARGEST_PREFIX",
     "PRIVATE_SPACE",
+    "TTL",
+    "ZONE",
     "AddressPlan",
+    "DnsRecords",
+    "QueryBudget",
+    "Resolver",
+    "dns_socket",
+    "records_for",
+    "serve_dns",
     "InvalidFrame",
     "InvalidPlan",
     "NamespaceError",
