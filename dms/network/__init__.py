@@ -7,6 +7,7 @@ describes the rules.
 
 from dms.network._dns import TTL, ZONE, DnsRecords, Resolver, records_for
 from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
+from dms.network._ensemble_net import RESOLV_CONF, RESOLVER, EnsembleNetwork, ensemble_network
 from dms.network._errors import (
     InvalidFrame,
     InvalidPlan,
@@ -15,6 +16,13 @@ from dms.network._errors import (
     NoFreeSubnet,
     SubnetCollision,
     TooManyAllocations,
+)
+from dms.network._netns import (
+    create_namespace,
+    delete_namespace,
+    entered,
+    namespace_exists,
+    namespace_names,
 )
 from dms.network._plan import (
     DEFAULT_PREFIX,
@@ -26,6 +34,9 @@ from dms.network._plan import (
     prefix_for,
     room,
 )
+from dms.network._pump import LocalPump
+from dms.network._route import Drop, PacketRouter
+from dms.network._tun import TunDevice, open_tun
 from dms.network._wire import plan_from_wire, plan_to_wire
 
 __all__ = [
@@ -34,7 +45,21 @@ __all__ = [
     "PRIVATE_SPACE",
     "TTL",
     "ZONE",
+    "RESOLVER",
+    "RESOLV_CONF",
     "AddressPlan",
+    "Drop",
+    "EnsembleNetwork",
+    "LocalPump",
+    "PacketRouter",
+    "TunDevice",
+    "create_namespace",
+    "delete_namespace",
+    "ensemble_network",
+    "entered",
+    "namespace_exists",
+    "namespace_names",
+    "open_tun",
     "DnsRecords",
     "QueryBudget",
     "Resolver",

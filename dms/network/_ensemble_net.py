@@ -1,0 +1,115 @@
+"""One ensemble's network on one host: a namespace per allocation with its TUN and
+its resolver socket, the local pump between them, one resolver for all.
+
+Layout of an allocation's namespace (spec/network.md): `lo` up with the resolver on
+127.0.0.53:53; `dms0`, a TUN holding the allocation's address with the ensemble's
+subnet routed through it; /etc/netns/NAME/resolv.conf naming that resolver, with
+`search internal` so a bare allocation name resolves too. Everything made is recorded
+as it is made, so `close` (and a failure half-way through `add`) removes exactly it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import trio
+
+from dms._nursery import serving_nursery
+from dms.network._dns import DnsRecords, Resolver
+from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
+from dms.network._netns import create_namespace, delete_namespace, entered
+from dms.network._plan import AddressPlan
+from dms.network._pump import BATCH, LocalPump
+from dms.network._route import PacketRouter
+from dms.network._tun import VNET_HEADER, TunDevice, open_tun
+
+RESOLVER = "127.0.0.53"
+RESOLV_CONF = f"nameserver {RESOLVER}\nsearch internal\noptions ndots:1 timeout:1 attempts:2\n"
+
+
+class EnsembleNetwork:
+    """Made by `ensemble_network`; `add` one allocation at a time (the provider does so
+    as it spawns each), `remove` on stop; leaving the context removes the rest."""
+
+    def __init__(self, plan: AddressPlan, resolver: Resolver, pump: LocalPump,
+                 nursery: trio.Nursery, offload: bool) -> None:
+        self.plan = plan
+        self.resolver = resolver
+        self.pump = pump
+        self.offload = offload
+        self._nursery = nursery
+        self._members: dict[str, tuple[str, TunDevice, trio.socket.SocketType, trio.CancelScope]] = {}
+
+    def namespace_of(self, allocation: str) -> str:
+        return self._members[allocation][0]
+
+    def add(self, allocation: str, namespace: str) -> TunDevice:
+        """Make `namespace` for `allocation` with its TUN and resolver, and attach it
+        to the pump. On any failure nothing of it remains and the error propagates."""
+        address = self.plan.address_of(allocation)
+        create_namespace(namespace, RESOLV_CONF)
+        tun: TunDevice | None = None
+        sock: trio.socket.SocketType | None = None
+        try:
+            tun = open_tun(namespace, address, self.plan.subnet, offload=self.offload)
+            with entered(namespace):
+                sock = dns_socket(RESOLVER, 53)
+            self.pump.attach(allocation, tun)
+            scope = trio.CancelScope()
+            self._nursery.start_soon(self._serve, sock, scope)
+        except BaseException:
+            self.pump.detach(allocation)
+            if sock is not None:
+                sock.close()
+            if tun is not None:
+                tun.close()
+            delete_namespace(namespace)
+            raise
+        self._members[allocation] = (namespace, tun, sock, scope)
+        return tun
+
+    def remove(self, allocation: str) -> None:
+        """Detach and delete `allocation`'s namespace; idempotent."""
+        member = self._members.pop(allocation, None)
+        if member is None:
+            return
+        namespace, tun, sock, scope = member
+        scope.cancel()
+        self.pump.detach(allocation)
+        sock.close()
+        tun.close()
+        delete_namespace(namespace)
+
+    def replace_records(self, records: DnsRecords) -> None:
+        self.resolver.replace(records)
+
+    def close(self) -> None:
+        errors = []
+        for allocation in list(self._members):
+            try:
+                self.remove(allocation)
+            except Exception as exc:  # keep removing the others
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    async def _serve(self, sock: trio.socket.SocketType, scope: trio.CancelScope) -> None:
+        with scope:
+            await serve_dns(self.resolver, sock, QueryBudget())
+
+
+@contextlib.asynccontextmanager
+async def ensemble_network(plan: AddressPlan, records: DnsRecords, *, offload: bool = False,
+                           batch: int = BATCH) -> AsyncIterator[EnsembleNetwork]:
+    """The ensemble's network on this host, torn down (every namespace, interface,
+    resolver file) on leaving, on error and on cancellation alike."""
+    router = PacketRouter(VNET_HEADER if offload else 0)
+    pump = LocalPump(router, batch)
+    async with serving_nursery() as nursery:
+        await nursery.start(pump.run)
+        network = EnsembleNetwork(plan, Resolver(records), pump, nursery, offload)
+        try:
+            yield network
+        finally:
+            network.close()
