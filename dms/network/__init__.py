@@ -35,7 +35,7 @@ from dms.network._plan import (
     room,
 )
 from dms.network._pump import LocalPump
-from dms.network._route import Drop, PacketRouter
+from dms.network._route import PacketDrop, PacketRouter
 from dms.network._tun import TunDevice, open_tun
 from dms.network._wire import plan_from_wire, plan_to_wire
 
@@ -48,7 +48,7 @@ __all__ = [
     "RESOLVER",
     "RESOLV_CONF",
     "AddressPlan",
-    "Drop",
+    "PacketDrop",
     "EnsembleNetwork",
     "LocalPump",
     "PacketRouter",

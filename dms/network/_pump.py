@@ -13,7 +13,7 @@ import os
 
 import trio
 
-from dms.network._route import Drop, PacketRouter
+from dms.network._route import PacketDrop, PacketRouter
 from dms.network._tun import TunDevice
 
 BATCH = 64
@@ -79,9 +79,9 @@ class LocalPump:
                     except OSError:
                         return  # the device is gone: its owner is tearing it down
                     target = route(member, packet)
-                    if isinstance(target, Drop):
+                    if isinstance(target, PacketDrop):
                         continue
                     try:
                         os.write(devices[target].fd, packet)
                     except (OSError, KeyError):
-                        self.router.dropped[Drop.WRITE_FAILED] += 1
+                        self.router.dropped[PacketDrop.WRITE_FAILED] += 1

@@ -13,7 +13,7 @@ from collections import Counter
 from ipaddress import IPv4Address
 
 
-class Drop(enum.Enum):
+class PacketDrop(enum.Enum):
     TOO_SHORT = "too short for an IPv4 header"
     NOT_IPV4 = "not IPv4"
     SPOOFED_SOURCE = "source is not the sender's address"
@@ -30,7 +30,7 @@ class PacketRouter:
         self.header = header
         self._by_address: dict[bytes, str] = {}
         self._address_of: dict[str, bytes] = {}
-        self.dropped: Counter[Drop] = Counter()
+        self.dropped: Counter[PacketDrop] = Counter()
         self.forwarded = 0
 
     def add(self, member: str, address: IPv4Address) -> None:
@@ -50,24 +50,24 @@ class PacketRouter:
     def members(self) -> dict[str, IPv4Address]:
         return {m: IPv4Address(a) for m, a in self._address_of.items()}
 
-    def route(self, sender: str, packet: bytes) -> str | Drop:
+    def route(self, sender: str, packet: bytes) -> str | PacketDrop:
         """The member `packet` (read from `sender`'s TUN) goes to, or why it does not."""
         at = self.header
         if len(packet) < at + 20:
-            return self._drop(Drop.TOO_SHORT)
+            return self._drop(PacketDrop.TOO_SHORT)
         if packet[at] >> 4 != 4:
-            return self._drop(Drop.NOT_IPV4)
+            return self._drop(PacketDrop.NOT_IPV4)
         own = self._address_of.get(sender)
         if own is None:
-            return self._drop(Drop.NOT_A_MEMBER)
+            return self._drop(PacketDrop.NOT_A_MEMBER)
         if packet[at + 12:at + 16] != own:
-            return self._drop(Drop.SPOOFED_SOURCE)
+            return self._drop(PacketDrop.SPOOFED_SOURCE)
         target = self._by_address.get(packet[at + 16:at + 20])
         if target is None:
-            return self._drop(Drop.UNKNOWN_DESTINATION)
+            return self._drop(PacketDrop.UNKNOWN_DESTINATION)
         self.forwarded += 1
         return target
 
-    def _drop(self, reason: Drop) -> Drop:
+    def _drop(self, reason: PacketDrop) -> PacketDrop:
         self.dropped[reason] += 1
         return reason

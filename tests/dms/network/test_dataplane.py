@@ -19,8 +19,8 @@ import pytest
 import trio
 
 from dms.network import (
-    Drop,
     NamespaceError,
+    PacketDrop,
     _ensemble_net,
     _tun,
     ensemble_network,
@@ -106,8 +106,8 @@ async def test_spoofed_and_stray_packets_are_dropped_and_counted(namespace_prefi
             raw.sendto(raw_udp(str(PLAN.address_of("client")), stray), (stray, 0))
             with trio.fail_after(5):
                 router = net.pump.router
-                while router.dropped[Drop.UNKNOWN_DESTINATION] < 1 or \
-                        router.dropped[Drop.SPOOFED_SOURCE] < 1:
+                while router.dropped[PacketDrop.UNKNOWN_DESTINATION] < 1 or \
+                        router.dropped[PacketDrop.SPOOFED_SOURCE] < 1:
                     await trio.sleep(0.01)
         assert router.forwarded == 0
 
