@@ -17,6 +17,16 @@ from dms.network._errors import (
     SubnetCollision,
     TooManyAllocations,
 )
+from dms.network._frame import (
+    MAX_BATCH_BYTES,
+    MAX_PACKETS,
+    Batcher,
+    Membership,
+    PacketBatch,
+    decode_batch,
+    encode_batch,
+    ensemble_tag,
+)
 from dms.network._netns import (
     create_namespace,
     delete_namespace,
@@ -45,7 +55,15 @@ __all__ = [
     "PRIVATE_SPACE",
     "TTL",
     "ZONE",
+    "MAX_BATCH_BYTES",
+    "MAX_PACKETS",
     "RESOLVER",
+    "Batcher",
+    "Membership",
+    "PacketBatch",
+    "decode_batch",
+    "encode_batch",
+    "ensemble_tag",
     "RESOLV_CONF",
     "AddressPlan",
     "PacketDrop",
