@@ -44,8 +44,8 @@ from dms.network._plan import (
     prefix_for,
     room,
 )
-from dms.network._pump import LocalPump
-from dms.network._route import PacketDrop, PacketRouter
+from dms.network._pump import Pump, SendFrame
+from dms.network._route import PacketDrop, PacketRouter, RemotePeer
 from dms.network._tun import TunDevice, open_tun
 from dms.network._wire import plan_from_wire, plan_to_wire
 
@@ -68,7 +68,9 @@ __all__ = [
     "AddressPlan",
     "PacketDrop",
     "EnsembleNetwork",
-    "LocalPump",
+    "Pump",
+    "RemotePeer",
+    "SendFrame",
     "PacketRouter",
     "TunDevice",
     "create_namespace",

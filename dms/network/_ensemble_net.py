@@ -20,7 +20,7 @@ from dms.network._dns import DnsRecords, Resolver
 from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
 from dms.network._netns import create_namespace, delete_namespace, entered
 from dms.network._plan import AddressPlan
-from dms.network._pump import BATCH, LocalPump
+from dms.network._pump import BATCH, Pump, SendFrame
 from dms.network._route import PacketRouter
 from dms.network._tun import VNET_HEADER, TunDevice, open_tun
 
@@ -32,7 +32,7 @@ class EnsembleNetwork:
     """Made by `ensemble_network`; `add` one allocation at a time (the provider does so
     as it spawns each), `remove` on stop; leaving the context removes the rest."""
 
-    def __init__(self, plan: AddressPlan, resolver: Resolver, pump: LocalPump,
+    def __init__(self, plan: AddressPlan, resolver: Resolver, pump: Pump,
                  nursery: trio.Nursery, offload: bool) -> None:
         self.plan = plan
         self.resolver = resolver
@@ -101,11 +101,14 @@ class EnsembleNetwork:
 
 @contextlib.asynccontextmanager
 async def ensemble_network(plan: AddressPlan, records: DnsRecords, *, offload: bool = False,
-                           batch: int = BATCH) -> AsyncIterator[EnsembleNetwork]:
+                           batch: int = BATCH, send: SendFrame | None = None,
+                           ) -> AsyncIterator[EnsembleNetwork]:
     """The ensemble's network on this host, torn down (every namespace, interface,
-    resolver file) on leaving, on error and on cancellation alike."""
+    resolver file) on leaving, on error and on cancellation alike. `send(peer, frame)`
+    carries frames to other providers' pumps (`pump.grant` says who hosts what;
+    `pump.deliver` takes their frames)."""
     router = PacketRouter(VNET_HEADER if offload else 0)
-    pump = LocalPump(router, batch)
+    pump = Pump(plan.ensemble, router, batch, send)
     async with serving_nursery() as nursery:
         await nursery.start(pump.run)
         network = EnsembleNetwork(plan, Resolver(records), pump, nursery, offload)

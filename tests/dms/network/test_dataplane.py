@@ -23,7 +23,9 @@ from dms.network import (
     PacketDrop,
     _ensemble_net,
     _tun,
+    encode_batch,
     ensemble_network,
+    ensemble_tag,
     plan_addresses,
     records_for,
 )
@@ -165,3 +167,45 @@ async def test_an_existing_namespace_is_not_taken_over(namespace_prefix: str) ->
         with pytest.raises(NamespaceError, match="already exists"):
             net.add("client", namespace_prefix + "web")
         assert namespace_exists(namespace_prefix + "web")  # the first one's, untouched
+
+
+@pytest.mark.parametrize("offload", [False, True], ids=["plain", "offload"])
+async def test_allocations_on_two_providers_talk_through_frames_between_their_pumps(
+        namespace_prefix: str, offload: bool) -> None:
+    """Two providers' networks on one host, their pumps joined by in-memory links
+    (the node's encrypted link is the integration's): the same TCP and DNS checks."""
+    to_a, from_b = trio.open_memory_channel[tuple[str, bytes]](256)
+    to_b, from_a = trio.open_memory_channel[tuple[str, bytes]](256)
+    web_ns, client_ns = namespace_prefix + "web", namespace_prefix + "client"
+    records = records_for(PLAN, {"web": "www"})
+    async with ensemble_network(PLAN, records, offload=offload,
+                                send=lambda peer, frame: to_b.send_nowait(("A", frame))) as a, \
+            ensemble_network(PLAN, records, offload=offload,
+                             send=lambda peer, frame: to_a.send_nowait(("B", frame))) as b:
+        a.add("web", web_ns)
+        b.add("client", client_ns)
+        a.pump.grant({"B": [PLAN.address_of("client")]})
+        b.pump.grant({"A": [WEB]})
+
+        async def carry(frames: trio.MemoryReceiveChannel[tuple[str, bytes]],
+                        network: _ensemble_net.EnsembleNetwork) -> None:
+            async for peer, frame in frames:
+                network.pump.deliver(peer, frame)
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(carry, from_b, a)
+                nursery.start_soon(carry, from_a, b)
+                async with trio.open_nursery() as workloads:
+                    workloads.start_soon(run_in, web_ns, SERVER, str(WEB))
+                    found = json.loads(await run_in(client_ns, CLIENT))
+                nursery.cancel_scope.cancel()
+        assert found["www.internal"] == str(WEB) and found["nope"] == socket.EAI_NONAME
+        assert found["echo"] == 1_000_000
+        assert a.pump.frames_sent > 0 and b.pump.frames_sent > 0
+        assert b.pump.router.sent_remote > 20
+
+        stranger = b.pump.membership.dropped["not a member"]
+        b.pump.deliver("C", encode_batch(ensemble_tag(PLAN.ensemble), [b"\x45" + bytes(39)]))
+        assert b.pump.membership.dropped["not a member"] == stranger + 1
+    assert [n for n in namespace_names() if n.startswith(namespace_prefix)] == []
