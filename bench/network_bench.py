@@ -17,6 +17,7 @@ All traffic stays inside the two namespaces the bench creates and removes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -28,7 +29,10 @@ import time
 
 import trio
 
+from dms.net._handshake import SessionKeys
+from dms.net._session import SecureSession
 from dms.network import (
+    Pump,
     ensemble_network,
     namespace_names,
     plan_addresses,
@@ -103,12 +107,37 @@ async def _send(namespace: str, host: str) -> dict[str, float]:
     return result
 
 
-async def variant(label: str, prefix: str, offload: bool, batch: int) -> dict[str, float]:
+async def variant(label: str, prefix: str, offload: bool, batch: int,
+                  two_providers: bool = False) -> dict[str, float]:
+    """One pump configuration against veth. With `two_providers`, a and b are hosted
+    by two networks whose pumps exchange frames sealed and opened by the node's link
+    session (XSalsa20-Poly1305 per frame; no socket: the TCP link's cost is not in it)."""
     plan = plan_addresses("bench-" + prefix, ["a", "b"], {})
     a_ns, b_ns = prefix + "a", prefix + "b"
-    async with ensemble_network(plan, records_for(plan), offload=offload, batch=batch) as net:
-        net.add("a", a_ns)
-        net.add("b", b_ns)
+    records = records_for(plan)
+    async with contextlib.AsyncExitStack() as stack:
+        if not two_providers:
+            net = await stack.enter_async_context(
+                ensemble_network(plan, records, offload=offload, batch=batch))
+            await net.add("a", a_ns)
+            await net.add("b", b_ns)
+        else:
+            to_b, from_a = trio.open_memory_channel[bytes](1024)
+            to_a, from_b = trio.open_memory_channel[bytes](1024)
+            net_a = await stack.enter_async_context(ensemble_network(
+                plan, records, offload=offload, batch=batch,
+                send=lambda peer, frame: to_b.send_nowait(frame)))
+            net_b = await stack.enter_async_context(ensemble_network(
+                plan, records, offload=offload, batch=batch,
+                send=lambda peer, frame: to_a.send_nowait(frame)))
+            await net_a.add("a", a_ns)
+            await net_b.add("b", b_ns)
+            net_a.pump.grant({"B": [plan.address_of("b")]})
+            net_b.pump.grant({"A": [plan.address_of("a")]})
+            carriers = await stack.enter_async_context(trio.open_nursery())
+            carriers.start_soon(_carry, from_a, net_b.pump, "A")
+            carriers.start_soon(_carry, from_b, net_a.pump, "B")
+            stack.callback(carriers.cancel_scope.cancel)
         veth = prefix[:8] + "v"
         run_ip("link", "add", veth + "a", "netns", a_ns, "type", "veth",
                "peer", "name", veth + "b", "netns", b_ns)
@@ -146,6 +175,14 @@ async def variant(label: str, prefix: str, offload: bool, batch: int) -> dict[st
 RECEIVER_COMMAND = [sys.executable, "-u", "-c", RECEIVER]
 
 
+async def _carry(frames: trio.MemoryReceiveChannel[bytes], pump: Pump, peer: str) -> None:
+    key = os.urandom(32)
+    keys = SessionKeys(key, key, peer, None, b"")
+    sender, receiver = SecureSession(keys), SecureSession(keys)
+    async for frame in frames:
+        pump.deliver(peer, receiver.open(sender.seal(frame)))
+
+
 async def _receiver(namespace: str, command: list[str],
                     task_status: trio.TaskStatus[None]) -> None:
     """Run `command` in `namespace` until cancelled; started once it prints."""
@@ -172,6 +209,10 @@ async def main() -> int:
         await variant("one packet per wakeup", prefix, offload=False, batch=1)
         await variant("drain per wakeup (batch 64)", prefix, offload=False, batch=64)
         await variant("drain + TUN offload (TSO)", prefix, offload=True, batch=64)
+        await variant("2 providers, sealed frames", prefix, offload=False, batch=64,
+                      two_providers=True)
+        await variant("2 providers, sealed, offload", prefix, offload=True, batch=64,
+                      two_providers=True)
     finally:
         for name in namespace_names():
             if name.startswith(prefix):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from ipaddress import IPv4Address
 
 import trio
 
 from dms._nursery import serving_nursery
 from dms.network._dns import DnsRecords, Resolver
 from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
+from dms.network._errors import NamespaceError
 from dms.network._netns import create_namespace, delete_namespace, entered
 from dms.network._plan import AddressPlan
 from dms.network._pump import BATCH, Pump, SendFrame
@@ -44,10 +46,28 @@ class EnsembleNetwork:
     def namespace_of(self, allocation: str) -> str:
         return self._members[allocation][0]
 
-    def add(self, allocation: str, namespace: str) -> TunDevice:
+    async def add(self, allocation: str, namespace: str) -> TunDevice:
         """Make `namespace` for `allocation` with its TUN and resolver, and attach it
-        to the pump. On any failure nothing of it remains and the error propagates."""
+        to the pump. The kernel work (iproute2, setns) runs in a worker thread, so the
+        pump and other tasks keep running meanwhile. On any failure, cancellation
+        included, nothing of it remains and the error propagates."""
         address = self.plan.address_of(allocation)
+        if allocation in self._members:
+            raise NamespaceError(f"allocation {allocation}", "already has a namespace here")
+        tun, sock = await trio.to_thread.run_sync(self._make, allocation, namespace, address)
+        try:
+            self.pump.attach(allocation, tun)
+            scope = trio.CancelScope()
+            self._nursery.start_soon(self._serve, sock, scope)
+        except BaseException:
+            self.pump.detach(allocation)
+            _unmake(namespace, tun, sock)
+            raise
+        self._members[allocation] = (namespace, tun, sock, scope)
+        return tun
+
+    def _make(self, allocation: str, namespace: str, address: IPv4Address,
+              ) -> tuple[TunDevice, trio.socket.SocketType]:
         create_namespace(namespace, RESOLV_CONF)
         tun: TunDevice | None = None
         sock: trio.socket.SocketType | None = None
@@ -55,19 +75,10 @@ class EnsembleNetwork:
             tun = open_tun(namespace, address, self.plan.subnet, offload=self.offload)
             with entered(namespace):
                 sock = dns_socket(RESOLVER, 53)
-            self.pump.attach(allocation, tun)
-            scope = trio.CancelScope()
-            self._nursery.start_soon(self._serve, sock, scope)
         except BaseException:
-            self.pump.detach(allocation)
-            if sock is not None:
-                sock.close()
-            if tun is not None:
-                tun.close()
-            delete_namespace(namespace)
+            _unmake(namespace, tun, sock)
             raise
-        self._members[allocation] = (namespace, tun, sock, scope)
-        return tun
+        return tun, sock
 
     def remove(self, allocation: str) -> None:
         """Detach and delete `allocation`'s namespace; idempotent."""
@@ -77,9 +88,7 @@ class EnsembleNetwork:
         namespace, tun, sock, scope = member
         scope.cancel()
         self.pump.detach(allocation)
-        sock.close()
-        tun.close()
-        delete_namespace(namespace)
+        _unmake(namespace, tun, sock)
 
     def replace_records(self, records: DnsRecords) -> None:
         self.resolver.replace(records)
@@ -97,6 +106,16 @@ class EnsembleNetwork:
     async def _serve(self, sock: trio.socket.SocketType, scope: trio.CancelScope) -> None:
         with scope:
             await serve_dns(self.resolver, sock, QueryBudget())
+
+
+def _unmake(namespace: str, tun: TunDevice | None, sock: trio.socket.SocketType | None) -> None:
+    """Close what holds the namespace, then delete it (an open TUN or socket would
+    keep it alive)."""
+    if sock is not None:
+        sock.close()
+    if tun is not None:
+        tun.close()
+    delete_namespace(namespace)
 
 
 @contextlib.asynccontextmanager

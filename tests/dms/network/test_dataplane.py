@@ -74,8 +74,8 @@ async def test_tcp_between_two_allocations_crosses_the_pump_and_names_resolve_in
         namespace_prefix: str, offload: bool) -> None:
     web_ns, client_ns = namespace_prefix + "web", namespace_prefix + "client"
     async with ensemble_network(PLAN, records_for(PLAN, {"web": "www"}), offload=offload) as net:
-        net.add("web", web_ns)
-        net.add("client", client_ns)
+        await net.add("web", web_ns)
+        await net.add("client", client_ns)
         with trio.fail_after(20):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(run_in, web_ns, SERVER, str(WEB))
@@ -98,8 +98,8 @@ def raw_udp(source: str, destination: str) -> bytes:
 async def test_spoofed_and_stray_packets_are_dropped_and_counted(namespace_prefix: str) -> None:
     client_ns = namespace_prefix + "client"
     async with ensemble_network(PLAN, records_for(PLAN)) as net:
-        net.add("web", namespace_prefix + "web")
-        net.add("client", client_ns)
+        await net.add("web", namespace_prefix + "web")
+        await net.add("client", client_ns)
         with entered(client_ns):  # a raw socket of the client's namespace, not the host's
             raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
         with raw:
@@ -117,8 +117,8 @@ async def test_spoofed_and_stray_packets_are_dropped_and_counted(namespace_prefi
 async def test_leaving_on_an_error_removes_every_namespace(namespace_prefix: str) -> None:
     with pytest.raises(ZeroDivisionError):
         async with ensemble_network(PLAN, records_for(PLAN)) as net:
-            net.add("web", namespace_prefix + "web")
-            net.add("client", namespace_prefix + "client")
+            await net.add("web", namespace_prefix + "web")
+            await net.add("client", namespace_prefix + "client")
             raise ZeroDivisionError
     assert [n for n in namespace_names() if n.startswith(namespace_prefix)] == []
 
@@ -136,7 +136,7 @@ async def test_a_failure_half_way_through_add_leaves_nothing(
         before = open_fds()
         monkeypatch.setattr(_ensemble_net, "dns_socket", no_socket)
         with pytest.raises(OSError, match="injected"):
-            net.add("web", namespace_prefix + "web")
+            await net.add("web", namespace_prefix + "web")
         assert not namespace_exists(namespace_prefix + "web")
         assert not Path("/etc/netns", namespace_prefix + "web").exists()
         assert open_fds() <= before  # the TUN descriptor was closed
@@ -156,16 +156,16 @@ async def test_a_tun_that_cannot_be_configured_is_closed_with_its_namespace(
         before = open_fds()
         monkeypatch.setattr(_tun, "run_ip", refuse_link)
         with pytest.raises(NamespaceError, match="injected"):
-            net.add("web", namespace_prefix + "web")
+            await net.add("web", namespace_prefix + "web")
         assert not namespace_exists(namespace_prefix + "web")
         assert open_fds() <= before
 
 
 async def test_an_existing_namespace_is_not_taken_over(namespace_prefix: str) -> None:
     async with ensemble_network(PLAN, records_for(PLAN)) as net:
-        net.add("web", namespace_prefix + "web")
+        await net.add("web", namespace_prefix + "web")
         with pytest.raises(NamespaceError, match="already exists"):
-            net.add("client", namespace_prefix + "web")
+            await net.add("client", namespace_prefix + "web")
         assert namespace_exists(namespace_prefix + "web")  # the first one's, untouched
 
 
@@ -182,8 +182,8 @@ async def test_allocations_on_two_providers_talk_through_frames_between_their_pu
                                 send=lambda peer, frame: to_b.send_nowait(("A", frame))) as a, \
             ensemble_network(PLAN, records, offload=offload,
                              send=lambda peer, frame: to_a.send_nowait(("B", frame))) as b:
-        a.add("web", web_ns)
-        b.add("client", client_ns)
+        await a.add("web", web_ns)
+        await b.add("client", client_ns)
         a.pump.grant({"B": [PLAN.address_of("client")]})
         b.pump.grant({"A": [WEB]})
 
@@ -209,3 +209,21 @@ async def test_allocations_on_two_providers_talk_through_frames_between_their_pu
         b.pump.deliver("C", encode_batch(ensemble_tag(PLAN.ensemble), [b"\x45" + bytes(39)]))
         assert b.pump.membership.dropped["not a member"] == stranger + 1
     assert [n for n in namespace_names() if n.startswith(namespace_prefix)] == []
+
+
+@pytest.mark.parametrize("after", [0.0, 0.005, 0.02])
+async def test_an_add_cancelled_at_any_point_leaves_nothing_once_the_network_closes(
+        namespace_prefix: str, after: float) -> None:
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        with trio.move_on_after(after):
+            await net.add("web", namespace_prefix + "web")
+    assert [n for n in namespace_names() if n.startswith(namespace_prefix)] == []
+    assert not Path("/etc/netns", namespace_prefix + "web").exists()
+
+
+async def test_one_allocation_gets_one_namespace(namespace_prefix: str) -> None:
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        await net.add("web", namespace_prefix + "web")
+        with pytest.raises(NamespaceError, match="allocation web: already has a namespace"):
+            await net.add("web", namespace_prefix + "web2")
+        assert not namespace_exists(namespace_prefix + "web2")
