@@ -27,10 +27,12 @@ from dms.network._frame import (
     encode_batch,
     ensemble_tag,
 )
+from dms.network._host import missing_capability, reconcile_namespaces
 from dms.network._netns import (
     create_namespace,
     delete_namespace,
     entered,
+    entered_path,
     namespace_exists,
     namespace_names,
 )
@@ -77,6 +79,9 @@ __all__ = [
     "delete_namespace",
     "ensemble_network",
     "entered",
+    "entered_path",
+    "missing_capability",
+    "reconcile_namespaces",
     "namespace_exists",
     "namespace_names",
     "open_tun",

@@ -71,19 +71,25 @@ def delete_namespace(name: str) -> None:
         run_ip("netns", "delete", name)
 
 
-@contextlib.contextmanager
-def entered(name: str) -> Iterator[None]:
+def entered(name: str) -> contextlib.AbstractContextManager[None]:
     """Run the block with the calling thread inside namespace `name`. No awaits in
     the block: another task on the same thread would run inside too."""
     _check_name(name)
+    return entered_path(NETNS_RUN / name, f"namespace {name}")
+
+
+@contextlib.contextmanager
+def entered_path(path: str | os.PathLike[str], what: str | None = None) -> Iterator[None]:
+    """`entered` for a namespace by file: a container's is /proc/PID/ns/net."""
+    what = what or str(path)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         try:
-            target = os.open(NETNS_RUN / name, os.O_RDONLY | os.O_CLOEXEC)
+            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            raise NamespaceError(f"namespace {name}", exc.strerror or str(exc)) from None
+            raise NamespaceError(what, exc.strerror or str(exc)) from None
         try:
-            _setns(target, f"namespace {name}")
+            _setns(target, what)
         finally:
             os.close(target)
         try:
