@@ -46,6 +46,7 @@ from dms.network._plan import (
     prefix_for,
     room,
 )
+from dms.network._ports import publish_port
 from dms.network._pump import Pump, SendFrame
 from dms.network._route import PacketDrop, PacketRouter, RemotePeer
 from dms.network._tun import TunDevice, open_tun
@@ -102,6 +103,7 @@ __all__ = [
     "plan_addresses",
     "plan_from_wire",
     "plan_to_wire",
+    "publish_port",
     "prefix_for",
     "room",
 ]
