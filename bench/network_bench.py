@@ -23,11 +23,13 @@ import os
 import secrets
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import time
 
 import trio
+import trio.testing
 
 from dms.net._handshake import SessionKeys
 from dms.net._session import SecureSession
@@ -108,10 +110,12 @@ async def _send(namespace: str, host: str) -> dict[str, float]:
 
 
 async def variant(label: str, prefix: str, offload: bool, batch: int,
-                  two_providers: bool = False) -> dict[str, float]:
+                  two_providers: str | None = None) -> dict[str, float]:
     """One pump configuration against veth. With `two_providers`, a and b are hosted
     by two networks whose pumps exchange frames sealed and opened by the node's link
-    session (XSalsa20-Poly1305 per frame; no socket: the TCP link's cost is not in it)."""
+    session (XSalsa20-Poly1305 per frame): "memory" hands them over in process,
+    "tcp" writes them length-prefixed to a loopback TCP connection (the link's
+    syscalls and copies included)."""
     plan = plan_addresses("bench-" + prefix, ["a", "b"], {})
     a_ns, b_ns = prefix + "a", prefix + "b"
     records = records_for(plan)
@@ -135,8 +139,19 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
             net_a.pump.grant({"B": [plan.address_of("b")]})
             net_b.pump.grant({"A": [plan.address_of("a")]})
             carriers = await stack.enter_async_context(trio.open_nursery())
-            carriers.start_soon(_carry, from_a, net_b.pump, "A")
-            carriers.start_soon(_carry, from_b, net_a.pump, "B")
+            if two_providers == "tcp":
+                listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+                a_end = await trio.testing.open_stream_to_socket_listener(listener)
+                b_end = await listener.accept()
+                await listener.aclose()
+                for frames, near, far, pump, peer in ((from_a, a_end, b_end, net_b.pump, "A"),
+                                                       (from_b, b_end, a_end, net_a.pump, "B")):
+                    tx, rx = _sessions(peer)
+                    carriers.start_soon(_write_frames, frames, near, tx)
+                    carriers.start_soon(_read_frames, far, rx, pump, peer)
+            else:
+                carriers.start_soon(_carry, from_a, net_b.pump, "A")
+                carriers.start_soon(_carry, from_b, net_a.pump, "B")
             stack.callback(carriers.cancel_scope.cancel)
         veth = prefix[:8] + "v"
         run_ip("link", "add", veth + "a", "netns", a_ns, "type", "veth",
@@ -175,10 +190,34 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
 RECEIVER_COMMAND = [sys.executable, "-u", "-c", RECEIVER]
 
 
-async def _carry(frames: trio.MemoryReceiveChannel[bytes], pump: Pump, peer: str) -> None:
+def _sessions(peer: str) -> tuple[SecureSession, SecureSession]:
     key = os.urandom(32)
     keys = SessionKeys(key, key, peer, None, b"")
-    sender, receiver = SecureSession(keys), SecureSession(keys)
+    return SecureSession(keys), SecureSession(keys)
+
+
+async def _write_frames(frames: trio.MemoryReceiveChannel[bytes], stream: trio.SocketStream,
+                        session: SecureSession) -> None:
+    async for frame in frames:
+        sealed = session.seal(frame)
+        await stream.send_all(struct.pack("!I", len(sealed)) + sealed)
+
+
+async def _read_frames(stream: trio.SocketStream, session: SecureSession, pump: Pump,
+                       peer: str) -> None:
+    buffer = bytearray()
+    while data := await stream.receive_some(1 << 20):
+        buffer += data
+        while len(buffer) >= 4:
+            (length,) = struct.unpack_from("!I", buffer)
+            if len(buffer) < 4 + length:
+                break
+            pump.deliver(peer, session.open(bytes(buffer[4:4 + length])))
+            del buffer[:4 + length]
+
+
+async def _carry(frames: trio.MemoryReceiveChannel[bytes], pump: Pump, peer: str) -> None:
+    sender, receiver = _sessions(peer)
     async for frame in frames:
         pump.deliver(peer, receiver.open(sender.seal(frame)))
 
@@ -210,9 +249,11 @@ async def main() -> int:
         await variant("drain per wakeup (batch 64)", prefix, offload=False, batch=64)
         await variant("drain + TUN offload (TSO)", prefix, offload=True, batch=64)
         await variant("2 providers, sealed frames", prefix, offload=False, batch=64,
-                      two_providers=True)
+                      two_providers="memory")
         await variant("2 providers, sealed, offload", prefix, offload=True, batch=64,
-                      two_providers=True)
+                      two_providers="memory")
+        await variant("2 providers, TCP link, offload", prefix, offload=True, batch=64,
+                      two_providers="tcp")
     finally:
         for name in namespace_names():
             if name.startswith(prefix):
