@@ -42,6 +42,7 @@ class EnsembleNetwork:
         self.offload = offload
         self._nursery = nursery
         self._members: dict[str, tuple[str, TunDevice, trio.socket.SocketType, trio.CancelScope]] = {}
+        self._adding: set[str] = set()
 
     def namespace_of(self, allocation: str) -> str:
         return self._members[allocation][0]
@@ -51,10 +52,17 @@ class EnsembleNetwork:
         to the pump. The kernel work (iproute2, setns) runs in a worker thread, so the
         pump and other tasks keep running meanwhile. On any failure, cancellation
         included, nothing of it remains and the error propagates."""
-        address = self.plan.address_of(allocation)
-        if allocation in self._members:
+        try:
+            address = self.plan.address_of(allocation)
+        except KeyError:
+            raise NamespaceError(f"allocation {allocation}", "has no address in the plan") from None
+        if allocation in self._members or allocation in self._adding:
             raise NamespaceError(f"allocation {allocation}", "already has a namespace here")
-        tun, sock = await trio.to_thread.run_sync(self._make, allocation, namespace, address)
+        self._adding.add(allocation)
+        try:
+            tun, sock = await trio.to_thread.run_sync(self._make, allocation, namespace, address)
+        finally:
+            self._adding.discard(allocation)
         try:
             self.pump.attach(allocation, tun)
             scope = trio.CancelScope()

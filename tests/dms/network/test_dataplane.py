@@ -227,3 +227,25 @@ async def test_one_allocation_gets_one_namespace(namespace_prefix: str) -> None:
         with pytest.raises(NamespaceError, match="allocation web: already has a namespace"):
             await net.add("web", namespace_prefix + "web2")
         assert not namespace_exists(namespace_prefix + "web2")
+        with pytest.raises(NamespaceError, match="allocation ghost: has no address in the plan"):
+            await net.add("ghost", namespace_prefix + "ghost")
+
+
+async def test_two_concurrent_adds_of_one_allocation_make_one_namespace(
+        namespace_prefix: str) -> None:
+    outcomes: list[str] = []
+
+    async def add(namespace: str) -> None:
+        try:
+            await net.add("web", namespace)
+            outcomes.append("made " + namespace)
+        except NamespaceError:
+            outcomes.append("refused")
+
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(add, namespace_prefix + "one")
+            nursery.start_soon(add, namespace_prefix + "two")
+        assert sorted(outcomes)[1] == "refused" and sorted(outcomes)[0].startswith("made ")
+        made = [n for n in namespace_names() if n.startswith(namespace_prefix)]
+        assert len(made) == 1
