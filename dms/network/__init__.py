@@ -41,6 +41,7 @@ from dms.network._plan import (
     LARGEST_PREFIX,
     PRIVATE_SPACE,
     AddressPlan,
+    NetworkOrder,
     free_subnet,
     plan_addresses,
     prefix_for,
@@ -50,7 +51,7 @@ from dms.network._ports import publish_port
 from dms.network._pump import Pump, SendFrame
 from dms.network._route import PacketDrop, PacketRouter, RemotePeer
 from dms.network._tun import TunDevice, open_tun
-from dms.network._wire import plan_from_wire, plan_to_wire
+from dms.network._wire import order_from_wire, order_to_wire, plan_from_wire, plan_to_wire
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -63,6 +64,7 @@ __all__ = [
     "RESOLVER",
     "Batcher",
     "Membership",
+    "NetworkOrder",
     "PacketBatch",
     "decode_batch",
     "encode_batch",
@@ -86,6 +88,8 @@ __all__ = [
     "namespace_exists",
     "namespace_names",
     "open_tun",
+    "order_from_wire",
+    "order_to_wire",
     "DnsRecords",
     "QueryBudget",
     "Resolver",

@@ -200,3 +200,48 @@ def _taken_ranges(nets: Iterable[IPv4Network]) -> tuple[list[int], list[int]]:
             starts.append(start)
             ends.append(end)
     return starts, ends
+
+
+@attrs.frozen
+class NetworkOrder:
+    """What an allocate message carries for the private network: the plan, which
+    provider (link peer id) hosts which allocations, and the allocations' dns_names.
+    Every provider of the ensemble gets the same order and finds its own part in it.
+
+    Checked on construction (`InvalidPlan` naming the field): every allocation of the
+    plan is hosted exactly once, nothing is hosted that the plan lacks.
+    """
+
+    plan: AddressPlan
+    hosts: tuple[tuple[str, tuple[str, ...]], ...]
+    dns_names: tuple[tuple[str, str], ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        planned = set(self.plan.as_dict())
+        seen: dict[str, str] = {}
+        for peer, allocations in self.hosts:
+            if not peer:
+                raise InvalidPlan("hosts", "a provider id must not be empty")
+            for allocation in allocations:
+                if allocation not in planned:
+                    raise InvalidPlan(f"hosts.{peer}", f"{allocation!r} has no address in the plan")
+                if allocation in seen:
+                    raise InvalidPlan(f"hosts.{peer}",
+                                      f"{allocation!r} is already hosted by {seen[allocation]}")
+                seen[allocation] = peer
+        if set(seen) != planned:
+            missing = sorted(planned - set(seen))
+            raise InvalidPlan("hosts", f"no provider hosts {', '.join(map(repr, missing))}")
+        for allocation, _ in self.dns_names:
+            if allocation not in planned:
+                raise InvalidPlan(f"dns_names.{allocation}", "no such allocation in the plan")
+
+    def hosted_by(self, peer: str) -> tuple[str, ...]:
+        """The allocations `peer` hosts (none when it hosts nothing)."""
+        return dict(self.hosts).get(peer, ())
+
+    def others(self, peer: str) -> dict[str, list[IPv4Address]]:
+        """Every other provider -> the addresses it hosts: what `peer`'s pump grants."""
+        addresses = self.plan.as_dict()
+        return {other: [addresses[a] for a in allocations]
+                for other, allocations in self.hosts if other != peer and allocations}
