@@ -28,8 +28,6 @@ _OPCODE_QUERY = 0
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
-
-
 def _check_name(field: str, name: str) -> str:
     lowered = name.lower().removesuffix(".")
     labels = lowered.split(".")
