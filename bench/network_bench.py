@@ -1,0 +1,265 @@
+"""The local pump's TCP throughput against a veth pair between the same two namespaces.
+
+Two namespaces hold one allocation each (`ensemble_network`), joined twice: through
+their TUNs and this process's pump, and by a veth pair (the kernel-only baseline).
+A Python TCP sender in one namespace streams to a receiver in the other for
+ROUND_SECONDS over each path in turn; each ratio is the median of per-round ratios
+(pump / veth measured back to back), so a noisy shared machine moves both alike.
+Also: the pump's CPU per MB moved (this process's CPU time over the pump rounds:
+the pump is all this process does then) and UDP round-trip time over each path.
+
+Variants (the issue's spike): one packet per wakeup; draining the TUN per wakeup;
+draining with TUN offload (virtio header + TSO: ~64 KiB packets at MTU 1400).
+
+Needs root, /dev/net/tun and iproute2. Run: sudo .venv/bin/python bench/network_bench.py
+All traffic stays inside the two namespaces the bench creates and removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+import trio
+import trio.testing
+
+from dms.net._handshake import SessionKeys
+from dms.net._session import SecureSession
+from dms.network import (
+    Pump,
+    ensemble_network,
+    namespace_names,
+    plan_addresses,
+    records_for,
+)
+from dms.network._netns import delete_namespace, run_ip
+
+ROUNDS = int(os.environ.get("NETWORK_BENCH_ROUNDS", "5"))
+ROUND_SECONDS = float(os.environ.get("NETWORK_BENCH_SECONDS", "1.0"))
+VETH_A, VETH_B = "172.31.255.1", "172.31.255.2"
+PORT = 5201
+
+RECEIVER = """
+import socket, threading
+def drain(c):
+    total = 0
+    while (chunk := c.recv(262144)):
+        total += len(chunk)
+    c.sendall(str(total).encode()); c.close()
+def echo():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", PORT))
+    while True:
+        data, peer = u.recvfrom(64); u.sendto(data, peer)
+threading.Thread(target=echo, daemon=True).start()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", PORT)); s.listen(8); print("ready", flush=True)
+while True:
+    c, _ = s.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()
+""".replace("PORT", str(PORT))
+
+SENDER = """
+import json, socket, sys, time
+host, seconds = sys.argv[1], float(sys.argv[2])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(1); u.connect((host, PORT))
+rtts = []
+for _ in range(50):
+    t = time.perf_counter(); u.send(b"p"); u.recv(64); rtts.append(time.perf_counter() - t)
+rtts.sort()
+c = socket.create_connection((host, PORT), timeout=10)
+block = b"x" * 262144
+start = time.perf_counter()
+while time.perf_counter() - start < seconds:
+    c.sendall(block)
+c.shutdown(socket.SHUT_WR)
+total = int(c.recv(100)); elapsed = time.perf_counter() - start
+print(json.dumps({"bps": total * 8 / elapsed, "bytes": total, "rtt": rtts[len(rtts) // 2]}))
+""".replace("PORT", str(PORT))
+
+
+IPERF3 = shutil.which("iperf3")
+
+
+async def send(namespace: str, host: str) -> dict[str, float]:
+    """One round over one path: the Python sender's figures (RTT, and throughput
+    unless iperf3 is installed, whose single-stream figure then replaces it)."""
+    with trio.fail_after(ROUND_SECONDS * 3 + 20):
+        return await _send(namespace, host)
+
+
+async def _send(namespace: str, host: str) -> dict[str, float]:
+    done = await trio.run_process(
+        ["ip", "netns", "exec", namespace, sys.executable, "-c", SENDER, host,
+         "0.05" if IPERF3 else str(ROUND_SECONDS)],
+        capture_stdout=True)
+    result: dict[str, float] = json.loads(done.stdout)
+    if IPERF3:
+        done = await trio.run_process(
+            ["ip", "netns", "exec", namespace, IPERF3, "-c", host, "-p", str(PORT + 1), "-J",
+             "-t", str(max(1, round(ROUND_SECONDS)))], capture_stdout=True)
+        received = json.loads(done.stdout)["end"]["sum_received"]
+        result["bps"], result["bytes"] = received["bits_per_second"], received["bytes"]
+    return result
+
+
+async def variant(label: str, prefix: str, offload: bool, batch: int,
+                  two_providers: str | None = None) -> dict[str, float]:
+    """One pump configuration against veth. With `two_providers`, a and b are hosted
+    by two networks whose pumps exchange frames sealed and opened by the node's link
+    session (XSalsa20-Poly1305 per frame): "memory" hands them over in process,
+    "tcp" writes them length-prefixed to a loopback TCP connection (the link's
+    syscalls and copies included)."""
+    plan = plan_addresses("bench-" + prefix, ["a", "b"], {})
+    a_ns, b_ns = prefix + "a", prefix + "b"
+    records = records_for(plan)
+    async with contextlib.AsyncExitStack() as stack:
+        if not two_providers:
+            net = await stack.enter_async_context(
+                ensemble_network(plan, records, offload=offload, batch=batch))
+            await net.add("a", a_ns)
+            await net.add("b", b_ns)
+        else:
+            to_b, from_a = trio.open_memory_channel[bytes](1024)
+            to_a, from_b = trio.open_memory_channel[bytes](1024)
+            net_a = await stack.enter_async_context(ensemble_network(
+                plan, records, offload=offload, batch=batch,
+                send=lambda peer, frame: to_b.send_nowait(frame)))
+            net_b = await stack.enter_async_context(ensemble_network(
+                plan, records, offload=offload, batch=batch,
+                send=lambda peer, frame: to_a.send_nowait(frame)))
+            await net_a.add("a", a_ns)
+            await net_b.add("b", b_ns)
+            net_a.pump.grant({"B": [plan.address_of("b")]})
+            net_b.pump.grant({"A": [plan.address_of("a")]})
+            carriers = await stack.enter_async_context(trio.open_nursery())
+            if two_providers == "tcp":
+                listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+                a_end = await trio.testing.open_stream_to_socket_listener(listener)
+                b_end = await listener.accept()
+                await listener.aclose()
+                for frames, near, far, pump, peer in ((from_a, a_end, b_end, net_b.pump, "A"),
+                                                       (from_b, b_end, a_end, net_a.pump, "B")):
+                    tx, rx = _sessions(peer)
+                    carriers.start_soon(_write_frames, frames, near, tx)
+                    carriers.start_soon(_read_frames, far, rx, pump, peer)
+            else:
+                carriers.start_soon(_carry, from_a, net_b.pump, "A")
+                carriers.start_soon(_carry, from_b, net_a.pump, "B")
+            stack.callback(carriers.cancel_scope.cancel)
+        veth = prefix[:8] + "v"
+        run_ip("link", "add", veth + "a", "netns", a_ns, "type", "veth",
+               "peer", "name", veth + "b", "netns", b_ns)
+        run_ip("addr", "add", VETH_A + "/30", "dev", veth + "a", namespace=a_ns)
+        run_ip("link", "set", veth + "a", "up", namespace=a_ns)
+        run_ip("addr", "add", VETH_B + "/30", "dev", veth + "b", namespace=b_ns)
+        run_ip("link", "set", veth + "b", "up", namespace=b_ns)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(_receiver, b_ns, RECEIVER_COMMAND)
+            if IPERF3:
+                await nursery.start(_receiver, b_ns, [IPERF3, "-s", "-p", str(PORT + 1), "--forceflush"])
+            tunnel = str(plan.address_of("b"))
+            ratios, rates, cpu_per_mb, rtt_extra = [], [], [], []
+            for _ in range(ROUNDS):
+                base = await send(a_ns, VETH_B)
+                cpu = time.process_time()
+                measured = await send(a_ns, tunnel)
+                cpu = time.process_time() - cpu
+                ratios.append(measured["bps"] / base["bps"])
+                rates.append(measured["bps"])
+                cpu_per_mb.append(cpu * 1000 / (measured["bytes"] / 1e6))
+                rtt_extra.append((measured["rtt"] - base["rtt"]) * 1000)
+            nursery.cancel_scope.cancel()
+    result = {"ratio": statistics.median(ratios), "gbps": statistics.median(rates) / 1e9,
+              "cpu_ms_per_mb": statistics.median(cpu_per_mb),
+              "rtt_overhead_ms": statistics.median(rtt_extra),
+              "veth_gbps": base["bps"] / 1e9}
+    print(f"{label:30s} {result['gbps']:6.2f} Gbit/s  {result['ratio']:5.3f}x veth  "
+          f"{result['cpu_ms_per_mb']:5.2f} ms CPU/MB  RTT +{result['rtt_overhead_ms']:.3f} ms  "
+          f"(veth {result['veth_gbps']:.1f} Gbit/s)",
+          flush=True)
+    return result
+
+
+RECEIVER_COMMAND = [sys.executable, "-u", "-c", RECEIVER]
+
+
+def _sessions(peer: str) -> tuple[SecureSession, SecureSession]:
+    key = os.urandom(32)
+    keys = SessionKeys(key, key, peer, None, b"")
+    return SecureSession(keys), SecureSession(keys)
+
+
+async def _write_frames(frames: trio.MemoryReceiveChannel[bytes], stream: trio.SocketStream,
+                        session: SecureSession) -> None:
+    async for frame in frames:
+        sealed = session.seal(frame)
+        await stream.send_all(struct.pack("!I", len(sealed)) + sealed)
+
+
+async def _read_frames(stream: trio.SocketStream, session: SecureSession, pump: Pump,
+                       peer: str) -> None:
+    buffer = bytearray()
+    while data := await stream.receive_some(1 << 20):
+        buffer += data
+        while len(buffer) >= 4:
+            (length,) = struct.unpack_from("!I", buffer)
+            if len(buffer) < 4 + length:
+                break
+            pump.deliver(peer, session.open(bytes(buffer[4:4 + length])))
+            del buffer[:4 + length]
+
+
+async def _carry(frames: trio.MemoryReceiveChannel[bytes], pump: Pump, peer: str) -> None:
+    sender, receiver = _sessions(peer)
+    async for frame in frames:
+        pump.deliver(peer, receiver.open(sender.seal(frame)))
+
+
+async def _receiver(namespace: str, command: list[str],
+                    task_status: trio.TaskStatus[None]) -> None:
+    """Run `command` in `namespace` until cancelled; started once it prints."""
+    process = await trio.lowlevel.open_process(["ip", "netns", "exec", namespace, *command],
+                                               stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    await process.stdout.receive_some(16)  # "ready", or iperf3's banner
+    task_status.started()
+    try:
+        await process.wait()
+    finally:
+        process.kill()
+
+
+async def main() -> int:
+    if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+        print("network_bench: needs root and /dev/net/tun", file=sys.stderr)
+        return 2
+    prefix = f"dmsb-{secrets.token_hex(3)}-"
+    try:
+        print(f"throughput by {'iperf3' if IPERF3 else 'a Python sender'}, single stream; "
+              f"{ROUNDS} rounds of {ROUND_SECONDS:.1f} s per path; ratios are medians of "
+              "per-round pump/veth", flush=True)
+        await variant("one packet per wakeup", prefix, offload=False, batch=1)
+        await variant("drain per wakeup (batch 64)", prefix, offload=False, batch=64)
+        await variant("drain + TUN offload (TSO)", prefix, offload=True, batch=64)
+        await variant("2 providers, sealed frames", prefix, offload=False, batch=64,
+                      two_providers="memory")
+        await variant("2 providers, sealed, offload", prefix, offload=True, batch=64,
+                      two_providers="memory")
+        await variant("2 providers, TCP link, offload", prefix, offload=True, batch=64,
+                      two_providers="tcp")
+    finally:
+        for name in namespace_names():
+            if name.startswith(prefix):
+                delete_namespace(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(trio.run(main))

@@ -1,0 +1,113 @@
+"""The ensemble network: private 10/8 addresses, `.internal` DNS, and the data plane.
+
+`plan_addresses` gives an ensemble its subnet and each allocation its address (pure);
+`plan_to_wire` / `plan_from_wire` carry the plan in allocate messages. spec/network.md
+describes the rules.
+"""
+
+from dms.network._dns import TTL, ZONE, DnsRecords, Resolver, records_for
+from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
+from dms.network._ensemble_net import RESOLV_CONF, RESOLVER, EnsembleNetwork, ensemble_network
+from dms.network._errors import (
+    InvalidFrame,
+    InvalidPlan,
+    NamespaceError,
+    NetworkError,
+    NoFreeSubnet,
+    SubnetCollision,
+    TooManyAllocations,
+)
+from dms.network._frame import (
+    MAX_BATCH_BYTES,
+    MAX_PACKETS,
+    Batcher,
+    Membership,
+    PacketBatch,
+    decode_batch,
+    encode_batch,
+    ensemble_tag,
+)
+from dms.network._host import missing_capability, reconcile_namespaces
+from dms.network._netns import (
+    create_namespace,
+    delete_namespace,
+    entered,
+    entered_path,
+    namespace_exists,
+    namespace_names,
+)
+from dms.network._plan import (
+    DEFAULT_PREFIX,
+    LARGEST_PREFIX,
+    PRIVATE_SPACE,
+    AddressPlan,
+    NetworkOrder,
+    free_subnet,
+    plan_addresses,
+    prefix_for,
+    room,
+)
+from dms.network._ports import publish_port
+from dms.network._pump import Pump, SendFrame
+from dms.network._route import PacketDrop, PacketRouter, RemotePeer
+from dms.network._tun import TunDevice, open_tun
+from dms.network._wire import order_from_wire, order_to_wire, plan_from_wire, plan_to_wire
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "LARGEST_PREFIX",
+    "PRIVATE_SPACE",
+    "TTL",
+    "ZONE",
+    "MAX_BATCH_BYTES",
+    "MAX_PACKETS",
+    "RESOLVER",
+    "Batcher",
+    "Membership",
+    "NetworkOrder",
+    "PacketBatch",
+    "decode_batch",
+    "encode_batch",
+    "ensemble_tag",
+    "RESOLV_CONF",
+    "AddressPlan",
+    "PacketDrop",
+    "EnsembleNetwork",
+    "Pump",
+    "RemotePeer",
+    "SendFrame",
+    "PacketRouter",
+    "TunDevice",
+    "create_namespace",
+    "delete_namespace",
+    "ensemble_network",
+    "entered",
+    "entered_path",
+    "missing_capability",
+    "reconcile_namespaces",
+    "namespace_exists",
+    "namespace_names",
+    "open_tun",
+    "order_from_wire",
+    "order_to_wire",
+    "DnsRecords",
+    "QueryBudget",
+    "Resolver",
+    "dns_socket",
+    "records_for",
+    "serve_dns",
+    "InvalidFrame",
+    "InvalidPlan",
+    "NamespaceError",
+    "NetworkError",
+    "NoFreeSubnet",
+    "SubnetCollision",
+    "TooManyAllocations",
+    "free_subnet",
+    "plan_addresses",
+    "plan_from_wire",
+    "plan_to_wire",
+    "publish_port",
+    "prefix_for",
+    "room",
+]

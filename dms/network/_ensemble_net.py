@@ -1,0 +1,145 @@
+"""One ensemble's network on one host: a namespace per allocation with its TUN and
+its resolver socket, the local pump between them, one resolver for all.
+
+Layout of an allocation's namespace (spec/network.md): `lo` up with the resolver on
+127.0.0.53:53; `dms0`, a TUN holding the allocation's address with the ensemble's
+subnet routed through it; /etc/netns/NAME/resolv.conf naming that resolver, with
+`search internal` so a bare allocation name resolves too. Everything made is recorded
+as it is made, so `close` (and a failure half-way through `add`) removes exactly it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from ipaddress import IPv4Address
+
+import trio
+
+from dms._nursery import serving_nursery
+from dms.network._dns import DnsRecords, Resolver
+from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
+from dms.network._errors import NamespaceError
+from dms.network._netns import create_namespace, delete_namespace, entered
+from dms.network._plan import AddressPlan
+from dms.network._pump import BATCH, Pump, SendFrame
+from dms.network._route import PacketRouter
+from dms.network._tun import VNET_HEADER, TunDevice, open_tun
+
+RESOLVER = "127.0.0.53"
+RESOLV_CONF = f"nameserver {RESOLVER}\nsearch internal\noptions ndots:1 timeout:1 attempts:2\n"
+
+
+class EnsembleNetwork:
+    """Made by `ensemble_network`; `add` one allocation at a time (the provider does so
+    as it spawns each), `remove` on stop; leaving the context removes the rest."""
+
+    def __init__(self, plan: AddressPlan, resolver: Resolver, pump: Pump,
+                 nursery: trio.Nursery, offload: bool) -> None:
+        self.plan = plan
+        self.resolver = resolver
+        self.pump = pump
+        self.offload = offload
+        self._nursery = nursery
+        self._members: dict[str, tuple[str, TunDevice, trio.socket.SocketType, trio.CancelScope]] = {}
+        self._adding: set[str] = set()
+
+    def namespace_of(self, allocation: str) -> str:
+        return self._members[allocation][0]
+
+    async def add(self, allocation: str, namespace: str) -> TunDevice:
+        """Make `namespace` for `allocation` with its TUN and resolver, and attach it
+        to the pump. The kernel work (iproute2, setns) runs in a worker thread, so the
+        pump and other tasks keep running meanwhile. On any failure, cancellation
+        included, nothing of it remains and the error propagates."""
+        try:
+            address = self.plan.address_of(allocation)
+        except KeyError:
+            raise NamespaceError(f"allocation {allocation}", "has no address in the plan") from None
+        if allocation in self._members or allocation in self._adding:
+            raise NamespaceError(f"allocation {allocation}", "already has a namespace here")
+        self._adding.add(allocation)
+        try:
+            tun, sock = await trio.to_thread.run_sync(self._make, allocation, namespace, address)
+        finally:
+            self._adding.discard(allocation)
+        try:
+            self.pump.attach(allocation, tun)
+            scope = trio.CancelScope()
+            self._nursery.start_soon(self._serve, sock, scope)
+        except BaseException:
+            self.pump.detach(allocation)
+            _unmake(namespace, tun, sock)
+            raise
+        self._members[allocation] = (namespace, tun, sock, scope)
+        return tun
+
+    def _make(self, allocation: str, namespace: str, address: IPv4Address,
+              ) -> tuple[TunDevice, trio.socket.SocketType]:
+        create_namespace(namespace, RESOLV_CONF)
+        tun: TunDevice | None = None
+        sock: trio.socket.SocketType | None = None
+        try:
+            tun = open_tun(namespace, address, self.plan.subnet, offload=self.offload)
+            with entered(namespace):
+                sock = dns_socket(RESOLVER, 53)
+        except BaseException:
+            _unmake(namespace, tun, sock)
+            raise
+        return tun, sock
+
+    def remove(self, allocation: str) -> None:
+        """Detach and delete `allocation`'s namespace; idempotent."""
+        member = self._members.pop(allocation, None)
+        if member is None:
+            return
+        namespace, tun, sock, scope = member
+        scope.cancel()
+        self.pump.detach(allocation)
+        _unmake(namespace, tun, sock)
+
+    def replace_records(self, records: DnsRecords) -> None:
+        self.resolver.replace(records)
+
+    def close(self) -> None:
+        errors = []
+        for allocation in list(self._members):
+            try:
+                self.remove(allocation)
+            except Exception as exc:  # keep removing the others
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    async def _serve(self, sock: trio.socket.SocketType, scope: trio.CancelScope) -> None:
+        with scope:
+            await serve_dns(self.resolver, sock, QueryBudget())
+
+
+def _unmake(namespace: str, tun: TunDevice | None, sock: trio.socket.SocketType | None) -> None:
+    """Close what holds the namespace, then delete it (an open TUN or socket would
+    keep it alive)."""
+    if sock is not None:
+        sock.close()
+    if tun is not None:
+        tun.close()
+    delete_namespace(namespace)
+
+
+@contextlib.asynccontextmanager
+async def ensemble_network(plan: AddressPlan, records: DnsRecords, *, offload: bool = False,
+                           batch: int = BATCH, send: SendFrame | None = None,
+                           ) -> AsyncIterator[EnsembleNetwork]:
+    """The ensemble's network on this host, torn down (every namespace, interface,
+    resolver file) on leaving, on error and on cancellation alike. `send(peer, frame)`
+    carries frames to other providers' pumps (`pump.grant` says who hosts what;
+    `pump.deliver` takes their frames)."""
+    router = PacketRouter(VNET_HEADER if offload else 0)
+    pump = Pump(plan.ensemble, router, batch, send)
+    async with serving_nursery() as nursery:
+        await nursery.start(pump.run)
+        network = EnsembleNetwork(plan, Resolver(records), pump, nursery, offload)
+        try:
+            yield network
+        finally:
+            network.close()
