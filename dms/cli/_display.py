@@ -117,14 +117,19 @@ def status_table(view: DeploymentView, outputs: Mapping[str, str], name: Names,
         placed = ", ".join(f"{node} → {name(peer)}"
                            for node, peer in sorted(view.assignment.items()))
         parts.append(Text(printable(f"placement: {placed}")))
+    if view.assignment:
+        parts.append(Text(printable(f"network: {view.network}")))
     if view.failure:
         parts.append(Text(printable(f"failure: {view.failure}"), style="red"))
     if view.allocations:
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("allocation", "provider", "state", "health", "restarts", "output"):
+        networked = any(allocation.address for allocation in view.allocations)
+        for column in ("allocation", *(("address",) if networked else ()), "provider",
+                       "state", "health", "restarts", "output"):
             table.add_column(column)
         for allocation in view.allocations:
-            table.add_row(Text(printable(allocation.name)),
+            address = (Text(printable(f"{allocation.address} {allocation.dns_name}")),)
+            table.add_row(Text(printable(allocation.name)), *(address if networked else ()),
                           Text(printable(name(allocation.provider))),
                           Text(printable(allocation.state), _state_style(allocation.state)),
                           Text(printable(allocation.health or "")), str(allocation.restarts),

@@ -69,6 +69,7 @@ from ucan import Delegation, UcanError
 from ucan.command import proves
 
 from ._journal import DeploymentJournal
+from ._network import NetworkOffer, network_record, plan_network, recorded_order
 
 log = logging.getLogger("dms.deployment")
 P = DeploymentPhase
@@ -171,6 +172,7 @@ class Orchestrator(Role):
         self._phase_events: list[PhaseEvent] = []
         self._last_reason = "no provider answered"
         self._rtts: dict[str, dict[str, float]] = {}  # per bidder, its newest report
+        self._network_offers: dict[str, NetworkOffer] = {}  # per bidder, its newest bid's
         self._bandwidths: dict[tuple[str, str], float] = {}  # bits per second
         self.assignment: Assignment | None = None
         self._moved_to: dict[str, Handle] = {}  # providers a redeploy added
@@ -191,6 +193,7 @@ class Orchestrator(Role):
         peer = message.sender.peer
         self.providers[peer] = message.sender
         self._note_rtts(peer, answer.rtt_ms)
+        self._network_offers[peer] = NetworkOffer.from_bid(answer.network, answer.subnets)
         if answer.bid is not None:
             window.add_bid(attrs.evolve(answer.bid, peer=peer))
         if answer.decline is not None:
@@ -471,13 +474,14 @@ class Orchestrator(Role):
 
     async def _allocate(self, actor: Actor, assignment: Mapping[str, str], phase: Phase) -> None:
         failures: list[ProviderFailed] = []
+        network = await self._plan_network(assignment)
         async with trio.open_nursery() as nursery:
             for peer, nodes in self._by_provider(assignment).items():
                 handle = self.providers[peer]
                 phase.on_revert(functools.partial(self._take_down, actor, handle,
                                                   wire.SHUTDOWN, tuple(nodes)),
                                 f"allocations on {peer}")
-                nursery.start_soon(self._allocate_one, actor, handle, nodes, failures)
+                nursery.start_soon(self._allocate_one, actor, handle, nodes, failures, network)
         if failures:
             raise failures[0]
         await self._record_allocations()
@@ -491,10 +495,25 @@ class Orchestrator(Role):
                 state=known[name].state if name in known else AllocationState.PENDING)
             for name, placed in self.placed.items()})
 
+    async def _plan_network(self, assignment: Mapping[str, str]) -> dict[str, Any] | None:
+        """Plan the ensemble network for the whole assignment (`assignment` joined to
+        what stays where it is, on a redeploy), keep it in the record, and return the
+        order's wire form for the allocate messages (None: no network)."""
+        whole = {**self.journal.record.assignment, **assignment}
+        previous = recorded_order(self.journal.record.network)
+        planned = plan_network(self.id, self.ensemble, whole, self._network_offers, previous)
+        record = network_record(planned)
+        if record != self.journal.record.network:
+            await self.journal.update(network=record)
+            await self.journal.event("network", **(
+                {"subnet": record["order"]["plan"]["subnet"]} if "order" in record else record))
+        return record.get("order")
+
     async def _allocate_one(self, actor: Actor, provider: Handle, nodes: list[str],
-                            failures: list[ProviderFailed]) -> None:
+                            failures: list[ProviderFailed],
+                            network: dict[str, Any] | None = None) -> None:
         order = wire.AllocateOrder(self.id, self.journal.record.ensemble, tuple(nodes),
-                                   self.settings.heartbeat)
+                                   self.settings.heartbeat, network)
         try:
             allocated = await actor.invoke(provider, wire.ALLOCATE, order,
                                            subject=self.market,

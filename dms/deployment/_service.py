@@ -35,6 +35,7 @@ from ucan import Delegation
 from ucan.command import proves
 
 from ._journal import DeploymentJournal
+from ._network import network_summary, recorded_order
 from ._orchestrator import DEFAULT_SETTINGS, DeploymentSettings, Orchestrator
 
 NEW = "/dms/node/deployment/new"
@@ -90,6 +91,8 @@ class AllocationView:
     state: str
     health: str | None = None
     restarts: int = 0
+    address: str = ""  # on the ensemble network ("": it has none)
+    dns_name: str = ""  # <name>.internal, there
 
 
 @attrs.frozen
@@ -110,6 +113,7 @@ class DeploymentView:
     allocations: tuple[AllocationView, ...]
     failure: str
     recent_events: tuple[EventView, ...]
+    network: str = "none"  # the ensemble's subnet, or "none (why)"
 
 
 @attrs.frozen
@@ -329,17 +333,24 @@ def _view(running: _Running) -> DeploymentView:
     record = running.journal.record
     reports = {} if running.orchestrator is None else running.orchestrator.reports
     allocations = []
+    order = recorded_order(record.network)
+    addresses = {} if order is None else order.plan.as_dict()
+    dns_names = {} if order is None else dict(order.dns_names)
     for name, placed in sorted(record.allocations.items()):
         report = reports.get(name)
+        address = addresses.get(name)
         allocations.append(AllocationView(
             name, placed.provider, placed.state.value,
             None if report is None else report.health,
-            0 if report is None else report.restarts))
+            0 if report is None else report.restarts,
+            "" if address is None else str(address),
+            "" if address is None else f"{dns_names.get(name, name)}.internal"))
     return DeploymentView(
         id=record.id, phase=record.phase.value, owner=record.owner,
         created_at=record.created_at, assignment=dict(record.assignment),
         allocations=tuple(allocations), failure=record.failure,
-        recent_events=tuple(_event_view(e) for e in list(running.journal.events)[-20:]))
+        recent_events=tuple(_event_view(e) for e in list(running.journal.events)[-20:]),
+        network=network_summary(record.network))
 
 
 def deployment_markets(provided: Iterable[Delegation], node: str) -> list[str]:

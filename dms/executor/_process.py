@@ -32,7 +32,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Self
@@ -112,6 +112,15 @@ def _make_preexec(
             resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
 
     return preexec
+
+
+def in_namespace(spec: ExecutionSpec, argv: Sequence[str]) -> list[str]:
+    """`argv` run inside the spec's network namespace: `ip netns exec` enters it, binds
+    its /etc/netns resolv.conf over /etc/resolv.conf and execs `argv` in place, so the
+    pid is the workload's own (adoption and signals need that)."""
+    if spec.network_namespace is None:
+        return list(argv)
+    return [shutil.which("ip") or "ip", "netns", "exec", spec.network_namespace, *argv]
 
 
 def _kill_group(pgid: int) -> None:
@@ -408,7 +417,7 @@ class ProcessExecution:
     async def exec(self, argv: tuple[str, ...], timeout: float) -> ExecResult:
         """Runs `argv` beside the workload; past `timeout` its whole group is killed."""
         code, output = await run_in_own_group(
-            list(argv), cwd=self.work, env=self._env, timeout=timeout
+            in_namespace(self.spec, argv), cwd=self.work, env=self._env, timeout=timeout
         )
         return ExecResult(code, output.decode("utf-8", errors="replace"))
 
@@ -543,7 +552,7 @@ class ProcessExecutor:
             await self._provision(spec, directory, work, env, preexec)
             outputs = [_open_output(directory / "logs", stream) for stream in _STREAMS]
             process = await trio.lowlevel.open_process(
-                list(spec.argv),
+                in_namespace(spec, spec.argv),
                 cwd=work,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -686,7 +695,7 @@ class ProcessExecutor:
         for index, script in enumerate(spec.provision):
             path = scripts / f"{index:02d}-{script.name.replace('/', '_')}"
             path.write_text(script.script)
-            argv = [*script.interpreter, str(path)]
+            argv = in_namespace(spec, [*script.interpreter, str(path)])
             try:
                 code, output = await run_in_own_group(
                     argv, cwd=work, env=env, timeout=self._provision_timeout, preexec=preexec

@@ -91,6 +91,9 @@ class ExecutionSpec:
     kind: WorkloadKind = WorkloadKind.SERVICE
     cpu_time_limit: float | None = None  # seconds of CPU a task may burn (RLIMIT_CPU)
     firecracker: FirecrackerBoot | None = None
+    network_namespace: str | None = None
+    """The named network namespace (`ip netns`) the workload runs in, with its
+    private ensemble address; None: the host's. Only the process executor honours it."""
 
     def __attrs_post_init__(self) -> None:
         if not self.name or "/" in self.name:

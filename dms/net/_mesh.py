@@ -36,13 +36,19 @@ Policies (the contract the actor runtime relies on):
   that stays above 0. Topics a node does not subscribe to are forwarded, not delivered.
   Message ids are remembered in a bounded, time-limited set (`SeenMessages`). The
   publisher itself receives its publication only with ``publish(..., loopback=True)``.
+- **Tunnel frames skip the actors.** `send_tunnel` carries the ensemble network's
+  packet frames over the same authenticated, encrypted links; the receiver hands each
+  to `tunnel(link peer, payload)` (the network checks it against its membership) and
+  never to the inbox. Without a link, `send_tunnel` raises and dials in the background
+  (once at a time per peer): the packets' own TCP retransmits.
 - **The original publisher is not known here.** A `Delivery` names the link peer it came
   through; the payload is a signed message the layer above verifies.
 
 Counters (added to the transport's `Metrics`): ``mesh.delivered``, ``mesh.published``,
 ``mesh.forwarded``, ``mesh.duplicates``, ``mesh.hop_limit_reached``,
 ``mesh.dropped_incoming_<reason>`` (above), ``mesh.dropped_malformed``,
-``mesh.dial_failures``, ``mesh.links_opened``, ``mesh.links_replaced``.
+``mesh.dial_failures``, ``mesh.links_opened``, ``mesh.links_replaced``,
+``mesh.tunnel_received``, ``mesh.tunnel_unhandled``.
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ from dms.net._mesh_wire import (
     Ping,
     Pong,
     Publish,
+    Tunnel,
     Unicast,
     decode,
     encode,
@@ -184,6 +191,9 @@ class Mesh:
         self.priority_incoming = Inbox[Delivery](inbox)
         """Deliveries on the priority topics, in an inbox of their own."""
         self._greeting = greeting
+        self.tunnel: Callable[[str, bytes], None] | None = None
+        """Takes each tunnel frame with the link peer it came from (None: dropped)."""
+        self._tunnel_dials: set[str] = set()
         self._links: dict[str, Link] = {}
         self._links_changed = trio.Event()
         self._maintained: set[str] = set()
@@ -278,6 +288,29 @@ class Mesh:
         except LinkClosed as exc:
             raise PeerUnreachable(peer, exc.reason) from None
         await trio.lowlevel.checkpoint()
+
+    def send_tunnel(self, peer: str, payload: bytes) -> None:
+        """Queue a tunnel frame for `peer` without waiting: `LinkBusy` when its send
+        buffer is full, `PeerUnreachable` when there is no link (a dial to its known
+        address starts in the background, for the frames after), `FrameTooLarge`."""
+        link = self._links.get(peer)
+        if link is None or link.is_closed:
+            if peer not in self._tunnel_dials and self._nursery is not None:
+                self._tunnel_dials.add(peer)
+                self._nursery.start_soon(self._dial_for_tunnel, peer)
+            raise PeerUnreachable(peer, "no link yet")
+        try:
+            link.send_nowait(encode(Tunnel(payload)))
+        except LinkClosed as exc:
+            raise PeerUnreachable(peer, exc.reason) from None
+
+    async def _dial_for_tunnel(self, peer: str) -> None:
+        try:
+            await self._dial_known(peer)
+        except NetError:
+            pass  # counted by the dial; the next frame tries again
+        finally:
+            self._tunnel_dials.discard(peer)
 
     def forget(self, topic: str, payload: bytes) -> None:
         """Let a delivered publication in again: the layer above dropped it unprocessed
@@ -473,6 +506,12 @@ class Mesh:
             case Unicast(payload):
                 self._deliver(Delivery(peer, None, payload))
                 return True
+            case Tunnel(payload):
+                if self.tunnel is None:
+                    self.metrics["mesh.tunnel_unhandled"] += 1
+                else:
+                    self.metrics["mesh.tunnel_received"] += 1
+                    self.tunnel(peer, payload)
             case Publish():
                 self._on_publish(peer, message, now)
             case Ping(nonce):

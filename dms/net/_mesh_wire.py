@@ -7,6 +7,7 @@
     PING     0x03 | nonce (8)
     PONG     0x04 | nonce (8)
     PEERS    0x05 | count (u16 BE) | count * (peer_len (u16 BE) | peer | addr_len (u16 BE) | addr)
+    TUNNEL   0x06 | payload      (ensemble network packets: never dispatched to actors)
 
 Strings are UTF-8. `decode` raises `MalformedMeshFrame` naming what is wrong.
 """
@@ -29,6 +30,7 @@ class Kind(enum.IntEnum):
     PING = 0x03
     PONG = 0x04
     PEERS = 0x05
+    TUNNEL = 0x06
 
 
 @attrs.frozen
@@ -55,6 +57,14 @@ class Pong:
 
 
 @attrs.frozen
+class Tunnel:
+    """A frame of the ensemble network's pumps (`dms.network.encode_batch`): it skips
+    the actor path, the link's authentication is what names its sender."""
+
+    payload: bytes
+
+
+@attrs.frozen
 class PeerEntry:
     peer: str
     address: str
@@ -65,7 +75,7 @@ class PeerList:
     entries: tuple[PeerEntry, ...]
 
 
-MeshMessage = Unicast | Publish | Ping | Pong | PeerList
+MeshMessage = Unicast | Publish | Ping | Pong | PeerList | Tunnel
 
 MAX_MESSAGE_ID = 255
 MAX_HOPS = 255
@@ -95,6 +105,8 @@ def encode(message: MeshMessage) -> bytes:
                 + _short_string(topic, "topic")
                 + payload
             )
+        case Tunnel(payload):
+            return bytes([Kind.TUNNEL]) + payload
         case Ping(nonce):
             return bytes([Kind.PING]) + nonce
         case Pong(nonce):
@@ -155,6 +167,8 @@ def decode(data: bytes) -> MeshMessage:
     match kind:
         case Kind.UNICAST:
             return Unicast(reader.rest())
+        case Kind.TUNNEL:
+            return Tunnel(reader.rest())
         case Kind.PUBLISH:
             hops_left = reader.u8("hops_left")
             message_id = reader.take(reader.u8("message_id length"), "message_id")

@@ -332,7 +332,10 @@ async def open_node(
                 if provider is not None:
                     node.provider = await stack.enter_async_context(
                         open_provider(node.root, provider, clock, rtts=node.measured_rtts,
-                                      store=records))
+                                      store=records, tunnel=mesh.send_tunnel))
+                    if node.provider.networks is not None:
+                        mesh.tunnel = node.provider.networks.deliver
+                        stack.callback(setattr, mesh, "tunnel", None)
                 stack.push_async_callback(service.stop_all)
                 yield node
         finally:

@@ -22,6 +22,7 @@ from dms.provider._capacity import Capacity, GpuDevice, InvalidCapacity, millico
 from dms.provider._decide import Decision, decide
 from dms.provider._decline import REQUIREMENTS, Decline, Unmet
 from dms.provider._limits import InvalidLimit, OnboardingLimits, Share
+from dms.provider._network import HostedNetworks, NetworkUnavailable, namespace_prefix
 from dms.provider._open import ProviderConfig, measure_machine, open_provider
 from dms.provider._reservation import (
     AlreadyReserved,
@@ -40,6 +41,9 @@ from dms.provider._workdir import WorkDirInUse
 from dms.store import ReservationState
 
 __all__ = [
+    "HostedNetworks",
+    "NetworkUnavailable",
+    "namespace_prefix",
     "AllocationRole",
     "ProviderConfig",
     "ProviderService",

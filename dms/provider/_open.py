@@ -23,6 +23,7 @@ from ._book import ReservationBook
 from ._capacity import Capacity
 from ._limits import OnboardingLimits
 from ._locator import ProviderLocator
+from ._network import HostedNetworks, SendFrame, hosted_networks
 from ._service import ProviderService
 from ._state import ProviderRecords
 from ._workdir import hold_work_dir
@@ -42,7 +43,10 @@ class ProviderConfig:
     limits, and the host ports its workloads may publish (`public_ports`, besides those
     of `capacity`). `keep_workloads`: a provider that stops leaves its workloads running for
     the next one on this node to re-adopt (it needs a node store to find them again);
-    otherwise it stops them."""
+    otherwise it stops them. `network`: host the ensemble network (a namespace with a
+    private 10/8 address per process allocation, `.internal` DNS, packets to other
+    providers over the node's links); it needs root, /dev/net/tun and iproute2, and
+    `NetworkUnavailable` names what is missing when asked for where it cannot run."""
 
     work_dir: Path = attrs.field(converter=Path)
     executors: tuple[ExecutorKind, ...] = (ExecutorKind.PROCESS,)
@@ -51,6 +55,7 @@ class ProviderConfig:
     price: float = 0.0
     keep_workloads: bool = False
     public_ports: frozenset[int] = frozenset()  # host ports workloads may publish
+    network: bool = False
 
 
 def measure_machine(work_dir: Path) -> Capacity:
@@ -65,6 +70,7 @@ def measure_machine(work_dir: Path) -> Capacity:
 async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[], float], *,
                         rtts: Callable[[], Mapping[str, float]] = dict,
                         store: NodeStore | None = None,
+                        tunnel: SendFrame | None = None,
                         ) -> AsyncIterator[ProviderService]:
     """Open the executors, spawn the provider actor under `parent` and serve requests
     for the block; on the way out every deployment hosted here is taken down, unless
@@ -76,10 +82,19 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
     restored before the first request is served (`ProviderService.restore`). `parent`
     (the node's root actor) answers `/dms/deployment/allocations` (`ProviderLocator`),
     so the orchestrators find the actors of a restarted provider.
+    `tunnel(peer, frame)` sends the ensemble network's frames over the node's link to
+    `peer` (needed with `config.network`; the node hands the frames it receives to
+    `service.networks.deliver`).
     `WorkDirInUse` if another provider works in `config.work_dir`; the store's errors
     (`MalformedRow`, ...) and `InvalidSnapshot` if what it kept cannot be trusted."""
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(hold_work_dir(config.work_dir))
+        networks: HostedNetworks | None = None
+        if config.network:
+            if tunnel is None:
+                raise ValueError("config.network needs tunnel: the node's frame sender")
+            networks = await stack.enter_async_context(
+                hosted_networks(parent.handle.peer, tunnel))
         records = ProviderRecords(store)
         saved = await records.load()
         executors: dict[ExecutorKind, Executor] = {}
@@ -96,7 +111,8 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
         offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors)))
         book = ReservationBook.from_snapshot(offered, saved.snapshot(clock()))
         service = ProviderService(parent.handle.peer, offered, executors, clock,
-                                  price=config.price, rtts=rtts, book=book, records=records)
+                                  price=config.price, rtts=rtts, book=book, records=records,
+                                  networks=networks)
         actor = await parent.spawn("provider", commands=PROVIDER_COMMANDS, main=service.sweep)
         locator = parent.register(ProviderLocator())
         try:

@@ -31,7 +31,8 @@ from dms.actor import Actor, ActorError, BehaviorFailed, Message, Role, behavior
 from dms.ensemble import EnsembleError, derive_requirements, load_ensemble
 from dms.ensemble._requirements import EnsembleRequirements
 from dms.ensemble._spec import Ensemble
-from dms.executor import Adoptable, Execution, Executor, ExecutorError
+from dms.executor import Adoptable, Execution, ExecutionSpec, Executor, ExecutorError
+from dms.network import NetworkError, NetworkOrder, order_from_wire
 from dms.store import (
     AllocationRecord,
     AllocationState,
@@ -48,6 +49,7 @@ from ._ask import Ask
 from ._book import ReservationBook
 from ._capacity import Capacity
 from ._decide import decide
+from ._network import HostedNetworks
 from ._reservation import Reservation, ReservationError
 from ._restart import Resume, ResumedAllocation, plan_restart
 from ._resume import EndedWhileAway
@@ -60,6 +62,7 @@ from ._wire import (
     DEPLOYMENT_TOPIC,
     MAX_ENSEMBLE_TEXT,
     MAX_RTTS,
+    MAX_SUBNETS,
     MEASURE,
     PROBE,
     PROBE_BYTES,
@@ -92,6 +95,9 @@ SWEEP_INTERVAL = 1.0
 """Seconds between the provider's lease and heartbeat checks (and the writes of when
 each orchestrator last asked)."""
 
+_FINAL_EVENTS = frozenset({EventKind.COMPLETED.value, EventKind.CRASH_LOOP.value,
+                           EventKind.STAYED_DOWN.value})
+"""Events after which an allocation's workload never runs again here."""
 _RECORDED_STATE = {
     EventKind.RUNNING: AllocationState.RUNNING,
     EventKind.HEALTHY: AllocationState.HEALTHY,
@@ -143,12 +149,16 @@ class ProviderService(Role):
                  clock: Callable[[], float], *, price: float = 0.0,
                  rtts: Callable[[], Mapping[str, float]] = dict,
                  book: ReservationBook | None = None,
-                 records: ProviderRecords | None = None) -> None:
+                 records: ProviderRecords | None = None,
+                 networks: HostedNetworks | None = None) -> None:
         """`rtts()`: this node's measured round-trip times (ms) to its linked peers.
         `book`: the reservations restored from `records` (default: an empty book).
         With `records`, `sweep` waits until `restore` has run; `clock` must then be the
-        wall clock, for what they keep to mean the same after a restart."""
+        wall clock, for what they keep to mean the same after a restart.
+        `networks`: the ensemble networks this provider hosts (None: it offers none,
+        and its workloads run in the host's network)."""
         self.peer = peer
+        self.networks = networks
         self.rtts = rtts
         self.book = book if book is not None else ReservationBook(offered)
         self.executors = dict(executors)
@@ -190,9 +200,12 @@ class ProviderService(Role):
         # Under the request's own subject (the market's organisation): the orchestrator's
         # node trusts it, as this node does.
         rtts = dict(itertools.islice(self.rtts().items(), MAX_RTTS))
-        await self.actor.send(order.reply_to, BID, BidAnswer(order.deployment, decision.bid,
-                                                             decision.decline, rtts),
-                              subject=message.invocation.sub)
+        subnets = () if self.networks is None else tuple(
+            str(subnet) for subnet in self.networks.subnets_in_use()[:MAX_SUBNETS])
+        await self.actor.send(order.reply_to, BID, BidAnswer(
+            order.deployment, decision.bid, decision.decline, rtts,
+            network=self.networks is not None, subnets=subnets),
+            subject=message.invocation.sub)
 
     # -- commit and revert ------------------------------------------------------------
 
@@ -338,6 +351,7 @@ class ProviderService(Role):
                                  f"above 0", name="InvalidArgs")
         heartbeat = min(order.heartbeat, MAX_HEARTBEAT)
         deployment = local_deployment(owner, order.deployment)
+        network = self._network_order(order)
         ensemble = self._ensemble(order.ensemble)
         asked = {node.name: node for node in _requirements_of(ensemble).nodes}
         now = self.clock()
@@ -373,6 +387,11 @@ class ProviderService(Role):
             deployment, _Hosted(owner, heartbeat, now, order.ensemble, now))
         hosted.heartbeat, hosted.last_seen = heartbeat, now
         hosted.ensemble = order.ensemble
+        if network is not None and self.networks is not None:
+            try:
+                await self.networks.join(deployment, network)
+            except (NetworkError, ValueError) as error:
+                raise BehaviorFailed(str(error), name="NetworkFailed") from None
         grants, new = [], []
         for plan in plans:
             existing = hosted.allocations.get(plan.allocation)
@@ -388,6 +407,19 @@ class ProviderService(Role):
         except StoreError as error:  # the orchestrator reverts: that takes them down
             raise _unrecorded(error) from None
         return Allocated(tuple(grants))
+
+    def _network_order(self, order: AllocateOrder) -> NetworkOrder | None:
+        """The order's network part, checked before anything is made: InvalidArgs
+        naming the path when it is wrong or this provider offers no network."""
+        if order.network is None:
+            return None
+        if self.networks is None:
+            raise BehaviorFailed("network: this provider offers no ensemble network",
+                                 name="InvalidArgs")
+        try:
+            return order_from_wire(order.network)
+        except NetworkError as error:
+            raise BehaviorFailed(str(error), name="InvalidArgs") from None
 
     def hosted_allocations(self, ref: DeploymentRef, requester: str) -> HostedAllocations:
         """The deployment's allocation actors here (those of `nodes`, if given), each
@@ -412,6 +444,12 @@ class ProviderService(Role):
                                 ) -> tuple[Actor, AllocationRole]:
         # Execution names are unique on this machine: two deployments may both have "web".
         spec = attrs.evolve(plan.execution, name=execution_name(deployment, plan.allocation))
+        health = plan.health
+        namespace = await self._add_to_network(deployment, plan.allocation, spec,
+                                               fresh=resumed is None and ended is None)
+        if namespace is not None:
+            spec = attrs.evolve(spec, network_namespace=namespace)
+            health = health if health is None else attrs.evolve(health, namespace=namespace)
 
         def heard_from_orchestrator() -> None:
             hosted.last_seen = max(hosted.last_seen, self.clock())
@@ -420,11 +458,13 @@ class ProviderService(Role):
 
         async def keep_event(role: AllocationRole, event: AllocationEvent) -> None:
             await self._record_event(key, role, event)
+            if event.kind in _FINAL_EVENTS and self.networks is not None:
+                self.networks.remove(deployment, plan.allocation)  # nothing runs in it now
             if event.kind == EventKind.COMPLETED.value:
                 await self._release_completed(deployment, role.node)
 
         role = AllocationRole(plan.allocation, plan.node, spec, self.executors[spec.executor],
-                              health=plan.health, policy=plan.restart, clock=self.clock,
+                              health=health, policy=plan.restart, clock=self.clock,
                               on_heartbeat=heard_from_orchestrator, resumed=resumed,
                               ended=ended, on_event=keep_event)
         actor = await (parent or self.actor).spawn(
@@ -435,6 +475,20 @@ class ProviderService(Role):
             id=key, deployment_id=deployment, name=plan.allocation, actor=actor.id,
             executor=spec.executor, created_at=self.clock())
         return actor, role
+
+    async def _add_to_network(self, deployment: str, allocation: str, spec: ExecutionSpec, *,
+                              fresh: bool) -> str | None:
+        """The namespace `allocation` runs in, made now, when its deployment has a
+        network here; None otherwise. Only the process executor runs a workload in
+        one (docker containers get no network yet: the orchestrator plans none then),
+        and an allocation resumed after a restart keeps the namespace it had."""
+        if self.networks is None or not fresh or spec.executor is not ExecutorKind.PROCESS:
+            return None
+        try:
+            return await self.networks.add(deployment, allocation, spec.ports)
+        except (NetworkError, OSError) as error:
+            raise BehaviorFailed(f"allocation {allocation}: {error}",
+                                 name="NetworkFailed") from None
 
     async def _record_event(self, key: str, role: AllocationRole,
                             event: AllocationEvent) -> None:
@@ -504,6 +558,8 @@ class ProviderService(Role):
             for name in going:  # a take-down running alongside may have done it
                 hosted.allocations.pop(name, None)
                 self._recorded.pop(allocation_id(deployment, name), None)
+                if self.networks is not None:
+                    self.networks.remove(deployment, name)
             if not hosted.allocations and self._hosted.get(deployment) is hosted:
                 del self._hosted[deployment]
         released = [r for r in self.book.by_deployment(deployment)
@@ -512,6 +568,8 @@ class ProviderService(Role):
             self.book.release(reservation.id)
         if released or hosted is not None:
             self.counters["taken_down"] += 1
+        if self.networks is not None and deployment not in self._hosted:
+            await self.networks.close(deployment)
         if deployment not in self._hosted and not self.book.by_deployment(deployment):
             forgotten = self.records.forget_deployment(deployment)
         else:

@@ -8,6 +8,8 @@ authority, not its parsing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from dms.actor import Handle
@@ -64,18 +66,24 @@ class BidRequest:
 
 MAX_RTTS = 256
 """Round-trip times a bid reports (to the providers it is linked with) at most."""
+MAX_SUBNETS = 256
+"""Subnets in use a bid reports at most (one per ensemble network hosted there)."""
 
 
 @attrs.frozen
 class BidAnswer:
     """A provider's answer: a bid for the nodes it can host, a decline for the others,
     and its measured round-trip times (ms) to the peers it is linked with, for edge
-    constraints."""
+    constraints. `network`: it can host the ensemble network (namespaces, TUNs), and
+    `subnets` are the 10/8 subnets of the ensembles it hosts now, which a new plan
+    must avoid."""
 
     deployment: str
     bid: Bid | None = None
     decline: Decline | None = None
     rtt_ms: dict[str, float] = attrs.Factory(dict)
+    network: bool = False
+    subnets: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -131,12 +139,14 @@ class AllocateOrder:
     """Turn the reservations of `nodes` into allocation actors (not started yet).
     `heartbeat`: if the orchestrator asks after none of them for this long, the
     provider stops them and releases what they hold (a vanished orchestrator leaks
-    nothing)."""
+    nothing). `network`: the ensemble network's order (`dms.network.order_to_wire`),
+    the same for every provider of the deployment; None: no private network."""
 
     deployment: str
     ensemble: str
     nodes: tuple[str, ...]
     heartbeat: float = 60.0
+    network: dict[str, Any] | None = None
 
 
 @attrs.frozen

@@ -187,6 +187,9 @@ class DeploymentRecord:
     failure: str = attrs.field(default="", validator=_text)
     allocations: dict[str, DeploymentAllocation] = attrs.field(factory=dict,
                                                                 validator=_allocations)
+    network: dict[str, Any] = attrs.field(factory=dict, validator=_json_object)
+    """The ensemble network: `{"order": <NetworkOrder wire form>}`, or `{"none":
+    reason}`; empty before allocation."""
 
 
 @attrs.frozen

@@ -85,6 +85,11 @@ MIGRATIONS: tuple[str, ...] = (
         last_seen REAL NOT NULL
     ) STRICT;
     """,
+    # 3: a deployment's ensemble network (its address plan and who hosts what, or why
+    # it has none), JSON, so a redeploy keeps the addresses and a restart knows them.
+    """
+    ALTER TABLE deployments ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -139,6 +139,9 @@ class HealthCheck:
     start_period: float = 0.0
     start_interval: float = 0.2  # probe cadence inside start_period until the first success
     history: int = 10  # results kept for status
+    namespace: str | None = None
+    """The allocation's network namespace: http and tcp probes connect from inside it,
+    so `127.0.0.1:PORT` is the allocation's own loopback (None: the host's)."""
 
     def __attrs_post_init__(self) -> None:
         for field in ("interval", "timeout", "start_interval"):

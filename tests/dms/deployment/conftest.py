@@ -70,7 +70,8 @@ async def open_market(tmp_path: Path, providers: int = 3, *,
                       grant_orchestrator: bool = True,
                       settings: DeploymentSettings = FAST,
                       orchestrator_key: SigningKey | None = None,
-                      orchestrator_state: Path | None = None) -> AsyncIterator[Market]:
+                      orchestrator_state: Path | None = None,
+                      network: bool = False) -> AsyncIterator[Market]:
     network = MemoryNetwork()
     org = SigningKey.generate()
     async with contextlib.AsyncExitStack() as stack:
@@ -81,7 +82,8 @@ async def open_market(tmp_path: Path, providers: int = 3, *,
         for n in range(providers):
             capacity = capacities[n] if capacities else machine()
             config = ProviderConfig(tmp_path / f"provider{n}", (ExecutorKind.PROCESS,),
-                                    capacity=capacity, price=prices[n] if prices else 0.0)
+                                    capacity=capacity, price=prices[n] if prices else 0.0,
+                                    network=network)
             node = await stack.enter_async_context(open_node(
                 listen=f"memory://p{n}", network=network, anchors=[org.did],
                 bootstrap=["memory://orchestrator"], provider=config))

@@ -1,0 +1,216 @@
+"""The ensemble networks a provider hosts: one per deployment, made from the allocate
+order's `NetworkOrder`, a namespace per allocation added before its workload starts,
+the ensemble's ports published on the host, all of it removed on take-down.
+
+Each network lives in a task of its own under `hosted_networks` (structured: leaving
+the block tears every one down); `close` cancels that task and waits until its
+namespaces, TUNs, resolver sockets and published ports are gone. Frames from other
+providers' pumps arrive through `deliver` with the link's proven peer id and go to the
+pump of the ensemble their tag names, which admits only what the order granted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from ipaddress import IPv4Address, IPv4Network
+
+import attrs
+import trio
+
+from dms.executor import PortMapping
+from dms.network import (
+    EnsembleNetwork,
+    NetworkOrder,
+    ensemble_network,
+    ensemble_tag,
+    missing_capability,
+    publish_port,
+    reconcile_namespaces,
+    records_for,
+)
+
+log = logging.getLogger("dms.provider")
+
+SendFrame = Callable[[str, bytes], None]
+PUBLISH_HOST = "127.0.0.1"
+"""Where an allocation's `ports` are published (as the docker executor does)."""
+
+
+class NetworkUnavailable(Exception):
+    """This provider was asked to provide the ensemble network and cannot."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(f"--network: this host cannot run the ensemble network: {missing}")
+        self.missing = missing
+
+
+def namespace_prefix(peer: str) -> str:
+    """The prefix of every namespace this provider makes: its own, so that two
+    providers on one host never reconcile each other's."""
+    return f"dms{hashlib.sha256(peer.encode()).hexdigest()[:6]}-"
+
+
+@attrs.define
+class _Network:
+    network: EnsembleNetwork
+    scope: trio.CancelScope
+    done: trio.Event
+    order: NetworkOrder
+    ports: dict[str, trio.CancelScope] = attrs.Factory(dict)  # allocation -> its publishers
+
+
+class HostedNetworks:
+    """Made by `hosted_networks`. `counters`: `frames_unknown_ensemble`,
+    `frames_failed` (a pump raised on a frame: a bug, never the node's end)."""
+
+    def __init__(self, peer: str, send: SendFrame, nursery: trio.Nursery, *,
+                 offload: bool = False) -> None:
+        self.peer = peer
+        self.prefix = namespace_prefix(peer)
+        self.offload = offload
+        self.counters: Counter[str] = Counter()
+        self._send = send
+        self._nursery = nursery
+        self._networks: dict[str, _Network] = {}
+        self._by_tag: dict[bytes, EnsembleNetwork] = {}
+
+    def subnets_in_use(self) -> list[IPv4Network]:
+        return sorted({n.order.plan.subnet for n in self._networks.values()})
+
+    def network_of(self, ensemble: str) -> EnsembleNetwork | None:
+        """The network of the ensemble (deployment id) `ensemble` here, if any."""
+        return next((hosted.network for hosted in self._networks.values()
+                     if hosted.order.plan.ensemble == ensemble), None)
+
+    def hosting(self) -> int:
+        """How many ensemble networks this provider holds now."""
+        return len(self._networks)
+
+    def namespace_name(self, deployment: str, allocation: str) -> str:
+        digest = hashlib.sha256(f"{deployment}/{allocation}".encode()).hexdigest()[:12]
+        return f"{self.prefix}{digest}"
+
+    async def join(self, deployment: str, order: NetworkOrder) -> None:
+        """Open `deployment`'s network (or take its new order: a redeploy moved an
+        allocation), granting the pump what `order` says the other providers host."""
+        hosted = self._networks.get(deployment)
+        if hosted is not None and hosted.order.plan.subnet != order.plan.subnet:
+            raise ValueError(f"network.plan.subnet: {order.plan.subnet} is not the subnet "
+                             f"{hosted.order.plan.subnet} this deployment has here")
+        if hosted is None:
+            hosted = await self._nursery.start(self._hold, deployment, order)
+        assert hosted is not None
+        hosted.order = order
+        hosted.network.plan = order.plan
+        hosted.network.pump.grant(order.others(self.peer))
+        hosted.network.replace_records(records_for(order.plan, dict(order.dns_names)))
+
+    async def _hold(self, deployment: str, order: NetworkOrder, *,
+                    task_status: trio.TaskStatus[_Network]) -> None:
+        done = trio.Event()
+        try:
+            with trio.CancelScope() as scope:
+                records = records_for(order.plan, dict(order.dns_names))
+                async with ensemble_network(order.plan, records, offload=self.offload,
+                                            send=self._send) as network:
+                    tag = ensemble_tag(order.plan.ensemble)
+                    hosted = _Network(network, scope, done, order)
+                    self._networks[deployment] = hosted
+                    self._by_tag[tag] = network
+                    try:
+                        task_status.started(hosted)
+                        await trio.sleep_forever()
+                    finally:
+                        for ports in hosted.ports.values():
+                            ports.cancel()
+                        self._by_tag.pop(tag, None)
+                        if self._networks.get(deployment) is hosted:
+                            del self._networks[deployment]
+        finally:
+            done.set()
+
+    async def add(self, deployment: str, allocation: str,
+                  ports: Sequence[PortMapping] = ()) -> str | None:
+        """Make `allocation`'s namespace (its address, TUN and resolver) and publish its
+        tcp `ports` on the host; the namespace's name, or None when the deployment has
+        no network here or the plan gives the allocation no address."""
+        hosted = self._networks.get(deployment)
+        if hosted is None or allocation not in hosted.order.plan.as_dict():
+            return None
+        namespace = self.namespace_name(deployment, allocation)
+        await hosted.network.add(allocation, namespace)
+        address = hosted.order.plan.address_of(allocation)
+        scope = hosted.ports[allocation] = trio.CancelScope()
+        try:
+            for port in ports:
+                if port.protocol == "tcp":
+                    await self._nursery.start(_published, scope, namespace, address, port)
+        except BaseException:
+            self.remove(deployment, allocation)
+            raise
+        return namespace
+
+    def remove(self, deployment: str, allocation: str) -> None:
+        """Unpublish `allocation`'s ports and delete its namespace; idempotent."""
+        hosted = self._networks.get(deployment)
+        if hosted is None:
+            return
+        scope = hosted.ports.pop(allocation, None)
+        if scope is not None:
+            scope.cancel()
+        hosted.network.remove(allocation)
+
+    async def close(self, deployment: str) -> None:
+        """Tear the deployment's network down here and wait until nothing of it is left."""
+        hosted = self._networks.get(deployment)
+        if hosted is None:
+            return
+        hosted.scope.cancel()
+        await hosted.done.wait()
+
+    def deliver(self, peer: str, frame: bytes) -> None:
+        """A tunnel frame from link peer `peer`: to the pump of the ensemble its tag
+        names (which checks `peer`'s membership per packet), else dropped and counted."""
+        network = self._by_tag.get(frame[4:20])
+        if network is None:
+            self.counters["frames_unknown_ensemble"] += 1
+            return
+        try:
+            network.pump.deliver(peer, frame)
+        except Exception:  # a remote frame must never end the node
+            self.counters["frames_failed"] += 1
+            log.exception("a tunnel frame from %s could not be delivered", peer)
+
+
+async def _published(scope: trio.CancelScope, namespace: str, address: IPv4Address,
+                     port: PortMapping, *, task_status: trio.TaskStatus[int]) -> None:
+    with scope:
+        await publish_port(namespace, address, port.private, port.public, PUBLISH_HOST,
+                           task_status=task_status)
+
+
+@contextlib.asynccontextmanager
+async def hosted_networks(peer: str, send: SendFrame, *, offload: bool = False,
+                          ) -> AsyncIterator[HostedNetworks]:
+    """The provider's networks for the block: `NetworkUnavailable` at once when this
+    host lacks what they need; namespaces an earlier provider of this node left behind
+    are removed first (their TUNs died with it); every network is torn down on
+    leaving."""
+    missing = missing_capability()
+    if missing is not None:
+        raise NetworkUnavailable(missing)
+    networks: HostedNetworks | None = None
+    async with trio.open_nursery() as nursery:
+        networks = HostedNetworks(peer, send, nursery, offload=offload)
+        left = await trio.to_thread.run_sync(reconcile_namespaces, networks.prefix, ())
+        if left:
+            log.info("removed %d network namespaces an earlier provider left: %s",
+                     len(left), ", ".join(left))
+        try:
+            yield networks
+        finally:
+            nursery.cancel_scope.cancel()

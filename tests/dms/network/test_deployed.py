@@ -1,0 +1,195 @@
+"""The ensemble network wired into deployments: two providers with `network=True` on
+the in-memory market, a web service on one and its client on the other talking over
+the private network by `web.internal`, and nothing of it left after."""
+
+from __future__ import annotations
+
+import sys
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from dms.net import NetError
+from dms.network import NamespaceError, encode_batch, missing_capability, namespace_names
+from dms.node import Node
+from dms.provider import namespace_prefix
+from tests.dms.deployment.conftest import FAST, Market, machine, open_market
+
+pytestmark = pytest.mark.skipif(missing_capability() is not None,
+                                reason=f"the ensemble network {missing_capability()}")
+
+HELLO_INTERNAL = Path(__file__).resolve().parents[3] / "examples" / "ensembles" / \
+    "hello-internal.yaml"
+ENSEMBLE = f"""
+version: V1
+allocations:
+  web:
+    type: service
+    executor: process
+    dns_name: www
+    resources: {{cpu: 0.6, ram: 128Mi, disk: 16Mi}}
+    execution:
+      command: sh
+      args: ["-c", "echo hello over the ensemble network > index.html && exec {sys.executable} -m http.server 8765 --bind 0.0.0.0"]
+    healthcheck: {{type: http, endpoint: "http://127.0.0.1:8765/", interval: 0.3s, timeout: 1s, retries: 3}}
+  client:
+    type: task
+    executor: process
+    resources: {{cpu: 0.6, ram: 128Mi, disk: 16Mi}}
+    execution:
+      command: {sys.executable}
+      args: ["-c", "import urllib.request as u; print(u.urlopen('http://www.internal:8765/', timeout=5).read().decode().strip()); print(u.urlopen('http://web:8765/', timeout=5).read().decode().strip())"]
+    depends_on: [web]
+nodes:
+  server: {{allocations: [web]}}
+  caller: {{allocations: [client]}}
+"""
+
+
+def left_of(providers: list[Node]) -> list[str]:
+    prefixes = tuple(namespace_prefix(node.peer_id) for node in providers)
+    return [name for name in namespace_names() if name.startswith(prefixes)] + [
+        str(path) for path in Path("/etc/netns").glob("*") if path.name.startswith(prefixes)]
+
+
+async def events_of(market: Market, deployment: str) -> list[dict[str, Any]]:
+    reply = await market.user.root.invoke(market.orchestrator.root.handle,
+                                          "/dms/node/deployment/events",
+                                          {"id": deployment, "after": 0})
+    return list(reply["events"])
+
+
+async def test_a_client_on_one_provider_reads_a_web_service_on_another_by_its_internal_name(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2,
+                           network=True) as market:
+        deployment = await market.deploy(ENSEMBLE)
+        with trio.fail_after(40):
+            while True:
+                status = await market.status(deployment)
+                client = next((a for a in status["allocations"] if a["name"] == "client"), None)
+                if client is not None and client["state"] in ("completed", "failed"):
+                    break
+                assert status["phase"] not in ("failed", "completed"), status["failure"]
+                await trio.sleep(0.2)
+        events = await events_of(market, deployment)
+        done = [e["payload"] for e in events if e["kind"] == "allocation"
+                and e["payload"]["allocation"] == "client"
+                and e["payload"]["event"] in ("completed", "exited")]
+        assert done and done[0]["exit_code"] == 0, done
+        assert done[0]["logs_tail"].count("hello over the ensemble network") == 2
+        by_name = {a["name"]: a for a in status["allocations"]}
+        assert {by_name["web"]["provider"], by_name["client"]["provider"]} == {
+            node.peer_id for node in market.providers}
+        subnet = status["network"]
+        assert subnet.startswith("10.") and subnet.endswith("/24")
+        assert by_name["web"]["dns_name"] == "www.internal"
+        assert by_name["client"]["dns_name"] == "client.internal"
+        assert by_name["web"]["address"] != by_name["client"]["address"]
+        assert all(by_name[n]["address"].startswith(subnet.rsplit(".", 1)[0] + ".")
+                   for n in by_name)
+        for node in market.providers:  # the packets crossed between the providers' links
+            assert node.mesh.metrics["mesh.tunnel_received"] > 0
+        # web's namespace and its /etc/netns files; the client's went as it ended
+        assert len(left_of(market.providers)) == 2
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
+        assert left_of(market.providers) == []
+
+
+TWO_SERVICES = f"""
+version: V1
+allocations:
+  web:
+    type: service
+    executor: process
+    resources: {{cpu: 0.6, ram: 64Mi, disk: 1Mi}}
+    execution: {{command: {sys.executable}, args: ["-c", "import time; time.sleep(600)"]}}
+  idle:
+    type: service
+    executor: process
+    resources: {{cpu: 0.6, ram: 64Mi, disk: 1Mi}}
+    execution: {{command: {sys.executable}, args: ["-c", "import time; time.sleep(600)"]}}
+nodes:
+  a: {{allocations: [web]}}
+  b: {{allocations: [idle]}}
+"""
+
+
+def ipv4_packet(source: str, destination: str) -> bytes:
+    header = bytearray(20)
+    header[0], header[9] = 0x45, 17
+    header[2:4] = (20).to_bytes(2, "big")
+    header[12:16], header[16:20] = IPv4Address(source).packed, IPv4Address(destination).packed
+    return bytes(header)
+
+
+async def test_a_frame_from_a_peer_hosting_no_member_is_dropped_and_counted(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2,
+                           network=True) as market:
+        deployment = await market.deploy(TWO_SERVICES)
+        status = await market.wait_phase(deployment, "running", "failed", "completed")
+        assert status["phase"] == "running", status["failure"]
+        by_name = {a["name"]: a for a in status["allocations"]}
+        web_host = next(n for n in market.providers if n.peer_id == by_name["web"]["provider"])
+        networks = web_host.provider.networks
+        assert networks is not None
+        network = networks.network_of(deployment)
+        assert network is not None
+        membership = network.pump.membership
+        # A real member's address as the source, web's as the destination: only the
+        # link it comes on (the user's node, which hosts nothing) makes it foreign.
+        frame = encode_batch(membership.tag, [ipv4_packet(by_name["idle"]["address"],
+                                                          by_name["web"]["address"])])
+        before = membership.dropped["not a member"]
+        with trio.fail_after(10):
+            while True:
+                try:
+                    market.user.mesh.send_tunnel(web_host.peer_id, frame)
+                    break
+                except NetError:  # no link yet: the first try dials
+                    await trio.sleep(0.05)
+            while membership.dropped["not a member"] == before:
+                await trio.sleep(0.02)
+        assert membership.dropped["not a member"] == before + 1
+        assert web_host.mesh.metrics["mesh.tunnel_received"] >= 1
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
+        assert left_of(market.providers) == []
+
+
+async def test_a_provider_failing_allocate_leaves_no_namespace_on_either_provider(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = attrs.evolve(FAST, deadline=4.0)
+    async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2,
+                           network=True, settings=settings) as market:
+        made: list[str] = []
+        failing = market.providers[1].provider.networks
+        working = market.providers[0].provider.networks
+        assert failing is not None and working is not None
+        real_add = working.add
+
+        async def add_and_note(deployment: str, allocation: str, ports: Any = ()) -> str | None:
+            namespace = await real_add(deployment, allocation, ports)
+            made.extend([namespace] if namespace else [])
+            return namespace
+
+        async def refuse(deployment: str, allocation: str, ports: Any = ()) -> str | None:
+            raise NamespaceError(f"allocation {allocation}", "refused by the test")
+
+        monkeypatch.setattr(working, "add", add_and_note)
+        monkeypatch.setattr(failing, "add", refuse)
+        deployment = await market.deploy(TWO_SERVICES)
+        status = await market.wait_phase(deployment, "failed", "completed", timeout=20)
+        assert status["phase"] == "failed"
+        events = await events_of(market, deployment)
+        assert any(e["kind"] == "provider_failed" and "refused by the test" in
+                   e["payload"]["reason"] for e in events)
+        assert made  # the working provider had made its namespace before the revert
+        assert left_of(market.providers) == []
+        assert working.hosting() == failing.hosting() == 0
