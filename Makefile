@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-docker test lint typecheck pytest bench engines clean
+.PHONY: run run-docker run-network test lint typecheck pytest bench engines clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: $(STAMP)
 # is busybox:stable unless DMS_DEMO_IMAGE names another one with busybox's httpd).
 run-docker: $(STAMP)
 	$(BIN)/python examples/hello_web.py --docker
+
+# hello-web over the ensemble network: each allocation in a namespace with a 10/8
+# address, the client calling http://web.internal:8765/ on another provider (needs root,
+# /dev/net/tun and iproute2).
+run-network: $(STAMP)
+	$(BIN)/python examples/hello_web.py --network
 
 # Real engines for the executor tests (docker when root on Debian); skipped tests name what is missing.
 engines:

@@ -1,7 +1,7 @@
 """`make run`: a local network, a deployment across two providers, its status, its
 shutdown, and the network stopped, with the `dms` commands a user would type.
 
-    python examples/hello_web.py [--data-dir DIR] [--docker [--image IMAGE]]
+    python examples/hello_web.py [--data-dir DIR] [--docker [--image IMAGE] | --network]
 
 1. `dms dev` in the background: an orchestrator and three providers on 127.0.0.1, the
    organisation's grants made (printed as `ucan` commands), a client config written.
@@ -13,6 +13,11 @@ shutdown, and the network stopped, with the `dms` commands a user would type.
 With `--docker` (`make run-docker`) the providers offer docker too and the web service
 runs in a container (`hello-web-docker.yaml`, image `busybox:stable` unless `--image`
 or $DMS_DEMO_IMAGE names another one that has busybox's httpd).
+
+With `--network` (`make run-network`; root, /dev/net/tun and iproute2) the providers
+host the ensemble network (`dms dev --network`) and `hello-internal.yaml` is deployed:
+each allocation in a namespace of its own with a 10/8 address, the client calling
+`http://web.internal:8765/` across providers; `dms status ID` shows both addresses.
 
 The network's files go in a temporary directory (removed at the end) unless
 `--data-dir` names one, so the demo never touches your own `~/.local/share/dms`.
@@ -36,6 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ENSEMBLE = HERE / "ensembles" / "hello-web.yaml"
 DOCKER_ENSEMBLE = HERE / "ensembles" / "hello-web-docker.yaml"
+NETWORK_ENSEMBLE = HERE / "ensembles" / "hello-internal.yaml"
 DOCKER_IMAGE = "busybox:stable"  # the image hello-web-docker.yaml names
 DMS = str(Path(sys.executable).with_name("dms"))
 STEP_TIMEOUT = 60
@@ -60,10 +66,12 @@ def dms(*args: str, env: dict[str, str], capture: bool = False) -> subprocess.Co
     return result
 
 
-def start_dev(env: dict[str, str], docker: bool) -> subprocess.Popen[str]:
+def start_dev(env: dict[str, str], docker: bool, network: bool = False) -> subprocess.Popen[str]:
     argv = [DMS, "dev"]  # three providers by default
     if docker:
         argv += ["--executor", "process", "--executor", "docker"]
+    if network:
+        argv += ["--network"]
     show(argv)
     print("(in the background; Ctrl-C would stop it)", flush=True)
     dev = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
@@ -134,17 +142,24 @@ def main() -> int:
                         help="run the web service in a docker container")
     parser.add_argument("--image", default=os.environ.get("DMS_DEMO_IMAGE"),
                         help=f"the web service's image with --docker (default {DOCKER_IMAGE})")
+    parser.add_argument("--network", action="store_true",
+                        help="over the ensemble network: the client calls web.internal")
     options = parser.parse_args()
-    ensemble = DOCKER_ENSEMBLE if options.docker else ENSEMBLE
+    if options.docker and options.network:
+        parser.error("--docker and --network: docker allocations get no network yet")
+    ensemble = (DOCKER_ENSEMBLE if options.docker else
+                NETWORK_ENSEMBLE if options.network else ENSEMBLE)
     image = options.image if options.docker else None
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dms-demo-") as scratch:
         data_dir = options.data_dir or scratch
         env = {**os.environ, "DMS_DATA_DIR": data_dir,
                "UCAN_PASSPHRASE": os.environ.get("UCAN_PASSPHRASE", "make-run-demo")}
-        dev = start_dev(env, options.docker)
+        dev = start_dev(env, options.docker, options.network)
         try:
-            dms("deploy", ensemble_to_deploy(scratch, ensemble, image), "--wait", env=env)
+            # In its namespace the web service's port is its own: no host port to dodge.
+            dms("deploy", str(ensemble) if options.network else
+                ensemble_to_deploy(scratch, ensemble, image), "--wait", env=env)
             listed = json.loads(dms("list", "--json", env=env, capture=True).stdout)
             deployment = listed[-1]["id"]
             dms("status", env=env)

@@ -1,7 +1,7 @@
 """`dms dev`: a local network on loopback in the foreground, like `nomad agent -dev`.
 
     dms dev [--providers 3] [--data-dir D] [--provide cpu=1,ram=1Gi,disk=4Gi]
-            [--ports 8000-8999] [--executor process] [--executor docker]
+            [--ports 8000-8999] [--executor process] [--executor docker] [--network]
 
 One orchestrator node and N provider nodes, each a `dms node run` process of its own
 on 127.0.0.1 (ports picked by the kernel); the organisation key they all anchor, the
@@ -31,6 +31,7 @@ from pathlib import Path
 import click
 import trio
 
+from dms.network import missing_capability
 from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.node._state_lock import LOCK_FILE, StateDirError, StateDirInUse, hold_state_dir
 from dms.workload import ExecutorKind
@@ -92,14 +93,19 @@ def _ports(ctx: click.Context, param: click.Parameter, value: str) -> str:
               show_default=True, type=click.Choice([kind.value for kind in ExecutorKind]),
               help="An executor each provider offers (repeat): docker needs a docker "
                    "engine here.")
+@click.option("--network", is_flag=True,
+              help="The providers host the ensemble network (private 10/8 addresses, "
+                   "<name>.internal): needs root, /dev/net/tun and iproute2.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object when the network is ready (and nothing else).")
 def dev(providers: int, data_dir: str | None, offer: str, ports: str,
-        executors: tuple[str, ...], as_json: bool) -> None:
+        executors: tuple[str, ...], network: bool, as_json: bool) -> None:
     """Run a local dev network until Ctrl-C: an orchestrator and N providers on
     127.0.0.1, its grants made, and a client config for the deployment commands.
     Exit 0 once stopped, 1 when a node fails, 2 on a usage mistake, 130 when
     interrupted before it was ready."""
+    if network and (missing := missing_capability()) is not None:
+        raise Mistake(f"--network: this host cannot run the ensemble network: {missing}")
     data = data_directory(data_dir)
     layout = DevLayout(data / "dev", providers)
     first = not (layout.keystore / f"{ORG}.key").exists()
@@ -113,7 +119,8 @@ def dev(providers: int, data_dir: str | None, offer: str, ports: str,
     env = {**os.environ, "UCAN_PASSPHRASE": passphrase}
     try:
         provide = ("--provide", offer, "--ports", ports,
-                   *(arg for kind in executors for arg in ("--executor", kind)))
+                   *(arg for kind in executors for arg in ("--executor", kind)),
+                   *(("--network",) if network else ()))
         status = trio.run(_run_alone, layout, passphrase, provide, env, config_path(data),
                           as_json)
     except KeyboardInterrupt:  # before the signal handlers were in place

@@ -123,6 +123,16 @@ def in_namespace(spec: ExecutionSpec, argv: Sequence[str]) -> list[str]:
     return [shutil.which("ip") or "ip", "netns", "exec", spec.network_namespace, *argv]
 
 
+def _check_runnable(spec: ExecutionSpec, work: Path, env: dict[str, str]) -> None:
+    """OSError when the command cannot be run, as exec would say: behind `ip netns exec`
+    a missing program would otherwise look like a workload that exited with 1."""
+    program = spec.argv[0]
+    found = (os.access(work / program, os.X_OK) if "/" in program
+             else shutil.which(program, path=env.get("PATH")) is not None)
+    if not found:
+        raise FileNotFoundError(2, "No such file or directory", program)
+
+
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
@@ -548,6 +558,8 @@ class ProcessExecutor:
         )
         outputs: list[tuple[int, int]] = []
         try:
+            if spec.network_namespace is not None:
+                _check_runnable(spec, work, env)
             # Provision scripts run under the workload's own limits (cgroup or rlimits).
             await self._provision(spec, directory, work, env, preexec)
             outputs = [_open_output(directory / "logs", stream) for stream in _STREAMS]

@@ -49,7 +49,7 @@ from dms.node._behaviors import PING
 from dms.node._node import Node, load_node_key, open_node
 from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.node._state_lock import StateDirError
-from dms.provider import OnboardingLimits, ProviderConfig
+from dms.provider import NetworkUnavailable, OnboardingLimits, ProviderConfig
 from dms.workload import ExecutorKind
 from ucan import Delegation, MalformedToken, SigningKey, public_key_from_did, read_tokens
 from ucan.keystore import Keystore, KeystoreError, keystore_directory, open_key
@@ -160,7 +160,7 @@ def run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
         if isinstance(failure, KeyboardInterrupt):
             click.echo("interrupted", err=True)
             return EXIT_INTERRUPTED
-        if isinstance(failure, (NetError, StateDirError)):
+        if isinstance(failure, (NetError, StateDirError, NetworkUnavailable)):
             raise Mistake(str(failure)) from None
         raise
 
@@ -219,6 +219,11 @@ def node() -> None:
 @click.option("--ports", "public_ports", metavar="PORTS", callback=_ports,
               help="Host ports a provider's workloads may publish (an ensemble's "
                    "`ports`): 8000-8999,9100 (default: none).")
+@click.option("--network", is_flag=True,
+              help="Give a provider's process allocations the ensemble network: each in "
+                   "a namespace with a private 10/8 address and <name>.internal names, "
+                   "packets to other providers over the node's links (needs root, "
+                   "/dev/net/tun and iproute2).")
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Where a provider's workloads keep their files (default STATE_DIR/work, "
                    "or a temporary directory removed when the node stops).")
@@ -228,11 +233,14 @@ def node() -> None:
 def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
         proof: tuple[str, ...], keystore: str | None, key_name: str, ephemeral: bool,
         state_dir: str | None, offer: OnboardingLimits | None, executors: tuple[str, ...],
-        price: float, public_ports: frozenset[int], work_dir: str | None,
+        price: float, public_ports: frozenset[int], network: bool, work_dir: str | None,
         exit_with_stdin: bool, as_json: bool) -> None:
     """Run a node until interrupted (Ctrl-C or SIGTERM: exit 0). Exit 2 on a usage
     mistake (bad address, anchor, proof or offer, missing keystore, port in use, state
-    directory held by another node), 130 when interrupted while starting."""
+    directory held by another node, --network where the host cannot run it), 130 when
+    interrupted while starting."""
+    if network and offer is None:
+        raise Mistake("--network: only a provider hosts the ensemble network (add --provide)")
     grants = read_grants(proof)
     key = SigningKey.generate() if ephemeral else load_key_or_exit(lambda: _node_key(keystore, key_name))
     with contextlib.ExitStack() as stack:
@@ -242,7 +250,8 @@ def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
                 work_dir = (os.path.join(state_dir, "work") if state_dir is not None else
                             stack.enter_context(tempfile.TemporaryDirectory(prefix="dms-work-")))
             provider = ProviderConfig(work_dir, tuple(ExecutorKind(e) for e in executors),
-                                      limits=offer, price=price, public_ports=public_ports)
+                                      limits=offer, price=price, public_ports=public_ports,
+                                      network=network)
         status = run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir, provider,
                            exit_with_stdin, as_json)
     raise SystemExit(status)

@@ -71,7 +71,7 @@ async def open_market(tmp_path: Path, providers: int = 3, *,
                       settings: DeploymentSettings = FAST,
                       orchestrator_key: SigningKey | None = None,
                       orchestrator_state: Path | None = None,
-                      network: bool = False) -> AsyncIterator[Market]:
+                      ensemble_network: bool = False) -> AsyncIterator[Market]:
     network = MemoryNetwork()
     org = SigningKey.generate()
     async with contextlib.AsyncExitStack() as stack:
@@ -83,7 +83,7 @@ async def open_market(tmp_path: Path, providers: int = 3, *,
             capacity = capacities[n] if capacities else machine()
             config = ProviderConfig(tmp_path / f"provider{n}", (ExecutorKind.PROCESS,),
                                     capacity=capacity, price=prices[n] if prices else 0.0,
-                                    network=network)
+                                    network=ensemble_network)
             node = await stack.enter_async_context(open_node(
                 listen=f"memory://p{n}", network=network, anchors=[org.did],
                 bootstrap=["memory://orchestrator"], provider=config))

@@ -66,7 +66,7 @@ async def events_of(market: Market, deployment: str) -> list[dict[str, Any]]:
 async def test_a_client_on_one_provider_reads_a_web_service_on_another_by_its_internal_name(
         tmp_path: Path) -> None:
     async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2,
-                           network=True) as market:
+                           ensemble_network=True) as market:
         deployment = await market.deploy(ENSEMBLE)
         with trio.fail_after(40):
             while True:
@@ -131,7 +131,7 @@ def ipv4_packet(source: str, destination: str) -> bytes:
 async def test_a_frame_from_a_peer_hosting_no_member_is_dropped_and_counted(
         tmp_path: Path) -> None:
     async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2,
-                           network=True) as market:
+                           ensemble_network=True) as market:
         deployment = await market.deploy(TWO_SERVICES)
         status = await market.wait_phase(deployment, "running", "failed", "completed")
         assert status["phase"] == "running", status["failure"]
@@ -167,7 +167,7 @@ async def test_a_provider_failing_allocate_leaves_no_namespace_on_either_provide
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = attrs.evolve(FAST, deadline=4.0)
     async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2,
-                           network=True, settings=settings) as market:
+                           ensemble_network=True, settings=settings) as market:
         made: list[str] = []
         failing = market.providers[1].provider.networks
         working = market.providers[0].provider.networks
