@@ -173,6 +173,7 @@ class Orchestrator(Role):
         self._last_reason = "no provider answered"
         self._rtts: dict[str, dict[str, float]] = {}  # per bidder, its newest report
         self._network_offers: dict[str, NetworkOffer] = {}  # per bidder, its newest bid's
+        self._network_order: dict[str, Any] | None = None  # the newest, as sent
         self._bandwidths: dict[tuple[str, str], float] = {}  # bits per second
         self.assignment: Assignment | None = None
         self._moved_to: dict[str, Handle] = {}  # providers a redeploy added
@@ -503,6 +504,7 @@ class Orchestrator(Role):
         previous = recorded_order(self.journal.record.network)
         planned = plan_network(self.id, self.ensemble, whole, self._network_offers, previous)
         record = network_record(planned)
+        self._network_order = record.get("order")
         if record != self.journal.record.network:
             await self.journal.update(network=record)
             await self.journal.event("network", **(
@@ -737,10 +739,35 @@ class Orchestrator(Role):
             attempt.keep()  # the deployment's shutdown takes them down from here
         for peer in moved.values():
             self._moved_to[peer] = self.providers[peer]
+        await self._update_networks(actor, {peer for node, peer in
+                                            placement.assignment.primary.items()
+                                            if node not in moved})
         self.assignment = placement.assignment
         await self.journal.update(assignment=dict(placement.assignment.primary))
         await self.journal.event("redeployed", moved=moved)
         await self._flush_phase_events()
+
+    async def _update_networks(self, actor: Actor, staying: set[str]) -> None:
+        """Send the redeployed network order to the providers whose allocations stayed:
+        their pumps must reach, and admit, the moved ones where they run now. One that
+        does not answer keeps the old routes (its packets to the moved ones are lost
+        until it does); that is an event, not a failure of the redeploy."""
+        if self._network_order is None:
+            return
+        update = wire.NetworkUpdate(self.id, self._network_order)
+
+        async def send(peer: str) -> None:
+            try:
+                await actor.invoke(self.providers[peer], wire.NETWORK, update,
+                                   subject=self.market, timeout=self.settings.request_timeout)
+            except (ActorError, UcanError) as error:
+                await self.journal.event("network_update_failed", provider=peer,
+                                         reason=str(error)[:1000])
+
+        async with trio.open_nursery() as nursery:
+            for peer in sorted(staying):
+                if peer in self.providers:
+                    nursery.start_soon(send, peer)
 
     async def _mark(self, allocations: set[str], state: AllocationState) -> None:
         records = dict(self.journal.record.allocations)

@@ -64,6 +64,7 @@ from ._wire import (
     MAX_RTTS,
     MAX_SUBNETS,
     MEASURE,
+    NETWORK,
     PROBE,
     PROBE_BYTES,
     REQUEST,
@@ -81,6 +82,7 @@ from ._wire import (
     HostedAllocations,
     Measured,
     MeasureOrder,
+    NetworkUpdate,
     Probe,
     ensemble_limits,
 )
@@ -407,6 +409,25 @@ class ProviderService(Role):
         except StoreError as error:  # the orchestrator reverts: that takes them down
             raise _unrecorded(error) from None
         return Allocated(tuple(grants))
+
+    @behavior(NETWORK, args=NetworkUpdate)
+    async def network(self, message: Message[NetworkUpdate]) -> dict[str, bool]:
+        """Take a redeployed deployment's new network order (its owner only)."""
+        update = message.args
+        deployment = local_deployment(message.sender.id, update.deployment)
+        hosted = self._hosted.get(deployment)
+        if hosted is None or hosted.owner != message.sender.id:
+            raise BehaviorFailed(f"deployment {update.deployment} has no allocations of "
+                                 f"yours here", name="UnknownDeployment")
+        order = self._network_order(AllocateOrder(update.deployment, "", (), 1.0,
+                                                  update.network))
+        if order is None or self.networks is None:
+            return {"updated": False}
+        try:
+            await self.networks.join(deployment, order)
+        except (NetworkError, ValueError) as error:
+            raise BehaviorFailed(str(error), name="NetworkFailed") from None
+        return {"updated": True}
 
     def _network_order(self, order: AllocateOrder) -> NetworkOrder | None:
         """The order's network part, checked before anything is made: InvalidArgs

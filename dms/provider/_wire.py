@@ -24,6 +24,7 @@ BID = "/dms/deployment/bid"
 COMMIT = "/dms/deployment/commit"
 REVERT = "/dms/deployment/revert"
 ALLOCATE = "/dms/deployment/allocate"
+NETWORK = "/dms/deployment/network"
 SHUTDOWN = "/dms/deployment/shutdown"
 ALLOCATIONS = "/dms/deployment/allocations"
 MEASURE = "/dms/deployment/measure"
@@ -147,6 +148,16 @@ class AllocateOrder:
     nodes: tuple[str, ...]
     heartbeat: float = 60.0
     network: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class NetworkUpdate:
+    """A deployment's new network order (`order_to_wire`) for a provider that keeps
+    its allocations while a redeploy moved others: its pump sends their packets, and
+    admits theirs, from where they run now. Same subnet, same addresses."""
+
+    deployment: str
+    network: dict[str, Any]
 
 
 @attrs.frozen

@@ -13,14 +13,23 @@ import attrs
 import pytest
 import trio
 
-from dms.net import NetError
-from dms.network import NamespaceError, encode_batch, missing_capability, namespace_names
-from dms.node import Node
-from dms.provider import namespace_prefix
+from dms.net import MemoryNetwork, NetError
+from dms.network import (
+    NamespaceError,
+    create_namespace,
+    delete_namespace,
+    encode_batch,
+    missing_capability,
+    namespace_names,
+)
+from dms.node import Node, open_node
+from dms.provider import NetworkUnavailable, ProviderConfig, namespace_prefix
+from dms.provider import _network as provider_network
 from tests.dms.deployment.conftest import FAST, Market, machine, open_market
+from ucan import SigningKey
 
-pytestmark = pytest.mark.skipif(missing_capability() is not None,
-                                reason=f"the ensemble network {missing_capability()}")
+needs_network = pytest.mark.skipif(missing_capability() is not None,
+                                   reason=f"the ensemble network {missing_capability()}")
 
 HELLO_INTERNAL = Path(__file__).resolve().parents[3] / "examples" / "ensembles" / \
     "hello-internal.yaml"
@@ -63,6 +72,7 @@ async def events_of(market: Market, deployment: str) -> list[dict[str, Any]]:
     return list(reply["events"])
 
 
+@needs_network
 async def test_a_client_on_one_provider_reads_a_web_service_on_another_by_its_internal_name(
         tmp_path: Path) -> None:
     async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2,
@@ -128,6 +138,7 @@ def ipv4_packet(source: str, destination: str) -> bytes:
     return bytes(header)
 
 
+@needs_network
 async def test_a_frame_from_a_peer_hosting_no_member_is_dropped_and_counted(
         tmp_path: Path) -> None:
     async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2,
@@ -158,11 +169,11 @@ async def test_a_frame_from_a_peer_hosting_no_member_is_dropped_and_counted(
                 await trio.sleep(0.02)
         assert membership.dropped["not a member"] == before + 1
         assert web_host.mesh.metrics["mesh.tunnel_received"] >= 1
-        await market.shutdown(deployment)
-        await market.wait_phase(deployment, "completed", "failed")
-        assert left_of(market.providers) == []
+        assert left_of(market.providers)  # still running: the providers stop with it
+    assert left_of(market.providers) == []  # stopping a provider takes its networks down
 
 
+@needs_network
 async def test_a_provider_failing_allocate_leaves_no_namespace_on_either_provider(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = attrs.evolve(FAST, deadline=4.0)
@@ -193,3 +204,97 @@ async def test_a_provider_failing_allocate_leaves_no_namespace_on_either_provide
         assert made  # the working provider had made its namespace before the revert
         assert left_of(market.providers) == []
         assert working.hosting() == failing.hosting() == 0
+
+
+@needs_network
+async def test_namespaces_a_provider_left_behind_are_removed_when_it_starts_again(
+        tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    stale = f"{namespace_prefix(key.did)}{'0' * 12}"
+    create_namespace(stale, "nameserver 127.0.0.53\n")
+    try:
+        config = ProviderConfig(tmp_path / "work", capacity=machine(), network=True)
+        async with open_node(key, listen="memory://p", network=MemoryNetwork(),
+                             provider=config):
+            assert stale not in namespace_names()
+            assert not Path(f"/etc/netns/{stale}").exists()
+    finally:
+        delete_namespace(stale)
+
+
+async def test_a_provider_that_cannot_host_the_network_says_what_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(provider_network, "missing_capability", lambda: "needs /dev/net/tun")
+    config = ProviderConfig(tmp_path / "work", capacity=machine(), network=True)
+    with pytest.raises(NetworkUnavailable, match="cannot run the ensemble network: needs "
+                                                 "/dev/net/tun"):
+        async with open_node(listen="memory://p", network=MemoryNetwork(), provider=config):
+            pass
+
+
+CLIENT_LOOP = ("import time, urllib.request as u\\n"
+               "while True:\\n"
+               "    try: print('got', u.urlopen('http://web.internal:8765/', timeout=2)"
+               ".read().decode().strip(), flush=True)\\n"
+               "    except OSError as e: print('not yet', e, flush=True)\\n"
+               "    time.sleep(0.2)")
+MOVING = f"""
+version: V1
+allocations:
+  web:
+    type: service
+    executor: process
+    resources: {{cpu: 1, ram: 64Mi, disk: 1Mi}}
+    execution:
+      command: sh
+      args: ["-c", "echo still here > index.html && exec {sys.executable} -m http.server 8765 --bind 0.0.0.0"]
+    healthcheck: {{type: http, endpoint: "http://127.0.0.1:8765/", interval: 0.3s, timeout: 1s, retries: 3}}
+  client:
+    type: service
+    executor: process
+    resources: {{cpu: 1, ram: 64Mi, disk: 1Mi}}
+    execution:
+      command: {sys.executable}
+      args: ["-c", "{CLIENT_LOOP}"]
+nodes:
+  s: {{allocations: [web]}}
+  m: {{allocations: [client], failure_recovery: redeploy}}
+"""
+
+
+@needs_network
+async def test_a_redeployed_allocation_keeps_its_address_and_reaches_the_others_again(
+        tmp_path: Path) -> None:
+    settings = attrs.evolve(FAST, heartbeat=2.0, lost_after=3.0, request_timeout=1.0)
+    async with open_market(tmp_path, providers=3, capacities=[machine(cpu=1)] * 3,
+                           ensemble_network=True, settings=settings) as market:
+        deployment = await market.deploy(MOVING)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        before = {a["name"]: a["address"] for a in status["allocations"]}
+        by_did = {node.did: node for node in market.providers}
+        lost = by_did[status["assignment"]["m"]]
+        await lost.mesh.aclose()  # the client's node drops off the network
+        with trio.fail_after(30):
+            while (status := await market.status(deployment))["assignment"]["m"] == lost.did:
+                await trio.sleep(0.2)
+        assert {a["name"]: a["address"] for a in status["allocations"]} == before
+        new = by_did[status["assignment"]["m"]]
+        with trio.fail_after(20):  # the moved client reads web, which stayed, by name
+            while "got still here" not in await client_output(new):
+                await trio.sleep(0.2)
+        with trio.fail_after(10):  # the lost provider stopped what it ran, network too
+            while lost.provider._hosted or left_of([lost]):
+                await trio.sleep(0.2)
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
+        assert left_of(market.providers) == []
+
+
+async def client_output(node: Node) -> str:
+    for hosted in node.provider._hosted.values():
+        if "client" in hosted.allocations:
+            execution = hosted.allocations["client"][1].supervisor.execution
+            if execution is not None:
+                return (await execution.logs()).stdout
+    return ""
