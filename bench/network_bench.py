@@ -9,7 +9,11 @@ Also: the pump's CPU per MB moved (this process's CPU time over the pump rounds:
 the pump is all this process does then) and UDP round-trip time over each path.
 
 Variants (the issue's spike): one packet per wakeup; draining the TUN per wakeup;
-draining with TUN offload (virtio header + TSO: ~64 KiB packets at MTU 1400).
+draining with TUN offload (virtio header + TSO: ~64 KiB packets at MTU 1400). And the
+path deployments take: two providers' pumps joined by two real `Mesh`es over a
+websocket link on loopback (`Mesh.send_tunnel` / `Mesh.tunnel`: the node's handshake,
+session crypto and framing), with and without offload; the CPU figure then includes
+both meshes (the whole node's work), as it all runs in this process.
 
 Needs root, /dev/net/tun and iproute2. Run: sudo .venv/bin/python bench/network_bench.py
 All traffic stays inside the two namespaces the bench creates and removes.
@@ -27,10 +31,13 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
+import nacl.signing
 import trio
 import trio.testing
 
+from dms.net import Mesh, WebsocketTransport
 from dms.net._handshake import SessionKeys
 from dms.net._session import SecureSession
 from dms.network import (
@@ -128,18 +135,23 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
         else:
             to_b, from_a = trio.open_memory_channel[bytes](1024)
             to_a, from_b = trio.open_memory_channel[bytes](1024)
+            route: dict[str, Callable[[str, bytes], None]] = {
+                "a": lambda peer, frame: to_b.send_nowait(frame),
+                "b": lambda peer, frame: to_a.send_nowait(frame)}
             net_a = await stack.enter_async_context(ensemble_network(
                 plan, records, offload=offload, batch=batch,
-                send=lambda peer, frame: to_b.send_nowait(frame)))
+                send=lambda peer, frame: route["a"](peer, frame)))
             net_b = await stack.enter_async_context(ensemble_network(
                 plan, records, offload=offload, batch=batch,
-                send=lambda peer, frame: to_a.send_nowait(frame)))
+                send=lambda peer, frame: route["b"](peer, frame)))
             await net_a.add("a", a_ns)
             await net_b.add("b", b_ns)
             net_a.pump.grant({"B": [plan.address_of("b")]})
             net_b.pump.grant({"A": [plan.address_of("a")]})
             carriers = await stack.enter_async_context(trio.open_nursery())
-            if two_providers == "tcp":
+            if two_providers == "mesh":
+                await _join_by_meshes(stack, carriers, route, net_a.pump, net_b.pump)
+            elif two_providers == "tcp":
                 listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
                 a_end = await trio.testing.open_stream_to_socket_listener(listener)
                 b_end = await listener.accept()
@@ -188,6 +200,27 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
 
 
 RECEIVER_COMMAND = [sys.executable, "-u", "-c", RECEIVER]
+
+
+async def _join_by_meshes(stack: contextlib.AsyncExitStack, nursery: trio.Nursery,
+                          route: dict[str, Callable[[str, bytes], None]],
+                          pump_a: Pump, pump_b: Pump) -> None:
+    """Two meshes on a websocket link on loopback: each pump's frames go out with
+    `send_tunnel` and come in through the other mesh's `tunnel` (as from A or B)."""
+    key_a, key_b = nacl.signing.SigningKey.generate(), nacl.signing.SigningKey.generate()
+    mesh_b = Mesh(key_b, WebsocketTransport(key_b), listen="ws://127.0.0.1:0")
+    await nursery.start(mesh_b.run)
+    assert mesh_b.listen_address is not None
+    mesh_a = Mesh(key_a, WebsocketTransport(key_a), bootstrap=[mesh_b.listen_address])
+    await nursery.start(mesh_a.run)
+    with trio.fail_after(10):
+        await mesh_a.wait_connected(1)
+    route["a"] = lambda peer, frame: mesh_a.send_tunnel(mesh_b.peer_id, frame)
+    route["b"] = lambda peer, frame: mesh_b.send_tunnel(mesh_a.peer_id, frame)
+    mesh_b.tunnel = lambda peer, frame: pump_b.deliver("A", frame)
+    mesh_a.tunnel = lambda peer, frame: pump_a.deliver("B", frame)
+    stack.push_async_callback(mesh_a.aclose)
+    stack.push_async_callback(mesh_b.aclose)
 
 
 def _sessions(peer: str) -> tuple[SecureSession, SecureSession]:
@@ -254,6 +287,10 @@ async def main() -> int:
                       two_providers="memory")
         await variant("2 providers, TCP link, offload", prefix, offload=True, batch=64,
                       two_providers="tcp")
+        await variant("2 providers, node mesh (ws)", prefix, offload=False, batch=64,
+                      two_providers="mesh")
+        await variant("2 providers, node mesh (ws), TSO", prefix, offload=True, batch=64,
+                      two_providers="mesh")
     finally:
         for name in namespace_names():
             if name.startswith(prefix):

@@ -501,7 +501,8 @@ class Orchestrator(Role):
         what stays where it is, on a redeploy), keep it in the record, and return the
         order's wire form for the allocate messages (None: no network)."""
         whole = {**self.journal.record.assignment, **assignment}
-        previous = recorded_order(self.journal.record.network)
+        # Only what runs keeps its address: a first attempt that was reverted does not.
+        previous = recorded_order(self.journal.record.network) if self.placed else None
         planned = plan_network(self.id, self.ensemble, whole, self._network_offers, previous)
         record = network_record(planned)
         self._network_order = record.get("order")

@@ -68,7 +68,7 @@ class HostedNetworks:
     `frames_failed` (a pump raised on a frame: a bug, never the node's end)."""
 
     def __init__(self, peer: str, send: SendFrame, nursery: trio.Nursery, *,
-                 offload: bool = False) -> None:
+                 offload: bool = True) -> None:
         self.peer = peer
         self.prefix = namespace_prefix(peer)
         self.offload = offload
@@ -194,12 +194,15 @@ async def _published(scope: trio.CancelScope, namespace: str, address: IPv4Addre
 
 
 @contextlib.asynccontextmanager
-async def hosted_networks(peer: str, send: SendFrame, *, offload: bool = False,
+async def hosted_networks(peer: str, send: SendFrame, *, offload: bool = True,
                           ) -> AsyncIterator[HostedNetworks]:
     """The provider's networks for the block: `NetworkUnavailable` at once when this
     host lacks what they need; namespaces an earlier provider of this node left behind
     are removed first (their TUNs died with it); every network is torn down on
-    leaving."""
+    leaving. `offload`: TUNs with the virtio header and TSO, so the pumps move ~64 KiB
+    packets (every provider must agree: frames say which they carry, and a pump drops
+    the other kind; bench/network_bench.py measured twice the throughput over the
+    node's links with it)."""
     missing = missing_capability()
     if missing is not None:
         raise NetworkUnavailable(missing)
