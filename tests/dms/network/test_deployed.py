@@ -5,6 +5,7 @@ the private network by `web.internal`, and nothing of it left after."""
 from __future__ import annotations
 
 import sys
+import uuid
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import attrs
 import pytest
 import trio
 
+from dms.actor import RemoteError
 from dms.net import MemoryNetwork, NetError
 from dms.network import (
     NamespaceError,
@@ -23,9 +25,10 @@ from dms.network import (
     namespace_names,
 )
 from dms.node import Node, open_node
-from dms.provider import NetworkUnavailable, ProviderConfig, namespace_prefix
+from dms.provider import NetworkUnavailable, ProviderConfig, namespace_prefix, wire
 from dms.provider import _network as provider_network
 from tests.dms.deployment.conftest import FAST, Market, machine, open_market
+from tests.dms.deployment.test_deploy_hostile import intruder, provider_actor
 from ucan import SigningKey
 
 needs_network = pytest.mark.skipif(missing_capability() is not None,
@@ -298,3 +301,59 @@ async def client_output(node: Node) -> str:
             if execution is not None:
                 return (await execution.logs()).stdout
     return ""
+
+
+ONE = """
+version: V1
+allocations:
+  job:
+    type: service
+    executor: process
+    resources: {cpu: 0.5, ram: 16Mi, disk: 1Mi}
+    execution: {command: sleep, args: ["120"]}
+nodes:
+  n: {allocations: [job]}
+"""
+
+
+@pytest.mark.parametrize(("network", "field"), [
+    ({"plan": {"ensemble": "x", "subnet": "10.1.2.0/24", "addresses": {"job": "10.9.9.9"}},
+      "hosts": {"did:key:z6Mkp": ["job"]}}, "network.plan.addresses.job"),
+    ({"plan": {"ensemble": "x", "subnet": "10.1.2.0/24", "addresses": {"job": "10.1.2.2"}},
+      "hosts": {}}, "network.hosts"),
+    ({"plan": "10.1.2.0/24", "hosts": {}}, "plan"),
+])
+@needs_network
+async def test_an_allocate_with_a_wrong_network_order_is_refused_naming_the_field(
+        tmp_path: Path, network: Any, field: str) -> None:
+    async with open_market(tmp_path, providers=1, ensemble_network=True) as market, \
+            intruder(market) as evil:
+        target, mine = provider_actor(market.providers[0]), str(uuid.uuid4())
+        await evil.root.invoke(target, wire.COMMIT, wire.CommitOrder(mine, ONE, ("n",)),
+                               subject=market.org.did)
+        with pytest.raises(RemoteError) as refused:
+            await evil.root.invoke(target, wire.ALLOCATE,
+                                   wire.AllocateOrder(mine, ONE, ("n",), network=network),
+                                   subject=market.org.did)
+        assert refused.value.name == "InvalidArgs"
+        assert field in refused.value.message
+        provider = market.providers[0].provider
+        assert not provider._hosted and provider.networks is not None
+        assert provider.networks.hosting() == 0
+        await evil.root.invoke(target, wire.REVERT, wire.DeploymentRef(mine),
+                               subject=market.org.did)
+
+
+async def test_an_allocate_with_a_network_is_refused_by_a_provider_without_one(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1) as market, intruder(market) as evil:
+        target, mine = provider_actor(market.providers[0]), str(uuid.uuid4())
+        await evil.root.invoke(target, wire.COMMIT, wire.CommitOrder(mine, ONE, ("n",)),
+                               subject=market.org.did)
+        with pytest.raises(RemoteError) as refused:
+            await evil.root.invoke(target, wire.ALLOCATE,
+                                   wire.AllocateOrder(mine, ONE, ("n",), network={}),
+                                   subject=market.org.did)
+        assert refused.value.name == "InvalidArgs"
+        assert "offers no ensemble network" in refused.value.message
+        assert not market.providers[0].provider._hosted
