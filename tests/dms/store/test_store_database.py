@@ -60,6 +60,9 @@ deployments = st.builds(
     allocations=st.dictionaries(names, st.builds(
         DeploymentAllocation, provider=dids, actor=st.text(max_size=60),
         state=st.sampled_from(AllocationState)), max_size=4),
+    network=st.sampled_from([{}, {"none": "provider x offers no network"}, {"order": {
+        "plan": {"ensemble": "e", "subnet": "10.1.2.0/24", "addresses": {"a": "10.1.2.2"}},
+        "hosts": {DIDS[0]: ["a"]}, "dns_names": {}}}]),
 )
 resources = st.builds(
     HeldResources, millicores=st.integers(0, 2**40), ram=st.integers(0, 2**62),

@@ -139,3 +139,19 @@ def test_scripts_split_where_sqlite_says_a_statement_ends():
     assert len(found) == 3
     assert found[0] == "INSERT INTO t VALUES ('a; b');"
     assert found[1].startswith("CREATE TRIGGER") and found[1].endswith("END;")
+
+
+def test_deployments_kept_before_the_network_column_read_back_with_no_network(
+        tmp_path: Path):
+    path = tmp_path / "node.sqlite3"
+    with connect(path) as connection:
+        migrate(connection, path, MIGRATIONS[:2])
+        connection.execute(
+            "INSERT INTO deployments (id, owner, ensemble, created_at, updated_at, phase, "
+            "assignment, failure, allocations) VALUES (?, ?, '', 1.0, 1.0, 'running', '{}', "
+            "'', '{}')", ("0b9f6c4e-7a8e-4b53-9d0c-2f4f3f0e9a11",
+                          "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"))
+    with NodeDatabase.open(path) as database:
+        kept = database.get_deployment("0b9f6c4e-7a8e-4b53-9d0c-2f4f3f0e9a11")
+    assert kept is not None and kept.network == {}
+    assert version_of(path) == SCHEMA_VERSION
