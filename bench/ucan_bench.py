@@ -136,7 +136,7 @@ def main(argv: list[str]) -> int:
 
     keys = [SigningKey.generate() for _ in range(9)]
     if "--profile" in argv:
-        profile_warm(8, keys)
+        profile_warm(int(argv[argv.index("--profile") + 1]) if len(argv) > argv.index("--profile") + 1 else 8, keys)
         return 0
 
     print(f"raw pynacl verify  {rate(baseline):10.0f}/s (the baseline, 1.00x)")

@@ -20,14 +20,14 @@ SHA2_256 = 0x12
 class CID:
     """A CIDv1 (binary form in `raw`); `str()` is the base32 multibase text form."""
 
-    __slots__ = ("raw", "_text", "_hash")
+    __slots__ = ("raw", "_text")
 
     def __init__(self, raw: bytes) -> None:
+        # The native decoder calls this for every link it reads: keep it short.
         if len(raw) < 4 or raw[0] != 0x01:
             raise MalformedToken(f"not a CIDv1: {raw[:8].hex()}...")
-        self.raw = bytes(raw)
+        self.raw = raw if type(raw) is bytes else bytes(raw)
         self._text: str | None = None
-        self._hash = hash(self.raw)
 
     @classmethod
     def for_bytes(cls, data: bytes, codec: int = DAG_CBOR) -> CID:
@@ -35,7 +35,6 @@ class CID:
         cid = object.__new__(cls)  # well-formed by construction: skip __init__'s checks
         cid.raw = bytes((0x01, codec, SHA2_256, 0x20)) + hashlib.sha256(data).digest()
         cid._text = None
-        cid._hash = hash(cid.raw)
         return cid
 
     @classmethod
@@ -79,7 +78,7 @@ class CID:
         return isinstance(other, CID) and other.raw == self.raw
 
     def __hash__(self) -> int:
-        return self._hash
+        return hash(self.raw)  # bytes keep their hash once computed
 
 
 def _well_formed(raw: bytes) -> bool:

@@ -17,24 +17,27 @@ INT_MIN = -(2**64)
 INT_MAX = 2**64 - 1
 
 # Every map or list head is a byte in 0x80..0xbf; so are some bytes inside strings.
-# Fewer such bytes than the limit proves the nesting is within it, without a walk.
+# Fewer such bytes than the limit proves the nesting is within it without a walk; the
+# scan is worth it for token-sized input, while a big blob (a container) is mostly
+# long strings in few containers, which the walk passes over faster.
 _NOT_CONTAINER_HEADS = bytes(b for b in range(256) if not 0x80 <= b < 0xC0)
+_SCANNED_UP_TO = 2048
+_CONTAINERS = frozenset({dict, list})
 
 
 def check_depth(value: Any, encoded: bytes) -> None:
     """MalformedToken when `value` (decoded from or encoded as `encoded`) nests maps and
-    lists deeper than MAX_DEPTH. Costs one C-speed scan for the common small token."""
-    if len(encoded.translate(None, _NOT_CONTAINER_HEADS)) <= MAX_DEPTH:
+    lists deeper than MAX_DEPTH. A token costs a C-speed scan; the rest, a walk over
+    their maps and lists (never over the items of strings)."""
+    if (len(encoded) <= _SCANNED_UP_TO
+            and len(encoded.translate(None, _NOT_CONTAINER_HEADS)) <= MAX_DEPTH):
         return
-    level = [value] if type(value) in (dict, list) else []
+    level = [value] if type(value) in _CONTAINERS else []
     depth = 0
     while level:
         depth += 1
         if depth > MAX_DEPTH:
             raise MalformedToken(f"maps and lists nested deeper than {MAX_DEPTH}")
-        inner = []
-        for container in level:
-            for item in container.values() if type(container) is dict else container:
-                if type(item) is dict or type(item) is list:
-                    inner.append(item)
-        level = inner
+        level = [item for container in level
+                 for item in (container.values() if type(container) is dict else container)
+                 if type(item) in _CONTAINERS]
