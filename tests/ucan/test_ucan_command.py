@@ -78,8 +78,8 @@ def test_the_remembered_commands_stay_bounded_and_the_rest_are_still_checked(
 
 def test_a_str_subclass_is_checked_in_full_not_looked_up() -> None:
     class Sneaky(str):
-        def __eq__(self, other: object) -> bool:
-            return True
+        def __eq__(self, other: object) -> bool:  # equal to a remembered command only
+            return type(other) is str and str.__eq__(other, "/dms/deployment")
 
         def __hash__(self) -> int:
             return hash("/dms/deployment")
