@@ -232,3 +232,13 @@ def test_mutated_encodings_get_the_same_answer_from_both(data: bytes) -> None:
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_native_floats_are_always_64_bit(value: float) -> None:
     assert codec.encode(value) == b"\xfb" + struct.pack(">d", value)
+
+
+def test_without_the_extension_the_reference_codec_answers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codec, "_native", None)  # what an install without cbrrr runs
+    token = TOKENS[0]
+    assert codec.encode(codec.decode(token)) == token
+    with pytest.raises(MalformedToken, match="re-encode differently"):
+        codec.decode(b"\x18\x05")
+    assert codec.decode_unhashed(b"\x18\x05") == 5
