@@ -2,6 +2,7 @@
 modules; this module only wires them.
 
     dms validate FILE...          check ensemble files
+    dms init                      make a node's data directory (config, keys, owner grant)
     dms node run | ping           run a node, ping one
     dms dev                       a local network on loopback, in the foreground
     dms deploy | status | list | events | shutdown    a user's deployments on a node
@@ -16,6 +17,7 @@ from dms.node import node_command as node
 
 from ._deploy import commands as deployment_commands
 from ._dev import dev
+from ._init import init
 
 __all__ = ["main"]
 
@@ -42,5 +44,6 @@ def validate(files: tuple[str, ...], as_json: bool) -> None:
 
 main.add_command(node)
 main.add_command(dev)
+main.add_command(init)
 for command in deployment_commands():
     main.add_command(command)

@@ -15,6 +15,7 @@ import attrs
 
 from dms.actor import Actor
 from dms.cleanup import shielded_cleanup
+from dms.ensemble._requirements import Location
 from dms.executor import EngineUnavailable, Executor, ProcessExecutor
 from dms.executor._docker import DockerExecutor
 from dms.store import NodeStore
@@ -40,9 +41,10 @@ class ProviderConfig:
     """How a node provides: where workloads keep their files (one provider per
     directory), which executors to open (those that cannot be opened are left out, with
     a warning), the machine's capacity (None: measured) and the operator's onboarding
-    limits. `keep_workloads`: a provider that stops leaves its workloads running for
-    the next one on this node to re-adopt (it needs a node store to find them again);
-    otherwise it stops them."""
+    limits. `location`: where the machine is, reported in bids so that an ensemble's
+    location constraint can select (or reject) it; unknown by default. `keep_workloads`:
+    a provider that stops leaves its workloads running for the next one on this node to
+    re-adopt (it needs a node store to find them again); otherwise it stops them."""
 
     work_dir: Path = attrs.field(converter=Path)
     executors: tuple[ExecutorKind, ...] = (ExecutorKind.PROCESS,)
@@ -50,6 +52,7 @@ class ProviderConfig:
     limits: OnboardingLimits = OnboardingLimits()
     price: float = 0.0
     keep_workloads: bool = False
+    location: Location = Location()
 
 
 def measure_machine(work_dir: Path) -> Capacity:
@@ -90,7 +93,9 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
                 log.warning("executor %s left out: %s", kind.value, error)
         machine = config.capacity if config.capacity is not None else measure_machine(
             config.work_dir)
-        offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors)))
+        place = config.location if config.location != Location() else machine.location
+        offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors),
+                                                   location=place))
         book = ReservationBook.from_snapshot(offered, saved.snapshot(clock()))
         service = ProviderService(parent.handle.peer, offered, executors, clock,
                                   price=config.price, rtts=rtts, book=book, records=records)
