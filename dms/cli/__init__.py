@@ -4,6 +4,9 @@ modules; this module only wires them.
     dms validate FILE...          check ensemble files
     dms init                      make a node's data directory (config, keys, owner grant)
     dms node run | ping           run a node, ping one
+    dms node status | peers | resources   what a node is, sees, offers (also `dms peers`,
+                                  `dms resources`)
+    dms cap ...                   a node's anchors and grants, in its data directory
     dms dev                       a local network on loopback, in the foreground
     dms deploy | status | list | events | shutdown    a user's deployments on a node
 """
@@ -18,6 +21,7 @@ from dms.node import node_command as node
 from ._deploy import commands as deployment_commands
 from ._dev import dev
 from ._init import init
+from ._node_report import node_status, peers, resources
 
 __all__ = ["main"]
 
@@ -42,7 +46,11 @@ def validate(files: tuple[str, ...], as_json: bool) -> None:
     raise SystemExit(int(exit_status(reports)))
 
 
+for report in (node_status, peers, resources):
+    node.add_command(report)
 main.add_command(node)
+main.add_command(peers)
+main.add_command(resources)
 main.add_command(dev)
 main.add_command(init)
 for command in deployment_commands():

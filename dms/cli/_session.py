@@ -133,8 +133,9 @@ class Session:
         text = f"refused: {refused.name}: {refused.message}"
         if refused.name in CAPABILITY_FAILURES:
             text += (f" (the key {self.target.key.did} needs a grant of {refused.command} "
-                     f"from the node or one of its anchors: `ucan grant --as ORG --aud "
-                     f"{self.target.key.did} --cmd /dms/node/deployment`, then --proof FILE)")
+                     f"from the node or one of its anchors: on the node, `dms cap grant --to "
+                     f"{self.target.key.did} --cmd {refused.command} -o FILE` (or `ucan "
+                     f"grant --as ANCHOR ...`), then pass --proof FILE)")
         return text
 
 
