@@ -18,6 +18,7 @@ import click
 from dms.ensemble._report import check_file, exit_status, render_json, render_text
 from dms.node import node_command as node
 
+from ._cap import cap
 from ._deploy import commands as deployment_commands
 from ._dev import dev
 from ._init import init
@@ -53,5 +54,6 @@ main.add_command(peers)
 main.add_command(resources)
 main.add_command(dev)
 main.add_command(init)
+main.add_command(cap)
 for command in deployment_commands():
     main.add_command(command)
