@@ -241,7 +241,7 @@ def _announce(network: DevNetwork, config: ClientConfig, nodes: list[NodeSpec], 
     lines += ["", f"client config: {path} (`dms deploy`, `dms status`, ... use it)",
               "in another shell:",
               f"  {_data_dir_hint(path)}dms deploy examples/ensembles/hello-web.yaml --wait",
-              f"  {_data_dir_hint(path)}dms node status; dms peers; dms resources",
+              f"  {_data_dir_hint(path)}dms node status",
               "Ctrl-C stops the network",
               f"ready: orchestrator at {config.node}"]  # last: a script may read up to it
     click.echo("\n".join(lines))

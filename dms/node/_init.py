@@ -62,10 +62,11 @@ def initialize(layout: DataLayout, passphrase: Passphrase,
     """Make what is missing in `layout` (see the module doc) and say what was found.
     Raises InvalidNodeConfig for a config that is there but wrong, the keystore's errors
     (a wrong passphrase names the key), OSError when a directory cannot be made."""
+    found = read_node_config(layout.config)  # first: a bad one stops everything
     steps: list[InitStep] = []
     for directory in (layout.root, layout.keystore, layout.grants, layout.state):
         steps.append(_directory(directory, "directory"))
-    config, step = _config(layout.config)
+    config, step = _config(layout.config, found)
     steps.append(step)
     steps.append(_directory(layout.work(config), "work directory"))
     keys = Keystore(layout.keystore)
@@ -95,8 +96,7 @@ def _directory(path: Path, what: str) -> InitStep:
     return InitStep(what, path, Action.MADE)
 
 
-def _config(path: Path) -> tuple[NodeConfig, InitStep]:
-    found = read_node_config(path)
+def _config(path: Path, found: NodeConfig | None) -> tuple[NodeConfig, InitStep]:
     if found is not None:
         return found, InitStep("config", path, Action.FOUND)
     # O_EXCL: a config written meanwhile by someone else is theirs, not overwritten
