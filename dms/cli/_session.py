@@ -2,7 +2,8 @@
 
 A `Session` is `open_node` with no listen address, bootstrapped to the node's address,
 holding the user's key and grants: exactly what a Python script does. Each call is one
-UCAN invocation of `/dms/node/deployment/...`; there is no other door into the node.
+UCAN invocation of a root behavior (`/dms/node/deployment/...`, `/dms/node/info`, ...);
+there is no other door into the node.
 Failures become the CLI's errors: a refusal is `OperationFailed` naming the UCAN
 failure (and, for a missing grant, which one is missing and who can give it), silence
 or a broken link is `Unreachable`. What the node answers is structured into typed

@@ -2,7 +2,15 @@
 
     dms node run --listen ws://0.0.0.0:7000 --keystore ~/.config/ucan/keys --state-dir ./state
     dms node run --provide cpu=2,ram=4Gi,disk=20Gi --anchor did:key:z...   # also a provider
+    dms node run --data-dir ~/node --location EU/DE/Berlin   # as `dms init` made it
     dms node ping ws://127.0.0.1:7000 --as me --proof grant.ucan
+
+With `--data-dir D` the settings come from `D/config.yaml` (`dms.node._config`; a flag
+given overrides its setting), the keystore is `D/keys` and the state directory
+`D/state`, where the node also finds the anchors `dms cap anchor` keeps.
+`--location` is told in the provider's bids (ensembles' location constraints match
+it); `--keep-workloads` leaves allocations running when the node stops, for the next
+start to re-adopt.
 
 The node's key is the keystore entry `--key-name` (default `node`, created on first
 use and announced on stderr, passphrase from $UCAN_PASSPHRASE or a prompt), so `ucan
@@ -13,7 +21,8 @@ state directory); `--anchor` adds roots of authority it accepts.
 Every node runs the deployment service (it orchestrates once it holds a grant of
 `/dms/deployment`); with `--provide` it also offers part of this machine to deployments.
 With `--json` the status lines are JSON: `listening` (address, DID, what it offers),
-`peers` (how many peers it is linked with, each time that changes) and `stopped`.
+`peers` (how many peers it is linked with, each time that changes) and `stopped`; and
+the node's log records go to stderr as JSON lines (text lines without it).
 `--exit-with-stdin` ties the node's life to the process that started it: it stops when
 its stdin closes, which the kernel does when that process ends in any way.
 
