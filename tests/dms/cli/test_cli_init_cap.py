@@ -218,3 +218,17 @@ class SigningKeyDid:
         from ucan import SigningKey
         return SigningKey.generate().did
 
+
+
+def test_keep_workloads_without_a_state_directory_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["node", "run", "--ephemeral", "--keep-workloads"],
+                                env=environment(tmp_path), catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "--keep-workloads needs a state directory" in one_line_error(result)
+
+
+def test_a_bad_location_flag_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["node", "run", "--ephemeral", "--location", "a/b/c/d"],
+                                env=environment(tmp_path), catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "--location: 'a/b/c/d' has 4 parts" in one_line_error(result)
