@@ -55,6 +55,10 @@ from ._config import data_directory
 from ._errors import Mistake, OperationFailed
 
 
+REVOCATIONS_SHOWN = 20
+"""Revocations listed as text (the node keeps those of its stopped actors' grants too)."""
+
+
 @attrs.frozen
 class NodeFiles:
     """The node of a data directory: its key's DID, its token store, its state."""
@@ -298,7 +302,9 @@ def list_command(data_dir: str | None, as_json: bool) -> None:
     lines += [f"  {d.cid}  {d.cmd} from {d.iss} (sub {d.sub}), "
               f"{'EXPIRED' if _expired(d, now) else _expiry(d)}" for d in held]
     lines += ["revocations:" if revoked else "revocations: none"]
-    lines += [f"  {target} (by {by})" for _, target, by in revoked]
+    lines += [f"  {target} (by {by})" for _, target, by in revoked[-REVOCATIONS_SHOWN:]]
+    if len(revoked) > REVOCATIONS_SHOWN:
+        lines += [f"  ... and {len(revoked) - REVOCATIONS_SHOWN} more (--json lists all)"]
     click.echo("\n".join(lines))
 
 

@@ -200,7 +200,7 @@ def _emit(as_json: bool, record: dict[str, Any], text: str) -> None:
 
 @click.group()
 def node() -> None:
-    """Run a node, or ping one."""
+    """Run a node; ping one, or ask what it is, sees and offers."""
 
 
 def _location(ctx: click.Context, param: click.Parameter, value: str | None) -> Location | None:
