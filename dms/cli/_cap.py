@@ -54,7 +54,6 @@ from ucan.store import TokenStore
 from ._config import data_directory
 from ._errors import Mistake, OperationFailed
 
-
 REVOCATIONS_SHOWN = 20
 """Revocations listed as text (the node keeps those of its stopped actors' grants too)."""
 
