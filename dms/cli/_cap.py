@@ -8,11 +8,12 @@
     dms cap list                    anchors, held grants, revocations
     dms cap revoke CID              revoke a grant the node issued (or one above it)
 
-These work offline on the node's files, with the `ucan` library and the node's own
-token store (`STATE/tokens`) and anchors file (`STATE/anchors.json`): no second copy
-of either. A node reads them when it starts; a change made while it runs counts from
-its next start, and the command says so (naming the running node's pid). A revocation
-kept here is sent to every peer that links with the restarted node.
+These work on the node's files, with the `ucan` library and the node's own token
+store (`STATE/tokens`) and anchors file (`STATE/anchors.json`): no second copy of
+either, and no grant needed (whoever can write the data directory owns the node). A
+node reads them when it starts, and a running one takes a change in within seconds
+(`dms.node._state_watch`: anchors, grants to hold, revocations, which it then floods);
+the command says when such a node runs (naming its pid).
 
 Exit 0 done, 1 what was asked is not there (an anchor to remove), 2 a usage mistake
 (a bad DID, command, policy, file, a wrong passphrase, no node in the data directory).
@@ -34,6 +35,7 @@ from dms.node._anchors import InvalidAnchors, check_anchor, read_anchors, write_
 from dms.node._command import load_key_or_exit
 from dms.node._config import NODE_KEY, DataLayout
 from dms.node._state_lock import held_by
+from dms.node._state_watch import STATE_CHECK
 from ucan import (
     CID,
     Delegation,
@@ -96,11 +98,11 @@ class NodeFiles:
             raise Mistake(f"{self.store.directory}: {exc}") from None
 
     def changed(self) -> None:
-        """Say when the change waits for a restart of the node that runs now."""
+        """Say that the node running now takes the change in by itself, and when."""
         holder = held_by(self.layout.state)
         if holder is not None:
-            click.echo(f"note: the node running on {self.layout.root}{holder} reads this when "
-                       f"it starts: restart it for the change to count", err=True)
+            click.echo(f"note: the node running on {self.layout.root}{holder} takes this in "
+                       f"within {2 * STATE_CHECK:g} s, no restart needed", err=True)
 
 
 def _files(data_dir: str | None) -> NodeFiles:

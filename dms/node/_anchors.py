@@ -4,9 +4,9 @@ besides its own DID, across restarts (`dms cap anchor add|remove|list`).
     STATE_DIR/anchors.json      ["did:key:z...", ...]
 
 `open_node(state_dir=...)` accepts these as well as its `anchors=` (the `--anchor`
-flags). The file is read when the node starts: a change made while it runs counts
-from its next start. Writes are atomic, so a starting node reads the old list or the
-new one, never half of one.
+flags): read when the node starts, and again when the file changes while it runs
+(`dms.node._state_watch`). Writes are atomic, so a node reads the old list or the new
+one, never half of one.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
 from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
 from dms.node._state_lock import hold_state_dir
+from dms.node._state_watch import StateWatch
 from dms.provider import Capacity, ProviderConfig, ProviderService, open_provider
 from dms.store import NodeStore
 from ucan import (
@@ -334,7 +335,8 @@ async def open_node(
     addresses to dial. `anchors` are the DIDs whose authority this node accepts.
     With `state_dir`, held grants and known revocations persist across restarts,
     deployments are recorded in its SQLite database, and the anchors kept there
-    (`dms.node._anchors`, `dms cap anchor`) are accepted too.
+    (`dms.node._anchors`, `dms cap anchor`) are accepted too; what `dms cap` writes
+    there while the node runs is taken in within seconds (`dms.node._state_watch`).
 
     Every node runs the deployment service (`/dms/node/deployment/...`): it orchestrates
     when it holds a grant of `/dms/deployment/request`. With `provider`, it also offers
@@ -347,6 +349,7 @@ async def open_node(
         raise TypeError(f"key must be a ucan.SigningKey, got {type(key).__name__}; to load a "
                         f"key by name use keystore=DIR and key_name=NAME")
     anchors = [_checked_anchor(anchor) for anchor in anchors]
+    flags = tuple(anchors)
     transport: Transport = (network.transport(key.nacl_key) if network is not None
                             else WebsocketTransport(key.nacl_key))
     # Built before the nursery so a bad address or state directory is a plain exception.
@@ -377,6 +380,10 @@ async def open_node(
                 nursery = await stack.enter_async_context(serving_nursery())
                 await nursery.start(mesh.run)
                 await nursery.start(node.run)
+                if state_dir is not None and store is not None:  # what `dms cap` writes
+                    nursery.start_soon(StateWatch(node.trust, node.revocations,
+                                                  node.publish_revocation, state_dir, store,
+                                                  flags).run)
                 await service.recover()
                 if provider is not None:
                     node.provider = await stack.enter_async_context(

@@ -7,7 +7,8 @@ import json
 import select
 import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ def test_the_owner_sees_status_peers_and_resources_with_no_flags(own: OwnNode) -
     status = run(own.env, str(DMS), "node", "status", "--json")  # the console script, once
     assert status.returncode == 0, status.stderr
     info = json.loads(status.stdout)
-    assert info["did"] == own.listening["did"] and info["roles"] == ["provider"]
+    assert info["did"] == own.listening["did"] and "provider" in info["roles"]
     assert info["uptime"] > 0 and info["deployments"] == 0
     peers = own.dms("peers", "--json")
     assert peers.exit_code == 0, peers.stderr
@@ -139,12 +140,12 @@ def test_a_cap_grant_lets_another_key_in_for_that_command_only(own: OwnNode,
     assert f"dms cap grant --to {friend} --cmd /dms/node/resources" in line
 
 
-def test_cap_anchor_changes_are_kept_and_a_running_node_needs_a_restart(
+def test_cap_anchor_changes_are_kept_and_the_running_node_is_named(
         own: OwnNode) -> None:
     org = SigningKeyDid.make()
     added = own.dms("cap", "anchor", "add", org)
     assert added.exit_code == 0, added.stderr
-    assert f"(pid {own.process.pid})" in added.stderr and "restart" in added.stderr
+    assert f"(pid {own.process.pid}) takes this in" in added.stderr
     listed = own.dms("cap", "list", "--json")
     assert listed.exit_code == 0, listed.stderr
     assert json.loads(listed.stdout)["anchors"] == [org]
@@ -232,3 +233,35 @@ def test_a_bad_location_flag_is_one_line_and_exit_2(tmp_path: Path) -> None:
                                 env=environment(tmp_path), catch_exceptions=False)
     assert result.exit_code == 2
     assert "--location: 'a/b/c/d' has 4 parts" in one_line_error(result)
+
+
+def within(seconds: float, check: Callable[[], bool]) -> bool:
+    ends = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > ends:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_the_running_node_takes_in_a_grant_and_a_revocation_without_a_restart(
+        own: OwnNode, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    made = run({**own.env, "UCAN_KEYSTORE": str(keys)}, str(UCAN), "key", "new", "late",
+               "--json")
+    late = json.loads(made.stdout)["did"]
+    grant_file = tmp_path / "late.ucan"
+    granted = own.dms("cap", "grant", "--to", late, "--cmd", "/dms/node/info",
+                      "-o", str(grant_file), "--json")
+    as_late = ("node", "status", "--node", own.listening["address"], "--as", "late",
+               "--keystore", str(keys), "--proof", str(grant_file))
+    assert own.dms(*as_late).exit_code == 0
+    revoked = own.dms("cap", "revoke", json.loads(granted.stdout)["cid"])
+    assert revoked.exit_code == 0, revoked.stderr
+    assert within(5, lambda: own.dms(*as_late).exit_code == 1), "still answered after 5 s"
+    assert "Revoked" in own.dms(*as_late).stderr
+
+    market = own.dms("cap", "grant", "--to", own.listening["did"], "--cmd", "/dms/deployment")
+    assert market.exit_code == 0, market.stderr
+    assert within(5, lambda: "orchestrator" in json.loads(
+        own.dms("node", "status", "--json").stdout)["roles"]), "no market after 5 s"
