@@ -2,7 +2,8 @@
 
 A `Session` is `open_node` with no listen address, bootstrapped to the node's address,
 holding the user's key and grants: exactly what a Python script does. Each call is one
-UCAN invocation of `/dms/node/deployment/...`; there is no other door into the node.
+UCAN invocation of a root behavior (`/dms/node/deployment/...`, `/dms/node/info`, ...);
+there is no other door into the node.
 Failures become the CLI's errors: a refusal is `OperationFailed` naming the UCAN
 failure (and, for a missing grant, which one is missing and who can give it), silence
 or a broken link is `Unreachable`. What the node answers is structured into typed
@@ -133,8 +134,9 @@ class Session:
         text = f"refused: {refused.name}: {refused.message}"
         if refused.name in CAPABILITY_FAILURES:
             text += (f" (the key {self.target.key.did} needs a grant of {refused.command} "
-                     f"from the node or one of its anchors: `ucan grant --as ORG --aud "
-                     f"{self.target.key.did} --cmd /dms/node/deployment`, then --proof FILE)")
+                     f"from the node or one of its anchors: on the node, `dms cap grant --to "
+                     f"{self.target.key.did} --cmd {refused.command} -o FILE` (or `ucan "
+                     f"grant --as ANCHOR ...`), then pass --proof FILE)")
         return text
 
 

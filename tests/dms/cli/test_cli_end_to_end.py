@@ -3,6 +3,7 @@ command a process of its own, as a user in another shell runs them."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -123,6 +124,22 @@ def test_an_unreachable_node_exits_2_without_a_traceback(devnet: DevNet) -> None
     assert result.returncode == 2
     assert "unreachable" in result.stderr and "Connection refused" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_the_user_sees_what_the_orchestrator_is_sees_and_offers(devnet: DevNet) -> None:
+    status = devnet.dms("node", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    info = json.loads(status.stdout)
+    assert info["did"] == devnet.ready["orchestrator_did"]
+    assert info["roles"] == ["orchestrator"] and info["markets"] == [devnet.ready["org"]]
+    peers = devnet.dms("peers", "--json")
+    assert peers.returncode == 0, peers.stderr
+    linked = {row["peer"] for row in json.loads(peers.stdout)["peers"] if row["connected"]}
+    providers = {did for name, did in devnet.ready["nodes"].items() if name != "orchestrator"}
+    assert providers <= linked
+    resources = devnet.dms("resources", "--json")
+    assert resources.returncode == 0, resources.stderr
+    assert json.loads(resources.stdout)["provider"] is False
 
 
 def test_a_user_without_the_grant_is_refused_by_name_with_exit_1(devnet: DevNet) -> None:
