@@ -5,6 +5,9 @@ modules; this module only wires them.
     dms node run | ping           run a node, ping one
     dms dev                       a local network on loopback, in the foreground
     dms deploy | status | list | events | shutdown    a user's deployments on a node
+    dms logs ID ALLOCATION [--follow]   an allocation's output, only what is new
+    dms plan FILE                 where a deployment would be placed, at what price;
+                                  nothing is deployed or reserved
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dms.node import node_command as node
 
 from ._deploy import commands as deployment_commands
 from ._dev import dev
+from ._logs import logs
+from ._plan import plan
 
 __all__ = ["main"]
 
@@ -42,5 +47,7 @@ def validate(files: tuple[str, ...], as_json: bool) -> None:
 
 main.add_command(node)
 main.add_command(dev)
+main.add_command(logs)
+main.add_command(plan)
 for command in deployment_commands():
     main.add_command(command)

@@ -29,17 +29,23 @@ from dms.actor import (
 from dms.deployment import (
     EVENTS,
     LIST,
+    LOGS,
     NEW,
+    PLAN,
     SHUTDOWN,
     STATUS,
     DeploymentId,
     DeploymentView,
     EventsQuery,
     EventView,
+    LogsRequest,
     NewDeployment,
+    PlanRequest,
+    PlanView,
 )
 from dms.net import NetError
 from dms.node import Node, open_node
+from dms.provider import wire
 from ucan import Delegation, SigningKey, UcanError
 
 from ._errors import OperationFailed, Unreachable
@@ -110,6 +116,14 @@ class Session:
         return await self.call(EVENTS, EventsQuery(deployment, after, wait), EventsPage,
                                timeout=wait + CALL_TIMEOUT)
 
+    async def logs(self, deployment: str, allocation: str,
+                   query: wire.LogsQuery) -> wire.LogsReply:
+        return await self.call(LOGS, LogsRequest(deployment, allocation, query), wire.LogsReply)
+
+    async def plan(self, ensemble: str, timeout: float) -> PlanView:
+        return await self.call(PLAN, PlanRequest(ensemble, timeout), PlanView,
+                               timeout=timeout + CALL_TIMEOUT)
+
     async def shutdown(self, deployment: str) -> str:
         return str((await self.call(SHUTDOWN, DeploymentId(deployment), dict))["phase"])
 
@@ -118,7 +132,7 @@ class Session:
         try:
             reply = await self.node.root.invoke(self.handle, command, args, timeout=timeout)
         except RemoteError as refused:
-            raise OperationFailed(self._refusal(refused)) from None
+            raise OperationFailed(self._refusal(refused), refusal=refused.name) from None
         except RequestTimeout as silent:
             raise Unreachable(f"{self.target.address}: {silent}") from None
         except Undeliverable as lost:

@@ -659,15 +659,34 @@ class Orchestrator(Role):
                                  f"allocated yet (phase {self.lifecycle.phase.value})",
                                  name="NotAllocated")
         proofs = () if placed.proof is None else (placed.proof,)
-        try:
-            reply = await self.actor.invoke(
-                placed.actor, wire.ALLOCATION_LOGS, query, proofs=proofs,
-                timeout=min(LOGS_TIMEOUT, self.settings.request_timeout))
-            return structure_args(reply, wire.LogsReply)
-        except RemoteError as refused:
+        answer: list[Any] = []  # the reply, or the ActorError instead
+
+        async def ask(scope: trio.CancelScope) -> None:
+            try:
+                answer.append(await self.actor.invoke(
+                    placed.actor, wire.ALLOCATION_LOGS, query, proofs=proofs,
+                    timeout=min(LOGS_TIMEOUT, self.settings.request_timeout)))
+            except ActorError as error:
+                answer.append(error)
+            scope.cancel()
+
+        # A shutdown stops the allocation actor, which then never answers: the reader
+        # is told at once instead of when the request times out.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask, nursery.cancel_scope)
+            nursery.start_soon(_cancel_when, self.shutdown_requested, nursery.cancel_scope)
+        if not answer:
+            raise BehaviorFailed(f"deployment {self.id} is shutting down: its allocations, "
+                                 f"and their output, are going", name="DeploymentEnded")
+        failure = answer[0] if isinstance(answer[0], ActorError) else None
+        if isinstance(failure, RemoteError):
             raise BehaviorFailed(f"allocation {allocation}: its provider {placed.provider} "
-                                 f"refused: {refused.name}: {refused.message}",
-                                 name="ProviderRefused") from None
+                                 f"refused: {failure.name}: {failure.message}",
+                                 name="ProviderRefused")
+        try:
+            if failure is not None:
+                raise failure
+            return structure_args(answer[0], wire.LogsReply)
         except (ActorError, ValueError) as error:
             raise BehaviorFailed(f"allocation {allocation}: its provider {placed.provider} "
                                  f"is gone or does not answer ({error})",
@@ -877,6 +896,11 @@ class Orchestrator(Role):
             self.lifecycle.enter(P.FAILED, trio.current_time(), reason)
         await self.journal.update(phase=P.FAILED, failure=reason[:8000])
         await self.journal.event("phase", phase=P.FAILED.value, detail=reason[:4000])
+
+
+async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def _levels(depends_on: Mapping[str, tuple[str, ...]]) -> list[list[str]]:

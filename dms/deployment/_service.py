@@ -285,10 +285,13 @@ class DeploymentService(Role):
             raise BehaviorFailed(f"query.tail: {tail!r} is not a line count from 0 to "
                                  f"{wire.MAX_LOG_LINES}", name="InvalidArgs")
         running = await self._owned(message, request.id)
-        if running.final or running.orchestrator is None:
+        phase = running.journal.record.phase
+        if running.final or running.orchestrator is None \
+                or phase is DeploymentPhase.SHUTTING_DOWN \
+                or running.orchestrator.shutdown_requested.is_set():
             raise BehaviorFailed(
-                f"deployment {request.id} has ended ({running.journal.record.phase.value}): "
-                f"its allocations, and their output, are gone", name="DeploymentEnded")
+                f"deployment {request.id} has ended ({phase.value}): its allocations, and "
+                f"their output, are gone", name="DeploymentEnded")
         user = _user(message)
         if sum(self._reading.values()) >= MAX_LOG_READS \
                 or self._reading[user] >= MAX_LOG_READS_PER_USER:
