@@ -135,3 +135,42 @@ async def test_an_allocation_whose_provider_is_gone_says_so(tmp_path: Path) -> N
                 as gone:
             await logs(market, deployment)
         assert gone.value.name == "ProviderGone"
+
+
+RESTARTING = """
+version: V1
+allocations:
+  talker:
+    type: service
+    executor: process
+    resources: {cpu: 0.1, ram: 16Mi, disk: 1Mi}
+    execution: {command: sh, args: ["-c", "echo run; sleep 0.5; exit 3"]}
+    failure_recovery: one_for_one
+nodes:
+  n: {allocations: [talker]}
+"""
+
+
+async def test_a_position_from_before_a_restart_is_answered_as_restarted(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1) as market:
+        deployment = await market.deploy(RESTARTING)
+        await market.wait_phase(deployment, "running")
+        with trio.fail_after(10):
+            while (first := await logs(market, deployment, stderr=False))["stdout"][
+                    "text"] != "run\n":
+                await trio.sleep(0.05)  # this run has printed: its position is past 0
+        restarts = (await market.status(deployment))["allocations"][0]["restarts"]
+        with trio.fail_after(20):
+            while True:  # a later run has printed
+                status = await market.status(deployment)
+                if status["allocations"][0]["restarts"] > restarts \
+                        and status["allocations"][0]["state"] == "running":
+                    break
+                await trio.sleep(0.1)
+        await trio.sleep(0.2)
+        again = await logs(market, deployment, stderr=False,
+                           stdout_after=first["stdout"]["next"])
+        assert again["stdout"]["restarted"]
+        assert again["stdout"]["text"] == "run\n"  # the new run's, from its start
+        assert again["stdout"]["next"]["run"] != first["stdout"]["next"]["run"]
