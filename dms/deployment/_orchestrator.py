@@ -678,19 +678,19 @@ class Orchestrator(Role):
         if not answer:
             raise BehaviorFailed(f"deployment {self.id} is shutting down: its allocations, "
                                  f"and their output, are going", name="DeploymentEnded")
-        failure = answer[0] if isinstance(answer[0], ActorError) else None
-        if isinstance(failure, RemoteError):
+        reply = answer[0]
+        if isinstance(reply, RemoteError):
             raise BehaviorFailed(f"allocation {allocation}: its provider {placed.provider} "
-                                 f"refused: {failure.name}: {failure.message}",
+                                 f"refused: {reply.name}: {reply.message}",
                                  name="ProviderRefused")
-        try:
-            if failure is not None:
-                raise failure
-            return structure_args(answer[0], wire.LogsReply)
-        except (ActorError, ValueError) as error:
-            raise BehaviorFailed(f"allocation {allocation}: its provider {placed.provider} "
-                                 f"is gone or does not answer ({error})",
-                                 name="ProviderGone") from None
+        why = (str(reply) or type(reply).__name__) if isinstance(reply, ActorError) else ""
+        if not why:
+            try:
+                return structure_args(reply, wire.LogsReply)
+            except ValueError as malformed:
+                why = f"it answered something malformed: {malformed}"
+        raise BehaviorFailed(f"allocation {allocation}: its provider {placed.provider} is "
+                             f"gone or does not answer ({why})", name="ProviderGone")
 
     async def plan(self, actor: Actor, timeout: float) -> Placement | DeploymentUnplaceable:
         """Ask for bids and solve, as a deployment does, and stop there: nothing is
