@@ -102,3 +102,16 @@ async def test_plans_are_bounded_per_user(tmp_path: Path) -> None:
             for _ in range(3):
                 nursery.start_soon(one)
         assert failures == ["Busy"]  # two at once per user; the third is told
+
+
+async def test_a_plan_across_providers_gives_their_measured_round_trip(
+        tmp_path: Path) -> None:
+    one_node_each = [machine(cpu=0.15), machine(cpu=0.15)]
+    async with open_market(tmp_path, providers=2, capacities=one_node_each) as market:
+        with trio.fail_after(15):
+            while not (reply := await plan(market, SERVICE))["links"]:
+                await trio.sleep(0.8)  # the providers measure each other once linked
+        chosen = {n["provider"] for n in reply["nodes"]}
+        assert chosen == {p.peer_id for p in market.providers}  # one node on each
+        (link,) = reply["links"]
+        assert {link["a"], link["b"]} == chosen and link["rtt_ms"] > 0
