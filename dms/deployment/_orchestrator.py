@@ -127,6 +127,9 @@ class NeverPlaceable(DeploymentFailed):
 PERMANENT = frozenset({"executor", "location", "pinned", "excluded"})
 """Decline requirements that do not change while a provider runs: unlike free cpu, ram,
 disk, gpus or ports, no other deployment's end makes them met."""
+CAPABILITY = frozenset({"executor", "location"})
+"""The permanent ones about what a provider is, not about which peer it is: a node only
+pinned or excluded away from those that answered may be for one still to answer."""
 LOGS_TIMEOUT = 10.0
 """Seconds a provider has to answer for an allocation's output."""
 
@@ -194,7 +197,8 @@ class Orchestrator(Role):
         self.assignment: Assignment | None = None
         self._moved_to: dict[str, Handle] = {}  # providers a redeploy added
         self._asked_again: dict[str, float] = {}  # provider -> when it was last looked up
-        self._never: dict[str, frozenset[str]] = {}  # per provider, nodes it can never host
+        # per provider, the nodes it can never host and the PERMANENT reasons why
+        self._never: dict[str, dict[str, frozenset[str]]] = {}
         self._explained: object = None  # what the last "unplaceable" event said
 
     # -- answers from providers ---------------------------------------------------------
@@ -214,13 +218,15 @@ class Orchestrator(Role):
         self._note_rtts(peer, answer.rtt_ms)
         if answer.bid is not None:
             window.add_bid(attrs.evolve(answer.bid, peer=peer))
-        never: set[str] = set()
+        never: dict[str, frozenset[str]] = {}
         if answer.decline is not None:
             for decline in NodeDecline.split(attrs.evolve(answer.decline, peer=peer)):
                 window.add_decline(decline)
-            never = {node for node in answer.decline.nodes
-                     if any(u.requirement in PERMANENT for u in answer.decline.of(node))}
-        self._never[peer] = frozenset(never)  # its newest answer replaces the last
+            for node in answer.decline.nodes:
+                why = frozenset(u.requirement for u in answer.decline.of(node)) & PERMANENT
+                if why:
+                    never[node] = why
+        self._never[peer] = never  # its newest answer replaces the last
         self._answers += 1
         self._answered.set()
 
@@ -427,12 +433,15 @@ class Orchestrator(Role):
 
     def _never_placeable(self, window: BidWindow) -> list[str]:
         """The nodes without a candidate that every provider heard from (its newest
-        answer) declined for good (`PERMANENT`); empty while any might still take it."""
+        answer) declined for good (`PERMANENT`), one of them for what it is
+        (`CAPABILITY`); empty while any might still take it."""
         if not self._never:
             return []
-        return sorted(node.name for node in self.requirements.nodes
-                      if not window.candidates(node.name)
-                      and all(node.name in never for never in self._never.values()))
+        return sorted(
+            node.name for node in self.requirements.nodes
+            if not window.candidates(node.name)
+            and all(node.name in never for never in self._never.values())
+            and any(never[node.name] & CAPABILITY for never in self._never.values()))
 
     async def _next_answer(self, seen: int, until: float) -> bool:
         """Wait until a provider has answered since `seen` answers (True), or `until`

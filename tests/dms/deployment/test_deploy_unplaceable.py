@@ -9,6 +9,8 @@ from pathlib import Path
 import attrs
 import trio
 
+from ucan import SigningKey
+
 from .conftest import FAST, open_market
 from .test_deploy_end_to_end import SERVICE
 from .test_deploy_plan import NO_EXECUTOR, TOO_BIG
@@ -52,3 +54,16 @@ async def test_a_placeable_deployment_is_not_failed_early(tmp_path: Path) -> Non
         deployment = await market.deploy(SERVICE)
         status = await market.wait_phase(deployment, "running", "failed")
         assert status["phase"] == "running", status["failure"]
+
+
+async def test_a_node_pinned_to_a_peer_yet_to_answer_is_waited_for(tmp_path: Path) -> None:
+    absent = SigningKey.generate().did  # every provider that answers declines: pinned
+    pinned = SERVICE.replace("  a: {allocations: [db]}", f"  a: {{allocations: [db], "
+                                                         f"peer: '{absent}'}}")
+    async with open_market(tmp_path, providers=1) as market:
+        began = trio.current_time()
+        deployment = await market.deploy(pinned, deadline=2)
+        status = await market.wait_phase(deployment, "failed", "running", timeout=10)
+        assert trio.current_time() - began >= 2  # its deadline, not one round
+        assert "not running within 2 s" in status["failure"]
+        assert "can ever host" not in status["failure"]
