@@ -9,6 +9,9 @@ modules; this module only wires them.
     dms cap ...                   a node's anchors and grants, in its data directory
     dms dev                       a local network on loopback, in the foreground
     dms deploy | status | list | events | shutdown    a user's deployments on a node
+    dms logs ID ALLOCATION [--follow]   an allocation's output, only what is new
+    dms plan FILE                 where a deployment would be placed, at what price;
+                                  nothing is deployed or reserved
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from ._cap import cap
 from ._deploy import commands as deployment_commands
 from ._dev import dev
 from ._init import init
+from ._logs import logs
 from ._node_report import node_status, peers, resources
+from ._plan import plan
 
 __all__ = ["main"]
 
@@ -55,5 +60,7 @@ main.add_command(resources)
 main.add_command(dev)
 main.add_command(init)
 main.add_command(cap)
+main.add_command(logs)
+main.add_command(plan)
 for command in deployment_commands():
     main.add_command(command)

@@ -138,6 +138,7 @@ def test_a_cap_grant_lets_another_key_in_for_that_command_only(own: OwnNode,
     line = one_line_error(refused)
     assert "InvalidClaim" in line
     assert f"dms cap grant --to {friend} --cmd /dms/node/resources" in line
+    assert "the grants you presented cover /dms/node/info, not /dms/node/resources" in line
 
 
 def test_cap_anchor_changes_are_kept_and_the_running_node_is_named(
