@@ -5,7 +5,10 @@
 2. One-way authenticated messages/s between two OS processes vs raw pynacl verify/s.
 3. Broadcast fan-out to 10 in-process nodes (memory transport): publications/s and
    deliveries/s.
-4. Where a message's time goes (cProfile of the receive path).
+4. The sender's chain memory: request/reply with it off and on, alternating rounds on
+   the same two nodes (median of per-round on/off ratios), holding one grant and
+   holding 200 (a node's `find_chain` looks through every one it holds).
+5. Where a message's time goes (cProfile of the receive path).
 
 Run: python bench/messaging_bench.py   (about a minute)
 """
@@ -17,6 +20,7 @@ import io
 import multiprocessing
 import os
 import pstats
+import statistics
 import sys
 import time
 
@@ -60,6 +64,46 @@ def raw_verify_rate(count: int = 20000) -> float:
     for _ in range(count):
         verify(signed)
     return count / (time.perf_counter() - start)
+
+
+CHAIN_ROUNDS = 7
+CHAIN_ROUND_TRIPS = 300
+
+
+async def chain_memory_round_trips(held: int) -> tuple[float, float, float]:
+    """(round trips/s with the chain memory off, on, median per-round on/off ratio)."""
+    from ucan import delegate
+
+    async with open_node(listen="ws://127.0.0.1:0", policy=UNLIMITED) as server:
+        @server.root.behavior("/bench/echo")
+        async def echo(message):  # type: ignore[no-untyped-def]
+            return message.args
+
+        async with open_node(bootstrap=[server.address]) as client:
+            client.add_proofs(server.grant(client.did, "/bench"))
+            for n in range(held - 1):  # grants of other commands from other issuers
+                other = SigningKey.generate()
+                client.add_proofs(delegate(other, client.did, f"/other/c{n}", expiration=None))
+            await client.mesh.wait_connected()
+            memory = client.system.chain_choices
+            remembered = memory.capacity
+
+            async def rate(capacity: int) -> float:
+                memory.capacity = capacity  # 0: nothing is remembered, as before
+                for _ in range(20):
+                    await client.root.invoke(server.root.handle, "/bench/echo", {"p": PAYLOAD})
+                start = time.perf_counter()
+                for _ in range(CHAIN_ROUND_TRIPS):
+                    await client.root.invoke(server.root.handle, "/bench/echo", {"p": PAYLOAD})
+                return CHAIN_ROUND_TRIPS / (time.perf_counter() - start)
+
+            offs, ons, ratios = [], [], []
+            for _ in range(CHAIN_ROUNDS):
+                off, on = await rate(0), await rate(remembered)
+                offs.append(off)
+                ons.append(on)
+                ratios.append(on / off)
+            return statistics.median(offs), statistics.median(ons), statistics.median(ratios)
 
 
 # -- one-way between two processes -------------------------------------------------------
@@ -209,6 +253,10 @@ def main() -> int:
           f"   ({count}/{ONE_WAY} delivered; receiver drops: {dropped or 'none'})")
     pubs, deliveries = trio.run(broadcast_fan_out)
     print(f"broadcast to 9 peers (memory)     {pubs:10,.0f} publications/s, {deliveries:,.0f} deliveries/s")
+    for held in (1, 200):
+        off, on, gain = trio.run(chain_memory_round_trips, held)
+        print(f"request/reply, {held:3} held grants   {off:10,.0f} -> {on:,.0f} round trips/s with "
+              f"the chain memory ({gain:.2f}x, median of per-round ratios)")
     print()
     print(profile_receive_path())
     return 0

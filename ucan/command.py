@@ -16,9 +16,25 @@ from ucan.errors import MalformedToken
 
 _SEGMENT = re.compile(r"[^/\s]+")  # \s: whitespace in any script
 
+# Every token names a command, and a node sees the same few again and again: the ones
+# found well-formed are remembered (short ones only, and only the first few thousand,
+# so a peer minting junk commands bounds this set and slows nobody but the slow path).
+_WELL_FORMED: set[str] = set()
+_REMEMBERED = 4096
+_REMEMBERED_LENGTH = 256
+
 
 def check_command(command: object) -> str:
     """Return `command` when it is well-formed, else raise MalformedToken naming why."""
+    if type(command) is str and command in _WELL_FORMED:
+        return command
+    checked = _check_command(command)
+    if len(checked) <= _REMEMBERED_LENGTH and len(_WELL_FORMED) < _REMEMBERED:
+        _WELL_FORMED.add(checked)
+    return checked
+
+
+def _check_command(command: object) -> str:
     if not isinstance(command, str):
         raise MalformedToken(f"a command must be a string, got {type(command).__name__}")
     if command == "/":

@@ -19,6 +19,7 @@ _KEY = "ctn-v1"
 RAW, BASE64, BASE64URL = 0x40, 0x42, 0x43
 RAW_GZIP, BASE64_GZIP, BASE64URL_GZIP = 0x4D, 0x4F, 0x50
 _GZIPPED = {RAW_GZIP, BASE64_GZIP, BASE64URL_GZIP}
+_RAW_HEADERS = {bytes((h,)) for h in (RAW, RAW_GZIP)}
 _TEXT_HEADERS = {bytes((h,)) for h in (BASE64, BASE64URL, BASE64_GZIP, BASE64URL_GZIP)}
 _MAX_INFLATED = 16 * 1024 * 1024  # a gzip bomb stops here
 
@@ -46,7 +47,7 @@ def decode_container(data: bytes | str) -> list[bytes]:
     """The tokens in a container, whatever its header; MalformedToken when it is not one."""
     if isinstance(data, str):
         data = data.strip().encode("ascii", "replace")
-    elif data.lstrip()[:1] in _TEXT_HEADERS:
+    elif data[:1] not in _RAW_HEADERS and data.lstrip()[:1] in _TEXT_HEADERS:
         data = data.strip()  # text read from a file or a pipe, newline and all
     if not data:
         raise MalformedToken("an empty container")

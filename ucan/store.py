@@ -72,6 +72,23 @@ class TokenStore:
     def __contains__(self, cid: object) -> bool:
         return isinstance(cid, CID) and (self.directory / f"{cid}{SUFFIX}").is_file()
 
+    def revocation(self, cid: CID) -> Invocation:
+        path = self._revocations / f"{cid}{SUFFIX}"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise TokenNotFound(f"no revocation {cid} in {self._revocations}") from None
+        return _checked(Invocation.decode(data), path)
+
+    def delegation_cids(self) -> set[CID]:
+        """The CIDs of the stored delegations, from their files' names alone (nothing is
+        read or checked: `delegation(cid)` does that)."""
+        return _names(self.directory)
+
+    def revocation_cids(self) -> set[CID]:
+        """The CIDs of the stored revocations, from their files' names alone."""
+        return _names(self._revocations)
+
     def delegations(self) -> Iterator[Delegation]:
         for path in _files(self.directory):
             yield _checked(Delegation.decode(path.read_bytes()), path)
@@ -93,6 +110,16 @@ def _files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.iterdir() if p.suffix == SUFFIX and p.is_file())
+
+
+def _names(directory: Path) -> set[CID]:
+    found = set()
+    for path in _files(directory):
+        try:
+            found.add(CID.parse(path.stem))
+        except MalformedToken:
+            continue  # not a token's name: never read as one
+    return found
 
 
 _Token = TypeVar("_Token", Delegation, Invocation)

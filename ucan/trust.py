@@ -94,6 +94,49 @@ class DecodedCache:
         return len(self._items)
 
 
+class ProvidedDelegations(dict[CID, Delegation]):
+    """The delegations a principal holds, by CID, with a `version` that grows on every
+    change: whoever remembers a choice made from them (a sender's chosen proof chain)
+    knows when to choose again. A dict, so that reading it costs what a dict costs."""
+
+    version: int = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def __setitem__(self, key: CID, value: Delegation) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: CID) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, key: CID, *default: Any) -> Any:
+        self._changed()
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[CID, Delegation]:
+        self._changed()
+        return super().popitem()
+
+    def setdefault(self, key: CID, default: Delegation) -> Delegation:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def __ior__(self, other: Any) -> ProvidedDelegations:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+
 class VouchedDelegations:
     """Delegations seen in chains authorized here, each with the issuers at or above it
     in those chains: whose revocation of it would change what this principal accepts.
@@ -192,7 +235,7 @@ class TrustContext:
     def __init__(self, did: str, anchors: Iterable[str] = ()) -> None:
         self.did = did
         self.anchors: set[str] = set(anchors)
-        self.provided: dict[CID, Delegation] = {}
+        self.provided = ProvidedDelegations()
         self.vouched = VouchedDelegations()
         self.revocations = KeptRevocations(self.revocation_matters)
         self.verified = VerifiedCache()

@@ -22,6 +22,7 @@ from dms.actor._actor import Actor, Main
 from dms.actor._admission import DEFAULT_POLICY, Admission, AdmissionPolicy
 from dms.actor._authority import ROOT_AUTHORITY, Authority
 from dms.actor._carrier import Carrier
+from dms.actor._chain_choice import ChainChoices
 from dms.actor._errors import RemoteError, RequestTimeout, Undeliverable
 from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimiter
@@ -87,6 +88,7 @@ class ActorSystem:
         self._link_budget = RateLimiter(policy.link_budget, max_keys=10_000)
         self._node_refusals = RateLimiter(policy.node_refusal_budget, max_keys=1)
         self._revoke_grant = revoke_grant or self._revoke_here
+        self.chain_choices = ChainChoices(trust)
         self.root = Actor(self, key, "root", None, ROOT_AUTHORITY)
         self._register(self.root)
 
@@ -174,7 +176,14 @@ class ActorSystem:
         target's node, the target actor itself (a delegation it handed out), then any
         other subject this node holds grants from. Without a valid chain it still sends
         its best (expired, revoked...) one, or none, so that the receiver refuses with
-        the precise reason: the receiver fails closed."""
+        the precise reason: the receiver fails closed. A valid choice is remembered
+        (`ChainChoices`) and used again while it still holds."""
+        skew = int(self.policy.skew)
+        key = (actor.id, command, subject, None if target is None else target.id,
+               None if target is None else target.did, tuple(d.cid for d in proofs))
+        remembered = self.chain_choices.get(key, now=now, skew=skew, args=args)
+        if remembered is not None:
+            return remembered
         if subject is not None:
             candidates = [subject]
         else:
@@ -186,8 +195,9 @@ class ActorSystem:
             if sub == actor.id:
                 return sub, []  # its own authority needs no proof
             chain = self.trust.find_chain(actor.id, command, sub, now=now, args=args,
-                                          extra=proofs, skew=int(self.policy.skew))
+                                          extra=proofs, skew=skew)
             if chain is not None:
+                self.chain_choices.remember(key, sub, chain)
                 return sub, chain
         best = self.trust.find_chain(actor.id, command, candidates[0], now=now, extra=proofs,
                                      strict=False)

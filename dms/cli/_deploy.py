@@ -103,6 +103,13 @@ def _ending(verdict: Verdict, deployment: str, as_json: bool, view: DeploymentVi
 def deploy(ensemble_file: str, target: ResolveTarget, wait: bool, timeout: float,
            as_json: bool) -> None:
     """Deploy ENSEMBLE.yaml on the node and print its id."""
+    text, ensemble = read_valid_ensemble(ensemble_file, as_json)
+    raise SystemExit(run_async(_deploy, target(), text, ensemble, wait, timeout, as_json))
+
+
+def read_valid_ensemble(ensemble_file: str, as_json: bool) -> tuple[str, Ensemble]:
+    """The file's text and ensemble; an invalid one ends the command with every problem
+    at once (exit 1; 2 when it cannot be read), before anything is sent."""
     report = check_file(ensemble_file)
     if report.status is not Status.VALID:
         if as_json:
@@ -112,10 +119,9 @@ def deploy(ensemble_file: str, target: ResolveTarget, wait: bool, timeout: float
         raise SystemExit(EXIT_USAGE if report.status is Status.UNREADABLE else EXIT_FAILED)
     try:
         text = Path(ensemble_file).read_text()
-        ensemble = load_ensemble(text, file=ensemble_file)
+        return text, load_ensemble(text, file=ensemble_file)
     except (OSError, ValueError) as exc:  # changed under us since it was checked
         raise OperationFailed(f"{ensemble_file}: {exc}") from None
-    raise SystemExit(run_async(_deploy, target(), text, ensemble, wait, timeout, as_json))
 
 
 async def _deploy(target: Target, text: str, ensemble: Ensemble, wait: bool, timeout: float,

@@ -245,7 +245,8 @@ async def _start(supervisor: Supervisor, network: DevNetwork,
     names = {node.did: node.name for node in supervisor.nodes if node.did is not None}
     return ClientConfig(node=orchestrator.address, node_did=orchestrator.did,
                         keystore=str(layout.keystore), key=USER,
-                        proofs=(str(layout.grant_file(USER)),), names=names,
+                        proofs=tuple(str(layout.grant_file(file))
+                                     for file, _ in layout.user_grants), names=names,
                         written_by=f"dms dev (pid {os.getpid()})")
 
 
@@ -270,6 +271,7 @@ def _announce(network: DevNetwork, config: ClientConfig, nodes: list[str], path:
     lines += ["", f"client config: {path} (`dms deploy`, `dms status`, ... use it)",
               "in another shell:",
               f"  {_data_dir_hint(path)}dms deploy examples/ensembles/hello-web.yaml --wait",
+              f"  {_data_dir_hint(path)}dms node status",
               "Ctrl-C stops the network",
               f"ready: orchestrator at {config.node}"]  # last: a script may read up to it
     click.echo("\n".join(lines))

@@ -2,15 +2,18 @@
 
 An organisation key (`org`) is the market's root: every node anchors it; it grants
 each node `/dms/deployment` (the orchestrator asks for bids with it, the providers bid
-with it) and the user `/dms/node/deployment` (to deploy, follow and shut down on the
-orchestrator node). Keys are made once and kept (never overwritten); the grants are
+with it) and the user what `dms deploy`, `dms status`, ... and `dms node status`,
+`dms peers`, `dms resources` ask of the orchestrator node: `/dms/node/deployment`,
+`/dms/node/info`, `/dms/node/peers` and `/dms/node/resources`, one grant each, not all
+of `/dms/node` (whatever is added under it later is not given by default). Keys are made once and kept (never overwritten); the grants are
 issued again at every start, for `GRANT_LIFETIME`, so a dev network never relies on
 an old one; the nodes' state starts empty every time (a dev network is fresh, as
 `nomad agent -dev` is: no deployment of a previous run comes back). Everything sits
 under one directory:
 
     DIR/keys/{org,user,orchestrator,provider1,...}.key     the keystore
-    DIR/grants/{orchestrator,provider1,...,user}.ucan      raw delegations
+    DIR/grants/{orchestrator,provider1,...,user}.ucan      raw delegations (user.ucan:
+    DIR/grants/user-{info,peers,resources}.ucan            deploying; the others: looking)
     DIR/nodes/NAME/                                        each node's state directory
 
 `commands` are the `ucan` command lines that make the same keys and grants, printed
@@ -37,6 +40,8 @@ USER = "user"
 ORCHESTRATOR = "orchestrator"
 NODE_COMMAND = "/dms/deployment"
 USER_COMMAND = "/dms/node/deployment"
+USER_LOOKS = ("/dms/node/info", "/dms/node/peers", "/dms/node/resources")
+"""What the user may see of the orchestrator node besides its deployments."""
 GRANT_LIFETIME = 7 * 24 * 3600
 GRANT_LIFETIME_TEXT = "7d"  # the same, as `ucan grant --exp` spells it
 
@@ -61,6 +66,12 @@ class DevLayout:
 
     def grant_file(self, name: str) -> Path:
         return self.root / "grants" / f"{name}.ucan"
+
+    @property
+    def user_grants(self) -> tuple[tuple[str, str], ...]:
+        """(grant file name, command) of each of the user's grants."""
+        return ((USER, USER_COMMAND), *((f"{USER}-{command.rsplit('/', 1)[1]}", command)
+                                        for command in USER_LOOKS))
 
 
 @attrs.frozen
@@ -87,20 +98,21 @@ def prepare_network(layout: DevLayout, passphrase: str) -> DevNetwork:
         shutil.rmtree(layout.root / "nodes")
     dids = {name: store.did(name) for name in names}
     expiration = int(time.time()) + GRANT_LIFETIME
-    grants = [(node, NODE_COMMAND) for node in layout.nodes] + [(USER, USER_COMMAND)]
-    for name, command in grants:
+    grants = [(node, node, NODE_COMMAND) for node in layout.nodes] + [
+        (file, USER, command) for file, command in layout.user_grants]
+    for file, name, command in grants:
         issued = delegate(org, dids[name], command, expiration=expiration)
-        _write_private(layout.grant_file(name), issued.envelope)
+        _write_private(layout.grant_file(file), issued.envelope)
     return DevNetwork(layout, dids, tuple(created), _commands(layout, dids, names, grants))
 
 
 def _commands(layout: DevLayout, dids: dict[str, str], names: Sequence[str],
-              grants: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+              grants: Sequence[tuple[str, str, str]]) -> tuple[str, ...]:
     lines = [f"export UCAN_KEYSTORE={shlex.quote(str(layout.keystore))}"]
     lines += [f"ucan key new {name}" for name in names]
     lines += [f"ucan grant --as {ORG} --aud {dids[name]} --cmd {command} "
-              f"--exp {GRANT_LIFETIME_TEXT} -o {shlex.quote(str(layout.grant_file(name)))}"
-              for name, command in grants]
+              f"--exp {GRANT_LIFETIME_TEXT} -o {shlex.quote(str(layout.grant_file(file)))}"
+              for file, name, command in grants]
     return tuple(lines)
 
 

@@ -28,6 +28,7 @@ from ._watch import Watch
 DID_TAIL = 8
 OUTPUT_LINES = 3
 RECENT_LINES = 6
+WHY_LINES = 12
 
 
 class Names:
@@ -81,8 +82,10 @@ def _event_text(event: EventView, name: Names) -> str:
             listed = payload.get("nodes", ())
             nodes = ", ".join(map(str, listed if isinstance(listed, list | tuple) else [listed]))
             text = f"committed {nodes} on {name(str(payload.get('provider', '')))}"
-        case "unplaceable":
-            text = f"not placeable yet: {_first_line(payload.get('explanation', ''))}"
+        case "unplaceable":  # recorded once per distinct answer: all of it, declines too
+            lines = unplaceable_lines(payload.get("explanation", ""))
+            text = f"not placeable yet: {lines[0] if lines else ''}"
+            text += "".join(f"\n  | {line}" for line in lines[1:])
         case "step" | "revert":
             text = f"{event.kind}: {_first_line(payload.get('detail', payload.get('step')))}"
         case _:
@@ -90,6 +93,18 @@ def _event_text(event: EventView, name: Names) -> str:
                 f"{key}={_short(value, name)}"
                 for key, value in sorted(payload.items(), key=lambda item: str(item[0])))
     return text
+
+
+def unplaceable_lines(explanation: Any) -> list[str]:
+    """An unplaceable explanation's lines (the solver's, then the declines), at most
+    `WHY_LINES`, the last saying how many more there were."""
+    lines = [line.strip()[:300] for line in str(explanation).strip().splitlines()
+             if line.strip()]
+    if lines and lines[0].startswith("cannot place the ensemble: "):
+        lines[0] = lines[0][len("cannot place the ensemble: "):]
+    if len(lines) > WHY_LINES:
+        lines = [*lines[:WHY_LINES - 1], f"(and {len(lines) - WHY_LINES + 1} more lines)"]
+    return lines
 
 
 def _short(value: Any, name: Names) -> str:
@@ -166,9 +181,17 @@ class LiveView:
         self.clock = clock
         self.started = clock()
         self.recent: list[str] = []
+        self.why: list[str] = []  # why it is not placed yet, until it is
 
     def add(self, event: EventView) -> None:
-        self.recent = [*self.recent, *event_line(event, self.name).splitlines()][-RECENT_LINES:]
+        lines = event_line(event, self.name).splitlines()
+        if event.kind == "unplaceable":
+            self.why = unplaceable_lines(event.payload.get("explanation", ""))
+            lines = lines[:1]  # the rest stays shown as `why`, once
+        elif event.kind == "phase" and event.payload.get("phase") not in ("bidding",
+                                                                           "solving"):
+            self.why = []
+        self.recent = [*self.recent, *lines][-RECENT_LINES:]
 
     def __rich__(self) -> RenderableType:
         view = self.watch.view
@@ -177,6 +200,9 @@ class LiveView:
             Text.assemble(("deployment ", "bold"), (printable(self.deployment), "bold cyan"),
                           elapsed)
             if view is None else status_table(view, self.watch.outputs, self.name, elapsed)]
+        if self.why:
+            parts.append(Text(printable(f"not placeable yet: {self.why[0]}"), style="yellow"))
+            parts.extend(Text(printable(f"  {line}"), style="yellow") for line in self.why[1:])
         parts.extend(Text(line, style="dim") for line in self.recent)
         return Group(*parts)
 

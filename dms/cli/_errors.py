@@ -35,9 +35,14 @@ class _OneLine(click.ClickException):
 
 class OperationFailed(_OneLine):
     """The node was reached and said no, or what was asked for failed; the message says
-    what and, when it can, what to do about it."""
+    what and, when it can, what to do about it. `refusal`: the name the node refused
+    with, for a command that expects one (e.g. `DeploymentEnded` ends `logs --follow`)."""
 
     exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, refusal: str | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 class Unreachable(_OneLine):

@@ -2,7 +2,8 @@
 
 A `Session` is `open_node` with no listen address, bootstrapped to the node's address,
 holding the user's key and grants: exactly what a Python script does. Each call is one
-UCAN invocation of `/dms/node/deployment/...`; there is no other door into the node.
+UCAN invocation of a root behavior (`/dms/node/deployment/...`, `/dms/node/info`, ...);
+there is no other door into the node.
 Failures become the CLI's errors: a refusal is `OperationFailed` naming the UCAN
 failure (and, for a missing grant, which one is missing and who can give it), silence
 or a broken link is `Unreachable`. What the node answers is structured into typed
@@ -29,18 +30,24 @@ from dms.actor import (
 from dms.deployment import (
     EVENTS,
     LIST,
+    LOGS,
     NEW,
+    PLAN,
     SHUTDOWN,
     STATUS,
     DeploymentId,
     DeploymentView,
     EventsQuery,
     EventView,
+    LogsRequest,
     NewDeployment,
+    PlanRequest,
+    PlanView,
 )
 from dms.net import NetError
 from dms.node import Node, open_node
-from ucan import Delegation, SigningKey, UcanError
+from dms.provider import wire
+from ucan import Delegation, SigningKey, UcanError, proves
 
 from ._errors import OperationFailed, Unreachable
 
@@ -110,6 +117,14 @@ class Session:
         return await self.call(EVENTS, EventsQuery(deployment, after, wait), EventsPage,
                                timeout=wait + CALL_TIMEOUT)
 
+    async def logs(self, deployment: str, allocation: str,
+                   query: wire.LogsQuery) -> wire.LogsReply:
+        return await self.call(LOGS, LogsRequest(deployment, allocation, query), wire.LogsReply)
+
+    async def plan(self, ensemble: str, timeout: float) -> PlanView:
+        return await self.call(PLAN, PlanRequest(ensemble, timeout), PlanView,
+                               timeout=timeout + CALL_TIMEOUT)
+
     async def shutdown(self, deployment: str) -> str:
         return str((await self.call(SHUTDOWN, DeploymentId(deployment), dict))["phase"])
 
@@ -118,7 +133,7 @@ class Session:
         try:
             reply = await self.node.root.invoke(self.handle, command, args, timeout=timeout)
         except RemoteError as refused:
-            raise OperationFailed(self._refusal(refused)) from None
+            raise OperationFailed(self._refusal(refused), refusal=refused.name) from None
         except RequestTimeout as silent:
             raise Unreachable(f"{self.target.address}: {silent}") from None
         except Undeliverable as lost:
@@ -132,9 +147,14 @@ class Session:
     def _refusal(self, refused: RemoteError) -> str:
         text = f"refused: {refused.name}: {refused.message}"
         if refused.name in CAPABILITY_FAILURES:
+            held = sorted({g.cmd for g in self.target.proofs if g.aud == self.target.key.did})
+            if held and not any(proves(cmd, refused.command) for cmd in held):
+                text += (f" (the grants you presented cover {', '.join(held)}, not "
+                         f"{refused.command})")
             text += (f" (the key {self.target.key.did} needs a grant of {refused.command} "
-                     f"from the node or one of its anchors: `ucan grant --as ORG --aud "
-                     f"{self.target.key.did} --cmd /dms/node/deployment`, then --proof FILE)")
+                     f"from the node or one of its anchors: on the node, `dms cap grant --to "
+                     f"{self.target.key.did} --cmd {refused.command} -o FILE` (or `ucan "
+                     f"grant --as ANCHOR ...`), then pass --proof FILE)")
         return text
 
 

@@ -8,20 +8,33 @@ config (`dms dev` writes one), resolved and checked before anything connects.
     --proof FILE     grants to present (default: the config's for its key)
     --data-dir DIR   where the client config is (default $DMS_DATA_DIR or
                      ~/.local/share/dms)
+
+With no client config in the data directory but a node's (`dms init` made it), the
+command talks to that node as its owner: its listen address (on loopback when it
+listens on every interface), its DID, the `user` key and the owner's grant there.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from dms.net._websocket import parse_ws_address
 from dms.node._command import check_ws_address, load_key_or_exit, read_grants
-from ucan.keystore import keystore_directory, open_key
+from dms.node._config import NODE_KEY, USER_KEY, DataLayout, InvalidNodeConfig, read_node_config
+from ucan.keystore import Keystore, KeystoreError, keystore_directory, open_key
 
-from ._config import InvalidClientConfig, config_path, data_directory, read_client_config
+from ._config import (
+    ClientConfig,
+    InvalidClientConfig,
+    config_path,
+    data_directory,
+    read_client_config,
+)
 from ._errors import Mistake
 from ._session import Target
 
@@ -61,9 +74,12 @@ def resolve_target(data_dir: str | None, node: str | None, as_name: str | None,
         config = read_client_config(path)
     except InvalidClientConfig as exc:
         raise Mistake(f"client config {exc}") from None
+    if config is None:
+        config = _own_node(path.parent)
     if node is None and config is None:
         raise Mistake(f"no node to talk to: there is no client config at {path} (start "
-                      f"`dms dev`, or pass --node ws://HOST:PORT --as NAME)")
+                      f"`dms dev`, make a node with `dms init`, or pass --node ws://HOST:PORT "
+                      f"--as NAME)")
     if as_name is None and config is None:
         raise Mistake("--as NAME: which of your keys to act as (no client config names one)")
     ours = config is not None and as_name in (None, config.key)
@@ -78,3 +94,29 @@ def resolve_target(data_dir: str | None, node: str | None, as_name: str | None,
                   did=config.node_did if same_node and config is not None else None,
                   key=key, proofs=tuple(grants),
                   names=dict(config.names) if config is not None else {})
+
+
+def _own_node(data_dir: Path) -> ClientConfig | None:
+    """The owner's view of the node whose data directory this is (None: it is not one)."""
+    layout = DataLayout(data_dir)
+    try:
+        settings = read_node_config(layout.config)
+    except InvalidNodeConfig as exc:
+        raise Mistake(f"config {exc}") from None
+    keys = Keystore(layout.keystore)
+    if settings is None or not keys.path_of(NODE_KEY).exists():
+        return None
+    host, port = parse_ws_address(settings.listen)
+    if port == 0:
+        raise Mistake(f"the node of {data_dir} listens on port 0 (one picked when it starts): "
+                      f"pass --node with the address it printed")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    try:
+        did = keys.did(NODE_KEY)
+    except KeystoreError as exc:
+        raise Mistake(str(exc)) from None
+    shown = f"[{host}]" if ":" in host else host
+    return ClientConfig(node=f"ws://{shown}:{port}", node_did=did,
+                        keystore=str(layout.keystore), key=USER_KEY,
+                        proofs=(str(layout.user_grant),) if layout.user_grant.exists() else (),
+                        names={did: "node"}, written_by=f"dms init ({layout.config})")

@@ -14,10 +14,19 @@ from dms.deployment._orchestrator import (
     Orchestrator,
     ProviderFailed,
 )
+from dms.deployment._plan import (
+    PlannedDecline,
+    PlannedLink,
+    PlannedNode,
+    PlanRequest,
+    PlanView,
+)
 from dms.deployment._service import (
     EVENTS,
     LIST,
+    LOGS,
     NEW,
+    PLAN,
     SHUTDOWN,
     STATUS,
     AllocationView,
@@ -26,6 +35,7 @@ from dms.deployment._service import (
     DeploymentView,
     EventsQuery,
     EventView,
+    LogsRequest,
     NewDeployment,
     deployment_markets,
 )
@@ -33,7 +43,9 @@ from dms.deployment._service import (
 __all__ = [
     "EVENTS",
     "LIST",
+    "LOGS",
     "NEW",
+    "PLAN",
     "SHUTDOWN",
     "STATUS",
     "AllocationView",
@@ -45,8 +57,14 @@ __all__ = [
     "DeploymentView",
     "EventView",
     "EventsQuery",
+    "LogsRequest",
     "NewDeployment",
     "Orchestrator",
+    "PlanRequest",
+    "PlanView",
+    "PlannedDecline",
+    "PlannedLink",
+    "PlannedNode",
     "ProviderFailed",
     "deployment_markets",
 ]

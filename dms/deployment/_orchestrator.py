@@ -113,6 +113,28 @@ class DeploymentFailed(Exception):
     """The deployment cannot be done; the message says why, for the user."""
 
 
+class NeverPlaceable(DeploymentFailed):
+    """Some ensemble node has no candidate, and every provider that answered declined
+    it for a reason that waiting does not change (see `PERMANENT`): asking again until
+    the deadline would only make the user wait for the same answer."""
+
+    def __init__(self, unplaceable: DeploymentUnplaceable, nodes: list[str]) -> None:
+        super().__init__(f"no provider that answered can ever host {', '.join(nodes)}: "
+                         f"{unplaceable.text()}")
+        self.unplaceable = unplaceable
+        self.nodes = nodes
+
+
+PERMANENT = frozenset({"executor", "location", "pinned", "excluded"})
+"""Decline requirements that do not change while a provider runs: unlike free cpu, ram,
+disk, gpus or ports, no other deployment's end makes them met."""
+CAPABILITY = frozenset({"executor", "location"})
+"""The permanent ones about what a provider is, not about which peer it is: a node only
+pinned or excluded away from those that answered may be for one still to answer."""
+LOGS_TIMEOUT = 10.0
+"""Seconds a provider has to answer for an allocation's output."""
+
+
 MEASURED_PAIRS = 32
 """Provider pairs whose bandwidth one round measures at most."""
 STALE = frozenset({"InsufficientCapacity", "TooManyReservations"})
@@ -178,6 +200,9 @@ class Orchestrator(Role):
         self.assignment: Assignment | None = None
         self._moved_to: dict[str, Handle] = {}  # providers a redeploy added
         self._asked_again: dict[str, float] = {}  # provider -> when it was last looked up
+        # per provider, the nodes it can never host and the PERMANENT reasons why
+        self._never: dict[str, dict[str, frozenset[str]]] = {}
+        self._explained: object = None  # what the last "unplaceable" event said
 
     # -- answers from providers ---------------------------------------------------------
 
@@ -197,9 +222,15 @@ class Orchestrator(Role):
         self._network_offers[peer] = NetworkOffer.from_bid(answer.network, answer.subnets)
         if answer.bid is not None:
             window.add_bid(attrs.evolve(answer.bid, peer=peer))
+        never: dict[str, frozenset[str]] = {}
         if answer.decline is not None:
             for decline in NodeDecline.split(attrs.evolve(answer.decline, peer=peer)):
                 window.add_decline(decline)
+            for node in answer.decline.nodes:
+                why = frozenset(u.requirement for u in answer.decline.of(node)) & PERMANENT
+                if why:
+                    never[node] = why
+        self._never[peer] = never  # its newest answer replaces the last
         self._answers += 1
         self._answered.set()
 
@@ -363,7 +394,10 @@ class Orchestrator(Role):
                 await self._enter(P.SOLVING, str(failure))
         await self._flush_phase_events()
 
-    async def _bid_until_placeable(self, actor: Actor, window: BidWindow) -> Placement:
+    async def _bid_until_placeable(self, actor: Actor, window: BidWindow, *,
+                                   once: bool = False) -> Placement:
+        """Rounds of bids until the solver finds a placement; `once`: one round only,
+        then DeploymentUnplaceable (NeverPlaceable at once when waiting cannot help)."""
         request = wire.BidRequest(self.id, self.journal.record.ensemble, actor.handle)
         while True:
             if self.lifecycle.phase is not P.BIDDING:
@@ -380,12 +414,38 @@ class Orchestrator(Role):
                 try:
                     return await self._solve(window)
                 except DeploymentUnplaceable as unplaceable:
-                    self._last_reason = unplaceable.text()
-                    await self.journal.event("unplaceable",
-                                             explanation=self._last_reason[:4000])
+                    await self._unplaceable(unplaceable)
+                    if nodes := self._never_placeable(window):
+                        raise NeverPlaceable(unplaceable, nodes) from None
+                    last = unplaceable
                 # Solve again on each new answer until the round ends, then ask again.
                 if not await self._next_answer(seen, closes):
+                    if once:
+                        raise last
                     break
+
+    async def _unplaceable(self, unplaceable: DeploymentUnplaceable) -> None:
+        """Keep why it is not placeable; an event only when that changed (each round
+        mostly repeats the last one's answer, and a user reads it once)."""
+        self._last_reason = unplaceable.text()
+        why = unplaceable.explanation
+        same = (why.reason, why.nodes, why.conflicts, unplaceable.declines,
+                sorted(unplaceable.excluded.items()))  # not its round count, nor timings
+        if same != self._explained:
+            self._explained = same
+            await self.journal.event("unplaceable", explanation=self._last_reason[:4000])
+
+    def _never_placeable(self, window: BidWindow) -> list[str]:
+        """The nodes without a candidate that every provider heard from (its newest
+        answer) declined for good (`PERMANENT`), one of them for what it is
+        (`CAPABILITY`); empty while any might still take it."""
+        if not self._never:
+            return []
+        return sorted(
+            node.name for node in self.requirements.nodes
+            if not window.candidates(node.name)
+            and all(node.name in never for never in self._never.values())
+            and any(never[node.name] & CAPABILITY for never in self._never.values()))
 
     async def _next_answer(self, seen: int, until: float) -> bool:
         """Wait until a provider has answered since `seen` answers (True), or `until`
@@ -608,6 +668,78 @@ class Orchestrator(Role):
                                    proofs=proofs)
         return _report(reply)
 
+    # -- what users ask of a running deployment -----------------------------------------
+
+    async def logs(self, allocation: str, query: wire.LogsQuery) -> wire.LogsReply:
+        """`allocation`'s output, asked of its allocation actor as the orchestrator that
+        allocated it (nobody else may). BehaviorFailed naming the allocation when it is
+        not one of the deployment's, is not allocated (yet, or any more: its provider
+        was lost) or its provider does not answer."""
+        if allocation not in self.ensemble.allocations:
+            known = ", ".join(sorted(self.ensemble.allocations))
+            raise BehaviorFailed(f"deployment {self.id} has no allocation {allocation!r} "
+                                 f"(it has: {known})", name="UnknownAllocation")
+        placed = self.placed.get(allocation)
+        recorded = self.journal.record.allocations.get(allocation)
+        if placed is None:
+            if recorded is not None:
+                raise BehaviorFailed(f"allocation {allocation}: its provider "
+                                     f"{recorded.provider} is gone (lost while it ran); "
+                                     f"its output went with it", name="ProviderGone")
+            raise BehaviorFailed(f"allocation {allocation} of deployment {self.id} is not "
+                                 f"allocated yet (phase {self.lifecycle.phase.value})",
+                                 name="NotAllocated")
+        proofs = () if placed.proof is None else (placed.proof,)
+        answer: list[Any] = []  # the reply, or the ActorError instead
+
+        async def ask(scope: trio.CancelScope) -> None:
+            try:
+                answer.append(await self.actor.invoke(
+                    placed.actor, wire.ALLOCATION_LOGS, query, proofs=proofs,
+                    timeout=min(LOGS_TIMEOUT, self.settings.request_timeout)))
+            except ActorError as error:
+                answer.append(error)
+            scope.cancel()
+
+        # A shutdown stops the allocation actor, which then never answers: the reader
+        # is told at once instead of when the request times out.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask, nursery.cancel_scope)
+            nursery.start_soon(_cancel_when, self.shutdown_requested, nursery.cancel_scope)
+        if not answer:
+            raise BehaviorFailed(f"deployment {self.id} is shutting down: its allocations, "
+                                 f"and their output, are going", name="DeploymentEnded")
+        reply = answer[0]
+        if isinstance(reply, RemoteError):
+            raise BehaviorFailed(f"allocation {allocation}: its provider {placed.provider} "
+                                 f"refused: {reply.name}: {reply.message}",
+                                 name="ProviderRefused")
+        why = (str(reply) or type(reply).__name__) if isinstance(reply, ActorError) else ""
+        if not why:
+            try:
+                return structure_args(reply, wire.LogsReply)
+            except ValueError as malformed:
+                why = f"it answered something malformed: {malformed}"
+        raise BehaviorFailed(f"allocation {allocation}: its provider {placed.provider} is "
+                             f"gone or does not answer ({why})", name="ProviderGone")
+
+    async def plan(self, actor: Actor, timeout: float) -> Placement | DeploymentUnplaceable:
+        """Ask for bids and solve, as a deployment does, and stop there: nothing is
+        committed (a bid holds nothing on its provider). One round: the placement it
+        allows, or why there is none now; `timeout` bounds the round."""
+        window = self.window = self._new_window()
+        with trio.move_on_after(timeout):
+            try:
+                return await self._bid_until_placeable(actor, window, once=True)
+            except NeverPlaceable as never:
+                return never.unplaceable
+            except DeploymentUnplaceable as unplaceable:
+                return unplaceable
+        try:  # the round was cut short: what the answers so far allow
+            return await self._solve(window)
+        except DeploymentUnplaceable as unplaceable:
+            return unplaceable
+
     # -- running ------------------------------------------------------------------------
 
     async def _supervise(self, actor: Actor) -> str:
@@ -820,6 +952,11 @@ class Orchestrator(Role):
             self.lifecycle.enter(P.FAILED, trio.current_time(), reason)
         await self.journal.update(phase=P.FAILED, failure=reason[:8000])
         await self.journal.event("phase", phase=P.FAILED.value, detail=reason[:4000])
+
+
+async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def _levels(depends_on: Mapping[str, tuple[str, ...]]) -> list[list[str]]:

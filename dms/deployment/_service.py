@@ -1,15 +1,19 @@
-"""A node's deployment service: `/dms/node/deployment/new`, `status`, `list`, `events`
-and `shutdown`, on the node's root actor.
+"""A node's deployment service: `/dms/node/deployment/new`, `status`, `list`, `events`,
+`logs`, `plan` and `shutdown`, on the node's root actor.
 
 `new` validates the ensemble (every problem at once; nothing is created for an invalid
 one), spawns an orchestrator actor with exactly `/dms/deployment` for the deployment's
 life and answers at once with the deployment's id. The other commands work by id,
 for the user who created it or anyone that user delegated to (the creator is an
-issuer in the caller's chain).
+issuer in the caller's chain). `logs` reads an allocation's output through the
+deployment's orchestrator (only it may ask the allocation actor); `plan` asks for bids
+and solves as `new` would, commits nothing and answers with the placement it found or
+why there is none.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import uuid
@@ -21,7 +25,7 @@ import attrs
 
 from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
 from dms.cleanup import shielded_cleanup
-from dms.ensemble import EnsembleError, load_ensemble
+from dms.ensemble import Ensemble, EnsembleError, load_ensemble
 from dms.provider import wire
 from dms.store import (
     DeploymentPhase,
@@ -37,12 +41,15 @@ from ucan.command import proves
 from ._journal import DeploymentJournal
 from ._network import network_summary, recorded_order
 from ._orchestrator import DEFAULT_SETTINGS, DeploymentSettings, Orchestrator
+from ._plan import PlanRequest, PlanView, plan_of
 
 NEW = "/dms/node/deployment/new"
 STATUS = "/dms/node/deployment/status"
 LIST = "/dms/node/deployment/list"
 EVENTS = "/dms/node/deployment/events"
 SHUTDOWN = "/dms/node/deployment/shutdown"
+LOGS = "/dms/node/deployment/logs"
+PLAN = "/dms/node/deployment/plan"
 ORCHESTRATOR_COMMANDS = ("/dms/deployment",)
 MAX_DEPLOYMENTS = 1000
 """Deployments a node runs at once; past it `new` is refused."""
@@ -61,6 +68,19 @@ MAX_WAITING = 16
 past these `events` answers at once and the caller polls again."""
 MAX_WAITING_PER_USER = 4
 STOP_ALL_DEADLINE = 60.0
+MAX_LOG_READS = 16
+"""`logs` calls in flight at once on this node, and for one user (MAX_LOG_READS_PER_USER):
+each has a provider read up to a few MiB of files, so past these `logs` answers Busy."""
+MAX_LOG_READS_PER_USER = 4
+DEFAULT_PLAN_SECONDS = 10.0
+MAX_PLAN_SECONDS = 60.0
+MAX_PLANS = 8
+"""Plans at once on this node, and for one user (MAX_PLANS_PER_USER): each costs a
+broadcast to every provider and a solve. A plan also counts as a deployment starting
+(STARTING_AT_ONCE) and as one of its user's (MAX_DEPLOYMENTS_PER_USER) while it runs."""
+MAX_PLANS_PER_USER = 2
+PLANS_PER_MINUTE = 20
+"""Plans one user may begin in any minute (a broadcast each, however short)."""
 BEFORE_RUNNING = (DeploymentPhase.PENDING, DeploymentPhase.BIDDING, DeploymentPhase.SOLVING,
                   DeploymentPhase.COMMITTING, DeploymentPhase.ALLOCATING)
 
@@ -82,6 +102,13 @@ class EventsQuery:
     id: str
     after: int = 0
     wait: float = 0.0  # seconds to wait for an event after `after` (at most 30)
+
+
+@attrs.frozen
+class LogsRequest:
+    id: str
+    allocation: str
+    query: wire.LogsQuery = wire.LogsQuery()
 
 
 @attrs.frozen
@@ -147,40 +174,19 @@ class DeploymentService(Role):
         self.settings = settings
         self.deployments: dict[str, _Running] = {}
         self._waiting: Counter[str] = Counter()  # events calls waiting now, per user
+        self._reading: Counter[str] = Counter()  # logs calls in flight, per user
+        self._planning: Counter[str] = Counter()  # plans running, per user
+        self._planned: dict[str, collections.deque[float]] = {}  # per user, plans' starts
 
     @behavior(NEW, args=NewDeployment)
     async def new(self, message: Message[NewDeployment]) -> DeploymentId:
         order = message.args
-        if len(order.ensemble.encode()) > wire.MAX_ENSEMBLE_TEXT:
-            raise BehaviorFailed(f"ensemble: over {wire.MAX_ENSEMBLE_TEXT} bytes",
-                                 name="InvalidArgs")
-        try:
-            ensemble = load_ensemble(order.ensemble, file="<ensemble>",
-                                     limits=wire.ensemble_limits(order.ensemble))
-        except EnsembleError as error:
-            raise BehaviorFailed(str(error), name="InvalidEnsemble") from None
+        ensemble = _ensemble(order.ensemble)
         for name, seconds in (("deadline", order.deadline), ("duration", order.duration)):
-            if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-                raise BehaviorFailed(f"{name}: must be a number of seconds > 0",
-                                     name="InvalidArgs")
-        markets = sorted(self.market())
-        if not markets:
-            raise BehaviorFailed(
-                f"this node holds no grant of {wire.REQUEST}: no provider would take its "
-                f"requests (an organisation grants it with `ucan delegate ... "
-                f"/dms/deployment`)", name="NoDeploymentAuthority")
-        live = [d for d in self.deployments.values() if not d.final]
-        if len(live) >= MAX_DEPLOYMENTS:
-            raise BehaviorFailed(f"this node runs {MAX_DEPLOYMENTS} deployments already",
-                                 name="Busy")
-        if sum(d.journal.record.phase in BEFORE_RUNNING for d in live) >= STARTING_AT_ONCE:
-            raise BehaviorFailed(f"this node is starting {STARTING_AT_ONCE} deployments "
-                                 f"already; try again when some are running", name="Busy")
+            _check_seconds(name, seconds)
+        markets = self._markets()
         user = _user(message)
-        if sum(1 for d in live if d.user == user) >= MAX_DEPLOYMENTS_PER_USER:
-            raise BehaviorFailed(f"you run {MAX_DEPLOYMENTS_PER_USER} deployments on this "
-                                 f"node already (shut one down first)",
-                                 name="TooManyDeployments")
+        self._check_room(user)
         now = self.clock()
         deadline = order.deadline or self.settings.deadline
         record = DeploymentRecord(id=str(uuid.uuid4()), owner=message.sender.id,
@@ -192,6 +198,32 @@ class DeploymentService(Role):
                                     hold=self.hold)
         await self._start(orchestrator, user)
         return DeploymentId(record.id)
+
+    def _markets(self) -> list[str]:
+        markets = sorted(self.market())
+        if not markets:
+            raise BehaviorFailed(
+                f"this node holds no grant of {wire.REQUEST}: no provider would take its "
+                f"requests (an organisation grants it with `ucan delegate ... "
+                f"/dms/deployment`)", name="NoDeploymentAuthority")
+        return markets
+
+    def _check_room(self, user: str) -> None:
+        """Busy / TooManyDeployments past the node's and the user's bounds; a running
+        plan counts as a deployment starting, and as one of its user's."""
+        live = [d for d in self.deployments.values() if not d.final]
+        if len(live) >= MAX_DEPLOYMENTS:
+            raise BehaviorFailed(f"this node runs {MAX_DEPLOYMENTS} deployments already",
+                                 name="Busy")
+        starting = sum(d.journal.record.phase in BEFORE_RUNNING for d in live)
+        if starting + sum(self._planning.values()) >= STARTING_AT_ONCE:
+            raise BehaviorFailed(f"this node is starting {STARTING_AT_ONCE} deployments "
+                                 f"already; try again when some are running", name="Busy")
+        if sum(1 for d in live if d.user == user) + self._planning[user] \
+                >= MAX_DEPLOYMENTS_PER_USER:
+            raise BehaviorFailed(f"you run {MAX_DEPLOYMENTS_PER_USER} deployments on this "
+                                 f"node already (shut one down first)",
+                                 name="TooManyDeployments")
 
     async def _start(self, orchestrator: Orchestrator, user: str) -> None:
         """Spawn the deployment's orchestrator actor: `/dms/deployment` only, and a
@@ -245,6 +277,84 @@ class DeploymentService(Role):
         last = events[-1].seq if events else query.after
         return {"events": [_event_view(e) for e in events],
                 "final": running.final and last >= journal.last_event}
+
+    @behavior(LOGS, args=LogsRequest)
+    async def logs(self, message: Message[LogsRequest]) -> wire.LogsReply:
+        """An allocation's output, read through the deployment's orchestrator: the
+        allocation actor answers only the orchestrator that allocated it."""
+        request = message.args
+        tail = request.query.tail
+        if isinstance(tail, bool) or not isinstance(tail, int) \
+                or not 0 <= tail <= wire.MAX_LOG_LINES:
+            raise BehaviorFailed(f"query.tail: {tail!r} is not a line count from 0 to "
+                                 f"{wire.MAX_LOG_LINES}", name="InvalidArgs")
+        running = await self._owned(message, request.id)
+        phase = running.journal.record.phase
+        if running.final or running.orchestrator is None \
+                or phase is DeploymentPhase.SHUTTING_DOWN \
+                or running.orchestrator.shutdown_requested.is_set():
+            raise BehaviorFailed(
+                f"deployment {request.id} has ended ({phase.value}): its allocations, and "
+                f"their output, are gone", name="DeploymentEnded")
+        user = _user(message)
+        if sum(self._reading.values()) >= MAX_LOG_READS \
+                or self._reading[user] >= MAX_LOG_READS_PER_USER:
+            raise BehaviorFailed("too many logs reads at once; try again", name="Busy")
+        self._reading[user] += 1
+        try:
+            return await running.orchestrator.logs(request.allocation, request.query)
+        finally:
+            _release(self._reading, user)
+
+    @behavior(PLAN, args=PlanRequest)
+    async def plan(self, message: Message[PlanRequest]) -> PlanView:
+        """Bid and solve as `new` would, on an actor of its own that is gone when the
+        answer is: nothing is committed, so no provider holds anything for a plan."""
+        order = message.args
+        ensemble = _ensemble(order.ensemble)
+        _check_seconds("timeout", order.timeout)
+        timeout = min(order.timeout or DEFAULT_PLAN_SECONDS, MAX_PLAN_SECONDS)
+        markets = self._markets()
+        user = _user(message)
+        self._check_room(user)
+        if sum(self._planning.values()) >= MAX_PLANS \
+                or self._planning[user] >= MAX_PLANS_PER_USER:
+            raise BehaviorFailed("too many plans at once; try again when one has answered",
+                                 name="Busy")
+        self._count_plan(user)
+        now = self.clock()
+        record = DeploymentRecord(id=str(uuid.uuid4()), owner=message.sender.id,
+                                  ensemble=order.ensemble, created_at=now, updated_at=now,
+                                  deadline=now + timeout)
+        orchestrator = Orchestrator(DeploymentJournal(record, None, self.clock), ensemble,
+                                    markets[0], attrs.evolve(self.settings, deadline=timeout))
+        self._planning[user] += 1
+        try:
+            actor = await self.actor.spawn(f"plan/{record.id}", commands=ORCHESTRATOR_COMMANDS,
+                                           lifetime=timeout + 30)
+            try:
+                actor.register(orchestrator)
+                result = await orchestrator.plan(actor, timeout)
+                assert orchestrator.window is not None
+                return plan_of(result, orchestrator.window.bids, orchestrator.measurements())
+            finally:
+                await actor.stop()
+        finally:
+            _release(self._planning, user)
+
+    def _count_plan(self, user: str) -> None:
+        """TooManyPlans past PLANS_PER_MINUTE begun by `user` in the last minute."""
+        now = self.clock()
+        starts = self._planned.setdefault(user, collections.deque())
+        while starts and starts[0] <= now - 60:
+            starts.popleft()
+        if len(starts) >= PLANS_PER_MINUTE:
+            raise BehaviorFailed(f"you began {PLANS_PER_MINUTE} plans in the last minute; "
+                                 f"wait a little", name="TooManyPlans")
+        starts.append(now)
+        for other in [u for u, times in self._planned.items() if not times or
+                      times[-1] <= now - 60]:
+            del self._planned[other]  # users with no plan in the last minute: forgotten
 
     @behavior(SHUTDOWN, args=DeploymentId)
     async def shutdown(self, message: Message[DeploymentId]) -> dict[str, str]:
@@ -310,6 +420,29 @@ class DeploymentService(Role):
         assert self.store is not None
         recent = self.store.call_now(NodeDatabase.recent_events, deployment, 1)
         return recent[-1].seq if recent else 0
+
+
+def _ensemble(text: str) -> Ensemble:
+    """The ensemble a user sent, read as providers will read it (InvalidEnsemble with
+    every problem at once)."""
+    if len(text.encode()) > wire.MAX_ENSEMBLE_TEXT:
+        raise BehaviorFailed(f"ensemble: over {wire.MAX_ENSEMBLE_TEXT} bytes",
+                             name="InvalidArgs")
+    try:
+        return load_ensemble(text, file="<ensemble>", limits=wire.ensemble_limits(text))
+    except EnsembleError as error:
+        raise BehaviorFailed(str(error), name="InvalidEnsemble") from None
+
+
+def _check_seconds(name: str, seconds: float | None) -> None:
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise BehaviorFailed(f"{name}: must be a number of seconds > 0", name="InvalidArgs")
+
+
+def _release(counter: Counter[str], user: str) -> None:
+    counter[user] -= 1
+    if not counter[user]:
+        del counter[user]
 
 
 def _user(message: Message[Any]) -> str:

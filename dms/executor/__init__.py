@@ -18,7 +18,7 @@ from dms.executor._errors import (
     ProvisionFailed,
 )
 from dms.executor._process import ProcessExecution, ProcessExecutor
-from dms.executor._protocol import Execution, Executor
+from dms.executor._protocol import Execution, Executor, PositionedLogs
 from dms.executor._spec import (
     ExecutionSpec,
     FileDelivery,
@@ -32,6 +32,8 @@ from dms.executor._status import (
     ExecutionStatus,
     ExitStatus,
     LimitEnforcement,
+    LogChunk,
+    LogPosition,
     Logs,
     ResourceStats,
 )
@@ -58,8 +60,11 @@ __all__ = [
     "ImageUnavailable",
     "InvalidSpec",
     "LimitEnforcement",
+    "LogChunk",
+    "LogPosition",
     "Logs",
     "NotAdoptable",
+    "PositionedLogs",
     "PortMapping",
     "ProcessExecution",
     "ProcessExecutor",

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from pathlib import Path
 from typing import BinaryIO
 
 import trio
+
+from dms.executor._status import LogChunk, LogPosition
 
 
 class RotatingLogFile:
@@ -24,6 +27,10 @@ class RotatingLogFile:
         self.backups = backups
         self.dropped_bytes = 0
         self.last_error: OSError | None = None
+        self.run = secrets.token_hex(8)
+        """This writer's name for its stream: positions in another run's stream (another
+        execution, or this one after a provider restart) mean nothing here."""
+        self.discarded = 0  # bytes rotated out of the oldest backup: positions start there
         self._file: BinaryIO | None = None
         self._size = 0
         try:
@@ -54,6 +61,10 @@ class RotatingLogFile:
         assert self._file is not None
         self._file.close()
         self._file = None
+        oldest = self.path.with_name(f"{self.path.name}.{self.backups}") if self.backups \
+            else self.path
+        with contextlib.suppress(OSError):
+            self.discarded += oldest.stat().st_size
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
         else:
@@ -109,3 +120,48 @@ def tail_lines(path: Path, lines: int) -> str:
     text = b"".join(collected).decode("utf-8", errors="replace")
     kept = text.splitlines(keepends=True)[-lines:]
     return "".join(kept)
+
+
+def _kept(log: RotatingLogFile) -> bytes:
+    """What the stream's files hold now, oldest first (at most max_bytes * (backups + 1))."""
+    parts = []
+    for index in range(log.backups, 0, -1):
+        with contextlib.suppress(OSError):
+            parts.append(log.path.with_name(f"{log.path.name}.{index}").read_bytes())
+    with contextlib.suppress(OSError):
+        parts.append(log.path.read_bytes())
+    return b"".join(parts)
+
+
+def read_log(log: RotatingLogFile, after: LogPosition | None, *, tail: int,
+             limit: int) -> LogChunk:
+    """The stream from `after` on (at most `limit` bytes, ending at a line's end when
+    cut), or without `after` its last `tail` lines (at most `limit` bytes of them).
+    A position of another run, or past the stream's end, is not trusted: the answer is
+    the tail again, marked `restarted`; one rotated away starts at the oldest byte kept,
+    saying how many were lost (`skipped`). Offset 0 is every run's start."""
+    data = _kept(log)
+    base = log.discarded
+    end = base + len(data)
+    if after is not None and after.offset == 0:  # nothing seen yet: any run's start
+        after = LogPosition(log.run, 0)
+    restarted = after is not None and (after.run != log.run or not 0 <= after.offset <= end)
+    if after is None or restarted:
+        lines = data.splitlines(keepends=True)[-tail:] if tail > 0 else []
+        text = b"".join(lines)
+        if len(text) > limit:
+            text = text[-limit:]
+            newline = text.find(b"\n")
+            if 0 <= newline < len(text) - 1:
+                text = text[newline + 1:]
+        return LogChunk(text.decode("utf-8", errors="replace"), LogPosition(log.run, end),
+                        restarted=restarted)
+    assert after is not None
+    start = max(after.offset, base)
+    piece = data[start - base:start - base + limit]
+    truncated = start + len(piece) < end
+    if truncated and (newline := piece.rfind(b"\n")) >= 0:
+        piece = piece[:newline + 1]
+    return LogChunk(piece.decode("utf-8", errors="replace"),
+                    LogPosition(log.run, start + len(piece)), skipped=start - after.offset,
+                    truncated=start + len(piece) < end)

@@ -61,7 +61,7 @@ from dms.executor._leader import (
     process_facts,
     still_running,
 )
-from dms.executor._logfile import RotatingLogFile, pump_into, tail_lines
+from dms.executor._logfile import RotatingLogFile, pump_into, read_log, tail_lines
 from dms.executor._procstat import group_members, group_stats
 from dms.executor._spec import ExecutionSpec, FileDelivery
 from dms.executor._status import (
@@ -70,6 +70,8 @@ from dms.executor._status import (
     ExecutionStatus,
     ExitStatus,
     LimitEnforcement,
+    LogChunk,
+    LogPosition,
     Logs,
     ResourceStats,
 )
@@ -420,6 +422,16 @@ class ProcessExecution:
             stdout=tail_lines(self._log("stdout"), tail),
             stderr=tail_lines(self._log("stderr"), tail) + losses,
         )
+
+    async def read_log(self, stream: str, after: LogPosition | None, *, tail: int,
+                       limit: int) -> LogChunk:
+        """One stream from a position on (`read_log` of its rotated files, in a
+        thread); before its output is pumped anywhere, nothing yet (from its start)."""
+        log = next((log for log in self._log_files if log.path == self._log(stream)), None)
+        if log is None:
+            return LogChunk("", LogPosition("", 0))
+        return await trio.to_thread.run_sync(
+            functools.partial(read_log, log, after, tail=tail, limit=limit))
 
     async def stats(self) -> ResourceStats:
         return await trio.to_thread.run_sync(group_stats, self.pid)

@@ -12,10 +12,18 @@ started, so no workload outlives the node code that owns it.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 from dms.executor._spec import ExecutionSpec
-from dms.executor._status import ExecResult, ExecutionStatus, ExitStatus, Logs, ResourceStats
+from dms.executor._status import (
+    ExecResult,
+    ExecutionStatus,
+    ExitStatus,
+    LogChunk,
+    LogPosition,
+    Logs,
+    ResourceStats,
+)
 
 
 class Execution(Protocol):
@@ -61,4 +69,16 @@ class Executor(Protocol):
     async def start(self, spec: ExecutionSpec) -> Execution:
         """Deliver files, run provision scripts, then start the workload. Raises
         ProvisionFailed (with the script output), InvalidSpec, EngineUnavailable."""
+        ...
+
+
+@runtime_checkable
+class PositionedLogs(Protocol):
+    """An execution whose output can be read on from a position (`dms logs --follow`
+    prints only what is new); one without gives tails only (`Execution.logs`)."""
+
+    async def read_log(self, stream: str, after: LogPosition | None, *, tail: int,
+                       limit: int) -> LogChunk:
+        """`stream` ("stdout" or "stderr") from `after` on, or its last `tail` lines;
+        at most `limit` bytes."""
         ...

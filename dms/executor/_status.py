@@ -84,6 +84,29 @@ class ExecResult:
 
 
 @attrs.frozen
+class LogPosition:
+    """A place in one run of an output stream: `offset` bytes from its start."""
+
+    run: str
+    offset: int
+
+
+@attrs.frozen
+class LogChunk:
+    """A piece of one output stream and where it ends (`next`: None when the executor
+    only gives tails, so nothing can be read on from it). `restarted`: the position asked
+    for was of another run, so this is the tail of the current one; `skipped`: bytes
+    between the position asked for and `text` that rotation took; `truncated`: more is
+    there already, past `next`."""
+
+    text: str
+    next: LogPosition | None = None
+    restarted: bool = False
+    skipped: int = 0
+    truncated: bool = False
+
+
+@attrs.frozen
 class Logs:
     stdout: str
     stderr: str

@@ -2,7 +2,15 @@
 
     dms node run --listen ws://0.0.0.0:7000 --keystore ~/.config/ucan/keys --state-dir ./state
     dms node run --provide cpu=2,ram=4Gi,disk=20Gi --anchor did:key:z...   # also a provider
+    dms node run --data-dir ~/node --location EU/DE/Berlin   # as `dms init` made it
     dms node ping ws://127.0.0.1:7000 --as me --proof grant.ucan
+
+With `--data-dir D` the settings come from `D/config.yaml` (`dms.node._config`; a flag
+given overrides its setting), the keystore is `D/keys` and the state directory
+`D/state`, where the node also finds the anchors `dms cap anchor` keeps.
+`--location` is told in the provider's bids (ensembles' location constraints match
+it); `--keep-workloads` leaves allocations running when the node stops, for the next
+start to re-adopt.
 
 The node's key is the keystore entry `--key-name` (default `node`, created on first
 use and announced on stderr, passphrase from $UCAN_PASSPHRASE or a prompt), so `ucan
@@ -13,7 +21,8 @@ state directory); `--anchor` adds roots of authority it accepts.
 Every node runs the deployment service (it orchestrates once it holds a grant of
 `/dms/deployment`); with `--provide` it also offers part of this machine to deployments.
 With `--json` the status lines are JSON: `listening` (address, DID, what it offers),
-`peers` (how many peers it is linked with, each time that changes) and `stopped`.
+`peers` (how many peers it is linked with, each time that changes) and `stopped`; and
+the node's log records go to stderr as JSON lines (text lines without it).
 `--exit-with-stdin` ties the node's life to the process that started it: it stops when
 its stdin closes, which the kernel does when that process ends in any way.
 
@@ -39,13 +48,24 @@ from typing import Any
 
 import click
 import trio
+from click.core import ParameterSource
 
 from dms._nursery import sole_failure
 from dms.actor import Handle, RemoteError, RequestTimeout
+from dms.ensemble._requirements import Location
 from dms.ensemble._units import format_size
 from dms.net import NetError
 from dms.net._websocket import parse_ws_address
+from dms.node._anchors import InvalidAnchors
 from dms.node._behaviors import PING
+from dms.node._config import (
+    DataLayout,
+    InvalidNodeConfig,
+    describe_location,
+    parse_location,
+    read_node_config,
+)
+from dms.node._logging import node_logging
 from dms.node._node import Node, load_node_key, open_node
 from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.node._state_lock import StateDirError
@@ -160,7 +180,7 @@ def run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
         if isinstance(failure, KeyboardInterrupt):
             click.echo("interrupted", err=True)
             return EXIT_INTERRUPTED
-        if isinstance(failure, (NetError, StateDirError, NetworkUnavailable)):
+        if isinstance(failure, (NetError, StateDirError, InvalidAnchors, NetworkUnavailable)):
             raise Mistake(str(failure)) from None
         raise
 
@@ -187,26 +207,41 @@ def _emit(as_json: bool, record: dict[str, Any], text: str) -> None:
 
 @click.group()
 def node() -> None:
-    """Run a node, or ping one."""
+    """Run a node; ping one, or ask what it is, sees and offers."""
+
+
+def _location(ctx: click.Context, param: click.Parameter, value: str | None) -> Location | None:
+    if value is None:
+        return None
+    try:
+        return parse_location(value)
+    except ValueError as exc:
+        raise Mistake(f"--location: {exc}") from None
 
 
 @node.command()
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="A data directory made by `dms init`: its config.yaml gives the settings "
+                   "below (a flag overrides its setting), its keys/ the keystore, its state/ "
+                   "the state directory.")
 @click.option("--listen", default="ws://127.0.0.1:0", show_default=True, callback=check_ws_address,
               help="Address to listen on (port 0 picks a free one).")
 @click.option("--bootstrap", multiple=True, metavar="ADDRESS", callback=check_ws_address,
               help="Peers to dial (repeat).")
 @click.option("--anchor", multiple=True, metavar="DID", callback=_did_keys,
-              help="A root of authority to accept besides the node's own DID (repeat).")
+              help="A root of authority to accept besides the node's own DID and the anchors "
+                   "kept in the state directory (repeat).")
 @click.option("--proof", multiple=True, metavar="FILE",
               help="A grant (.ucan or container text) the node holds (repeat).")
 @click.option("--keystore", type=click.Path(file_okay=False),
-              help="Keystore directory (default $UCAN_KEYSTORE or ~/.config/ucan/keys).")
+              help="Keystore directory (default DATA_DIR/keys, else $UCAN_KEYSTORE or "
+                   "~/.config/ucan/keys).")
 @click.option("--key-name", default="node", show_default=True,
               help="The node's key in the keystore (created on first use).")
 @click.option("--ephemeral", is_flag=True, help="Use a fresh key instead of the keystore.")
 @click.option("--state-dir", type=click.Path(file_okay=False),
-              help="Keep held grants and known revocations here across restarts "
-                   "(one node at a time).")
+              help="Keep held grants, anchors and known revocations here across restarts "
+                   "(one node at a time; default DATA_DIR/state).")
 @click.option("--provide", "offer", metavar="OFFER", callback=_offer,
               help="Also be a provider, offering at most this of the machine: "
                    "cpu=2,ram=4Gi,disk=20Gi,gpus=0 (a value may be a share: cpu=50%), "
@@ -219,28 +254,65 @@ def node() -> None:
 @click.option("--ports", "public_ports", metavar="PORTS", callback=_ports,
               help="Host ports a provider's workloads may publish (an ensemble's "
                    "`ports`): 8000-8999,9100 (default: none).")
+@click.option("--location", metavar="CONTINENT/COUNTRY/CITY", callback=_location,
+              help="Where this provider is, told in its bids: ensembles' location "
+                   "constraints match it (e.g. EU/DE/Berlin; later parts may be left out).")
+@click.option("--keep-workloads", is_flag=True,
+              help="When the node stops, leave its workloads running; the next start "
+                   "re-adopts them (needs a state directory).")
 @click.option("--network", is_flag=True,
               help="Give a provider's process allocations the ensemble network: each in "
                    "a namespace with a private 10/8 address and <name>.internal names, "
                    "packets to other providers over the node's links (needs root, "
                    "/dev/net/tun and iproute2).")
 @click.option("--work-dir", type=click.Path(file_okay=False),
-              help="Where a provider's workloads keep their files (default STATE_DIR/work, "
-                   "or a temporary directory removed when the node stops).")
+              help="Where a provider's workloads keep their files (default DATA_DIR/work, "
+                   "STATE_DIR/work, or a temporary directory removed when the node stops).")
 @click.option("--exit-with-stdin", is_flag=True,
               help="Stop when stdin closes (the node ends with the process that started it).")
-@click.option("--json", "as_json", is_flag=True, help="Print status lines as JSON.")
-def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
-        proof: tuple[str, ...], keystore: str | None, key_name: str, ephemeral: bool,
-        state_dir: str | None, offer: OnboardingLimits | None, executors: tuple[str, ...],
-        price: float, public_ports: frozenset[int], network: bool, work_dir: str | None,
-        exit_with_stdin: bool, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print status lines as JSON, and log records as JSON lines on stderr.")
+@click.pass_context
+def run(ctx: click.Context, data_dir: str | None, listen: str, bootstrap: tuple[str, ...],
+        anchor: tuple[str, ...], proof: tuple[str, ...], keystore: str | None, key_name: str,
+        ephemeral: bool, state_dir: str | None, offer: OnboardingLimits | None,
+        executors: tuple[str, ...], price: float, public_ports: frozenset[int],
+        location: Location | None,
+        keep_workloads: bool, network: bool, work_dir: str | None, exit_with_stdin: bool,
+        as_json: bool) -> None:
     """Run a node until interrupted (Ctrl-C or SIGTERM: exit 0). Exit 2 on a usage
-    mistake (bad address, anchor, proof or offer, missing keystore, port in use, state
-    directory held by another node, --network where the host cannot run it), 130 when
-    interrupted while starting."""
+    mistake (bad address, anchor, proof, offer or config, missing keystore, port in
+    use, state directory held by another node, --network where the host cannot run it),
+    130 when interrupted while starting."""
+    if data_dir is not None:
+        layout = DataLayout(Path(data_dir).expanduser())
+        try:
+            config = read_node_config(layout.config)
+        except InvalidNodeConfig as exc:
+            raise Mistake(f"config {exc}") from None
+        if config is None:
+            raise Mistake(f"--data-dir {data_dir}: no {layout.config.name} there (make one "
+                          f"with `dms init --data-dir {data_dir}`)")
+
+        def given(name: str) -> bool:
+            return ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+
+        listen = listen if given("listen") else config.listen
+        bootstrap = bootstrap if given("bootstrap") else config.bootstrap
+        offer = offer if given("offer") else config.offer
+        executors = executors if given("executors") else config.executors
+        price = price if given("price") else config.price
+        public_ports = public_ports if given("public_ports") else config.public_ports
+        location = location if location is not None else config.location
+        keep_workloads = keep_workloads or config.keep_workloads
+        keystore = keystore if keystore is not None else str(layout.keystore)
+        state_dir = state_dir if state_dir is not None else str(layout.state)
+        work_dir = work_dir if work_dir is not None else str(layout.work(config))
     if network and offer is None:
         raise Mistake("--network: only a provider hosts the ensemble network (add --provide)")
+    if keep_workloads and state_dir is None:
+        raise Mistake("--keep-workloads needs a state directory (--state-dir or --data-dir): "
+                      "the next start finds the workloads there")
     grants = read_grants(proof)
     key = SigningKey.generate() if ephemeral else load_key_or_exit(lambda: _node_key(keystore, key_name))
     with contextlib.ExitStack() as stack:
@@ -251,9 +323,11 @@ def run(listen: str, bootstrap: tuple[str, ...], anchor: tuple[str, ...],
                             stack.enter_context(tempfile.TemporaryDirectory(prefix="dms-work-")))
             provider = ProviderConfig(work_dir, tuple(ExecutorKind(e) for e in executors),
                                       limits=offer, price=price, public_ports=public_ports,
-                                      network=network)
+                                      location=location or Location(),
+                                      keep_workloads=keep_workloads, network=network)
+        stack.enter_context(node_logging(as_json))
         status = run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir, provider,
-                           exit_with_stdin, as_json)
+                          exit_with_stdin, as_json)
     raise SystemExit(status)
 
 
@@ -284,13 +358,15 @@ def _offers(running: Node) -> dict[str, Any] | None:
         return None
     offered = running.provider.book.offered
     return {"millicores": offered.millicores, "ram": offered.ram, "disk": offered.disk,
-            "gpus": len(offered.gpus), "executors": sorted(offered.executor_names)}
+            "gpus": len(offered.gpus), "executors": sorted(offered.executor_names),
+            "location": describe_location(offered.location), "price": running.provider.price}
 
 
 def _describe_offer(offers: dict[str, Any]) -> str:
     return (f"cpu {offers['millicores'] / 1000:g}, ram {format_size(offers['ram'])}, "
             f"disk {format_size(offers['disk'])}, {offers['gpus']} gpus, executors "
-            f"{', '.join(offers['executors']) or 'none'}")
+            f"{', '.join(offers['executors']) or 'none'}"
+            + (f", in {offers['location']}" if offers["location"] else ""))
 
 
 PEERS_CHECK = 0.25

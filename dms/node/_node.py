@@ -10,6 +10,7 @@ before any actor sees it.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import math
 import os
 import time
@@ -43,11 +44,13 @@ from dms.net import (
     Transport,
     WebsocketTransport,
 )
-from dms.node._behaviors import NodeBehaviors
+from dms.node._anchors import read_anchors
+from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
 from dms.node._carrier import MeshCarrier
 from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
 from dms.node._state_lock import hold_state_dir
-from dms.provider import ProviderConfig, ProviderService, open_provider
+from dms.node._state_watch import StateWatch
+from dms.provider import Capacity, ProviderConfig, ProviderService, open_provider
 from dms.store import NodeStore
 from ucan import (
     Delegation,
@@ -118,7 +121,9 @@ class Node:
         self.system = ActorSystem(key, MeshCarrier(mesh), self.trust, clock=clock,
                                   policy=policy, message_ttl=message_ttl,
                                   replays=replays, revoke_grant=self._revoke_grant)
-        self.root.register(NodeBehaviors(self.did, clock, mesh))
+        self.started = clock()
+        self.root.register(NodeBehaviors(self.did, clock, mesh, info=self.describe,
+                                         resources=self.offering))
         _NODES[id(self.system)] = self
 
     def __repr__(self) -> str:
@@ -211,6 +216,36 @@ class Node:
         return {peer: info.rtt_ms for peer, info in self.mesh.peers.items()
                 if info.connected and info.rtt_ms is not None}
 
+    def describe(self) -> NodeInfo:
+        """What `/dms/node/info` answers."""
+        markets = tuple(deployment_markets(self.trust.provided.values(), self.did))
+        roles = (("orchestrator",) if markets else ()) + (
+            ("provider",) if self.provider is not None else ())
+        service = self.deployments
+        active = 0 if service is None else sum(
+            not known.final for known in service.deployments.values())
+        now = self.clock()
+        return NodeInfo(did=self.did, address=self.address, version=_version(),
+                        started=self.started, uptime=round(max(0.0, now - self.started), 3),
+                        roles=roles, markets=markets, deployments=active,
+                        peers=len(self.mesh.connected_peers()))
+
+    def offering(self) -> NodeResources:
+        """What `/dms/node/resources` answers."""
+        provider = self.provider
+        if provider is None:
+            return NodeResources(provider=False)
+        book = provider.book
+        offered, free = book.offered, book.free(self.clock())
+        return NodeResources(
+            provider=True, offered=_amounts(offered), free=_amounts(free),
+            reserved=Amounts(millicores=offered.millicores - free.millicores,
+                             ram=offered.ram - free.ram, disk=offered.disk - free.disk,
+                             gpus=len(offered.gpus) - len(free.gpus)),
+            executors=tuple(sorted(kind.value for kind in provider.executors)),
+            location=offered.location, price=provider.price,
+            reservations=len(book.reservations()))
+
     def metrics(self) -> dict[str, int]:
         """Counters: admission decisions, replies, revocations and the mesh's frames."""
         merged: Counter[str] = self.system.metrics()
@@ -238,6 +273,18 @@ class Node:
         """Apply a revocation here, keep it, and flood it on the revocation topic."""
         self.revocations.apply(revocation)
         await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
+
+
+def _amounts(capacity: Capacity) -> Amounts:
+    return Amounts(millicores=capacity.millicores, ram=capacity.ram, disk=capacity.disk,
+                   gpus=len(capacity.gpus))
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("pydms")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _checked_anchor(anchor: str) -> str:
@@ -286,8 +333,10 @@ async def open_node(
     `listen` is `ws://HOST:PORT` (port 0 picks one; see `node.address`) or, with
     `network`, a `memory://NAME` address on that in-memory network. `bootstrap` lists
     addresses to dial. `anchors` are the DIDs whose authority this node accepts.
-    With `state_dir`, held grants and known revocations persist across restarts, and
-    deployments are recorded in its SQLite database.
+    With `state_dir`, held grants and known revocations persist across restarts,
+    deployments are recorded in its SQLite database, and the anchors kept there
+    (`dms.node._anchors`, `dms cap anchor`) are accepted too; what `dms cap` writes
+    there while the node runs is taken in within seconds (`dms.node._state_watch`).
 
     Every node runs the deployment service (`/dms/node/deployment/...`): it orchestrates
     when it holds a grant of `/dms/deployment/request`. With `provider`, it also offers
@@ -300,6 +349,7 @@ async def open_node(
         raise TypeError(f"key must be a ucan.SigningKey, got {type(key).__name__}; to load a "
                         f"key by name use keystore=DIR and key_name=NAME")
     anchors = [_checked_anchor(anchor) for anchor in anchors]
+    flags = tuple(anchors)
     transport: Transport = (network.transport(key.nacl_key) if network is not None
                             else WebsocketTransport(key.nacl_key))
     # Built before the nursery so a bad address or state directory is a plain exception.
@@ -309,6 +359,8 @@ async def open_node(
                 greeting=lambda peer: node._greeting(peer))
     store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
     async with hold_state_dir(state_dir):
+        if state_dir is not None:  # InvalidAnchors names the file: a plain exception
+            anchors += [a for a in read_anchors(state_dir) if a not in anchors]
         # Accepted message ids survive a restart: a message must not run twice.
         replays = None if state_dir is None else ReplayLog(
             os.path.join(state_dir, "replays"), clock())
@@ -328,6 +380,10 @@ async def open_node(
                 nursery = await stack.enter_async_context(serving_nursery())
                 await nursery.start(mesh.run)
                 await nursery.start(node.run)
+                if state_dir is not None and store is not None:  # what `dms cap` writes
+                    nursery.start_soon(StateWatch(node.trust, node.revocations,
+                                                  node.publish_revocation, state_dir, store,
+                                                  flags).run)
                 await service.recover()
                 if provider is not None:
                     node.provider = await stack.enter_async_context(

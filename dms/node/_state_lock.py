@@ -68,3 +68,20 @@ def _holder(fd: int) -> str:
     except (OSError, UnicodeDecodeError):
         return ""
     return f" (pid {pid})" if pid.isdigit() else ""
+
+
+def held_by(directory: str | os.PathLike[str]) -> str | None:
+    """Whether a node holds `directory` now: ' (pid N)' or '' when one does (as its
+    holder wrote it), None when none does. Takes no lock that outlives the call."""
+    try:
+        fd = os.open(Path(directory) / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no node ever ran there
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(fd)
+        return None
+    finally:
+        os.close(fd)

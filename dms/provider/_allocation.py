@@ -17,7 +17,7 @@ from typing import Any
 import trio
 
 from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
-from dms.executor import ExecutionSpec, Executor
+from dms.executor import ExecutionSpec, Executor, LogChunk, LogPosition, PositionedLogs
 from dms.executor._protocol import Execution
 from dms.store import AllocationState
 from dms.supervise import (
@@ -35,8 +35,12 @@ from ._wire import (
     ALLOCATION_START,
     ALLOCATION_STATUS,
     ALLOCATION_STOP,
+    MAX_LOG_LINES,
+    MAX_LOG_REPLY,
     AllocationEvent,
     AllocationReport,
+    LogsQuery,
+    LogsReply,
     StatusQuery,
 )
 
@@ -182,14 +186,31 @@ class AllocationRole(Role):
         await self._settle()
         return self.report(message.args.after)
 
-    @behavior(ALLOCATION_LOGS)
-    async def logs(self, message: Message[Any]) -> dict[str, str]:
+    @behavior(ALLOCATION_LOGS, args=LogsQuery)
+    async def logs(self, message: Message[LogsQuery]) -> LogsReply:
+        """The workload's output (its current run's), bounded: `MAX_LOG_LINES` of tail,
+        `MAX_LOG_REPLY` bytes in all. Before it has started: nothing, from the start."""
         self._check_caller(message)
+        query = message.args
+        if isinstance(query.tail, bool) or not isinstance(query.tail, int) \
+                or not 0 <= query.tail <= MAX_LOG_LINES:
+            raise BehaviorFailed(f"tail: {query.tail!r} is not a line count from 0 to "
+                                 f"{MAX_LOG_LINES}", name="InvalidArgs")
+        streams = [name for name in ("stdout", "stderr") if getattr(query, name)]
+        limit = MAX_LOG_REPLY // max(len(streams), 1)
         execution = self.supervisor.execution
-        if execution is None:
-            return {"stdout": "", "stderr": ""}
-        logs = await execution.logs(tail=200)
-        return {"stdout": logs.stdout, "stderr": logs.stderr}
+        chunks: dict[str, LogChunk] = {}
+        for name in streams:
+            after: LogPosition | None = getattr(query, f"{name}_after")
+            if execution is None:
+                chunks[name] = LogChunk("", LogPosition("", 0))
+            elif isinstance(execution, PositionedLogs):
+                chunks[name] = await execution.read_log(name, after, tail=query.tail,
+                                                        limit=limit)
+            else:  # tails only: nothing to read on from
+                text = getattr(await execution.logs(tail=query.tail), name)
+                chunks[name] = LogChunk(text.encode()[-limit:].decode(errors="replace"))
+        return LogsReply(**chunks)
 
     # -- for the provider -------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import attrs
 
 from dms.actor import Actor
 from dms.cleanup import shielded_cleanup
+from dms.ensemble._requirements import Location
 from dms.executor import EngineUnavailable, Executor, ProcessExecutor
 from dms.store import NodeStore
 from dms.workload import ExecutorKind
@@ -41,12 +42,14 @@ class ProviderConfig:
     directory), which executors to open (those that cannot be opened are left out, with
     a warning), the machine's capacity (None: measured) and the operator's onboarding
     limits, and the host ports its workloads may publish (`public_ports`, besides those
-    of `capacity`). `keep_workloads`: a provider that stops leaves its workloads running for
-    the next one on this node to re-adopt (it needs a node store to find them again);
-    otherwise it stops them. `network`: host the ensemble network (a namespace with a
-    private 10/8 address per process allocation, `.internal` DNS, packets to other
-    providers over the node's links); it needs root, /dev/net/tun and iproute2, and
-    `NetworkUnavailable` names what is missing when asked for where it cannot run."""
+    of `capacity`). `location`: where the machine is, reported in bids so that an ensemble's
+    location constraint can select (or reject) it; unknown by default. `keep_workloads`:
+    a provider that stops leaves its workloads running for the next one on this node to
+    re-adopt (it needs a node store to find them again); otherwise it stops them.
+    `network`: host the ensemble network (a namespace with a private 10/8 address per
+    process allocation, `.internal` DNS, packets to other providers over the node's
+    links); it needs root, /dev/net/tun and iproute2, and `NetworkUnavailable` names
+    what is missing when asked for where it cannot run."""
 
     work_dir: Path = attrs.field(converter=Path)
     executors: tuple[ExecutorKind, ...] = (ExecutorKind.PROCESS,)
@@ -55,6 +58,7 @@ class ProviderConfig:
     price: float = 0.0
     keep_workloads: bool = False
     public_ports: frozenset[int] = frozenset()  # host ports workloads may publish
+    location: Location = Location()
     network: bool = False
 
 
@@ -109,6 +113,9 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
         if config.public_ports:
             machine = attrs.evolve(machine, public_ports=machine.public_ports | config.public_ports)
         offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors)))
+        place = config.location if config.location != Location() else machine.location
+        offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors),
+                                                   location=place))
         book = ReservationBook.from_snapshot(offered, saved.snapshot(clock()))
         service = ProviderService(parent.handle.peer, offered, executors, clock,
                                   price=config.price, rtts=rtts, book=book, records=records,

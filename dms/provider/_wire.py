@@ -14,6 +14,7 @@ import attrs
 
 from dms.actor import Handle
 from dms.ensemble import YamlLimits
+from dms.executor import LogChunk, LogPosition
 from dms.orchestrator.placement import Bid
 
 from ._decline import Decline
@@ -212,3 +213,29 @@ class AllocationReport:
     restarts: int
     events: tuple[AllocationEvent, ...]
     ended: bool  # completed, exited for good or stopped: nothing more will happen
+
+
+MAX_LOG_LINES = 10_000
+"""Lines a logs query may ask the tail of."""
+MAX_LOG_REPLY = 256 * 1024
+"""Bytes of output one logs reply carries at most, both streams together."""
+
+
+@attrs.frozen
+class LogsQuery:
+    """An allocation's output: each stream asked for from its position on (`*_after`,
+    the `next` of the last reply), or without one its last `tail` lines."""
+
+    tail: int = 200
+    stdout: bool = True
+    stderr: bool = True
+    stdout_after: LogPosition | None = None
+    stderr_after: LogPosition | None = None
+
+
+@attrs.frozen
+class LogsReply:
+    """The streams asked for (None: not asked for)."""
+
+    stdout: LogChunk | None = None
+    stderr: LogChunk | None = None

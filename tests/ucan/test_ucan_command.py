@@ -49,3 +49,41 @@ def test_an_upper_case_command_is_neither_signed_nor_decoded() -> None:
 def test_a_grant_covers_whole_segments_only() -> None:
     assert proves("/dms/deployment", "/dms/deployment/bid")
     assert not proves("/dms/deployment", "/dms/deployments")
+
+
+def test_a_refused_command_stays_refused_however_often_it_is_checked() -> None:
+    from ucan import command
+
+    for _ in range(3):
+        with pytest.raises(MalformedToken):
+            check_command("/dms/Deploy")
+    assert "/dms/Deploy" not in command._WELL_FORMED
+
+
+def test_the_remembered_commands_stay_bounded_and_the_rest_are_still_checked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ucan import command
+
+    monkeypatch.setattr(command, "_WELL_FORMED", set())
+    monkeypatch.setattr(command, "_REMEMBERED", 8)
+    for n in range(100):
+        assert check_command(f"/junk/c{n}") == f"/junk/c{n}"
+    assert len(command._WELL_FORMED) == 8
+    long = "/" + "a" * 300
+    assert check_command(long) == long
+    assert long not in command._WELL_FORMED
+    with pytest.raises(MalformedToken):
+        check_command("/junk/c99/")  # past the bound: checked in full
+
+
+def test_a_str_subclass_is_checked_in_full_not_looked_up() -> None:
+    class Sneaky(str):
+        def __eq__(self, other: object) -> bool:  # equal to a remembered command only
+            return type(other) is str and str.__eq__(other, "/dms/deployment")
+
+        def __hash__(self) -> int:
+            return hash("/dms/deployment")
+
+    check_command("/dms/deployment")
+    with pytest.raises(MalformedToken):
+        check_command(Sneaky("/NOT valid"))

@@ -52,3 +52,27 @@ def test_a_missing_token_is_named_and_junk_is_refused(tmp_path: Path) -> None:
     with pytest.raises(MalformedToken):  # an invocation that is not a revocation
         store.put(invoke(ACTOR, ACTOR.did, "/x", {}, expiration=None).envelope)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stored_cids_are_listed_by_file_name_and_read_one_by_one(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path)
+    grant = delegate(ROOT, ACTOR.did, "/dms", expiration=None)
+    revocation = revoke(ROOT, grant)
+    store.put_delegation(grant)
+    store.put_revocation(revocation)
+    (tmp_path / "not-a-cid.ucan").write_bytes(grant.envelope)  # never taken for a token
+    assert store.delegation_cids() == {grant.cid}
+    assert store.revocation_cids() == {revocation.cid}
+    assert store.revocation(revocation.cid) == revocation
+    with pytest.raises(TokenNotFound):
+        store.revocation(grant.cid)
+
+
+def test_a_revocation_under_another_name_is_refused(tmp_path: Path) -> None:
+    store = TokenStore(tmp_path)
+    first, second = (revoke(ROOT, delegate(ROOT, ACTOR.did, cmd, expiration=None))
+                     for cmd in ("/a", "/b"))
+    store.put_revocation(first)
+    (tmp_path / "revocations" / f"{second.cid}.ucan").write_bytes(first.envelope)
+    with pytest.raises(MalformedToken, match="not the one its name says"):
+        store.revocation(second.cid)

@@ -68,3 +68,27 @@ def test_an_expired_invocation_over_a_remembered_chain_is_refused() -> None:
     trust.authorize(order(proofs), proofs, now=NOW)
     with pytest.raises(Expired):
         trust.authorize(order(proofs, exp=NOW - 10), proofs, now=NOW)
+
+
+def test_every_change_to_the_held_delegations_moves_their_version() -> None:
+    from ucan import SigningKey, TrustContext, delegate
+
+    issuer, holder = SigningKey.generate(), SigningKey.generate()
+    trust = TrustContext(holder.did)
+    one, two = (delegate(issuer, holder.did, "/x", expiration=None) for _ in range(2))
+    changes = [
+        lambda: trust.provide(one),
+        lambda: trust.provided.__setitem__(two.cid, two),
+        lambda: trust.provided.pop(two.cid),
+        lambda: trust.provided.update({two.cid: two}),
+        lambda: trust.provided.__delitem__(two.cid),
+        lambda: trust.provided.setdefault(two.cid, two),
+        lambda: trust.provided.popitem(),
+        lambda: trust.provided.__ior__({two.cid: two}),
+        lambda: trust.provided.clear(),
+    ]
+    for change in changes:
+        before = trust.provided.version
+        change()
+        assert trust.provided.version > before
+    assert trust.provided == {}

@@ -75,3 +75,28 @@ def test_the_live_view_names_providers_and_shows_task_output() -> None:
     live = LiveView("d1", watch, Names({"did:key:zP": "provider1"}), clock=lambda: 0.0)
     text = render(live)
     assert "n → provider1" in text and "completed" in text and "hello" in text
+
+
+WHY = ("cannot place the ensemble: no suitable providers for web\n"
+       "  node web: 2 bids; 2 lack executor docker; 0 candidates\n"
+       "declines:\n"
+       "  provider did:key:zP: node web: executor docker not available here (have: process)\n"
+       "bids requested 1 times")
+
+
+def test_an_unplaceable_event_line_carries_the_declines() -> None:
+    line = event_line(EventView(3, 0.0, "unplaceable", {"explanation": WHY}), Names({}))
+    assert line.splitlines()[0].endswith("not placeable yet: no suitable providers for web")
+    assert "  | provider did:key:zP: node web: executor docker not available here" in line
+
+
+def test_the_live_view_shows_why_it_is_not_placed_until_it_is() -> None:
+    watch = Watch(Goal.ENDED)
+    live = LiveView("d1", watch, Names({}), clock=lambda: 0.0)
+    live.add(EventView(3, 0.0, "unplaceable", {"explanation": WHY}))
+    live.add(EventView(4, 0.0, "phase", {"phase": "bidding"}))
+    text = render(live)
+    assert text.count("executor docker not available here") == 1  # shown once
+    assert "not placeable yet: no suitable providers for web" in text
+    live.add(EventView(5, 0.0, "phase", {"phase": "committing"}))
+    assert "not available here" not in render(live)  # placed: the reason is gone

@@ -3,6 +3,7 @@ command a process of its own, as a user in another shell runs them."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -82,6 +83,7 @@ def test_a_deployment_is_followed_until_ready_reported_and_shut_down(
     assert states["web"]["state"] == "healthy" and states["client"]["state"] == "completed"
     assert states["web"]["provider"] != states["client"]["provider"]  # two providers
     assert "hello from web" in final["status"]["outputs"]["client"]
+    _the_task_output_and_the_service_log_are_read(devnet, deployment)
 
     status = devnet.dms("status", deployment, "--json")
     assert status.returncode == 0, status.stderr
@@ -99,6 +101,87 @@ def test_a_deployment_is_followed_until_ready_reported_and_shut_down(
     assert json_lines(followed.stdout)[-1]["payload"]["phase"] == "completed"
     workloads = [line for line in processes_under(devnet.data_dir) if "node run" not in line]
     assert workloads == []
+
+
+def _the_task_output_and_the_service_log_are_read(devnet: DevNet, deployment: str) -> None:
+    client = devnet.dms("logs", deployment, "client")
+    assert client.returncode == 0, client.stderr
+    assert client.stdout == "hello from web\n"
+    web = devnet.dms("logs", deployment, "web", "--json")
+    assert web.returncode == 0, web.stderr
+    streams = {line["stream"]: line for line in json_lines(web.stdout)}
+    assert streams["stdout"]["text"] == ""  # http.server logs its requests to stderr
+    assert '"GET / HTTP/1.1" 200' in streams["stderr"]["text"]
+    nope = devnet.dms("logs", deployment, "nope")
+    assert nope.returncode == 1 and len(nope.stderr.splitlines()) == 1
+    assert "no allocation 'nope'" in nope.stderr and "it has: client, web" in nope.stderr
+
+
+TICKER = """
+version: V1
+allocations:
+  ticker:
+    type: task
+    executor: process
+    resources: {cpu: 0.2, ram: 32Mi, disk: 1Mi}
+    execution:
+      command: sh
+      args: ["-c", "for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; sleep 2"]
+nodes:
+  n: {allocations: [ticker]}
+"""
+
+
+def test_logs_follow_prints_each_line_once_until_the_deployment_ends(
+        devnet: DevNet, tmp_path: Path) -> None:
+    ticker = tmp_path / "ticker.yaml"
+    ticker.write_text(TICKER)
+    deployed = devnet.dms("deploy", str(ticker))
+    assert deployed.returncode == 0, deployed.stderr
+    deployment = deployed.stdout.strip()
+    # at once: the allocation may not be made yet, which following waits for
+    followed = devnet.dms("logs", deployment, "ticker", "--follow", "--stdout", timeout=60)
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout == "".join(f"tick {i}\n" for i in range(1, 6))
+    assert followed.stderr == f"[dms: deployment {deployment} has ended]\n"
+
+
+def test_a_plan_places_without_deploying_anything(devnet: DevNet, ensemble: Path) -> None:
+    planned = devnet.dms("plan", str(ensemble), "--json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json_lines(planned.stdout)[0]
+    assert plan["placeable"] and {n["node"] for n in plan["nodes"]} == {"server", "caller"}
+    providers = {n["node"]: n["provider"] for n in plan["nodes"]}
+    assert providers["server"] != providers["caller"]  # 0.6 cpu each, 1 core a provider
+    # a round closes once every node has a candidate: not every bid need be in
+    assert set(providers.values()) <= set(plan["bidders"]) and plan["total_price"] == 0
+
+
+def test_an_unplaceable_plan_explains_and_exits_1(devnet: DevNet, ensemble: Path,
+                                                  tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(ensemble.read_text().replace("ram: 128Mi", "ram: 64Gi", 1))
+    planned = devnet.dms("plan", str(huge))
+    assert planned.returncode == 1
+    assert planned.stdout.startswith("not placeable\nno suitable providers for server") \
+        or "no suitable providers for server" in planned.stdout, planned.stdout
+    assert planned.stdout.count("node server: ram:") == 3  # each provider's decline
+    assert planned.stderr.startswith("Error: not placeable: cannot place the ensemble")
+    assert len(planned.stderr.splitlines()) == 1
+
+
+def test_a_deployment_no_provider_can_take_fails_at_once_with_the_reason(
+        devnet: DevNet, tmp_path: Path) -> None:
+    docker = tmp_path / "docker.yaml"
+    docker.write_text(TICKER.replace("executor: process", "executor: docker").replace(
+        "execution:\n", "execution:\n      image: alpine\n").replace("command: sh",
+                                                                    "cmd: [sh]"))
+    began = time.monotonic()
+    deployed = devnet.dms("deploy", str(docker), "--wait", "--timeout", "60")
+    assert deployed.returncode == 1, deployed.stdout
+    assert time.monotonic() - began < 30  # not its 60 s deadline
+    assert "no provider that answered can ever host" in deployed.stderr
+    assert "executor docker not available here" in deployed.stderr
 
 
 def test_a_bad_ensemble_is_refused_locally_with_every_problem_and_exit_1(
@@ -123,6 +206,22 @@ def test_an_unreachable_node_exits_2_without_a_traceback(devnet: DevNet) -> None
     assert result.returncode == 2
     assert "unreachable" in result.stderr and "Connection refused" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_the_user_sees_what_the_orchestrator_is_sees_and_offers(devnet: DevNet) -> None:
+    status = devnet.dms("node", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    info = json.loads(status.stdout)
+    assert info["did"] == devnet.ready["orchestrator_did"]
+    assert info["roles"] == ["orchestrator"] and info["markets"] == [devnet.ready["org"]]
+    peers = devnet.dms("peers", "--json")
+    assert peers.returncode == 0, peers.stderr
+    linked = {row["peer"] for row in json.loads(peers.stdout)["peers"] if row["connected"]}
+    providers = {did for name, did in devnet.ready["nodes"].items() if name != "orchestrator"}
+    assert providers <= linked
+    resources = devnet.dms("resources", "--json")
+    assert resources.returncode == 0, resources.stderr
+    assert json.loads(resources.stdout)["provider"] is False
 
 
 def test_a_user_without_the_grant_is_refused_by_name_with_exit_1(devnet: DevNet) -> None:

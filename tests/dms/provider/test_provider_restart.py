@@ -121,9 +121,9 @@ class Place:
         return structure_args(reply, wire.AllocationReport)
 
     async def logs(self, grant: wire.AllocationGrant) -> str:
-        reply = await self.owner.invoke(grant.actor, wire.ALLOCATION_LOGS,
+        reply = await self.owner.invoke(grant.actor, wire.ALLOCATION_LOGS, wire.LogsQuery(),
                                         proofs=[Delegation.decode(grant.proof)])
-        return str(reply["stdout"])
+        return str(reply["stdout"]["text"])
 
     async def find(self, provider: Node, deployment: str) -> wire.HostedAllocations:
         """What an orchestrator asks a restarted provider: at its node's root actor,

@@ -1,0 +1,47 @@
+"""How `dms plan` words a plan: a line per node with its provider's name and price,
+the measured links, or the explanation when there is no placement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dms.cli import main
+from dms.cli._display import Names
+from dms.cli._plan import plan_lines
+from dms.deployment import PlannedLink, PlannedNode, PlanView
+
+P1, P2 = "did:key:zOne", "did:key:zTwo"
+NAMES = Names({P1: "provider1", P2: "provider2"})
+
+
+def test_a_placeable_plan_names_each_node_its_provider_and_price() -> None:
+    view = PlanView(placeable=True, total_price=3.5, bidders=(P1, P2, "did:key:zThree"),
+                    nodes=(PlannedNode("db", P1, 1.5, standbys=(P2,)),
+                           PlannedNode("web", P2, 2.0)),
+                    links=(PlannedLink(P1, P2, 0.42, 8e8),))
+    lines = plan_lines(view, NAMES)
+    assert lines[0] == "placeable on 2 of 3 bidding providers, total price 3.5"
+    assert "  node db → provider1  price 1.5  standbys: provider2" in lines
+    assert "  node web → provider2  price 2" in lines
+    assert "  provider1 ↔ provider2: rtt 0.42 ms, 800 Mbit/s" in lines
+
+
+def test_an_unplaceable_plan_is_its_explanation() -> None:
+    why = "cannot place the ensemble: no suitable providers for web\ndeclines:\n  x"
+    assert plan_lines(PlanView(placeable=False, text=why), NAMES) == [
+        "not placeable", *why.splitlines()]
+
+
+def test_an_invalid_ensemble_is_refused_before_anything_is_asked(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: V1\nallocations:\n  a:\n    executor: procss\n"
+                      "    resources: {cpu: 1, ram: 1Gi, disk: 1Gi}\n"
+                      "    execution: {command: 'true'}\n"
+                      "nodes:\n  n: {allocations: [b]}\n")
+    # a node nobody listens on: reaching it would be exit 2, not the ensemble's exit 1
+    result = CliRunner().invoke(main, ["plan", str(broken), "--node", "ws://127.0.0.1:9",
+                                       "--as", "nobody", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "allocations.a.executor" in result.output and "nodes.n.allocations[0]" in result.output
