@@ -353,7 +353,7 @@ class ProviderService(Role):
                                  f"above 0", name="InvalidArgs")
         heartbeat = min(order.heartbeat, MAX_HEARTBEAT)
         deployment = local_deployment(owner, order.deployment)
-        network = self._network_order(order)
+        network = self._network_order(order.network)
         ensemble = self._ensemble(order.ensemble)
         asked = {node.name: node for node in _requirements_of(ensemble).nodes}
         now = self.clock()
@@ -419,8 +419,7 @@ class ProviderService(Role):
         if hosted is None or hosted.owner != message.sender.id:
             raise BehaviorFailed(f"deployment {update.deployment} has no allocations of "
                                  f"yours here", name="UnknownDeployment")
-        order = self._network_order(AllocateOrder(update.deployment, "", (), 1.0,
-                                                  update.network))
+        order = self._network_order(update.network)
         if order is None or self.networks is None:
             return {"updated": False}
         try:
@@ -429,16 +428,16 @@ class ProviderService(Role):
             raise BehaviorFailed(str(error), name="NetworkFailed") from None
         return {"updated": True}
 
-    def _network_order(self, order: AllocateOrder) -> NetworkOrder | None:
-        """The order's network part, checked before anything is made: InvalidArgs
+    def _network_order(self, network: dict[str, Any] | None) -> NetworkOrder | None:
+        """A message's network order, checked before anything is made: InvalidArgs
         naming the path when it is wrong or this provider offers no network."""
-        if order.network is None:
+        if network is None:
             return None
         if self.networks is None:
             raise BehaviorFailed("network: this provider offers no ensemble network",
                                  name="InvalidArgs")
         try:
-            return order_from_wire(order.network)
+            return order_from_wire(network)
         except NetworkError as error:
             raise BehaviorFailed(str(error), name="InvalidArgs") from None
 
