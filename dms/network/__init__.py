@@ -29,6 +29,7 @@ from dms.network._frame import (
 )
 from dms.network._host import missing_capability, reconcile_namespaces
 from dms.network._netns import (
+    attach_namespace,
     create_namespace,
     delete_namespace,
     entered,
@@ -78,6 +79,7 @@ __all__ = [
     "SendFrame",
     "PacketRouter",
     "TunDevice",
+    "attach_namespace",
     "create_namespace",
     "delete_namespace",
     "ensemble_network",

@@ -20,7 +20,7 @@ from dms._nursery import serving_nursery
 from dms.network._dns import DnsRecords, Resolver
 from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
 from dms.network._errors import NamespaceError
-from dms.network._netns import create_namespace, delete_namespace, entered
+from dms.network._netns import attach_namespace, create_namespace, delete_namespace, entered
 from dms.network._plan import AddressPlan
 from dms.network._pump import BATCH, Pump, SendFrame
 from dms.network._route import PacketRouter
@@ -47,11 +47,14 @@ class EnsembleNetwork:
     def namespace_of(self, allocation: str) -> str:
         return self._members[allocation][0]
 
-    async def add(self, allocation: str, namespace: str) -> TunDevice:
+    async def add(self, allocation: str, namespace: str, *, of_pid: int | None = None,
+                  ) -> TunDevice:
         """Make `namespace` for `allocation` with its TUN and resolver, and attach it
         to the pump. The kernel work (iproute2, setns) runs in a worker thread, so the
         pump and other tasks keep running meanwhile. On any failure, cancellation
-        included, nothing of it remains and the error propagates."""
+        included, nothing of it remains and the error propagates. With `of_pid`, the
+        namespace is the one that process is in (a workload re-adopted after a
+        restart), named `namespace` again, its TUN made anew."""
         try:
             address = self.plan.address_of(allocation)
         except KeyError:
@@ -60,7 +63,8 @@ class EnsembleNetwork:
             raise NamespaceError(f"allocation {allocation}", "already has a namespace here")
         self._adding.add(allocation)
         try:
-            tun, sock = await trio.to_thread.run_sync(self._make, allocation, namespace, address)
+            tun, sock = await trio.to_thread.run_sync(self._make, allocation, namespace, address,
+                                                      of_pid)
         finally:
             self._adding.discard(allocation)
         try:
@@ -75,8 +79,11 @@ class EnsembleNetwork:
         return tun
 
     def _make(self, allocation: str, namespace: str, address: IPv4Address,
-              ) -> tuple[TunDevice, trio.socket.SocketType]:
-        create_namespace(namespace, RESOLV_CONF)
+              of_pid: int | None = None) -> tuple[TunDevice, trio.socket.SocketType]:
+        if of_pid is None:
+            create_namespace(namespace, RESOLV_CONF)
+        else:
+            attach_namespace(namespace, of_pid, RESOLV_CONF)
         tun: TunDevice | None = None
         sock: trio.socket.SocketType | None = None
         try:

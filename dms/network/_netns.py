@@ -61,6 +61,24 @@ def create_namespace(name: str, resolv_conf: str | None = None) -> None:
         raise
 
 
+def attach_namespace(name: str, pid: int, resolv_conf: str | None = None) -> None:
+    """Name the network namespace process `pid` is in (`ip netns attach`): how a
+    restarted provider takes back the namespace of a workload it re-adopted. Its
+    loopback is up already; the resolv.conf is written as `create_namespace` does."""
+    _check_name(name)
+    if namespace_exists(name):
+        raise NamespaceError(f"namespace {name}", "already exists")
+    run_ip("netns", "attach", name, str(pid))
+    try:
+        if resolv_conf is not None:
+            etc = NETNS_ETC / name
+            etc.mkdir(parents=True, exist_ok=True)
+            (etc / "resolv.conf").write_text(resolv_conf)
+    except BaseException:
+        delete_namespace(name)
+        raise
+
+
 def delete_namespace(name: str) -> None:
     """Remove namespace `name` and its /etc/netns files; a missing one is no error
     (teardown is idempotent). Interfaces inside go with it once nothing holds them:

@@ -134,15 +134,17 @@ class HostedNetworks:
             done.set()
 
     async def add(self, deployment: str, allocation: str,
-                  ports: Sequence[PortMapping] = ()) -> str | None:
+                  ports: Sequence[PortMapping] = (), *, of_pid: int | None = None,
+                  ) -> str | None:
         """Make `allocation`'s namespace (its address, TUN and resolver) and publish its
         tcp `ports` on the host; the namespace's name, or None when the deployment has
-        no network here or the plan gives the allocation no address."""
+        no network here or the plan gives the allocation no address. `of_pid`: take
+        the namespace that process is in (a re-adopted workload's) instead."""
         hosted = self._networks.get(deployment)
         if hosted is None or allocation not in hosted.order.plan.as_dict():
             return None
         namespace = self.namespace_name(deployment, allocation)
-        await hosted.network.add(allocation, namespace)
+        await hosted.network.add(allocation, namespace, of_pid=of_pid)
         address = hosted.order.plan.address_of(allocation)
         scope = hosted.ports[allocation] = trio.CancelScope()
         try:

@@ -31,7 +31,14 @@ from dms.actor import Actor, ActorError, BehaviorFailed, Message, Role, behavior
 from dms.ensemble import EnsembleError, derive_requirements, load_ensemble
 from dms.ensemble._requirements import EnsembleRequirements
 from dms.ensemble._spec import Ensemble
-from dms.executor import Adoptable, Execution, ExecutionSpec, Executor, ExecutorError
+from dms.executor import (
+    Adoptable,
+    Execution,
+    ExecutionSpec,
+    Executor,
+    ExecutorError,
+    ProcessExecution,
+)
 from dms.network import NetworkError, NetworkOrder, order_from_wire
 from dms.store import (
     AllocationRecord,
@@ -404,7 +411,8 @@ class ProviderService(Role):
         allocated = [r for name in order.nodes if (r := self.book.get(held[name].id))]
         try:
             await self.records.hosting(
-                HostedDeployment(deployment, owner, order.ensemble, heartbeat, now),
+                HostedDeployment(deployment, owner, order.ensemble, heartbeat, now,
+                                 network=order.network or {}),
                 allocated, new)
         except StoreError as error:  # the orchestrator reverts: that takes them down
             raise _unrecorded(error) from None
@@ -426,6 +434,9 @@ class ProviderService(Role):
             await self.networks.join(deployment, order)
         except (NetworkError, ValueError) as error:
             raise BehaviorFailed(str(error), name="NetworkFailed") from None
+        await self._keep_safely(self.records.hosting(HostedDeployment(
+            deployment, hosted.owner, hosted.ensemble, hosted.heartbeat, hosted.last_seen,
+            network=update.network), [], []), f"deployment {update.deployment}'s network moved")
         return {"updated": True}
 
     def _network_order(self, network: dict[str, Any] | None) -> NetworkOrder | None:
@@ -465,8 +476,8 @@ class ProviderService(Role):
         # Execution names are unique on this machine: two deployments may both have "web".
         spec = attrs.evolve(plan.execution, name=execution_name(deployment, plan.allocation))
         health = plan.health
-        namespace = await self._add_to_network(deployment, plan.allocation, spec,
-                                               fresh=resumed is None and ended is None)
+        namespace = None if ended is not None else await self._add_to_network(
+            deployment, plan.allocation, spec, resumed, restoring=record is not None)
         if namespace is not None:
             spec = attrs.evolve(spec, network_namespace=namespace)
             health = health if health is None else attrs.evolve(health, namespace=namespace)
@@ -496,17 +507,25 @@ class ProviderService(Role):
             executor=spec.executor, created_at=self.clock())
         return actor, role
 
-    async def _add_to_network(self, deployment: str, allocation: str, spec: ExecutionSpec, *,
-                              fresh: bool) -> str | None:
-        """The namespace `allocation` runs in, made now, when its deployment has a
-        network here; None otherwise. Only the process executor runs a workload in
-        one (docker containers get no network yet: the orchestrator plans none then),
-        and an allocation resumed after a restart keeps the namespace it had."""
-        if self.networks is None or not fresh or spec.executor is not ExecutorKind.PROCESS:
+    async def _add_to_network(self, deployment: str, allocation: str, spec: ExecutionSpec,
+                              resumed: Execution | EndedWhileAway | None, *,
+                              restoring: bool = False) -> str | None:
+        """The namespace `allocation` runs in, when its deployment has a network here
+        (None otherwise): made now, or for a workload re-adopted after a restart, the
+        one its process is in, named again with a new TUN (the old one died with the
+        old provider). Only the process executor runs a workload in one (docker
+        containers get no network yet: the orchestrator plans none then)."""
+        if self.networks is None or spec.executor is not ExecutorKind.PROCESS:
             return None
+        pid = resumed.pid if isinstance(resumed, ProcessExecution) else None
         try:
-            return await self.networks.add(deployment, allocation, spec.ports)
+            return await self.networks.add(deployment, allocation, spec.ports, of_pid=pid)
         except (NetworkError, OSError) as error:
+            if restoring:  # a restart resumes it all the same, without it
+                self.counters["restart_network_lost"] += 1
+                log.warning("allocation %s of %s: its network is not rebuilt: %s",
+                            allocation, deployment, error)
+                return None
             raise BehaviorFailed(f"allocation {allocation}: {error}",
                                  name="NetworkFailed") from None
 
@@ -701,6 +720,7 @@ class ProviderService(Role):
             hosted = _Hosted(record.orchestrator, min(record.heartbeat, MAX_HEARTBEAT),
                              record.last_seen, record.ensemble, record.last_seen)
             self._hosted[record.id] = hosted
+            await self._rejoin_network(record)
             for resumed in kept.allocations:
                 await self._resume(actor, record.id, resumed, hosted)
         discarded = 0
@@ -723,6 +743,17 @@ class ProviderService(Role):
                  self.counters["restart_lost"], self.counters["restart_ended"],
                  self.counters["restart_pending"], len(plan.removed), len(plan.release),
                  discarded)
+
+    async def _rejoin_network(self, record: HostedDeployment) -> None:
+        """Open a resumed deployment's network again from the order it was made from;
+        one that cannot be is logged: its allocations run on without it."""
+        if not record.network or self.networks is None:
+            return
+        try:
+            await self.networks.join(record.id, order_from_wire(record.network))
+        except (NetworkError, ValueError, OSError) as error:
+            self.counters["restart_network_lost"] += 1
+            log.warning("deployment %s: its network is not rebuilt: %s", record.id, error)
 
     async def _resume(self, parent: Actor, deployment: str, resumed: ResumedAllocation,
                       hosted: _Hosted) -> None:

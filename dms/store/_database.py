@@ -61,7 +61,7 @@ EVENTS = Table("deployment_events", EventRecord, ("deployment_id", "seq"),
 RESERVATIONS = Table("reservations", ReservationRecord, ("id",),
                      frozenset({"resources", "ports"}))
 ALLOCATIONS = Table("allocations", AllocationRecord, ("id",), frozenset({"execution"}))
-HOSTED = Table("hosted_deployments", HostedDeployment, ("id",), frozenset())
+HOSTED = Table("hosted_deployments", HostedDeployment, ("id",), frozenset({"network"}))
 _FIXED = ("id", "owner", "created_at")  # what an update may not change
 
 

@@ -276,3 +276,6 @@ class HostedDeployment:
     ensemble: str = attrs.field(validator=_text)
     heartbeat: float = attrs.field(validator=_positive_duration)
     last_seen: float = attrs.field(validator=_time)
+    network: dict[str, Any] = attrs.field(factory=dict, validator=_json_object)
+    """Its ensemble network's order (the wire form), `{}` without one: what a restarted
+    provider rebuilds the re-adopted allocations' network from."""

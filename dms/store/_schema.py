@@ -86,9 +86,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) STRICT;
     """,
     # 3: a deployment's ensemble network (its address plan and who hosts what, or why
-    # it has none), JSON, so a redeploy keeps the addresses and a restart knows them.
+    # it has none), JSON, so a redeploy keeps the addresses and a restart knows them;
+    # and on the provider side the order a hosted deployment's network was made from.
     """
     ALTER TABLE deployments ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE hosted_deployments ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
     """,
 )
 

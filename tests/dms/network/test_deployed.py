@@ -29,7 +29,7 @@ from dms.provider import NetworkUnavailable, ProviderConfig, namespace_prefix, w
 from dms.provider import _network as provider_network
 from tests.dms.deployment.conftest import FAST, Market, machine, open_market
 from tests.dms.deployment.test_deploy_hostile import intruder, provider_actor
-from ucan import SigningKey
+from ucan import SigningKey, delegate
 
 needs_network = pytest.mark.skipif(missing_capability() is not None,
                                    reason=f"the ensemble network {missing_capability()}")
@@ -188,12 +188,14 @@ async def test_a_provider_failing_allocate_leaves_no_namespace_on_either_provide
         assert failing is not None and working is not None
         real_add = working.add
 
-        async def add_and_note(deployment: str, allocation: str, ports: Any = ()) -> str | None:
-            namespace = await real_add(deployment, allocation, ports)
+        async def add_and_note(deployment: str, allocation: str, ports: Any = (),
+                               **more: Any) -> str | None:
+            namespace = await real_add(deployment, allocation, ports, **more)
             made.extend([namespace] if namespace else [])
             return namespace
 
-        async def refuse(deployment: str, allocation: str, ports: Any = ()) -> str | None:
+        async def refuse(deployment: str, allocation: str, ports: Any = (),
+                         **more: Any) -> str | None:
             raise NamespaceError(f"allocation {allocation}", "refused by the test")
 
         monkeypatch.setattr(working, "add", add_and_note)
@@ -294,6 +296,13 @@ async def test_a_redeployed_allocation_keeps_its_address_and_reaches_the_others_
         assert left_of(market.providers) == []
 
 
+def client_pid(node: Node) -> int:
+    (hosted,) = node.provider._hosted.values()
+    execution = hosted.allocations["client"][1].supervisor.execution
+    assert execution is not None
+    return int(execution.status().ident)
+
+
 async def client_output(node: Node) -> str:
     for hosted in node.provider._hosted.values():
         if "client" in hosted.allocations:
@@ -357,3 +366,53 @@ async def test_an_allocate_with_a_network_is_refused_by_a_provider_without_one(
         assert refused.value.name == "InvalidArgs"
         assert "offers no ensemble network" in refused.value.message
         assert not market.providers[0].provider._hosted
+
+
+LOCAL_PAIR = MOVING.replace("cpu: 1,", "cpu: 0.5,").replace(
+    ", failure_recovery: redeploy", "")
+
+
+@needs_network
+async def test_a_restarted_provider_gives_its_readopted_workloads_their_network_again(
+        tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    config = ProviderConfig(tmp_path / "work", capacity=machine(), keep_workloads=True,
+                            network=True)
+    settings = attrs.evolve(FAST, request_timeout=2.0)
+
+    def provider() -> Any:
+        return open_node(key, listen="memory://restarting", network=market.network,
+                         anchors=[market.org.did], bootstrap=["memory://orchestrator"],
+                         state_dir=tmp_path / "state", provider=config)
+
+    async with open_market(tmp_path, providers=0, settings=settings) as market:
+        async with provider() as node:
+            node.add_proofs(delegate(market.org, node.did, "/dms/deployment",
+                                     expiration=None))
+            await market.orchestrator.mesh.wait_connected(2)
+            await trio.sleep(0.2)
+            deployment = await market.deploy(LOCAL_PAIR)
+            status = await market.wait_phase(deployment, "running", "failed")
+            assert status["phase"] == "running", status["failure"]
+            with trio.fail_after(10):
+                while "got still here" not in await client_output(node):
+                    await trio.sleep(0.1)
+            before = {a["name"]: a["address"] for a in status["allocations"]}
+            pid = client_pid(node)
+        # The old provider left its workloads running; their TUNs died with it.
+        config = attrs.evolve(config, keep_workloads=False)
+        async with provider() as node:
+            with trio.fail_after(20):
+                while not node.provider._hosted:
+                    await trio.sleep(0.1)
+            assert client_pid(node) == pid  # re-adopted, not started again
+            seen = len(await client_output(node))
+            with trio.fail_after(20):  # the same client process reads web by name again
+                while "got still here" not in (await client_output(node))[seen:]:
+                    await trio.sleep(0.1)
+            assert {a["name"]: a["address"] for a in
+                    (await market.status(deployment))["allocations"]} == before
+            assert len(left_of([node])) == 4  # both namespaces, named again, and their files
+            await market.shutdown(deployment)
+            await market.wait_phase(deployment, "completed")
+            assert left_of([node]) == []
