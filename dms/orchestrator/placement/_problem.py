@@ -83,6 +83,10 @@ class Problem:
     capacity: tuple[Vector, ...]
     free_ports: tuple[frozenset[int] | None, ...]
     links: tuple[Row, ...]
+    # per provider, its links by rtt: (rtt, bandwidth, other provider), and the rtts
+    # alone, so the partners within an rtt bound are a prefix found by bisection
+    by_rtt: tuple[tuple[tuple[float, float, int], ...], ...]
+    rtts: tuple[tuple[float, ...], ...]
     nodes: tuple[NodeRequirements, ...]
     demand: tuple[Vector, ...]
     fixed_ports: tuple[frozenset[int], ...]
@@ -338,13 +342,17 @@ def compile_problem(
             else:
                 slot_domain.append(tuple(passing))
 
+    links = _rows(peers, measurements)
+    by_rtt = tuple(tuple(sorted((rtt, bw, q) for q, (rtt, bw) in row.items())) for row in links)
     return Problem(
         peers=peers,
         bids=tuple(ordered),
         price=price,
         capacity=capacity,
         free_ports=tuple(bid.public_ports for bid in ordered),
-        links=_rows(peers, measurements),
+        links=links,
+        by_rtt=by_rtt,
+        rtts=tuple(tuple(link[0] for link in row) for row in by_rtt),
         nodes=nodes,
         demand=demand,
         fixed_ports=fixed_ports,
