@@ -4,13 +4,19 @@ the cheapest.
 1. *Parts alone*: the nodes split by edges into components (`_components`); each is
    solved to optimality on its own, with every provider's whole capacity. The sum of
    their prices is the lower bound (a part that does not finish within its step share
-   contributes its `_bound.price_bound` instead).
-2. *Part by part*: for each part that costs more than its own optimum, most expensive
+   contributes its `_bound.price_bound` instead). Once phases 2 and 3 are done and the
+   price still exceeds it and edges made it no stronger than the trivial bound, the
+   Lagrangian bound of the whole (`_bound.price_bound`, which prices the capacity
+   parts compete for) replaces it if higher.
+2. *Composed*: the parts' own optima put together, those that clash re-solved one
+   after another on what the others left; adopted if cheaper.
+3. *Part by part*: for each part that costs more than its own optimum, most expensive
    first, that part is freed together with the nodes occupying the providers its own
-   optimum uses, everything else is kept, and the ordinary branch-and-bound search
+   optimum uses (with their whole parts while the neighbourhood stays small; a freed
+   part's own optimum bounds it inside the search), everything else is kept, and the ordinary branch-and-bound search
    (`search` with a `Start`) looks for a cheaper placement of the freed nodes. When the
    parts' optima share no provider, one pass reaches the bound.
-3. *Large-neighbourhood search*: random neighbourhoods of a few nodes (`_Neighbourhoods`)
+4. *Large-neighbourhood search*: random neighbourhoods of a few nodes (`_Neighbourhoods`)
    re-solved the same way; the size grows when several in a row were searched
    completely without a gain, and once it covers every node a complete search proves
    the placement optimal.
@@ -43,6 +49,7 @@ _PART_STEPS = 5_000  # steps one part may take on its own
 _START_SIZE = 6  # nodes a random neighbourhood frees at first
 _STEPS_PER_NODE = 60  # step limit per neighbourhood, per freed node
 _PATIENCE = 8  # complete neighbourhoods without a gain before the size grows
+_PART_STEPS_PER_NODE = 60  # step limit per part-by-part neighbourhood, per freed node
 _MAX_FREED = 16  # nodes a part-by-part neighbourhood frees at most
 _WIDTH: int | None = None  # providers a freed slot may choose from (None: all)
 _TOLERANCE = 1e-9
@@ -103,16 +110,20 @@ class _Improvement:
         self.tried = 0
         self.optimal = not problem.nodes
         self.bound = -math.inf
+        self.groups: list[tuple[Part, _Alone]] = []  # parts and what they cost alone
 
     def run(self) -> Improved:
         parts = [restrict(self.problem, c, self.domains) for c in components(self.problem)]
         alone = [self._alone(part) for part in parts]
+        self.groups = list(zip(parts, alone, strict=True))
         self.bound = math.fsum(a.bound for a in alone) - _TOLERANCE * max(
             1.0, sum(abs(a.bound) for a in alone)
         )
         if len(parts) > 1:
             self._compose(parts, alone)
             self._part_by_part(parts, alone)
+            if not self._at_bound() and self._left() is not None:
+                self._price_capacity()
         self._random_neighbourhoods()
         return Improved(
             self.values,
@@ -171,6 +182,15 @@ class _Improvement:
         domains = [self.domains[s] for s in part.slots]
         return _Alone(price_bound(part.problem, domains, upper), None)
 
+    def _price_capacity(self) -> None:
+        """Parts alone ignore the capacity they compete for; pricing it (Lagrangian) can
+        do better, but on edge-bound ensembles parts alone are far stronger, so it is
+        tried only when edges gave nothing over the trivial bound."""
+        trivial = price_bound(self.problem, self.domains, None)
+        if self.bound <= trivial + _TOLERANCE * max(1.0, abs(trivial)):
+            priced = price_bound(self.problem, self.domains, self.objective.price)
+            self.bound = max(self.bound, priced)
+
     def _compose(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
         """Build a placement from the parts' own optima: first the parts whose optima
         share no overused provider with another's, then the others (largest first), each
@@ -208,7 +228,12 @@ class _Improvement:
     def _try(self, free: frozenset[int], steps: int, width: int | None) -> Outcome | None:
         """Search for a better placement moving only the `free` slots (each among its
         `width` cheapest providers left); adopt it."""
-        start = Start(self.values, self.objective, free, self.domains, width=width)
+        groups = tuple(
+            (frozenset(part.slots), alone.bound)
+            for part, alone in self.groups
+            if free.issuperset(part.slots) and alone.values is not None
+        )
+        start = Start(self.values, self.objective, free, self.domains, width=width, groups=groups)
         outcome = self._search(self.problem, steps, start)
         if outcome is None:
             return None
@@ -220,6 +245,10 @@ class _Improvement:
 
     def _part_by_part(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
         price = self.problem.price
+        part_of = [0] * len(self.problem.nodes)
+        for k, part in enumerate(parts):
+            for n in part.nodes:
+                part_of[n] = k
         slots_of: list[list[int]] = [[] for _ in self.problem.nodes]
         for s, n in enumerate(self.problem.slot_node):
             slots_of[n].append(s)
@@ -240,11 +269,16 @@ class _Improvement:
                     wanted = set(own)
                     for s, p in enumerate(self.values):
                         n = self.problem.slot_node[s]
-                        if p in wanted and n not in freed and len(freed) < _MAX_FREED:
+                        if p not in wanted or n in freed:
+                            continue
+                        whole = parts[part_of[n]].nodes
+                        if len(freed) + len(whole) <= _MAX_FREED:
+                            freed.update(whole)
+                        elif len(freed) < _MAX_FREED:
                             freed.add(n)
                 free = frozenset(s for n in freed for s in slots_of[n])
                 before = self.objective
-                outcome = self._try(free, _STEPS_PER_NODE * len(freed), _WIDTH)
+                outcome = self._try(free, _PART_STEPS_PER_NODE * len(freed), _WIDTH)
                 if outcome is None:
                     return
                 gained = gained or self.objective is not before
@@ -341,15 +375,15 @@ class _Residual:
     def problem(self, part: Part, domains: Sequence[frozenset[int]]) -> Problem:
         """The part on what is left: each slot keeps the providers it still fits."""
         whole = self.whole
-        left = [
-            frozenset(
+        left = [frozenset[int]()] * len(whole.slot_node)
+        for s in part.slots:
+            n = whole.slot_node[s]
+            ports = self._ports(n)
+            left[s] = frozenset(
                 p
                 for p in domains[s]
-                if self._fits(whole.demand[whole.slot_node[s]], p)
-                and not (self._ports(whole.slot_node[s]) and p in self.ported)
+                if self._fits(whole.demand[n], p) and not (ports and p in self.ported)
             )
-            for s in range(len(whole.slot_node))
-        ]
         sub = restrict(whole, part.nodes, left).problem
         capacity = tuple((float(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in self.remaining)
         return attrs.evolve(sub, capacity=capacity)

@@ -119,6 +119,8 @@ class Start:
     # keep only this many of a free slot's providers (cheapest first, and its own), once
     # the kept slots have ruled some out; None keeps them all (needed for a proof)
     width: int | None = None
+    # free slots that together cost at least the given price, whatever the others do
+    groups: tuple[tuple[frozenset[int], float], ...] = ()
 
 
 def search(
@@ -164,6 +166,8 @@ class _Search:
         self.slots = range(nslots)
         # the slots the search may assign: an improving search never touches kept ones
         self.open_slots: Sequence[int] = self.slots if start is None else sorted(start.free)
+        self.groups = () if start is None else start.groups
+        self.group_of = {s: g for g, (slots, _) in enumerate(self.groups) for s in slots}
         if start is None:
             self.dom = [set(d) for d in problem.slot_domain]
         else:
@@ -505,6 +509,9 @@ class _Search:
         remaining provider: no completion can do better on these two."""
         problem = self.problem
         d, price = self.part_d, self.part_price
+        group_of = self.group_of
+        grouped = [0.0] * len(self.groups)
+        unset = [0] * len(self.groups)
         for u in self.open_slots:
             if self.val[u] >= 0 or u == skip:
                 continue
@@ -516,7 +523,15 @@ class _Search:
             else:
                 p = next(q for q in order if q in dom)
             d += problem.disruption(n, p)
-            price += problem.price[p]
+            g = group_of.get(u, -1)
+            if g < 0:
+                price += problem.price[p]
+            else:
+                grouped[g] += problem.price[p]
+                unset[g] += 1
+        for g, (slots, bound) in enumerate(self.groups):
+            # a group none of whose slots is set yet costs at least its own bound
+            price += max(grouped[g], bound) if unset[g] == len(slots) else grouped[g]
         return d, price
 
     def _prunes(self) -> bool:
