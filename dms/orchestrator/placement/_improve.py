@@ -50,6 +50,7 @@ _START_SIZE = 6  # nodes a random neighbourhood frees at first
 _STEPS_PER_NODE = 60  # step limit per neighbourhood, per freed node
 _PATIENCE = 8  # complete neighbourhoods without a gain before the size grows
 _PART_STEPS_PER_NODE = 60  # step limit per part-by-part neighbourhood, per freed node
+_PAIR_TRIES = 4  # other parts tried with one part above its optimum
 _MAX_FREED = 16  # nodes a part-by-part neighbourhood frees at most
 _WIDTH: int | None = None  # providers a freed slot may choose from (None: all)
 _TOLERANCE = 1e-9
@@ -122,6 +123,7 @@ class _Improvement:
         if len(parts) > 1:
             self._compose(parts, alone)
             self._part_by_part(parts, alone)
+            self._pairs(parts, alone)
             if not self._at_bound() and self._left() is not None:
                 self._price_capacity()
         self._random_neighbourhoods()
@@ -284,6 +286,51 @@ class _Improvement:
                 gained = gained or self.objective is not before
                 if self._at_bound():
                     return
+            if not gained:
+                return
+
+    def _regrets(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> list[int]:
+        """Parts costing more than their own optimum, most above it first."""
+        price = self.problem.price
+        regret = [
+            math.fsum(price[self.values[s]] for s in part.slots) - a.bound
+            for part, a in zip(parts, alone, strict=True)
+        ]
+        return sorted(
+            (k for k in range(len(parts)) if regret[k] > _TOLERANCE * max(1.0, alone[k].bound)),
+            key=lambda k: (-regret[k], k),
+        )
+
+    def _pairs(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
+        """Each part above its own optimum freed with one other part at a time, those
+        holding the most providers it could use more cheaply first: two parts can
+        trade providers, which neither can do alone."""
+        problem, price = self.problem, self.problem.price
+        part_of = [0] * len(problem.nodes)
+        for k, part in enumerate(parts):
+            for n in part.nodes:
+                part_of[n] = k
+        while not self._at_bound():
+            gained = False
+            for k in self._regrets(parts, alone):
+                cheaper: set[int] = set()
+                for s in parts[k].slots:
+                    paid = price[self.values[s]]
+                    cheaper.update(p for p in self.domains[s] if price[p] < paid)
+                held: dict[int, int] = {}
+                for s, p in enumerate(self.values):
+                    j = part_of[problem.slot_node[s]]
+                    if p in cheaper and j != k:
+                        held[j] = held.get(j, 0) + 1
+                for j in sorted(held, key=lambda j: (-held[j], j))[:_PAIR_TRIES]:
+                    free = frozenset(parts[k].slots) | frozenset(parts[j].slots)
+                    before = self.objective
+                    outcome = self._try(free, _PART_STEPS_PER_NODE * len(free), _WIDTH)
+                    if outcome is None or self._at_bound():
+                        return
+                    if self.objective is not before:
+                        gained = True
+                        break
             if not gained:
                 return
 
