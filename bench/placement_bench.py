@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import statistics
 import sys
@@ -312,17 +313,23 @@ def main() -> None:
     reported: dict[float, list[float]] = defaultdict(list)
     proven = 0
     sampled = 0
+    failures: dict[float, int] = defaultdict(int)
+    load = os.getloadavg()
     for k in range(args.instances):
         instance = Instance(args.providers, 100, 200, seed=k)
         measurements = instance.measurements()
         prices: dict[str, float] = {}
         line = f"{k:>3}"
-        bound = 0.0
+        bound, gap = 0.0, math.nan
         for n, budget in enumerate(budgets):
             placement, elapsed, why = timed_solve(instance, measurements, budget)
             if placement is None:
-                line += f" solver failed after {elapsed:.3f} s: {why}"
-                break
+                failures[budget] += 1
+                if n == 0:
+                    line += f" {'-':>7}"
+                line += f" {'failed':>10}"
+                print(f"    solver @{budget:g} s failed after {elapsed:.3f} s: {why}")
+                continue
             if n == 0:
                 stats = placement.stats
                 assert stats.first_solution_seconds is not None
@@ -330,10 +337,9 @@ def main() -> None:
                 line += f" {firsts[-1]:>7.3f}"
             prices[f"solver@{budget:g}"] = placement.objective.price
             reported[budget].append(placement.gap)
-            bound = max(bound, placement.lower_bound)
+            bound, gap = max(bound, placement.lower_bound), placement.gap
             line += f" {placement.objective.price:>10.2f}"
-        else:
-            line += f" {bound:>8.2f} {pct(placement.gap):>6}"
+        line += f" {bound:>8.2f} {pct(gap):>6}"
         if cpsat:
             problem, domains, first = compiled(instance, measurements)
             runs = {
@@ -359,8 +365,13 @@ def main() -> None:
             for name, price in prices.items():
                 gaps[name].append((price - best) / best)
     print()
+    print(f"load average (1, 5, 15 min) at start {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
+          f"at end {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cpus")
     print(f"first solution: median {statistics.median(firsts):.3f} s, max {max(firsts):.3f} s "
-          f"({len(firsts)}/{args.instances} instances placed)")
+          f"({len(firsts)}/{args.instances} instances placed at {budgets[0]:g} s)")
+    for budget in budgets:
+        if failures[budget]:
+            print(f"  solver @{budget:g} s found no placement on {failures[budget]} instances")
     print("price above the best known in this run (least price any method found):")
     for name in sorted(gaps, key=lambda n: (n.startswith("cp"), n)):
         print("  " + summary(name, gaps[name]))
