@@ -63,8 +63,7 @@ def restrict(problem: Problem, nodes: Sequence[int], domains: Sequence[frozenset
         by_price(frozenset().union(*(domains[s] for s in slots if problem.slot_node[s] == n)))
         for n in nodes
     )
-    part = attrs.evolve(
-        problem,
+    part = problem.evolve(
         nodes=tuple(problem.nodes[n] for n in nodes),
         demand=tuple(problem.demand[n] for n in nodes),
         fixed_ports=tuple(problem.fixed_ports[n] for n in nodes),

@@ -433,7 +433,7 @@ class _Residual:
             )
         sub = restrict(whole, part.nodes, left).problem
         capacity = tuple((float(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in self.remaining)
-        return attrs.evolve(sub, capacity=capacity)
+        return sub.evolve(capacity=capacity)
 
 
 class _Neighbourhoods:

@@ -83,10 +83,6 @@ class Problem:
     capacity: tuple[Vector, ...]
     free_ports: tuple[frozenset[int] | None, ...]
     links: tuple[Row, ...]
-    # per provider, its links by rtt: (rtt, bandwidth, other provider), and the rtts
-    # alone, so the partners within an rtt bound are a prefix found by bisection
-    by_rtt: tuple[tuple[tuple[float, float, int], ...], ...]
-    rtts: tuple[tuple[float, ...], ...]
     nodes: tuple[NodeRequirements, ...]
     demand: tuple[Vector, ...]
     fixed_ports: tuple[frozenset[int], ...]
@@ -99,6 +95,11 @@ class Problem:
     edges: tuple[Edge, ...]
     reports: tuple[NodeReport, ...]
     strategy: Strategy
+
+    def evolve(self, **changes: object) -> Problem:
+        """A copy with `changes` (the links stay: searches may share edge partners)."""
+        assert "links" not in changes and "peers" not in changes
+        return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def disruption(self, node: int, provider: int) -> int:
         """1 when this instance starts on a provider that did not run the node before."""
@@ -343,7 +344,6 @@ def compile_problem(
                 slot_domain.append(tuple(passing))
 
     links = _rows(peers, measurements)
-    by_rtt = tuple(tuple(sorted((rtt, bw, q) for q, (rtt, bw) in row.items())) for row in links)
     return Problem(
         peers=peers,
         bids=tuple(ordered),
@@ -351,8 +351,6 @@ def compile_problem(
         capacity=capacity,
         free_ports=tuple(bid.public_ports for bid in ordered),
         links=links,
-        by_rtt=by_rtt,
-        rtts=tuple(tuple(link[0] for link in row) for row in by_rtt),
         nodes=nodes,
         demand=demand,
         fixed_ports=fixed_ports,

@@ -15,8 +15,6 @@ find a conflicting set. The search is pure: time comes from the budget's clock.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -410,25 +408,29 @@ class _Search:
         if p in others:
             residue[p] = p
             return True
-        floor = edge.bandwidth_floor
-        for _, bandwidth, q in itertools.islice(self.problem.by_rtt[p], self._within(edge, p)):
-            if bandwidth >= floor and q in others:
+        allowed = self.partners.get((edge.position, p))
+        if allowed is not None:  # known already (improving searches share them)
+            for q in allowed:
+                if q in others:
+                    residue[p] = q
+                    return True
+            return False
+        limit, floor = edge.rtt_limit, edge.bandwidth_floor
+        for q, (rtt, bandwidth) in self.problem.links[p].items():
+            if rtt <= limit and bandwidth >= floor and q in others:
                 residue[p] = q
                 return True
         return False
-
-    def _within(self, edge: Edge, p: int) -> int:
-        """How many of p's links (by rtt) are within the edge's rtt bound."""
-        return bisect.bisect_right(self.problem.rtts[p], edge.rtt_limit)
 
     def _allowed(self, edge: Edge, p: int) -> frozenset[int]:
         """The other providers p may pair with over `edge` (measured and in bounds)."""
         key = (edge.position, p)
         allowed = self.partners.get(key)
         if allowed is None:
-            floor = edge.bandwidth_floor
-            row = itertools.islice(self.problem.by_rtt[p], self._within(edge, p))
-            allowed = frozenset(q for _, bw, q in row if bw >= floor)
+            limit, floor = edge.rtt_limit, edge.bandwidth_floor
+            allowed = frozenset(
+                q for q, (rtt, bw) in self.problem.links[p].items() if rtt <= limit and bw >= floor
+            )
             self.partners[key] = allowed
         return allowed
 
