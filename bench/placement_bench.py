@@ -3,27 +3,35 @@
 Every instance hides a planted placement (so it is satisfiable) and is made tight
 around it: node resources are a large share of the planted provider's, edge bounds sit
 just above the planted pair's measured rtt/bandwidth, and providers only have
-measurements to their geographic neighbours. We report, for 1,000 providers x 100
-ensemble nodes x 200 edges:
+measurements to their geographic neighbours. For 1,000 providers x 100 ensemble nodes x
+200 edges we report, per instance and in the same run:
 
-- the solver's time to its first solution and the budgeted best (same time budget);
-- its success rate beside random sampling of bid combinations with the same time
-  budget (the reference implementation's approach, implemented below);
+- the solver's time to its first solution (compile included) and its price after a
+  budget of 0.5 s and 1 s, with the lower bound and gap it reports;
+- OR-Tools CP-SAT (2 workers) on the same model (bench/_cpsat.py) for 1 s and for
+  `--cpsat-seconds` (10), and CP-SAT for 1 s seeded with the solver's first solution as
+  a hint; skipped, saying why, when ortools is not installed (pip install '.[bench]');
+- gaps to the best price known in this run (the least any method found) and to the
+  best bound (the greater of the solver's and CP-SAT's);
 
-and how time to first solution grows from 100 to 10,000 providers.
+optionally (--sampling) the success rate of random sampling of bid combinations with
+the same budget (the reference implementation's approach), and how time to first
+solution grows from 100 to 10,000 providers.
 
-    .venv/bin/python bench/placement_bench.py [--instances 50] [--budget 0.5]
+    .venv/bin/python bench/placement_bench.py [--instances 41] [--cpsat-seconds 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import statistics
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
 
 from dms.ensemble._requirements import (
     EdgeRequirement,
@@ -41,6 +49,11 @@ from dms.orchestrator.placement import (
     Unplaceable,
     solve,
 )
+from dms.orchestrator.placement._problem import compile_problem
+from dms.orchestrator.placement._search import Active, search
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _cpsat import MISSING, solve_cpsat  # noqa: E402
 
 GiB = 1 << 30
 EXECUTORS: list[str] = ["docker", "process", "firecracker"]
@@ -239,71 +252,152 @@ def timed_solve(instance: Instance, measurements: Measurements, seconds: float):
     return placement, time.perf_counter() - start, ""
 
 
+def compiled(instance: Instance, measurements: Measurements):  # type: ignore[no-untyped-def]
+    """The solver's compiled problem, its root domains and first solution (for CP-SAT)."""
+    problem = compile_problem(
+        instance.requirements,
+        instance.bids,
+        measurements,
+        exclude=frozenset(),
+        strategy="pack",
+        previous=None,
+        replace=frozenset(),
+    )
+    first = search(problem, Active.everything(problem), SearchBudget(), first_only=True)
+    return problem, first.root_domains, first.values
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def summary(name: str, gaps: list[float]) -> str:
+    if not gaps:
+        return f"{name}: no instances"
+    return (
+        f"{name:<34} median {pct(statistics.median(gaps)):>6}  worst {pct(max(gaps)):>6}  "
+        f"within 2 %: {sum(g <= 0.02 for g in gaps)}/{len(gaps)}"
+    )
+
+
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=int, default=50)
-    parser.add_argument("--budget", type=float, default=0.6, help="seconds per instance")
+    parser.add_argument("--instances", type=int, default=41)
+    parser.add_argument("--budgets", type=float, nargs="+", default=[0.5, 1.0])
+    parser.add_argument("--cpsat-seconds", type=float, default=10.0)
     parser.add_argument("--providers", type=int, default=1000)
+    parser.add_argument("--sampling", action="store_true", help="also run random sampling")
+    parser.add_argument("--no-scaling", action="store_true")
     args = parser.parse_args()
-
+    budgets = args.budgets
+    cpsat = not MISSING
     print(
-        f"tight satisfiable instances: {args.providers} providers x 100 nodes x 200 edges, "
-        f"time budget {args.budget} s each (solver and sampling alike)"
+        f"tight satisfiable instances: {args.providers} providers x 100 nodes x 200 edges; "
+        f"solver budgets {budgets} s"
     )
-    print(
-        f"{'#':>3} {'links':>6} {'cand/node':>9} {'first s':>8} {'total s':>8} "
-        f"{'improved':>8} {'best price':>10} {'optimal':>7} {'explored':>8} {'sampling':>8}"
-    )
-    firsts, solved, sampled = [], 0, 0
+    if cpsat:
+        print(f"CP-SAT: 2 workers, 1 s, 1 s hinted with the solver's first solution, "
+              f"{args.cpsat_seconds} s")
+    else:
+        print(f"CP-SAT skipped: {MISSING}")
+    header = f"{'#':>3} {'first s':>7} " + " ".join(f"{f'price@{b:g}':>10}" for b in budgets)
+    header += f" {'bound':>8} {'gap':>6}"
+    if cpsat:
+        header += f" {'cp@1':>8} {'cp+hint@1':>9} {f'cp@{args.cpsat_seconds:g}':>8} {'cp bound':>8}"
+    if args.sampling:
+        header += f" {'sampling':>8}"
+    print(header)
+    firsts: list[float] = []
+    gaps: dict[str, list[float]] = defaultdict(list)
+    reported: dict[float, list[float]] = defaultdict(list)
+    proven = 0
+    sampled = 0
+    failures: dict[float, int] = defaultdict(int)
+    load = os.getloadavg()
     for k in range(args.instances):
         instance = Instance(args.providers, 100, 200, seed=k)
         measurements = instance.measurements()
-        placement, elapsed, why = timed_solve(instance, measurements, args.budget)
-        suits = suitable_bids(instance)
-        hit = sample(instance, measurements, args.budget, seed=k, suits=suits)
-        sampled += hit
-        if placement is None:
-            print(f"{k:>3} solver failed after {elapsed:.3f} s: {why}")
-            continue
-        solved += 1
-        stats = placement.stats
-        first = stats.first_solution_seconds
-        assert first is not None
-        firsts.append(first + (elapsed - stats.seconds))  # include compile time
-        cands = statistics.mean(len(bids) for bids in suits.values())
-        print(
-            f"{k:>3} {len(instance.links):>6} {cands:>9.0f} {firsts[-1]:>8.3f} {elapsed:>8.3f} "
-            f"{stats.solutions - 1:>8} {placement.objective.price:>10.2f} "
-            f"{'yes' if placement.optimal else 'no':>7} {stats.explored:>8} "
-            f"{'yes' if hit else 'no':>8}"
-        )
+        prices: dict[str, float] = {}
+        line = f"{k:>3}"
+        bound, gap = 0.0, math.nan
+        for n, budget in enumerate(budgets):
+            placement, elapsed, why = timed_solve(instance, measurements, budget)
+            if placement is None:
+                failures[budget] += 1
+                if n == 0:
+                    line += f" {'-':>7}"
+                line += f" {'failed':>10}"
+                print(f"    solver @{budget:g} s failed after {elapsed:.3f} s: {why}")
+                continue
+            if n == 0:
+                stats = placement.stats
+                assert stats.first_solution_seconds is not None
+                firsts.append(stats.first_solution_seconds + (elapsed - stats.seconds))
+                line += f" {firsts[-1]:>7.3f}"
+            prices[f"solver@{budget:g}"] = placement.objective.price
+            reported[budget].append(placement.gap)
+            bound, gap = max(bound, placement.lower_bound), placement.gap
+            line += f" {placement.objective.price:>10.2f}"
+        line += f" {bound:>8.2f} {pct(gap):>6}"
+        if cpsat:
+            problem, domains, first = compiled(instance, measurements)
+            runs = {
+                "cp-sat@1": solve_cpsat(problem, domains, 1.0),
+                "cp-sat+hint@1": solve_cpsat(problem, domains, 1.0, hint=first),
+                f"cp-sat@{args.cpsat_seconds:g}": solve_cpsat(problem, domains, args.cpsat_seconds),
+            }
+            for name, result in runs.items():
+                if result.price is not None:
+                    prices[name] = result.price
+                line += f" {result.price if result.price is not None else math.nan:>{9 if 'hint' in name else 8}.2f}"
+            long = runs[f"cp-sat@{args.cpsat_seconds:g}"]
+            proven += long.optimal
+            bound = max(bound, long.bound)
+            line += f" {long.bound:>8.2f}"
+        if args.sampling:
+            hit = sample(instance, measurements, budgets[0], seed=k, suits=suitable_bids(instance))
+            sampled += hit
+            line += f" {'yes' if hit else 'no':>8}"
+        print(line)
+        if prices:
+            best = min(prices.values())
+            for name, price in prices.items():
+                gaps[name].append((price - best) / best)
     print()
-    print(
-        f"solver:   {solved}/{args.instances} solved ({100 * solved / args.instances:.0f} %), "
-        f"time to first solution median {statistics.median(firsts):.3f} s, "
-        f"max {max(firsts):.3f} s"
-    )
-    print(
-        f"sampling: {sampled}/{args.instances} solved ({100 * sampled / args.instances:.0f} %) "
-        f"with the same {args.budget} s budget"
-    )
-
+    print(f"load average (1, 5, 15 min) at start {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
+          f"at end {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cpus")
+    print(f"first solution: median {statistics.median(firsts):.3f} s, max {max(firsts):.3f} s "
+          f"({len(firsts)}/{args.instances} instances placed at {budgets[0]:g} s)")
+    for budget in budgets:
+        if failures[budget]:
+            print(f"  solver @{budget:g} s found no placement on {failures[budget]} instances")
+    print("price above the best known in this run (least price any method found):")
+    for name in sorted(gaps, key=lambda n: (n.startswith("cp"), n)):
+        print("  " + summary(name, gaps[name]))
+    for budget in budgets:
+        print("  " + summary(f"gap the solver reports @{budget:g} s", reported[budget]))
+    if cpsat:
+        print(f"  CP-SAT proved optimality on {proven}/{args.instances} in {args.cpsat_seconds:g} s")
+    if args.sampling:
+        print(f"sampling: {sampled}/{args.instances} solved with the same {budgets[0]} s budget")
+    if args.no_scaling:
+        return
     print()
     print("scaling (30 nodes x 60 edges, one seeded instance per size)")
-    print(f"{'providers':>9} {'links':>7} {'first s':>8} {'total s':>8} {'optimal':>7}")
+    print(f"{'providers':>9} {'links':>7} {'first s':>8} {'total s':>8} {'price':>8} {'gap':>6}")
     for providers in (100, 300, 1000, 3000, 10000):
         instance = Instance(providers, 30, 60, seed=1000 + providers)
         measurements = instance.measurements()
-        placement, elapsed, why = timed_solve(instance, measurements, args.budget)
+        placement, elapsed, why = timed_solve(instance, measurements, budgets[0])
         if placement is None:
             print(f"{providers:>9} failed: {why}")
             continue
-        first = placement.stats.first_solution_seconds or 0.0
+        first_s = placement.stats.first_solution_seconds or 0.0
         compile_time = elapsed - placement.stats.seconds
         print(
-            f"{providers:>9} {len(instance.links):>7} {first + compile_time:>8.3f} "
-            f"{elapsed:>8.3f} {'yes' if placement.optimal else 'no':>7}"
+            f"{providers:>9} {len(instance.links):>7} {first_s + compile_time:>8.3f} "
+            f"{elapsed:>8.3f} {placement.objective.price:>8.2f} {pct(placement.gap):>6}"
         )
 
 

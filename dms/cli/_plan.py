@@ -64,7 +64,8 @@ def plan_lines(view: PlanView, name: Names) -> list[str]:
     if not view.placeable:
         return ["not placeable", *view.text.splitlines()]
     lines = [f"placeable on {len({n.provider for n in view.nodes})} of "
-             f"{len(view.bidders)} bidding providers, total price {view.total_price:g}"]
+             f"{len(view.bidders)} bidding providers, total price {view.total_price:g} "
+             f"({'optimal' if view.gap == 0 else f'within {100 * view.gap:.1f} % of optimal'})"]
     for node in view.nodes:
         line = f"  node {node.node} → {name(node.provider)}  price {node.price:g}"
         if node.standbys:

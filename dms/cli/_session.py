@@ -12,6 +12,7 @@ views; a malformed answer fails the command, never the process.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -47,7 +48,7 @@ from dms.deployment import (
 from dms.net import NetError
 from dms.node import Node, open_node
 from dms.provider import wire
-from ucan import Delegation, SigningKey, UcanError, proves
+from ucan import Delegation, SigningKey, UcanError, delegate, proves
 
 from ._errors import OperationFailed, Unreachable
 
@@ -171,14 +172,33 @@ async def open_session(target: Target, *,
                        connect_timeout: float = CONNECT_TIMEOUT) -> AsyncIterator[Session]:
     """Connect to `target` (Unreachable when no handshake succeeds within
     `connect_timeout`, saying why, or when another node than the expected answers)."""
+    session = SigningKey.generate()
+    handed = session_grants(target, session.did)
+    if not handed:  # the user's own authority (the node anchors it, or is it): as itself
+        session = target.key
     try:
-        async with open_node(target.key, bootstrap=[target.address]) as client:
-            client.add_proofs(*target.proofs)
+        async with open_node(session, bootstrap=[target.address]) as client:
+            client.add_proofs(*target.proofs, *handed)
             peers = await _connected(client, target.address, connect_timeout)
             peer = _expected(peers, target)
             yield Session(client, target, Handle(peer, peer, peer, "root"))
     except NetError as failure:
         raise Unreachable(str(failure)) from None
+
+
+SESSION_LIFETIME = 24 * 3600
+"""Longest a command's session key may act for the user (a `--follow` runs that long)."""
+
+
+def session_grants(target: Target, session: str) -> list[Delegation]:
+    """The user's authority handed to this command's own key: each grant the user
+    holds, re-delegated as it is (never for longer). Each command is then its own peer
+    on the network, so two commands of one user at once do not take each other's link;
+    the node counts them as the user, the grantee their chains start from."""
+    ends = int(time.time()) + SESSION_LIFETIME
+    return [delegate(target.key, session, grant.cmd, subject=grant.sub,
+                     expiration=ends if grant.exp is None else min(grant.exp, ends))
+            for grant in target.proofs if grant.aud == target.key.did]
 
 
 DIAL_CHECK = 0.05

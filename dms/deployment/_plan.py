@@ -54,11 +54,13 @@ class PlannedDecline:
 class PlanView:
     """`placeable`: `nodes` says where each node would run and `total_price` what it
     costs; else `explanation` is the solver's (spec/placement.md gives its shape) and
-    `text` the same in words, with the declines."""
+    `text` the same in words, with the declines. `gap` is the solver's: how much
+    cheaper any placement of these bids could be at most, as a share of the total."""
 
     placeable: bool
     nodes: tuple[PlannedNode, ...] = ()
     total_price: float = 0.0
+    gap: float = 0.0  # at most this share of `total_price` could be saved (0: optimal)
     links: tuple[PlannedLink, ...] = ()
     bidders: tuple[str, ...] = ()  # providers whose bids were held
     declines: tuple[PlannedDecline, ...] = ()
@@ -91,4 +93,4 @@ def plan_of(result: Placement | DeploymentUnplaceable, bids: Iterable[Bid],
             if path is not None and (path.rtt_ms is not None or path.bandwidth is not None):
                 links.append(PlannedLink(a, b, path.rtt_ms, path.bandwidth))
     return PlanView(placeable=True, nodes=nodes, total_price=result.objective.price,
-                    links=tuple(links), bidders=tuple(sorted(offers)))
+                    gap=result.gap, links=tuple(links), bidders=tuple(sorted(offers)))

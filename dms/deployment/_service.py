@@ -189,7 +189,7 @@ class DeploymentService(Role):
         self._check_room(user)
         now = self.clock()
         deadline = order.deadline or self.settings.deadline
-        record = DeploymentRecord(id=str(uuid.uuid4()), owner=message.sender.id,
+        record = DeploymentRecord(id=str(uuid.uuid4()), owner=_user(message),
                                   ensemble=order.ensemble, created_at=now, updated_at=now,
                                   deadline=now + deadline, duration=order.duration)
         journal = await DeploymentJournal.create(record, self.store, self.clock)
@@ -323,7 +323,7 @@ class DeploymentService(Role):
                                  name="Busy")
         self._count_plan(user)
         now = self.clock()
-        record = DeploymentRecord(id=str(uuid.uuid4()), owner=message.sender.id,
+        record = DeploymentRecord(id=str(uuid.uuid4()), owner=_user(message),
                                   ensemble=order.ensemble, created_at=now, updated_at=now,
                                   deadline=now + timeout)
         orchestrator = Orchestrator(DeploymentJournal(record, None, self.clock), ensemble,
@@ -453,8 +453,9 @@ def _user(message: Message[Any]) -> str:
 
 
 def _may_see(message: Message[Any], record: DeploymentRecord) -> bool:
-    """The creator, or anyone whose chain runs through the creator."""
-    return message.sender.id == record.owner or any(
+    """The owner (the user that created it: the principal its caller acted for), or
+    anyone whose chain runs through the owner."""
+    return record.owner in (message.sender.id, _user(message)) or any(
         d.iss == record.owner for d in message.chain.delegations)
 
 

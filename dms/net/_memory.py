@@ -107,7 +107,8 @@ class _MemoryCarrier:
                 self._pending = await self._inbox.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 raise CarrierClosed from None
-        await trio.sleep_until(self._pending[0])
+        if self._pending[0] > trio.current_time():  # no timer for a frame already due
+            await trio.sleep_until(self._pending[0])
         data = self._pending[1]
         self._pending = None
         if len(data) > limit:  # in-process, the sender's bytes are no extra memory

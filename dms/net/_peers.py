@@ -47,8 +47,14 @@ class PeerTable(Mapping[str, PeerInfo]):
         self._put(peer, PeerInfo(address, now, rtt, connected=True))
 
     def note_disconnected(self, peer: str) -> None:
+        """A peer with no address is forgotten (nobody can dial it again: a client,
+        such as each `dms` command, comes back as a peer of its own)."""
         old = self._peers.get(peer)
-        if old is not None:
+        if old is None:
+            return
+        if old.address is None:
+            del self._peers[peer]
+        else:
             self._peers[peer] = attrs.evolve(old, connected=False)
 
     def note_seen(self, peer: str, now: float) -> None:

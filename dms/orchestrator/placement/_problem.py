@@ -96,6 +96,11 @@ class Problem:
     reports: tuple[NodeReport, ...]
     strategy: Strategy
 
+    def evolve(self, **changes: object) -> Problem:
+        """A copy with `changes` (the links stay: searches may share edge partners)."""
+        assert "links" not in changes and "peers" not in changes
+        return attrs.evolve(self, **changes)  # type: ignore[arg-type]
+
     def disruption(self, node: int, provider: int) -> int:
         """1 when this instance starts on a provider that did not run the node before."""
         if self.previous is None:
@@ -338,13 +343,14 @@ def compile_problem(
             else:
                 slot_domain.append(tuple(passing))
 
+    links = _rows(peers, measurements)
     return Problem(
         peers=peers,
         bids=tuple(ordered),
         price=price,
         capacity=capacity,
         free_ports=tuple(bid.public_ports for bid in ordered),
-        links=_rows(peers, measurements),
+        links=links,
         nodes=nodes,
         demand=demand,
         fixed_ports=fixed_ports,

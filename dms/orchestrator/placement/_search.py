@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import attrs
 
@@ -52,6 +52,9 @@ class Outcome:
     objective: Objective | None
     complete: bool
     stats: SearchStats
+    # providers left to each slot once the root was made arc consistent (None when the
+    # root already failed): what the lower bound reasons about
+    root_domains: tuple[frozenset[int], ...] | None = None
 
 
 def evaluate(problem: Problem, values: tuple[int, ...]) -> Objective:
@@ -98,25 +101,77 @@ class _Frame:
     bound: tuple[int, float] | None = None
 
 
+Partners = dict[tuple[int, int], frozenset[int]]  # (edge position, provider) -> partners
+
+
+@attrs.frozen
+class Start:
+    """Where an improving search starts: `values` (a feasible placement, provider per
+    slot) is the incumbent to beat, and only the slots in `free` may change; the others
+    keep their providers."""
+
+    values: tuple[int, ...]
+    objective: Objective
+    free: frozenset[int]
+    domains: tuple[frozenset[int], ...]  # per slot, the providers a free slot may take
+    # keep only this many of a free slot's providers (cheapest first, and its own), once
+    # the kept slots have ruled some out; None keeps them all (needed for a proof)
+    width: int | None = None
+    # free slots that together cost at least the given price, whatever the others do
+    groups: tuple[tuple[frozenset[int], float], ...] = ()
+
+
 def search(
-    problem: Problem, active: Active, budget: SearchBudget, *, first_only: bool = False
+    problem: Problem,
+    active: Active,
+    budget: SearchBudget,
+    *,
+    first_only: bool = False,
+    start: Start | None = None,
+    consistent: bool = False,
+    partners: Partners | None = None,
 ) -> Outcome:
-    """Search for the best placement (or any, with `first_only`) within `budget`."""
-    return _Search(problem, active, budget, first_only).run()
+    """Search for the best placement (or any, with `first_only`) within `budget`. With
+    `start`, only its free slots are searched and only placements better than its
+    incumbent are recorded (`Outcome.values` is the incumbent if none is); `complete`
+    then means no better placement exists with the other slots where they are.
+    `consistent` says the problem's domains are already arc consistent (the root's own
+    propagation is then skipped). `partners` caches which providers each provider may
+    pair with over each edge; searches over problems with the same providers and
+    edges may share one."""
+    return _Search(problem, active, budget, first_only, start, consistent, partners).run()
 
 
 class _Search:
     def __init__(
-        self, problem: Problem, active: Active, budget: SearchBudget, first_only: bool
+        self,
+        problem: Problem,
+        active: Active,
+        budget: SearchBudget,
+        first_only: bool,
+        start: Start | None = None,
+        consistent: bool = False,
+        partners: Partners | None = None,
     ) -> None:
         self.problem = problem
         self.active = active
         self.budget = budget
         self.first_only = first_only
+        self.start_at = start
+        self.consistent = consistent
         self.pack = problem.strategy == "pack"
         nslots = len(problem.slot_node)
         self.slots = range(nslots)
-        self.dom = [set(d) for d in problem.slot_domain]
+        # the slots the search may assign: an improving search never touches kept ones
+        self.open_slots: Sequence[int] = self.slots if start is None else sorted(start.free)
+        self.groups = () if start is None else start.groups
+        self.group_of = {s: g for g, (slots, _) in enumerate(self.groups) for s in slots}
+        if start is None:
+            self.dom = [set(d) for d in problem.slot_domain]
+        else:
+            self.dom = [
+                set(start.domains[s]) if s in start.free else {start.values[s]} for s in self.slots
+            ]
         self.val = [-1] * nslots
         self.unassigned = nslots
         self.remaining = [list(c) for c in problem.capacity]
@@ -146,12 +201,16 @@ class _Search:
         self.weight = [1.0 + d for d in self.degree]
         self.wiped = -1
         self.residue: dict[tuple[int, int], dict[int, int]] = {}
-        self.partners: dict[tuple[int, int], frozenset[int]] = {}
+        self.partners: Partners = {} if partners is None else partners
         self.explored = 0
         self.solutions = 0
         self.best: tuple[int, ...] | None = None
         self.best_objective: Objective | None = None
         self.best_key: tuple[float, ...] | None = None
+        self.root_domains: tuple[frozenset[int], ...] | None = None
+        if start is not None:
+            self.best, self.best_objective = start.values, start.objective
+            self.best_key = start.objective.key(problem.strategy)
         self.first_seconds: float | None = None
         self.first_explored: int | None = None
         self.clock = budget.clock
@@ -162,7 +221,9 @@ class _Search:
     def run(self) -> Outcome:
         complete = True
         try:
-            if self._arc_consistent():
+            if self._fix_kept() and self._arc_consistent():
+                if self.start_at is None:
+                    self.root_domains = tuple(frozenset(d) for d in self.dom)
                 cutoff = _FIRST_CUTOFF
                 while not self._descend(cutoff):
                     cutoff = cutoff * 3 // 2
@@ -181,7 +242,60 @@ class _Search:
                 first_solution_seconds=self.first_seconds,
                 first_solution_explored=self.first_explored,
             ),
+            root_domains=self.root_domains,
         )
+
+    def _fix_kept(self) -> bool:
+        """Put the slots an improving search keeps on their providers, then take from
+        the free slots' providers what the kept ones rule out (capacity, ports, edges to
+        a kept neighbour). The kept slots are a feasible part of a placement, so this
+        needs none of the forward checking `_assign` does between them."""
+        start = self.start_at
+        if start is None:
+            return True
+        problem, val, dom = self.problem, self.val, self.dom
+        hosting: set[int] = set()
+        for s in self.slots:
+            if s in start.free:
+                continue
+            p, n = start.values[s], problem.slot_node[s]
+            val[s] = p
+            self.unassigned -= 1
+            if p in self.active.capacities:
+                rem, dem = self.remaining[p], problem.demand[n]
+                for i in range(4):
+                    rem[i] -= dem[i]
+                self.ports_taken[p] |= problem.fixed_ports[n]
+                self.anys_taken[p] += problem.any_ports[n]
+                hosting.add(p)
+            self.hosted[p] += 1
+            if self.hosted[p] == 1:
+                self.used += 1
+            self.part_d += problem.disruption(n, p)
+            self.part_price += problem.price[p]
+        for edge in problem.edges:
+            if not edge.rtt_counts:
+                continue
+            p = val[self.node_slots[edge.source][0]]
+            q = val[self.node_slots[edge.target][0]]
+            if p >= 0 and q >= 0:
+                self.part_rtt += problem.rtt(p, q)
+        for u in sorted(start.free):
+            du = dom[u]
+            du -= {p for p in du & hosting if not self._fits(u, p)}
+            if problem.slot_replica[u] == 0:
+                for edge, m in self.incident[problem.slot_node[u]]:
+                    q = val[self.node_slots[m][0]]
+                    if q >= 0:
+                        du &= self._allowed(edge, q) | {q}
+            if start.width is not None and len(du) > start.width:
+                n = problem.slot_node[u]
+                keep = [p for p in problem.candidates[n] if p in du][: start.width]
+                du &= {*keep, start.values[u]}
+            if not du:
+                self.wiped = u
+                return False
+        return True
 
     def _descend(self, cutoff: int) -> bool:
         """One depth-first run from the root. Until a solution is known, a run that
@@ -249,6 +363,8 @@ class _Search:
     def _arc_consistent(self) -> bool:
         """Make the open primaries' providers arc consistent over the edges; False when
         some slot is left without providers."""
+        if self.consistent:
+            return all(self.dom)
         return all(self.dom) and self._propagate(set(range(len(self.node_slots))))
 
     def _propagate(self, shrunk: set[int]) -> bool:
@@ -292,6 +408,13 @@ class _Search:
         if p in others:
             residue[p] = p
             return True
+        allowed = self.partners.get((edge.position, p))
+        if allowed is not None:  # known already (improving searches share them)
+            for q in allowed:
+                if q in others:
+                    residue[p] = q
+                    return True
+            return False
         limit, floor = edge.rtt_limit, edge.bandwidth_floor
         for q, (rtt, bandwidth) in self.problem.links[p].items():
             if rtt <= limit and bandwidth >= floor and q in others:
@@ -304,14 +427,12 @@ class _Search:
         key = (edge.position, p)
         allowed = self.partners.get(key)
         if allowed is None:
-            row = self.problem.links[p]
-            allowed = frozenset(q for q, link in row.items() if self._allows(edge, link))
+            limit, floor = edge.rtt_limit, edge.bandwidth_floor
+            allowed = frozenset(
+                q for q, (rtt, bw) in self.problem.links[p].items() if rtt <= limit and bw >= floor
+            )
             self.partners[key] = allowed
         return allowed
-
-    @staticmethod
-    def _allows(edge: Edge, link: tuple[float, float]) -> bool:
-        return link[0] <= edge.rtt_limit and link[1] >= edge.bandwidth_floor
 
     # -- variable and value ordering --------------------------------------------------
 
@@ -320,7 +441,7 @@ class _Search:
         best = None
         best_key = math.inf
         dom, val, weight = self.dom, self.val, self.weight
-        for s in self.slots:
+        for s in self.open_slots:
             if val[s] < 0:
                 key = len(dom[s]) / weight[s]
                 if key < best_key:
@@ -390,7 +511,10 @@ class _Search:
         remaining provider: no completion can do better on these two."""
         problem = self.problem
         d, price = self.part_d, self.part_price
-        for u in self.slots:
+        group_of = self.group_of
+        grouped = [0.0] * len(self.groups)
+        unset = [0] * len(self.groups)
+        for u in self.open_slots:
             if self.val[u] >= 0 or u == skip:
                 continue
             n = problem.slot_node[u]
@@ -401,7 +525,15 @@ class _Search:
             else:
                 p = next(q for q in order if q in dom)
             d += problem.disruption(n, p)
-            price += problem.price[p]
+            g = group_of.get(u, -1)
+            if g < 0:
+                price += problem.price[p]
+            else:
+                grouped[g] += problem.price[p]
+                unset[g] += 1
+        for g, (slots, bound) in enumerate(self.groups):
+            # a group none of whose slots is set yet costs at least its own bound
+            price += max(grouped[g], bound) if unset[g] == len(slots) else grouped[g]
         return d, price
 
     def _prunes(self) -> bool:
@@ -457,7 +589,7 @@ class _Search:
                     if problem.slot_replica[u] == 0:
                         shrunk.add(n)
         if enforce:
-            for u in self.slots:
+            for u in self.open_slots:
                 if val[u] < 0 and p in dom[u] and not self._fits(u, p):
                     dom[u].discard(p)
                     trail.append((u, {p}))

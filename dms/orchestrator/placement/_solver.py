@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
+
 from dms.ensemble._requirements import EnsembleRequirements
 
 from ._explain import explain
 from ._explanation import Unplaceable
+from ._improve import improve
 from ._model import Assignment, Bid, Measurements, Placement, SearchBudget, Strategy
 from ._problem import Problem, compile_problem
-from ._search import Active, search
+from ._search import Active, evaluate, search
 
 
 def solve(
@@ -26,13 +29,16 @@ def solve(
 ) -> Placement:
     """Place every ensemble node (and its standbys) on the bidding providers.
 
-    Returns the best placement found by the objective in spec/placement.md; it is
-    `optimal` unless the budget stopped the search first. `exclude` adds providers that
+    Finds a first placement, then makes it cheaper by large-neighbourhood search until
+    the budget ends, optimality is proven or the price meets a lower bound; returns the
+    best found by the objective in spec/placement.md, with that bound and its `gap`. It
+    is `optimal` when a complete search proved it. `exclude` adds providers that
     must not be chosen (e.g. those that failed to commit). With `previous`, the solver
     first minimises how many node instances move off their previous providers, so a
     re-solve after a failure keeps every other assignment when it can; nodes named in
     `replace` are placed afresh. The same inputs, in any order, give the same result
-    (when the budget has no time limit).
+    (when the budget has no time limit; with one, the result is one of the improving
+    placements the untimed search goes through).
 
     Raises `Unplaceable` (with an `Explanation`) when no placement exists or the budget
     ran out before one was found; `UnknownNode`/`DuplicateBid` for inconsistent inputs.
@@ -49,17 +55,38 @@ def solve(
     )
     if not problem.placeable_alone:
         raise Unplaceable(explain(problem, None, budget))
-    outcome = search(problem, Active.everything(problem), budget)
-    if outcome.values is None or outcome.objective is None:
-        raise Unplaceable(explain(problem, outcome, budget))
-    assignment = _assignment(problem, outcome.values)
+    started = budget.clock()
+    first = search(problem, Active.everything(problem), budget, first_only=True)
+    if first.values is None or first.root_domains is None:
+        raise Unplaceable(explain(problem, first, budget))
+    objective = evaluate(problem, first.values)
+    better = improve(
+        problem,
+        first.values,
+        objective,
+        first.root_domains,
+        budget,
+        explored=first.stats.explored,
+        started=started,
+    )
+    bound = better.bound
+    if better.optimal and problem.previous is None:
+        bound = better.objective.price  # proven: nothing is cheaper
+    assignment = _assignment(problem, better.values)
     return Placement(
         assignment=assignment,
-        objective=outcome.objective,
+        objective=better.objective,
         strategy=strategy,
-        optimal=outcome.complete,
-        stats=outcome.stats,
+        optimal=better.optimal,
+        stats=attrs.evolve(
+            first.stats,
+            explored=better.explored,
+            solutions=1 + better.improvements,
+            seconds=budget.clock() - started,
+            neighbourhoods=better.neighbourhoods,
+        ),
         moved=_moved(assignment, previous),
+        lower_bound=min(bound, better.objective.price),
     )
 
 

@@ -22,10 +22,17 @@ def test_a_placeable_plan_names_each_node_its_provider_and_price() -> None:
                            PlannedNode("web", P2, 2.0)),
                     links=(PlannedLink(P1, P2, 0.42, 8e8),))
     lines = plan_lines(view, NAMES)
-    assert lines[0] == "placeable on 2 of 3 bidding providers, total price 3.5"
+    assert lines[0] == "placeable on 2 of 3 bidding providers, total price 3.5 (optimal)"
     assert "  node db → provider1  price 1.5  standbys: provider2" in lines
     assert "  node web → provider2  price 2" in lines
     assert "  provider1 ↔ provider2: rtt 0.42 ms, 800 Mbit/s" in lines
+
+
+def test_a_plan_not_proven_optimal_says_how_far_from_optimal_it_may_be() -> None:
+    view = PlanView(placeable=True, total_price=10.0, gap=0.018, bidders=(P1,),
+                    nodes=(PlannedNode("web", P1, 10.0),))
+    assert plan_lines(view, NAMES)[0] == ("placeable on 1 of 1 bidding providers, total "
+                                          "price 10 (within 1.8 % of optimal)")
 
 
 def test_an_unplaceable_plan_is_its_explanation() -> None:

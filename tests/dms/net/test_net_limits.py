@@ -33,3 +33,12 @@ def test_the_network_limits_are_the_documented_defaults():
     assert mesh["hop_limit"].default == 8
     assert mesh["max_peers"].default == 64
     assert mesh["exchange_dial_attempts"].default == 5
+
+
+def test_a_disconnected_peer_without_an_address_is_forgotten_and_one_with_is_kept() -> None:
+    table = PeerTable()
+    table.note_connected("client", None, 1.0)  # each `dms` command is such a peer
+    table.note_connected("node", "ws://127.0.0.1:7000", 1.0)
+    table.note_disconnected("client")
+    table.note_disconnected("node")
+    assert list(table) == ["node"] and not table["node"].connected

@@ -3,7 +3,9 @@
 On random small instances (up to 5 nodes, 8 providers) the solver must find a placement
 exactly when enumeration does, every placement must pass an independent checker, its
 objective must equal the enumerated optimum, and when it reports a conflicting set that
-set must be unsatisfiable on its own and 1-minimal.
+set must be unsatisfiable on its own and 1-minimal. Its lower bound must never exceed
+the cheapest enumerated placement; on larger instances (where enumeration is out of
+reach) the improved placement must pass the checker and never be worse than the first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dms.orchestrator.placement import (
     Measurements,
     ProviderPath,
     Reason,
+    SearchBudget,
     SeparationConflict,
     Unplaceable,
     solve,
@@ -414,3 +417,103 @@ def test_input_order_does_not_change_the_placement(inst: Instance, rng: random.R
     second = run(other)
     assert second.assignment == first.assignment
     assert second.objective == first.objective
+
+
+# -- the improvement phase and its lower bound -------------------------------------------
+
+
+def cheapest_price(inst: Instance) -> float | None:
+    """The least price of any feasible placement, whatever it moves off `previous`."""
+    prices = [
+        objective_key(attrs.evolve(inst, previous=None), p, s)[1]
+        for p, s in enumerate_placements(inst)
+    ]
+    return min(prices) if prices else None
+
+
+@SMALL
+@given(instances())
+def test_lower_bound_never_exceeds_the_cheapest_placement(inst: Instance) -> None:
+    try:
+        placement = run(inst)
+    except Unplaceable:
+        return
+    cheapest = cheapest_price(inst)
+    assert cheapest is not None
+    assert placement.lower_bound <= cheapest + 1e-9
+    assert placement.lower_bound <= placement.objective.price
+    assert placement.optimal and placement.gap == 0.0
+    if inst.previous is None:
+        assert placement.lower_bound == placement.objective.price
+
+
+def first_only(inst: Instance, steps: int):  # type: ignore[no-untyped-def]
+    """The solve stopped right after its first solution (no steps left to improve)."""
+    return solve(
+        inst.requirements,
+        inst.bids,
+        inst.measurements,
+        exclude=inst.exclude,
+        strategy=inst.strategy,  # type: ignore[arg-type]
+        previous=inst.previous,
+        budget=SearchBudget(max_nodes=steps),
+    )
+
+
+MEDIUM = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@MEDIUM
+@given(instances(max_nodes=14, max_providers=12, linked=0.8))
+def test_improved_placement_is_feasible_and_never_worse_than_the_first(inst: Instance) -> None:
+    try:
+        placement = solve(
+            inst.requirements,
+            inst.bids,
+            inst.measurements,
+            exclude=inst.exclude,
+            strategy=inst.strategy,  # type: ignore[arg-type]
+            previous=inst.previous,
+            budget=SearchBudget(max_nodes=3_000),
+        )
+    except Unplaceable:
+        return
+    assert placement.stats.explored <= 3_000
+    primary = dict(placement.assignment.primary)
+    standbys = dict(placement.assignment.standbys)
+    assert violations(inst, primary, standbys) == []
+    first_steps = placement.stats.first_solution_explored
+    assert first_steps is not None
+    first = first_only(inst, first_steps)
+    assert violations(inst, dict(first.assignment.primary), dict(first.assignment.standbys)) == []
+    key = placement.objective.key(placement.strategy)
+    first_key = first.objective.key(first.strategy)
+    assert key <= first_key
+    event("improved" if key < first_key else "first was kept")
+    event("proven optimal" if placement.optimal else "budget ended first")
+    assert placement.lower_bound <= placement.objective.price
+    assert 0.0 <= placement.gap <= 1.0
+    if placement.optimal:
+        assert placement.gap == 0.0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    instances(max_nodes=14, max_providers=12, linked=0.8),
+    st.integers(50, 2_000),
+    st.randoms(use_true_random=False),
+)
+def test_a_step_budget_gives_the_same_placement_in_any_input_order(
+    inst: Instance, steps: int, rng: random.Random
+) -> None:
+    bids = list(inst.bids)
+    rng.shuffle(bids)
+    other = attrs.evolve(inst, bids=tuple(bids))
+    try:
+        first = first_only(inst, steps)
+    except Unplaceable:
+        return
+    again = first_only(other, steps)
+    assert again.assignment == first.assignment
+    assert again.objective == first.objective
+    assert again.lower_bound == first.lower_bound

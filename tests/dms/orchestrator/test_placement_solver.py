@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from dms.ensemble._requirements import (
@@ -262,3 +263,48 @@ def test_empty_ensemble_places_trivially() -> None:
     placement = solve(ensemble(), [bid("p1")])
     assert placement.assignment.primary == {}
     assert placement.optimal
+
+
+def test_gap_is_the_share_of_the_price_the_bound_leaves_open() -> None:
+    placement = solve(ensemble(node("web")), [bid("p1", price=100)])
+    assert placement.gap == 0.0 and placement.lower_bound == 100
+    unproven = attrs.evolve(placement, optimal=False, lower_bound=98.2)
+    assert unproven.gap == pytest.approx(0.018)
+    assert attrs.evolve(unproven, lower_bound=100).gap == 0.0
+
+
+def test_nodes_competing_for_one_cheap_provider_are_bounded_and_placed_optimally() -> None:
+    req = ensemble(node("a", cpu=2), node("b", cpu=2))
+    bids = [bid("p1", cpu=2, price=1), bid("p2", cpu=2, price=5), bid("p3", cpu=2, price=9)]
+    placement = solve(req, bids)
+    assert sorted(placement.assignment.primary.values()) == ["p1", "p2"]
+    assert placement.optimal and placement.lower_bound == 6 and placement.gap == 0.0
+
+
+def test_improvement_stops_once_the_price_meets_the_lower_bound() -> None:
+    # twelve independent nodes, each with its own cheapest provider: the first solution
+    # already costs the bound, so no neighbourhood is searched
+    req = ensemble(*(node(f"n{i:02}", cpu=4) for i in range(12)))
+    bids = [bid(f"p{i:02}", cpu=4, price=1 + i % 2) for i in range(24)]
+    placement = solve(req, bids)
+    assert placement.objective.price == 12
+    assert placement.gap == 0.0
+    assert placement.stats.neighbourhoods == 0
+
+
+def test_contention_between_edge_groups_is_resolved_by_the_improvement() -> None:
+    # two groups (x1-x2, y1-y2) whose cheapest pairs share provider c; the bound is the
+    # sum of the groups alone, and the improved placement is the proven optimum
+    req = ensemble(
+        node("x1", cpu=4), node("x2", cpu=4), node("y1", cpu=4), node("y2", cpu=4),
+        edges=(
+            EdgeRequirement("x1", "x2", max_rtt_ms=5),
+            EdgeRequirement("y1", "y2", max_rtt_ms=5),
+        ),
+    )
+    bids = [bid(p, cpu=4, price=price) for p, price in
+            (("a", 1), ("b", 1), ("c", 1), ("d", 4), ("e", 4))]
+    links = {(p, q): ProviderPath(rtt_ms=1) for p in "abcde" for q in "abcde" if p < q}
+    placement = solve(req, bids, Measurements(links))
+    assert placement.optimal and placement.objective.price == 7
+    assert placement.gap == 0.0
