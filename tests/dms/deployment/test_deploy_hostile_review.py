@@ -5,16 +5,19 @@ Findings are strict xfails naming what broke."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
 from dms.actor import RemoteError
 from dms.deployment import _service as deployment_service
+from dms.node import Node
 from dms.node._behaviors import INFO, RESOURCES
+from dms.provider import wire
 
-from .conftest import open_market
-from .test_deploy_hostile import UNPLACEABLE, intruder
+from .conftest import Market, open_market
+from .test_deploy_hostile import ONE, UNPLACEABLE, intruder, provider_actor
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -105,3 +108,35 @@ async def test_node_info_and_resources_are_refused_to_other_grants_holders(
                     await peer.root.invoke(target, command, None)
                 assert refused.value.name in ("InvalidClaim", "UnavailableProof",
                                               "Unauthorized"), refused.value
+
+
+async def _bid_to(evil: Node, market: Market, providers: list[Node]) -> str:
+    """A bid request for a fresh deployment id from `evil`, answered by `providers`."""
+    deployment = str(uuid.uuid4())
+    for node in providers:
+        await evil.root.invoke(provider_actor(node), wire.REQUEST,
+                               wire.BidRequest(deployment, ONE, evil.root.handle),
+                               subject=market.org.did)
+    return deployment
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "FINDING (medium): bandwidth-probe consent is counted per target (32 loaded probes "
+    "per bid), not per measuring provider, and /dms/deployment/measure is not tied to "
+    "a bid of the measurer: any /dms/deployment holder can ask one provider for bid and "
+    "then order another to measure it again and again, each small order making the "
+    "measurer send 256 KiB per target (up to 16 targets, 4 MiB per order), 32 times "
+    "per bid; and a holder can send the loaded probes itself under another requester's "
+    "name, using up the real orchestrator's allowance"))
+async def test_one_bid_lets_each_measurer_probe_a_provider_once(tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=2) as market, intruder(market) as evil:
+        measurer, target = market.providers
+        deployment = await _bid_to(evil, market, [target])
+        loaded = 0
+        for _ in range(3):
+            answer = await evil.root.invoke(
+                provider_actor(measurer), wire.MEASURE,
+                wire.MeasureOrder(deployment, (provider_actor(target),)),
+                subject=market.org.did, timeout=20)
+            loaded += len(answer["bits_per_second"])
+        assert loaded <= 1
