@@ -140,3 +140,25 @@ async def test_one_bid_lets_each_measurer_probe_a_provider_once(tmp_path: Path) 
                 subject=market.org.did, timeout=20)
             loaded += len(answer["bits_per_second"])
         assert loaded <= 1
+
+
+async def test_a_grant_holders_fresh_keys_share_one_reservation_share(tmp_path: Path) -> None:
+    """Commits from keys a holder delegates to count as the holder (HOLDER_SHARE of the
+    slots), while another holder can still reserve."""
+    async with open_market(tmp_path, providers=1) as market, \
+            intruder(market) as evil, intruder(market, "honest") as honest:
+        provider = market.providers[0]
+        assert provider.provider is not None
+        provider.provider.book._max_reservations = 8  # a share of 2
+        target, org = provider_actor(provider), market.org.did
+        keys = [await evil.root.spawn(commands=["/dms/deployment"]) for _ in range(3)]
+        for key in keys[:2]:
+            await key.invoke(target, wire.COMMIT,
+                             wire.CommitOrder(str(uuid.uuid4()), ONE, ("n",)), subject=org)
+        with pytest.raises(RemoteError) as refused:
+            await keys[2].invoke(target, wire.COMMIT,
+                                 wire.CommitOrder(str(uuid.uuid4()), ONE, ("n",)), subject=org)
+        assert refused.value.name == "TooManyReservations"
+        await honest.root.invoke(target, wire.COMMIT,
+                                 wire.CommitOrder(str(uuid.uuid4()), ONE, ("n",)), subject=org)
+        assert len(provider.provider.book.reservations()) == 3
