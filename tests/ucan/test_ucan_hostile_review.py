@@ -11,7 +11,16 @@ import pytest
 
 from dms.actor import decode_message
 from dms.actor._chain_choice import ChainChoices
-from ucan import MalformedToken, SigningKey, TrustContext, codec, delegate, revoke
+from ucan import (
+    MalformedToken,
+    SigningKey,
+    TrustContext,
+    UcanError,
+    codec,
+    delegate,
+    invoke,
+    revoke,
+)
 from ucan.container import BASE64_GZIP, RAW_GZIP, encode_container
 
 needs_native = pytest.mark.skipif(not codec.NATIVE, reason="cbrrr (native codec) not installed")
@@ -73,16 +82,24 @@ def test_a_message_in_a_gzip_container_is_refused_before_inflating(header: int) 
         decode_message(encode_container([b"\x00" * 64], header), trust)
 
 
+SIZE = 256 * 1024
+
+
 @needs_native
 @pytest.mark.xfail(strict=True, reason=(
-    "FINDING (high): before any signature check, a message of nested one-item lists "
-    "is decoded whole by cbrrr (no depth limit of its own) and only then refused by "
-    "check_depth: ~115 bytes of Python lists per input byte, so one 4 MiB frame "
-    "(MAX_FRAME) costs ~465 MB RSS and ~1.3 s of the event loop; link_budget counts "
-    "frames, not bytes, so it does not bound this"))
-def test_a_deeply_nested_message_costs_little_memory_before_it_is_refused() -> None:
+    "FINDING (high): before any signature check, a message's container body is decoded "
+    "whole by cbrrr (no depth limit of its own, no look at the container's shape) and "
+    "only then refused: nested one-item lists cost ~115 bytes of Python objects per "
+    "input byte, a list of empty lists ~80. Measured on one 4 MiB frame (MAX_FRAME): "
+    "deep 1.8 s and +487 MB RSS, wide 2.0 s and +330 MB, all on the event loop; "
+    "link_budget counts frames, not bytes, and any linked peer may send them"))
+@pytest.mark.parametrize("body", [
+    b"\x81" * SIZE + b"\x00",  # nested one-item lists
+    b"\x9a" + SIZE.to_bytes(4, "big") + b"\x80" * SIZE,  # a list of empty lists
+], ids=["deep", "wide"])
+def test_a_hostile_container_costs_little_memory_before_it_is_refused(body: bytes) -> None:
     trust = TrustContext(SigningKey.generate().did)
-    frame = b"\x40" + CTN + b"\x81" * (256 * 1024) + b"\x00"
+    frame = b"\x40" + CTN + body
     tracemalloc.start()
     try:
         with pytest.raises(MalformedToken):
@@ -119,3 +136,23 @@ def test_a_remembered_chain_is_not_reused_once_it_expired_or_its_grant_is_droppe
     choices.remember("k", org.did, chain)
     trust.provided.clear()
     assert choices.get("k", now=int(time.time()), skew=0, args={}) is None
+
+
+def test_a_chain_proven_before_its_anchor_was_removed_is_refused_after() -> None:
+    """The state watch discards an anchor from `trust.anchors`; the receiver's memory
+    of proven chains must not outlive it."""
+    org, user, node = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    trust = TrustContext(node.did, anchors=[org.did])
+    grant = delegate(org, user.did, "/dms/node/deployment", expiration=None)
+    now = int(time.time())
+
+    def call() -> None:
+        invocation = invoke(user, org.did, "/dms/node/deployment/list", {}, [grant.cid],
+                            audience=node.did, expiration=now + 60)
+        trust.authorize(invocation, [grant], now=now)
+
+    call()
+    call()  # now answered from the proven-chain memory
+    trust.anchors.discard(org.did)
+    with pytest.raises(UcanError):
+        call()
