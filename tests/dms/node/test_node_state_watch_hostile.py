@@ -90,8 +90,9 @@ def test_the_store_refuses_a_token_under_another_tokens_name(tmp_path: Path) -> 
 @pytest.mark.xfail(strict=True, reason=(
     "FINDING (low): a garbage file under a delegation's name in the token store, which "
     "the running node's watch logs and leaves out, stops the next start: "
-    "TokenStore.load_into raises MalformedToken out of Node.__init__ (a torn copy "
-    "becomes an outage at the next restart)"))
+    "TokenStore.load_into raises MalformedToken out of Node.__init__, and `dms node "
+    "run --data-dir` prints a traceback and exits 1 (a torn copy becomes an outage at "
+    "the next restart; `dms cap list` names only the directory, exit 2)"))
 async def test_a_garbage_grant_file_is_left_out_at_start_as_while_running(
         tmp_path: Path) -> None:
     state = tmp_path / "state"
