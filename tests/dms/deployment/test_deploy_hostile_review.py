@@ -170,7 +170,8 @@ async def test_a_grant_holders_fresh_keys_share_one_reservation_share(tmp_path: 
     "and flooded when it stops; each provider that took its bid request vouched for "
     "that chain, so it keeps the revocation for good (KeptRevocations, unbounded, and "
     "written to disk on a node with a state dir): a user's 20 plans a minute add "
-    "~28,800 permanent revocations a day to every provider, and deployments do too"))
+    "~28,800 permanent revocations a day to every provider (measured: one kept per "
+    "plan; an ended deployment's actor likely the same, not measured)"))
 async def test_plans_leave_no_lasting_state_on_providers(tmp_path: Path) -> None:
     async with open_market(tmp_path, providers=1) as market:
         provider, node = market.providers[0], market.orchestrator.root.handle
