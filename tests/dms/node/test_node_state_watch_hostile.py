@@ -48,11 +48,6 @@ async def test_garbage_under_a_tokens_name_neither_ends_the_node_nor_adds_a_gran
         assert node.trust.anchors == {ORG.did}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING (medium): StateWatch marks a token's CID as taken in before reading it, "
-    "so a revocation file seen half-written (a plain cp, a crash, an editor) is never "
-    "read again while the node runs: the revocation is not applied or flooded until "
-    "a restart, though the file now holds it"))
 async def test_a_revocation_first_seen_torn_is_applied_once_the_file_is_whole(
         tmp_path: Path) -> None:
     state = tmp_path / "state"
@@ -87,12 +82,6 @@ def test_the_store_refuses_a_token_under_another_tokens_name(tmp_path: Path) -> 
         store.delegation(other.cid)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FINDING (low): a garbage file under a delegation's name in the token store, which "
-    "the running node's watch logs and leaves out, stops the next start: "
-    "TokenStore.load_into raises MalformedToken out of Node.__init__, and `dms node "
-    "run --data-dir` prints a traceback and exits 1 (a torn copy becomes an outage at "
-    "the next restart; `dms cap list` names only the directory, exit 2)"))
 async def test_a_garbage_grant_file_is_left_out_at_start_as_while_running(
         tmp_path: Path) -> None:
     state = tmp_path / "state"
@@ -101,3 +90,19 @@ async def test_a_garbage_grant_file_is_left_out_at_start_as_while_running(
     (state / "tokens" / f"{grant.cid}{SUFFIX}").write_bytes(b"\x82garbage")
     async with open_node(network=MemoryNetwork(), state_dir=state) as node:
         assert grant.cid not in node.trust.provided
+
+
+async def test_a_revocation_file_that_does_not_read_stops_the_start_naming_it(
+        tmp_path: Path) -> None:
+    # Starting without it could undo the revocation: the operator is told which file.
+    from dms.node._state_lock import StateDirError
+
+    state = tmp_path / "state"
+    grant = delegate(ORG, SigningKey.generate().did, "/dms", expiration=None)
+    revocation = revoke(ORG, grant)
+    (state / "tokens" / "revocations").mkdir(parents=True)
+    path = state / "tokens" / "revocations" / f"{revocation.cid}{SUFFIX}"
+    path.write_bytes(revocation.envelope[:20])
+    with pytest.raises(StateDirError, match=f"revocation file {path} does not read"):
+        async with open_node(network=MemoryNetwork(), state_dir=state):
+            pass
