@@ -51,6 +51,10 @@ class TokenStore:
         _write(self._revocations, revocation.cid, revocation.envelope)
         return target
 
+    def remove_revocation(self, cid: CID) -> None:
+        """Forget a stored revocation (one that decides nothing any more); idempotent."""
+        (self._revocations / f"{cid}{SUFFIX}").unlink(missing_ok=True)
+
     def put(self, data: bytes) -> CID:
         """Store envelope bytes: a delegation, or a revocation. Returns the token's CID."""
         try:

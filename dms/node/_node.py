@@ -48,7 +48,7 @@ from dms.net import (
 from dms.node._anchors import read_anchors
 from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
 from dms.node._carrier import MeshCarrier
-from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
+from dms.node._revocations import PRUNE_INTERVAL, REVOCATION_TOPIC, RevocationKeeper
 from dms.node._state_lock import StateDirError, hold_state_dir
 from dms.node._state_watch import StateWatch
 from dms.provider import Capacity, ProviderConfig, ProviderService, open_provider
@@ -163,7 +163,13 @@ class Node:
             nursery.start_soon(self._read_mesh, self.mesh.priority_incoming)  # revocations
             nursery.start_soon(self._read_mesh, self.mesh.incoming)
             nursery.start_soon(self._flood_revocations)
+            nursery.start_soon(self._forget_expired_revocations)
             task_status.started()
+
+    async def _forget_expired_revocations(self) -> None:
+        while True:
+            await trio.sleep(PRUNE_INTERVAL)
+            self.revocations.forget_expired()
 
     def _revoke_grant(self, revocation: Invocation) -> None:
         self.revocations.apply(revocation)
