@@ -53,7 +53,7 @@ from click.core import ParameterSource
 from dms._nursery import sole_failure
 from dms.actor import Handle, RemoteError, RequestTimeout
 from dms.ensemble._requirements import Location
-from dms.ensemble._units import format_size
+from dms.ensemble._units import readable_size
 from dms.net import NetError
 from dms.net._websocket import parse_ws_address
 from dms.node._anchors import InvalidAnchors
@@ -355,8 +355,8 @@ def _offers(running: Node) -> dict[str, Any] | None:
 
 
 def _describe_offer(offers: dict[str, Any]) -> str:
-    return (f"cpu {offers['millicores'] / 1000:g}, ram {format_size(offers['ram'])}, "
-            f"disk {format_size(offers['disk'])}, {offers['gpus']} gpus, executors "
+    return (f"cpu {offers['millicores'] / 1000:g}, ram {readable_size(offers['ram'])}, "
+            f"disk {readable_size(offers['disk'])}, {offers['gpus']} gpus, executors "
             f"{', '.join(offers['executors']) or 'none'}"
             + (f", in {offers['location']}" if offers["location"] else ""))
 
