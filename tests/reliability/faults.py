@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import trio
 
+from dms.net import LinkConditions, MemoryNetwork
 from dms.node import Node, open_node
 from dms.provider import ProviderConfig
 from dms.workload import ExecutorKind
@@ -113,3 +114,34 @@ class Victim:
         self._scope.cancel()
         await self._ended.wait()
         self.node = None
+
+
+@attrs.define
+class Partition:
+    """Cut the network between two nodes and heal it. While cut, every data frame
+    either of them sends the other is lost, on the links they have and on those they
+    open meanwhile (handshakes still complete: a cut that TCP would see as silence,
+    not as a refused connection). Healing restores `conditions` on both."""
+
+    network: MemoryNetwork
+    a: Node
+    b: Node
+    conditions: LinkConditions = LinkConditions()
+    cut_at: float | None = None
+
+    def _set_lost(self, lost: bool) -> None:
+        for one, other in ((self.a, self.b), (self.b, self.a)):
+            link = one.mesh._links.get(other.did)
+            if link is not None:
+                link._lose_frame = (lambda: True) if lost else None
+
+    def cut(self) -> None:
+        self.network.set_conditions(self.a.did, self.b.did,
+                                    attrs.evolve(self.conditions, loss=1.0))
+        self._set_lost(True)
+        self.cut_at = trio.current_time()
+
+    def heal(self) -> None:
+        self.network.set_conditions(self.a.did, self.b.did, self.conditions)
+        self._set_lost(False)
+        self.cut_at = None

@@ -34,7 +34,7 @@ SETTINGS = attrs.evolve(FAST, request_timeout=1.0, lease=2.0, heartbeat=2.0, los
                         minimum_candidates=3)
 
 
-def _committed(victim: Victim, status: dict[str, object]) -> bool:
+def committed(victim: Victim, status: dict[str, object]) -> bool:
     service = victim.node.provider if victim.node else None
     return service is not None and bool(service.book.reservations()) and not service._hosted
 
@@ -57,7 +57,7 @@ def _running(victim: Victim, status: dict[str, object]) -> bool:
 
 
 PHASES: dict[str, Callable[[Victim, dict[str, object]], bool]] = {
-    "bids": _bidding, "commit": _committed, "allocate": _allocated, "running": _running}
+    "bids": _bidding, "commit": committed, "allocate": _allocated, "running": _running}
 
 
 async def _kill_when(market: Market, victim: Victim, deployment: str, phase: str) -> None:
