@@ -69,7 +69,7 @@ async def test_a_request_to_a_node_whose_clock_is_off_beyond_the_window_is_refus
         with pytest.raises(ActorError) as refused:
             await market.orchestrator.root.invoke(
                 node.root.handle, wire.ALLOCATIONS, {"deployment": "any"},
-                subject=market.org.did, timeout=2)
+                subject=market.org.did, timeout=1)
         assert "clock" in str(refused.value), str(refused.value)
 
 

@@ -30,7 +30,7 @@ nodes:
 """
 
 # Short leases and heartbeats, so that what the dead provider held expires in seconds.
-SETTINGS = attrs.evolve(FAST, request_timeout=1.0, lease=2.0, heartbeat=2.0, lost_after=3.0,
+SETTINGS = attrs.evolve(FAST, request_timeout=1.0, lease=2.0, heartbeat=1.5, lost_after=2.0,
                         minimum_candidates=3)
 
 
