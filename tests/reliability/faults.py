@@ -5,6 +5,7 @@ brought back with its key and state directory, and what a test counts as leftove
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,14 @@ def leftovers(node: Node, work: Path) -> dict[str, Any]:
             "processes": processes_in(work)}
 
 
+def containers_of(node_did: str) -> list[str]:
+    """Containers (running or not) labelled as `node_did`'s: what its docker executor
+    made, found by the engine rather than by the provider's bookkeeping."""
+    listed = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=dms.node={node_did}"],
+                            capture_output=True, text=True, check=True, timeout=30)
+    return listed.stdout.split()
+
+
 def clean(node: Node, work: Path) -> bool:
     return not any(leftovers(node, work).values())
 
@@ -67,6 +76,7 @@ class Victim:
     price: float = 0.0
     cpu: float = 4
     name: str = "victim"
+    executors: tuple[ExecutorKind, ...] = (ExecutorKind.PROCESS,)
     key: SigningKey = attrs.field(factory=SigningKey.generate)
     node: Node | None = None
     _scope: trio.CancelScope | None = None
@@ -81,7 +91,7 @@ class Victim:
         return self.key.did
 
     def config(self, *, keep_workloads: bool) -> ProviderConfig:
-        return ProviderConfig(self.work, (ExecutorKind.PROCESS,), capacity=machine(cpu=self.cpu),
+        return ProviderConfig(self.work, self.executors, capacity=machine(cpu=self.cpu),
                               price=self.price, keep_workloads=keep_workloads)
 
     async def start(self, nursery: trio.Nursery, *, keep_workloads: bool = True) -> Node:
