@@ -70,6 +70,7 @@ from dms.node._node import Node, load_node_key, open_node
 from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.node._state_lock import StateDirError
 from dms.provider import OnboardingLimits, ProviderConfig
+from dms.store import StoreError
 from dms.workload import ExecutorKind
 from ucan import Delegation, MalformedToken, SigningKey, public_key_from_did, read_tokens
 from ucan.keystore import Keystore, KeystoreError, keystore_directory, open_key
@@ -182,6 +183,8 @@ def run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
             return EXIT_INTERRUPTED
         if isinstance(failure, (NetError, StateDirError, InvalidAnchors)):
             raise Mistake(str(failure)) from None
+        if isinstance(failure, StoreError):  # the state directory's database
+            raise Mistake(f"the node's state cannot be used: {failure}") from None
         raise
 
 

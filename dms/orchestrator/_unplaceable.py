@@ -84,7 +84,8 @@ class DeploymentUnplaceable(Exception):
         if self.answered == 0 and not self.ignored:
             lines.append("no provider answered: a provider answers only the bid requests "
                          "of a market whose root it anchors (`dms cap anchor add`, or "
-                         "--anchor)")
+                         "--anchor), sent while its clock agrees with this node's (within "
+                         "60 s)")
         if self.rounds:
             lines.append(f"bids requested {'once' if self.rounds == 1 else f'{self.rounds} times'}")
         return "\n".join(lines)

@@ -69,10 +69,6 @@ def test_a_broken_state_directory_ends_the_node_at_once_naming_the_cause(
 
 
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.xfail(strict=True, reason=(
-    "dms node run lets the store's error escape: StoreError (corrupt file, from "
-    "NodeDatabase.open or from DeploymentService.recover) and OSError ENOSPC (from "
-    "hold_state_dir writing the lock) end the process with a Python traceback, exit 1"))
 def test_a_broken_state_directory_is_reported_in_one_line_without_a_traceback(
         runs: dict[str, subprocess.CompletedProcess[str]], case: str) -> None:
     done = runs[case]
