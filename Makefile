@@ -34,11 +34,11 @@ engines:
 test: $(STAMP) engines lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check ucan dms tests examples bench conftest.py
+	$(BIN)/ruff check ucan dms dms_console tests examples bench conftest.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict ucan
-	$(BIN)/mypy --strict dms
+	$(BIN)/mypy --strict dms dms_console
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -26,6 +26,10 @@ class CID:
         # The native decoder calls this for every link it reads: keep it short.
         if len(raw) < 4 or raw[0] != 0x01:
             raise MalformedToken(f"not a CIDv1: {raw[:8].hex()}...")
+        # the usual one (a one-byte codec, sha2-256 and its 32 bytes) at a glance
+        usual = len(raw) == 36 and raw[1] < 0x80 and raw[2] == SHA2_256 and raw[3] == 0x20
+        if not usual and not _well_formed(raw):
+            raise MalformedToken(f"not a CID: its multihash does not fill it: {raw[:8].hex()}...")
         self.raw = raw if type(raw) is bytes else bytes(raw)
         self._text: str | None = None
 

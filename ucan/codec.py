@@ -22,7 +22,7 @@ from typing import Any
 
 from ucan import _dag_cbor_reference as _reference
 from ucan._cid import CID as CID
-from ucan._ipld_limits import check_depth
+from ucan._ipld_limits import check_cost, check_depth
 from ucan.errors import MalformedToken
 
 _native: ModuleType | None
@@ -52,10 +52,16 @@ def encode(value: Any) -> bytes:
 
 def decode(data: bytes) -> Any:
     """Decode canonical DAG-CBOR; MalformedToken for anything else."""
-    if _native is None:
-        return _reference.decode(data)
     if type(data) is not bytes:
         data = bytes(data)
+    check_cost(data)
+    if _native is None:
+        return _reference.decode(data)
+    return _decode_native(data)
+
+
+def _decode_native(data: bytes) -> Any:
+    assert _native is not None
     try:
         value, length = _native.decode_dag_cbor(data, CID, False)
     except MalformedToken:  # from the CID constructor
@@ -74,11 +80,15 @@ def decode_unhashed(data: bytes) -> Any:
 
     For wrappers whose bytes are never signed or hashed (containers): what they carry
     is decoded strictly on its own. Trailing bytes after the value are refused.
-    Canonical bytes take the native path; only the rest pay for the reference.
+    Canonical bytes take the native path; only the rest pay for the reference, and
+    nothing is decoded at all past the cost limits (`check_cost`).
     """
+    if type(data) is not bytes:
+        data = bytes(data)
+    check_cost(data)
     if _native is not None:
         try:
-            return decode(data)
+            return _decode_native(data)
         except MalformedToken:
             pass
     return _reference.decode_unhashed(data)

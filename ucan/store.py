@@ -51,6 +51,10 @@ class TokenStore:
         _write(self._revocations, revocation.cid, revocation.envelope)
         return target
 
+    def remove_revocation(self, cid: CID) -> None:
+        """Forget a stored revocation (one that decides nothing any more); idempotent."""
+        (self._revocations / f"{cid}{SUFFIX}").unlink(missing_ok=True)
+
     def put(self, data: bytes) -> CID:
         """Store envelope bytes: a delegation, or a revocation. Returns the token's CID."""
         try:
@@ -97,13 +101,28 @@ class TokenStore:
         for path in _files(self._revocations):
             yield _checked(Invocation.decode(path.read_bytes()), path)
 
-    def load_into(self, trust: TrustContext) -> None:
+    def load_into(self, trust: TrustContext) -> list[str]:
         """Give `trust` every stored delegation (as provided) and revocation, the latter
         kept for good: it was stored because it mattered, and a restart must not make
-        it forgettable."""
-        trust.provide(*self.delegations())
-        for revocation in self.revocations():
+        it forgettable. A delegation file that does not read (torn, garbage) is left
+        out, and said in what this returns, as a running node's watch leaves it out; a
+        revocation that does not read is MalformedToken naming its file: starting
+        without it could undo it."""
+        left_out = []
+        for path in _files(self.directory):
+            try:
+                trust.provide(_checked(Delegation.decode(path.read_bytes()), path))
+            except (MalformedToken, OSError) as exc:
+                left_out.append(f"{path}: {exc}")
+        for path in _files(self._revocations):
+            try:
+                revocation = _checked(Invocation.decode(path.read_bytes()), path)
+            except MalformedToken as exc:
+                raise MalformedToken(f"revocation file {path} does not read: {exc.message} "
+                                     f"(restore it, or remove it to forget that "
+                                     f"revocation)") from None
             trust.revocations.keep(revocation, revoked_cid(revocation))
+        return left_out
 
 
 def _files(directory: Path) -> list[Path]:

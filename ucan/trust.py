@@ -146,6 +146,7 @@ class VouchedDelegations:
 
     def __init__(self, capacity: int = 65536) -> None:
         self._items: OrderedDict[CID, frozenset[str]] = OrderedDict()
+        self._expiries: dict[CID, int | None] = {}
         self.capacity = capacity
 
     def vouch(self, chain: Iterable[Delegation]) -> None:
@@ -155,12 +156,18 @@ class VouchedDelegations:
             above.append(delegation.iss)
             known = self._items.pop(delegation.cid, frozenset())
             self._items[delegation.cid] = known | frozenset(above)
+            self._expiries[delegation.cid] = delegation.exp
         while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+            gone, _ = self._items.popitem(last=False)
+            del self._expiries[gone]
 
     def revocable_by(self, cid: CID, issuer: str) -> bool:
         issuers = self._items.get(cid)
         return issuers is not None and issuer in issuers
+
+    def expiry(self, cid: CID) -> int | None:
+        """When the vouched delegation `cid` expires (None: never, or not vouched)."""
+        return self._expiries.get(cid)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -178,12 +185,17 @@ class KeptRevocations(RevocationSet):
     accepted, so keeping them costs no more than what those principals chose to revoke.
     """
 
-    def __init__(self, keeps: Callable[[Invocation, CID], bool], capacity: int = 100_000) -> None:
+    def __init__(self, keeps: Callable[[Invocation, CID], bool], capacity: int = 100_000,
+                 *, expiry_of: Callable[[CID], int | None] = lambda _: None) -> None:
+        """`expiry_of(target)`: when the revoked delegation expires, if known; its
+        revocation is kept until then (`forget_expired`), for good otherwise."""
         super().__init__(capacity)
         self.keeps = keeps
+        self.expiry_of = expiry_of
         self.on_keep: Callable[[Invocation], object] | None = None
         """Called once for each revocation kept for good (a node writes it to disk)."""
         self._kept: dict[CID, Invocation] = {}
+        self._until: dict[CID, int] = {}  # kept revocation -> its target's expiry
 
     def add(self, revocation: Invocation) -> CID:
         target = revoked_cid(revocation)
@@ -200,9 +212,34 @@ class KeptRevocations(RevocationSet):
             self._forget(revocation.cid)
         self._kept[revocation.cid] = revocation
         self._revokers.setdefault(target, set()).add(revocation.iss)
+        until = self.expiry_of(target)
+        if until is not None:
+            self._until[revocation.cid] = until
         self.version += 1
         if self.on_keep is not None:
             self.on_keep(revocation)
+
+    def forget_expired(self, now: int, grace: int) -> list[Invocation]:
+        """Forget the kept revocations whose revoked delegation expired over `grace`
+        seconds before `now`: no chain holding it can validate again, so keeping them
+        decides nothing (and every stopped actor's revocation would be kept forever).
+        Returns those forgotten (a node removes them from disk)."""
+        gone = [self._kept.pop(cid) for cid, until in list(self._until.items())
+                if until + grace < now]
+        for revocation in gone:
+            del self._until[revocation.cid]
+            target = revoked_cid(revocation)
+            still = any(r.iss == revocation.iss and revoked_cid(r) == target
+                        for r in self._kept.values()) or self._pairs.get(
+                            (target, revocation.iss), 0) > 0
+            if not still:
+                issuers = self._revokers.get(target, set())
+                issuers.discard(revocation.iss)
+                if not issuers:
+                    self._revokers.pop(target, None)
+        if gone:
+            self.version += 1
+        return gone
 
     def kept(self, revocation: Invocation) -> bool:
         return revocation.cid in self._kept
@@ -237,7 +274,8 @@ class TrustContext:
         self.anchors: set[str] = set(anchors)
         self.provided = ProvidedDelegations()
         self.vouched = VouchedDelegations()
-        self.revocations = KeptRevocations(self.revocation_matters)
+        self.revocations = KeptRevocations(self.revocation_matters,
+                                           expiry_of=self.vouched.expiry)
         self.verified = VerifiedCache()
         self.decoded = DecodedCache()
         self._proven: OrderedDict[tuple[Any, ...], _Proven] = OrderedDict()

@@ -123,10 +123,13 @@ class Admission:
         policy = self.policy
         if inv.exp is None or inv.exp > now + policy.max_ttl + policy.skew:
             return self._refuse(envelope, Expired(
-                f"invocation {inv.cid}: messages must expire within {policy.max_ttl:g} s"))
+                f"invocation {inv.cid}: messages must expire within {policy.max_ttl:g} s "
+                f"(expires at {inv.exp}, now {int(now)} by this node's clock; a sender's "
+                f"clock may be off by {policy.skew:g} s)"))
         if now > inv.exp + policy.skew:
             return self._refuse(envelope, Expired(
-                f"invocation {inv.cid}: expired at {inv.exp} (now {int(now)})"))
+                f"invocation {inv.cid}: expired at {inv.exp} (now {int(now)} by this "
+                f"node's clock; a sender's clock may be off by {policy.skew:g} s)"))
 
         if inv.cmd == REPLY:
             if topic is not None or not self.is_local_actor(inv.audience):

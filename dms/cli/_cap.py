@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,11 +32,14 @@ from typing import Any
 import attrs
 import click
 
+import dms.deployment as deployment
+import dms.node as node_behaviors
 from dms.node._anchors import InvalidAnchors, check_anchor, read_anchors, write_anchors
 from dms.node._command import load_key_or_exit
 from dms.node._config import NODE_KEY, DataLayout
 from dms.node._state_lock import held_by
 from dms.node._state_watch import STATE_CHECK
+from dms.provider import wire
 from ucan import (
     CID,
     Delegation,
@@ -45,6 +49,7 @@ from ucan import (
     check_command,
     delegate,
     parse_policy,
+    proves,
     public_key_from_did,
     read_tokens,
 )
@@ -56,6 +61,13 @@ from ucan.store import TokenStore
 from ._config import data_directory
 from ._errors import Mistake, OperationFailed
 
+DMS_COMMANDS = (
+    node_behaviors.PING, node_behaviors.PEERS, node_behaviors.INFO, node_behaviors.RESOURCES,
+    deployment.NEW, deployment.STATUS, deployment.LIST, deployment.EVENTS,
+    deployment.SHUTDOWN, deployment.LOGS, deployment.PLAN,
+    wire.REQUEST, wire.BID, wire.COMMIT, wire.REVERT, wire.ALLOCATE, wire.SHUTDOWN,
+    wire.ALLOCATIONS, wire.MEASURE, wire.PROBE, wire.ALLOCATION)
+"""What a dms node answers: a grant that proves none of them is likely a typo."""
 REVOCATIONS_SHOWN = 20
 """Revocations listed as text (the node keeps those of its stopped actors' grants too)."""
 
@@ -209,6 +221,10 @@ def grant(audience: str, command: str, policy: str | None, exp: str, output: str
         check_command(command)
     except MalformedToken as exc:
         raise Mistake(f"--cmd: {exc.message}") from None
+    if not any(proves(command, known) for known in DMS_COMMANDS):
+        click.echo(f"warning: --cmd {command} grants none of a dms node's behaviors "
+                   f"(they are under /dms/node/deployment, /dms/node and /dms/deployment); "
+                   f"issued as asked", err=True)
     statements = _policy(policy)
     try:
         expiration = parse_expiry(exp, int(time.time()))
@@ -227,7 +243,8 @@ def grant(audience: str, command: str, policy: str | None, exp: str, output: str
     _emit(as_json, {**_described(issued), "file": str(path), "held": held},
           f"{issued.cid}: {command} to {audience}, {_expiry(issued)}\nwritten to {path}"
           + ("\nheld by the node" if held else f"\ngive it to {audience}: `dms cap add "
-             f"{path.name}` on its node, or --proof {path.name} with a client command"))
+             f"{shlex.quote(str(path))}` on its node, or --proof {shlex.quote(str(path))} "
+             f"with a client command"))
 
 
 def _policy(text: str | None) -> list[Any]:

@@ -23,7 +23,7 @@ import attrs
 import click
 
 from dms.actor import unstructure_result
-from dms.ensemble._units import format_size
+from dms.ensemble._units import readable_size
 from dms.node._behaviors import INFO, PEERS, RESOURCES, Amounts, NodeInfo, NodeResources
 from dms.node._config import describe_location
 
@@ -176,5 +176,5 @@ async def _resources(target: Target, as_json: bool) -> int:
 def _amounts(amounts: Amounts | None) -> tuple[str, str, str, str]:
     if amounts is None:
         return ("-", "-", "-", "-")
-    return (f"{amounts.millicores / 1000:g}", format_size(amounts.ram),
-            format_size(amounts.disk), str(amounts.gpus))
+    return (f"{amounts.millicores / 1000:g}", readable_size(amounts.ram),
+            readable_size(amounts.disk), str(amounts.gpus))

@@ -146,17 +146,34 @@ class Session:
                                   f"malformed: {malformed}") from None
 
     def _refusal(self, refused: RemoteError) -> str:
-        text = f"refused: {refused.name}: {refused.message}"
-        if refused.name in CAPABILITY_FAILURES:
-            held = sorted({g.cmd for g in self.target.proofs if g.aud == self.target.key.did})
+        user = self.target.key.did
+        message = refused.message
+        if self.node.did != user:  # the command's own key is nobody the user knows
+            message = message.replace(self.node.did, f"this command's key for {user}")
+        text = f"refused: {refused.name}: {message}"
+        if refused.name == "InvalidSubject":
+            subjects = sorted({g.sub for g in self.target.proofs if g.sub is not None})
+            if subjects and self.handle.did not in subjects:
+                text += (f" (your grants are on {', '.join(subjects)}, but the node at "
+                         f"{self.target.address} is {self.handle.did}: is it the node you "
+                         f"meant?)")
+        elif refused.name in CAPABILITY_FAILURES:
+            held = sorted({g.cmd for g in self.target.proofs if g.aud == user})
             if held and not any(proves(cmd, refused.command) for cmd in held):
                 text += (f" (the grants you presented cover {', '.join(held)}, not "
                          f"{refused.command})")
-            text += (f" (the key {self.target.key.did} needs a grant of {refused.command} "
-                     f"from the node or one of its anchors: on the node, `dms cap grant --to "
-                     f"{self.target.key.did} --cmd {refused.command} -o FILE` (or `ucan "
-                     f"grant --as ANCHOR ...`), then pass --proof FILE)")
+            wanted = _grant_to_ask_for(refused.command)
+            text += (f" (the key {user} needs a grant of {wanted} from the node or one of "
+                     f"its anchors: on the node, `dms cap grant --to {user} --cmd {wanted} "
+                     f"-o FILE` (or `ucan grant --as ANCHOR ...`), then pass --proof FILE)")
         return text
+
+
+def _grant_to_ask_for(command: str) -> str:
+    """What to grant for `command`: a deployment command's family (deploy, status,
+    events, logs, shutdown go together), else the command itself."""
+    family = "/dms/node/deployment"
+    return family if proves(family, command) else command
 
 
 def _structure(reply: Any, kind: type[T]) -> T:

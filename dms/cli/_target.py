@@ -3,7 +3,7 @@ config (`dms dev` writes one), resolved and checked before anything connects.
 
     --node ADDR      the node's address (default: the config's)
     --as NAME        the user's key (default: the config's; a key never made here)
-    --keystore DIR   where that key is (default: the config's for its key, else
+    --keystore DIR   where that key is (default: the config's keystore when it holds that key, else
                      $UCAN_KEYSTORE or ~/.config/ucan/keys)
     --proof FILE     grants to present (default: the config's for its key)
     --data-dir DIR   where the client config is (default $DMS_DATA_DIR or
@@ -84,8 +84,10 @@ def resolve_target(data_dir: str | None, node: str | None, as_name: str | None,
         raise Mistake("--as NAME: which of your keys to act as (no client config names one)")
     ours = config is not None and as_name in (None, config.key)
     name = as_name or (config.key if config is not None else "")
-    directory = keystore_directory(keystore if keystore is not None or not ours
-                                   else config.keystore if config is not None else None)
+    directory = keystore_directory(keystore)
+    if keystore is None and config is not None and (
+            ours or Keystore(Path(config.keystore)).path_of(name).exists()):
+        directory = Path(config.keystore)  # the config's keystore holds this key
     proofs = proof or (config.proofs if ours and config is not None else ())
     grants = read_grants(proofs)
     key = load_key_or_exit(lambda: open_key(directory, name))

@@ -414,12 +414,14 @@ class Orchestrator(Role):
                 try:
                     return await self._solve(window)
                 except DeploymentUnplaceable as unplaceable:
-                    await self._unplaceable(unplaceable)
-                    if nodes := self._never_placeable(window):
-                        raise NeverPlaceable(unplaceable, nodes) from None
                     last = unplaceable
-                # Solve again on each new answer until the round ends, then ask again.
+                    if nodes := self._never_placeable(window):
+                        await self._unplaceable(unplaceable)
+                        raise NeverPlaceable(unplaceable, nodes) from None
+                # Solve again on each new answer until the round ends, then ask again;
+                # what a round's first answers cannot place is not news until it ends.
                 if not await self._next_answer(seen, closes):
+                    await self._unplaceable(last)
                     if once:
                         raise last
                     break

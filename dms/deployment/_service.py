@@ -453,10 +453,10 @@ def _user(message: Message[Any]) -> str:
 
 
 def _may_see(message: Message[Any], record: DeploymentRecord) -> bool:
-    """The owner (the user that created it: the principal its caller acted for), or
-    anyone whose chain runs through the owner."""
-    return record.owner in (message.sender.id, _user(message)) or any(
-        d.iss == record.owner for d in message.chain.delegations)
+    """The owner: the user that created it (the principal its caller acted for), as
+    whichever key it acts through. Not whoever it granted authority of its own: an
+    organisation's users do not see the organisation's deployments."""
+    return record.owner in (message.sender.id, _user(message))
 
 
 def _event_view(event: EventRecord) -> EventView:

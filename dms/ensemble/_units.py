@@ -107,6 +107,16 @@ def format_size(size: int) -> str:
     return f"{size}B"
 
 
+def readable_size(size: int) -> str:
+    """A size as a person reads it: its largest unit, one decimal (`23.5Gi`); exact
+    when it is a whole number of that unit. For display only (`format_size` spells a
+    size exactly)."""
+    for suffix, scale in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + suffix
+    return f"{size}B"
+
+
 def parse_cpu(value: object) -> float:
     """Cores as a float; `500m` is half a core."""
     number = _number(value, _CPU_HINT)

@@ -53,7 +53,7 @@ from click.core import ParameterSource
 from dms._nursery import sole_failure
 from dms.actor import Handle, RemoteError, RequestTimeout
 from dms.ensemble._requirements import Location
-from dms.ensemble._units import format_size
+from dms.ensemble._units import readable_size
 from dms.net import NetError
 from dms.net._websocket import parse_ws_address
 from dms.node._anchors import InvalidAnchors
@@ -70,6 +70,7 @@ from dms.node._node import Node, load_node_key, open_node
 from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.node._state_lock import StateDirError
 from dms.provider import NetworkUnavailable, OnboardingLimits, ProviderConfig
+from dms.store import StoreError
 from dms.workload import ExecutorKind
 from ucan import Delegation, MalformedToken, SigningKey, public_key_from_did, read_tokens
 from ucan.keystore import Keystore, KeystoreError, keystore_directory, open_key
@@ -182,6 +183,8 @@ def run_trio(main: Callable[..., Awaitable[int]], *args: Any) -> int:
             return EXIT_INTERRUPTED
         if isinstance(failure, (NetError, StateDirError, InvalidAnchors, NetworkUnavailable)):
             raise Mistake(str(failure)) from None
+        if isinstance(failure, StoreError):  # the state directory's database
+            raise Mistake(f"the node's state cannot be used: {failure}") from None
         raise
 
 
@@ -363,8 +366,8 @@ def _offers(running: Node) -> dict[str, Any] | None:
 
 
 def _describe_offer(offers: dict[str, Any]) -> str:
-    return (f"cpu {offers['millicores'] / 1000:g}, ram {format_size(offers['ram'])}, "
-            f"disk {format_size(offers['disk'])}, {offers['gpus']} gpus, executors "
+    return (f"cpu {offers['millicores'] / 1000:g}, ram {readable_size(offers['ram'])}, "
+            f"disk {readable_size(offers['disk'])}, {offers['gpus']} gpus, executors "
             f"{', '.join(offers['executors']) or 'none'}"
             + (f", in {offers['location']}" if offers["location"] else ""))
 

@@ -11,20 +11,24 @@ which is what lets `dms deploy`, `dms node status`, ... act on the node with no 
 from __future__ import annotations
 
 import enum
+import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
+import yaml
 
 from dms.node._config import (
     DEFAULT_CONFIG_TEXT,
     NODE_KEY,
     USER_KEY,
     DataLayout,
+    InvalidNodeConfig,
     NodeConfig,
     read_node_config,
+    structure_config,
 )
 from ucan import Delegation, UcanError, delegate
 from ucan.keystore import Keystore
@@ -58,15 +62,24 @@ Passphrase = Callable[[bool], str]
 
 
 def initialize(layout: DataLayout, passphrase: Passphrase,
-               clock: Callable[[], float] = time.time) -> tuple[NodeConfig, list[InitStep]]:
+               clock: Callable[[], float] = time.time,
+               settings: Mapping[str, object] | None = None,
+               ) -> tuple[NodeConfig, list[InitStep]]:
     """Make what is missing in `layout` (see the module doc) and say what was found.
-    Raises InvalidNodeConfig for a config that is there but wrong, the keystore's errors
-    (a wrong passphrase names the key), OSError when a directory cannot be made."""
+    `settings` (config keys and values) go into a config made now; a config already
+    there is never changed, and the step says they were not applied. Raises
+    InvalidNodeConfig for a config that is there but wrong or settings that are,
+    the keystore's errors (a wrong passphrase names the key), OSError when a
+    directory cannot be made."""
     found = read_node_config(layout.config)  # first: a bad one stops everything
+    text = config_text(settings or {})  # and bad settings, before anything is made
     steps: list[InitStep] = []
     for directory in (layout.root, layout.keystore, layout.grants, layout.state):
         steps.append(_directory(directory, "directory"))
-    config, step = _config(layout.config, found)
+    config, step = _config(layout.config, found, text)
+    if found is not None and settings:
+        step = attrs.evolve(step, detail=f"kept as it is: {', '.join(sorted(settings))} not "
+                                         f"applied (edit it)")
     steps.append(step)
     steps.append(_directory(layout.work(config), "work directory"))
     keys = Keystore(layout.keystore)
@@ -96,12 +109,26 @@ def _directory(path: Path, what: str) -> InitStep:
     return InitStep(what, path, Action.MADE)
 
 
-def _config(path: Path, found: NodeConfig | None) -> tuple[NodeConfig, InitStep]:
+def config_text(settings: Mapping[str, object]) -> str:
+    """The default config's text with `settings` in place of their defaults (its
+    comments kept); InvalidNodeConfig naming the setting when one is wrong."""
+    lines = DEFAULT_CONFIG_TEXT.splitlines(keepends=True)
+    for key, value in settings.items():
+        at = [n for n, line in enumerate(lines) if line.startswith(f"{key}:")]
+        if not at:
+            raise InvalidNodeConfig(f"$.{key}: not a setting")
+        lines[at[0]] = f"{key}: {json.dumps(value)}\n"  # JSON is YAML
+    text = "".join(lines)
+    structure_config(yaml.safe_load(text))
+    return text
+
+
+def _config(path: Path, found: NodeConfig | None, text: str) -> tuple[NodeConfig, InitStep]:
     if found is not None:
         return found, InitStep("config", path, Action.FOUND)
     # O_EXCL: a config written meanwhile by someone else is theirs, not overwritten
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
-        file.write(DEFAULT_CONFIG_TEXT)
+        file.write(text)
     made = read_node_config(path)
     assert made is not None  # the default text is a valid config (tested)
     return made, InitStep("config", path, Action.MADE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import logging
 import math
 import os
 import time
@@ -47,14 +48,15 @@ from dms.net import (
 from dms.node._anchors import read_anchors
 from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
 from dms.node._carrier import MeshCarrier
-from dms.node._revocations import REVOCATION_TOPIC, RevocationKeeper
-from dms.node._state_lock import hold_state_dir
+from dms.node._revocations import PRUNE_INTERVAL, REVOCATION_TOPIC, RevocationKeeper
+from dms.node._state_lock import StateDirError, hold_state_dir
 from dms.node._state_watch import StateWatch
 from dms.provider import Capacity, ProviderConfig, ProviderService, open_provider
 from dms.store import NodeStore
 from ucan import (
     Delegation,
     Invocation,
+    MalformedToken,
     SigningKey,
     TrustContext,
     UcanError,
@@ -67,6 +69,8 @@ from ucan.store import TokenStore
 DEPLOYMENT_TOPIC = "/nunet/deployment"
 
 _NODES: weakref.WeakValueDictionary[int, Node] = weakref.WeakValueDictionary()
+
+log = logging.getLogger("dms.node")
 
 
 def node_of(actor: Actor) -> Node:
@@ -107,7 +111,12 @@ class Node:
         self.trust = TrustContext(self.did, anchors)
         self.store = store
         if store is not None:  # grants and revocations survive restarts
-            store.load_into(self.trust)
+            try:
+                left_out = store.load_into(self.trust)
+            except MalformedToken as exc:
+                raise StateDirError(exc.message) from None
+            for problem in left_out:
+                log.warning("held grant left out: %s", problem)
         self.revocations = RevocationKeeper(self.trust, store, clock)
         self.counters: Counter[str] = Counter()
         self.provider: ProviderService | None = None
@@ -154,7 +163,13 @@ class Node:
             nursery.start_soon(self._read_mesh, self.mesh.priority_incoming)  # revocations
             nursery.start_soon(self._read_mesh, self.mesh.incoming)
             nursery.start_soon(self._flood_revocations)
+            nursery.start_soon(self._forget_expired_revocations)
             task_status.started()
+
+    async def _forget_expired_revocations(self) -> None:
+        while True:
+            await trio.sleep(PRUNE_INTERVAL)
+            self.revocations.forget_expired()
 
     def _revoke_grant(self, revocation: Invocation) -> None:
         self.revocations.apply(revocation)

@@ -15,6 +15,10 @@ from ucan import CID, REVOKE, Invocation, TrustContext, UcanError, verify_signat
 from ucan.store import TokenStore
 
 REVOCATION_TOPIC = "/nunet/revocation"
+EXPIRED_GRACE = 3600
+"""Seconds past its revoked delegation's expiry a kept revocation stays (far beyond any
+clock skew a chain is validated with)."""
+PRUNE_INTERVAL = 60.0
 REVOCATION_BUDGET = RateLimit(rate=50.0, burst=500.0)
 """Revocations per second per link peer: a flood of junk revocations stays cheap."""
 
@@ -29,6 +33,17 @@ class RevocationKeeper:
             trust.revocations.on_keep = store.put_revocation
         self.counters: Counter[str] = Counter()
         self._limiter = RateLimiter(budget)
+
+    def forget_expired(self) -> int:
+        """Forget (in memory and on disk) the kept revocations of delegations that
+        expired `EXPIRED_GRACE` ago: they decide nothing any more, and each stopped
+        actor leaves one on every node that authorized its chain."""
+        gone = self.trust.revocations.forget_expired(int(self.clock()), EXPIRED_GRACE)
+        for revocation in gone:
+            if self.store is not None:
+                self.store.remove_revocation(revocation.cid)
+        self.counters["revocations.expired"] += len(gone)
+        return len(gone)
 
     def screen(self, payload: bytes) -> bool:
         """Whether the mesh may deliver and forward this publication on the revocation

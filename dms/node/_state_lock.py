@@ -54,8 +54,12 @@ async def hold_state_dir(directory: str | os.PathLike[str] | None) -> AsyncItera
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StateDirInUse(path, _holder(fd)) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:  # ENOSPC, EDQUOT, EIO: the directory cannot keep state
+            raise StateDirError(f"state directory {path}: cannot write its lock: "
+                                f"{exc.strerror or exc}") from None
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -57,6 +57,7 @@ class StateWatch:
         self.file_anchors = frozenset(trust.anchors) - self.flag_anchors
         self.delegations = set(trust.provided)
         self.revocations: set[CID] = set()
+        self.unread: set[CID] = set()  # files that did not read (yet): tried at each look
         self.stamps: tuple[int | None, ...] = ()  # the first look takes in all there is
 
     def _stamps(self) -> tuple[int | None, ...]:
@@ -78,7 +79,7 @@ class StateWatch:
     async def check(self) -> None:
         """Take in what changed since the last look (nothing when no file did)."""
         stamps = self._stamps()
-        if stamps == self.stamps:
+        if stamps == self.stamps and not self.unread:
             return
         self.stamps = stamps
         self._take_anchors()
@@ -100,27 +101,42 @@ class StateWatch:
 
     def _take_delegations(self) -> None:
         for cid in self.store.delegation_cids() - self.delegations:
-            self.delegations.add(cid)
             try:
                 delegation = self.store.delegation(cid)
             except (UcanError, OSError, KeyError) as exc:
-                log.warning("held grant %s left out: %s", cid, exc)
+                self._unread(cid, "held grant", exc)
                 continue
+            self._read(cid, self.delegations)
             if delegation.cid not in self.trust.provided:
                 self.trust.provide(delegation)
                 log.info("holding grant %s (%s from %s)", cid, delegation.cmd, delegation.iss)
 
     async def _take_revocations(self) -> None:
         for cid in self.store.revocation_cids() - self.revocations:
-            self.revocations.add(cid)
             try:
                 revocation = self.store.revocation(cid)
-                if self.trust.revocations.kept(revocation):
-                    continue  # the node's own keeping wrote it: applied, and flooded then
-                self.keeper.apply(revocation)
             except (UcanError, OSError, KeyError) as exc:
+                self._unread(cid, "revocation", exc)
+                continue
+            self._read(cid, self.revocations)
+            if self.trust.revocations.kept(revocation):
+                continue  # the node's own keeping wrote it: applied, and flooded then
+            try:
+                self.keeper.apply(revocation)
+            except UcanError as exc:
                 log.warning("revocation %s left out: %s", cid, exc)
                 continue
             log.info("revocation %s applied", cid)
             with contextlib.suppress(MeshNotRunning):  # peers get it when they link again
                 await self.publish(revocation)
+
+    def _unread(self, cid: CID, what: str, problem: Exception) -> None:
+        """A file that does not read now (torn while it is written, or garbage): said
+        once, and read again at each look until it does."""
+        if cid not in self.unread:
+            log.warning("%s %s left out until its file reads: %s", what, cid, problem)
+        self.unread.add(cid)
+
+    def _read(self, cid: CID, taken: set[CID]) -> None:
+        taken.add(cid)
+        self.unread.discard(cid)

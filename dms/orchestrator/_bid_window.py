@@ -278,6 +278,7 @@ class BidWindow:
             excluded=self._excluded,
             ignored=self._ignored,
             rounds=self._round,
+            answered=len(self._answers),
         )
 
     # internals

@@ -38,7 +38,7 @@ class DeploymentUnplaceable(Exception):
     """No placement for the ensemble (raised at its deadline). `explanation` is the
     solver's; `declines` what providers said they lack; `excluded` maps a peer to why
     it was excluded; `ignored` counts answers set aside; `rounds` how often bids were
-    requested."""
+    requested; `answered` how many providers answered at all."""
 
     def __init__(
         self,
@@ -48,6 +48,7 @@ class DeploymentUnplaceable(Exception):
         excluded: Mapping[str, str] | None = None,
         ignored: Mapping[IgnoreReason, int] | None = None,
         rounds: int = 0,
+        answered: int | None = None,
     ) -> None:
         self.explanation = explanation
         self.declines = tuple(sorted(declines, key=lambda d: (d.node, d.peer)))
@@ -56,6 +57,7 @@ class DeploymentUnplaceable(Exception):
             {reason: count for reason, count in (ignored or {}).items() if count}
         )
         self.rounds = rounds
+        self.answered = answered  # providers that answered at all (None: not counted)
         super().__init__(self.text())
 
     def text(self) -> str:
@@ -79,6 +81,11 @@ class DeploymentUnplaceable(Exception):
                 f"{count} {reason.phrase}" for reason, count in sorted(self.ignored.items())
             )
             lines.append(f"ignored answers: {counts}")
+        if self.answered == 0 and not self.ignored:
+            lines.append("no provider answered: a provider answers only the bid requests "
+                         "of a market whose root it anchors (`dms cap anchor add`, or "
+                         "--anchor), sent while its clock agrees with this node's (within "
+                         "60 s)")
         if self.rounds:
-            lines.append(f"bids requested {self.rounds} times")
+            lines.append(f"bids requested {'once' if self.rounds == 1 else f'{self.rounds} times'}")
         return "\n".join(lines)

@@ -125,8 +125,9 @@ then."""
 PROBED_FOR = 120.0
 """Seconds after a bid during which its requester may have other bidders measure the
 bandwidth to this provider."""
-PROBES_PER_BID = 32
-"""Loaded probes one bid lets in (the orchestrator measures at most 32 pairs a round)."""
+MEASURERS_PER_BID = 32
+"""Measuring providers (grant holders) one bid lets send a loaded probe, once each (the
+orchestrator measures at most 32 pairs a round)."""
 MAX_PROBED_BIDS = 4096
 """Bids remembered for that at most (the oldest are forgotten first)."""
 HOLDER_SHARE = 4
@@ -148,6 +149,16 @@ class _Hosted:
     ensemble: str = ""
     recorded_seen: float = 0.0  # the last_seen the store has
     allocations: dict[str, tuple[Actor, AllocationRole]] = attrs.Factory(dict)
+
+
+@attrs.define
+class _BidMemory:
+    """A bid made lately, for bandwidth measurements of it: until when, whether this
+    provider measured for it yet, and who probed it."""
+
+    until: float
+    measured: bool = False
+    probed_by: set[str] = attrs.Factory(set)  # measuring grant holders
 
 
 class ProviderService(Role):
@@ -178,8 +189,7 @@ class ProviderService(Role):
         self._hosted: dict[str, _Hosted] = {}
         self._recorded: dict[str, AllocationRecord] = {}  # by allocation id
         self._holders: dict[str, str] = {}  # reservation id -> its grant holder
-        # local deployment key -> [until, loaded probes left], for the bids made
-        self._probed: OrderedDict[str, list[float]] = OrderedDict()
+        self._bids: OrderedDict[str, _BidMemory] = OrderedDict()  # by local deployment
         self._leaving = False
         self._restored = trio.Event()  # with records, `sweep` waits for `restore`
         if records is None:
@@ -205,7 +215,7 @@ class ProviderService(Role):
         decision = decide(self.peer, free, requirements, price=self.price)
         self.counters["bids" if decision.bid else "declines"] += 1
         if decision.bid:
-            self._expect_probes(local_deployment(message.sender.id, order.deployment))
+            self._remember_bid(local_deployment(message.sender.id, order.deployment))
         # Under the request's own subject (the market's organisation): the orchestrator's
         # node trusts it, as this node does.
         rtts = dict(itertools.islice(self.rtts().items(), MAX_RTTS))
@@ -222,12 +232,17 @@ class ProviderService(Role):
     async def measure(self, message: Message[MeasureOrder]) -> Measured:
         """Time one `PROBE_BYTES` transfer to each provider named (at most
         `MAX_MEASURED`, each once), net of the round trip without payload: bits per
-        second. The empty round trip also asks whether the other provider takes the
-        load: only one that bid on this deployment to this requester does."""
+        second. Only for a deployment this provider bid on to the caller lately, once
+        per bid; the empty round trip also asks whether the other provider takes the
+        load: only one that bid on it to the caller does, once from each measurer."""
         order = message.args
+        bid = self._bid_memory(local_deployment(message.sender.id, order.deployment))
+        if bid is None or bid.measured:
+            raise BehaviorFailed(f"deployment {order.deployment}: no bid of this provider "
+                                 f"to you awaits a measurement", name="NotExpected")
+        bid.measured = True
         measured: dict[str, float] = {}
-        targets = list(dict.fromkeys(order.to))[:MAX_MEASURED]
-        for target in targets:
+        for target in list(dict.fromkeys(order.to))[:MAX_MEASURED]:
             with contextlib.suppress(ActorError):
                 began = trio.current_time()
                 answer = await self.actor.invoke(
@@ -248,34 +263,35 @@ class ProviderService(Role):
     @behavior(PROBE, args=Probe)
     async def probe(self, message: Message[Probe]) -> dict[str, Any]:
         """The other end of a bandwidth measurement: receive and say how much came,
-        and whether a loaded probe for this deployment is welcome."""
+        and whether a loaded probe from this measurer is welcome: once per measuring
+        grant holder, for a deployment this provider bid on to `requester`."""
         probe = message.args
         if len(probe.payload) > PROBE_BYTES:
             raise BehaviorFailed(f"payload: over {PROBE_BYTES} bytes", name="InvalidArgs")
-        key = local_deployment(probe.requester, probe.deployment)
-        expected = self._probe_allowance(key) > 0
+        bid = self._bid_memory(local_deployment(probe.requester, probe.deployment))
+        measurer = _grant_holder(message)
+        expected = (bid is not None and measurer not in bid.probed_by
+                    and len(bid.probed_by) < MEASURERS_PER_BID)
         if probe.payload:
-            if not expected:
+            if not expected or bid is None:
                 raise BehaviorFailed(f"deployment {probe.deployment}: no bid of this provider "
-                                     f"to {probe.requester} awaits a measurement",
+                                     f"to {probe.requester} awaits a measurement from you",
                                      name="NotExpected")
-            self._probed[key][1] -= 1
+            bid.probed_by.add(measurer)
         return {"received": len(probe.payload), "expected": expected}
 
-    def _expect_probes(self, key: str) -> None:
-        self._probed.pop(key, None)
-        self._probed[key] = [self.clock() + PROBED_FOR, PROBES_PER_BID]
-        while len(self._probed) > MAX_PROBED_BIDS:
-            self._probed.popitem(last=False)
+    def _remember_bid(self, key: str) -> None:
+        self._bids.pop(key, None)
+        self._bids[key] = _BidMemory(self.clock() + PROBED_FOR)
+        while len(self._bids) > MAX_PROBED_BIDS:
+            self._bids.popitem(last=False)
 
-    def _probe_allowance(self, key: str) -> float:
-        allowance = self._probed.get(key)
-        if allowance is None:
-            return 0
-        if allowance[0] < self.clock():
-            del self._probed[key]
-            return 0
-        return allowance[1]
+    def _bid_memory(self, key: str) -> _BidMemory | None:
+        bid = self._bids.get(key)
+        if bid is not None and bid.until < self.clock():
+            del self._bids[key]
+            return None
+        return bid
 
     @behavior(COMMIT, args=CommitOrder)
     async def commit(self, message: Message[CommitOrder]) -> Committed:

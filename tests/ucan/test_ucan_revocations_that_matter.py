@@ -108,3 +108,21 @@ def test_kept_revocations_are_written_down_and_kept_again_after_a_restart(tmp_pa
     flood(restarted)
     with pytest.raises(Revoked):
         restarted.authorize(invocation_over(proofs), proofs, now=NOW)
+
+
+def test_a_kept_revocation_is_forgotten_once_what_it_revokes_has_expired() -> None:
+    # Every stopped actor leaves one; kept for good, they only grew.
+    proofs = chain_of(ROOT, MIDDLE, ACTOR)  # each link expires at NOW + 3600
+    lasting = chain_of(ROOT, MIDDLE, ACTOR, expiration=None)
+    trust = small_trust()
+    for chain in (proofs, lasting):
+        trust.authorize(invocation_over(chain), chain, now=NOW)
+        trust.revocations.add(revoke(MIDDLE, chain[1]))
+    assert len(trust.revocations.kept_revocations()) == 2
+    assert trust.revocations.forget_expired(NOW + 3600 + 60, grace=120) == []
+    forgotten = trust.revocations.forget_expired(NOW + 3600 + 121, grace=120)
+    assert len(forgotten) == 1 and forgotten[0].args["revoke"] == proofs[1].cid
+    assert trust.revocations.revokers(proofs[1].cid) == set()
+    assert trust.revocations.revokers(lasting[1].cid) == {MIDDLE.did}  # never expires
+    with pytest.raises(Revoked):
+        trust.authorize(invocation_over(lasting), lasting, now=NOW)

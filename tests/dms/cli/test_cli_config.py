@@ -61,3 +61,20 @@ def test_a_network_removes_only_its_own_config(tmp_path: Path) -> None:
     assert read_client_config(path) == other
     remove_client_config(path, other)
     assert not path.exists()
+
+
+def test_as_another_key_looks_in_the_configs_keystore_first(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    from dms.cli._target import resolve_target
+    from ucan.keystore import Keystore
+
+    monkeypatch.setenv("UCAN_PASSPHRASE", "config test")
+    monkeypatch.setenv("UCAN_KEYSTORE", str(tmp_path / "elsewhere"))
+    keys = Keystore(tmp_path / "keys")
+    for name in ("user", "bob"):
+        keys.create(name, "config test")
+    write_client_config(config_path(tmp_path), ClientConfig(
+        node="ws://127.0.0.1:7000", node_did=keys.did("user"), keystore=str(tmp_path / "keys"),
+        key="user"))
+    bob = resolve_target(str(tmp_path), None, "bob", None, ())
+    assert bob.key.did == keys.did("bob") and bob.proofs == ()

@@ -81,7 +81,7 @@ WHY = ("cannot place the ensemble: no suitable providers for web\n"
        "  node web: 2 bids; 2 lack executor docker; 0 candidates\n"
        "declines:\n"
        "  provider did:key:zP: node web: executor docker not available here (have: process)\n"
-       "bids requested 1 times")
+       "bids requested once")
 
 
 def test_an_unplaceable_event_line_carries_the_declines() -> None:

@@ -231,6 +231,9 @@ def test_a_user_without_the_grant_is_refused_by_name_with_exit_1(devnet: DevNet)
                         "--proof", str(proof))
     assert result.returncode == 1
     assert "refused: InvalidClaim" in result.stderr and "needs a grant" in result.stderr
+    # the family of commands it will need, not only the one refused
+    assert "--cmd /dms/node/deployment -o FILE" in result.stderr
+    assert "the grants you presented cover /dms/deployment" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -156,6 +156,18 @@ def test_cap_anchor_changes_are_kept_and_the_running_node_is_named(
     assert missing.exit_code == 1 and "is not an anchor" in one_line_error(missing)
 
 
+def test_a_grant_of_no_dms_behavior_is_issued_with_a_warning(own: OwnNode,
+                                                              tmp_path: Path) -> None:
+    typo = own.dms("cap", "grant", "--to", SigningKeyDid.make(), "--cmd", "/dms/node/deploy",
+                   "-o", str(tmp_path / "typo.ucan"))
+    assert typo.exit_code == 0
+    assert "warning: --cmd /dms/node/deploy grants none of a dms node's behaviors" in typo.stderr
+    assert f"dms cap add {tmp_path / 'typo.ucan'}" in typo.stdout  # the path, as given
+    fine = own.dms("cap", "grant", "--to", SigningKeyDid.make(), "--cmd", "/dms/node",
+                   "-o", str(tmp_path / "fine.ucan"))
+    assert fine.exit_code == 0 and "warning" not in fine.stderr
+
+
 def test_cap_revoke_is_kept_in_the_node_store(own: OwnNode, tmp_path: Path) -> None:
     granted = own.dms("cap", "grant", "--to", SigningKeyDid.make(), "--cmd", "/dms/node/ping",
                       "-o", str(tmp_path / "g.ucan"), "--json")

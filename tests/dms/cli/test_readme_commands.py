@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import DMS, ROOT, environment, gone_within, hello_web_on
 
@@ -57,6 +58,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def bootstraps(command: str) -> bool:
+    """Whether the node `command` runs dials peers: by a flag, or its config's setting."""
+    words = shlex.split(command)
+    if "--bootstrap" in words:
+        return True
+    if "--data-dir" not in words:
+        return False
+    config = Path(words[words.index("--data-dir") + 1]) / "config.yaml"
+    return config.exists() and bool((yaml.safe_load(config.read_text()) or {}).get("bootstrap"))
 
 
 class Reader:
@@ -121,7 +133,7 @@ class Reader:
                                    start_new_session=True)
         self.background.append(process)
         ready = next(mark for start, mark in READY.items() if command.startswith(start))
-        wanted = [ready] + ([ENOUGH_PEERS] if "--bootstrap" in command else [])
+        wanted = [ready] + ([ENOUGH_PEERS] if bootstraps(command) else [])
         ends = time.monotonic() + READY_TIMEOUT
         assert process.stdout is not None
         seen = []

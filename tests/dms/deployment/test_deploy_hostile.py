@@ -358,15 +358,18 @@ async def test_one_grant_holder_cannot_hold_every_reservation_slot_of_a_provider
 
 
 async def test_a_bandwidth_measure_cannot_be_aimed_at_a_bystander(tmp_path: Path) -> None:
+    # One small request had a provider send 16 probes of 256 KiB to any provider named.
     async with open_market(tmp_path, providers=2) as market, intruder(market) as evil:
         victim = market.providers[1]
         before = victim.system.metrics()["received"]
-        await evil.root.invoke(provider_actor(market.providers[0]), wire.MEASURE,
-                               wire.MeasureOrder(str(uuid.uuid4()),
-                                                 (provider_actor(victim),) * 16),
-                               subject=market.org.did, timeout=60)
+        with pytest.raises(RemoteError) as refused:  # it bid on nothing of evil's
+            await evil.root.invoke(provider_actor(market.providers[0]), wire.MEASURE,
+                                   wire.MeasureOrder(str(uuid.uuid4()),
+                                                     (provider_actor(victim),) * 16),
+                                   subject=market.org.did, timeout=60)
+        assert refused.value.name == "NotExpected"
         received = victim.system.metrics()["received"] - before
-    assert received < 2, f"the bystander received {received} probes"
+    assert received == 0, f"the bystander received {received} probes"
 
 
 # -- an authorized-but-malicious provider ------------------------------------------------

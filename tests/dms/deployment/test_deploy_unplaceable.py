@@ -11,8 +11,9 @@ import trio
 
 from ucan import SigningKey
 
-from .conftest import FAST, open_market
+from .conftest import FAST, machine, open_market
 from .test_deploy_end_to_end import SERVICE
+from .test_deploy_hostile import SlowToBid, provider_on
 from .test_deploy_plan import NO_EXECUTOR, TOO_BIG
 
 
@@ -67,3 +68,28 @@ async def test_a_node_pinned_to_a_peer_yet_to_answer_is_waited_for(tmp_path: Pat
         assert trio.current_time() - began >= 2  # its deadline, not one round
         assert "not running within 2 s" in status["failure"]
         assert "can ever host" not in status["failure"]
+
+
+SPLIT = """
+version: V1
+allocations:
+  a: {executor: process, resources: {cpu: 0.6, ram: 16Mi, disk: 1Mi}, execution: {command: sleep, args: ["60"]}}
+  b: {executor: process, resources: {cpu: 0.6, ram: 16Mi, disk: 1Mi}, execution: {command: sleep, args: ["60"]}}
+nodes:
+  x: {allocations: [a]}
+  y: {allocations: [b]}
+"""
+
+
+async def test_what_the_first_answers_of_a_round_cannot_place_is_not_reported(
+        tmp_path: Path) -> None:
+    # Every node had a candidate after the first bid, which could not hold both: the
+    # user saw "not placeable yet" just before it was placed on the second bid.
+    async with open_market(tmp_path, providers=1, capacities=[machine(cpu=1)]) as market, \
+            provider_on(market, tmp_path, "late", SlowToBid):
+        deployment = await market.deploy(SPLIT)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        assert [e for e in await events(market, deployment) if e["kind"] == "unplaceable"] == []
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")

@@ -106,3 +106,28 @@ def test_an_unreadable_owner_grant_is_issued_again(tmp_path: Path) -> None:
     _, steps = initialize(layout, lambda making: PASSPHRASE)
     assert actions(steps)["owner grant user.ucan"] is Action.RENEWED
     Delegation.decode(layout.user_grant.read_bytes())
+
+
+def test_settings_go_into_a_config_made_now_and_never_into_one_that_is_there(
+        tmp_path: Path) -> None:
+    layout = DataLayout(tmp_path / "node")
+    settings = {"listen": "ws://127.0.0.1:7001", "bootstrap": ["ws://127.0.0.1:7000"],
+                "provide": "cpu=1,ram=1Gi", "location": {"continent": "EU", "country": "FR",
+                                                         "city": "Paris"}}
+    config, _ = initialize(layout, lambda making: PASSPHRASE, settings=settings)
+    assert (config.listen, config.bootstrap, config.provide) == (
+        "ws://127.0.0.1:7001", ("ws://127.0.0.1:7000",), "cpu=1,ram=1Gi")
+    assert config.location.city == "Paris"
+    assert "# Where the node listens" in layout.config.read_text()  # its comments kept
+    again, steps = initialize(layout, lambda making: PASSPHRASE,
+                              settings={"listen": "ws://127.0.0.1:9"})
+    assert again.listen == "ws://127.0.0.1:7001"
+    assert "kept as it is: listen not applied" in next(
+        s.detail for s in steps if s.what == "config")
+
+
+def test_a_bad_setting_is_named_before_anything_is_made(tmp_path: Path) -> None:
+    layout = DataLayout(tmp_path / "node")
+    with pytest.raises(InvalidNodeConfig, match=r"\$\.provide"):
+        initialize(layout, lambda making: PASSPHRASE, settings={"provide": "cpu=lots"})
+    assert not layout.root.exists()

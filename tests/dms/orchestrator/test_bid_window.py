@@ -265,3 +265,14 @@ def test_memory_stays_within_the_limits_whatever_providers_send(
         assert window.bytes <= limits.max_bytes and window.providers <= limits.max_providers
     held = {b.peer for b in window.bids} | {d.peer for d in window.declines}
     assert len(held) == window.providers
+
+
+def test_a_round_nobody_answered_says_what_providers_answer() -> None:
+    window = BidWindow(REQUIREMENTS)
+    window.open_round(now=0)
+    with pytest.raises(DeploymentUnplaceable) as caught:
+        window.solve()
+    text = str(caught.value)
+    assert "no provider answered: a provider answers only the bid requests of a market " \
+           "whose root it anchors" in text
+    assert text.endswith("bids requested once")

@@ -1,0 +1,174 @@
+"""Soak: deploy/shutdown cycles on 5 providers, watching for what grows.
+
+An orchestrator, 5 provider nodes and a user node over loopback websockets, each with
+a state directory (so every deployment is journalled in SQLite as a node would). Each
+cycle deploys one small ensemble (2 process allocations), waits for `running`, shuts it
+down and waits for `completed`. After every `--sample` cycles it records this
+process's open file descriptors and RSS, the size of every node's SQLite files
+(the databases, and their write-ahead logs apart), its live child processes and the providers' reservations. It
+prints the first sample (after a warm-up of `--warmup` cycles), the last, and each
+figure's least-squares slope per cycle over the samples after the warm-up: flat means a
+slope near zero. A completed deployment stays in the orchestrator's journal (its
+record, bounded events), so the database grows by about one record per cycle: that
+slope is reported per cycle, in bytes, for what it is.
+
+    .venv/bin/python bench/soak_bench.py [--cycles 200] [--sample 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import trio
+from deploy_bench import (  # bench/ is on sys.path when run as a script
+    Market,
+    ensemble,
+    live_children,
+    shut_down,
+    wait_for,
+)
+
+from dms.deployment import NEW, DeploymentSettings
+from dms.node import open_node
+from dms.provider import Capacity, ProviderConfig, millicores
+from dms.workload import ExecutorKind
+from ucan import SigningKey, delegate
+
+GiB = 2**30
+PROVIDERS = 5
+PAIR = ensemble(2, "0.5", name="soak")
+SETTINGS = DeploymentSettings(bid_round=0.3, poll_interval=0.5)
+
+
+@contextlib.asynccontextmanager
+async def open_soak_market(root: Path) -> AsyncIterator[Market]:
+    """deploy_bench's market, with 5 providers and a state directory per node."""
+    org = SigningKey.generate()
+    capacity = Capacity(millicores=millicores(2, round_up=False), ram=8 * GiB, disk=100 * GiB)
+    async with contextlib.AsyncExitStack() as stack:
+        orchestrator = await stack.enter_async_context(open_node(
+            listen="ws://127.0.0.1:0", anchors=[org.did], deployments=SETTINGS,
+            state_dir=root / "orchestrator"))
+        assert orchestrator.address is not None
+        providers = []
+        for n in range(PROVIDERS):
+            config = ProviderConfig(root / f"work{n}", (ExecutorKind.PROCESS,),
+                                    capacity=capacity)
+            providers.append(await stack.enter_async_context(open_node(
+                listen="ws://127.0.0.1:0", bootstrap=[orchestrator.address],
+                anchors=[org.did], provider=config, state_dir=root / f"provider{n}")))
+        user = await stack.enter_async_context(open_node(
+            bootstrap=[orchestrator.address], anchors=[org.did]))
+        orchestrator.add_proofs(delegate(org, orchestrator.did, "/dms/deployment",
+                                         expiration=None))
+        for node in providers:
+            node.add_proofs(delegate(org, node.did, "/dms/deployment", expiration=None))
+        user.add_proofs(delegate(org, user.did, "/dms/node/deployment", expiration=None))
+        with trio.fail_after(20):
+            await orchestrator.mesh.wait_connected(PROVIDERS + 1)
+            for node in (*providers, user):
+                await node.mesh.wait_connected(1)
+        await trio.sleep(0.5)
+        yield Market(org, orchestrator, providers, user)
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def sqlite_bytes(root: Path, suffix: str = "") -> int:
+    return sum(f.stat().st_size for f in root.glob(f"*/node.sqlite3{suffix}"))
+
+
+def sample(market: Market, root: Path, cycle: int) -> dict[str, float]:
+    return {"cycle": cycle, "fds": len(os.listdir("/proc/self/fd")), "rss": rss_bytes(),
+            "sqlite": sqlite_bytes(root), "wal": sqlite_bytes(root, "-wal"), "children": live_children(),
+            "reservations": sum(len(n.provider.book.reservations())
+                                for n in market.providers if n.provider)}
+
+
+def slope(points: list[dict[str, float]], key: str) -> float:
+    """Least-squares change of `key` per cycle."""
+    if len(points) < 2:
+        return 0.0
+    xs = [p["cycle"] for p in points]
+    fit = statistics.linear_regression(xs, [p[key] for p in points])
+    return fit.slope
+
+
+async def cycle(market: Market) -> float:
+    began = time.perf_counter()
+    reply = await market.call(NEW, {"ensemble": PAIR})
+    events = await wait_for(market, reply["id"], "running", "failed", "completed")
+    last = events[-1]["payload"]
+    if last.get("phase") != "running":
+        raise SystemExit(f"deployment {reply['id']} did not run: {last}")
+    await shut_down(market, reply["id"])
+    return time.perf_counter() - began
+
+
+async def soak(args: argparse.Namespace) -> dict[str, Any]:
+    samples: list[dict[str, float]] = []
+    took: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="soak-bench-") as tmp:
+        root = Path(tmp)
+        async with open_soak_market(root) as market:
+            for n in range(1, args.cycles + 1):
+                took.append(await cycle(market))
+                if n == args.warmup or (n > args.warmup and n % args.sample == 0):
+                    samples.append(sample(market, root, n))
+            await trio.sleep(1.0)  # the last processes are reaped
+            samples.append(sample(market, root, args.cycles + 1))
+    keys = ("fds", "rss", "sqlite", "wal", "children", "reservations")
+    return {"cycles": args.cycles, "providers": PROVIDERS, "warmup": args.warmup,
+            "first": samples[0], "last": samples[-1],
+            "slope_per_cycle": {k: slope(samples, k) for k in keys},
+            "cycle_s_median": statistics.median(took), "cycle_s_max": max(took)}
+
+
+def report(figures: dict[str, Any]) -> None:
+    first, last, slopes = figures["first"], figures["last"], figures["slope_per_cycle"]
+    print(f"{figures['cycles']} deploy/shutdown cycles on {figures['providers']} providers "
+          f"(first sample after {figures['warmup']} warm-up cycles); cycle median "
+          f"{figures['cycle_s_median']:.2f} s, max {figures['cycle_s_max']:.2f} s")
+    print(f"{'figure':<14}{'first':>14}{'last':>14}{'slope/cycle':>14}")
+    for key, unit in (("fds", ""), ("rss", " B"), ("sqlite", " B"), ("wal", " B"),
+                      ("children", ""),
+                      ("reservations", "")):
+        print(f"{key:<14}{first[key]:>14,.0f}{last[key]:>14,.0f}"
+              f"{slopes[key]:>14,.1f}{unit}")
+
+
+def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--sample", type=int, default=10, help="cycles between samples")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    if args.cycles <= args.warmup:
+        parser.error("--cycles must be more than --warmup")
+    figures = trio.run(soak, args)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        report(figures)
+
+
+if __name__ == "__main__":
+    main()
