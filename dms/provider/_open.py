@@ -112,7 +112,6 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
             config.work_dir)
         if config.public_ports:
             machine = attrs.evolve(machine, public_ports=machine.public_ports | config.public_ports)
-        offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors)))
         place = config.location if config.location != Location() else machine.location
         offered = config.limits.apply(attrs.evolve(machine, executors=frozenset(executors),
                                                    location=place))
