@@ -17,7 +17,7 @@ def namespace_prefix() -> Iterator[str]:
     """A prefix no other test (or engineer) uses; whatever carries it is removed after."""
     missing = missing_capability()
     if missing:
-        pytest.skip(missing)
+        pytest.skip(reason=missing)  # names what this host lacks
     prefix = f"dmst-{secrets.token_hex(3)}-"
     yield prefix
     for name in namespace_names():
