@@ -21,6 +21,8 @@ from pathlib import Path
 import attrs
 import cattrs
 
+from dms._small_file import UnreadableFile, read_small_file
+
 DATA_DIR_ENV = "DMS_DATA_DIR"
 DEFAULT_DATA_DIR = "~/.local/share/dms"
 CLIENT_CONFIG = "client.json"
@@ -70,14 +72,11 @@ def read_client_config(path: Path) -> ClientConfig | None:
     """The config at `path`, None when there is none; InvalidClientConfig when it is
     there but unreadable or wrong."""
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
+        data = read_small_file(path, MAX_CONFIG_BYTES)
+    except UnreadableFile as exc:
+        raise InvalidClientConfig(str(exc)) from None
+    if data is None:
         return None
-    except OSError as exc:
-        raise InvalidClientConfig(f"{path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise InvalidClientConfig(f"{path}: over {MAX_CONFIG_BYTES} bytes")
     try:
         raw = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

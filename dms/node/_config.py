@@ -24,6 +24,7 @@ import attrs
 import cattrs
 import yaml
 
+from dms._small_file import UnreadableFile, read_small_file
 from dms.ensemble._requirements import Location
 from dms.net import NetError
 from dms.net._websocket import parse_ws_address
@@ -223,14 +224,11 @@ def read_node_config(path: Path) -> NodeConfig | None:
     """The config at `path`, None when there is none; InvalidNodeConfig (naming the file
     and the field) when it is there but unreadable or wrong."""
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
+        data = read_small_file(path, MAX_CONFIG_BYTES)
+    except UnreadableFile as exc:
+        raise InvalidNodeConfig(str(exc)) from None
+    if data is None:
         return None
-    except OSError as exc:
-        raise InvalidNodeConfig(f"{path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise InvalidNodeConfig(f"{path}: over {MAX_CONFIG_BYTES} bytes")
     try:
         raw = yaml.safe_load(data)
     except yaml.YAMLError as exc:
