@@ -7,6 +7,7 @@ from functools import partial
 import nacl.signing
 import pytest
 import trio
+import trio.socket
 import trio.testing
 
 from dms.net import BadAddress, ConnectFailed, HandshakeFailed, Link, ListenFailed
@@ -79,3 +80,19 @@ async def test_port_in_use_is_listen_failed_and_bad_address_named() -> None:
         with pytest.raises(ListenFailed):
             await TcpTransport(nacl.signing.SigningKey.generate()).listen(address, _echo)
         nursery.cancel_scope.cancel()
+
+
+async def test_frames_split_into_tiny_segments_and_packed_in_one_both_parse() -> None:
+    from dms.net._tcp import TcpCarrier
+
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    raw = await trio.open_tcp_stream("127.0.0.1", listener.socket.getsockname()[1])
+    carrier = TcpCarrier(await listener.accept(), "test")
+    frames = [b"a" * 5, b"", b"b" * 300]
+    wire = b"".join(len(f).to_bytes(4, "big") + f for f in frames)
+    for i in range(len(wire)):  # one byte per segment
+        await raw.send_all(wire[i : i + 1])
+        await trio.sleep(0)
+    await raw.send_all(wire)  # then all three in one segment
+    with trio.fail_after(5):
+        assert [await carrier.receive_message(1000) for _ in range(6)] == frames * 2
