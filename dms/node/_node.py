@@ -45,6 +45,7 @@ from dms.net import (
     Transport,
     WebsocketTransport,
 )
+from dms.net._tcp import TcpTransport
 from dms.node._anchors import read_anchors
 from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
 from dms.node._carrier import MeshCarrier
@@ -366,6 +367,7 @@ async def open_node(
     anchors = [_checked_anchor(anchor) for anchor in anchors]
     flags = tuple(anchors)
     transport: Transport = (network.transport(key.nacl_key) if network is not None
+                            else TcpTransport(key.nacl_key) if (listen or "").startswith("tcp://")
                             else WebsocketTransport(key.nacl_key))
     # Built before the nursery so a bad address or state directory is a plain exception.
     mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap),

@@ -1,0 +1,166 @@
+"""Secure links over plain TCP: each sealed frame is a 4-byte big-endian length and a body.
+
+Addresses look like ``tcp://127.0.0.1:9000``. Like the websocket transport, the link's
+own handshake authenticates both sides and encrypts every frame; the carrier only
+delimits messages. A length above the reader's limit is refused from the header, before
+any of the body is read (`OversizeMessage`), so before the handshake a stranger can make
+the listener buffer no more than the handshake's size. Reads take whole 64 KiB chunks and
+every complete message in a chunk is parsed from it; a write is one `send_all` per frame.
+
+A dial is one boundary: whatever the address does, `connect` raises `ConnectFailed`
+naming the address (or the handshake's own `NetError`).
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+import nacl.signing
+import trio
+
+from dms.net._errors import BadAddress, ConnectFailed, ListenFailed
+from dms.net._link import (
+    DEFAULT_LINK_SETTINGS,
+    CarrierClosed,
+    Link,
+    LinkHandler,
+    LinkSettings,
+    OversizeMessage,
+)
+from dms.net._transport import SecureTransport
+from dms.net._websocket import source_of
+
+_RECEIVE_CHUNK = 64 * 1024
+_HEADER = 4
+
+
+def parse_tcp_address(address: str) -> tuple[str, int]:
+    """(host, port) of a ``tcp://host:port`` address; `BadAddress` names what is wrong."""
+    try:
+        parts = urlsplit(address)
+        port = parts.port
+    except ValueError as exc:
+        raise BadAddress(address, str(exc)) from None
+    if parts.scheme != "tcp":
+        raise BadAddress(address, "a TCP address starts with 'tcp://'")
+    if not parts.hostname or port is None:
+        raise BadAddress(address, "a TCP address needs a host and a port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise BadAddress(address, "a node's address is tcp://HOST:PORT, with no path or query")
+    return parts.hostname, port
+
+
+def format_tcp_address(host: str, port: int) -> str:
+    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+
+
+class TcpCarrier:
+    """One TCP connection as a carrier of length-prefixed messages.
+
+    One task receives and any task sends (a lock keeps each frame's bytes together).
+    """
+
+    def __init__(self, stream: trio.SocketStream, source: str) -> None:
+        self.source = source
+        self._stream = stream
+        self._buffer = bytearray()
+        self._send_lock = trio.Lock()
+        self._closed = False
+        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    async def send_message(self, data: bytes) -> None:
+        async with self._send_lock:
+            try:
+                await self._stream.send_all(len(data).to_bytes(_HEADER, "big") + data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise CarrierClosed from None
+
+    async def receive_message(self, limit: int) -> bytes:
+        # Cancel-safe: bytes read stay in `_buffer` until a whole message is there.
+        while True:
+            if len(self._buffer) >= _HEADER:
+                size = int.from_bytes(self._buffer[:_HEADER], "big")
+                if size > limit:
+                    await self.aclose()
+                    raise OversizeMessage(size, limit)
+                end = _HEADER + size
+                if len(self._buffer) >= end:
+                    message = bytes(self._buffer[_HEADER:end])
+                    del self._buffer[:end]
+                    return message
+            if self._closed:
+                raise CarrierClosed
+            try:
+                data = await self._stream.receive_some(_RECEIVE_CHUNK)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise CarrierClosed from None
+            if not data:
+                raise CarrierClosed
+            self._buffer += data
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._stream.aclose()
+
+
+class TcpTransport(SecureTransport):
+    """The `Transport` over plain TCP with length-prefixed frames."""
+
+    def __init__(
+        self, key: nacl.signing.SigningKey, settings: LinkSettings = DEFAULT_LINK_SETTINGS
+    ) -> None:
+        super().__init__(key, settings)
+
+    async def listen(
+        self,
+        address: str,
+        handle_link: LinkHandler,
+        *,
+        task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        host, port = parse_tcp_address(address)
+
+        async def on_connection(stream: trio.SocketStream) -> None:
+            try:
+                source = source_of(stream.socket.getpeername()[0])
+                carrier = TcpCarrier(stream, source)
+            except (OSError, ValueError):  # already gone, or no IP socket
+                await stream.aclose()
+                return
+            await self._endpoint.serve(carrier, handle_link)
+
+        try:
+            listeners = await trio.open_tcp_listeners(port, host=host)
+        except OSError as exc:
+            raise ListenFailed(address, exc.strerror or str(exc)) from None
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(trio.serve_listeners, on_connection, listeners)
+                bound = format_tcp_address(host, listeners[0].socket.getsockname()[1])
+                self._endpoint.listen_address = bound
+                task_status.started(bound)
+        finally:
+            self._endpoint.listen_address = None
+
+    def check_address(self, address: str) -> None:
+        parse_tcp_address(address)
+
+    async def connect(self, address: str, expect_peer: str | None = None) -> Link:
+        host, port = parse_tcp_address(address)
+        timeout = self._endpoint.settings.handshake_timeout
+        try:
+            with trio.move_on_after(timeout) as scope:
+                stream = await trio.open_tcp_stream(host, port)
+        except OSError as exc:
+            raise ConnectFailed(address, exc.strerror or str(exc) or type(exc).__name__) from None
+        if scope.cancelled_caught:
+            raise ConnectFailed(address, f"no TCP connection within {timeout:g} s")
+        try:
+            carrier = TcpCarrier(stream, host)
+        except OSError as exc:
+            await stream.aclose()
+            raise ConnectFailed(address, exc.strerror or str(exc)) from None
+        link = await self._endpoint.dial(carrier, address, expect_peer)
+        started: Link = await self._link_nursery().start(self._endpoint.run_dialed, link)
+        return started

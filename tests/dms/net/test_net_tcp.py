@@ -1,0 +1,98 @@
+"""The plain TCP transport: links, bounds before the body, hostile peers."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import nacl.signing
+import pytest
+import trio
+import trio.socket
+import trio.testing
+
+from dms.net import BadAddress, ConnectFailed, HandshakeFailed, Link, ListenFailed
+from dms.net._link import MAX_HANDSHAKE_MESSAGE
+from dms.net._tcp import TcpTransport, parse_tcp_address
+
+
+async def _echo(link: Link) -> None:
+    while True:
+        await link.send(await link.receive())
+
+
+async def test_tcp_link_carries_frames_both_ways() -> None:
+    server = TcpTransport(nacl.signing.SigningKey.generate())
+    client = TcpTransport(nacl.signing.SigningKey.generate())
+    async with trio.open_nursery() as nursery, client:
+        address = await nursery.start(server.listen, "tcp://127.0.0.1:0", _echo)
+        link = await client.connect(address, expect_peer=server.peer_id)
+        for size in (0, 1, 70_000, 300_000):
+            await link.send(b"x" * size)
+            assert await link.receive() == b"x" * size
+        nursery.cancel_scope.cancel()
+
+
+async def test_oversize_length_is_refused_before_the_body() -> None:
+    server = TcpTransport(nacl.signing.SigningKey.generate())
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(server.listen, "tcp://127.0.0.1:0", _echo)
+        _, port = parse_tcp_address(address)
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all((MAX_HANDSHAKE_MESSAGE + 1).to_bytes(4, "big"))
+        with trio.fail_after(5):
+            assert await stream.receive_some(10) == b""  # closed without waiting for a body
+        await trio.testing.wait_all_tasks_blocked()  # the server counts after closing
+        assert server.metrics["link.handshakes_oversize"] == 1
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 200 OK\r\n\r\nhello", b"\xff" * 64, b""])
+async def test_a_peer_that_is_not_a_node_fails_the_dial(answer: bytes) -> None:
+    async def fake(stream: trio.SocketStream) -> None:
+        await stream.send_all(answer)
+        await trio.sleep(0.2)
+
+    client = TcpTransport(nacl.signing.SigningKey.generate())
+    async with trio.open_nursery() as nursery, client:
+        listeners = await nursery.start(partial(trio.serve_tcp, fake, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        with pytest.raises((ConnectFailed, HandshakeFailed)):
+            await client.connect(f"tcp://127.0.0.1:{port}")
+        nursery.cancel_scope.cancel()
+
+
+async def test_refused_port_is_connect_failed_naming_the_address() -> None:
+    client = TcpTransport(nacl.signing.SigningKey.generate())
+    with trio.socket.socket() as sock:
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with client:
+        with pytest.raises(ConnectFailed, match=f"127.0.0.1:{port}"):
+            await client.connect(f"tcp://127.0.0.1:{port}")
+
+
+async def test_port_in_use_is_listen_failed_and_bad_address_named() -> None:
+    transport = TcpTransport(nacl.signing.SigningKey.generate())
+    with pytest.raises(BadAddress):
+        transport.check_address("ws://127.0.0.1:1")
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(transport.listen, "tcp://127.0.0.1:0", _echo)
+        with pytest.raises(ListenFailed):
+            await TcpTransport(nacl.signing.SigningKey.generate()).listen(address, _echo)
+        nursery.cancel_scope.cancel()
+
+
+async def test_frames_split_into_tiny_segments_and_packed_in_one_both_parse() -> None:
+    from dms.net._tcp import TcpCarrier
+
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    raw = await trio.open_tcp_stream("127.0.0.1", listener.socket.getsockname()[1])
+    carrier = TcpCarrier(await listener.accept(), "test")
+    frames = [b"a" * 5, b"", b"b" * 300]
+    wire = b"".join(len(f).to_bytes(4, "big") + f for f in frames)
+    for i in range(len(wire)):  # one byte per segment
+        await raw.send_all(wire[i : i + 1])
+        await trio.sleep(0)
+    await raw.send_all(wire)  # then all three in one segment
+    with trio.fail_after(5):
+        assert [await carrier.receive_message(1000) for _ in range(6)] == frames * 2
