@@ -73,7 +73,7 @@ class EnsembleNetwork:
             self._nursery.start_soon(self._serve, sock, scope)
         except BaseException:
             self.pump.detach(allocation)
-            _unmake(namespace, tun, sock)
+            await _unmake_off_loop(namespace, tun, sock)
             raise
         self._members[allocation] = (namespace, tun, sock, scope)
         return tun
@@ -95,24 +95,28 @@ class EnsembleNetwork:
             raise
         return tun, sock
 
-    def remove(self, allocation: str) -> None:
-        """Detach and delete `allocation`'s namespace; idempotent."""
+    async def remove(self, allocation: str) -> None:
+        """Detach and delete `allocation`'s namespace; idempotent. The deletion runs
+        in a worker thread (`ip netns delete` blocks for as long as the kernel takes to
+        tear the namespace down) and is shielded: a cancelled caller still leaves no
+        namespace behind, and sees its Cancelled once the deletion is done."""
         member = self._members.pop(allocation, None)
         if member is None:
             return
         namespace, tun, sock, scope = member
         scope.cancel()
         self.pump.detach(allocation)
-        _unmake(namespace, tun, sock)
+        await _unmake_off_loop(namespace, tun, sock)
 
     def replace_records(self, records: DnsRecords) -> None:
         self.resolver.replace(records)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Remove every allocation still here (each as `remove`, shielded)."""
         errors = []
         for allocation in list(self._members):
             try:
-                self.remove(allocation)
+                await self.remove(allocation)
             except Exception as exc:  # keep removing the others
                 errors.append(exc)
         if errors:
@@ -126,11 +130,27 @@ class EnsembleNetwork:
 def _unmake(namespace: str, tun: TunDevice | None, sock: trio.socket.SocketType | None) -> None:
     """Close what holds the namespace, then delete it (an open TUN or socket would
     keep it alive)."""
+    _unmake_descriptors(tun, sock)
+    delete_namespace(namespace)
+
+
+def _unmake_descriptors(tun: TunDevice | None, sock: trio.socket.SocketType | None) -> None:
     if sock is not None:
         sock.close()
     if tun is not None:
         tun.close()
-    delete_namespace(namespace)
+
+
+async def _unmake_off_loop(namespace: str, tun: TunDevice | None,
+                           sock: trio.socket.SocketType | None) -> None:
+    """`_unmake` with the deletion in a worker thread (closing the trio socket has to
+    happen on the loop), shielded so that teardown completes even when the caller is
+    being cancelled."""
+    with trio.CancelScope(shield=True):
+        try:
+            _unmake_descriptors(tun, sock)
+        finally:
+            await trio.to_thread.run_sync(delete_namespace, namespace)
 
 
 @contextlib.asynccontextmanager
@@ -149,4 +169,4 @@ async def ensemble_network(plan: AddressPlan, records: DnsRecords, *, offload: b
         try:
             yield network
         finally:
-            network.close()
+            await network.close()

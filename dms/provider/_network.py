@@ -152,19 +152,20 @@ class HostedNetworks:
                 if port.protocol == "tcp":
                     await self._nursery.start(_published, scope, namespace, address, port)
         except BaseException:
-            self.remove(deployment, allocation)
+            await self.remove(deployment, allocation)
             raise
         return namespace
 
-    def remove(self, deployment: str, allocation: str) -> None:
-        """Unpublish `allocation`'s ports and delete its namespace; idempotent."""
+    async def remove(self, deployment: str, allocation: str) -> None:
+        """Unpublish `allocation`'s ports and delete its namespace (off the event
+        loop, completing under cancellation); idempotent."""
         hosted = self._networks.get(deployment)
         if hosted is None:
             return
         scope = hosted.ports.pop(allocation, None)
         if scope is not None:
             scope.cancel()
-        hosted.network.remove(allocation)
+        await hosted.network.remove(allocation)
 
     async def close(self, deployment: str) -> None:
         """Tear the deployment's network down here and wait until nothing of it is left."""

@@ -506,7 +506,7 @@ class ProviderService(Role):
         async def keep_event(role: AllocationRole, event: AllocationEvent) -> None:
             await self._record_event(key, role, event)
             if event.kind in _FINAL_EVENTS and self.networks is not None:
-                self.networks.remove(deployment, plan.allocation)  # nothing runs in it now
+                await self.networks.remove(deployment, plan.allocation)  # nothing runs in it now
             if event.kind == EventKind.COMPLETED.value:
                 await self._release_completed(deployment, role.node)
 
@@ -614,7 +614,7 @@ class ProviderService(Role):
                 hosted.allocations.pop(name, None)
                 self._recorded.pop(allocation_id(deployment, name), None)
                 if self.networks is not None:
-                    self.networks.remove(deployment, name)
+                    await self.networks.remove(deployment, name)
             if not hosted.allocations and self._hosted.get(deployment) is hosted:
                 del self._hosted[deployment]
         released = [r for r in self.book.by_deployment(deployment)

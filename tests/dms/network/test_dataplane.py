@@ -249,3 +249,34 @@ async def test_two_concurrent_adds_of_one_allocation_make_one_namespace(
         assert sorted(outcomes)[1] == "refused" and sorted(outcomes)[0].startswith("made ")
         made = [n for n in namespace_names() if n.startswith(namespace_prefix)]
         assert len(made) == 1
+
+
+async def test_removing_a_namespace_runs_off_the_event_loop_and_completes_when_cancelled(
+        namespace_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    real_delete = _ensemble_net.delete_namespace
+
+    def slow_delete(name: str) -> None:
+        time.sleep(0.3)  # a kernel slow to tear the namespace down
+        real_delete(name)
+
+    monkeypatch.setattr(_ensemble_net, "delete_namespace", slow_delete)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.sleep(0.01)
+
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        await net.add("web", f"{namespace_prefix}web")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
+            await trio.sleep(0)
+            with trio.move_on_after(0.05) as cancelled:
+                await net.remove("web")
+            nursery.cancel_scope.cancel()
+        assert cancelled.cancel_called  # the caller was cancelled mid-deletion ...
+        assert not namespace_exists(f"{namespace_prefix}web")  # ... and it still finished
+        assert ticks >= 5  # other tasks ran while `ip netns delete` blocked
