@@ -20,7 +20,7 @@ async def test_an_exception_raised_in_the_block_comes_out_unwrapped(autojump_clo
 
 
 @pytest.mark.parametrize(("option", "address"), [
-    ("listen", "tcp://example:1"), ("bootstrap", "nowhere"),
+    ("listen", "udp://example:1"), ("bootstrap", "nowhere"),
     ("listen", "ws://127.0.0.1:7001/path"), ("bootstrap", "ws://127.0.0.1:7001/?q=1"),
 ])
 async def test_a_malformed_address_fails_at_once_naming_it(option: str, address: str) -> None:
