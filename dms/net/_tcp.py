@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import nacl.signing
 import trio
 
-from dms.net._errors import BadAddress, ConnectFailed, ListenFailed
+from dms.net._errors import BadAddress, ConnectFailed
 from dms.net._link import (
     DEFAULT_LINK_SETTINGS,
     CarrierClosed,
@@ -120,28 +120,12 @@ class TcpTransport(SecureTransport):
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         host, port = parse_tcp_address(address)
-
-        async def on_connection(stream: trio.SocketStream) -> None:
-            try:
-                source = source_of(stream.socket.getpeername()[0])
-                carrier = TcpCarrier(stream, source)
-            except (OSError, ValueError):  # already gone, or no IP socket
-                await stream.aclose()
-                return
-            await self._endpoint.serve(carrier, handle_link)
-
-        try:
-            listeners = await trio.open_tcp_listeners(port, host=host)
-        except OSError as exc:
-            raise ListenFailed(address, exc.strerror or str(exc)) from None
-        try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(trio.serve_listeners, on_connection, listeners)
-                bound = format_tcp_address(host, listeners[0].socket.getsockname()[1])
-                self._endpoint.listen_address = bound
-                task_status.started(bound)
-        finally:
-            self._endpoint.listen_address = None
+        await self._serve_tcp(
+            address, host, port,
+            lambda stream: TcpCarrier(stream, source_of(stream.socket.getpeername()[0])),
+            lambda bound_port: format_tcp_address(host, bound_port),
+            handle_link, task_status,
+        )
 
     def check_address(self, address: str) -> None:
         parse_tcp_address(address)

@@ -10,6 +10,7 @@ links live in the transport's nursery; leaving the block closes every dialed lin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Protocol, Self
@@ -18,8 +19,8 @@ import nacl.signing
 import trio
 
 from dms._nursery import sole_failure
-from dms.net._errors import TransportNotOpen
-from dms.net._link import Link, LinkHandler, LinkSettings, SecureEndpoint
+from dms.net._errors import ListenFailed, TransportNotOpen
+from dms.net._link import Carrier, Link, LinkHandler, LinkSettings, SecureEndpoint
 from dms.net._metrics import Metrics
 from ucan.did import did_from_public_key
 
@@ -107,6 +108,43 @@ class SecureTransport:
             if exc is not None and sole_failure(group) is exc:
                 return False
             raise
+
+    async def _serve_tcp(
+        self,
+        address: str,
+        host: str,
+        port: int,
+        carrier_for: Callable[[trio.SocketStream], Carrier],
+        bound_address: Callable[[int], str],
+        handle_link: LinkHandler,
+        task_status: trio.TaskStatus[str],
+    ) -> None:
+        """`listen` for a carrier over TCP sockets: each accepted stream becomes
+        `carrier_for(stream)` served by this node's endpoint; `bound_address(port)` is the
+        address reported once bound."""
+
+        async def on_connection(stream: trio.SocketStream) -> None:
+            try:
+                carrier = carrier_for(stream)
+            except (OSError, ValueError):  # already gone, or no IP socket
+                await stream.aclose()
+                return
+            await self._endpoint.serve(carrier, handle_link)
+
+        try:
+            # Bound here, outside any nursery, so a port in use or an address that is not
+            # this machine's is one plain `ListenFailed`.
+            listeners = await trio.open_tcp_listeners(port, host=host)
+        except OSError as exc:
+            raise ListenFailed(address, exc.strerror or str(exc)) from None
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(trio.serve_listeners, on_connection, listeners)
+                bound = bound_address(listeners[0].socket.getsockname()[1])
+                self._endpoint.listen_address = bound
+                task_status.started(bound)
+        finally:
+            self._endpoint.listen_address = None
 
     def _link_nursery(self) -> trio.Nursery:
         if self._nursery is None:

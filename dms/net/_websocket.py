@@ -35,7 +35,7 @@ from trio_websocket import (
     connect_websocket,
 )
 
-from dms.net._errors import BadAddress, ConnectFailed, ListenFailed, NetError
+from dms.net._errors import BadAddress, ConnectFailed, NetError
 from dms.net._link import (
     DEFAULT_LINK_SETTINGS,
     MAX_CARRIER_MESSAGE,
@@ -128,29 +128,13 @@ class WebsocketTransport(SecureTransport):
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         host, port = parse_ws_address(address)
-
-        async def on_connection(stream: trio.SocketStream) -> None:
-            try:
-                source = source_of(stream.socket.getpeername()[0])
-            except (OSError, ValueError):  # already gone, or no IP socket
-                await stream.aclose()
-                return
-            await self._endpoint.serve(WebsocketServerCarrier(stream, source), handle_link)
-
-        try:
-            # Bound here, outside any nursery, so a port in use or an address that is not
-            # this machine's is one plain `ListenFailed`.
-            listeners = await trio.open_tcp_listeners(port, host=host)
-        except OSError as exc:
-            raise ListenFailed(address, exc.strerror or str(exc)) from None
-        try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(trio.serve_listeners, on_connection, listeners)
-                bound = format_ws_address(host, listeners[0].socket.getsockname()[1])
-                self._endpoint.listen_address = bound
-                task_status.started(bound)
-        finally:
-            self._endpoint.listen_address = None
+        await self._serve_tcp(
+            address, host, port,
+            lambda stream: WebsocketServerCarrier(
+                stream, source_of(stream.socket.getpeername()[0])),
+            lambda bound_port: format_ws_address(host, bound_port),
+            handle_link, task_status,
+        )
 
     def check_address(self, address: str) -> None:
         parse_ws_address(address)
