@@ -89,6 +89,9 @@ class Resolver:
         if len(query) > MAX_QUERY:
             self.dropped += 1
             return None
+        if _question_is_compressed(query):
+            self.dropped += 1  # a question never needs a pointer; dnslib follows any
+            return None
         try:
             request = DNSRecord.parse(query)
         except Exception:  # DNSError, and the parser has more ways to fail than it says
@@ -132,3 +135,16 @@ class Resolver:
         elif question.qtype in (QTYPE.A, QTYPE.ANY):
             reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(str(address)), ttl=TTL))
         return reply
+
+
+def _question_is_compressed(query: bytes) -> bool:
+    """Whether the first question's name uses a compression pointer (or is cut short)."""
+    at = 12
+    while at < len(query):
+        length = query[at]
+        if length == 0:
+            return False
+        if length & 0xC0:
+            return True
+        at += 1 + length
+    return len(query) > 12
