@@ -126,7 +126,7 @@ allocations:
     resources: {cpu: 0.2, ram: 32Mi, disk: 1Mi}
     execution:
       command: sh
-      args: ["-c", "for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; sleep 2"]
+      args: ["-c", "for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; until [ -e {done} ]; do sleep 0.05; done"]
 nodes:
   n: {allocations: [ticker]}
 """
@@ -135,15 +135,26 @@ nodes:
 def test_logs_follow_prints_each_line_once_until_the_deployment_ends(
         devnet: DevNet, tmp_path: Path) -> None:
     ticker = tmp_path / "ticker.yaml"
-    ticker.write_text(TICKER)
+    done = tmp_path / "done"  # the task ends once the test has seen its lines: no race
+    ticker.write_text(TICKER.replace("{done}", str(done)))
     deployed = devnet.dms("deploy", str(ticker))
     assert deployed.returncode == 0, deployed.stderr
     deployment = deployed.stdout.strip()
     # at once: the allocation may not be made yet, which following waits for
-    followed = devnet.dms("logs", deployment, "ticker", "--follow", "--stdout", timeout=60)
-    assert followed.returncode == 0, followed.stderr
-    assert followed.stdout == "".join(f"tick {i}\n" for i in range(1, 6))
-    assert followed.stderr == f"[dms: deployment {deployment} has ended]\n"
+    follow = subprocess.Popen([str(DMS), "logs", deployment, "ticker", "--follow", "--stdout"],
+                              env=devnet.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        assert follow.stdout is not None
+        lines = [follow.stdout.readline() for _ in range(5)]
+        done.touch()
+        rest, stderr = follow.communicate(timeout=60)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+    assert follow.returncode == 0, stderr
+    assert "".join(lines) + rest == "".join(f"tick {i}\n" for i in range(1, 6))
+    assert stderr == f"[dms: deployment {deployment} has ended]\n"
 
 
 def test_a_plan_places_without_deploying_anything(devnet: DevNet, ensemble: Path) -> None:
