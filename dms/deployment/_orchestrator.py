@@ -570,8 +570,12 @@ class Orchestrator(Role):
         self._network_order = record.get("order")
         if record != self.journal.record.network:
             await self.journal.update(network=record)
-            await self.journal.event("network", **(
-                {"subnet": record["order"]["plan"]["subnet"]} if "order" in record else record))
+            payload = {"subnet": record["order"]["plan"]["subnet"]} if "order" in record \
+                else dict(record)
+            if previous is not None and "order" in record and \
+                    str(previous.plan.subnet) != payload["subnet"]:
+                payload["renumbered_from"] = str(previous.plan.subnet)  # a new provider clashed
+            await self.journal.event("network", **payload)
         return record.get("order")
 
     async def _allocate_one(self, actor: Actor, provider: Handle, nodes: list[str],

@@ -14,7 +14,6 @@ from dms.network._errors import (
     NamespaceError,
     NetworkError,
     NoFreeSubnet,
-    SubnetCollision,
     TooManyAllocations,
 )
 from dms.network._frame import (
@@ -103,7 +102,6 @@ __all__ = [
     "NamespaceError",
     "NetworkError",
     "NoFreeSubnet",
-    "SubnetCollision",
     "TooManyAllocations",
     "free_subnet",
     "plan_addresses",

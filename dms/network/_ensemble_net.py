@@ -11,8 +11,9 @@ as it is made, so `close` (and a failure half-way through `add`) removes exactly
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 import trio
 
@@ -24,7 +25,9 @@ from dms.network._netns import attach_namespace, create_namespace, delete_namesp
 from dms.network._plan import AddressPlan
 from dms.network._pump import BATCH, Pump, SendFrame
 from dms.network._route import PacketRouter
-from dms.network._tun import VNET_HEADER, TunDevice, open_tun
+from dms.network._tun import VNET_HEADER, TunDevice, open_tun, readdress_tun
+
+log = logging.getLogger("dms.network")
 
 RESOLVER = "127.0.0.53"
 RESOLV_CONF = f"nameserver {RESOLVER}\nsearch internal\noptions ndots:1 timeout:1 attempts:2\n"
@@ -43,6 +46,7 @@ class EnsembleNetwork:
         self._nursery = nursery
         self._members: dict[str, tuple[str, TunDevice, trio.socket.SocketType, trio.CancelScope]] = {}
         self._adding: set[str] = set()
+        self._plan_lock = trio.Lock()  # add and renumber, one at a time
 
     def namespace_of(self, allocation: str) -> str:
         return self._members[allocation][0]
@@ -54,19 +58,24 @@ class EnsembleNetwork:
         pump and other tasks keep running meanwhile. On any failure, cancellation
         included, nothing of it remains and the error propagates. With `of_pid`, the
         namespace is the one that process is in (a workload re-adopted after a
-        restart), named `namespace` again, its TUN made anew."""
-        try:
-            address = self.plan.address_of(allocation)
-        except KeyError:
-            raise NamespaceError(f"allocation {allocation}", "has no address in the plan") from None
+        restart), named `namespace` again, its TUN made anew. Waits for a `renumber`
+        under way, so the TUN gets the address of the plan in force."""
         if allocation in self._members or allocation in self._adding:
             raise NamespaceError(f"allocation {allocation}", "already has a namespace here")
         self._adding.add(allocation)
         try:
-            tun, sock = await trio.to_thread.run_sync(self._make, allocation, namespace, address,
-                                                      of_pid)
+            async with self._plan_lock:
+                return await self._add(allocation, namespace, of_pid)
         finally:
             self._adding.discard(allocation)
+
+    async def _add(self, allocation: str, namespace: str, of_pid: int | None) -> TunDevice:
+        try:
+            address = self.plan.address_of(allocation)
+        except KeyError:
+            raise NamespaceError(f"allocation {allocation}", "has no address in the plan") from None
+        tun, sock = await trio.to_thread.run_sync(self._make, allocation, namespace, address,
+                                                  of_pid)
         try:
             self.pump.attach(allocation, tun)
             scope = trio.CancelScope()
@@ -77,6 +86,65 @@ class EnsembleNetwork:
             raise
         self._members[allocation] = (namespace, tun, sock, scope)
         return tun
+
+    async def renumber(self, plan: AddressPlan) -> None:
+        """Take `plan`, the ensemble's newer one (a redeploy moved it to another
+        subnet, or added allocations): each allocation here whose address changed gets
+        it on its TUN, the pump routes by the new addresses, and later `add`s use it.
+        Refused (NamespaceError, nothing changed) when the plan is another ensemble's or
+        lacks an allocation that has a namespace here. When one TUN cannot take its
+        new address, those already changed are put back and the error propagates: the
+        network keeps the plan it had. The workloads' open connections to old
+        addresses break; names resolve to the new ones (records are the caller's)."""
+        if plan.ensemble != self.plan.ensemble:
+            raise NamespaceError(f"plan of {plan.ensemble!r}",
+                                 f"this network is ensemble {self.plan.ensemble!r}'s")
+        wanted = plan.as_dict()
+        async with self._plan_lock:
+            homeless = sorted(set(self._members) - set(wanted))
+            if homeless:
+                raise NamespaceError(f"allocation {homeless[0]}",
+                                     "has a namespace here but no address in the new plan")
+            old_subnet = self.plan.subnet
+            moved: dict[str, TunDevice] = {}
+            try:
+                for allocation in list(self._members):
+                    member = self._members.get(allocation)
+                    if member is None:
+                        continue  # removed meanwhile (`remove` takes no lock)
+                    try:
+                        moved[allocation] = await trio.to_thread.run_sync(
+                            readdress_tun, member[1], wanted[allocation], plan.subnet,
+                            old_subnet)
+                    except NamespaceError:
+                        if allocation in self._members:
+                            raise
+            except BaseException:
+                with trio.CancelScope(shield=True):
+                    await self._put_back(moved, old_subnet, plan.subnet)
+                raise
+            for allocation in moved:
+                self.pump.detach(allocation)  # first all: one may take another's address
+            for allocation, tun in moved.items():
+                member = self._members.get(allocation)
+                if member is None:
+                    continue  # removed meanwhile: its namespace is gone with the TUN
+                self._members[allocation] = (member[0], tun, member[2], member[3])
+                self.pump.attach(allocation, tun)
+            self.plan = plan
+
+    async def _put_back(self, moved: dict[str, TunDevice], old_subnet: IPv4Network,
+                        subnet: IPv4Network) -> None:
+        for allocation, tun in moved.items():
+            member = self._members.get(allocation)
+            if member is None or tun.address == member[1].address:
+                continue
+            try:
+                await trio.to_thread.run_sync(readdress_tun, tun, member[1].address,
+                                              old_subnet, subnet)
+            except NamespaceError as error:
+                log.warning("allocation %s keeps %s, not %s: %s", allocation, tun.address,
+                            member[1].address, error)
 
     def _make(self, allocation: str, namespace: str, address: IPv4Address,
               of_pid: int | None = None) -> tuple[TunDevice, trio.socket.SocketType]:

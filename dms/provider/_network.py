@@ -95,19 +95,24 @@ class HostedNetworks:
         return f"{self.prefix}{digest}"
 
     async def join(self, deployment: str, order: NetworkOrder) -> None:
-        """Open `deployment`'s network (or take its new order: a redeploy moved an
-        allocation), granting the pump what `order` says the other providers host."""
+        """Open `deployment`'s network, or take its newer order: a redeploy moved an
+        allocation, and may have renumbered the ensemble onto another subnet (the TUNs
+        here take their new addresses first, then the pump's grants and the records
+        follow). An order of another ensemble than the one hosted is a ValueError naming
+        the field; one this host cannot apply (NamespaceError) leaves the old in force."""
         hosted = self._networks.get(deployment)
-        if hosted is not None and hosted.order.plan.subnet != order.plan.subnet:
-            raise ValueError(f"network.plan.subnet: {order.plan.subnet} is not the subnet "
-                             f"{hosted.order.plan.subnet} this deployment has here")
+        if hosted is not None and hosted.order.plan.ensemble != order.plan.ensemble:
+            raise ValueError(f"network.plan.ensemble: {order.plan.ensemble!r} is not the "
+                             f"ensemble {hosted.order.plan.ensemble!r} this deployment has here")
+        records = records_for(order.plan, dict(order.dns_names))
         if hosted is None:
             hosted = await self._nursery.start(self._hold, deployment, order)
+        else:
+            await hosted.network.renumber(order.plan)
         assert hosted is not None
         hosted.order = order
-        hosted.network.plan = order.plan
         hosted.network.pump.grant(order.others(self.peer))
-        hosted.network.replace_records(records_for(order.plan, dict(order.dns_names)))
+        hosted.network.replace_records(records)
 
     async def _hold(self, deployment: str, order: NetworkOrder, *,
                     task_status: trio.TaskStatus[_Network]) -> None:

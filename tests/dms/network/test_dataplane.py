@@ -280,3 +280,78 @@ async def test_removing_a_namespace_runs_off_the_event_loop_and_completes_when_c
         assert cancelled.cancel_called  # the caller was cancelled mid-deletion ...
         assert not namespace_exists(f"{namespace_prefix}web")  # ... and it still finished
         assert ticks >= 5  # other tasks ran while `ip netns delete` blocked
+
+
+def addresses_in(namespace: str) -> list[str]:
+    out = _tun.run_ip("-4", "-o", "addr", "show", "dev", "dms0", namespace=namespace)
+    return [line.split()[3] for line in out.splitlines()]
+
+
+def routes_in(namespace: str) -> list[str]:
+    out = _tun.run_ip("-4", "route", "show", "dev", "dms0", namespace=namespace)
+    return [line.split()[0] for line in out.splitlines()]
+
+
+async def test_a_renumbered_network_moves_every_tun_route_and_record_to_the_new_subnet(
+        namespace_prefix: str) -> None:
+    web_ns, client_ns = namespace_prefix + "web", namespace_prefix + "client"
+    moved = plan_addresses(PLAN.ensemble, ["web", "client"], {"p": [PLAN.subnet]},
+                           previous=PLAN)
+    assert not moved.subnet.overlaps(PLAN.subnet)
+    new_web = moved.address_of("web")
+    async with ensemble_network(PLAN, records_for(PLAN, {"web": "www"})) as net:
+        await net.add("web", web_ns)
+        await net.add("client", client_ns)
+        await net.renumber(moved)
+        net.replace_records(records_for(moved, {"web": "www"}))
+        assert net.plan == moved
+        assert addresses_in(web_ns) == [f"{new_web}/{moved.subnet.prefixlen}"]
+        assert routes_in(client_ns) == [str(moved.subnet)]  # the old subnet's route went
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_in, web_ns, SERVER, str(new_web))
+                found = json.loads(await run_in(client_ns, CLIENT))
+        assert found["www.internal"] == found["web"] == str(new_web)
+        assert found["echo"] == 1_000_000
+        assert net.pump.router.members() == moved.as_dict()
+        assert sum(net.pump.router.dropped.values()) == 0
+    assert [n for n in namespace_names() if n.startswith(namespace_prefix)] == []
+
+
+async def test_a_renumber_one_tun_refuses_puts_the_others_back_and_keeps_the_old_plan(
+        namespace_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    moved = plan_addresses(PLAN.ensemble, ["web", "client"], {"p": [PLAN.subnet]},
+                           previous=PLAN)
+    real = _tun.run_ip
+
+    def refuse_for_web(*args: str, namespace: str | None = None) -> str:
+        if args[:2] == ("addr", "add") and namespace == namespace_prefix + "web":
+            raise NamespaceError("ip addr add", "refused (injected)")
+        return real(*args, namespace=namespace)
+
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        await net.add("client", namespace_prefix + "client")  # renumbered first, by order
+        await net.add("web", namespace_prefix + "web")
+        monkeypatch.setattr(_tun, "run_ip", refuse_for_web)
+        with pytest.raises(NamespaceError, match="injected"):
+            await net.renumber(moved)
+        monkeypatch.setattr(_tun, "run_ip", real)
+        assert net.plan == PLAN
+        assert net.pump.router.members() == PLAN.as_dict()
+        client = PLAN.address_of("client")
+        assert addresses_in(namespace_prefix + "client") == [f"{client}/{PLAN.subnet.prefixlen}"]
+        assert addresses_in(namespace_prefix + "web") == [f"{WEB}/{PLAN.subnet.prefixlen}"]
+
+
+async def test_a_renumber_to_a_plan_without_a_hosted_allocation_is_refused_unchanged(
+        namespace_prefix: str) -> None:
+    other = plan_addresses(PLAN.ensemble, ["client"], {"p": [PLAN.subnet]}, previous=PLAN)
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        await net.add("web", namespace_prefix + "web")
+        with pytest.raises(NamespaceError, match="allocation web: has a namespace here but no "
+                                                 "address in the new plan"):
+            await net.renumber(other)
+        with pytest.raises(NamespaceError, match="this network is ensemble 'dataplane-test'"):
+            await net.renumber(plan_addresses("someone-else", ["web"], {}))
+        assert net.plan == PLAN
+        assert addresses_in(namespace_prefix + "web") == [f"{WEB}/{PLAN.subnet.prefixlen}"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,16 @@ import trio
 from dms.actor import RemoteError
 from dms.net import MemoryNetwork, NetError
 from dms.network import (
+    AddressPlan,
     NamespaceError,
+    NetworkOrder,
     create_namespace,
     delete_namespace,
     encode_batch,
     missing_capability,
     namespace_names,
 )
+from dms.network._netns import run_ip as provider_network_run_ip
 from dms.node import Node, open_node
 from dms.provider import NetworkUnavailable, ProviderConfig, namespace_prefix, wire
 from dms.provider import _network as provider_network
@@ -416,3 +419,60 @@ async def test_a_restarted_provider_gives_its_readopted_workloads_their_network_
             await market.shutdown(deployment)
             await market.wait_phase(deployment, "completed")
             assert left_of([node]) == []
+
+
+def dms0_addresses(node: Node, deployment: str, allocation: str) -> list[str]:
+    assert node.provider.networks is not None
+    network = node.provider.networks.network_of(deployment)  # the ensemble is its id
+    assert network is not None
+    out = provider_network_run_ip("-4", "-o", "addr", "show", "dev", "dms0",
+                                   namespace=network.namespace_of(allocation))
+    return [line.split()[3].split("/")[0] for line in out.splitlines()]
+
+
+@needs_network
+async def test_a_redeploy_onto_a_provider_using_the_subnet_renumbers_and_the_names_follow(
+        tmp_path: Path) -> None:
+    settings = attrs.evolve(FAST, heartbeat=2.0, lost_after=3.0, request_timeout=1.0)
+    async with open_market(tmp_path, providers=3, capacities=[machine(cpu=1)] * 3,
+                           ensemble_network=True, settings=settings) as market:
+        deployment = await market.deploy(MOVING)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        subnet = IPv4Network(status["network"])
+        by_did = {node.did: node for node in market.providers}
+        lost, stays = by_did[status["assignment"]["m"]], by_did[status["assignment"]["s"]]
+        (spare,) = set(market.providers) - {lost, stays}
+        # Another ensemble on the spare provider holds the very same subnet.
+        networks = spare.provider.networks
+        assert networks is not None
+        clash = NetworkOrder(AddressPlan("another-ensemble", subnet,
+                                         (("x", subnet.network_address + 2),)),
+                             ((spare.peer_id, ("x",)),))
+        await networks.join("another-deployment", clash)
+        await lost.mesh.aclose()
+        with trio.fail_after(30):
+            while (status := await market.status(deployment))["assignment"]["m"] == lost.did:
+                await trio.sleep(0.2)
+        assert by_did[status["assignment"]["m"]] is spare
+        renumbered = IPv4Network(status["network"])
+        assert not renumbered.overlaps(subnet)
+        addresses = {a["name"]: IPv4Address(a["address"]) for a in status["allocations"]}
+        base = renumbered.network_address
+        assert addresses == {"client": base + 2, "web": base + 3}  # name order, afresh
+        assert {"subnet": str(renumbered), "renumbered_from": str(subnet)} in [
+            e["payload"] for e in await events_of(market, deployment) if e["kind"] == "network"]
+        with trio.fail_after(20):  # web, which stayed, took its new address ...
+            while dms0_addresses(stays, deployment, "web") != [str(addresses["web"])]:
+                await trio.sleep(0.1)
+        with trio.fail_after(20):  # ... and the moved client reaches it by name there
+            while "got still here" not in await client_output(spare):
+                await trio.sleep(0.2)
+        stays_network = stays.provider.networks
+        assert stays_network is not None
+        web_net = stays_network.network_of(deployment)
+        assert web_net is not None and web_net.resolver.records.names["web"] == addresses["web"]
+        await networks.close("another-deployment")
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
+        assert left_of(market.providers) == []
