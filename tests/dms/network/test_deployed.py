@@ -25,6 +25,8 @@ from dms.network import (
     encode_batch,
     missing_capability,
     namespace_names,
+    order_to_wire,
+    plan_addresses,
 )
 from dms.network._netns import run_ip as provider_network_run_ip
 from dms.node import Node, open_node
@@ -476,3 +478,55 @@ async def test_a_redeploy_onto_a_provider_using_the_subnet_renumbers_and_the_nam
         await market.shutdown(deployment)
         await market.wait_phase(deployment, "completed", "failed")
         assert left_of(market.providers) == []
+
+
+@needs_network
+async def test_a_network_update_is_taken_from_the_owner_only_checked_first_and_applied(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1, ensemble_network=True) as market, \
+            intruder(market) as owner, intruder(market, "other") as other:
+        target, mine = provider_actor(market.providers[0]), str(uuid.uuid4())
+        host = market.providers[0].peer_id
+        first = plan_addresses(mine, ["job"], {})
+        order = NetworkOrder(first, ((host, ("job",)),))
+        await owner.root.invoke(target, wire.COMMIT, wire.CommitOrder(mine, ONE, ("n",)),
+                                subject=market.org.did)
+        await owner.root.invoke(target, wire.ALLOCATE,
+                                wire.AllocateOrder(mine, ONE, ("n",), network=order_to_wire(order)),
+                                subject=market.org.did)
+        networks = market.providers[0].provider.networks
+        assert networks is not None
+        network = networks.network_of(mine)
+        assert network is not None and network.plan == first
+        moved = NetworkOrder(plan_addresses(mine, ["job"], {"p": [first.subnet]}, previous=first),
+                             order.hosts)
+        refusals = [
+            (other, wire.NetworkUpdate(mine, order_to_wire(moved)), "UnknownDeployment",
+             "has no allocations of yours"),
+            (owner, wire.NetworkUpdate(mine, {"plan": "10.1.2.0/24", "hosts": {}}),
+             "InvalidArgs", "plan"),
+            (owner, wire.NetworkUpdate(mine, order_to_wire(NetworkOrder(
+                plan_addresses("not-mine", ["job"], {}), order.hosts))),
+             "NetworkFailed", "network.plan.ensemble"),
+        ]
+        for sender, update, name, says in refusals:
+            with pytest.raises(RemoteError) as refused:
+                await sender.root.invoke(target, wire.NETWORK, update, subject=market.org.did)
+            assert (refused.value.name, says in refused.value.message) == (name, True)
+            assert network.plan == first  # a refused update changed nothing
+            assert network.pump.router.members() == first.as_dict()
+        reply = await owner.root.invoke(target, wire.NETWORK,
+                                        wire.NetworkUpdate(mine, order_to_wire(moved)),
+                                        subject=market.org.did)
+        assert reply == {"updated": True}
+        assert network.plan == moved.plan
+        assert network.pump.router.members() == moved.plan.as_dict()
+        out = provider_network_run_ip("-4", "-o", "addr", "show", "dev", "dms0",
+                                      namespace=network.namespace_of("job"))
+        assert [line.split()[3] for line in out.splitlines()] == [
+            f"{moved.plan.address_of('job')}/24"]
+        await owner.root.invoke(target, wire.SHUTDOWN, wire.DeploymentRef(mine),
+                                subject=market.org.did)
+        with trio.fail_after(10):
+            while left_of(market.providers):
+                await trio.sleep(0.05)
