@@ -19,7 +19,8 @@ import trio
 
 from dms._nursery import serving_nursery
 from dms.network._dns import DnsRecords, Resolver
-from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
+from dms.network._dns_forward import DnsUpstream
+from dms.network._dns_server import Forwarder, QueryBudget, dns_socket, serve_dns
 from dms.network._errors import NamespaceError
 from dms.network._netns import attach_namespace, create_namespace, delete_namespace, entered
 from dms.network._plan import AddressPlan
@@ -38,9 +39,11 @@ class EnsembleNetwork:
     as it spawns each), `remove` on stop; leaving the context removes the rest."""
 
     def __init__(self, plan: AddressPlan, resolver: Resolver, pump: Pump,
-                 nursery: trio.Nursery, offload: bool) -> None:
+                 nursery: trio.Nursery, offload: bool, forwarder: Forwarder | None = None,
+                 ) -> None:
         self.plan = plan
         self.resolver = resolver
+        self.forwarder = forwarder  # shared by every namespace's server: one bound
         self.pump = pump
         self.offload = offload
         self._nursery = nursery
@@ -192,7 +195,7 @@ class EnsembleNetwork:
 
     async def _serve(self, sock: trio.socket.SocketType, scope: trio.CancelScope) -> None:
         with scope:
-            await serve_dns(self.resolver, sock, QueryBudget())
+            await serve_dns(self.resolver, sock, QueryBudget(), self.forwarder)
 
 
 def _unmake(namespace: str, tun: TunDevice | None, sock: trio.socket.SocketType | None) -> None:
@@ -224,16 +227,19 @@ async def _unmake_off_loop(namespace: str, tun: TunDevice | None,
 @contextlib.asynccontextmanager
 async def ensemble_network(plan: AddressPlan, records: DnsRecords, *, offload: bool = False,
                            batch: int = BATCH, send: SendFrame | None = None,
+                           dns_upstream: DnsUpstream | None = None,
                            ) -> AsyncIterator[EnsembleNetwork]:
     """The ensemble's network on this host, torn down (every namespace, interface,
     resolver file) on leaving, on error and on cancellation alike. `send(peer, frame)`
     carries frames to other providers' pumps (`pump.grant` says who hosts what;
-    `pump.deliver` takes their frames)."""
+    `pump.deliver` takes their frames). `dns_upstream`: where names outside
+    `.internal` are forwarded (None: they are refused)."""
     router = PacketRouter(VNET_HEADER if offload else 0)
     pump = Pump(plan.ensemble, router, batch, send)
     async with serving_nursery() as nursery:
         await nursery.start(pump.run)
-        network = EnsembleNetwork(plan, Resolver(records), pump, nursery, offload)
+        forwarder = None if dns_upstream is None else Forwarder(dns_upstream)
+        network = EnsembleNetwork(plan, Resolver(records), pump, nursery, offload, forwarder)
         try:
             yield network
         finally:

@@ -23,6 +23,7 @@ import trio
 
 from dms.executor import PortMapping
 from dms.network import (
+    DnsUpstream,
     EnsembleNetwork,
     NetworkOrder,
     ensemble_network,
@@ -68,10 +69,11 @@ class HostedNetworks:
     `frames_failed` (a pump raised on a frame: a bug, never the node's end)."""
 
     def __init__(self, peer: str, send: SendFrame, nursery: trio.Nursery, *,
-                 offload: bool = True) -> None:
+                 offload: bool = True, dns_upstream: DnsUpstream | None = None) -> None:
         self.peer = peer
         self.prefix = namespace_prefix(peer)
         self.offload = offload
+        self.dns_upstream = dns_upstream
         self.counters: Counter[str] = Counter()
         self._send = send
         self._nursery = nursery
@@ -121,7 +123,8 @@ class HostedNetworks:
             with trio.CancelScope() as scope:
                 records = records_for(order.plan, dict(order.dns_names))
                 async with ensemble_network(order.plan, records, offload=self.offload,
-                                            send=self._send) as network:
+                                            send=self._send,
+                                            dns_upstream=self.dns_upstream) as network:
                     tag = ensemble_tag(order.plan.ensemble)
                     hosted = _Network(network, scope, done, order)
                     self._networks[deployment] = hosted
@@ -203,6 +206,7 @@ async def _published(scope: trio.CancelScope, namespace: str, address: IPv4Addre
 
 @contextlib.asynccontextmanager
 async def hosted_networks(peer: str, send: SendFrame, *, offload: bool = True,
+                          dns_upstream: DnsUpstream | None = None,
                           ) -> AsyncIterator[HostedNetworks]:
     """The provider's networks for the block: `NetworkUnavailable` at once when this
     host lacks what they need; namespaces an earlier provider of this node left behind
@@ -210,13 +214,15 @@ async def hosted_networks(peer: str, send: SendFrame, *, offload: bool = True,
     leaving. `offload`: TUNs with the virtio header and TSO, so the pumps move ~64 KiB
     packets (every provider must agree: frames say which they carry, and a pump drops
     the other kind; bench/network_bench.py measured twice the throughput over the
-    node's links with it)."""
+    node's links with it). `dns_upstream`: where every ensemble's resolver forwards
+    names outside `.internal` (None: refused)."""
     missing = missing_capability()
     if missing is not None:
         raise NetworkUnavailable(missing)
     networks: HostedNetworks | None = None
     async with trio.open_nursery() as nursery:
-        networks = HostedNetworks(peer, send, nursery, offload=offload)
+        networks = HostedNetworks(peer, send, nursery, offload=offload,
+                                  dns_upstream=dns_upstream)
         left = await trio.to_thread.run_sync(reconcile_namespaces, networks.prefix, ())
         if left:
             log.info("removed %d network namespaces an earlier provider left: %s",
