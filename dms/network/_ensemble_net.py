@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from ipaddress import IPv4Address, IPv4Network
 
+import attrs
 import trio
 
 from dms._nursery import serving_nursery
@@ -32,6 +33,16 @@ log = logging.getLogger("dms.network")
 
 RESOLVER = "127.0.0.53"
 RESOLV_CONF = f"nameserver {RESOLVER}\nsearch internal\noptions ndots:1 timeout:1 attempts:2\n"
+
+
+@attrs.define
+class _Made:
+    """What `_make` got to before it finished or failed."""
+
+    namespace: bool = False
+    tun: TunDevice | None = None
+    sock: trio.socket.SocketType | None = None
+    error: Exception | None = None
 
 
 class EnsembleNetwork:
@@ -77,8 +88,12 @@ class EnsembleNetwork:
             address = self.plan.address_of(allocation)
         except KeyError:
             raise NamespaceError(f"allocation {allocation}", "has no address in the plan") from None
-        tun, sock = await trio.to_thread.run_sync(self._make, allocation, namespace, address,
-                                                  of_pid)
+        made = await trio.to_thread.run_sync(self._make, namespace, address, of_pid)
+        if made.error is not None:  # clean what was half made here, then raise its error
+            await _unmake_off_loop(namespace if made.namespace else None, made.tun, made.sock)
+            raise made.error
+        assert made.tun is not None and made.sock is not None
+        tun, sock = made.tun, made.sock
         try:
             self.pump.attach(allocation, tun)
             scope = trio.CancelScope()
@@ -149,22 +164,23 @@ class EnsembleNetwork:
                 log.warning("allocation %s keeps %s, not %s: %s", allocation, tun.address,
                             member[1].address, error)
 
-    def _make(self, allocation: str, namespace: str, address: IPv4Address,
-              of_pid: int | None = None) -> tuple[TunDevice, trio.socket.SocketType]:
-        if of_pid is None:
-            create_namespace(namespace, RESOLV_CONF)
-        else:
-            attach_namespace(namespace, of_pid, RESOLV_CONF)
-        tun: TunDevice | None = None
-        sock: trio.socket.SocketType | None = None
+    def _make(self, namespace: str, address: IPv4Address, of_pid: int | None) -> _Made:
+        """The kernel work of `add`, in a worker thread. A failure is handed back with
+        what was made before it, not cleaned here: the trio socket must be closed on
+        the loop (closing it elsewhere raises, and would hide the error)."""
+        made = _Made()
         try:
-            tun = open_tun(namespace, address, self.plan.subnet, offload=self.offload)
+            if of_pid is None:
+                create_namespace(namespace, RESOLV_CONF)
+            else:
+                attach_namespace(namespace, of_pid, RESOLV_CONF)
+            made.namespace = True  # ours to delete from here on, not before
+            made.tun = open_tun(namespace, address, self.plan.subnet, offload=self.offload)
             with entered(namespace):
-                sock = dns_socket(RESOLVER, 53)
-        except BaseException:
-            _unmake(namespace, tun, sock)
-            raise
-        return tun, sock
+                made.sock = dns_socket(RESOLVER, 53)
+        except Exception as error:  # noqa: BLE001 - handed to the loop, raised there
+            made.error = error
+        return made
 
     async def remove(self, allocation: str) -> None:
         """Detach and delete `allocation`'s namespace; idempotent. The deletion runs
@@ -183,26 +199,22 @@ class EnsembleNetwork:
         self.resolver.replace(records)
 
     async def close(self) -> None:
-        """Remove every allocation still here (each as `remove`, shielded)."""
+        """Remove every allocation still here, all of them even when the caller is
+        cancelled midway (shielded as a whole; the caller sees its Cancelled at its
+        next checkpoint); the first failure is raised once all were tried."""
         errors = []
-        for allocation in list(self._members):
-            try:
-                await self.remove(allocation)
-            except Exception as exc:  # keep removing the others
-                errors.append(exc)
+        with trio.CancelScope(shield=True):
+            for allocation in list(self._members):
+                try:
+                    await self.remove(allocation)
+                except Exception as exc:  # keep removing the others
+                    errors.append(exc)
         if errors:
             raise errors[0]
 
     async def _serve(self, sock: trio.socket.SocketType, scope: trio.CancelScope) -> None:
         with scope:
             await serve_dns(self.resolver, sock, QueryBudget(), self.forwarder)
-
-
-def _unmake(namespace: str, tun: TunDevice | None, sock: trio.socket.SocketType | None) -> None:
-    """Close what holds the namespace, then delete it (an open TUN or socket would
-    keep it alive)."""
-    _unmake_descriptors(tun, sock)
-    delete_namespace(namespace)
 
 
 def _unmake_descriptors(tun: TunDevice | None, sock: trio.socket.SocketType | None) -> None:
@@ -212,16 +224,18 @@ def _unmake_descriptors(tun: TunDevice | None, sock: trio.socket.SocketType | No
         tun.close()
 
 
-async def _unmake_off_loop(namespace: str, tun: TunDevice | None,
+async def _unmake_off_loop(namespace: str | None, tun: TunDevice | None,
                            sock: trio.socket.SocketType | None) -> None:
-    """`_unmake` with the deletion in a worker thread (closing the trio socket has to
-    happen on the loop), shielded so that teardown completes even when the caller is
-    being cancelled."""
+    """Close what holds the namespace (an open TUN or socket would keep it alive; the
+    trio socket has to be closed on the loop), then delete it in a worker thread;
+    shielded, so that teardown completes even when the caller is being cancelled.
+    `namespace` None: none was made."""
     with trio.CancelScope(shield=True):
         try:
             _unmake_descriptors(tun, sock)
         finally:
-            await trio.to_thread.run_sync(delete_namespace, namespace)
+            if namespace is not None:
+                await trio.to_thread.run_sync(delete_namespace, namespace)
 
 
 @contextlib.asynccontextmanager

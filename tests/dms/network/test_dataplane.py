@@ -13,6 +13,7 @@ import os
 import socket
 import struct
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -355,3 +356,59 @@ async def test_a_renumber_to_a_plan_without_a_hosted_allocation_is_refused_uncha
             await net.renumber(plan_addresses("someone-else", ["web"], {}))
         assert net.plan == PLAN
         assert addresses_in(namespace_prefix + "web") == [f"{WEB}/{PLAN.subnet.prefixlen}"]
+
+
+async def test_a_make_failing_after_its_socket_surfaces_its_own_error_and_leaves_nothing(
+        namespace_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step after the resolver socket (switching the worker thread back) fails:
+    what was half made (namespace, TUN, socket) is cleaned on the loop, and the error
+    is the step's own, not one of the cleanup."""
+    import contextlib
+    real_entered = _ensemble_net.entered
+
+    @contextlib.contextmanager
+    def failing_on_the_way_out(name: str) -> Iterator[None]:
+        with real_entered(name):  # the thread really goes back ...
+            yield
+        raise OSError("setns back refused (injected)")  # ... and then it fails
+
+    web = namespace_prefix + "web"
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        before = open_fds()
+        monkeypatch.setattr(_ensemble_net, "entered", failing_on_the_way_out)
+        with pytest.raises(OSError, match="injected") as caught:
+            await net.add("web", web)
+        assert type(caught.value) is OSError
+        assert not namespace_exists(web)
+        assert not Path("/etc/netns", web).exists()
+        assert open_fds() <= before  # the TUN and the socket were closed
+        assert net.pump.router.members() == {}
+        monkeypatch.setattr(_ensemble_net, "entered", real_entered)
+        await net.add("web", web)  # nothing half-made stands in the way
+        assert namespace_exists(web)
+
+
+async def test_closing_the_network_cancelled_midway_still_removes_every_namespace(
+        namespace_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    real_delete = _ensemble_net.delete_namespace
+    deleting = []
+
+    def slow_delete(name: str) -> None:
+        deleting.append(name)
+        time.sleep(0.2)  # a kernel slow to tear each namespace down
+        real_delete(name)
+
+    plan = plan_addresses("close-test", ["a", "b", "c"], {})
+    names = [namespace_prefix + n for n in "abc"]
+    async with ensemble_network(plan, records_for(plan)) as net:
+        for allocation, name in zip("abc", names, strict=True):
+            await net.add(allocation, name)
+        monkeypatch.setattr(_ensemble_net, "delete_namespace", slow_delete)
+        with trio.move_on_after(0.05) as cancelled:
+            await net.close()
+            await trio.sleep(1)  # a checkpoint after close: the cancel lands here
+        assert cancelled.cancelled_caught
+        assert sorted(deleting) == sorted(names)
+        assert not any(namespace_exists(name) for name in names)
+        assert net.pump.router.members() == {}
