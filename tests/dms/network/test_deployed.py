@@ -530,3 +530,45 @@ async def test_a_network_update_is_taken_from_the_owner_only_checked_first_and_a
         with trio.fail_after(10):
             while left_of(market.providers):
                 await trio.sleep(0.05)
+
+
+@needs_network
+async def test_a_failed_renumbering_redeploy_leaves_the_record_on_the_subnet_that_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = attrs.evolve(FAST, heartbeat=2.0, lost_after=3.0, request_timeout=1.0)
+    async with open_market(tmp_path, providers=3, capacities=[machine(cpu=1)] * 3,
+                           ensemble_network=True, settings=settings) as market:
+        deployment = await market.deploy(MOVING)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        before = {a["name"]: a["address"] for a in status["allocations"]}
+        subnet = IPv4Network(status["network"])
+        by_did = {node.did: node for node in market.providers}
+        lost, stays = by_did[status["assignment"]["m"]], by_did[status["assignment"]["s"]]
+        (spare,) = set(market.providers) - {lost, stays}
+        networks = spare.provider.networks
+        assert networks is not None
+        await networks.join("another-deployment", NetworkOrder(
+            AddressPlan("another-ensemble", subnet, (("x", subnet.network_address + 2),)),
+            ((spare.peer_id, ("x",)),)))
+
+        async def refuse(deployment: str, allocation: str, ports: Any = (),
+                         **more: Any) -> str | None:
+            raise NamespaceError(f"allocation {allocation}", "refused by the test")
+
+        monkeypatch.setattr(networks, "add", refuse)
+        await lost.mesh.aclose()
+        with trio.fail_after(30):
+            while not any(e["kind"] == "redeploy_failed"
+                          for e in await events_of(market, deployment)):
+                await trio.sleep(0.2)
+        events = await events_of(market, deployment)
+        assert any(e["kind"] == "network" and e["payload"].get("renumbered_from") == str(subnet)
+                   for e in events)  # the attempt did renumber ...
+        status = await market.status(deployment)
+        assert status["network"] == str(subnet)  # ... and the record is back on what runs
+        assert {a["name"]: a["address"] for a in status["allocations"]}["web"] == before["web"]
+        assert dms0_addresses(stays, deployment, "web") == [before["web"]]
+        await networks.close("another-deployment")
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
