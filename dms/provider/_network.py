@@ -153,7 +153,11 @@ class HostedNetworks:
             return None
         namespace = self.namespace_name(deployment, allocation)
         await hosted.network.add(allocation, namespace, of_pid=of_pid)
-        address = hosted.order.plan.address_of(allocation)
+        network = hosted.network
+
+        def address() -> IPv4Address:  # asked per connection: a renumber moves it
+            return network.plan.address_of(allocation)
+
         scope = hosted.ports[allocation] = trio.CancelScope()
         try:
             for port in ports:
@@ -197,8 +201,8 @@ class HostedNetworks:
             log.exception("a tunnel frame from %s could not be delivered", peer)
 
 
-async def _published(scope: trio.CancelScope, namespace: str, address: IPv4Address,
-                     port: PortMapping, *, task_status: trio.TaskStatus[int]) -> None:
+async def _published(scope: trio.CancelScope, namespace: str,
+                     address: Callable[[], IPv4Address], port: PortMapping, *, task_status: trio.TaskStatus[int]) -> None:
     with scope:
         await publish_port(namespace, address, port.private, port.public, PUBLISH_HOST,
                            task_status=task_status)
