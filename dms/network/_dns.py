@@ -106,9 +106,9 @@ class Resolver:
         if header.qr:
             self.dropped += 1  # an answer sent to us: replying could start a loop
             return None
-        if forwarding and _outside_zone(request):
-            return Forward.of(query, request)
         try:
+            if forwarding and _outside_zone(request):
+                return Forward.of(query, request)
             packed: bytes = self._reply(request).pack()
             return packed
         except Exception:

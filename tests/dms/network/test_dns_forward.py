@@ -14,6 +14,8 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 import trio
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dms.network import (
     DnsUpstream,
@@ -114,6 +116,33 @@ def test_an_upstream_reply_is_relayed_only_with_the_query_s_id_and_question() ->
     for bad in (wrong_id.pack(), other_name.pack(), other_type.pack(), not_an_answer.pack(),
                 query.pack()[:2] + b"\x81\x80garbage", good.pack() + bytes(5000), b""):
         assert not reply_matches(forward, bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=300))
+def test_no_bytes_make_forwarding_or_matching_raise(data: bytes, datagram: bytes) -> None:
+    outcome = Resolver(records_for(PLAN)).answer(data, forwarding=True)
+    if isinstance(outcome, Forward):
+        assert outcome.query == data and outcome.question[0][-1:] != (b"internal",)
+        assert not reply_matches(outcome, data)  # a query is no answer to itself
+        reply_matches(outcome, datagram)
+        reply_matches(outcome, data[:2] + datagram)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.from_regex(r"[a-zA-Z0-9]{1,12}", fullmatch=True), min_size=1, max_size=4),
+       st.sampled_from(["A", "AAAA", "MX", "TXT", "ANY"]), st.binary(max_size=40))
+def test_every_query_outside_the_zone_is_forwarded_and_every_one_inside_is_not(
+        labels: list[str], qtype: str, junk: bytes) -> None:
+    query = DNSRecord.question(".".join(labels), qtype).pack()
+    outcome = Resolver(records_for(PLAN)).answer(query + junk, forwarding=True)
+    if not junk:
+        inside = labels[-1].lower() == "internal"
+        assert isinstance(outcome, Forward) is not inside
+        if isinstance(outcome, Forward):
+            assert outcome.question == (tuple(label.lower().encode() for label in labels),
+                                        getattr(QTYPE, qtype), 1)
+            assert reply_matches(outcome, answer_of(query).pack())
 
 
 @pytest.fixture
