@@ -195,7 +195,7 @@ def test_every_clash_with_a_kept_subnet_renumbers_it_off_the_clash_exhaustively(
         assert second.as_dict() == {"db": base + 2, "web": base + 3}, prefix
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.text(min_size=1, max_size=20), names, names, in_use, st.randoms(use_true_random=False))
 def test_a_redeploy_whose_kept_subnet_clashes_is_renumbered_in_name_order_deterministically(
         ensemble: str, before: list[str], after: list[str],
