@@ -130,6 +130,8 @@ class EnsembleNetwork:
                     member = self._members.get(allocation)
                     if member is None:
                         continue  # removed meanwhile (`remove` takes no lock)
+                    if member[1].address == wanted[allocation] and plan.subnet == old_subnet:
+                        continue  # the common case: an allocate that renumbers nothing
                     try:
                         moved[allocation] = await trio.to_thread.run_sync(
                             readdress_tun, member[1], wanted[allocation], plan.subnet,
