@@ -4,7 +4,8 @@ The network is opt-in per provider: a deployment gets one when every chosen prov
 offers it in its bid and every allocation runs on the process executor (containers get
 no network yet); otherwise none, with the reason `status` shows. The plan avoids the
 subnets the chosen providers report in use, and a redeploy keeps the previous plan's
-subnet and addresses.
+subnet and addresses, unless a newly chosen provider uses an overlapping subnet: then
+the ensemble is renumbered, and the providers that stayed follow the new order.
 """
 
 from __future__ import annotations
@@ -65,8 +66,11 @@ def plan_network(deployment: str, ensemble: Ensemble, assignment: Mapping[str, s
     hosts: dict[str, list[str]] = {}
     for node, provider in assignment.items():
         hosts.setdefault(provider, []).extend(ensemble.nodes[node].allocations)
+    # A provider that hosted the ensemble reports its subnet as in use: its own, not a
+    # clash. On any other provider the same subnet is another ensemble's.
+    own = {} if previous is None else {peer: previous.plan.subnet for peer, _ in previous.hosts}
     in_use = {provider: [subnet for subnet in offers[provider].subnets
-                         if previous is None or subnet != previous.plan.subnet]
+                         if subnet != own.get(provider)]
               for provider in hosts}
     allocations = sorted(a for names in hosts.values() for a in names)
     try:

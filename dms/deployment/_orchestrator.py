@@ -570,8 +570,12 @@ class Orchestrator(Role):
         self._network_order = record.get("order")
         if record != self.journal.record.network:
             await self.journal.update(network=record)
-            await self.journal.event("network", **(
-                {"subnet": record["order"]["plan"]["subnet"]} if "order" in record else record))
+            payload = {"subnet": record["order"]["plan"]["subnet"]} if "order" in record \
+                else dict(record)
+            if previous is not None and "order" in record and \
+                    str(previous.plan.subnet) != payload["subnet"]:
+                payload["renumbered_from"] = str(previous.plan.subnet)  # a new provider clashed
+            await self.journal.event("network", **payload)
         return record.get("order")
 
     async def _allocate_one(self, actor: Actor, provider: Handle, nodes: list[str],
@@ -865,13 +869,23 @@ class Orchestrator(Role):
                 await self._next_answer(self._answers, closes)
         placement = await self._solve(window, previous=self.assignment, replace=nodes)
         moved = {n: placement.assignment.primary[n] for n in nodes}
-        async with UndoStack(undo_timeout=self.settings.undo_timeout,
-                             on_event=self._phase_events.append) as attempt:
-            async with attempt.phase("redeploy") as phase:
-                await self._commit(actor, moved, phase)
-                await self._allocate(actor, moved, phase)
-                await self._start_in_order(actor, phase, self._allocations_of(moved))
-            attempt.keep()  # the deployment's shutdown takes them down from here
+        network_before = self.journal.record.network
+        try:
+            async with UndoStack(undo_timeout=self.settings.undo_timeout,
+                                 on_event=self._phase_events.append) as attempt:
+                async with attempt.phase("redeploy") as phase:
+                    await self._commit(actor, moved, phase)
+                    await self._allocate(actor, moved, phase)
+                    await self._start_in_order(actor, phase, self._allocations_of(moved))
+                attempt.keep()  # the deployment's shutdown takes them down from here
+        except BaseException:
+            # The providers that stayed never got the attempt's order (it may have
+            # renumbered the ensemble): the record goes back to the one they follow.
+            if self.journal.record.network != network_before:
+                with trio.CancelScope(shield=True):
+                    await self.journal.update(network=network_before)
+                self._network_order = network_before.get("order")
+            raise
         for peer in moved.values():
             self._moved_to[peer] = self.providers[peer]
         await self._update_networks(actor, {peer for node, peer in

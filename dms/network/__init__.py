@@ -6,7 +6,8 @@ describes the rules.
 """
 
 from dms.network._dns import TTL, ZONE, DnsRecords, Resolver, records_for
-from dms.network._dns_server import QueryBudget, dns_socket, serve_dns
+from dms.network._dns_forward import DnsUpstream, Forward, parse_upstream
+from dms.network._dns_server import Forwarder, QueryBudget, dns_socket, serve_dns
 from dms.network._ensemble_net import RESOLV_CONF, RESOLVER, EnsembleNetwork, ensemble_network
 from dms.network._errors import (
     InvalidFrame,
@@ -14,7 +15,6 @@ from dms.network._errors import (
     NamespaceError,
     NetworkError,
     NoFreeSubnet,
-    SubnetCollision,
     TooManyAllocations,
 )
 from dms.network._frame import (
@@ -93,6 +93,9 @@ __all__ = [
     "order_from_wire",
     "order_to_wire",
     "DnsRecords",
+    "DnsUpstream",
+    "Forward",
+    "Forwarder",
     "QueryBudget",
     "Resolver",
     "dns_socket",
@@ -103,10 +106,10 @@ __all__ = [
     "NamespaceError",
     "NetworkError",
     "NoFreeSubnet",
-    "SubnetCollision",
     "TooManyAllocations",
     "free_subnet",
     "plan_addresses",
+    "parse_upstream",
     "plan_from_wire",
     "plan_to_wire",
     "publish_port",

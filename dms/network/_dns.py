@@ -4,7 +4,9 @@ What it answers (spec/network.md has the table): A for `<dns_name>.internal` and
 `<allocation>.internal`; an empty NOERROR answer for any other type of a known name
 (AAAA above all: there is no IPv6 on the private network, and NXDOMAIN there would make
 resolvers give up on the A record too); NXDOMAIN for unknown names under `.internal`;
-REFUSED for every other name (this is no recursive resolver). Malformed input, answers
+REFUSED for every other name, unless asked to forward (`answer(..., forwarding=True)`):
+then such a query comes back as a `Forward` for the server to relay upstream
+(`_dns_forward.py`). Malformed input, answers
 posing as queries and oversized packets get no reply at all: nothing a member sends can
 make it raise, and it never reflects more than it was sent plus one record.
 """
@@ -18,6 +20,7 @@ from ipaddress import IPv4Address
 import attrs
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 
+from dms.network._dns_forward import Forward
 from dms.network._errors import InvalidPlan
 from dms.network._plan import AddressPlan
 
@@ -84,8 +87,10 @@ class Resolver:
     def replace(self, records: DnsRecords) -> None:
         self._records = records
 
-    def answer(self, query: bytes) -> bytes | None:
-        """The reply to `query`, or None when it deserves none. Never raises."""
+    def answer(self, query: bytes, *, forwarding: bool = False) -> bytes | Forward | None:
+        """The reply to `query`, or None when it deserves none. Never raises. With
+        `forwarding`, a standard query for one name outside `.internal` is a `Forward`
+        instead of REFUSED."""
         if len(query) > MAX_QUERY:
             self.dropped += 1
             return None
@@ -102,6 +107,8 @@ class Resolver:
             self.dropped += 1  # an answer sent to us: replying could start a loop
             return None
         try:
+            if forwarding and _outside_zone(request):
+                return Forward.of(query, request)
             packed: bytes = self._reply(request).pack()
             return packed
         except Exception:
@@ -135,6 +142,14 @@ class Resolver:
         elif question.qtype in (QTYPE.A, QTYPE.ANY):
             reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(str(address)), ttl=TTL))
         return reply
+
+
+def _outside_zone(request: DNSRecord) -> bool:
+    """A standard query with one question, for a name not under `.internal`."""
+    if request.header.opcode != _OPCODE_QUERY or len(request.questions) != 1:
+        return False
+    labels = request.questions[0].qname.label
+    return not labels or bytes(labels[-1]).lower() != ZONE.encode()
 
 
 def _question_is_compressed(query: bytes) -> bool:

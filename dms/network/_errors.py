@@ -28,18 +28,6 @@ class TooManyAllocations(NetworkError):
         self.room = room
 
 
-class SubnetCollision(NetworkError):
-    """The ensemble's kept subnet overlaps one already in use on a provider."""
-
-    def __init__(self, ensemble: str, subnet: str, provider: str, other: str) -> None:
-        super().__init__(f"ensemble {ensemble!r}: its subnet {subnet} overlaps {other}, "
-                         f"in use on provider {provider}")
-        self.ensemble = ensemble
-        self.provider = provider
-        self.subnet = subnet
-        self.other = other
-
-
 class InvalidPlan(NetworkError):
     """A plan (from the wire or built by hand) that breaks a rule; `field` is its path."""
 

@@ -8,7 +8,10 @@ over subnets in use on any chosen provider. Addresses are handed out in name ord
 the subnet's third address: the first host address is the ensemble's gateway, kept for
 the provider side (a resolver or a joining node), never an allocation's. A redeploy
 passes the previous plan: the subnet and every surviving allocation's address are kept,
-new allocations take the lowest free addresses.
+new allocations take the lowest free addresses. When the kept subnet overlaps one in use
+on a provider the redeploy chose, the ensemble is renumbered instead: a free subnet (at
+least as large as the kept one) found as for a first plan, and every address handed out
+again in name order, so the providers that stayed can follow one new plan.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import attrs
 
-from dms.network._errors import InvalidPlan, NoFreeSubnet, SubnetCollision, TooManyAllocations
+from dms.network._errors import InvalidPlan, NoFreeSubnet, TooManyAllocations
 
 PRIVATE_SPACE = IPv4Network("10.0.0.0/8")
 DEFAULT_PREFIX = 24
@@ -104,9 +107,12 @@ def plan_addresses(
     (provider -> subnets of *other* ensembles on it: the ensemble's own subnet is the
     caller's to leave out).
 
+    With `previous` (a redeploy), its subnet and surviving addresses are kept unless the
+    subnet overlaps one in `in_use`; then the ensemble is renumbered: a new subnet, at
+    least as large, and every address handed out again in name order.
+
     Raises `NoFreeSubnet` when every subnet of the size needed is taken,
     `TooManyAllocations` when they do not fit the largest subnet (or the kept one),
-    `SubnetCollision` when a kept subnet overlaps one in use on a provider now chosen,
     `InvalidPlan` for a duplicate allocation name or a previous plan of another ensemble.
     """
     names = list(allocations)
@@ -114,27 +120,30 @@ def plan_addresses(
         twice = sorted({n for n in names if names.count(n) > 1})
         raise InvalidPlan("allocations", f"{', '.join(map(repr, twice))} named more than once")
     names.sort()
-    if previous is None:
+    if previous is not None and previous.ensemble != ensemble:
+        raise InvalidPlan("previous.ensemble",
+                          f"the plan of {previous.ensemble!r}, not of {ensemble!r}")
+    if previous is None or _collides(previous.subnet, in_use):
         prefix = prefix_for(len(names))
+        if previous is not None:
+            prefix = min(prefix, previous.subnet.prefixlen)
         if prefix < LARGEST_PREFIX:
             raise TooManyAllocations(ensemble, len(names), room(IPv4Network(f"10.0.0.0/{LARGEST_PREFIX}")),
                                      f"a /{LARGEST_PREFIX}")
         subnet = free_subnet(ensemble, prefix, in_use)
         kept: dict[str, IPv4Address] = {}
     else:
-        if previous.ensemble != ensemble:
-            raise InvalidPlan("previous.ensemble",
-                              f"the plan of {previous.ensemble!r}, not of {ensemble!r}")
         subnet = previous.subnet
-        for provider in sorted(in_use):
-            for other in sorted(in_use[provider]):
-                if other.overlaps(subnet):
-                    raise SubnetCollision(ensemble, str(subnet), provider, str(other))
         if len(names) > room(subnet):
             raise TooManyAllocations(ensemble, len(names), room(subnet), str(subnet))
         wanted = set(names)
         kept = {name: address for name, address in previous.addresses if name in wanted}
     return AddressPlan(ensemble, subnet, _assign(subnet, names, kept))
+
+
+def _collides(subnet: IPv4Network, in_use: Mapping[str, Iterable[IPv4Network]]) -> bool:
+    """Whether `subnet` overlaps any subnet in use on any provider."""
+    return any(subnet.overlaps(other) for nets in in_use.values() for other in nets)
 
 
 def _assign(subnet: IPv4Network, names: list[str], kept: dict[str, IPv4Address],

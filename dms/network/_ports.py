@@ -10,6 +10,7 @@ through one 64 KiB buffer, so a client that stops reading holds memory for one r
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from ipaddress import IPv4Address
 
 import trio
@@ -20,12 +21,16 @@ MAX_CONNECTIONS = 256
 CHUNK = 65536
 
 
-async def publish_port(namespace: str, address: IPv4Address, private: int, public: int = 0,
-                       host: str = "0.0.0.0", *, max_connections: int = MAX_CONNECTIONS,
+async def publish_port(namespace: str, address: IPv4Address | Callable[[], IPv4Address],
+                       private: int, public: int = 0, host: str = "0.0.0.0", *,
+                       max_connections: int = MAX_CONNECTIONS,
                        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve `host:public` (0: any free port) until cancelled, forwarding to
     `address:private` inside `namespace`; `task_status.started(port)` with the port
-    actually bound. OSError when the port cannot be bound."""
+    actually bound. OSError when the port cannot be bound. A callable `address` is
+    asked at each connection (a renumbered ensemble moves the allocation's address;
+    a KeyError from it, the allocation gone from the plan, closes the connection)."""
+    current = address if callable(address) else (lambda: address)
     listeners = await trio.open_tcp_listeners(public, host=host)
     limiter = trio.CapacityLimiter(max_connections)
 
@@ -36,7 +41,11 @@ async def publish_port(namespace: str, address: IPv4Address, private: int, publi
             except trio.WouldBlock:
                 return  # at the limit: refuse this one at once
             try:
-                await _splice(client, namespace, address, private)
+                try:
+                    target = current()
+                except KeyError:
+                    return
+                await _splice(client, namespace, target, private)
             finally:
                 limiter.release()
 

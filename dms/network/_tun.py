@@ -90,3 +90,22 @@ def _ipv4_only(namespace: str, name: str) -> None:
     solicitations would only be dropped by the pump."""
     with entered(namespace), contextlib.suppress(OSError):  # a kernel without IPv6
         Path(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6").write_text("1")
+
+
+def readdress_tun(device: TunDevice, address: IPv4Address, subnet: IPv4Network,
+                  old_subnet: IPv4Network) -> TunDevice:
+    """`device` holding `address` in `subnet` instead of its address in `old_subnet`
+    (a renumbered ensemble); each subnet's route comes and goes with its address. The
+    new address is added before the old one is removed and taken away again if that
+    fails, so a failure leaves the interface as it was (NamespaceError naming it)."""
+    if address == device.address and subnet == old_subnet:
+        return device
+    new, old = f"{address}/{subnet.prefixlen}", f"{device.address}/{old_subnet.prefixlen}"
+    run_ip("addr", "add", new, "dev", device.name, namespace=device.namespace)
+    try:
+        run_ip("addr", "del", old, "dev", device.name, namespace=device.namespace)
+    except BaseException:
+        with contextlib.suppress(NamespaceError):
+            run_ip("addr", "del", new, "dev", device.name, namespace=device.namespace)
+        raise
+    return attrs.evolve(device, address=address)

@@ -23,6 +23,7 @@ import trio
 
 from dms.executor import PortMapping
 from dms.network import (
+    DnsUpstream,
     EnsembleNetwork,
     NetworkOrder,
     ensemble_network,
@@ -68,10 +69,11 @@ class HostedNetworks:
     `frames_failed` (a pump raised on a frame: a bug, never the node's end)."""
 
     def __init__(self, peer: str, send: SendFrame, nursery: trio.Nursery, *,
-                 offload: bool = True) -> None:
+                 offload: bool = True, dns_upstream: DnsUpstream | None = None) -> None:
         self.peer = peer
         self.prefix = namespace_prefix(peer)
         self.offload = offload
+        self.dns_upstream = dns_upstream
         self.counters: Counter[str] = Counter()
         self._send = send
         self._nursery = nursery
@@ -95,19 +97,24 @@ class HostedNetworks:
         return f"{self.prefix}{digest}"
 
     async def join(self, deployment: str, order: NetworkOrder) -> None:
-        """Open `deployment`'s network (or take its new order: a redeploy moved an
-        allocation), granting the pump what `order` says the other providers host."""
+        """Open `deployment`'s network, or take its newer order: a redeploy moved an
+        allocation, and may have renumbered the ensemble onto another subnet (the TUNs
+        here take their new addresses first, then the pump's grants and the records
+        follow). An order of another ensemble than the one hosted is a ValueError naming
+        the field; one this host cannot apply (NamespaceError) leaves the old in force."""
         hosted = self._networks.get(deployment)
-        if hosted is not None and hosted.order.plan.subnet != order.plan.subnet:
-            raise ValueError(f"network.plan.subnet: {order.plan.subnet} is not the subnet "
-                             f"{hosted.order.plan.subnet} this deployment has here")
+        if hosted is not None and hosted.order.plan.ensemble != order.plan.ensemble:
+            raise ValueError(f"network.plan.ensemble: {order.plan.ensemble!r} is not the "
+                             f"ensemble {hosted.order.plan.ensemble!r} this deployment has here")
+        records = records_for(order.plan, dict(order.dns_names))
         if hosted is None:
             hosted = await self._nursery.start(self._hold, deployment, order)
+        else:
+            await hosted.network.renumber(order.plan)
         assert hosted is not None
         hosted.order = order
-        hosted.network.plan = order.plan
         hosted.network.pump.grant(order.others(self.peer))
-        hosted.network.replace_records(records_for(order.plan, dict(order.dns_names)))
+        hosted.network.replace_records(records)
 
     async def _hold(self, deployment: str, order: NetworkOrder, *,
                     task_status: trio.TaskStatus[_Network]) -> None:
@@ -116,7 +123,8 @@ class HostedNetworks:
             with trio.CancelScope() as scope:
                 records = records_for(order.plan, dict(order.dns_names))
                 async with ensemble_network(order.plan, records, offload=self.offload,
-                                            send=self._send) as network:
+                                            send=self._send,
+                                            dns_upstream=self.dns_upstream) as network:
                     tag = ensemble_tag(order.plan.ensemble)
                     hosted = _Network(network, scope, done, order)
                     self._networks[deployment] = hosted
@@ -145,7 +153,11 @@ class HostedNetworks:
             return None
         namespace = self.namespace_name(deployment, allocation)
         await hosted.network.add(allocation, namespace, of_pid=of_pid)
-        address = hosted.order.plan.address_of(allocation)
+        network = hosted.network
+
+        def address() -> IPv4Address:  # asked per connection: a renumber moves it
+            return network.plan.address_of(allocation)
+
         scope = hosted.ports[allocation] = trio.CancelScope()
         try:
             for port in ports:
@@ -189,8 +201,8 @@ class HostedNetworks:
             log.exception("a tunnel frame from %s could not be delivered", peer)
 
 
-async def _published(scope: trio.CancelScope, namespace: str, address: IPv4Address,
-                     port: PortMapping, *, task_status: trio.TaskStatus[int]) -> None:
+async def _published(scope: trio.CancelScope, namespace: str,
+                     address: Callable[[], IPv4Address], port: PortMapping, *, task_status: trio.TaskStatus[int]) -> None:
     with scope:
         await publish_port(namespace, address, port.private, port.public, PUBLISH_HOST,
                            task_status=task_status)
@@ -198,6 +210,7 @@ async def _published(scope: trio.CancelScope, namespace: str, address: IPv4Addre
 
 @contextlib.asynccontextmanager
 async def hosted_networks(peer: str, send: SendFrame, *, offload: bool = True,
+                          dns_upstream: DnsUpstream | None = None,
                           ) -> AsyncIterator[HostedNetworks]:
     """The provider's networks for the block: `NetworkUnavailable` at once when this
     host lacks what they need; namespaces an earlier provider of this node left behind
@@ -205,13 +218,15 @@ async def hosted_networks(peer: str, send: SendFrame, *, offload: bool = True,
     leaving. `offload`: TUNs with the virtio header and TSO, so the pumps move ~64 KiB
     packets (every provider must agree: frames say which they carry, and a pump drops
     the other kind; bench/network_bench.py measured twice the throughput over the
-    node's links with it)."""
+    node's links with it). `dns_upstream`: where every ensemble's resolver forwards
+    names outside `.internal` (None: refused)."""
     missing = missing_capability()
     if missing is not None:
         raise NetworkUnavailable(missing)
     networks: HostedNetworks | None = None
     async with trio.open_nursery() as nursery:
-        networks = HostedNetworks(peer, send, nursery, offload=offload)
+        networks = HostedNetworks(peer, send, nursery, offload=offload,
+                                  dns_upstream=dns_upstream)
         left = await trio.to_thread.run_sync(reconcile_namespaces, networks.prefix, ())
         if left:
             log.info("removed %d network namespaces an earlier provider left: %s",

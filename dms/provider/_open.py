@@ -17,6 +17,7 @@ from dms.actor import Actor
 from dms.cleanup import shielded_cleanup
 from dms.ensemble._requirements import Location
 from dms.executor import EngineUnavailable, Executor, ProcessExecutor
+from dms.network import DnsUpstream, InvalidPlan, parse_upstream
 from dms.store import NodeStore
 from dms.workload import ExecutorKind
 
@@ -36,6 +37,10 @@ PROVIDER_COMMANDS = ("/dms/deployment",)
 TAKE_DOWN_DEADLINE = 60.0
 
 
+def _upstream(setting: str | DnsUpstream | None) -> DnsUpstream | None:
+    return parse_upstream(setting) if isinstance(setting, str) else setting
+
+
 @attrs.frozen
 class ProviderConfig:
     """How a node provides: where workloads keep their files (one provider per
@@ -49,7 +54,11 @@ class ProviderConfig:
     `network`: host the ensemble network (a namespace with a private 10/8 address per
     process allocation, `.internal` DNS, packets to other providers over the node's
     links); it needs root, /dev/net/tun and iproute2, and `NetworkUnavailable` names
-    what is missing when asked for where it cannot run."""
+    what is missing when asked for where it cannot run. `network_dns_upstream`: the
+    resolver (`IP`, `IP:PORT`, `[IPv6]:PORT`) the ensembles' resolvers forward names
+    outside `.internal` to, from the host's network, each query with a deadline and a
+    bound per ensemble; None (the default) refuses them. A malformed one, or one without
+    `network`, is refused on construction (`InvalidPlan` naming the setting)."""
 
     work_dir: Path = attrs.field(converter=Path)
     executors: tuple[ExecutorKind, ...] = (ExecutorKind.PROCESS,)
@@ -60,6 +69,12 @@ class ProviderConfig:
     public_ports: frozenset[int] = frozenset()  # host ports workloads may publish
     location: Location = Location()
     network: bool = False
+    network_dns_upstream: DnsUpstream | None = attrs.field(default=None, converter=_upstream)
+
+    def __attrs_post_init__(self) -> None:
+        if self.network_dns_upstream is not None and not self.network:
+            raise InvalidPlan("network_dns_upstream", "forwards for the ensemble network: "
+                              "set network too")
 
 
 def measure_machine(work_dir: Path) -> Capacity:
@@ -98,7 +113,8 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
             if tunnel is None:
                 raise ValueError("config.network needs tunnel: the node's frame sender")
             networks = await stack.enter_async_context(
-                hosted_networks(parent.handle.peer, tunnel))
+                hosted_networks(parent.handle.peer, tunnel,
+                                dns_upstream=config.network_dns_upstream))
         records = ProviderRecords(store)
         saved = await records.load()
         executors: dict[ExecutorKind, Executor] = {}

@@ -436,7 +436,8 @@ class ProviderService(Role):
 
     @behavior(NETWORK, args=NetworkUpdate)
     async def network(self, message: Message[NetworkUpdate]) -> dict[str, bool]:
-        """Take a redeployed deployment's new network order (its owner only)."""
+        """Take a redeployed deployment's new network order (its owner only), renumbered
+        or not; checked before anything changes, recorded once applied."""
         update = message.args
         deployment = local_deployment(message.sender.id, update.deployment)
         hosted = self._hosted.get(deployment)

@@ -155,7 +155,9 @@ class AllocateOrder:
 class NetworkUpdate:
     """A deployment's new network order (`order_to_wire`) for a provider that keeps
     its allocations while a redeploy moved others: its pump sends their packets, and
-    admits theirs, from where they run now. Same subnet, same addresses."""
+    admits theirs, from where they run now. Same subnet and addresses, unless the
+    redeploy renumbered the ensemble (a new provider used an overlapping subnet): then
+    the allocations here take their new addresses, and their names follow."""
 
     deployment: str
     network: dict[str, Any]

@@ -1,6 +1,6 @@
 """The orchestrator's network decision (sans-IO): a network only when every chosen
 provider offers one and every allocation is a process; the plan avoids the subnets
-in use there and a redeploy keeps every address."""
+in use there and a redeploy keeps every address, unless a new provider clashes."""
 
 from __future__ import annotations
 
@@ -69,11 +69,27 @@ def test_the_plan_avoids_every_subnet_in_use_on_a_chosen_provider() -> None:
 def test_a_redeploy_keeps_the_subnet_and_addresses_though_its_providers_report_them() -> None:
     first = plan_network("dep", ENSEMBLE, {"s": A, "c": B}, BOTH)
     assert isinstance(first, NetworkOrder)
-    busy = {peer: NetworkOffer(True, (first.plan.subnet,)) for peer in (A, C)}
+    busy = {**BOTH, A: NetworkOffer(True, (first.plan.subnet,))}  # A hosts web: its own
     again = plan_network("dep", ENSEMBLE, {"s": A, "c": C}, busy, previous=first)
     assert isinstance(again, NetworkOrder)
     assert again.plan == first.plan and dict(again.hosts) == {A: ("web",), C: ("client",)}
     assert recorded_order(network_record(again)) == again
+
+
+def test_a_redeploy_onto_a_provider_using_the_subnet_renumbers_the_whole_ensemble() -> None:
+    """The same subnet on a provider that never hosted the ensemble is another
+    ensemble's: the plan moves, and web, which stays on A, gets a new address too."""
+    first = plan_network("dep", ENSEMBLE, {"s": A, "c": B}, BOTH)
+    assert isinstance(first, NetworkOrder)
+    busy = {A: NetworkOffer(True, (first.plan.subnet,)),
+            C: NetworkOffer(True, (first.plan.subnet,))}
+    again = plan_network("dep", ENSEMBLE, {"s": A, "c": C}, busy, previous=first)
+    assert isinstance(again, NetworkOrder)
+    assert not again.plan.subnet.overlaps(first.plan.subnet)
+    base = again.plan.subnet.network_address
+    assert again.plan.as_dict() == {"client": base + 2, "web": base + 3}
+    assert dict(again.hosts) == {A: ("web",), C: ("client",)}
+    assert dict(again.dns_names) == {"web": "www"}
 
 
 def test_a_bid_s_subnets_are_bounded_and_malformed_ones_ignored() -> None:

@@ -13,6 +13,7 @@ import os
 import socket
 import struct
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,134 @@ async def test_removing_a_namespace_runs_off_the_event_loop_and_completes_when_c
         assert cancelled.cancel_called  # the caller was cancelled mid-deletion ...
         assert not namespace_exists(f"{namespace_prefix}web")  # ... and it still finished
         assert ticks >= 5  # other tasks ran while `ip netns delete` blocked
+
+
+def addresses_in(namespace: str) -> list[str]:
+    out = _tun.run_ip("-4", "-o", "addr", "show", "dev", "dms0", namespace=namespace)
+    return [line.split()[3] for line in out.splitlines()]
+
+
+def routes_in(namespace: str) -> list[str]:
+    out = _tun.run_ip("-4", "route", "show", "dev", "dms0", namespace=namespace)
+    return [line.split()[0] for line in out.splitlines()]
+
+
+async def test_a_renumbered_network_moves_every_tun_route_and_record_to_the_new_subnet(
+        namespace_prefix: str) -> None:
+    web_ns, client_ns = namespace_prefix + "web", namespace_prefix + "client"
+    moved = plan_addresses(PLAN.ensemble, ["web", "client"], {"p": [PLAN.subnet]},
+                           previous=PLAN)
+    assert not moved.subnet.overlaps(PLAN.subnet)
+    new_web = moved.address_of("web")
+    async with ensemble_network(PLAN, records_for(PLAN, {"web": "www"})) as net:
+        await net.add("web", web_ns)
+        await net.add("client", client_ns)
+        await net.renumber(moved)
+        net.replace_records(records_for(moved, {"web": "www"}))
+        assert net.plan == moved
+        assert addresses_in(web_ns) == [f"{new_web}/{moved.subnet.prefixlen}"]
+        assert routes_in(client_ns) == [str(moved.subnet)]  # the old subnet's route went
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_in, web_ns, SERVER, str(new_web))
+                found = json.loads(await run_in(client_ns, CLIENT))
+        assert found["www.internal"] == found["web"] == str(new_web)
+        assert found["echo"] == 1_000_000
+        assert net.pump.router.members() == moved.as_dict()
+        assert sum(net.pump.router.dropped.values()) == 0
+    assert [n for n in namespace_names() if n.startswith(namespace_prefix)] == []
+
+
+async def test_a_renumber_one_tun_refuses_puts_the_others_back_and_keeps_the_old_plan(
+        namespace_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    moved = plan_addresses(PLAN.ensemble, ["web", "client"], {"p": [PLAN.subnet]},
+                           previous=PLAN)
+    real = _tun.run_ip
+
+    def refuse_for_web(*args: str, namespace: str | None = None) -> str:
+        if args[:2] == ("addr", "add") and namespace == namespace_prefix + "web":
+            raise NamespaceError("ip addr add", "refused (injected)")
+        return real(*args, namespace=namespace)
+
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        await net.add("client", namespace_prefix + "client")  # renumbered first, by order
+        await net.add("web", namespace_prefix + "web")
+        monkeypatch.setattr(_tun, "run_ip", refuse_for_web)
+        with pytest.raises(NamespaceError, match="injected"):
+            await net.renumber(moved)
+        monkeypatch.setattr(_tun, "run_ip", real)
+        assert net.plan == PLAN
+        assert net.pump.router.members() == PLAN.as_dict()
+        client = PLAN.address_of("client")
+        assert addresses_in(namespace_prefix + "client") == [f"{client}/{PLAN.subnet.prefixlen}"]
+        assert addresses_in(namespace_prefix + "web") == [f"{WEB}/{PLAN.subnet.prefixlen}"]
+
+
+async def test_a_renumber_to_a_plan_without_a_hosted_allocation_is_refused_unchanged(
+        namespace_prefix: str) -> None:
+    other = plan_addresses(PLAN.ensemble, ["client"], {"p": [PLAN.subnet]}, previous=PLAN)
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        await net.add("web", namespace_prefix + "web")
+        with pytest.raises(NamespaceError, match="allocation web: has a namespace here but no "
+                                                 "address in the new plan"):
+            await net.renumber(other)
+        with pytest.raises(NamespaceError, match="this network is ensemble 'dataplane-test'"):
+            await net.renumber(plan_addresses("someone-else", ["web"], {}))
+        assert net.plan == PLAN
+        assert addresses_in(namespace_prefix + "web") == [f"{WEB}/{PLAN.subnet.prefixlen}"]
+
+
+async def test_a_make_failing_after_its_socket_surfaces_its_own_error_and_leaves_nothing(
+        namespace_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step after the resolver socket (switching the worker thread back) fails:
+    what was half made (namespace, TUN, socket) is cleaned on the loop, and the error
+    is the step's own, not one of the cleanup."""
+    import contextlib
+    real_entered = _ensemble_net.entered
+
+    @contextlib.contextmanager
+    def failing_on_the_way_out(name: str) -> Iterator[None]:
+        with real_entered(name):  # the thread really goes back ...
+            yield
+        raise OSError("setns back refused (injected)")  # ... and then it fails
+
+    web = namespace_prefix + "web"
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        before = open_fds()
+        monkeypatch.setattr(_ensemble_net, "entered", failing_on_the_way_out)
+        with pytest.raises(OSError, match="injected") as caught:
+            await net.add("web", web)
+        assert type(caught.value) is OSError
+        assert not namespace_exists(web)
+        assert not Path("/etc/netns", web).exists()
+        assert open_fds() <= before  # the TUN and the socket were closed
+        assert net.pump.router.members() == {}
+        monkeypatch.setattr(_ensemble_net, "entered", real_entered)
+        await net.add("web", web)  # nothing half-made stands in the way
+        assert namespace_exists(web)
+
+
+async def test_closing_the_network_cancelled_midway_still_removes_every_namespace(
+        namespace_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    real_delete = _ensemble_net.delete_namespace
+    deleting = []
+
+    def slow_delete(name: str) -> None:
+        deleting.append(name)
+        time.sleep(0.2)  # a kernel slow to tear each namespace down
+        real_delete(name)
+
+    plan = plan_addresses("close-test", ["a", "b", "c"], {})
+    names = [namespace_prefix + n for n in "abc"]
+    async with ensemble_network(plan, records_for(plan)) as net:
+        for allocation, name in zip("abc", names, strict=True):
+            await net.add(allocation, name)
+        monkeypatch.setattr(_ensemble_net, "delete_namespace", slow_delete)
+        with trio.move_on_after(0.05) as cancelled:
+            await net.close()
+            await trio.sleep(1)  # a checkpoint after close: the cancel lands here
+        assert cancelled.cancelled_caught
+        assert sorted(deleting) == sorted(names)
+        assert not any(namespace_exists(name) for name in names)
+        assert net.pump.router.members() == {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,18 @@ import trio
 from dms.actor import RemoteError
 from dms.net import MemoryNetwork, NetError
 from dms.network import (
+    AddressPlan,
     NamespaceError,
+    NetworkOrder,
     create_namespace,
     delete_namespace,
     encode_batch,
     missing_capability,
     namespace_names,
+    order_to_wire,
+    plan_addresses,
 )
+from dms.network._netns import run_ip as provider_network_run_ip
 from dms.node import Node, open_node
 from dms.provider import NetworkUnavailable, ProviderConfig, namespace_prefix, wire
 from dms.provider import _network as provider_network
@@ -416,3 +421,154 @@ async def test_a_restarted_provider_gives_its_readopted_workloads_their_network_
             await market.shutdown(deployment)
             await market.wait_phase(deployment, "completed")
             assert left_of([node]) == []
+
+
+def dms0_addresses(node: Node, deployment: str, allocation: str) -> list[str]:
+    assert node.provider.networks is not None
+    network = node.provider.networks.network_of(deployment)  # the ensemble is its id
+    assert network is not None
+    out = provider_network_run_ip("-4", "-o", "addr", "show", "dev", "dms0",
+                                   namespace=network.namespace_of(allocation))
+    return [line.split()[3].split("/")[0] for line in out.splitlines()]
+
+
+@needs_network
+async def test_a_redeploy_onto_a_provider_using_the_subnet_renumbers_and_the_names_follow(
+        tmp_path: Path) -> None:
+    settings = attrs.evolve(FAST, heartbeat=2.0, lost_after=3.0, request_timeout=1.0)
+    async with open_market(tmp_path, providers=3, capacities=[machine(cpu=1)] * 3,
+                           ensemble_network=True, settings=settings) as market:
+        deployment = await market.deploy(MOVING)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        subnet = IPv4Network(status["network"])
+        by_did = {node.did: node for node in market.providers}
+        lost, stays = by_did[status["assignment"]["m"]], by_did[status["assignment"]["s"]]
+        (spare,) = set(market.providers) - {lost, stays}
+        # Another ensemble on the spare provider holds the very same subnet.
+        networks = spare.provider.networks
+        assert networks is not None
+        clash = NetworkOrder(AddressPlan("another-ensemble", subnet,
+                                         (("x", subnet.network_address + 2),)),
+                             ((spare.peer_id, ("x",)),))
+        await networks.join("another-deployment", clash)
+        await lost.mesh.aclose()
+        with trio.fail_after(30):
+            while (status := await market.status(deployment))["assignment"]["m"] == lost.did:
+                await trio.sleep(0.2)
+        assert by_did[status["assignment"]["m"]] is spare
+        renumbered = IPv4Network(status["network"])
+        assert not renumbered.overlaps(subnet)
+        addresses = {a["name"]: IPv4Address(a["address"]) for a in status["allocations"]}
+        base = renumbered.network_address
+        assert addresses == {"client": base + 2, "web": base + 3}  # name order, afresh
+        assert {"subnet": str(renumbered), "renumbered_from": str(subnet)} in [
+            e["payload"] for e in await events_of(market, deployment) if e["kind"] == "network"]
+        with trio.fail_after(20):  # web, which stayed, took its new address ...
+            while dms0_addresses(stays, deployment, "web") != [str(addresses["web"])]:
+                await trio.sleep(0.1)
+        with trio.fail_after(20):  # ... and the moved client reaches it by name there
+            while "got still here" not in await client_output(spare):
+                await trio.sleep(0.2)
+        stays_network = stays.provider.networks
+        assert stays_network is not None
+        web_net = stays_network.network_of(deployment)
+        assert web_net is not None and web_net.resolver.records.names["web"] == addresses["web"]
+        await networks.close("another-deployment")
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
+        assert left_of(market.providers) == []
+
+
+@needs_network
+async def test_a_network_update_is_taken_from_the_owner_only_checked_first_and_applied(
+        tmp_path: Path) -> None:
+    async with open_market(tmp_path, providers=1, ensemble_network=True) as market, \
+            intruder(market) as owner, intruder(market, "other") as other:
+        target, mine = provider_actor(market.providers[0]), str(uuid.uuid4())
+        host = market.providers[0].peer_id
+        first = plan_addresses(mine, ["job"], {})
+        order = NetworkOrder(first, ((host, ("job",)),))
+        await owner.root.invoke(target, wire.COMMIT, wire.CommitOrder(mine, ONE, ("n",)),
+                                subject=market.org.did)
+        await owner.root.invoke(target, wire.ALLOCATE,
+                                wire.AllocateOrder(mine, ONE, ("n",), network=order_to_wire(order)),
+                                subject=market.org.did)
+        networks = market.providers[0].provider.networks
+        assert networks is not None
+        network = networks.network_of(mine)
+        assert network is not None and network.plan == first
+        moved = NetworkOrder(plan_addresses(mine, ["job"], {"p": [first.subnet]}, previous=first),
+                             order.hosts)
+        refusals = [
+            (other, wire.NetworkUpdate(mine, order_to_wire(moved)), "UnknownDeployment",
+             "has no allocations of yours"),
+            (owner, wire.NetworkUpdate(mine, {"plan": "10.1.2.0/24", "hosts": {}}),
+             "InvalidArgs", "plan"),
+            (owner, wire.NetworkUpdate(mine, order_to_wire(NetworkOrder(
+                plan_addresses("not-mine", ["job"], {}), order.hosts))),
+             "NetworkFailed", "network.plan.ensemble"),
+        ]
+        for sender, update, name, says in refusals:
+            with pytest.raises(RemoteError) as refused:
+                await sender.root.invoke(target, wire.NETWORK, update, subject=market.org.did)
+            assert (refused.value.name, says in refused.value.message) == (name, True)
+            assert network.plan == first  # a refused update changed nothing
+            assert network.pump.router.members() == first.as_dict()
+        reply = await owner.root.invoke(target, wire.NETWORK,
+                                        wire.NetworkUpdate(mine, order_to_wire(moved)),
+                                        subject=market.org.did)
+        assert reply == {"updated": True}
+        assert network.plan == moved.plan
+        assert network.pump.router.members() == moved.plan.as_dict()
+        out = provider_network_run_ip("-4", "-o", "addr", "show", "dev", "dms0",
+                                      namespace=network.namespace_of("job"))
+        assert [line.split()[3] for line in out.splitlines()] == [
+            f"{moved.plan.address_of('job')}/24"]
+        await owner.root.invoke(target, wire.SHUTDOWN, wire.DeploymentRef(mine),
+                                subject=market.org.did)
+        with trio.fail_after(10):
+            while left_of(market.providers):
+                await trio.sleep(0.05)
+
+
+@needs_network
+async def test_a_failed_renumbering_redeploy_leaves_the_record_on_the_subnet_that_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = attrs.evolve(FAST, heartbeat=2.0, lost_after=3.0, request_timeout=1.0)
+    async with open_market(tmp_path, providers=3, capacities=[machine(cpu=1)] * 3,
+                           ensemble_network=True, settings=settings) as market:
+        deployment = await market.deploy(MOVING)
+        status = await market.wait_phase(deployment, "running", "failed")
+        assert status["phase"] == "running", status["failure"]
+        before = {a["name"]: a["address"] for a in status["allocations"]}
+        subnet = IPv4Network(status["network"])
+        by_did = {node.did: node for node in market.providers}
+        lost, stays = by_did[status["assignment"]["m"]], by_did[status["assignment"]["s"]]
+        (spare,) = set(market.providers) - {lost, stays}
+        networks = spare.provider.networks
+        assert networks is not None
+        await networks.join("another-deployment", NetworkOrder(
+            AddressPlan("another-ensemble", subnet, (("x", subnet.network_address + 2),)),
+            ((spare.peer_id, ("x",)),)))
+
+        async def refuse(deployment: str, allocation: str, ports: Any = (),
+                         **more: Any) -> str | None:
+            raise NamespaceError(f"allocation {allocation}", "refused by the test")
+
+        monkeypatch.setattr(networks, "add", refuse)
+        await lost.mesh.aclose()
+        with trio.fail_after(30):
+            while not any(e["kind"] == "redeploy_failed"
+                          for e in await events_of(market, deployment)):
+                await trio.sleep(0.2)
+        events = await events_of(market, deployment)
+        assert any(e["kind"] == "network" and e["payload"].get("renumbered_from") == str(subnet)
+                   for e in events)  # the attempt did renumber ...
+        status = await market.status(deployment)
+        assert status["network"] == str(subnet)  # ... and the record is back on what runs
+        assert {a["name"]: a["address"] for a in status["allocations"]}["web"] == before["web"]
+        assert dms0_addresses(stays, deployment, "web") == [before["web"]]
+        await networks.close("another-deployment")
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")

@@ -14,7 +14,6 @@ from dms.network import (
     AddressPlan,
     InvalidPlan,
     NoFreeSubnet,
-    SubnetCollision,
     TooManyAllocations,
     free_subnet,
     plan_addresses,
@@ -160,11 +159,63 @@ def test_more_allocations_than_a_16_holds_are_refused() -> None:
         plan_addresses("dep", [f"a{n}" for n in range(65534)], {})
 
 
-def test_a_redeploy_onto_a_provider_using_the_same_subnet_names_the_provider() -> None:
-    first = plan_addresses("dep", ["a", "b"], {})
-    with pytest.raises(SubnetCollision, match="in use on provider p9") as caught:
-        plan_addresses("dep", ["a", "b"], {"p9": [first.subnet.supernet(2)]}, previous=first)
-    assert caught.value.provider == "p9"
+def test_a_redeploy_onto_a_provider_using_an_overlapping_subnet_renumbers_the_ensemble(
+        ) -> None:
+    first = plan_addresses("dep", ["a", "b", "c"], {})
+    clash = {"p9": [first.subnet.supernet(2)]}
+    second = plan_addresses("dep", ["c", "b", "a", "d"], clash, previous=first)
+    assert not second.subnet.overlaps(first.subnet.supernet(2))
+    assert second.subnet.prefixlen == 24
+    assert second.subnet == free_subnet("dep", 24, clash)  # as a first plan would search
+    base = second.subnet.network_address
+    assert second.as_dict() == {"a": base + 2, "b": base + 3, "c": base + 4, "d": base + 5}
+
+
+def test_a_renumbered_ensemble_keeps_the_size_of_its_subnet_or_grows() -> None:
+    first = plan_addresses("dep", [f"a{n}" for n in range(300)], {})
+    assert first.subnet.prefixlen == 23
+    second = plan_addresses("dep", ["a1"], {"p": [first.subnet]}, previous=first)
+    assert second.subnet.prefixlen == 23
+    assert second.as_dict() == {"a1": second.subnet.network_address + 2}
+
+
+def test_every_clash_with_a_kept_subnet_renumbers_it_off_the_clash_exhaustively() -> None:
+    """Each size of in-use subnet around the kept one, from a /30 inside it to 10/8."""
+    first = plan_addresses("dep", ["web", "db"], {})
+    for prefix in range(8, 31):
+        other = IPv4Network((first.subnet.network_address, prefix), strict=False)
+        if prefix == 8:
+            with pytest.raises(NoFreeSubnet):
+                plan_addresses("dep", ["web", "db"], {"p": [other]}, previous=first)
+            continue
+        second = plan_addresses("dep", ["web", "db"], {"p": [other]}, previous=first)
+        assert not second.subnet.overlaps(other), prefix
+        assert not second.subnet.overlaps(first.subnet), prefix
+        base = second.subnet.network_address
+        assert second.as_dict() == {"db": base + 2, "web": base + 3}, prefix
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(min_size=1, max_size=20), names, names, in_use, st.randoms(use_true_random=False))
+def test_a_redeploy_whose_kept_subnet_clashes_is_renumbered_in_name_order_deterministically(
+        ensemble: str, before: list[str], after: list[str],
+        used: dict[str, list[IPv4Network]], random: object) -> None:
+    first = plan_addresses(ensemble, before, {})
+    clashing = {**used, "p-new": [*used.get("p-new", []), first.subnet]}
+    try:
+        second = plan_addresses(ensemble, after, clashing, previous=first)
+    except NoFreeSubnet:
+        assert first_free_by_brute_force(
+            ensemble, min(prefix_for(len(after)), first.subnet.prefixlen), clashing) is None
+        return
+    check_plan(second, after, clashing)
+    assert not second.subnet.overlaps(first.subnet)
+    assert second.subnet.prefixlen <= first.subnet.prefixlen
+    addresses = [address for _, address in second.addresses]  # sorted by name
+    assert addresses == [second.subnet.network_address + 2 + n for n in range(len(after))]
+    shuffled = list(after)
+    random.shuffle(shuffled)  # type: ignore[attr-defined]
+    assert plan_addresses(ensemble, shuffled, clashing, previous=first) == second
 
 
 def test_a_redeploy_that_outgrows_its_subnet_is_refused_not_renumbered() -> None:

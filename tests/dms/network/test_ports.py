@@ -101,3 +101,29 @@ async def test_connections_beyond_the_limit_are_closed_at_once_and_admitted_afte
         finally:
             server.kill()
             await server.wait()
+
+
+async def test_a_published_port_follows_its_allocation_to_a_renumbered_address(
+        namespace_prefix: str) -> None:
+    namespace = namespace_prefix + "web"
+    moved = plan_addresses(PLAN.ensemble, ["web"], {"p": [PLAN.subnet]}, previous=PLAN)
+    async with ensemble_network(PLAN, records_for(PLAN)) as net:
+        await net.add("web", namespace)
+        server = await trio.lowlevel.open_process(  # on every address of its namespace
+            ["ip", "netns", "exec", namespace, sys.executable, "-u", "-c", ECHO, "0.0.0.0"],
+            stdout=-1)
+        try:
+            assert server.stdout is not None
+            with trio.fail_after(10):
+                await server.stdout.receive_some(16)
+                async with trio.open_nursery() as nursery:
+                    port = await nursery.start(publish_port, namespace,
+                                               lambda: net.plan.address_of("web"), 8080, 0,
+                                               "127.0.0.1")
+                    assert await exchange(port, b"before") == b"BEFORE"
+                    await net.renumber(moved)  # the old address is gone from the TUN
+                    assert await exchange(port, b"after") == b"AFTER"
+                    nursery.cancel_scope.cancel()
+        finally:
+            server.kill()
+            await server.wait()
