@@ -1,23 +1,32 @@
 """Fault tools for the reliability tests: a provider node that can be killed and
-brought back with its key and state directory, and what a test counts as leftovers
-(reservations, hosted deployments, processes found in /proc by their work dir)."""
+brought back with its key and state directory, an orchestrator node in a process of its
+own (SIGKILLed, started again from its state directory), and what a test counts as
+leftovers (reservations, hosted deployments, processes found in /proc by their work
+dir)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import trio
 
+from dms.actor import Handle
 from dms.net import LinkConditions, MemoryNetwork
 from dms.node import Node, open_node
 from dms.provider import ProviderConfig
 from dms.workload import ExecutorKind
 from tests.dms.deployment.conftest import Market, machine
 from ucan import SigningKey, delegate
+
+ORCHESTRATOR_PROCESS = Path(__file__).parent.parent / "dms" / "deployment" / "orchestrator_process.py"
 
 
 def processes_in(work: Path) -> list[int]:
@@ -155,3 +164,115 @@ class Partition:
         self.network.set_conditions(self.a.did, self.b.did, self.conditions)
         self._set_lost(False)
         self.cut_at = None
+
+
+@attrs.define
+class RemoteMarket:
+    """Providers and a user in this process over loopback websockets, and an
+    orchestrator node that runs in a process of its own (`orchestrator`), so it can be
+    SIGKILLed and started again with the same key, address and state directory."""
+
+    org: SigningKey
+    seed: bytes
+    root: Path
+    providers: list[Node]
+    user: Node
+    listen: str
+
+    @property
+    def did(self) -> str:
+        return SigningKey.from_seed(self.seed).did
+
+    @property
+    def handle(self) -> Handle:
+        return Handle(self.did, self.did, self.did, "root")
+
+    @contextlib.asynccontextmanager
+    async def orchestrator(self, *options: str) -> AsyncIterator[subprocess.Popen[str]]:
+        """The orchestrator process (`orchestrator_process.py`, `options` after its
+        fixed arguments), killed on leaving if it still runs; yields once it listens."""
+        grant = self.root / "grant.ucan"
+        if not grant.exists():
+            grant.write_bytes(delegate(self.org, self.did, "/dms/deployment",
+                                       expiration=None).envelope)
+        bootstrap = self.providers[0].address
+        assert bootstrap is not None
+        process = subprocess.Popen(
+            [sys.executable, str(ORCHESTRATOR_PROCESS), self.seed.hex(),
+             str(self.root / "orchestrator"), self.org.did, str(grant), self.listen,
+             bootstrap, *options], stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        try:
+            address = await self.read_line(process)
+            assert address.startswith("ws://"), address
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+    @staticmethod
+    async def read_line(process: subprocess.Popen[str]) -> str:
+        assert process.stdout is not None
+        return (await trio.to_thread.run_sync(process.stdout.readline)).strip()
+
+    async def wait_connected(self) -> None:
+        """Until the user and every provider see the orchestrator."""
+        while not all(self.did in node.mesh.connected_peers()
+                      for node in (self.user, *self.providers)):
+            await trio.sleep(0.1)
+        await trio.sleep(0.5)  # subscriptions settle
+
+    async def deploy(self, ensemble: str) -> str:
+        reply = await self.user.root.invoke(self.handle, "/dms/node/deployment/new",
+                                            {"ensemble": ensemble})
+        return str(reply["id"])
+
+    async def status(self, deployment: str) -> dict[str, Any]:
+        return await status_of(self.user, self.handle, deployment)
+
+    async def status_once_back(self, deployment: str) -> dict[str, Any]:
+        """The status, asked again while the user's link to a restarted orchestrator is
+        coming back."""
+        while True:
+            try:
+                return await self.status(deployment)
+            except Exception:  # noqa: BLE001 - the link is coming back
+                await trio.sleep(0.3)
+
+
+async def status_of(user: Node, orchestrator: Handle, deployment: str) -> dict[str, Any]:
+    """`deployment`'s status, as `user` asks `orchestrator` (its root actor) for it."""
+    reply = await user.root.invoke(orchestrator, "/dms/node/deployment/status",
+                                   {"id": deployment})
+    assert isinstance(reply, dict)
+    return reply
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def open_remote_market(root: Path, providers: int = 2) -> AsyncIterator[RemoteMarket]:
+    """Providers offering `machine()` with their work under `root/p<n>`, and a user node
+    that dials the orchestrator's (not yet running) address."""
+    org = SigningKey.generate()
+    async with contextlib.AsyncExitStack() as stack:
+        nodes = []
+        for n in range(providers):
+            config = ProviderConfig(root / f"p{n}", (ExecutorKind.PROCESS,),
+                                    capacity=machine())
+            bootstrap = [nodes[0].address] if nodes and nodes[0].address else []
+            node = await stack.enter_async_context(open_node(
+                listen="ws://127.0.0.1:0", anchors=[org.did], provider=config,
+                bootstrap=bootstrap))  # the orchestrator meets the others by exchange
+            node.add_proofs(delegate(org, node.did, "/dms/deployment", expiration=None))
+            nodes.append(node)
+        listen = f"ws://127.0.0.1:{free_port()}"
+        user = await stack.enter_async_context(open_node(anchors=[org.did],
+                                                         bootstrap=[listen]))
+        user.add_proofs(delegate(org, user.did, "/dms/node/deployment", expiration=None))
+        yield RemoteMarket(org, os.urandom(32), root, nodes, user, listen)
