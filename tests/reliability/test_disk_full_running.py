@@ -72,7 +72,9 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-SETTINGS = attrs.evolve(FAST, heartbeat=4.0, lost_after=6.0)
+SHORT_HEARTBEAT = attrs.evolve(FAST, heartbeat=4.0, lost_after=6.0)
+"""For the xfail: past the heartbeat in seconds. The other test keeps FAST's 30 s and
+frees the disk well within it (its waits below add up to under 30 s)."""
 
 
 async def _fill_under_running(market: Market, victim: Victim, nursery: trio.Nursery,
@@ -104,7 +106,7 @@ async def _suspected(market: Market, deployment: str, timeout: float = 20) -> st
 
 async def test_a_state_disk_filling_up_under_a_running_allocation_keeps_it_running(
         tmp_path: Path) -> None:
-    async with open_market(tmp_path, providers=0, settings=SETTINGS) as market, \
+    async with open_market(tmp_path, providers=0, settings=FAST) as market, \
             trio.open_nursery() as nursery:
         victim = Victim(market, tmp_path / "victim")
         with small_disk(victim.root / "state") as disk:
@@ -121,7 +123,7 @@ async def test_a_state_disk_filling_up_under_a_running_allocation_keeps_it_runni
                 asker.add_proofs(delegate(market.org, asker.did, "/dms/node/deployment",
                                           expiration=None))
                 await asker.mesh.wait_connected(1)
-                with trio.fail_after(30):
+                with trio.fail_after(10):
                     while not answers["StateUnavailable"]:
                         try:
                             await asker.root.invoke(node.root.handle,
@@ -133,14 +135,14 @@ async def test_a_state_disk_filling_up_under_a_running_allocation_keeps_it_runni
             assert set(answers) <= {"UnknownDeployment", "StateUnavailable"}, answers
             assert f"{disk}/replays" in message and "No space left on device" in message
 
-            reason = await _suspected(market, deployment)
+            reason = await _suspected(market, deployment, timeout=10)
             assert "StateUnavailable" in reason and "No space left on device" in reason
             assert victim.node is node  # the node did not end
             assert processes_in(victim.work) == running
             assert (await market.status(deployment))["phase"] == "running"
 
             filler.unlink()
-            with trio.fail_after(20):
+            with trio.fail_after(8):
                 while not any(e["kind"] == "provider_answers_again"
                               for e in (await market.status(deployment))["recent_events"]):
                     await trio.sleep(0.2)
@@ -168,13 +170,13 @@ async def test_a_state_disk_filling_up_under_a_running_allocation_keeps_it_runni
     "deployment's heartbeat there and the provider stops the allocation itself"))
 async def test_a_state_disk_full_past_the_heartbeat_keeps_the_allocation_running(
         tmp_path: Path) -> None:
-    async with open_market(tmp_path, providers=0, settings=SETTINGS) as market, \
+    async with open_market(tmp_path, providers=0, settings=SHORT_HEARTBEAT) as market, \
             trio.open_nursery() as nursery:
         victim = Victim(market, tmp_path / "victim")
         with small_disk(victim.root / "state") as disk:
             deployment, running, _ = await _fill_under_running(market, victim, nursery, disk)
             await _suspected(market, deployment)
-            await trio.sleep(SETTINGS.heartbeat + 2)  # past the heartbeat, still full
+            await trio.sleep(SHORT_HEARTBEAT.heartbeat + 2)  # past the heartbeat, still full
             try:
                 assert processes_in(victim.work) == running
             finally:
