@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -276,3 +278,95 @@ async def open_remote_market(root: Path, providers: int = 2) -> AsyncIterator[Re
                                                          bootstrap=[listen]))
         user.add_proofs(delegate(org, user.did, "/dms/node/deployment", expiration=None))
         yield RemoteMarket(org, os.urandom(32), root, nodes, user, listen)
+
+
+BRIDGE_ADDRESS = "172.31.254.1/24"
+"""The private engine's bridge: no route leads there from anywhere, nothing is sent."""
+
+
+@attrs.define
+class PrivateDockerd:
+    """A docker engine of the test's own (its own data root, exec root, pid file and
+    unix socket under `root`, its own bridge, no iptables; `--live-restore`, so
+    containers outlive the engine's stop as they would a dockerd restart on a host),
+    which a test may stop and start again without touching the machine's shared engine.
+
+    Never `--bridge=none`: a dockerd started so deletes the host's `docker0`, the
+    shared engine's bridge."""
+
+    root: Path
+    image: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.root}/sock"
+
+    @property
+    def bridge(self) -> str:
+        return "dmsd" + self.root.name[-6:]  # interface names are 15 bytes at most
+
+    def _make_bridge(self) -> None:
+        if Path(f"/sys/class/net/{self.bridge}").exists():
+            return
+        for command in (["ip", "link", "add", self.bridge, "type", "bridge"],
+                        ["ip", "addr", "add", BRIDGE_ADDRESS, "dev", self.bridge],
+                        ["ip", "link", "set", self.bridge, "up"]):
+            subprocess.run(command, check=True, capture_output=True, timeout=30)
+
+    def _docker(self, *args: str, **options: Any) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["docker", "-H", self.host, *args], capture_output=True,
+                              timeout=60, **options)
+
+    def start(self) -> None:
+        self._make_bridge()
+        log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115 - the daemon's, for good
+        self.process = subprocess.Popen(
+            ["dockerd", "--data-root", str(self.root / "data"),
+             "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "pid"),
+             "-H", self.host, f"--bridge={self.bridge}", "--iptables=false", "--ip6tables=false",
+             "--live-restore", "--storage-driver=vfs"], stdout=log, stderr=log)
+        log.close()
+        for _ in range(120):
+            if self._docker("info").returncode == 0:
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.25)
+        raise RuntimeError(f"private dockerd did not start: see {self.root}/dockerd.log")
+
+    def stop(self) -> None:
+        """SIGTERM and wait: with live restore its containers keep running."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+    def load_image(self) -> None:
+        saved = subprocess.run(["docker", "save", self.image], capture_output=True,
+                               check=True, timeout=60).stdout
+        self._docker("load", input=saved, check=True)
+
+    def pid_of(self, container: str) -> int:
+        out = self._docker("inspect", "-f", "{{.State.Pid}}", container, check=True)
+        return int(out.stdout.decode().strip())
+
+    def containers(self, label: str) -> list[str]:
+        listed = self._docker("ps", "-aq", "--filter", f"label={label}", check=True)
+        return listed.stdout.decode().split()
+
+    def remove_everything(self) -> None:
+        """Remove every container, stop the engine, unmount its data root."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        found = self._docker("ps", "-aq").stdout.decode().split()
+        if found:
+            self._docker("rm", "-f", *found)
+        self.stop()
+        data = self.root / "data"
+        while subprocess.run(["umount", str(data)], capture_output=True).returncode == 0:
+            pass  # dockerd bind-mounts its data root over itself
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=30)
+
+
+def dockerd_installed() -> bool:
+    return shutil.which("dockerd") is not None and shutil.which("docker") is not None
