@@ -21,6 +21,7 @@ import attrs
 import trio
 
 from dms.actor import Handle
+from dms.executor import Adoptable
 from dms.net import LinkConditions, MemoryNetwork
 from dms.node import Node, open_node
 from dms.provider import ProviderConfig
@@ -92,6 +93,7 @@ class Victim:
     node: Node | None = None
     _scope: trio.CancelScope | None = None
     _ended: trio.Event = attrs.field(factory=trio.Event)
+    _keep_workloads: bool = True
 
     @property
     def work(self) -> Path:
@@ -107,6 +109,7 @@ class Victim:
 
     async def start(self, nursery: trio.Nursery, *, keep_workloads: bool = True) -> Node:
         self._ended = trio.Event()
+        self._keep_workloads = keep_workloads
         node: Node = await nursery.start(self._run, keep_workloads)
         self.node = node
         return node
@@ -132,6 +135,13 @@ class Victim:
 
     async def kill(self) -> None:
         assert self._scope is not None
+        service = self.node.provider if self.node is not None else None
+        if self._keep_workloads and service is not None:
+            # A SIGKILL stops nothing. Cancelled, an execution's watch would kill its
+            # process if it saw the cancellation before the provider detached it.
+            for executor in service.executors.values():
+                if isinstance(executor, Adoptable):
+                    executor.detach()
         self._scope.cancel()
         await self._ended.wait()
         self.node = None

@@ -149,6 +149,9 @@ async def test_a_state_disk_filling_up_under_a_running_allocation_keeps_it_runni
             assert processes_in(victim.work) == running
             assert (await market.status(deployment))["phase"] == "running"
 
+            # When its orchestrator last asked is written every second: once that is on
+            # disk again, a restart does not find the heartbeat lapsed.
+            await trio.sleep(2.5)
             await victim.kill()  # as by SIGKILL: its process runs on
             node = await victim.start(nursery)
             assert node.provider is not None
