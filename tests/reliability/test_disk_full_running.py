@@ -72,7 +72,7 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-SHORT_HEARTBEAT = attrs.evolve(FAST, heartbeat=4.0, lost_after=6.0)
+SHORT_HEARTBEAT = attrs.evolve(FAST, heartbeat=2.0, lost_after=3.0)
 """For the xfail: past the heartbeat in seconds. The other test keeps FAST's 30 s and
 frees the disk well within it (its waits below add up to under 30 s)."""
 
