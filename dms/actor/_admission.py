@@ -9,13 +9,14 @@ but unauthorized request is refused with the UCAN failure so its sender can be t
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 
 import attrs
 
 from dms.actor._ratelimit import RateLimit, RateLimiter
-from dms.actor._replay import ReplayCache, ReplayMemory
+from dms.actor._replay import ReplayCache, ReplayMemory, ReplayNotKept
 from dms.actor._wire import REPLY, Envelope, decode_message
 from ucan import (
     Chain,
@@ -134,7 +135,10 @@ class Admission:
         if inv.cmd == REPLY:
             if topic is not None or not self.is_local_actor(inv.audience):
                 return self._drop("misaddressed-reply")
-            self._remember(inv, now)
+            # A reply replayed after a restart finds no request waiting for it: one that
+            # cannot be recorded is taken all the same.
+            with contextlib.suppress(ReplayNotKept):
+                self._remember(inv, now)
             return ReplyIn(envelope)
 
         if topic is None:
@@ -175,7 +179,10 @@ class Admission:
             return self._drop("rate-limited")
         # Only an accepted message burns its CID: a copy with damaged proofs, refused,
         # must not stop the genuine message that follows it.
-        self._remember(inv, now)
+        try:
+            self._remember(inv, now)
+        except ReplayNotKept as error:  # fail closed: unrecorded, it could run twice
+            return self._refuse(envelope, error)
         self.metrics["accepted"] += 1
         return Accept(envelope, chain, None if topic else inv.audience, topic)
 

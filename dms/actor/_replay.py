@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
-from typing import Protocol, TextIO
+from typing import Protocol
 
-from ucan import CID, MalformedToken
+from ucan import CID, MalformedToken, UcanError
+
+
+class ReplayNotKept(UcanError):
+    """A message's id could not be written where it must survive a restart (the disk is
+    full, say): the message is refused, since a node that ran it unrecorded could run
+    it again after a restart."""
+
+    name = "StateUnavailable"
 
 
 class ReplayMemory(Protocol):
     """Where admission remembers accepted message ids. The in-memory `ReplayCache` is
-    the default; a node that must survive restarts gives one backed by its store."""
+    the default; a node that must survive restarts gives one backed by its store, whose
+    `remember` raises ReplayNotKept (remembering nothing) when it cannot keep the id."""
 
     def seen(self, cid: CID) -> bool: ...
 
@@ -49,11 +59,14 @@ class ReplayLog(ReplayCache):
     """A replay cache that is also written to a file, line by line, and read back when
     the node starts again: a message accepted before a restart stays refused after it
     for as long as it lives. The file is rewritten with the live ids only on start and
-    whenever it holds twice as many lines as there are live ids."""
+    whenever it holds twice as many lines as there are live ids. An id whose line
+    cannot be written (the disk is full) is not remembered: `remember` raises
+    ReplayNotKept and admission refuses the message."""
 
     def __init__(self, path: str | os.PathLike[str], now: float) -> None:
         super().__init__()
         self._path = os.fspath(path)
+        self._lines = 0
         try:
             with open(self._path, encoding="ascii", errors="replace") as old:
                 for line in old:
@@ -69,21 +82,46 @@ class ReplayLog(ReplayCache):
         self._file = self._rewrite()
 
     def remember(self, cid: CID, until: float, now: float) -> None:
+        """Append the id, then remember it; ReplayNotKept (nothing remembered, the file
+        as it was) when the line cannot be written whole."""
+        line = f"{cid.raw.hex()} {until!r}\n".encode("ascii")
+        end = os.lseek(self._file, 0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(line):  # after a short write, the next one says why
+                written += os.write(self._file, line[written:])
+        except OSError as error:
+            # A torn line would join the next one into a line read back as junk: that
+            # id would be forgotten by a restart. Cut it off (shrinking needs no space).
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._file, end)
+            raise ReplayNotKept(f"cannot record accepted message {cid} in {self._path}: "
+                                f"{error.strerror or error}; refused, so that a restart "
+                                f"cannot run it twice") from None
         super().remember(cid, until, now)
-        self._file.write(f"{cid.raw.hex()} {until!r}\n")
         self._lines += 1
         if self._lines > 2 * len(self) + 1024:
-            self._file.close()
-            self._file = self._rewrite()
+            try:
+                compacted = self._rewrite()
+            except OSError:  # no room for the compacted copy: keep appending to this one
+                self._lines = len(self)
+                return
+            os.close(self._file)
+            self._file = compacted
 
-    def _rewrite(self) -> TextIO:
+    def _rewrite(self) -> int:
         temporary = self._path + ".tmp"
-        with open(temporary, "w", encoding="ascii") as new:
-            for cid, until in self._expiry.items():
-                new.write(f"{cid.raw.hex()} {until!r}\n")
+        try:
+            with open(temporary, "w", encoding="ascii") as new:
+                for cid, until in self._expiry.items():
+                    new.write(f"{cid.raw.hex()} {until!r}\n")
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
         os.replace(temporary, self._path)
         self._lines = len(self._expiry)
-        return open(self._path, "a", encoding="ascii", buffering=1)  # a line per write
+        return os.open(self._path, os.O_WRONLY | os.O_APPEND)  # a whole line per write
 
     def close(self) -> None:
-        self._file.close()
+        os.close(self._file)

@@ -30,6 +30,7 @@ import attrs
 import docker
 import docker.errors
 import docker.types
+import requests.exceptions
 import trio
 from docker.models.containers import Container
 
@@ -71,6 +72,18 @@ _ROTATED_LOGS = docker.types.LogConfig(
 # Cleanup on leaving the executor is bounded so a wedged engine cannot hang the node.
 _CLOSE_DEADLINE = 20.0
 _KILL_EXEC_DEADLINE = 5.0  # to kill a health check command that overran
+ENGINE_RETRY = 1.0
+"""Seconds between attempts to reach an engine that stopped answering while a
+container it runs is watched."""
+
+
+def engine_unreachable(error: BaseException) -> bool:
+    """The engine did not answer (stopped, restarting): this says nothing about how the
+    container is, so it must not be taken for its end."""
+    if isinstance(error, requests.exceptions.RequestException):
+        return True
+    return (isinstance(error, docker.errors.APIError)
+            and not isinstance(error, docker.errors.NotFound) and error.is_server_error())
 
 
 async def _blocking(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -137,6 +150,8 @@ class DockerExecution:
         self._exit: ExitStatus | None = None
         self._done = trio.Event()
         self._ports: tuple[tuple[int, int], ...] = ()
+        self.unobservable = ""
+        """Why the engine cannot be asked about the container now; empty when it can."""
 
     def detach(self) -> None:
         """Leave the container running: `stop` and `remove` no longer touch it."""
@@ -158,20 +173,31 @@ class DockerExecution:
         )
 
     async def _watch(self) -> None:
-        """Waits for the container to end; started in the executor's nursery."""
+        """Waits for the container to end; started in the executor's nursery. While the
+        engine does not answer the container is `unobservable`, not ended: it is asked
+        again every `ENGINE_RETRY` seconds, and watched on once the engine is back
+        (with live restore the container ran on meanwhile)."""
+        state: dict[str, Any] = {"ExitCode": 137, "OOMKilled": False}  # gone
         with self._watching, contextlib.suppress(docker.errors.NotFound):
-            await _waiting(self.container.wait)
-        if self._detached:
-            return
-        with trio.CancelScope(shield=True):
-            await self._finish()
+            state = await self._ended_state()
+        if not self._detached:
+            self._finish(state)
 
-    async def _finish(self) -> None:
-        try:
-            await _blocking(self.container.reload)
-            state = self.container.attrs["State"]
-        except docker.errors.NotFound:
-            state = {"ExitCode": 137, "OOMKilled": False}
+    async def _ended_state(self) -> dict[str, Any]:
+        while True:
+            try:
+                await _blocking(self.container.reload)  # the engine answers (again)
+                self.unobservable = ""
+                await _waiting(self.container.wait)
+                await _blocking(self.container.reload)
+                return dict(self.container.attrs["State"])
+            except Exception as error:
+                if not engine_unreachable(error):
+                    raise
+                self.unobservable = f"docker engine not answering: {type(error).__name__}"
+            await trio.sleep(ENGINE_RETRY)
+
+    def _finish(self, state: dict[str, Any]) -> None:
         code = int(state.get("ExitCode", 0))
         oom = bool(state.get("OOMKilled"))
         started = _timestamp(state.get("StartedAt", ""))
@@ -210,6 +236,7 @@ class DockerExecution:
             started_at=self._started_at,
             exit=self._exit,
             ports=self._ports,
+            unobservable=self.unobservable,
         )
 
     async def logs(self, tail: int = 100) -> Logs:

@@ -66,6 +66,9 @@ class ExecutionStatus:
     started_at: float  # wall clock, seconds since the epoch
     exit: ExitStatus | None = None
     ports: tuple[tuple[int, int], ...] = ()  # (private, published public) on 127.0.0.1
+    unobservable: str = ""
+    """Why the engine cannot be asked about the workload now (a stopped dockerd), so
+    `state` is only the last one known; empty when it can."""
 
 
 @attrs.frozen

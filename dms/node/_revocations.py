@@ -7,6 +7,7 @@ chain), so it bypasses admission; this module is its whole path.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 
@@ -21,6 +22,10 @@ clock skew a chain is validated with)."""
 PRUNE_INTERVAL = 60.0
 REVOCATION_BUDGET = RateLimit(rate=50.0, burst=500.0)
 """Revocations per second per link peer: a flood of junk revocations stays cheap."""
+MAX_UNWRITTEN = 10_000
+"""Kept revocations whose file could not be written (a full disk), held to write again."""
+
+log = logging.getLogger("dms.node")
 
 
 class RevocationKeeper:
@@ -30,9 +35,29 @@ class RevocationKeeper:
         self.store = store
         self.clock = clock
         if store is not None:
-            trust.revocations.on_keep = store.put_revocation
+            trust.revocations.on_keep = self._write
         self.counters: Counter[str] = Counter()
         self._limiter = RateLimiter(budget)
+        self._unwritten: dict[CID, Invocation] = {}
+
+    def _write(self, revocation: Invocation) -> None:
+        """Keep a revocation on disk. One that cannot be written (the disk is full) is
+        applied all the same and written again later (`forget_expired`, and before the
+        next one is written): the node runs on rather than end on a write."""
+        assert self.store is not None
+        self._unwritten[revocation.cid] = revocation
+        for cid, pending in list(self._unwritten.items()):
+            try:
+                self.store.put_revocation(pending)
+            except OSError as error:
+                self.counters["revocations.unwritten"] += 1
+                log.error("revocation %s is applied but cannot be kept in %s: %s; it is "
+                          "written again when there is room", cid, self.store.directory,
+                          error.strerror or error)
+                break
+            del self._unwritten[cid]
+        while len(self._unwritten) > MAX_UNWRITTEN:
+            del self._unwritten[next(iter(self._unwritten))]
 
     def forget_expired(self) -> int:
         """Forget (in memory and on disk) the kept revocations of delegations that
@@ -40,8 +65,11 @@ class RevocationKeeper:
         actor leaves one on every node that authorized its chain."""
         gone = self.trust.revocations.forget_expired(int(self.clock()), EXPIRED_GRACE)
         for revocation in gone:
+            self._unwritten.pop(revocation.cid, None)
             if self.store is not None:
                 self.store.remove_revocation(revocation.cid)
+        if self._unwritten:
+            self._write(next(iter(self._unwritten.values())))
         self.counters["revocations.expired"] += len(gone)
         return len(gone)
 

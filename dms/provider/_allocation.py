@@ -231,10 +231,13 @@ class AllocationRole(Role):
         phase = None if status.phase is None else status.phase.value
         if self._ended_as is not None:
             phase = _ENDED_PHASE[self._ended_as]
+        health = None if status.health is None else status.health.value
+        if status.unobservable:  # not failed, not healthy: nobody can tell for now
+            health = f"unobservable: {status.unobservable}"
         return AllocationReport(
             allocation=self.allocation,
             phase=phase,
-            health=None if status.health is None else status.health.value,
+            health=health,
             restarts=status.restarts,
             events=tuple(e for e in self.events if e.number > after),
             ended=self._ended.is_set(),

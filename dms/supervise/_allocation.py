@@ -74,6 +74,8 @@ class AllocationStatus:
     health: HealthState | None
     health_history: tuple[ProbeResult, ...]
     execution_state: ExecutionState | None
+    unobservable: str = ""
+    """Why the execution's engine cannot say how it is now (see ExecutionStatus)."""
 
 
 class AllocationSupervisor:
@@ -104,13 +106,15 @@ class AllocationSupervisor:
         return self.spec.name
 
     def status(self) -> AllocationStatus:
+        execution = self.execution.status() if self.execution else None
         return AllocationStatus(
             name=self.name,
             phase=self._phase,
             restarts=self.restarts,
             health=self._ledger.state if self._ledger else None,
             health_history=tuple(self._ledger.history) if self._ledger else (),
-            execution_state=self.execution.status().state if self.execution else None,
+            execution_state=execution.state if execution else None,
+            unobservable=execution.unobservable if execution else "",
         )
 
     def emit(self, kind: EventKind, **fields: object) -> None:

@@ -23,10 +23,9 @@ from dms.store import ReservationState
 from dms.store._database import DATABASE_FILE, NodeDatabase
 from dms.workload import ExecutorKind
 from tests.dms.deployment.conftest import FAST, machine
-from tests.dms.deployment.test_deploy_orchestrator_crash import _status
 from ucan import SigningKey, delegate
 
-from .faults import processes_in
+from .faults import processes_in, status_of
 from .test_provider_killed import MOVABLE
 
 HERE = Path(__file__).parent
@@ -88,7 +87,7 @@ async def test_a_provider_sigkilled_while_running_is_replaced_and_clears_its_orp
                 reply = await user.root.invoke(root, "/dms/node/deployment/new",
                                                {"ensemble": MOVABLE})
                 deployment = reply["id"]
-                while (status := await _status(user, root, deployment))["phase"] != "running":
+                while (status := await status_of(user, root, deployment))["phase"] != "running":
                     await trio.sleep(0.1)
                 assert status["assignment"] == {"n": victim_did}
                 orphans = processes_in(victim / "work")
@@ -97,7 +96,7 @@ async def test_a_provider_sigkilled_while_running_is_replaced_and_clears_its_orp
             assert processes_in(victim / "work") == orphans  # SIGKILL left them running
             while status["assignment"]["n"] == victim_did:
                 await trio.sleep(0.2)
-                status = await _status(user, root, deployment)
+                status = await status_of(user, root, deployment)
             assert status["phase"] == "running"
             assert status["assignment"] == {"n": survivor.did}
             async with provider_process(seed, victim, org.did, grant,
@@ -112,7 +111,7 @@ async def test_a_provider_sigkilled_while_running_is_replaced_and_clears_its_orp
                 assert held == ()
                 assert database.list_hosted_deployments() == ()
             await user.root.invoke(root, "/dms/node/deployment/shutdown", {"id": deployment})
-            while (await _status(user, root, deployment))["phase"] != "completed":
+            while (await status_of(user, root, deployment))["phase"] != "completed":
                 await trio.sleep(0.2)
             assert survivor.provider is not None
             assert survivor.provider.book.reservations() == ()

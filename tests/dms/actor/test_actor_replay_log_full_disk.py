@@ -1,0 +1,90 @@
+"""The replay log on a disk that fills up: an id whose line cannot be written whole is
+not remembered, the torn part is cut off (so the next line is not joined to it and read
+back as junk), and admission refuses that request `StateUnavailable` rather than run
+it unrecorded: a restart could otherwise run it twice. Replies are taken all the same
+(after a restart no request waits for a replayed one). The write is made to fail by
+hand: half a line written, then ENOSPC."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dms.actor import REPLY, Accept, Admission, Refuse, ReplyIn, _replay, encode_message
+from dms.actor._replay import ReplayLog, ReplayNotKept
+from ucan import CID, TrustContext, invoke
+
+from .test_actor_admission import CALLER, NOW, OWNER, direct_grant, request
+
+
+class FillingDisk:
+    """`os.write` that writes half of the first line it is given, then ENOSPC, until
+    `free` is called."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.full = False
+        self._write = os.write
+        monkeypatch.setattr(_replay.os, "write", self)
+
+    def fill(self) -> None:
+        self.full, self._torn = True, False
+
+    def free(self) -> None:
+        self.full = False
+
+    def __call__(self, fd: int, data: Any) -> int:
+        if not self.full:
+            return self._write(fd, data)
+        if not self._torn:
+            self._torn = True
+            return self._write(fd, bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _cid(n: int) -> CID:
+    return CID.for_bytes(b"message %d" % n)
+
+
+def test_an_id_the_full_disk_cannot_hold_is_not_remembered_and_leaves_no_torn_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "replays"
+    disk = FillingDisk(monkeypatch)
+    log = ReplayLog(path, now=1000.0)
+    log.remember(_cid(0), 2000.0, 1000.0)
+    disk.fill()
+    with pytest.raises(ReplayNotKept) as refused:
+        log.remember(_cid(1), 2000.0, 1000.0)
+    assert f"{path}: No space left on device" in str(refused.value)
+    assert refused.value.name == "StateUnavailable"
+    assert not log.seen(_cid(1))
+    assert len(path.read_bytes().splitlines()) == 1  # the half line is gone
+    disk.free()
+    log.remember(_cid(2), 2000.0, 1000.0)
+    log.close()
+    again = ReplayLog(path, now=1500.0)
+    assert again.seen(_cid(0)) and again.seen(_cid(2)) and not again.seen(_cid(1))
+    again.close()
+
+
+def test_admission_refuses_a_request_it_cannot_record_and_takes_replies(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    disk = FillingDisk(monkeypatch)
+    log = ReplayLog(tmp_path / "replays", now=NOW)
+    admission = Admission(TrustContext(OWNER.did), lambda did: did == OWNER.did, replays=log)
+    disk.fill()
+    verdict = admission.admit(request(direct_grant()), now=NOW)
+    assert isinstance(verdict, Refuse)
+    assert verdict.error.name == "StateUnavailable"
+    assert admission.metrics["refused.StateUnavailable"] == 1
+    assert "accepted" not in admission.metrics
+    reply = invoke(CALLER, CALLER.did, REPLY, {"ran": direct_grant()[0].cid, "out": {"ok": 1}},
+                   audience=OWNER.did, expiration=NOW + 30)
+    assert isinstance(admission.admit(encode_message(reply), now=NOW), ReplyIn)
+    disk.free()
+    frame = request(direct_grant(), args={"again": True})
+    assert isinstance(admission.admit(frame, now=NOW), Accept)
+    log.close()
