@@ -14,12 +14,12 @@ naming the address (or the handshake's own `NetError`).
 from __future__ import annotations
 
 import socket
-from urllib.parse import urlsplit
 
 import nacl.signing
 import trio
 
-from dms.net._errors import BadAddress, ConnectFailed
+from dms.net._address import NodeAddress, parse_node_address
+from dms.net._errors import ConnectFailed
 from dms.net._link import (
     DEFAULT_LINK_SETTINGS,
     CarrierClosed,
@@ -33,26 +33,6 @@ from dms.net._websocket import source_of
 
 _RECEIVE_CHUNK = 64 * 1024
 _HEADER = 4
-
-
-def parse_tcp_address(address: str) -> tuple[str, int]:
-    """(host, port) of a ``tcp://host:port`` address; `BadAddress` names what is wrong."""
-    try:
-        parts = urlsplit(address)
-        port = parts.port
-    except ValueError as exc:
-        raise BadAddress(address, str(exc)) from None
-    if parts.scheme != "tcp":
-        raise BadAddress(address, "a TCP address starts with 'tcp://'")
-    if not parts.hostname or port is None:
-        raise BadAddress(address, "a TCP address needs a host and a port")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise BadAddress(address, "a node's address is tcp://HOST:PORT, with no path or query")
-    return parts.hostname, port
-
-
-def format_tcp_address(host: str, port: int) -> str:
-    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
 
 class TcpCarrier:
@@ -108,9 +88,13 @@ class TcpTransport(SecureTransport):
     """The `Transport` over plain TCP with length-prefixed frames."""
 
     def __init__(
-        self, key: nacl.signing.SigningKey, settings: LinkSettings = DEFAULT_LINK_SETTINGS
+        self,
+        key: nacl.signing.SigningKey,
+        settings: LinkSettings = DEFAULT_LINK_SETTINGS,
+        *,
+        sharing: SecureTransport | None = None,
     ) -> None:
-        super().__init__(key, settings)
+        super().__init__(key, settings, sharing=sharing)
 
     async def listen(
         self,
@@ -119,19 +103,20 @@ class TcpTransport(SecureTransport):
         *,
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        host, port = parse_tcp_address(address)
+        parsed = parse_node_address(address, scheme="tcp", listening=True)
         await self._serve_tcp(
-            address, host, port,
+            address, parsed.host, parsed.port,
             lambda stream: TcpCarrier(stream, source_of(stream.socket.getpeername()[0])),
-            lambda bound_port: format_tcp_address(host, bound_port),
+            lambda bound_port: str(NodeAddress("tcp", parsed.host, bound_port)),
             handle_link, task_status,
         )
 
     def check_address(self, address: str) -> None:
-        parse_tcp_address(address)
+        parse_node_address(address, scheme="tcp")
 
     async def connect(self, address: str, expect_peer: str | None = None) -> Link:
-        host, port = parse_tcp_address(address)
+        parsed = parse_node_address(address, scheme="tcp")
+        host, port = parsed.host, parsed.port
         timeout = self._endpoint.settings.handshake_timeout
         try:
             with trio.move_on_after(timeout) as scope:

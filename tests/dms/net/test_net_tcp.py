@@ -11,8 +11,9 @@ import trio.socket
 import trio.testing
 
 from dms.net import BadAddress, ConnectFailed, HandshakeFailed, Link, ListenFailed
+from dms.net._address import parse_node_address
 from dms.net._link import MAX_HANDSHAKE_MESSAGE
-from dms.net._tcp import TcpTransport, parse_tcp_address
+from dms.net._tcp import TcpTransport
 
 
 async def _echo(link: Link) -> None:
@@ -36,7 +37,7 @@ async def test_oversize_length_is_refused_before_the_body() -> None:
     server = TcpTransport(nacl.signing.SigningKey.generate())
     async with trio.open_nursery() as nursery:
         address = await nursery.start(server.listen, "tcp://127.0.0.1:0", _echo)
-        _, port = parse_tcp_address(address)
+        port = parse_node_address(address).port
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         await stream.send_all((MAX_HANDSHAKE_MESSAGE + 1).to_bytes(4, "big"))
         with trio.fail_after(5):

@@ -9,8 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from dms.net import MAX_FRAME, BadAddress, ConnectFailed, Link, WebsocketTransport
-from dms.net._websocket import parse_ws_address
+from dms.net import MAX_FRAME, ConnectFailed, Link, WebsocketTransport
+from dms.net._address import parse_node_address
 
 UNRESOLVABLE = "no-such-host.invalid"  # answered by the `unresolvable` fixture (conftest)
 
@@ -18,15 +18,6 @@ UNRESOLVABLE = "no-such-host.invalid"  # answered by the `unresolvable` fixture 
 async def echo(link: Link) -> None:
     while True:
         await link.send(await link.receive())
-
-
-@pytest.mark.parametrize(
-    ("address", "problem"),
-    [("http://127.0.0.1:1", "starts with 'ws://'"), ("ws://127.0.0.1", "needs a host and a port")],
-)
-def test_bad_addresses_name_the_problem(address, problem):
-    with pytest.raises(BadAddress, match=problem):
-        parse_ws_address(address)
 
 
 async def test_connect_to_a_closed_port_fails_naming_the_address():
@@ -80,7 +71,8 @@ async def test_a_newcomer_evicts_the_oldest_half_open_handshake_and_big_messages
     with trio.fail_after(10):
         async with server, client, trio.open_nursery() as nursery:
             address = await nursery.start(server.listen, "ws://127.0.0.1:0", echo)
-            host, port = parse_ws_address(address)
+            parsed = parse_node_address(address)
+            host, port = parsed.host, parsed.port
             # one silent connection holds the only handshake slot...
             async with trio_websocket.open_websocket(host, port, "/", use_ssl=False) as silent:
                 await trio.testing.wait_all_tasks_blocked()
@@ -113,7 +105,8 @@ async def test_a_half_open_socket_holds_a_slot_for_the_accept_timeout_only():
     with trio.fail_after(10):
         async with server, trio.open_nursery() as nursery:
             address = await nursery.start(server.listen, "ws://127.0.0.1:0", ignore)
-            host, port = parse_ws_address(address)
+            parsed = parse_node_address(address)
+            host, port = parsed.host, parsed.port
             started = trio.current_time()
             async with trio_websocket.open_websocket(host, port, "/", use_ssl=False) as silent:
                 with pytest.raises(trio_websocket.ConnectionClosed):
