@@ -6,7 +6,7 @@ that network with no flags. Flags override any field of it (`--node`, `--as`,
 `--keystore`, `--proof`). It names the node's DID as well as its address: a different
 node answering at that address is refused, not trusted.
 
-    {"node": "ws://127.0.0.1:40123", "node_did": "did:key:z...", "keystore": ".../keys",
+    {"node": "tcp://127.0.0.1:40123", "node_did": "did:key:z...", "keystore": ".../keys",
      "key": "user", "proofs": [".../grants/user.ucan"], "names": {"did:key:z...": "provider1"},
      "written_by": "dms dev (pid 4242)"}
 """

@@ -1,9 +1,9 @@
 """`dms node`: run a node from the shell, and ping one.
 
-    dms node run --listen ws://0.0.0.0:7000 --keystore ~/.config/ucan/keys --state-dir ./state
+    dms node run --listen tcp://0.0.0.0:7000 --keystore ~/.config/ucan/keys --state-dir ./state
     dms node run --provide cpu=2,ram=4Gi,disk=20Gi --anchor did:key:z...   # also a provider
     dms node run --data-dir ~/node --location EU/DE/Berlin   # as `dms init` made it
-    dms node ping ws://127.0.0.1:7000 --as me --proof grant.ucan
+    dms node ping tcp://127.0.0.1:7000 --as me --proof grant.ucan
 
 With `--data-dir D` the settings come from `D/config.yaml` (`dms.node._config`; a flag
 given overrides its setting), the keystore is `D/keys` and the state directory
@@ -229,10 +229,11 @@ def _location(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="A data directory made by `dms init`: its config.yaml gives the settings "
                    "below (a flag overrides its setting), its keys/ the keystore, its state/ "
                    "the state directory.")
-@click.option("--listen", default="ws://127.0.0.1:0", show_default=True, callback=check_node_address,
-              help="Address to listen on (port 0 picks a free one).")
+@click.option("--listen", default="tcp://127.0.0.1:0", show_default=True, callback=check_node_address,
+              help="Address to listen on: tcp://HOST:PORT, or ws://HOST:PORT for proxies "
+                   "and browsers (port 0 picks a free one).")
 @click.option("--bootstrap", multiple=True, metavar="ADDRESS", callback=check_node_address,
-              help="Peers to dial (repeat).")
+              help="Peers to dial, tcp:// or ws:// (repeat).")
 @click.option("--anchor", multiple=True, metavar="DID", callback=_did_keys,
               help="A root of authority to accept besides the node's own DID and the anchors "
                    "kept in the state directory (repeat).")

@@ -34,7 +34,7 @@ from dms.workload import ExecutorKind
 
 CONFIG_FILE = "config.yaml"
 MAX_CONFIG_BYTES = 1 << 20
-DEFAULT_LISTEN = "ws://127.0.0.1:7000"
+DEFAULT_LISTEN = "tcp://127.0.0.1:7000"
 NODE_KEY = "node"
 USER_KEY = "user"
 LOCATION_FIELDS = ("continent", "country", "city")

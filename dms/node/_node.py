@@ -349,7 +349,8 @@ async def open_node(
     `listen` is `tcp://HOST:PORT` or `ws://HOST:PORT` (port 0 picks one; see
     `node.address`) or, with `network`, a `memory://NAME` address on that in-memory
     network. `bootstrap` lists addresses to dial, each over the carrier its scheme names
-    (`dms.net.NodeTransport`), so a tcp:// node and a ws:// node reach each other. `anchors` are the DIDs whose authority this node accepts.
+    (`dms.net.NodeTransport`), so a tcp:// node and a ws:// node reach each other.
+    `anchors` are the DIDs whose authority this node accepts.
     With `state_dir`, held grants and known revocations persist across restarts,
     deployments are recorded in its SQLite database, and the anchors kept there
     (`dms.node._anchors`, `dms cap anchor`) are accepted too; what `dms cap` writes
