@@ -28,7 +28,7 @@ from dms.net._link import (
     LinkSettings,
     OversizeMessage,
 )
-from dms.net._transport import SecureTransport
+from dms.net._transport import SecureTransport, describe_os_error
 from dms.net._websocket import source_of
 
 _RECEIVE_CHUNK = 64 * 1024
@@ -122,7 +122,7 @@ class TcpTransport(SecureTransport):
             with trio.move_on_after(timeout) as scope:
                 stream = await trio.open_tcp_stream(host, port)
         except OSError as exc:
-            raise ConnectFailed(address, exc.strerror or str(exc) or type(exc).__name__) from None
+            raise ConnectFailed(address, describe_os_error(exc)) from None
         if scope.cancelled_caught:
             raise ConnectFailed(address, f"no TCP connection within {timeout:g} s")
         try:

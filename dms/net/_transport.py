@@ -67,6 +67,15 @@ class Transport(Protocol):
     ) -> bool | None: ...
 
 
+def describe_os_error(exc: OSError) -> str:
+    """One line for a user: why a TCP connection could not be opened. trio's
+    "all attempts to connect failed" carries each attempt's reason in its cause."""
+    if isinstance(exc.__cause__, ExceptionGroup):
+        reasons = {getattr(e, "strerror", None) or str(e) for e in exc.__cause__.exceptions}
+        return ", ".join(sorted(reasons))
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 class SecureTransport:
     """What every transport shares whatever its carrier: this node's `SecureEndpoint`
     (identity, metrics, announced address) and the `async with` part, a nursery owning

@@ -46,7 +46,7 @@ from dms.net._link import (
     LinkSettings,
     OversizeMessage,
 )
-from dms.net._transport import SecureTransport
+from dms.net._transport import SecureTransport, describe_os_error
 from dms.net._websocket_server import WebsocketServerCarrier
 
 _RECEIVE_CHUNK = 64 * 1024
@@ -243,10 +243,6 @@ def _describe(exc: BaseException) -> str:
         )
     if isinstance(exc, (h11.ProtocolError, wsproto.utilities.ProtocolError)):
         return f"it does not speak websocket ({type(exc).__name__}: {exc})"
-    if isinstance(exc, OSError) and isinstance(exc.__cause__, ExceptionGroup):
-        # trio's "all attempts to connect failed": the attempts say why
-        reasons = {getattr(e, "strerror", None) or str(e) for e in exc.__cause__.exceptions}
-        return ", ".join(sorted(reasons))
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
     return str(exc) or type(exc).__name__
