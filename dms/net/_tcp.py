@@ -5,7 +5,10 @@ own handshake authenticates both sides and encrypts every frame; the carrier onl
 delimits messages. A length above the reader's limit is refused from the header, before
 any of the body is read (`OversizeMessage`), so before the handshake a stranger can make
 the listener buffer no more than the handshake's size. Reads take whole 64 KiB chunks and
-every complete message in a chunk is parsed from it; a write is one `send_all` per frame.
+every complete message in a chunk is parsed from it, with one checkpoint per message.
+Writes go through a send buffer
+(`BufferedCarrier`): frames waiting together leave in one `send_all`, and a link writes a
+frame on a quiet connection straight to the socket from the sending task.
 
 A dial is one boundary: whatever the address does, `connect` raises `ConnectFailed`
 naming the address (or the handshake's own `NetError`).
@@ -13,6 +16,7 @@ naming the address (or the handshake's own `NetError`).
 
 from __future__ import annotations
 
+import os
 import socket
 
 import nacl.signing
@@ -38,26 +42,62 @@ _HEADER = 4
 class TcpCarrier:
     """One TCP connection as a carrier of length-prefixed messages.
 
-    One task receives and any task sends (a lock keeps each frame's bytes together).
+    A `BufferedCarrier`: one task receives and any task sends. Sent messages go through
+    one buffer, framed whole, so bytes of two messages never interleave; one task at a
+    time flushes it.
     """
 
     def __init__(self, stream: trio.SocketStream, source: str) -> None:
         self.source = source
         self._stream = stream
+        self._fd = stream.socket.fileno()
         self._buffer = bytearray()
+        self._unsent = bytearray()
         self._send_lock = trio.Lock()
         self._closed = False
         stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     async def send_message(self, data: bytes) -> None:
+        self.queue(data)
+        await self.flush()
+
+    def queue(self, data: bytes) -> None:
+        if self._closed:
+            raise CarrierClosed
+        self._unsent += len(data).to_bytes(_HEADER, "big")
+        self._unsent += data
+
+    def write_nowait(self) -> bool:
+        if self._closed:
+            raise CarrierClosed
+        if self._send_lock.locked():  # a flush is under way and takes these bytes too
+            return False
+        try:
+            sent = os.write(self._fd, self._unsent)  # the socket is non-blocking
+        except BlockingIOError:
+            return False
+        except OSError:  # reset, broken pipe: the connection is gone
+            raise CarrierClosed from None
+        del self._unsent[:sent]
+        return not self._unsent
+
+    async def flush(self) -> None:
         async with self._send_lock:
-            try:
-                await self._stream.send_all(len(data).to_bytes(_HEADER, "big") + data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise CarrierClosed from None
+            while self._unsent:
+                chunk = bytes(self._unsent)
+                self._unsent.clear()  # what is queued while this is sent goes next
+                try:
+                    await self._stream.send_all(chunk)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    raise CarrierClosed from None
 
     async def receive_message(self, limit: int) -> bytes:
-        # Cancel-safe: bytes read stay in `_buffer` until a whole message is there.
+        """Cancel-safe: bytes read stay in `_buffer` until a whole message is there.
+
+        One checkpoint per message, not two: waiting for the socket is one, and only a
+        message that was already there (a peer sending without pause) takes an extra
+        one, so that it cannot keep this task from yielding."""
+        waited = False
         while True:
             if len(self._buffer) >= _HEADER:
                 size = int.from_bytes(self._buffer[:_HEADER], "big")
@@ -66,14 +106,23 @@ class TcpCarrier:
                     raise OversizeMessage(size, limit)
                 end = _HEADER + size
                 if len(self._buffer) >= end:
+                    if not waited:
+                        await trio.lowlevel.checkpoint()
                     message = bytes(self._buffer[_HEADER:end])
                     del self._buffer[:end]
                     return message
             if self._closed:
                 raise CarrierClosed
             try:
-                data = await self._stream.receive_some(_RECEIVE_CHUNK)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = os.read(self._fd, _RECEIVE_CHUNK)  # the socket is non-blocking
+            except BlockingIOError:
+                try:
+                    await trio.lowlevel.wait_readable(self._stream.socket)
+                except (trio.ClosedResourceError, OSError):
+                    raise CarrierClosed from None
+                waited = True
+                continue
+            except OSError:  # reset: the connection is gone
                 raise CarrierClosed from None
             if not data:
                 raise CarrierClosed
