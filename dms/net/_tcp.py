@@ -16,7 +16,6 @@ naming the address (or the handshake's own `NetError`).
 
 from __future__ import annotations
 
-import os
 import socket
 
 import nacl.signing
@@ -32,6 +31,7 @@ from dms.net._link import (
     LinkSettings,
     OversizeMessage,
 )
+from dms.net._socket_io import SendBuffer, read_some
 from dms.net._transport import SecureTransport, describe_os_error
 from dms.net._websocket import source_of
 
@@ -50,10 +50,8 @@ class TcpCarrier:
     def __init__(self, stream: trio.SocketStream, source: str) -> None:
         self.source = source
         self._stream = stream
-        self._fd = stream.socket.fileno()
         self._buffer = bytearray()
-        self._unsent = bytearray()
-        self._send_lock = trio.Lock()
+        self._outgoing = SendBuffer(stream)
         self._closed = False
         stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -64,32 +62,15 @@ class TcpCarrier:
     def queue(self, data: bytes) -> None:
         if self._closed:
             raise CarrierClosed
-        self._unsent += len(data).to_bytes(_HEADER, "big")
-        self._unsent += data
+        self._outgoing.add(len(data).to_bytes(_HEADER, "big") + data)
 
     def write_nowait(self) -> bool:
         if self._closed:
             raise CarrierClosed
-        if self._send_lock.locked():  # a flush is under way and takes these bytes too
-            return False
-        try:
-            sent = os.write(self._fd, self._unsent)  # the socket is non-blocking
-        except BlockingIOError:
-            return False
-        except OSError:  # reset, broken pipe: the connection is gone
-            raise CarrierClosed from None
-        del self._unsent[:sent]
-        return not self._unsent
+        return self._outgoing.write_nowait()
 
     async def flush(self) -> None:
-        async with self._send_lock:
-            while self._unsent:
-                chunk = bytes(self._unsent)
-                self._unsent.clear()  # what is queued while this is sent goes next
-                try:
-                    await self._stream.send_all(chunk)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    raise CarrierClosed from None
+        await self._outgoing.flush()
 
     async def receive_message(self, limit: int) -> bytes:
         """Cancel-safe: bytes read stay in `_buffer` until a whole message is there.
@@ -113,17 +94,8 @@ class TcpCarrier:
                     return message
             if self._closed:
                 raise CarrierClosed
-            try:
-                data = os.read(self._fd, _RECEIVE_CHUNK)  # the socket is non-blocking
-            except BlockingIOError:
-                try:
-                    await trio.lowlevel.wait_readable(self._stream.socket)
-                except (trio.ClosedResourceError, OSError):
-                    raise CarrierClosed from None
-                waited = True
-                continue
-            except OSError:  # reset: the connection is gone
-                raise CarrierClosed from None
+            data, waited_now = await read_some(self._stream, _RECEIVE_CHUNK)
+            waited = waited or waited_now
             if not data:
                 raise CarrierClosed
             self._buffer += data

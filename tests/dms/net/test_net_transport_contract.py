@@ -230,3 +230,23 @@ async def test_the_tcp_listener_accepts_a_good_dial_while_50_hostile_dials_run()
             nursery.cancel_scope.cancel()
     assert server.metrics["link.handshakes_ok"] == 2
     assert server.metrics["link.handshakes_failed"] == 50  # every stranger, dropped
+
+
+async def test_the_listening_side_writes_a_frame_on_a_quiet_link_from_the_sending_task(
+        scheme: str) -> None:
+    server = transport(scheme)
+    direct: list[int] = []
+
+    async def greet(link: Link) -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        link.send_nowait(b"hello")  # no checkpoint after it: the writer task never runs
+        direct.append(server.metrics["link.frames_direct"])
+        await trio.sleep_forever()
+
+    with trio.fail_after(10):
+        async with transport(scheme) as client, trio.open_nursery() as nursery:
+            address = await nursery.start(server.listen, f"{scheme}://127.0.0.1:0", greet)
+            link = await client.connect(address, expect_peer=server.peer_id)
+            assert await link.receive() == b"hello"
+            nursery.cancel_scope.cancel()
+    assert direct == [1]
