@@ -1,7 +1,9 @@
 """Messaging speed, as ratios against baselines measured in the same run.
 
-1. Authenticated request/reply round trips/s over the secure websocket link (full
-   admission pipeline, warm chain cache) vs raw trio-websocket echo of the same payload.
+1. Authenticated request/reply round trips/s over tcp:// and over ws:// (full admission
+   pipeline, warm chain cache), each against its ceiling, 1 / (raw carrier echo + 2 sign
+   + 2 verify + 4 secretbox), every term measured in the same run in alternating rounds
+   (median of per-round ratios; see `link_ceiling.py`).
 2. One-way authenticated messages/s between two OS processes vs raw pynacl verify/s.
 3. Broadcast fan-out to 10 in-process nodes (memory transport): publications/s and
    deliveries/s.
@@ -10,7 +12,8 @@
    holding 200 (a node's `find_chain` looks through every one it holds).
 5. Where a message's time goes (cProfile of the receive path).
 
-Run: python bench/messaging_bench.py   (about a minute)
+Run: python bench/messaging_bench.py           (about two minutes)
+     python bench/messaging_bench.py ceiling   (1. only)
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 
 import nacl.signing
 import trio
-from baselines import raw_websocket_echo
+from link_ceiling import measure, report
 
 from dms.actor import AdmissionPolicy, RateLimit
 from dms.net import MemoryNetwork
@@ -34,26 +37,8 @@ from dms.node import open_node
 from ucan import SigningKey
 
 PAYLOAD = os.urandom(128).hex()  # 256 characters
-ROUND_TRIPS = 2000
 UNLIMITED = AdmissionPolicy(rate_limit=RateLimit(rate=1e9, burst=1e9),
                             link_budget=RateLimit(rate=1e9, burst=1e9))
-
-
-async def authenticated_round_trips(count: int) -> float:
-    async with open_node(listen="ws://127.0.0.1:0", policy=UNLIMITED) as server:
-        @server.root.behavior("/bench/echo")
-        async def echo(message):  # type: ignore[no-untyped-def]
-            return message.args
-
-        async with open_node(bootstrap=[server.address]) as client:
-            client.add_proofs(server.grant(client.did, "/bench"))
-            await client.mesh.wait_connected()
-            for _ in range(50):  # warm up caches and the link
-                await client.root.invoke(server.root.handle, "/bench/echo", {"p": PAYLOAD})
-            start = time.perf_counter()
-            for _ in range(count):
-                await client.root.invoke(server.root.handle, "/bench/echo", {"p": PAYLOAD})
-            return count / (time.perf_counter() - start)
 
 
 def raw_verify_rate(count: int = 20000) -> float:
@@ -74,7 +59,7 @@ async def chain_memory_round_trips(held: int) -> tuple[float, float, float]:
     """(round trips/s with the chain memory off, on, median per-round on/off ratio)."""
     from ucan import delegate
 
-    async with open_node(listen="ws://127.0.0.1:0", policy=UNLIMITED) as server:
+    async with open_node(listen="tcp://127.0.0.1:0", policy=UNLIMITED) as server:
         @server.root.behavior("/bench/echo")
         async def echo(message):  # type: ignore[no-untyped-def]
             return message.args
@@ -117,7 +102,7 @@ def _receiver(conn) -> None:  # type: ignore[no-untyped-def]
 
     async def main() -> None:
         key = SigningKey.generate()
-        async with open_node(key, listen="ws://127.0.0.1:0", policy=UNLIMITED) as node:
+        async with open_node(key, listen="tcp://127.0.0.1:0", policy=UNLIMITED) as node:
             times: list[float] = []
 
             @node.root.behavior("/bench/note")
@@ -240,13 +225,12 @@ def profile_receive_path(count: int = 3000) -> str:
 
 
 def main() -> int:
-    verify = raw_verify_rate()
-    echo = trio.run(raw_websocket_echo, PAYLOAD, ROUND_TRIPS)
-    rtt = trio.run(authenticated_round_trips, ROUND_TRIPS)
-    print(f"raw pynacl verify                 {verify:10,.0f} /s   (baseline)")
-    print(f"raw trio-websocket echo (256 B)   {echo:10,.0f} round trips/s (baseline)")
-    print(f"authenticated request/reply       {rtt:10,.0f} round trips/s = {rtt / echo:.2f}x raw echo")
+    print(report(trio.run(measure)))
     sys.stdout.flush()
+    if sys.argv[1:] == ["ceiling"]:
+        return 0
+    verify = raw_verify_rate()
+    print(f"raw pynacl verify                 {verify:10,.0f} /s   (baseline)")
     count, one_way, metrics = one_way_between_processes()
     dropped = {k: v for k, v in metrics.items() if "dropped" in k}
     print(f"one-way, two processes            {one_way:10,.0f} msgs/s = {one_way / verify:.2f}x raw verify"

@@ -2,7 +2,7 @@
 
 The runtime users script against::
 
-    async with dms.open_node(listen="ws://127.0.0.1:0") as node:
+    async with dms.open_node(listen="tcp://127.0.0.1:0") as node:
         @node.root.behavior("/demo/echo")
         async def echo(message):
             return message.args

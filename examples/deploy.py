@@ -1,7 +1,7 @@
 """Deploy an ensemble across two providers, watch it, shut it down: the flow in one page.
 
 An organisation (a key every node anchors) runs a small market over loopback
-websockets: an orchestrator node, two provider nodes and the user's own node. The
+TCP links: an orchestrator node, two provider nodes and the user's own node. The
 organisation grants the orchestrator and the providers `/dms/deployment` (to ask for
 bids, and to bid) and the user `/dms/node/deployment` (to deploy on a node). The user
 deploys two process allocations on two nodes of the ensemble, `db` (a service) and
@@ -121,14 +121,14 @@ async def deploy() -> int:
     with tempfile.TemporaryDirectory(prefix="dms-deploy-example-") as work:
         async with contextlib.AsyncExitStack() as stack:
             orchestrator = await stack.enter_async_context(open_node(
-                listen="ws://127.0.0.1:0", anchors=[org.did], deployments=SETTINGS))
+                listen="tcp://127.0.0.1:0", anchors=[org.did], deployments=SETTINGS))
             assert orchestrator.address is not None
             providers = []
             for n in range(2):
                 config = ProviderConfig(Path(work) / f"provider{n}", (ExecutorKind.PROCESS,),
                                         capacity=PROVIDER)
                 providers.append(await stack.enter_async_context(open_node(
-                    listen="ws://127.0.0.1:0", bootstrap=[orchestrator.address],
+                    listen="tcp://127.0.0.1:0", bootstrap=[orchestrator.address],
                     anchors=[org.did], provider=config)))
             user = await stack.enter_async_context(open_node(
                 bootstrap=[orchestrator.address], anchors=[org.did]))

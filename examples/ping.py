@@ -1,4 +1,4 @@
-"""Ping between two nodes over real websockets: refused without a grant, answered with one.
+"""Ping between two nodes over real TCP links: refused without a grant, answered with one.
 
     python examples/ping.py                      # both nodes in this process
     python examples/ping.py key client.key       # the three steps of examples/two_processes.md
@@ -55,11 +55,11 @@ async def server_handle(client: Node) -> Handle:
 
 async def both_in_one_process() -> int:
     with trio.fail_after(30):
-        async with open_node(listen="ws://127.0.0.1:0") as server:
+        async with open_node(listen="tcp://127.0.0.1:0") as server:
             serve_ping(server)
             assert server.address is not None
             print(f"server {server.did} at {server.address}")
-            async with open_node(listen="ws://127.0.0.1:0", bootstrap=[server.address]) as client:
+            async with open_node(listen="tcp://127.0.0.1:0", bootstrap=[server.address]) as client:
                 print(f"client {client.did}")
                 handle = await server_handle(client)
                 without = await ping_once(client, handle, 1)
@@ -86,7 +86,7 @@ def make_key(path: Path) -> int:
 
 
 async def serve(grant_to: str | None, grant_file: Path | None, port: int) -> int:
-    async with open_node(listen=f"ws://127.0.0.1:{port}") as server:
+    async with open_node(listen=f"tcp://127.0.0.1:{port}") as server:
         serve_ping(server)
         if grant_to and grant_file:
             grant = server.grant(grant_to, "/demo", lifetime=3600)

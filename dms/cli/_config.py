@@ -6,7 +6,7 @@ that network with no flags. Flags override any field of it (`--node`, `--as`,
 `--keystore`, `--proof`). It names the node's DID as well as its address: a different
 node answering at that address is refused, not trusted.
 
-    {"node": "ws://127.0.0.1:40123", "node_did": "did:key:z...", "keystore": ".../keys",
+    {"node": "tcp://127.0.0.1:40123", "node_did": "did:key:z...", "keystore": ".../keys",
      "key": "user", "proofs": [".../grants/user.ucan"], "names": {"did:key:z...": "provider1"},
      "written_by": "dms dev (pid 4242)"}
 """
@@ -22,6 +22,8 @@ import attrs
 import cattrs
 
 from dms._small_file import UnreadableFile, read_small_file
+from dms.net import NetError
+from dms.net._address import parse_node_address
 
 DATA_DIR_ENV = "DMS_DATA_DIR"
 DEFAULT_DATA_DIR = "~/.local/share/dms"
@@ -35,7 +37,7 @@ class InvalidClientConfig(ValueError):
 
 @attrs.frozen
 class ClientConfig:
-    node: str  # the node's websocket address
+    node: str  # the node's address, tcp:// or ws:// (`dms.net._address`)
     node_did: str  # whom we expect to answer there
     keystore: str  # the user's keystore directory
     key: str  # the user's key name in it
@@ -84,10 +86,15 @@ def read_client_config(path: Path) -> ClientConfig | None:
     if not isinstance(raw, dict):
         raise InvalidClientConfig(f"{path}: expected a JSON object, got {type(raw).__name__}")
     try:
-        return _converter.structure(raw, ClientConfig)
+        config = _converter.structure(raw, ClientConfig)
     except (cattrs.BaseValidationError, cattrs.ForbiddenExtraKeysError, TypeError,
             ValueError) as exc:
         raise InvalidClientConfig(f"{path}: {'; '.join(_problems(exc))}") from None
+    try:
+        parse_node_address(config.node)
+    except NetError as exc:
+        raise InvalidClientConfig(f"{path}: $.node: {exc}") from None
+    return config
 
 
 def _problems(exc: BaseException) -> list[str]:

@@ -1,6 +1,6 @@
 """`dms init`: make a node's data directory, or say what is already in it.
 
-    dms init [--data-dir D] [--listen ws://HOST:PORT] [--bootstrap ADDR ...]
+    dms init [--data-dir D] [--listen tcp://HOST:PORT] [--bootstrap ADDR ...]
              [--provide OFFER] [--ports PORTS] [--location C/C/C] [--json]
 
 Makes the directories, a commented `config.yaml` with the defaults (or the settings
@@ -31,7 +31,7 @@ KEYS = "the node's keys"
 @click.command("init")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="The node's data directory (default $DMS_DATA_DIR or ~/.local/share/dms).")
-@click.option("--listen", metavar="ADDR", help="The config's listen address, ws://HOST:PORT.")
+@click.option("--listen", metavar="ADDR", help="The config's listen address, tcp://HOST:PORT or ws://HOST:PORT.")
 @click.option("--bootstrap", multiple=True, metavar="ADDR", help="A peer to dial (repeat).")
 @click.option("--provide", metavar="OFFER",
               help="Be a provider offering this: cpu=2,ram=4Gi,disk=20Gi (or `all`).")

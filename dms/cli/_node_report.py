@@ -5,7 +5,7 @@ caller needs a grant of them, or of `/dms/node`, from the node or one of its anc
 
     dms node status --data-dir ~/node       # your own node, as `dms init` made it
     dms peers --json                        # the node the client config names
-    dms resources --node ws://10.1.2.3:7000 --as me --proof grant.ucan
+    dms resources --node tcp://10.1.2.3:7000 --as me --proof grant.ucan
 
 Exit 0 answered, 1 refused (the missing grant is named), 2 a usage mistake or an
 unreachable node. What comes from the node is printed escaped: a node's answer cannot

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import click
 
-from dms.net._websocket import parse_ws_address
-from dms.node._command import check_ws_address, load_key_or_exit, read_grants
+from dms.net._address import NodeAddress, parse_node_address
+from dms.node._command import check_node_address, load_key_or_exit, read_grants
 from dms.node._config import NODE_KEY, USER_KEY, DataLayout, InvalidNodeConfig, read_node_config
 from ucan.keystore import Keystore, KeystoreError, keystore_directory, open_key
 
@@ -45,8 +45,9 @@ def client_options(command: F) -> F:
     """The options every command that talks to a node takes, gathered into `target`
     (a function that resolves them: it may ask for a passphrase)."""
 
-    @click.option("--node", metavar="ADDR", callback=check_ws_address,
-                  help="The node's address, ws://HOST:PORT (default: the client config's).")
+    @click.option("--node", metavar="ADDR", callback=check_node_address,
+                  help="The node's address, tcp://HOST:PORT or ws://HOST:PORT[/PATH] "
+                       "(default: the client config's).")
     @click.option("--as", "as_name", metavar="NAME",
                   help="Your key in the keystore (default: the client config's).")
     @click.option("--keystore", type=click.Path(file_okay=False),
@@ -78,7 +79,7 @@ def resolve_target(data_dir: str | None, node: str | None, as_name: str | None,
         config = _own_node(path.parent)
     if node is None and config is None:
         raise Mistake(f"no node to talk to: there is no client config at {path} (start "
-                      f"`dms dev`, make a node with `dms init`, or pass --node ws://HOST:PORT "
+                      f"`dms dev`, make a node with `dms init`, or pass --node tcp://HOST:PORT "
                       f"--as NAME)")
     if as_name is None and config is None:
         raise Mistake("--as NAME: which of your keys to act as (no client config names one)")
@@ -108,17 +109,16 @@ def _own_node(data_dir: Path) -> ClientConfig | None:
     keys = Keystore(layout.keystore)
     if settings is None or not keys.path_of(NODE_KEY).exists():
         return None
-    host, port = parse_ws_address(settings.listen)
-    if port == 0:
+    listen = parse_node_address(settings.listen)
+    if listen.port == 0:
         raise Mistake(f"the node of {data_dir} listens on port 0 (one picked when it starts): "
                       f"pass --node with the address it printed")
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(listen.host, listen.host)
     try:
         did = keys.did(NODE_KEY)
     except KeystoreError as exc:
         raise Mistake(str(exc)) from None
-    shown = f"[{host}]" if ":" in host else host
-    return ClientConfig(node=f"ws://{shown}:{port}", node_did=did,
+    return ClientConfig(node=str(NodeAddress(listen.scheme, host, listen.port)), node_did=did,
                         keystore=str(layout.keystore), key=USER_KEY,
                         proofs=(str(layout.user_grant),) if layout.user_grant.exists() else (),
                         names={did: "node"}, written_by=f"dms init ({layout.config})")

@@ -1,13 +1,15 @@
 """The network layer: secure links between nodes, and the mesh on top.
 
-A `Transport` (`MemoryTransport` for tests, `WebsocketTransport` for real) opens `Link`s:
-ordered, reliable, authenticated and encrypted connections to one peer, whose identity
-(a did:key) is proven in a handshake. A `Mesh` keeps links to peers and offers unicast,
+A `Transport` (`MemoryTransport` for tests; for real `NodeTransport`, which dials
+`tcp://` addresses with `TcpTransport` and `ws://` ones with `WebsocketTransport`, see
+`parse_node_address`) opens `Link`s: ordered, reliable, authenticated and encrypted
+connections to one peer, whose identity (a did:key) is proven in a handshake. A `Mesh` keeps links to peers and offers unicast,
 flooding pubsub with dedup and a hop limit, peer exchange and RTT measurement. The wire
 format is specified in spec/transport.md.
 """
 
 from dms.backoff import Backoff
+from dms.net._address import NodeAddress, parse_node_address
 from dms.net._errors import (
     BadAddress,
     ConnectFailed,
@@ -28,8 +30,10 @@ from dms.net._link import MAX_FRAME, Link, LinkHandler, LinkSettings
 from dms.net._memory import LinkConditions, MemoryNetwork, MemoryTransport
 from dms.net._mesh import MAX_PAYLOAD, Delivery, Mesh
 from dms.net._metrics import Metrics
+from dms.net._node_transport import NodeTransport
 from dms.net._peers import PeerInfo, PeerTable
 from dms.net._seen import SeenMessages
+from dms.net._tcp import TcpTransport
 from dms.net._transport import Transport
 from dms.net._websocket import WebsocketTransport
 
@@ -58,12 +62,16 @@ __all__ = [
     "MeshNotRunning",
     "Metrics",
     "NetError",
+    "NodeAddress",
+    "NodeTransport",
     "PeerInfo",
     "PeerMismatch",
     "PeerTable",
     "PeerUnreachable",
     "SeenMessages",
+    "TcpTransport",
     "Transport",
     "TransportNotOpen",
     "WebsocketTransport",
+    "parse_node_address",
 ]

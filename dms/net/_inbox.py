@@ -357,15 +357,19 @@ class Inbox(Generic[T]):
         raise trio.WouldBlock
 
     async def receive(self) -> T:
-        """The next item, waiting for one; `trio.EndOfChannel` once closed and drained."""
+        """The next item, waiting for one; `trio.EndOfChannel` once closed and drained.
+        One checkpoint: the wait for an item when there was none, else a yield."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        waited = False
         while True:
             try:
                 item = self.receive_nowait()
             except trio.WouldBlock:
                 await self._waiting.park()
+                waited = True
                 continue
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            if not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return item
 
     def _wake_released(self) -> None:

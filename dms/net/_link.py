@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 import nacl.signing
@@ -33,13 +33,14 @@ from dms.net._errors import (
 from dms.net._handshake import InitiatorHandshake, ResponderHandshake, SessionKeys
 from dms.net._handshake_slots import EvictionReason, HandshakeSlots
 from dms.net._metrics import Metrics
-from dms.net._outbox import Outbox
+from dms.net._outbox import Flush, Outbox
 from dms.net._session import FRAME_OVERHEAD, FrameRejected, SecureSession
 
 MAX_FRAME = 4 * 1024 * 1024
 """Largest payload one frame may carry (bytes); larger sends raise `FrameTooLarge`."""
 
 MAX_CARRIER_MESSAGE = MAX_FRAME + FRAME_OVERHEAD
+_COALESCE_BYTES = 256 * 1024  # frames sealed into one carrier write, about
 """Largest message a carrier must move: a maximal payload once sealed."""
 
 
@@ -84,6 +85,31 @@ class Carrier(Protocol):
 
     async def aclose(self) -> None:
         """Close both directions; idempotent."""
+        ...
+
+
+@runtime_checkable
+class BufferedCarrier(Carrier, Protocol):
+    """A carrier with a send buffer of its own (TCP): messages queued together go out in
+    one write, and a message can be handed to the socket without a task switch.
+
+    A `Link` over one writes a frame from `send_nowait` itself when nothing is queued
+    and its writer is idle (no wake-up of the writer, no checkpoint: the common case of
+    a request or a reply on a quiet link), and otherwise lets its writer seal every
+    frame waiting and flush them at once.
+    """
+
+    def queue(self, data: bytes) -> None:
+        """Add one message to the send buffer; `CarrierClosed` when closed."""
+        ...
+
+    def write_nowait(self) -> bool:
+        """Give the socket what of the buffer it takes without waiting; True when
+        nothing is left (else `flush` sends the rest). `CarrierClosed` when closed."""
+        ...
+
+    async def flush(self) -> None:
+        """Send the whole buffer; `CarrierClosed` when the carrier is closed."""
         ...
 
 
@@ -188,6 +214,9 @@ class Link:
         self._lose_frame = lose_frame
         self._outbox = Outbox(settings.send_buffer, settings.send_buffer_bytes,
                               settings.relay_share)
+        self._buffered = (carrier if isinstance(carrier, BufferedCarrier) and lose_frame is None
+                          else None)
+        self._writer_busy = False  # sealing, sending or flushing: frames must queue behind
         self._writer_done = trio.Event()
         self._closed = trio.Event()
         self._close_reason: str | None = None
@@ -210,9 +239,31 @@ class Link:
             raise LinkClosed(self.remote_peer, self._close_reason)
         if len(frame) > self._settings.max_frame:
             raise FrameTooLarge(self.remote_peer, len(frame), self._settings.max_frame)
+        if self._buffered is not None and not self._writer_busy and not len(self._outbox):
+            self._write_now(self._buffered, frame)
+            return
         if not self._outbox.put(frame, relayed=relayed):
             self._metrics["link.dropped_busy_relayed" if relayed else "link.dropped_busy"] += 1
             raise LinkBusy(self.remote_peer, len(self._outbox), self._outbox.bytes)
+
+    def _write_now(self, carrier: BufferedCarrier, frame: bytes) -> None:
+        """Seal and write `frame` here, in the sender's task; what the socket does not
+        take now the writer flushes (frames sent meanwhile queue behind it)."""
+        try:
+            self._seal_into(carrier, frame)
+            if not carrier.write_nowait():
+                self._writer_busy = True
+                self._outbox.request_flush()
+        except CarrierClosed:
+            self._begin_close("carrier closed while sending")
+            return
+        self._metrics["link.frames_direct"] += 1
+
+    def _seal_into(self, carrier: BufferedCarrier, frame: bytes) -> None:
+        sealed = self._session.seal(frame)
+        carrier.queue(sealed)
+        self._metrics["link.frames_out"] += 1
+        self._metrics["link.bytes_out"] += len(sealed)
 
     async def send(self, frame: bytes) -> None:
         """Queue `frame` without waiting for the peer (see `send_nowait`)."""
@@ -255,18 +306,37 @@ class Link:
     async def run_writer(self) -> None:
         """Drain the send buffer into the carrier; the transport runs this in its nursery."""
         try:
-            while (frame := await self._outbox.take()) is not None:
-                if self._lose_frame is not None and self._lose_frame():
-                    self._metrics["link.dropped_loss"] += 1
-                    continue
-                sealed = self._session.seal(frame)
-                await self._carrier.send_message(sealed)
-                self._metrics["link.frames_out"] += 1
-                self._metrics["link.bytes_out"] += len(sealed)
+            while (item := await self._outbox.take()) is not None:
+                self._writer_busy = True
+                if self._buffered is not None:
+                    await self._write_waiting(self._buffered, item)
+                elif isinstance(item, bytes):
+                    if self._lose_frame is not None and self._lose_frame():
+                        self._metrics["link.dropped_loss"] += 1
+                        continue
+                    sealed = self._session.seal(item)
+                    await self._carrier.send_message(sealed)
+                    self._metrics["link.frames_out"] += 1
+                    self._metrics["link.bytes_out"] += len(sealed)
+                self._writer_busy = False
         except CarrierClosed:
             self._begin_close("carrier closed while sending")
         finally:
             self._writer_done.set()
+
+    async def _write_waiting(self, carrier: BufferedCarrier, item: bytes | Flush) -> None:
+        """`item` and every frame waiting behind it (up to `_COALESCE_BYTES`), sealed
+        one by one and sent in one write."""
+        if isinstance(item, bytes):
+            self._seal_into(carrier, item)
+            queued, batched = len(item), 1
+            while queued < _COALESCE_BYTES and (more := self._outbox.take_nowait()) is not None:
+                self._seal_into(carrier, more)
+                queued += len(more)
+                batched += 1
+            if batched > 1:
+                self._metrics["link.frames_coalesced"] += batched
+        await carrier.flush()
 
     def _begin_close(self, reason: str) -> None:
         if self._close_reason is None:

@@ -5,6 +5,8 @@ one place to read. Names are dotted, `<layer>.<what>`:
 
 - ``link.frames_out`` / ``link.frames_in`` / ``link.bytes_out`` / ``link.bytes_in``
   (bytes on the carrier, sealed)
+- ``link.frames_direct`` (frames a TCP link wrote from the sending task, its writer
+  idle), ``link.frames_coalesced`` (frames that left in one write with others)
 - ``link.handshakes_ok`` / ``link.handshakes_failed``
 - ``link.dropped_busy`` (send buffer full), ``link.dropped_loss`` (memory transport
   simulated loss), ``link.rejected_replayed`` / ``_reordered`` / ``_tampered`` /

@@ -7,6 +7,8 @@ of relayed frames. Here relayed frames may fill only `relay_share` of the buffer
 the writer takes the node's own frames first; each kind stays in its order.
 
 `Outbox` is sans-IO apart from waking its one writer (a `trio.lowlevel.ParkingLot`).
+Besides frames, it can hand the writer `FLUSH`: a frame was written to the carrier by
+its sender directly (`Link.send_nowait`) and bytes of it are still to be pushed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from __future__ import annotations
 from collections import deque
 
 import trio
+
+
+class Flush:
+    """What `Outbox.take` gives when the writer should flush the carrier's buffer."""
+
+
+FLUSH = Flush()
 
 
 class Outbox:
@@ -29,6 +38,7 @@ class Outbox:
         self.bytes = 0
         self._writer = trio.lowlevel.ParkingLot()
         self._closed = False
+        self._flush = False
 
     def __len__(self) -> int:
         return len(self._own) + len(self._relayed)
@@ -51,14 +61,23 @@ class Outbox:
         self._writer.unpark()
         return True
 
+    def request_flush(self) -> None:
+        """Have the writer's next `take` be `FLUSH` (before any frame)."""
+        self._flush = True
+        self._writer.unpark()
+
     def close(self) -> None:
         """No more frames; the writer gets what is queued, then the end."""
         self._closed = True
         self._writer.unpark_all()
 
-    async def take(self) -> bytes | None:
-        """The next frame to send, own frames first; None once closed and empty."""
+    async def take(self) -> bytes | Flush | None:
+        """`FLUSH` if asked for, else the next frame to send, own frames first; None once
+        closed and empty."""
         while True:
+            if self._flush:
+                self._flush = False
+                return FLUSH
             if self._own:
                 frame = self._own.popleft()
             elif self._relayed:
@@ -71,3 +90,15 @@ class Outbox:
                 continue
             self.bytes -= len(frame)
             return frame
+
+    def take_nowait(self) -> bytes | None:
+        """The next frame if one is waiting (own frames first), else None."""
+        if self._own:
+            frame = self._own.popleft()
+        elif self._relayed:
+            frame = self._relayed.popleft()
+            self._relayed_bytes -= len(frame)
+        else:
+            return None
+        self.bytes -= len(frame)
+        return frame

@@ -5,7 +5,10 @@ own handshake authenticates both sides and encrypts every frame; the carrier onl
 delimits messages. A length above the reader's limit is refused from the header, before
 any of the body is read (`OversizeMessage`), so before the handshake a stranger can make
 the listener buffer no more than the handshake's size. Reads take whole 64 KiB chunks and
-every complete message in a chunk is parsed from it; a write is one `send_all` per frame.
+every complete message in a chunk is parsed from it, with one checkpoint per message.
+Writes go through a send buffer
+(`BufferedCarrier`): frames waiting together leave in one `send_all`, and a link writes a
+frame on a quiet connection straight to the socket from the sending task.
 
 A dial is one boundary: whatever the address does, `connect` raises `ConnectFailed`
 naming the address (or the handshake's own `NetError`).
@@ -14,12 +17,12 @@ naming the address (or the handshake's own `NetError`).
 from __future__ import annotations
 
 import socket
-from urllib.parse import urlsplit
 
 import nacl.signing
 import trio
 
-from dms.net._errors import BadAddress, ConnectFailed
+from dms.net._address import NodeAddress, parse_node_address
+from dms.net._errors import ConnectFailed
 from dms.net._link import (
     DEFAULT_LINK_SETTINGS,
     CarrierClosed,
@@ -28,56 +31,54 @@ from dms.net._link import (
     LinkSettings,
     OversizeMessage,
 )
-from dms.net._transport import SecureTransport
+from dms.net._socket_io import SendBuffer, read_some
+from dms.net._transport import SecureTransport, describe_os_error
 from dms.net._websocket import source_of
 
 _RECEIVE_CHUNK = 64 * 1024
 _HEADER = 4
 
 
-def parse_tcp_address(address: str) -> tuple[str, int]:
-    """(host, port) of a ``tcp://host:port`` address; `BadAddress` names what is wrong."""
-    try:
-        parts = urlsplit(address)
-        port = parts.port
-    except ValueError as exc:
-        raise BadAddress(address, str(exc)) from None
-    if parts.scheme != "tcp":
-        raise BadAddress(address, "a TCP address starts with 'tcp://'")
-    if not parts.hostname or port is None:
-        raise BadAddress(address, "a TCP address needs a host and a port")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise BadAddress(address, "a node's address is tcp://HOST:PORT, with no path or query")
-    return parts.hostname, port
-
-
-def format_tcp_address(host: str, port: int) -> str:
-    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
-
-
 class TcpCarrier:
     """One TCP connection as a carrier of length-prefixed messages.
 
-    One task receives and any task sends (a lock keeps each frame's bytes together).
+    A `BufferedCarrier`: one task receives and any task sends. Sent messages go through
+    one buffer, framed whole, so bytes of two messages never interleave; one task at a
+    time flushes it.
     """
 
     def __init__(self, stream: trio.SocketStream, source: str) -> None:
         self.source = source
         self._stream = stream
         self._buffer = bytearray()
-        self._send_lock = trio.Lock()
+        self._outgoing = SendBuffer(stream)
         self._closed = False
         stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     async def send_message(self, data: bytes) -> None:
-        async with self._send_lock:
-            try:
-                await self._stream.send_all(len(data).to_bytes(_HEADER, "big") + data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise CarrierClosed from None
+        self.queue(data)
+        await self.flush()
+
+    def queue(self, data: bytes) -> None:
+        if self._closed:
+            raise CarrierClosed
+        self._outgoing.add(len(data).to_bytes(_HEADER, "big") + data)
+
+    def write_nowait(self) -> bool:
+        if self._closed:
+            raise CarrierClosed
+        return self._outgoing.write_nowait()
+
+    async def flush(self) -> None:
+        await self._outgoing.flush()
 
     async def receive_message(self, limit: int) -> bytes:
-        # Cancel-safe: bytes read stay in `_buffer` until a whole message is there.
+        """Cancel-safe: bytes read stay in `_buffer` until a whole message is there.
+
+        One checkpoint per message, not two: waiting for the socket is one, and only a
+        message that was already there (a peer sending without pause) takes an extra
+        one, so that it cannot keep this task from yielding."""
+        waited = False
         while True:
             if len(self._buffer) >= _HEADER:
                 size = int.from_bytes(self._buffer[:_HEADER], "big")
@@ -86,15 +87,15 @@ class TcpCarrier:
                     raise OversizeMessage(size, limit)
                 end = _HEADER + size
                 if len(self._buffer) >= end:
+                    if not waited:
+                        await trio.lowlevel.checkpoint()
                     message = bytes(self._buffer[_HEADER:end])
                     del self._buffer[:end]
                     return message
             if self._closed:
                 raise CarrierClosed
-            try:
-                data = await self._stream.receive_some(_RECEIVE_CHUNK)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise CarrierClosed from None
+            data, waited_now = await read_some(self._stream, _RECEIVE_CHUNK)
+            waited = waited or waited_now
             if not data:
                 raise CarrierClosed
             self._buffer += data
@@ -108,9 +109,13 @@ class TcpTransport(SecureTransport):
     """The `Transport` over plain TCP with length-prefixed frames."""
 
     def __init__(
-        self, key: nacl.signing.SigningKey, settings: LinkSettings = DEFAULT_LINK_SETTINGS
+        self,
+        key: nacl.signing.SigningKey,
+        settings: LinkSettings = DEFAULT_LINK_SETTINGS,
+        *,
+        sharing: SecureTransport | None = None,
     ) -> None:
-        super().__init__(key, settings)
+        super().__init__(key, settings, sharing=sharing)
 
     async def listen(
         self,
@@ -119,25 +124,26 @@ class TcpTransport(SecureTransport):
         *,
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        host, port = parse_tcp_address(address)
+        parsed = parse_node_address(address, scheme="tcp", listening=True)
         await self._serve_tcp(
-            address, host, port,
+            address, parsed.host, parsed.port,
             lambda stream: TcpCarrier(stream, source_of(stream.socket.getpeername()[0])),
-            lambda bound_port: format_tcp_address(host, bound_port),
+            lambda bound_port: str(NodeAddress("tcp", parsed.host, bound_port)),
             handle_link, task_status,
         )
 
     def check_address(self, address: str) -> None:
-        parse_tcp_address(address)
+        parse_node_address(address, scheme="tcp")
 
     async def connect(self, address: str, expect_peer: str | None = None) -> Link:
-        host, port = parse_tcp_address(address)
+        parsed = parse_node_address(address, scheme="tcp")
+        host, port = parsed.host, parsed.port
         timeout = self._endpoint.settings.handshake_timeout
         try:
             with trio.move_on_after(timeout) as scope:
                 stream = await trio.open_tcp_stream(host, port)
         except OSError as exc:
-            raise ConnectFailed(address, exc.strerror or str(exc) or type(exc).__name__) from None
+            raise ConnectFailed(address, describe_os_error(exc)) from None
         if scope.cancelled_caught:
             raise ConnectFailed(address, f"no TCP connection within {timeout:g} s")
         try:

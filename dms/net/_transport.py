@@ -67,15 +67,36 @@ class Transport(Protocol):
     ) -> bool | None: ...
 
 
+def describe_os_error(exc: OSError) -> str:
+    """One line for a user: why a TCP connection could not be opened. trio's
+    "all attempts to connect failed" carries each attempt's reason in its cause."""
+    if isinstance(exc.__cause__, ExceptionGroup):
+        reasons = {getattr(e, "strerror", None) or str(e) for e in exc.__cause__.exceptions}
+        return ", ".join(sorted(reasons))
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 class SecureTransport:
     """What every transport shares whatever its carrier: this node's `SecureEndpoint`
     (identity, metrics, announced address) and the `async with` part, a nursery owning
     the dialed links' tasks. A transport adds `listen` and `connect` for its carrier."""
 
-    def __init__(self, key: nacl.signing.SigningKey, settings: LinkSettings) -> None:
-        self.metrics = Metrics()
+    def __init__(self, key: nacl.signing.SigningKey, settings: LinkSettings, *,
+                 sharing: SecureTransport | None = None) -> None:
+        """`sharing`: another transport whose endpoint (identity, metrics, announced
+        address) and nursery this one uses, so that one node speaking several carriers
+        is one peer with one set of counters (see `dms.net._node_transport`)."""
         self.peer_id = did_from_public_key(bytes(key.verify_key))
-        self._endpoint = SecureEndpoint(key, settings, self.metrics)
+        if sharing is None:
+            self.metrics = Metrics()
+            self._endpoint = SecureEndpoint(key, settings, self.metrics)
+        elif sharing.peer_id != self.peer_id:
+            raise ValueError(f"a transport for {self.peer_id} cannot share the endpoint of "
+                             f"{sharing.peer_id}")
+        else:
+            self.metrics = sharing.metrics
+            self._endpoint = sharing._endpoint
+        self._sharing = sharing
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._nursery: trio.Nursery | None = None
 
@@ -84,6 +105,9 @@ class SecureTransport:
         return self._endpoint.listen_address
 
     async def __aenter__(self) -> Self:
+        if self._sharing is not None:
+            raise RuntimeError(f"open the {type(self._sharing).__name__} this "
+                               f"{type(self).__name__} shares, not it")
         if self._nursery_manager is not None:
             raise RuntimeError(f"{type(self).__name__} is already open")
         manager = trio.open_nursery()
@@ -147,6 +171,8 @@ class SecureTransport:
             self._endpoint.listen_address = None
 
     def _link_nursery(self) -> trio.Nursery:
+        if self._sharing is not None:
+            return self._sharing._link_nursery()
         if self._nursery is None:
             raise TransportNotOpen(
                 f"open the transport with `async with {type(self).__name__}(...)` "

@@ -1,7 +1,8 @@
 """Secure links over trio-websocket: one binary websocket message per sealed frame.
 
-Addresses look like ``ws://127.0.0.1:9000``; listening on port 0 binds a free port and
-`listen` reports the real address. The websocket layer is plain (no TLS): the link's own
+Addresses look like ``ws://127.0.0.1:9000``; a dialer may add the path a proxy routes on
+(``ws://proxy.example:80/dms``, see `dms.net._address`), and the listener answers on any
+path. Listening on port 0 binds a free port and `listen` reports the real address. The websocket layer is plain (no TLS): the link's own
 handshake authenticates both sides and encrypts every frame.
 
 The listening side reads with `WebsocketServerCarrier` (see its module for why it is
@@ -20,7 +21,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import h11
 import nacl.signing
@@ -35,7 +35,8 @@ from trio_websocket import (
     connect_websocket,
 )
 
-from dms.net._errors import BadAddress, ConnectFailed, NetError
+from dms.net._address import NodeAddress, parse_node_address
+from dms.net._errors import ConnectFailed, NetError
 from dms.net._link import (
     DEFAULT_LINK_SETTINGS,
     MAX_CARRIER_MESSAGE,
@@ -45,30 +46,10 @@ from dms.net._link import (
     LinkSettings,
     OversizeMessage,
 )
-from dms.net._transport import SecureTransport
+from dms.net._transport import SecureTransport, describe_os_error
 from dms.net._websocket_server import WebsocketServerCarrier
 
 _RECEIVE_CHUNK = 64 * 1024
-
-
-def parse_ws_address(address: str) -> tuple[str, int]:
-    """(host, port) of a ``ws://host:port`` address; `BadAddress` names what is wrong."""
-    try:
-        parts = urlsplit(address)
-        port = parts.port
-    except ValueError as exc:
-        raise BadAddress(address, str(exc)) from None
-    if parts.scheme != "ws":
-        raise BadAddress(address, "a websocket address starts with 'ws://'")
-    if not parts.hostname or port is None:
-        raise BadAddress(address, "a websocket address needs a host and a port")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise BadAddress(address, "a node's address is ws://HOST:PORT, with no path or query")
-    return parts.hostname, port
-
-
-def format_ws_address(host: str, port: int) -> str:
-    return f"ws://[{host}]:{port}" if ":" in host else f"ws://{host}:{port}"
 
 
 def source_of(ip: str) -> str:
@@ -116,9 +97,13 @@ class WebsocketTransport(SecureTransport):
     """The `Transport` over trio-websocket."""
 
     def __init__(
-        self, key: nacl.signing.SigningKey, settings: LinkSettings = DEFAULT_LINK_SETTINGS
+        self,
+        key: nacl.signing.SigningKey,
+        settings: LinkSettings = DEFAULT_LINK_SETTINGS,
+        *,
+        sharing: SecureTransport | None = None,
     ) -> None:
-        super().__init__(key, settings)
+        super().__init__(key, settings, sharing=sharing)
 
     async def listen(
         self,
@@ -127,30 +112,29 @@ class WebsocketTransport(SecureTransport):
         *,
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        host, port = parse_ws_address(address)
+        parsed = parse_node_address(address, scheme="ws", listening=True)
         await self._serve_tcp(
-            address, host, port,
+            address, parsed.host, parsed.port,
             lambda stream: WebsocketServerCarrier(
                 stream, source_of(stream.socket.getpeername()[0])),
-            lambda bound_port: format_ws_address(host, bound_port),
+            lambda bound_port: str(NodeAddress("ws", parsed.host, bound_port)),
             handle_link, task_status,
         )
 
     def check_address(self, address: str) -> None:
-        parse_ws_address(address)
+        parse_node_address(address, scheme="ws")
 
     async def connect(self, address: str, expect_peer: str | None = None) -> Link:
-        host, port = parse_ws_address(address)
+        parsed = parse_node_address(address, scheme="ws")
         link: Link = await self._link_nursery().start(
-            self._run_connection, address, host, port, expect_peer
+            self._run_connection, address, parsed, expect_peer
         )
         return link
 
     async def _run_connection(
         self,
         address: str,
-        host: str,
-        port: int,
+        parsed: NodeAddress,
         expect_peer: str | None,
         *,
         task_status: trio.TaskStatus[Link] = trio.TASK_STATUS_IGNORED,
@@ -167,7 +151,7 @@ class WebsocketTransport(SecureTransport):
             async with trio.open_nursery() as nursery:
                 reader = _GuardedReader(nursery, on_end=connection_scope.cancel)
                 try:
-                    link = await self._open(reader, address, host, port, expect_peer)
+                    link = await self._open(reader, address, parsed, expect_peer)
                 except _CARRIER_ERRORS as exc:
                     failure = ConnectFailed(address, _describe(exc))
                 except NetError as exc:
@@ -188,8 +172,7 @@ class WebsocketTransport(SecureTransport):
         self,
         reader: _GuardedReader,
         address: str,
-        host: str,
-        port: int,
+        parsed: NodeAddress,
         expect_peer: str | None,
     ) -> Link:
         timeout = self._endpoint.settings.handshake_timeout
@@ -197,9 +180,9 @@ class WebsocketTransport(SecureTransport):
             # trio-websocket only calls `start_soon` on the nursery it is given.
             ws = await connect_websocket(
                 cast(trio.Nursery, reader),
-                host,
-                port,
-                "/",
+                parsed.host,
+                parsed.port,
+                parsed.path,
                 use_ssl=False,
                 max_message_size=MAX_CARRIER_MESSAGE,
                 receive_buffer_size=_RECEIVE_CHUNK,
@@ -260,10 +243,6 @@ def _describe(exc: BaseException) -> str:
         )
     if isinstance(exc, (h11.ProtocolError, wsproto.utilities.ProtocolError)):
         return f"it does not speak websocket ({type(exc).__name__}: {exc})"
-    if isinstance(exc, OSError) and isinstance(exc.__cause__, ExceptionGroup):
-        # trio's "all attempts to connect failed": the attempts say why
-        reasons = {getattr(e, "strerror", None) or str(e) for e in exc.__cause__.exceptions}
-        return ", ".join(sorted(reasons))
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
     return str(exc) or type(exc).__name__

@@ -32,6 +32,7 @@ from wsproto.events import (
 )
 
 from dms.net._link import CarrierClosed, OversizeMessage
+from dms.net._socket_io import SendBuffer
 
 _RECEIVE_CHUNK = 64 * 1024
 _HEADER_ROOM = 1024  # frame headers and control frames read with a message's bytes
@@ -44,8 +45,10 @@ _MAY_CLOSE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
 class WebsocketServerCarrier:
     """One accepted TCP connection, as a carrier: websocket upgrade, then messages.
 
-    One task receives and any task sends, as `Link` uses carriers. A message over the
-    limit, a protocol error or a close from the remote closes the connection.
+    One task receives and any task sends, as `Link` uses carriers; a `BufferedCarrier`,
+    so a link writes its frames without waking its writer when the socket is free. A
+    message over the limit, a protocol error or a close from the remote closes the
+    connection.
     """
 
     def __init__(self, stream: trio.SocketStream, source: str) -> None:
@@ -53,13 +56,26 @@ class WebsocketServerCarrier:
         """The remote's IP address (an IPv6 /64), see `dms.net._websocket.source_of`."""
         self._stream = stream
         self._ws = WSConnection(ConnectionType.SERVER)
-        self._send_lock = trio.Lock()
+        self._outgoing = SendBuffer(stream)  # every frame, control ones too, in order
         self._message = bytearray()  # one buffer: a message in 1-byte fragments costs no more
         self._receiving = False
         self._closed = False
 
     async def send_message(self, data: bytes) -> None:
         await self._send(BytesMessage(data=data))
+
+    def queue(self, data: bytes) -> None:
+        if self._closed:
+            raise CarrierClosed
+        self._queue(BytesMessage(data=data))
+
+    def write_nowait(self) -> bool:
+        if self._closed:
+            raise CarrierClosed
+        return self._outgoing.write_nowait()
+
+    async def flush(self) -> None:
+        await self._outgoing.flush()
 
     async def receive_message(self, limit: int) -> bytes:
         if self._closed:
@@ -154,21 +170,20 @@ class WebsocketServerCarrier:
                 pass
 
     async def _send(self, event: Event) -> None:
-        async with self._send_lock:
-            try:
-                data = self._ws.send(event)
-            except wsproto.utilities.LocalProtocolError:  # not in this state: closing
-                raise CarrierClosed from None
-            try:
-                await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise CarrierClosed from None
+        self._queue(event)
+        await self._outgoing.flush()
+
+    def _queue(self, event: Event) -> None:
+        try:
+            self._outgoing.add(self._ws.send(event))
+        except wsproto.utilities.LocalProtocolError:  # not in this state: closing
+            raise CarrierClosed from None
 
     async def _abort(self, last_word: Event | None) -> None:
         """Close at once, after `last_word` if the socket takes it."""
         self._closed = True
         try:
-            if last_word is not None and not self._send_lock.locked():
+            if last_word is not None and not self._outgoing.flushing:
                 with trio.move_on_after(_LAST_WORD_TIMEOUT):
                     await self._send(last_word)
         except CarrierClosed:

@@ -1,9 +1,9 @@
 """`dms node`: run a node from the shell, and ping one.
 
-    dms node run --listen ws://0.0.0.0:7000 --keystore ~/.config/ucan/keys --state-dir ./state
+    dms node run --listen tcp://0.0.0.0:7000 --keystore ~/.config/ucan/keys --state-dir ./state
     dms node run --provide cpu=2,ram=4Gi,disk=20Gi --anchor did:key:z...   # also a provider
     dms node run --data-dir ~/node --location EU/DE/Berlin   # as `dms init` made it
-    dms node ping ws://127.0.0.1:7000 --as me --proof grant.ucan
+    dms node ping tcp://127.0.0.1:7000 --as me --proof grant.ucan
 
 With `--data-dir D` the settings come from `D/config.yaml` (`dms.node._config`; a flag
 given overrides its setting), the keystore is `D/keys` and the state directory
@@ -55,7 +55,7 @@ from dms.actor import Handle, RemoteError, RequestTimeout
 from dms.ensemble._requirements import Location
 from dms.ensemble._units import readable_size
 from dms.net import NetError
-from dms.net._websocket import parse_ws_address
+from dms.net._address import parse_node_address
 from dms.node._anchors import InvalidAnchors
 from dms.node._behaviors import PING
 from dms.node._config import (
@@ -91,11 +91,13 @@ class Mistake(click.ClickException):
 # -- checked before anything starts ----------------------------------------------------------
 
 
-def check_ws_address(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """For ws:// address options and arguments (one, several, or none given)."""
+def check_node_address(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """For node address options and arguments (one, several, or none given): tcp:// or
+    ws://, see `dms.net._address`; `--listen` takes no path."""
+    listening = isinstance(param, click.Option) and param.name == "listen"
     for address in value if isinstance(value, tuple) else [] if value is None else [value]:
         try:
-            parse_ws_address(address)
+            parse_node_address(address, listening=listening)
         except NetError as exc:
             raise Mistake(f"{_label(param)}: {exc}") from None
     return value
@@ -227,10 +229,11 @@ def _location(ctx: click.Context, param: click.Parameter, value: str | None) -> 
               help="A data directory made by `dms init`: its config.yaml gives the settings "
                    "below (a flag overrides its setting), its keys/ the keystore, its state/ "
                    "the state directory.")
-@click.option("--listen", default="ws://127.0.0.1:0", show_default=True, callback=check_ws_address,
-              help="Address to listen on (port 0 picks a free one).")
-@click.option("--bootstrap", multiple=True, metavar="ADDRESS", callback=check_ws_address,
-              help="Peers to dial (repeat).")
+@click.option("--listen", default="tcp://127.0.0.1:0", show_default=True, callback=check_node_address,
+              help="Address to listen on: tcp://HOST:PORT, or ws://HOST:PORT for proxies "
+                   "and browsers (port 0 picks a free one).")
+@click.option("--bootstrap", multiple=True, metavar="ADDRESS", callback=check_node_address,
+              help="Peers to dial, tcp:// or ws:// (repeat).")
 @click.option("--anchor", multiple=True, metavar="DID", callback=_did_keys,
               help="A root of authority to accept besides the node's own DID and the anchors "
                    "kept in the state directory (repeat).")
@@ -403,7 +406,7 @@ async def _cancel_when_stdin_closes(scope: trio.CancelScope) -> None:
 
 
 @node.command()
-@click.argument("address", callback=check_ws_address)
+@click.argument("address", callback=check_node_address)
 @click.option("--as", "key_name", metavar="NAME",
               help="Ping as this existing keystore key (default: a fresh key, which no "
                    "grant names).")

@@ -27,14 +27,14 @@ import yaml
 from dms._small_file import UnreadableFile, read_small_file
 from dms.ensemble._requirements import Location
 from dms.net import NetError
-from dms.net._websocket import parse_ws_address
+from dms.net._address import parse_node_address
 from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.provider import OnboardingLimits
 from dms.workload import ExecutorKind
 
 CONFIG_FILE = "config.yaml"
 MAX_CONFIG_BYTES = 1 << 20
-DEFAULT_LISTEN = "ws://127.0.0.1:7000"
+DEFAULT_LISTEN = "tcp://127.0.0.1:7000"
 NODE_KEY = "node"
 USER_KEY = "user"
 LOCATION_FIELDS = ("continent", "country", "city")
@@ -47,21 +47,24 @@ class InvalidNodeConfig(ValueError):
 class _BadSetting(ValueError):
     """A value its field's validator refused; the message starts with the field's path."""
 
-    def __init__(self, attribute: attrs.Attribute[Any], problem: str) -> None:
-        super().__init__(f"$.{attribute.name}: {problem}")
+    def __init__(self, attribute: attrs.Attribute[Any], problem: str, at: str = "") -> None:
+        super().__init__(f"$.{attribute.name}{at}: {problem}")
 
 
-def _address(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+def _listen_address(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     try:
-        parse_ws_address(value)
+        parse_node_address(value, listening=True)
     except NetError as exc:
         raise _BadSetting(attribute, str(exc)) from None
 
 
 def _addresses(instance: object, attribute: attrs.Attribute[Any],
                value: tuple[str, ...]) -> None:
-    for address in value:
-        _address(instance, attribute, address)
+    for index, address in enumerate(value):
+        try:
+            parse_node_address(address)
+        except NetError as exc:
+            raise _BadSetting(attribute, str(exc), at=f"[{index}]") from None
 
 
 def _offer(instance: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
@@ -98,7 +101,7 @@ def _price(instance: object, attribute: attrs.Attribute[Any], value: float) -> N
 class NodeConfig:
     """What `dms node run --data-dir` runs; each field can be overridden by its flag."""
 
-    listen: str = attrs.field(default=DEFAULT_LISTEN, validator=_address)
+    listen: str = attrs.field(default=DEFAULT_LISTEN, validator=_listen_address)
     bootstrap: tuple[str, ...] = attrs.field(default=(), validator=_addresses)
     provide: str | None = attrs.field(default=None, validator=_offer)
     """What to offer, as `--provide` spells it; None: not a provider."""
@@ -243,9 +246,11 @@ DEFAULT_CONFIG_TEXT = f"""\
 # The node's settings, read by `dms node run --data-dir DIR` (its flags override them).
 # Made by `dms init`, which never overwrites this file once it is there: edit it freely.
 
-# Where the node listens (ws://HOST:PORT; 0.0.0.0 for every interface).
+# Where the node listens: tcp://HOST:PORT (the link between nodes) or ws://HOST:PORT
+# (websocket, for proxies and browsers); 0.0.0.0 for every interface.
 listen: {DEFAULT_LISTEN}
-# Peers to dial when the node starts: [ws://HOST:PORT, ...]
+# Peers to dial when the node starts, each over the link its scheme names:
+# [tcp://HOST:PORT, ws://HOST:PORT/PATH, ...]
 bootstrap: []
 # What to offer of this machine to deployments, e.g. cpu=2,ram=4Gi,disk=20Gi,gpus=0
 # (a value may be a share: cpu=50%), or `all`; null: this node is not a provider.

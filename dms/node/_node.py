@@ -42,10 +42,10 @@ from dms.net import (
     MemoryNetwork,
     Mesh,
     MeshNotRunning,
+    NodeTransport,
     Transport,
-    WebsocketTransport,
+    parse_node_address,
 )
-from dms.net._tcp import TcpTransport
 from dms.node._anchors import read_anchors
 from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
 from dms.node._carrier import MeshCarrier
@@ -346,9 +346,11 @@ async def open_node(
 
     The node key is `key`, else `key_name` from the `keystore` directory (created on
     first use, encrypted with the passphrase), else a fresh key that dies with the node.
-    `listen` is `ws://HOST:PORT` (port 0 picks one; see `node.address`) or, with
-    `network`, a `memory://NAME` address on that in-memory network. `bootstrap` lists
-    addresses to dial. `anchors` are the DIDs whose authority this node accepts.
+    `listen` is `tcp://HOST:PORT` or `ws://HOST:PORT` (port 0 picks one; see
+    `node.address`) or, with `network`, a `memory://NAME` address on that in-memory
+    network. `bootstrap` lists addresses to dial, each over the carrier its scheme names
+    (`dms.net.NodeTransport`), so a tcp:// node and a ws:// node reach each other.
+    `anchors` are the DIDs whose authority this node accepts.
     With `state_dir`, held grants and known revocations persist across restarts,
     deployments are recorded in its SQLite database, and the anchors kept there
     (`dms.node._anchors`, `dms cap anchor`) are accepted too; what `dms cap` writes
@@ -366,9 +368,10 @@ async def open_node(
                         f"key by name use keystore=DIR and key_name=NAME")
     anchors = [_checked_anchor(anchor) for anchor in anchors]
     flags = tuple(anchors)
+    if network is None and listen is not None:
+        parse_node_address(listen, listening=True)  # BadAddress now, not in the nursery
     transport: Transport = (network.transport(key.nacl_key) if network is not None
-                            else TcpTransport(key.nacl_key) if (listen or "").startswith("tcp://")
-                            else WebsocketTransport(key.nacl_key))
+                            else NodeTransport(key.nacl_key))
     # Built before the nursery so a bad address or state directory is a plain exception.
     mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap),
                 priority_topics=[REVOCATION_TOPIC],

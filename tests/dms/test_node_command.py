@@ -44,6 +44,10 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=60)
 
 
+def test_a_node_listens_on_tcp_by_default(server) -> None:
+    assert server["event"] == "listening" and server["address"].startswith("tcp://127.0.0.1:")
+
+
 def test_a_ping_without_a_grant_is_refused_with_the_failure_named(env, server) -> None:
     result = run(env, str(DMS), "node", "ping", server["address"], "--json")
     assert result.returncode == 1, result.stderr

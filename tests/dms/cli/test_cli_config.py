@@ -41,6 +41,8 @@ def test_no_config_is_none_and_the_data_dir_comes_from_option_env_then_home() ->
     ("[1, 2]", "expected a JSON object"),
     ('{"node": "ws://a:1"}', "required field missing @ $.node_did"),
     ('{"node": 7, "node_did": "d", "keystore": "k", "key": "u"}', "expected str @ $.node"),
+    ('{"node": "udp://a:1", "node_did": "d", "keystore": "k", "key": "u"}',
+     "$.node: bad address 'udp://a:1': 'udp' is not a scheme"),
     ('{"node": "n", "node_did": "d", "keystore": "k", "key": "u", "nod": 1}', "nod"),
 ])
 def test_a_bad_config_names_the_file_and_the_field(tmp_path: Path, content: str,

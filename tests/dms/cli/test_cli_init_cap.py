@@ -56,7 +56,7 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnNode]:
     assert made.returncode == 0, made.stderr
     config = data / "config.yaml"
     text = config.read_text()
-    text = text.replace("listen: ws://127.0.0.1:7000", f"listen: ws://127.0.0.1:{free_port()}")
+    text = text.replace("listen: tcp://127.0.0.1:7000", f"listen: tcp://127.0.0.1:{free_port()}")
     text = text.replace("provide: null", f"provide: {PROVIDE}")
     config.write_text(text)
     stderr = (home / "node.stderr").open("w")

@@ -75,10 +75,12 @@ def start(env: dict[str, str], data: Path, stack: ExitStack, *flags: str) -> dic
 
 
 def join(env: dict[str, str], home: Path, market: Path, port: int, name: str) -> tuple[Path, str]:
-    """A provider node `name` made to bid in the market of the node at `market`."""
+    """A provider node `name` made to bid in the market of the node at `market`: it
+    listens on websocket (a config written before tcp:// was the default) and dials the
+    market's tcp:// address."""
     data = home / name
     did = init(env, data, {"listen": "ws://127.0.0.1:0",
-                           "bootstrap": f"[ws://127.0.0.1:{port}]",
+                           "bootstrap": f"[tcp://127.0.0.1:{port}]",
                            "provide": "cpu=1,ram=256Mi,disk=64Mi"})
     place = home / f"{name}-in-market.ucan"
     granted = dms(env, "cap", "grant", "--data-dir", str(market), "--to", did,
@@ -106,7 +108,7 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
     env = environment(home)
     a = home / "a"
     port = free_port()
-    a_did = init(env, a, {"listen": f"ws://127.0.0.1:{port}"})
+    a_did = init(env, a, {"listen": f"tcp://127.0.0.1:{port}"})
     own_market = dms(env, "cap", "grant", "--data-dir", str(a), "--to", a_did,
                      "--cmd", "/dms/deployment", "--exp", "1h", "--json")
     assert own_market.exit_code == 0 and json.loads(own_market.stdout)["held"], \

@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dms.net import Link, LinkConditions, LinkSettings, MemoryNetwork, NetError, WebsocketTransport
+from dms.net._address import parse_node_address
 from dms.net._handshake_slots import EvictionReason, HandshakeSlots
 from dms.net._link import CarrierClosed
-from dms.net._websocket import parse_ws_address, source_of
+from dms.net._websocket import source_of
 
 # -- the policy, sans-IO -------------------------------------------------------------------
 
@@ -177,7 +178,8 @@ async def test_silent_websockets_from_one_address_do_not_stop_a_dialer_from_anot
     with trio.fail_after(60):
         async with server, trio.open_nursery() as nursery:
             address = await nursery.start(server.listen, "ws://127.0.0.1:0", echo_once)
-            host, port = parse_ws_address(address)
+            parsed = parse_node_address(address)
+            host, port = parsed.host, parsed.port
             stop_flood = trio.Event()
 
             async def flood() -> None:

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict, deque
 import nacl.signing
 import pytest
 import trio
+import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,24 @@ from dms.net import Backoff, Delivery, Inbox, InboxLimits, LinkBusy, MemoryNetwo
 from dms.net._inbox import DropReason, FairInbox
 from dms.net._mesh import content_id
 from dms.net._mesh_wire import Publish, Unicast, encode
+
+
+async def test_receive_is_one_checkpoint_whether_it_waits_or_not() -> None:
+    inbox = Inbox[str]()
+    inbox.put("a", "waiting", 1)
+    with trio.testing.assert_checkpoints():
+        assert await inbox.receive() == "waiting"  # there already: it still yields
+    got = []
+    async with trio.open_nursery() as nursery:
+
+        async def consume() -> None:
+            with trio.testing.assert_checkpoints():
+                got.append(await inbox.receive())
+
+        nursery.start_soon(consume)
+        await trio.testing.wait_all_tasks_blocked()
+        inbox.put("a", "later", 1)
+    assert got == ["later"]
 
 
 def drain(inbox: FairInbox[str]) -> list[str]:

@@ -10,9 +10,10 @@ import trio
 import trio.socket
 import trio.testing
 
-from dms.net import BadAddress, ConnectFailed, HandshakeFailed, Link, ListenFailed
+from dms.net import BadAddress, ConnectFailed, HandshakeFailed, Link, LinkBusy, ListenFailed
+from dms.net._address import parse_node_address
 from dms.net._link import MAX_HANDSHAKE_MESSAGE
-from dms.net._tcp import TcpTransport, parse_tcp_address
+from dms.net._tcp import TcpTransport
 
 
 async def _echo(link: Link) -> None:
@@ -36,7 +37,7 @@ async def test_oversize_length_is_refused_before_the_body() -> None:
     server = TcpTransport(nacl.signing.SigningKey.generate())
     async with trio.open_nursery() as nursery:
         address = await nursery.start(server.listen, "tcp://127.0.0.1:0", _echo)
-        _, port = parse_tcp_address(address)
+        port = parse_node_address(address).port
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         await stream.send_all((MAX_HANDSHAKE_MESSAGE + 1).to_bytes(4, "big"))
         with trio.fail_after(5):
@@ -96,3 +97,95 @@ async def test_frames_split_into_tiny_segments_and_packed_in_one_both_parse() ->
     await raw.send_all(wire)  # then all three in one segment
     with trio.fail_after(5):
         assert [await carrier.receive_message(1000) for _ in range(6)] == frames * 2
+
+
+async def _carrier_pair() -> tuple[trio.SocketStream, object]:
+    from dms.net._tcp import TcpCarrier
+
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    raw = await trio.open_tcp_stream("127.0.0.1", listener.socket.getsockname()[1])
+    carrier = TcpCarrier(await listener.accept(), "test")
+    await listener.aclose()
+    return raw, carrier
+
+
+async def test_a_peer_sending_without_pause_cannot_keep_the_reader_from_yielding() -> None:
+    raw, carrier = await _carrier_pair()
+    wire = b"".join(len(f).to_bytes(4, "big") + f for f in [b"m" * 10] * 100)
+    await raw.send_all(wire)  # a hundred messages at once
+    await trio.sleep(0.05)  # all of them in the socket: no receive below has to wait
+    others_ran = 0
+
+    async def other() -> None:
+        nonlocal others_ran
+        while True:
+            others_ran += 1
+            await trio.sleep(0)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other)
+            for _ in range(100):
+                with trio.testing.assert_checkpoints():
+                    assert await carrier.receive_message(1000) == b"m" * 10  # type: ignore[attr-defined]
+            nursery.cancel_scope.cancel()
+    assert others_ran >= 99  # it ran between every two messages
+
+
+async def test_a_frame_on_a_quiet_link_is_written_by_its_sender_at_once() -> None:
+    server = TcpTransport(nacl.signing.SigningKey.generate())
+    got: list[bytes] = []
+    arrived = trio.Event()
+
+    async def collect(link: Link) -> None:
+        got.append(await link.receive())
+        arrived.set()
+        await trio.sleep_forever()
+
+    with trio.fail_after(10):
+        async with TcpTransport(nacl.signing.SigningKey.generate()) as client, \
+                trio.open_nursery() as nursery:
+            address = await nursery.start(server.listen, "tcp://127.0.0.1:0", collect)
+            link = await client.connect(address, expect_peer=server.peer_id)
+            await trio.testing.wait_all_tasks_blocked()
+            link.send_nowait(b"now")  # no checkpoint after it: the writer task never runs
+            assert client.metrics["link.frames_direct"] == 1
+            assert client.metrics["link.frames_out"] == 1
+            await arrived.wait()
+            assert got == [b"now"]
+            nursery.cancel_scope.cancel()
+
+
+async def test_frames_waiting_behind_a_full_socket_leave_together_in_order() -> None:
+    server = TcpTransport(nacl.signing.SigningKey.generate())
+    count, frame = 200, bytes(64 * 1024)  # 13 MB: more than loopback socket buffers hold
+    read = trio.Event()
+    got: list[bytes] = []
+
+    async def slow_reader(link: Link) -> None:
+        await read.wait()  # nothing read until every frame was queued
+        for _ in range(count):
+            got.append(await link.receive())
+        await trio.sleep_forever()
+
+    with trio.fail_after(20):
+        async with TcpTransport(nacl.signing.SigningKey.generate()) as client, \
+                trio.open_nursery() as nursery:
+            address = await nursery.start(server.listen, "tcp://127.0.0.1:0", slow_reader)
+            link = await client.connect(address, expect_peer=server.peer_id)
+            for n in range(count):
+                while True:
+                    try:
+                        link.send_nowait(n.to_bytes(4, "big") + frame)
+                        break
+                    except LinkBusy:  # the buffer is full: let the reader drain it
+                        read.set()
+                        await trio.sleep(0.001)
+            read.set()
+            while len(got) < count:
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+    assert [int.from_bytes(f[:4], "big") for f in got] == list(range(count))
+    assert all(f[4:] == frame for f in got)
+    assert client.metrics["link.frames_coalesced"] > 0  # several frames, one write
+    assert client.metrics["link.frames_out"] == count

@@ -15,11 +15,11 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Request
 
 from dms.net import Link, LinkSettings, WebsocketTransport
+from dms.net._address import parse_node_address
 from dms.net._handshake import InitiatorHandshake, ResponderHandshake
 from dms.net._link import DEFAULT_LINK_SETTINGS, MAX_HANDSHAKE_MESSAGE, SecureEndpoint
 from dms.net._memory import carrier_pair
 from dms.net._metrics import Metrics
-from dms.net._websocket import parse_ws_address
 
 MIB = 1024 * 1024
 PIECE = 16 * 1024
@@ -35,7 +35,8 @@ class RawWebsocket:
 
     @classmethod
     async def open(cls, address: str) -> RawWebsocket:
-        host, port = parse_ws_address(address)
+        parsed = parse_node_address(address)
+        host, port = parsed.host, parsed.port
         self = cls(await trio.open_tcp_stream(host, port))
         await self.stream.send_all(self.ws.send(Request(host=host, target="/")))
         while not any(isinstance(e, AcceptConnection) for e in await self.events()):
@@ -150,7 +151,8 @@ async def test_a_plain_http_request_is_refused_and_the_listener_goes_on():
     with trio.fail_after(10):
         async with server, trio.open_nursery() as nursery:
             address = await nursery.start(server.listen, "ws://127.0.0.1:0", echo)
-            host, port = parse_ws_address(address)
+            parsed = parse_node_address(address)
+            host, port = parsed.host, parsed.port
             async with await trio.open_tcp_stream(host, port) as browser:
                 await browser.send_all(b"GET / HTTP/1.1\r\nHost: node\r\n\r\n")
                 answer = b""

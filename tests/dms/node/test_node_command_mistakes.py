@@ -58,8 +58,10 @@ def port_in_use() -> Iterator[int]:
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    (["--listen", "127.0.0.1:7000"], "--listen: bad address '127.0.0.1:7000': a websocket "
-                                     "address starts with 'ws://'"),
+    (["--listen", "127.0.0.1:7000"], "--listen: bad address '127.0.0.1:7000': an address "
+                                     "starts with its scheme: tcp://HOST:PORT or ws://"),
+    (["--listen", "ws://127.0.0.1:7000/dms"], "--listen: bad address 'ws://127.0.0.1:7000/dms': "
+                                              "a node listens on ws://HOST:PORT, with no path"),
     (["--listen", "ws://127.0.0.1"], "needs a host and a port"),
     (["--listen", "ws://127.0.0.1:70000"], "Port out of range"),
     (["--bootstrap", "http://127.0.0.1:7000"], "--bootstrap: bad address"),

@@ -24,6 +24,12 @@ def test_the_default_text_is_the_default_config() -> None:
     assert structure_config(yaml.safe_load(DEFAULT_CONFIG_TEXT)) == NodeConfig(work_dir="work")
 
 
+def test_a_new_config_listens_on_tcp_and_an_old_ws_config_still_reads() -> None:
+    assert structure_config(yaml.safe_load(DEFAULT_CONFIG_TEXT)).listen == "tcp://127.0.0.1:7000"
+    old = structure_config({"listen": "ws://127.0.0.1:7000", "bootstrap": ["ws://10.0.0.1:7000"]})
+    assert (old.listen, old.bootstrap) == ("ws://127.0.0.1:7000", ("ws://10.0.0.1:7000",))
+
+
 def test_an_empty_file_is_a_node_that_provides_nothing(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("")
@@ -50,7 +56,8 @@ def test_settings_are_read() -> None:
     ({"price": "cheap"}, "$.price: expected a number"),
     ({"listen": "http://x:1"}, "$.listen: bad address"),
     ({"bootstrap": "ws://a:1"}, "$.bootstrap: expected a list"),
-    ({"bootstrap": ["nowhere"]}, "$.bootstrap: bad address 'nowhere'"),
+    ({"bootstrap": ["tcp://a:1", "nowhere"]}, "$.bootstrap[1]: bad address 'nowhere'"),
+    ({"listen": "ws://a:1/dms"}, "$.listen: bad address 'ws://a:1/dms': a node listens on"),
     ({"provide": "cpu=lots"}, "$.provide: cpu=lots"),
     ({"executors": ["dockr"]}, "$.executors: unknown executor 'dockr'"),
     ({"location": {"city": 3}}, "$.location.city: expected a string"),

@@ -1,5 +1,5 @@
-"""Meshes of real websocket nodes on 127.0.0.1: pubsub, peer exchange, reconnect,
-slow peers and clean cancellation.
+"""Meshes of real nodes on 127.0.0.1, over tcp:// and over ws:// (each test runs on
+both): pubsub, peer exchange, reconnect, slow peers and clean cancellation.
 
 Real sockets need the real clock. So that a loaded machine cannot fail them, these tests
 wait for what they expect to happen (bounded by one generous deadline per test), never
@@ -8,28 +8,37 @@ for a guessed number of seconds; a quiet period only ever looks for something ex
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import nacl.signing
+import pytest
 import trio
 
-from dms.net import Backoff, Delivery, Mesh, WebsocketTransport
+from dms.net import Backoff, Delivery, Mesh, NodeTransport
 
 FAST_BACKOFF = Backoff(initial=0.05, maximum=0.4)
 
 
-async def start_mesh(
+@pytest.fixture(params=["tcp", "ws"])
+def start_mesh(request: pytest.FixtureRequest) -> Callable[..., object]:
+    """`_start_mesh` listening on the scheme under test."""
+    return functools.partial(_start_mesh, request.param)
+
+
+async def _start_mesh(
+    scheme: str,
     nursery: trio.Nursery,
     key: nacl.signing.SigningKey | None = None,
     bootstrap: Sequence[str] = (),
-    listen: str = "ws://127.0.0.1:0",
+    listen: str | None = None,
     **options,
 ) -> Mesh:
     key = key or nacl.signing.SigningKey.generate()
     mesh = Mesh(
         key,
-        WebsocketTransport(key),
-        listen=listen,
+        NodeTransport(key),
+        listen=listen or f"{scheme}://127.0.0.1:0",
         bootstrap=bootstrap,
         exchange_interval=0.3,
         backoff=FAST_BACKOFF,
@@ -66,7 +75,7 @@ async def full_mesh(meshes: list[Mesh]) -> None:
         await mesh.wait_connected(len(meshes) - 1)
 
 
-async def test_publish_reaches_every_subscriber_exactly_once():
+async def test_publish_reaches_every_subscriber_exactly_once(start_mesh):
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             hub = await start_mesh(nursery)
@@ -92,7 +101,7 @@ async def test_publish_reaches_every_subscriber_exactly_once():
             nursery.cancel_scope.cancel()
 
 
-async def test_late_joiner_learns_peers_by_exchange_and_receives_later_publications():
+async def test_late_joiner_learns_peers_by_exchange_and_receives_later_publications(start_mesh):
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             hub = await start_mesh(nursery)
@@ -111,7 +120,7 @@ async def test_late_joiner_learns_peers_by_exchange_and_receives_later_publicati
             nursery.cancel_scope.cancel()
 
 
-async def test_reconnects_after_a_peer_restarts():
+async def test_reconnects_after_a_peer_restarts(start_mesh):
     server_key = nacl.signing.SigningKey.generate()
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
@@ -132,7 +141,7 @@ async def test_reconnects_after_a_peer_restarts():
             nursery.cancel_scope.cancel()
 
 
-async def test_a_peer_that_stops_reading_does_not_stall_the_others():
+async def test_a_peer_that_stops_reading_does_not_stall_the_others(start_mesh):
     frame = bytes(64 * 1024)
     count = 400  # 26 MB: more than loopback socket buffers hold
     in_flight = 32  # to the reader: far below its send buffer, so only the stalled peer drops
@@ -142,7 +151,7 @@ async def test_a_peer_that_stops_reading_does_not_stall_the_others():
             reader = await start_mesh(nursery, bootstrap=[publisher.listen_address])
             reader.subscribe("bulk")
             stalled_key = nacl.signing.SigningKey.generate()
-            async with WebsocketTransport(stalled_key) as stalled:
+            async with NodeTransport(stalled_key) as stalled:
                 # Connects, then never reads a frame.
                 await stalled.connect(publisher.listen_address)
                 await publisher.wait_connected(2)
@@ -176,7 +185,7 @@ def _all_tasks() -> set[trio.lowlevel.Task]:
     return found
 
 
-async def test_cancelling_meshes_leaves_no_tasks_and_ends_incoming():
+async def test_cancelling_meshes_leaves_no_tasks_and_ends_incoming(start_mesh):
     before = _all_tasks()
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:

@@ -1,0 +1,206 @@
+"""Authenticated request/reply over tcp:// and ws:// against what the cryptography allows.
+
+A round trip's ceiling is 1 / (raw carrier echo + 2 sign + 2 verify + 4 secretbox): the
+carrier's own round trip of a frame of the same size (a plain length-prefixed TCP echo,
+a plain trio-websocket echo), plus the request's and the reply's signature made and
+checked, plus four seals/opens (each message sealed by its sender, opened by its
+receiver). Every term is measured in the same run, in rounds that alternate all of
+them with the two request/reply loops on nodes kept open across rounds; each ratio is
+the median of its rounds' ratios. Not a bench by itself (`make bench` runs
+`*_bench.py`): `messaging_bench.py ceiling` runs it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import nacl.bindings
+import nacl.signing
+import trio
+import trio_websocket
+
+from dms.actor import AdmissionPolicy, RateLimit
+from dms.node import Node, open_node
+
+UNLIMITED = AdmissionPolicy(rate_limit=RateLimit(rate=1e9, burst=1e9),
+                            link_budget=RateLimit(rate=1e9, burst=1e9))
+PAYLOAD = "x" * 256
+ROUNDS = 7
+ROUND_TRIPS = 400
+CRYPTO_COUNT = 2000
+Timed = Callable[[], Awaitable[float]]  # seconds per round trip
+
+
+async def _timed(step: Callable[[], Awaitable[object]], count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        await step()
+    return (time.perf_counter() - start) / count
+
+
+@asynccontextmanager
+async def raw_tcp_echo(size: int) -> AsyncIterator[Timed]:
+    """A length-prefixed TCP echo on loopback (TCP_NODELAY, like `TcpCarrier`)."""
+
+    async def echo(stream: trio.SocketStream) -> None:
+        buffer = bytearray()
+        while data := await stream.receive_some(65536):
+            buffer += data
+            while len(buffer) >= 4 and len(buffer) >= 4 + int.from_bytes(buffer[:4], "big"):
+                end = 4 + int.from_bytes(buffer[:4], "big")
+                await stream.send_all(bytes(buffer[:end]))
+                del buffer[:end]
+
+    frame = size.to_bytes(4, "big") + bytes(size)
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(trio.serve_tcp, echo, 0)
+        port = listeners[0].socket.getsockname()[1]
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        stream.setsockopt(trio.socket.IPPROTO_TCP, trio.socket.TCP_NODELAY, 1)
+
+        async def round_trip() -> None:
+            await stream.send_all(frame)
+            got = 0
+            while got < len(frame):
+                got += len(await stream.receive_some(65536))
+
+        async def timed() -> float:
+            return await _timed(round_trip, ROUND_TRIPS)
+
+        yield timed
+        await stream.aclose()
+        nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def raw_ws_echo(size: int) -> AsyncIterator[Timed]:
+    async def echo(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    message = bytes(size)
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(trio_websocket.serve_websocket, echo, "127.0.0.1", 0, None)
+        async with trio_websocket.open_websocket("127.0.0.1", server.port, "/",
+                                                 use_ssl=False) as ws:
+            async def round_trip() -> None:
+                await ws.send_message(message)
+                await ws.get_message()
+
+            async def timed() -> float:
+                return await _timed(round_trip, ROUND_TRIPS)
+
+            yield timed
+        nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def request_reply(scheme: str) -> AsyncIterator[tuple[Timed, Node]]:
+    """Two nodes over `scheme`, the client holding a grant; yields the timed loop."""
+    async with open_node(listen=f"{scheme}://127.0.0.1:0", policy=UNLIMITED) as server:
+        @server.root.behavior("/bench/echo")
+        async def echo(message):  # type: ignore[no-untyped-def]
+            return message.args
+
+        async with open_node(bootstrap=[server.address]) as client:
+            client.add_proofs(server.grant(client.did, "/bench"))
+            await client.mesh.wait_connected()
+
+            async def round_trip() -> None:
+                await client.root.invoke(server.root.handle, "/bench/echo", {"p": PAYLOAD})
+
+            for _ in range(50):  # warm caches and the link
+                await round_trip()
+
+            async def timed() -> float:
+                return await _timed(round_trip, ROUND_TRIPS)
+
+            yield timed, client
+
+
+def crypto_terms(size: int) -> tuple[float, float, float]:
+    """Seconds per Ed25519 sign, per verify, per secretbox seal-or-open of `size` bytes."""
+    key = nacl.signing.SigningKey.generate()
+    message = bytes(size)
+    signed = key.sign(message)
+    verify = key.verify_key.verify
+    box_key = bytes(32)
+    nonce = bytes(24)
+    sealed = nacl.bindings.crypto_secretbox(message, nonce, box_key)
+
+    def per(action: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        for _ in range(CRYPTO_COUNT):
+            action()
+        return (time.perf_counter() - start) / CRYPTO_COUNT
+
+    sign = per(lambda: key.sign(message))
+    check = per(lambda: verify(signed))
+    seal = per(lambda: nacl.bindings.crypto_secretbox(message, nonce, box_key))
+    unseal = per(lambda: nacl.bindings.crypto_secretbox_open(sealed, nonce, box_key))
+    return sign, check, (seal + unseal) / 2
+
+
+def frame_size(node: Node) -> int:
+    """The mean sealed frame the node sent so far: what the echo and the crypto carry."""
+    metrics = node.mesh.metrics
+    return max(1, metrics["link.bytes_out"] // max(1, metrics["link.frames_out"]))
+
+
+async def measure(rounds: int = ROUNDS) -> dict[str, float]:
+    """Median rates and median per-round ratios to each scheme's ceiling."""
+    async with request_reply("tcp") as (tcp_rr, client), request_reply("ws") as (ws_rr, _):
+        size = frame_size(client)
+        async with raw_tcp_echo(size) as tcp_echo, raw_ws_echo(size) as ws_echo:
+            rows: dict[str, list[float]] = {k: [] for k in (
+                "tcp_echo", "ws_echo", "crypto", "tcp_rr", "ws_rr", "tcp_ratio", "ws_ratio")}
+            for n in range(rounds):
+                order = [tcp_echo, ws_echo, tcp_rr, ws_rr]
+                if n % 2:
+                    order.reverse()  # neither side always goes first
+                times = {id(f): await f() for f in order}
+                sign, check, box = crypto_terms(size)
+                crypto = 2 * sign + 2 * check + 4 * box
+                t_tcp_echo, t_ws_echo = times[id(tcp_echo)], times[id(ws_echo)]
+                t_tcp_rr, t_ws_rr = times[id(tcp_rr)], times[id(ws_rr)]
+                rows["tcp_echo"].append(1 / t_tcp_echo)
+                rows["ws_echo"].append(1 / t_ws_echo)
+                rows["crypto"].append(crypto)
+                rows["tcp_rr"].append(1 / t_tcp_rr)
+                rows["ws_rr"].append(1 / t_ws_rr)
+                rows["tcp_ratio"].append((t_tcp_echo + crypto) / t_tcp_rr)
+                rows["ws_ratio"].append((t_ws_echo + crypto) / t_ws_rr)
+    result = {k: statistics.median(v) for k, v in rows.items()}
+    result["frame_bytes"] = size
+    return result
+
+
+def report(result: dict[str, float]) -> str:
+    crypto_us = result["crypto"] * 1e6
+    lines = [
+        f"request/reply vs its ceiling, {ROUNDS} alternating rounds of {ROUND_TRIPS} "
+        f"round trips, mean frame {result['frame_bytes']:.0f} B (medians):",
+        f"  2 sign + 2 verify + 4 secretbox        {crypto_us:8.1f} us per round trip",
+    ]
+    for scheme, carrier in (("tcp", "length-prefixed TCP"), ("ws", "trio-websocket")):
+        echo = result[f"{scheme}_echo"]
+        ceiling = 1 / (1 / echo + result["crypto"])
+        lines += [
+            f"  raw {carrier + ' echo':32} {echo:8,.0f} round trips/s",
+            f"  ceiling over {scheme}://                  {ceiling:8,.0f} round trips/s",
+            f"  authenticated request/reply, {scheme}://  {result[f'{scheme}_rr']:8,.0f} "
+            f"round trips/s = {result[f'{scheme}_ratio']:.2f} of the ceiling "
+            f"(median of per-round ratios; target {'0.6' if scheme == 'tcp' else '0.5'})",
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report(trio.run(measure)))
