@@ -29,6 +29,7 @@ from dms.network._frame import (
 )
 from dms.network._host import missing_capability, reconcile_namespaces
 from dms.network._netns import (
+    NETNS_ETC,
     attach_namespace,
     create_namespace,
     delete_namespace,
@@ -71,6 +72,7 @@ __all__ = [
     "encode_batch",
     "ensemble_tag",
     "RESOLV_CONF",
+    "NETNS_ETC",
     "AddressPlan",
     "PacketDrop",
     "EnsembleNetwork",
