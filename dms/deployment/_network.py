@@ -80,10 +80,12 @@ def plan_network(deployment: str, ensemble: Ensemble, assignment: Mapping[str, s
     try:
         plan = plan_addresses(deployment, allocations, in_use,
                               previous=None if previous is None else previous.plan)
+        # a node that joined stays joined, unless it now hosts part of the ensemble
+        joined = None if previous is None or previous.joined in hosts else previous.joined
         return NetworkOrder(
             plan, tuple(sorted((p, tuple(sorted(names))) for p, names in hosts.items())),
             tuple(sorted((name, dns) for name in allocations
-                         if (dns := ensemble.allocations[name].dns_name))))
+                         if (dns := ensemble.allocations[name].dns_name))), joined)
     except NetworkError as error:
         return str(error)
 

@@ -107,3 +107,13 @@ def test_a_bid_s_subnets_are_bounded_and_malformed_ones_ignored() -> None:
     assert offer.subnets[0] == IPv4Network("10.1.0.0/24")
     assert IPv4Network("10.3.0.0/24") in offer.subnets and len(offer.subnets) <= 256
     assert NetworkOffer.from_bid("yes", []).offered is False  # only True offers it
+
+
+def test_a_redeploy_keeps_the_joined_node_unless_it_now_hosts_part_of_the_ensemble() -> None:
+    first = plan_network("dep", ENSEMBLE, {"s": A, "c": B}, BOTH)
+    assert isinstance(first, NetworkOrder)
+    joined = NetworkOrder(first.plan, first.hosts, first.dns_names, joined=C)
+    kept = plan_network("dep", ENSEMBLE, {"s": A, "c": B}, BOTH, joined)
+    assert isinstance(kept, NetworkOrder) and kept.joined == C
+    moved = plan_network("dep", ENSEMBLE, {"s": A, "c": C}, BOTH, joined)
+    assert isinstance(moved, NetworkOrder) and moved.joined is None
