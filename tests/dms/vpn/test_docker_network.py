@@ -7,16 +7,20 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import attrs
 import docker
 import pytest
 import trio
 
 from dms.network import missing_capability, namespace_names
-from dms.node import Node
-from dms.provider import namespace_prefix
+from dms.node import Node, open_node
+from dms.provider import ProviderConfig, namespace_prefix
 from dms.workload import ExecutorKind
-from tests.dms.deployment.conftest import machine, open_market
+from tests.dms.deployment.conftest import FAST, machine, open_market
+from tests.dms.network.test_deployed import CLIENT_LOOP
+from ucan import SigningKey, delegate
 
 IMAGE = "dms-test/busybox:latest"
 
@@ -131,3 +135,81 @@ async def test_a_container_and_a_process_on_two_providers_reach_each_other_by_ad
         assert left_of(market.providers) == []
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
     assert "dms0" not in links.stdout  # no TUN ever in the host's namespace
+
+
+RESTARTING = f"""
+version: V1
+allocations:
+  web:
+    type: service
+    executor: docker
+    resources: {{cpu: 0.5, ram: 64Mi, disk: 16Mi}}
+    execution:
+      image: {IMAGE}
+      cmd: ["sh", "-c", "mkdir -p /www && echo still here > /www/index.html && exec httpd -f -p 8765 -h /www"]
+    healthcheck: {{type: http, endpoint: "http://127.0.0.1:8765/", interval: 0.3s, timeout: 1s, retries: 3}}
+  client:
+    type: service
+    executor: process
+    resources: {{cpu: 0.5, ram: 64Mi, disk: 16Mi}}
+    execution:
+      command: {sys.executable}
+      args: ["-c", "{CLIENT_LOOP}"]
+nodes:
+  s: {{allocations: [web]}}
+  m: {{allocations: [client]}}
+"""
+
+
+async def client_output(node: Node) -> str:
+    for hosted in node.provider._hosted.values():
+        if "client" in hosted.allocations:
+            execution = hosted.allocations["client"][1].supervisor.execution
+            if execution is not None:
+                return (await execution.logs()).stdout
+    return ""
+
+
+async def test_a_restarted_provider_gives_its_readopted_container_its_network_again(
+        tmp_path: Path, engine: docker.DockerClient) -> None:
+    key = SigningKey.generate()
+    config = ProviderConfig(tmp_path / "work", (ExecutorKind.PROCESS, ExecutorKind.DOCKER),
+                            capacity=machine(), keep_workloads=True, network=True)
+
+    def provider() -> Any:
+        return open_node(key, listen="memory://restarting", network=market.network,
+                         anchors=[market.org.did], bootstrap=["memory://orchestrator"],
+                         state_dir=tmp_path / "state", provider=config)
+
+    async with open_market(tmp_path, providers=0,
+                           settings=attrs.evolve(FAST, request_timeout=2.0)) as market:
+        async with provider() as node:
+            node.add_proofs(delegate(market.org, node.did, "/dms/deployment",
+                                     expiration=None))
+            await market.orchestrator.mesh.wait_connected(2)
+            await trio.sleep(0.2)
+            deployment = await market.deploy(RESTARTING)
+            status = await market.wait_phase(deployment, "running", "failed", timeout=60)
+            assert status["phase"] == "running", status["failure"]
+            with trio.fail_after(20):
+                while "got still here" not in await client_output(node):
+                    await trio.sleep(0.1)
+            (container,) = containers_of(engine, [node])
+        # The container and the client ran on without a provider; their TUNs died with it.
+        config = attrs.evolve(config, keep_workloads=False)
+        async with provider() as node:
+            with trio.fail_after(20):
+                while not node.provider._hosted:
+                    await trio.sleep(0.1)
+            assert containers_of(engine, [node]) == [container]  # re-adopted, not restarted
+            seen = len(await client_output(node))
+            with trio.fail_after(20):  # the client reads the same container by name again
+                while "got still here" not in (await client_output(node))[seen:]:
+                    await trio.sleep(0.1)
+            assert node.provider.counters["restart_network_lost"] == 0
+            await market.shutdown(deployment)
+            await market.wait_phase(deployment, "completed")
+            with trio.fail_after(20):
+                while containers_of(engine, [node]):
+                    await trio.sleep(0.2)
+            assert left_of([node]) == []

@@ -14,6 +14,7 @@ import trio
 from dms.actor import RemoteError
 from dms.network import joined_prefix, missing_capability, namespace_names
 from tests.dms.deployment.conftest import Market, machine, open_market
+from tests.dms.deployment.test_deploy_hostile import intruder
 
 needs_network = pytest.mark.skipif(missing_capability() is not None,
                                    reason=f"the ensemble network {missing_capability()}")
@@ -62,6 +63,11 @@ async def test_the_orchestrator_node_joins_the_network_curls_web_internal_and_le
         deployment = await market.deploy(ENSEMBLE)
         status = await market.wait_phase(deployment, "running", "failed")
         assert status["phase"] == "running", status["failure"]
+        async with intruder(market, command="/dms/node/deployment") as other_user:
+            with pytest.raises(RemoteError, match="no deployment .* of yours"):
+                await other_user.root.invoke(market.orchestrator.root.handle,
+                                             "/dms/node/deployment/join", {"id": deployment})
+        assert provider_orders_joined(market) == {None}  # only its owner may join
         joined = await invoke(market, "/dms/node/deployment/join", deployment)
         assert joined["subnet"] == status["network"]
         assert joined["address"] == str(IPv4Network(status["network"]).network_address + 1)
