@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
+import trio
 
 from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
 from dms.cleanup import shielded_cleanup
@@ -376,9 +377,17 @@ class DeploymentService(Role):
                                  name="NetworkFailed")
         try:
             order = await orchestrator.set_joined(actor, joined.peer)
-            namespace = await joined.join(message.args.id, order)
         except NetworkError as error:
             raise BehaviorFailed(str(error), name="NetworkFailed") from None
+        try:
+            namespace = await joined.join(message.args.id, order)
+        except BaseException as error:  # fail closed: the providers stop granting it
+            with trio.CancelScope(shield=True), contextlib.suppress(NetworkError):
+                if joined.namespace_of(message.args.id) is None:
+                    await orchestrator.set_joined(actor, None)
+            if isinstance(error, NetworkError):
+                raise BehaviorFailed(str(error), name="NetworkFailed") from None
+            raise
         return {"namespace": namespace, "address": str(order.plan.gateway),
                 "subnet": str(order.plan.subnet)}
 

@@ -12,7 +12,13 @@ import pytest
 import trio
 
 from dms.actor import RemoteError
-from dms.network import joined_prefix, missing_capability, namespace_names
+from dms.network import (
+    NamespaceError,
+    NetworkOrder,
+    joined_prefix,
+    missing_capability,
+    namespace_names,
+)
 from tests.dms.deployment.conftest import Market, machine, open_market
 from tests.dms.deployment.test_deploy_hostile import intruder
 
@@ -114,5 +120,28 @@ async def test_joining_a_deployment_without_a_network_is_refused_naming_why(
             await invoke(market, "/dms/node/deployment/join", deployment)
         assert not [n for n in namespace_names()
                     if n.startswith(joined_prefix(market.orchestrator.peer_id))]
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed", "failed")
+
+
+@needs_network
+async def test_a_join_this_node_cannot_make_leaves_no_provider_granting_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with open_market(tmp_path, providers=2, capacities=[machine(cpu=1)] * 2,
+                           ensemble_network=True) as market:
+        deployment = await market.deploy(ENSEMBLE)
+        await market.wait_phase(deployment, "running", "failed")
+        joined = market.orchestrator.deployments.joined
+        assert joined is not None
+
+        async def refuse(deployment: str, order: NetworkOrder) -> str:
+            raise NamespaceError("join", "this node needs /dev/net/tun")
+
+        monkeypatch.setattr(joined, "join", refuse)
+        with pytest.raises(RemoteError, match="needs /dev/net/tun"):
+            await invoke(market, "/dms/node/deployment/join", deployment)
+        assert provider_orders_joined(market) == {None}  # granted, then taken back
+        status = await market.status(deployment)
+        assert status["phase"] == "running"
         await market.shutdown(deployment)
         await market.wait_phase(deployment, "completed", "failed")
