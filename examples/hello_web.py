@@ -17,7 +17,9 @@ or $DMS_DEMO_IMAGE names another one that has busybox's httpd).
 With `--network` (`make run-network`; root, /dev/net/tun and iproute2) the providers
 host the ensemble network (`dms dev --network`) and `hello-internal.yaml` is deployed:
 each allocation in a namespace of its own with a 10/8 address, the client calling
-`http://web.internal:8765/` across providers; `dms status ID` shows both addresses.
+`http://web.internal:8765/` across providers; `dms status ID` shows both addresses,
+and `dms join ID -- curl http://web.internal:8765/` reads web from the orchestrator
+node's own namespace in the network.
 
 The network's files go in a temporary directory (removed at the end) unless
 `--data-dir` names one, so the demo never touches your own `~/.local/share/dms`.
@@ -146,7 +148,7 @@ def main() -> int:
                         help="over the ensemble network: the client calls web.internal")
     options = parser.parse_args()
     if options.docker and options.network:
-        parser.error("--docker and --network: docker allocations get no network yet")
+        parser.error("--docker and --network: one or the other (no demo ensemble has both)")
     ensemble = (DOCKER_ENSEMBLE if options.docker else
                 NETWORK_ENSEMBLE if options.network else ENSEMBLE)
     image = options.image if options.docker else None
@@ -164,6 +166,9 @@ def main() -> int:
             deployment = listed[-1]["id"]
             dms("status", env=env)
             dms("status", deployment, env=env)
+            if options.network:  # subnet.join: the orchestrator node's own namespace
+                dms("join", deployment, "--", "curl", "-sS", "-m", "5",
+                    "http://web.internal:8765/", env=env)
             dms("shutdown", deployment, "--wait", env=env)
         finally:
             print("\n(Ctrl-C to `dms dev`)", flush=True)

@@ -1,11 +1,13 @@
-"""`dms deploy`, `dms status`, `dms list`, `dms events`, `dms shutdown`: a user's view
-of the deployments on one node, each a client of that node's deployment service.
+"""`dms deploy`, `dms status`, `dms list`, `dms events`, `dms shutdown`, `dms join`,
+`dms leave`: a user's view of the deployments on one node, each a client of that
+node's deployment service.
 
     dms deploy examples/ensembles/hello-web.yaml --wait
     dms status                       # the table of your deployments
     dms status ID --json
     dms events ID --follow
     dms shutdown ID --wait
+    dms join ID -- curl http://web.internal:8080/   # inside the ensemble network
 
 An ensemble is validated here first (every problem at once, exit 1) so nothing is sent
 that the node would refuse for its shape. `--json` prints what a script parses: one
@@ -24,6 +26,7 @@ from typing import Any
 
 import attrs
 import click
+import trio
 from rich.console import Console
 from rich.live import Live
 
@@ -310,5 +313,57 @@ async def _last_seq(session: Session, deployment: str) -> int:
     return max((event.seq for event in view.recent_events), default=0)
 
 
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("deployment", metavar="ID")
+@click.argument("argv", metavar="[-- CMD...]", nargs=-1, type=click.UNPROCESSED)
+@client_options
+def join(deployment: str, argv: tuple[str, ...], target: ResolveTarget) -> None:
+    """Join deployment ID's ensemble network from the node (`subnet.join`): a
+    namespace there with the subnet's gateway address. With CMD, run it inside (it
+    must run on the node's host) and leave after, exiting with its status; without,
+    print the namespace and stay joined until `dms leave ID`."""
+    raise SystemExit(run_async(_join, target(), deployment, argv))
+
+
+async def _join(target: Target, deployment: str, argv: tuple[str, ...]) -> int:
+    async with open_session(target) as session:
+        joined = await session.join(deployment)
+        namespace = joined["namespace"]
+        if not argv:
+            click.echo(printable(
+                f"joined {deployment}: namespace {namespace}, address {joined['address']} "
+                f"(subnet {joined['subnet']}); run commands with `ip netns exec {namespace} "
+                f"CMD`; leave with `dms leave {deployment}`"))
+            return 0
+        try:
+            if not Path("/run/netns", namespace).exists():
+                raise OperationFailed(f"join: namespace {namespace} is on the node's host, "
+                                      "not here: run `dms join` where the node runs")
+            try:
+                done = await trio.run_process(["ip", "netns", "exec", namespace, *argv],
+                                              stdin=None, check=False)  # the terminal's
+            except OSError as error:
+                raise OperationFailed(f"join: cannot run {argv[0]!r}: {error}") from None
+            return int(done.returncode)
+        finally:
+            with trio.CancelScope(shield=True):
+                await session.leave(deployment)
+
+
+@click.command()
+@click.argument("deployment", metavar="ID")
+@client_options
+def leave(deployment: str, target: ResolveTarget) -> None:
+    """Leave deployment ID's ensemble network (what `dms join ID` joined)."""
+    raise SystemExit(run_async(_leave, target(), deployment))
+
+
+async def _leave(target: Target, deployment: str) -> int:
+    async with open_session(target) as session:
+        left = await session.leave(deployment)
+    click.echo(f"left {deployment}" if left else f"{deployment}: this node had not joined it")
+    return 0
+
+
 def commands() -> Sequence[click.Command]:
-    return (deploy, status, list_command, events, shutdown)
+    return (deploy, status, list_command, events, shutdown, join, leave)

@@ -2,6 +2,7 @@
 
     dms dev [--providers 3] [--data-dir D] [--provide cpu=1,ram=1Gi,disk=4Gi]
             [--ports 8000-8999] [--executor process] [--executor docker] [--network]
+            [--network-dns-upstream IP[:PORT]]
 
 One orchestrator node and N provider nodes, each a `dms node run` process of its own
 on 127.0.0.1 (ports picked by the kernel); the organisation key they all anchor, the
@@ -31,7 +32,7 @@ from pathlib import Path
 import click
 import trio
 
-from dms.network import missing_capability
+from dms.network import InvalidPlan, missing_capability, parse_upstream
 from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.node._state_lock import LOCK_FILE, StateDirError, StateDirInUse, hold_state_dir
 from dms.workload import ExecutorKind
@@ -96,14 +97,26 @@ def _ports(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--network", is_flag=True,
               help="The providers host the ensemble network (private 10/8 addresses, "
                    "<name>.internal): needs root, /dev/net/tun and iproute2.")
+@click.option("--network-dns-upstream", "dns_upstream", metavar="IP[:PORT]",
+              help="With --network: where the providers' ensemble resolvers forward names "
+                   "outside .internal (default: refused).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object when the network is ready (and nothing else).")
 def dev(providers: int, data_dir: str | None, offer: str, ports: str,
-        executors: tuple[str, ...], network: bool, as_json: bool) -> None:
+        executors: tuple[str, ...], network: bool, dns_upstream: str | None,
+        as_json: bool) -> None:
     """Run a local dev network until Ctrl-C: an orchestrator and N providers on
     127.0.0.1, its grants made, and a client config for the deployment commands.
     Exit 0 once stopped, 1 when a node fails, 2 on a usage mistake, 130 when
     interrupted before it was ready."""
+    if dns_upstream is not None:
+        if not network:
+            raise Mistake("--network-dns-upstream: forwards for the ensemble network "
+                          "(add --network)")
+        try:
+            parse_upstream(dns_upstream)  # each provider parses it again, as given
+        except InvalidPlan as exc:
+            raise Mistake(f"--network-dns-upstream: {exc.problem}") from None
     if network and (missing := missing_capability()) is not None:
         raise Mistake(f"--network: this host cannot run the ensemble network: {missing}")
     data = data_directory(data_dir)
@@ -120,7 +133,8 @@ def dev(providers: int, data_dir: str | None, offer: str, ports: str,
     try:
         provide = ("--provide", offer, "--ports", ports,
                    *(arg for kind in executors for arg in ("--executor", kind)),
-                   *(("--network",) if network else ()))
+                   *(("--network",) if network else ()),
+                   *(("--network-dns-upstream", dns_upstream) if dns_upstream else ()))
         status = trio.run(_run_alone, layout, passphrase, provide, env, config_path(data),
                           as_json)
     except KeyboardInterrupt:  # before the signal handlers were in place

@@ -30,6 +30,8 @@ from dms.actor import (
 )
 from dms.deployment import (
     EVENTS,
+    JOIN,
+    LEAVE,
     LIST,
     LOGS,
     NEW,
@@ -128,6 +130,15 @@ class Session:
 
     async def shutdown(self, deployment: str) -> str:
         return str((await self.call(SHUTDOWN, DeploymentId(deployment), dict))["phase"])
+
+    async def join(self, deployment: str) -> dict[str, str]:
+        """`subnet.join`: the node joins the deployment's network; its namespace there
+        (`namespace`, `address`, `subnet`)."""
+        reply = await self.call(JOIN, DeploymentId(deployment), dict)
+        return {key: str(reply.get(key, "")) for key in ("namespace", "address", "subnet")}
+
+    async def leave(self, deployment: str) -> bool:
+        return bool((await self.call(LEAVE, DeploymentId(deployment), dict)).get("left"))
 
     async def call(self, command: str, args: Any, kind: type[T], *,
                    timeout: float = CALL_TIMEOUT) -> T:

@@ -23,6 +23,8 @@ from dms.deployment._plan import (
 )
 from dms.deployment._service import (
     EVENTS,
+    JOIN,
+    LEAVE,
     LIST,
     LOGS,
     NEW,
@@ -42,6 +44,8 @@ from dms.deployment._service import (
 
 __all__ = [
     "EVENTS",
+    "JOIN",
+    "LEAVE",
     "LIST",
     "LOGS",
     "NEW",

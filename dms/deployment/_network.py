@@ -1,8 +1,8 @@
 """Whether a deployment gets the ensemble network, and its order (sans-IO).
 
 The network is opt-in per provider: a deployment gets one when every chosen provider
-offers it in its bid and every allocation runs on the process executor (containers get
-no network yet); otherwise none, with the reason `status` shows. The plan avoids the
+offers it in its bid and every allocation runs on the process or docker executor
+(firecracker microVMs get none yet); otherwise none, with the reason `status` shows. The plan avoids the
 subnets the chosen providers report in use, and a redeploy keeps the previous plan's
 subnet and addresses, unless a newly chosen provider uses an overlapping subnet: then
 the ensemble is renumbered, and the providers that stayed follow the new order.
@@ -25,6 +25,10 @@ from dms.network import (
     plan_addresses,
 )
 from dms.workload import ExecutorKind
+
+NETWORKED = frozenset({ExecutorKind.PROCESS, ExecutorKind.DOCKER})
+"""Executors whose workloads get the ensemble network: a process in a namespace made
+for it, a container in its own (firecracker microVMs need a tap device: not yet)."""
 
 MAX_REPORTED_SUBNETS = 256
 """Subnets in use the orchestrator takes from one bid at most."""
@@ -57,7 +61,7 @@ def plan_network(deployment: str, ensemble: Ensemble, assignment: Mapping[str, s
     why it gets none."""
     for name in sorted(ensemble.allocations):
         executor = ensemble.allocations[name].executor
-        if executor is not ExecutorKind.PROCESS:
+        if executor not in NETWORKED:
             return f"allocation {name} runs on {executor.value}, which gets no network yet"
     for provider in sorted(set(assignment.values())):
         offer = offers.get(provider)
@@ -76,10 +80,12 @@ def plan_network(deployment: str, ensemble: Ensemble, assignment: Mapping[str, s
     try:
         plan = plan_addresses(deployment, allocations, in_use,
                               previous=None if previous is None else previous.plan)
+        # a node that joined stays joined, unless it now hosts part of the ensemble
+        joined = None if previous is None or previous.joined in hosts else previous.joined
         return NetworkOrder(
             plan, tuple(sorted((p, tuple(sorted(names))) for p, names in hosts.items())),
             tuple(sorted((name, dns) for name in allocations
-                         if (dns := ensemble.allocations[name].dns_name))))
+                         if (dns := ensemble.allocations[name].dns_name))), joined)
     except NetworkError as error:
         return str(error)
 

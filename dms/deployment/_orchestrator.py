@@ -44,6 +44,7 @@ from dms.actor import (
 from dms.cleanup import shielded_cleanup
 from dms.ensemble import derive_requirements
 from dms.ensemble._spec import Ensemble
+from dms.network import NetworkError, NetworkOrder
 from dms.orchestrator import (
     BidWindow,
     DeploymentLifecycle,
@@ -895,6 +896,26 @@ class Orchestrator(Role):
         await self.journal.update(assignment=dict(placement.assignment.primary))
         await self.journal.event("redeployed", moved=moved)
         await self._flush_phase_events()
+
+    async def set_joined(self, actor: Actor, joined: str | None) -> NetworkOrder:
+        """`subnet.join`: the deployment's network order with `joined` (a node id, or
+        None to revoke), kept in the record (a redeploy keeps it) and sent to every
+        provider hosting part of it, whose pumps then admit that node's frames from
+        the gateway address. NetworkError when the deployment has no network (the
+        reason named) or `joined` hosts part of it."""
+        order = recorded_order(self.journal.record.network)
+        if order is None:
+            reason = self.journal.record.network.get("none", "none planned yet")
+            raise NetworkError(f"deployment {self.id} has no ensemble network: {reason}")
+        changed = attrs.evolve(order, joined=joined)
+        record = network_record(changed)
+        if record != self.journal.record.network:
+            await self.journal.update(network=record)
+            await self.journal.event("network_joined" if joined else "network_left",
+                                     node=joined or order.joined)
+        self._network_order = record["order"]
+        await self._update_networks(actor, {peer for peer, _ in changed.hosts})
+        return changed
 
     async def _update_networks(self, actor: Actor, staying: set[str]) -> None:
         """Send the redeployed network order to the providers whose allocations stayed:

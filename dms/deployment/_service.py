@@ -22,10 +22,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
+import trio
 
 from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
 from dms.cleanup import shielded_cleanup
 from dms.ensemble import Ensemble, EnsembleError, load_ensemble
+from dms.network import JoinedNetworks, NetworkError
 from dms.provider import wire
 from dms.store import (
     DeploymentPhase,
@@ -50,6 +52,8 @@ EVENTS = "/dms/node/deployment/events"
 SHUTDOWN = "/dms/node/deployment/shutdown"
 LOGS = "/dms/node/deployment/logs"
 PLAN = "/dms/node/deployment/plan"
+JOIN = "/dms/node/deployment/join"
+LEAVE = "/dms/node/deployment/leave"
 ORCHESTRATOR_COMMANDS = ("/dms/deployment",)
 MAX_DEPLOYMENTS = 1000
 """Deployments a node runs at once; past it `new` is refused."""
@@ -177,6 +181,8 @@ class DeploymentService(Role):
         self._reading: Counter[str] = Counter()  # logs calls in flight, per user
         self._planning: Counter[str] = Counter()  # plans running, per user
         self._planned: dict[str, collections.deque[float]] = {}  # per user, plans' starts
+        self.joined: JoinedNetworks | None = None
+        """This node's `subnet.join` namespaces (set by the node; None: it cannot join)."""
 
     @behavior(NEW, args=NewDeployment)
     async def new(self, message: Message[NewDeployment]) -> DeploymentId:
@@ -356,9 +362,52 @@ class DeploymentService(Role):
                       times[-1] <= now - 60]:
             del self._planned[other]  # users with no plan in the last minute: forgotten
 
+    @behavior(JOIN, args=DeploymentId)
+    async def join(self, message: Message[DeploymentId]) -> dict[str, str]:
+        """`subnet.join`: this node joins the running deployment's ensemble network
+        (its owner's debugging): a namespace here holding the plan's gateway address,
+        granted by the order every provider gets. Its name and address."""
+        running = await self._owned(message, message.args.id)
+        orchestrator, actor, joined = running.orchestrator, running.actor, self.joined
+        if orchestrator is None or actor is None or running.final:
+            raise BehaviorFailed(f"deployment {message.args.id} is not running",
+                                 name="NotRunning")
+        if joined is None:
+            raise BehaviorFailed("join: this node cannot join ensemble networks",
+                                 name="NetworkFailed")
+        try:
+            order = await orchestrator.set_joined(actor, joined.peer)
+        except NetworkError as error:
+            raise BehaviorFailed(str(error), name="NetworkFailed") from None
+        try:
+            namespace = await joined.join(message.args.id, order)
+        except BaseException as error:  # fail closed: the providers stop granting it
+            with trio.CancelScope(shield=True), contextlib.suppress(NetworkError):
+                if joined.namespace_of(message.args.id) is None:
+                    await orchestrator.set_joined(actor, None)
+            if isinstance(error, NetworkError):
+                raise BehaviorFailed(str(error), name="NetworkFailed") from None
+            raise
+        return {"namespace": namespace, "address": str(order.plan.gateway),
+                "subnet": str(order.plan.subnet)}
+
+    @behavior(LEAVE, args=DeploymentId)
+    async def leave(self, message: Message[DeploymentId]) -> dict[str, bool]:
+        """Leave what `join` joined: the namespace here goes, and the providers stop
+        admitting this node's frames."""
+        running = await self._owned(message, message.args.id)
+        left = self.joined is not None and await self.joined.leave(message.args.id)
+        orchestrator, actor = running.orchestrator, running.actor
+        if orchestrator is not None and actor is not None and not running.final:
+            with contextlib.suppress(NetworkError):
+                await orchestrator.set_joined(actor, None)
+        return {"left": left}
+
     @behavior(SHUTDOWN, args=DeploymentId)
     async def shutdown(self, message: Message[DeploymentId]) -> dict[str, str]:
         running = await self._owned(message, message.args.id)
+        if self.joined is not None:
+            await self.joined.leave(message.args.id)
         orchestrator, actor = running.orchestrator, running.actor
         if orchestrator is not None and actor is not None:
             orchestrator.shutdown_requested.set()

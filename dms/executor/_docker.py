@@ -9,6 +9,15 @@ Files are copied into the created container before it starts. Provision scripts 
 in a throwaway container of the same image that is then committed: the workload
 starts from that image only when every script succeeded, so it never sees a
 half-provisioned filesystem.
+
+On the ensemble network (`spec.network_namespace` set, and a `ContainerNetwork` given)
+the container is made with docker's network `none` and a gate: its entrypoint waits
+for `/.dms/net/ready` before it execs the workload's own command. The executor starts
+the container, hands its pid to `ContainerNetwork.attach` (which names the container's
+namespace and makes the TUN, address, routes and resolver there), and only then
+writes `ready`: the workload never runs without its address. /etc/resolv.conf is
+bound from the same host directory. When the container ends, `detach` closes the TUN
+(an open one keeps the namespace alive) and deletes the namespace.
 """
 
 from __future__ import annotations
@@ -22,9 +31,9 @@ import tarfile
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import attrs
 import docker
@@ -85,6 +94,35 @@ def engine_unreachable(error: BaseException) -> bool:
     return (isinstance(error, docker.errors.APIError)
             and not isinstance(error, docker.errors.NotFound) and error.is_server_error())
 
+GATE_DIR = "/.dms/net"
+"""Where a networked container sees the host directory `ContainerNetwork.files` made."""
+GATE_SECONDS = 60
+"""How long the gate waits for the network before the container exits 125."""
+_GATE = (
+    f"i=0; while [ ! -e {GATE_DIR}/ready ]; do i=$((i+1)); "
+    f"if [ $i -gt {GATE_SECONDS * 20} ]; then "
+    "echo 'dms: the ensemble network was never set up' >&2; exit 125; fi; "
+    'sleep 0.05; done; exec "$@"'
+)
+
+
+class ContainerNetwork(Protocol):
+    """What the provider's ensemble networks do for a container (`HostedNetworks`)."""
+
+    def files(self, namespace: str) -> Path:
+        """The host directory (made now, holding `resolv.conf`) bound into the
+        container at GATE_DIR; `ready` is written there once `attach` succeeded."""
+        ...
+
+    async def attach(self, namespace: str, pid: int) -> None:
+        """Give the namespace of process `pid` (the container's) its network, named
+        `namespace`; raises when it cannot (the container is then removed)."""
+        ...
+
+    async def detach(self, namespace: str) -> None:
+        """The container ended: close its TUN, delete the namespace; idempotent."""
+        ...
+
 
 async def _blocking(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await trio.to_thread.run_sync(functools.partial(call, *args, **kwargs))
@@ -139,8 +177,10 @@ class ContainerRecord:
 
 
 class DockerExecution:
-    def __init__(self, spec: ExecutionSpec, container: Container, image_to_remove: str | None):
+    def __init__(self, spec: ExecutionSpec, container: Container, image_to_remove: str | None,
+                 network: ContainerNetwork | None = None):
         self.spec = spec
+        self.network = network  # set: the container is on the ensemble network
         self.container = container
         self._image_to_remove = image_to_remove
         self._started_at = time.time()
@@ -180,8 +220,11 @@ class DockerExecution:
         state: dict[str, Any] = {"ExitCode": 137, "OOMKilled": False}  # gone
         with self._watching, contextlib.suppress(docker.errors.NotFound):
             state = await self._ended_state()
-        if not self._detached:
-            self._finish(state)
+        if self._detached:
+            return
+        with trio.CancelScope(shield=True):
+            await self._leave_network()
+        self._finish(state)
 
     async def _ended_state(self) -> dict[str, Any]:
         while True:
@@ -196,6 +239,18 @@ class DockerExecution:
                     raise
                 self.unobservable = f"docker engine not answering: {type(error).__name__}"
             await trio.sleep(ENGINE_RETRY)
+
+    async def _leave_network(self) -> None:
+        """Close the TUN that keeps the ended container's namespace alive, and delete
+        it; once (a failure is the provider's to log: the exit is reported anyway)."""
+        network, self.network = self.network, None
+        if network is not None and self.spec.network_namespace is not None:
+            await network.detach(self.spec.network_namespace)
+
+    @property
+    def pid(self) -> int:
+        """The container's first process on the host (0 when it is not running)."""
+        return int(self.container.attrs.get("State", {}).get("Pid") or 0)
 
     def _finish(self, state: dict[str, Any]) -> None:
         code = int(state.get("ExitCode", 0))
@@ -290,6 +345,8 @@ class DockerExecution:
         if self._detached:
             return
         await self.stop(grace=0)
+        with trio.CancelScope(shield=True):
+            await self._leave_network()
         with contextlib.suppress(docker.errors.NotFound):
             await _blocking(self.container.remove, force=True)
         if self._image_to_remove:
@@ -307,8 +364,12 @@ class DockerExecutor:
         *,
         client_factory: Callable[[], docker.DockerClient] = docker.from_env,
         close_grace: float = 5.0,
+        network: ContainerNetwork | None = None,
     ) -> None:
+        """`network`: the provider's ensemble networks, for specs that name a
+        `network_namespace` (None: such a spec is refused)."""
         self.node_id = node_id
+        self.network = network
         self._client_factory = client_factory
         self._close_grace = close_grace
         self._client: docker.DockerClient | None = None
@@ -416,6 +477,9 @@ class DockerExecutor:
             raise InvalidSpec(f"executor: {spec.executor.value!r} given to the docker executor")
         if not spec.image:
             raise InvalidSpec(f"image: allocation {spec.name!r} names no image")
+        if spec.network_namespace is not None and self.network is None:
+            raise InvalidSpec(f"network_namespace: allocation {spec.name!r} asks for the "
+                              "ensemble network and this docker executor has none")
         await self._ensure_image(spec.image)
         image, provisioned, entrypoint = spec.image, None, spec.entrypoint
         command = list(spec.cmd) or None
@@ -430,7 +494,20 @@ class DockerExecutor:
             f"{port.private}/{port.protocol}": ("127.0.0.1", port.public or None)
             for port in spec.ports
         }
+        networked: dict[str, Any] = {}
+        namespace, network = spec.network_namespace, self.network
+        if namespace is not None and network is not None:
+            entrypoint, command = await self._gated(image, entrypoint, command, spec.name)
+            files = await _blocking(network.files, namespace)
+            ports = {}  # published by the provider, into the namespace (no docker bridge)
+            networked = {
+                "network_mode": "none",
+                "volumes": {str(files): {"bind": GATE_DIR, "mode": "ro"},
+                            str(files / "resolv.conf"): {"bind": "/etc/resolv.conf",
+                                                         "mode": "ro"}},
+            }
         created: Container | None = None
+        attached = False
         try:
             container = await _blocking(
                 client.containers.create,
@@ -451,6 +528,7 @@ class DockerExecutor:
                 init=True,
                 name=f"dms-{spec.name}-{secrets.token_hex(4)}",
                 detach=True,
+                **networked,
             )
             created = container
             if spec.files:
@@ -459,8 +537,18 @@ class DockerExecutor:
             execution = DockerExecution(spec, container, provisioned)
             await _blocking(container.start)
             await execution._refresh_ports()
+            if namespace is not None and network is not None:
+                if not execution.pid:
+                    raise InvalidSpec(f"allocation {spec.name!r}: its container ended "
+                                      "before the ensemble network could be set up")
+                attached = True
+                await network.attach(namespace, execution.pid)
+                await _blocking((network.files(namespace) / "ready").write_text, "")
+                execution.network = network
         except BaseException as error:
             with trio.CancelScope(shield=True):
+                if attached and namespace is not None and network is not None:
+                    await network.detach(namespace)
                 await self._discard(created, provisioned)
             if isinstance(error, docker.errors.APIError):
                 message = f"allocation {spec.name!r}: docker refused it: {error}"
@@ -469,6 +557,21 @@ class DockerExecutor:
         self._executions.append(execution)
         self._nursery.start_soon(execution._watch)
         return execution
+
+    async def _gated(self, image: str, entrypoint: tuple[str, ...] | None,
+                     command: list[str] | None, name: str,
+                     ) -> tuple[tuple[str, ...], list[str]]:
+        """The entrypoint and command that wait for the network, then exec what the
+        container would have run (the image's entrypoint and cmd where the spec names
+        none, as docker combines them). Needs /bin/sh in the image."""
+        config = (await _blocking(self.client.images.get, image)).attrs["Config"] or {}
+        if entrypoint is None:
+            entrypoint = tuple(config.get("Entrypoint") or ())
+            command = command or list(config.get("Cmd") or [])
+        argv = [*entrypoint, *(command or [])]
+        if not argv:
+            raise InvalidSpec(f"cmd: allocation {name!r} names no command and its image none")
+        return ("/bin/sh", "-c", _GATE, "dms-gate"), argv
 
     async def _discard(self, container: Container | None, image: str | None) -> None:
         """Removes what a failed or cancelled start() left: its container and provisioned image."""

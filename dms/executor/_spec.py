@@ -93,7 +93,9 @@ class ExecutionSpec:
     firecracker: FirecrackerBoot | None = None
     network_namespace: str | None = None
     """The named network namespace (`ip netns`) the workload runs in, with its
-    private ensemble address; None: the host's. Only the process executor honours it."""
+    private ensemble address; None: the host's. The process executor runs the workload
+    in it; the docker executor has its container's own namespace set up under this
+    name (`ContainerNetwork.attach`) before the workload starts; firecracker ignores it."""
 
     def __attrs_post_init__(self) -> None:
         if not self.name or "/" in self.name:

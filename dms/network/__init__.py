@@ -28,7 +28,9 @@ from dms.network._frame import (
     ensemble_tag,
 )
 from dms.network._host import missing_capability, reconcile_namespaces
+from dms.network._join import MAX_JOINED, JoinedNetworks, joined_networks, joined_prefix
 from dms.network._netns import (
+    NETNS_ETC,
     attach_namespace,
     create_namespace,
     delete_namespace,
@@ -71,6 +73,11 @@ __all__ = [
     "encode_batch",
     "ensemble_tag",
     "RESOLV_CONF",
+    "MAX_JOINED",
+    "JoinedNetworks",
+    "joined_networks",
+    "joined_prefix",
+    "NETNS_ETC",
     "AddressPlan",
     "PacketDrop",
     "EnsembleNetwork",

@@ -66,28 +66,32 @@ class EnsembleNetwork:
         return self._members[allocation][0]
 
     async def add(self, allocation: str, namespace: str, *, of_pid: int | None = None,
-                  ) -> TunDevice:
+                  address: IPv4Address | None = None) -> TunDevice:
         """Make `namespace` for `allocation` with its TUN and resolver, and attach it
         to the pump. The kernel work (iproute2, setns) runs in a worker thread, so the
         pump and other tasks keep running meanwhile. On any failure, cancellation
         included, nothing of it remains and the error propagates. With `of_pid`, the
         namespace is the one that process is in (a workload re-adopted after a
         restart), named `namespace` again, its TUN made anew. Waits for a `renumber`
-        under way, so the TUN gets the address of the plan in force."""
+        under way, so the TUN gets the address of the plan in force. `address`: a
+        member the plan has none for (a joined node's, at the gateway)."""
         if allocation in self._members or allocation in self._adding:
             raise NamespaceError(f"allocation {allocation}", "already has a namespace here")
         self._adding.add(allocation)
         try:
             async with self._plan_lock:
-                return await self._add(allocation, namespace, of_pid)
+                return await self._add(allocation, namespace, of_pid, address)
         finally:
             self._adding.discard(allocation)
 
-    async def _add(self, allocation: str, namespace: str, of_pid: int | None) -> TunDevice:
-        try:
-            address = self.plan.address_of(allocation)
-        except KeyError:
-            raise NamespaceError(f"allocation {allocation}", "has no address in the plan") from None
+    async def _add(self, allocation: str, namespace: str, of_pid: int | None,
+                   address: IPv4Address | None) -> TunDevice:
+        if address is None:
+            try:
+                address = self.plan.address_of(allocation)
+            except KeyError:
+                raise NamespaceError(f"allocation {allocation}",
+                                     "has no address in the plan") from None
         made = await trio.to_thread.run_sync(self._make, namespace, address, of_pid)
         if made.error is not None:  # clean what was half made here, then raise its error
             await _unmake_off_loop(namespace if made.namespace else None, made.tun, made.sock)

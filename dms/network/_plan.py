@@ -224,8 +224,13 @@ class NetworkOrder:
     plan: AddressPlan
     hosts: tuple[tuple[str, tuple[str, ...]], ...]
     dns_names: tuple[tuple[str, str], ...] = ()
+    joined: str | None = None
+    """The node (link peer id) that joined the network for debugging (`subnet.join`):
+    it holds the plan's gateway address, never an allocation's."""
 
     def __attrs_post_init__(self) -> None:
+        if self.joined is not None and (not self.joined or self.joined in dict(self.hosts)):
+            raise InvalidPlan("joined", "must be a node id that hosts none of the ensemble")
         planned = set(self.plan.as_dict())
         seen: dict[str, str] = {}
         for peer, allocations in self.hosts:
@@ -250,7 +255,11 @@ class NetworkOrder:
         return dict(self.hosts).get(peer, ())
 
     def others(self, peer: str) -> dict[str, list[IPv4Address]]:
-        """Every other provider -> the addresses it hosts: what `peer`'s pump grants."""
+        """Every other provider -> the addresses it hosts (and the joined node -> the
+        gateway): what `peer`'s pump grants."""
         addresses = self.plan.as_dict()
-        return {other: [addresses[a] for a in allocations]
-                for other, allocations in self.hosts if other != peer and allocations}
+        granted = {other: [addresses[a] for a in allocations]
+                   for other, allocations in self.hosts if other != peer and allocations}
+        if self.joined is not None and self.joined != peer:
+            granted[self.joined] = [self.plan.gateway]
+        return granted

@@ -70,12 +70,17 @@ class _OrderShape:
     plan: dict[str, Any]
     hosts: dict[str, list[str]]
     dns_names: dict[str, str] = attrs.Factory(dict)
+    joined: str | None = None
 
 
 def order_to_wire(order: NetworkOrder) -> dict[str, Any]:
-    return {"plan": plan_to_wire(order.plan),
-            "hosts": {peer: list(allocations) for peer, allocations in order.hosts},
-            "dns_names": dict(order.dns_names)}
+    wire: dict[str, Any] = {
+        "plan": plan_to_wire(order.plan),
+        "hosts": {peer: list(allocations) for peer, allocations in order.hosts},
+        "dns_names": dict(order.dns_names)}
+    if order.joined is not None:
+        wire["joined"] = order.joined
+    return wire
 
 
 def order_from_wire(data: object) -> NetworkOrder:
@@ -93,7 +98,7 @@ def order_from_wire(data: object) -> NetworkOrder:
         raise InvalidPlan(f"network.{exc.field}", exc.problem) from None
     try:
         return NetworkOrder(plan, tuple(sorted((p, tuple(a)) for p, a in shape.hosts.items())),
-                            tuple(sorted(shape.dns_names.items())))
+                            tuple(sorted(shape.dns_names.items())), shape.joined)
     except InvalidPlan as exc:
         raise InvalidPlan(f"network.{exc.field}", exc.problem) from None
 

@@ -56,6 +56,7 @@ from dms.ensemble._requirements import Location
 from dms.ensemble._units import readable_size
 from dms.net import NetError
 from dms.net._address import parse_node_address
+from dms.network import DnsUpstream, InvalidPlan, parse_upstream
 from dms.node._anchors import InvalidAnchors
 from dms.node._behaviors import PING
 from dms.node._config import (
@@ -139,6 +140,14 @@ def _ports(ctx: click.Context, param: click.Parameter, value: str | None) -> fro
         return frozenset() if value is None else parse_ports(value)
     except InvalidOffer as exc:
         raise Mistake(f"--ports: {exc}") from None
+
+
+def _dns_upstream(ctx: click.Context, param: click.Parameter,
+                  value: str | None) -> DnsUpstream | None:
+    try:
+        return None if value is None else parse_upstream(value)
+    except InvalidPlan as exc:
+        raise Mistake(f"--network-dns-upstream: {exc.problem}") from None
 
 
 def _price(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -271,6 +280,10 @@ def _location(ctx: click.Context, param: click.Parameter, value: str | None) -> 
                    "a namespace with a private 10/8 address and <name>.internal names, "
                    "packets to other providers over the node's links (needs root, "
                    "/dev/net/tun and iproute2).")
+@click.option("--network-dns-upstream", "dns_upstream", metavar="IP[:PORT]",
+              callback=_dns_upstream,
+              help="With --network: where the ensemble resolvers forward names outside "
+                   ".internal (default: refused).")
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Where a provider's workloads keep their files (default DATA_DIR/work, "
                    "STATE_DIR/work, or a temporary directory removed when the node stops).")
@@ -284,8 +297,8 @@ def run(ctx: click.Context, data_dir: str | None, listen: str, bootstrap: tuple[
         ephemeral: bool, state_dir: str | None, offer: OnboardingLimits | None,
         executors: tuple[str, ...], price: float, public_ports: frozenset[int],
         location: Location | None,
-        keep_workloads: bool, network: bool, work_dir: str | None, exit_with_stdin: bool,
-        as_json: bool) -> None:
+        keep_workloads: bool, network: bool, dns_upstream: DnsUpstream | None,
+        work_dir: str | None, exit_with_stdin: bool, as_json: bool) -> None:
     """Run a node until interrupted (Ctrl-C or SIGTERM: exit 0). Exit 2 on a usage
     mistake (bad address, anchor, proof, offer or config, missing keystore, port in
     use, state directory held by another node, --network where the host cannot run it),
@@ -316,6 +329,8 @@ def run(ctx: click.Context, data_dir: str | None, listen: str, bootstrap: tuple[
         work_dir = work_dir if work_dir is not None else str(layout.work(config))
     if network and offer is None:
         raise Mistake("--network: only a provider hosts the ensemble network (add --provide)")
+    if dns_upstream is not None and not network:
+        raise Mistake("--network-dns-upstream: forwards for the ensemble network (add --network)")
     if keep_workloads and state_dir is None:
         raise Mistake("--keep-workloads needs a state directory (--state-dir or --data-dir): "
                       "the next start finds the workloads there")
@@ -330,7 +345,8 @@ def run(ctx: click.Context, data_dir: str | None, listen: str, bootstrap: tuple[
             provider = ProviderConfig(work_dir, tuple(ExecutorKind(e) for e in executors),
                                       limits=offer, price=price, public_ports=public_ports,
                                       location=location or Location(),
-                                      keep_workloads=keep_workloads, network=network)
+                                      keep_workloads=keep_workloads, network=network,
+                                      network_dns_upstream=dns_upstream)
         stack.enter_context(node_logging(as_json))
         status = run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir, provider,
                           exit_with_stdin, as_json)

@@ -46,6 +46,7 @@ from dms.net import (
     Transport,
     parse_node_address,
 )
+from dms.network import joined_networks
 from dms.node._anchors import read_anchors
 from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
 from dms.node._carrier import MeshCarrier
@@ -405,13 +406,26 @@ async def open_node(
                                                   node.publish_revocation, state_dir, store,
                                                   flags).run)
                 await service.recover()
+                # `subnet.join`: nothing is made until a deployment's owner joins one
+                service.joined = joined = await stack.enter_async_context(
+                    joined_networks(mesh.peer_id, mesh.send_tunnel))
+                hosted = None
                 if provider is not None:
                     node.provider = await stack.enter_async_context(
                         open_provider(node.root, provider, clock, rtts=node.measured_rtts,
                                       store=records, tunnel=mesh.send_tunnel))
-                    if node.provider.networks is not None:
-                        mesh.tunnel = node.provider.networks.deliver
-                        stack.callback(setattr, mesh, "tunnel", None)
+                    hosted = node.provider.networks
+
+                def tunnel(peer: str, frame: bytes) -> None:
+                    if joined.deliver(peer, frame):
+                        return
+                    if hosted is not None:
+                        hosted.deliver(peer, frame)
+                    else:
+                        joined.counters["frames_unknown_ensemble"] += 1
+
+                mesh.tunnel = tunnel
+                stack.callback(setattr, mesh, "tunnel", None)
                 stack.push_async_callback(service.stop_all)
                 yield node
         finally:

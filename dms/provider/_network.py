@@ -2,6 +2,11 @@
 order's `NetworkOrder`, a namespace per allocation added before its workload starts,
 the ensemble's ports published on the host, all of it removed on take-down.
 
+A docker allocation's namespace is its container's: `reserve` names it before the
+container exists, the docker executor calls `attach` with the container's pid once it
+runs (and before its gate lets the workload start), `detach` when it ends; the name
+stays reserved across the container's restarts until `remove`.
+
 Each network lives in a task of its own under `hosted_networks` (structured: leaving
 the block tears every one down); `close` cancels that task and waits until its
 namespaces, TUNs, resolver sockets and published ports are gone. Frames from other
@@ -17,15 +22,20 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 
 import attrs
 import trio
 
 from dms.executor import PortMapping
 from dms.network import (
+    NETNS_ETC,
+    RESOLV_CONF,
     DnsUpstream,
     EnsembleNetwork,
+    NamespaceError,
     NetworkOrder,
+    delete_namespace,
     ensemble_network,
     ensemble_tag,
     missing_capability,
@@ -79,6 +89,9 @@ class HostedNetworks:
         self._nursery = nursery
         self._networks: dict[str, _Network] = {}
         self._by_tag: dict[bytes, EnsembleNetwork] = {}
+        # namespace -> (deployment, allocation, ports) of a container allocation: one
+        # per hosted docker allocation, dropped by `remove` and `close`
+        self._containers: dict[str, tuple[str, str, tuple[PortMapping, ...]]] = {}
 
     def subnets_in_use(self) -> list[IPv4Network]:
         return sorted({n.order.plan.subnet for n in self._networks.values()})
@@ -168,9 +181,59 @@ class HostedNetworks:
             raise
         return namespace
 
+    def reserve(self, deployment: str, allocation: str, ports: Sequence[PortMapping] = (),
+                ) -> str | None:
+        """The namespace name a container allocation's network will have, kept for
+        `attach` (None when the deployment has no network here or the plan gives the
+        allocation no address). Nothing is made yet: the container makes the namespace."""
+        hosted = self._networks.get(deployment)
+        if hosted is None or allocation not in hosted.order.plan.as_dict():
+            return None
+        namespace = self.namespace_name(deployment, allocation)
+        self._containers[namespace] = (deployment, allocation, tuple(ports))
+        return namespace
+
+    def files(self, namespace: str) -> Path:
+        """/etc/netns/`namespace`, made now with its resolv.conf (the ensemble's
+        resolver): what the container binds over its /etc/resolv.conf. Removed with
+        the namespace, and by restart reconciliation (its prefix is this provider's)."""
+        if namespace not in self._containers:
+            raise NamespaceError(f"namespace {namespace}", "is reserved by no allocation here")
+        etc = NETNS_ETC / namespace
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "resolv.conf").write_text(RESOLV_CONF)
+        return etc
+
+    async def attach(self, namespace: str, pid: int) -> None:
+        """The container of a reserved allocation runs as `pid`: its namespace gets
+        the allocation's TUN, address, routes and resolver, and the allocation's tcp
+        ports are published on the host. What an earlier container of the same
+        allocation left (it ended without `detach`) is removed first."""
+        entry = self._containers.get(namespace)
+        if entry is None:
+            raise NamespaceError(f"namespace {namespace}", "is reserved by no allocation here")
+        deployment, allocation, ports = entry
+        await self._remove_member(deployment, allocation)
+        if await self.add(deployment, allocation, ports, of_pid=pid) is None:
+            raise NamespaceError(f"allocation {allocation}",
+                                 f"deployment {deployment} has no network here now")
+
+    async def detach(self, namespace: str) -> None:
+        """A reserved allocation's container ended: its ports, TUN and namespace go
+        (the reservation stays for the next container); idempotent."""
+        entry = self._containers.get(namespace)
+        if entry is not None:
+            await self._remove_member(entry[0], entry[1])
+        with trio.CancelScope(shield=True):  # /etc/netns files of a failed attach too
+            await trio.to_thread.run_sync(delete_namespace, namespace)
+
     async def remove(self, deployment: str, allocation: str) -> None:
         """Unpublish `allocation`'s ports and delete its namespace (off the event
         loop, completing under cancellation); idempotent."""
+        self._containers.pop(self.namespace_name(deployment, allocation), None)
+        await self._remove_member(deployment, allocation)
+
+    async def _remove_member(self, deployment: str, allocation: str) -> None:
         hosted = self._networks.get(deployment)
         if hosted is None:
             return
@@ -181,6 +244,8 @@ class HostedNetworks:
 
     async def close(self, deployment: str) -> None:
         """Tear the deployment's network down here and wait until nothing of it is left."""
+        for namespace in [n for n, entry in self._containers.items() if entry[0] == deployment]:
+            del self._containers[namespace]
         hosted = self._networks.get(deployment)
         if hosted is None:
             return

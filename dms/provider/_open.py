@@ -121,7 +121,7 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
         for kind in config.executors:
             try:
                 executors[kind] = await stack.enter_async_context(
-                    _executor(kind, config.work_dir, parent.handle.did))
+                    _executor(kind, config.work_dir, parent.handle.did, networks))
             except EngineUnavailable as error:
                 log.warning("executor %s left out: %s", kind.value, error)
         machine = config.capacity if config.capacity is not None else measure_machine(
@@ -152,8 +152,9 @@ async def open_provider(parent: Actor, config: ProviderConfig, clock: Callable[[
                 await actor.stop()
 
 
-def _executor(kind: ExecutorKind, work_dir: Path,
-              node_id: str) -> contextlib.AbstractAsyncContextManager[Executor]:
+def _executor(kind: ExecutorKind, work_dir: Path, node_id: str,
+              networks: HostedNetworks | None = None,
+              ) -> contextlib.AbstractAsyncContextManager[Executor]:
     if kind is ExecutorKind.PROCESS:
         return ProcessExecutor(work_dir / "process")
     if kind is ExecutorKind.DOCKER:
@@ -161,5 +162,5 @@ def _executor(kind: ExecutorKind, work_dir: Path,
         # the docker executor pays it (every `dms` command imports this module)
         from dms.executor._docker import DockerExecutor
 
-        return DockerExecutor(node_id)
+        return DockerExecutor(node_id, network=networks)  # its containers' networks
     raise EngineUnavailable(f"the {kind.value} executor is not opened by providers yet")

@@ -530,9 +530,14 @@ class ProviderService(Role):
         """The namespace `allocation` runs in, when its deployment has a network here
         (None otherwise): made now, or for a workload re-adopted after a restart, the
         one its process is in, named again with a new TUN (the old one died with the
-        old provider). Only the process executor runs a workload in one (docker
-        containers get no network yet: the orchestrator plans none then)."""
-        if self.networks is None or spec.executor is not ExecutorKind.PROCESS:
+        old provider). A docker allocation's is only reserved here: its container
+        makes it, and the docker executor has it set up before the workload runs."""
+        if self.networks is None:
+            return None
+        if spec.executor is ExecutorKind.DOCKER:
+            return await self._reserve_container_network(deployment, allocation, spec,
+                                                         resumed)
+        if spec.executor is not ExecutorKind.PROCESS:
             return None
         pid = resumed.pid if isinstance(resumed, ProcessExecution) else None
         try:
@@ -545,6 +550,31 @@ class ProviderService(Role):
                 return None
             raise BehaviorFailed(f"allocation {allocation}: {error}",
                                  name="NetworkFailed") from None
+
+    async def _reserve_container_network(self, deployment: str, allocation: str,
+                                         spec: ExecutionSpec,
+                                         resumed: Execution | EndedWhileAway | None,
+                                         ) -> str | None:
+        """A docker allocation's namespace name; for a container re-adopted after a
+        restart, its namespace is given its network again at once (the gate let it
+        run long ago), and it is taken down with the container."""
+        assert self.networks is not None
+        namespace = self.networks.reserve(deployment, allocation, spec.ports)
+        if namespace is None or resumed is None or isinstance(resumed, EndedWhileAway):
+            return namespace
+        from dms.executor._docker import DockerExecution  # docker is imported by now
+
+        if isinstance(resumed, DockerExecution) and resumed.pid:
+            try:
+                await self.networks.attach(namespace, resumed.pid)
+            except (NetworkError, OSError) as error:
+                self.counters["restart_network_lost"] += 1
+                log.warning("allocation %s of %s: its network is not rebuilt: %s",
+                            allocation, deployment, error)
+                return namespace
+            resumed.spec = attrs.evolve(resumed.spec, network_namespace=namespace)
+            resumed.network = self.networks
+        return namespace
 
     async def _record_event(self, key: str, role: AllocationRole,
                             event: AllocationEvent) -> None:

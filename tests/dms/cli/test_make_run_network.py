@@ -1,6 +1,6 @@
 """`make run-network`'s script: hello-internal across two providers of `dms dev
 --network`, the client reaching the web service by `web.internal`, both addresses in
-`dms status ID`, and no namespace, process or /etc/netns entry left after."""
+`dms status ID`, `dms join ID -- curl` from the orchestrator node, and no namespace, process or /etc/netns entry left after."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dms.network import missing_capability, namespace_names
 
 from .conftest import ROOT, environment, gone_within
 
-PROVIDER_NAMESPACE = re.compile(r"dms[0-9a-f]{6}-[0-9a-f]{12}")  # dms.provider's names
+PROVIDER_NAMESPACE = re.compile(r"dmsj?[0-9a-f]{6}-[0-9a-f]{12}")  # providers and joins
 
 
 def provider_namespaces() -> set[str]:
@@ -46,6 +46,8 @@ def test_make_run_network_reaches_web_by_its_internal_name_and_leaves_nothing(
     rows = {m.group(1): m.group(2) for m in re.finditer(
         rf"^(web|client) +({re.escape(prefix.group(1))}\.\d+) \1\.internal ", out, re.M)}
     assert set(rows) == {"web", "client"} and rows["web"] != rows["client"]
+    joined = out.split("$ dms join", 1)[1].split("$ dms shutdown", 1)[0]
+    assert "hello from web, over the ensemble network" in joined  # curl'd from the join
     assert "completed: shutdown requested" in out
     assert gone_within(tmp_path, 10) == []
     assert provider_namespaces() - before == set()

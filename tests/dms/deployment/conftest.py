@@ -71,7 +71,9 @@ async def open_market(tmp_path: Path, providers: int = 3, *,
                       settings: DeploymentSettings = FAST,
                       orchestrator_key: SigningKey | None = None,
                       orchestrator_state: Path | None = None,
-                      ensemble_network: bool = False) -> AsyncIterator[Market]:
+                      ensemble_network: bool = False,
+                      executors: tuple[ExecutorKind, ...] = (ExecutorKind.PROCESS,),
+                      ) -> AsyncIterator[Market]:
     network = MemoryNetwork()
     org = SigningKey.generate()
     async with contextlib.AsyncExitStack() as stack:
@@ -81,7 +83,7 @@ async def open_market(tmp_path: Path, providers: int = 3, *,
         nodes = []
         for n in range(providers):
             capacity = capacities[n] if capacities else machine()
-            config = ProviderConfig(tmp_path / f"provider{n}", (ExecutorKind.PROCESS,),
+            config = ProviderConfig(tmp_path / f"provider{n}", executors,
                                     capacity=capacity, price=prices[n] if prices else 0.0,
                                     network=ensemble_network)
             node = await stack.enter_async_context(open_node(

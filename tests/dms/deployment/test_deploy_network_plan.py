@@ -1,5 +1,5 @@
 """The orchestrator's network decision (sans-IO): a network only when every chosen
-provider offers one and every allocation is a process; the plan avoids the subnets
+provider offers one and every allocation is a process or a container; the plan avoids the subnets
 in use there and a redeploy keeps every address, unless a new provider clashes."""
 
 from __future__ import annotations
@@ -47,12 +47,21 @@ def test_a_chosen_provider_without_the_network_means_none_and_says_which() -> No
     assert network_summary(network_record(planned)) == f"none (provider {B} offers no network)"
 
 
-def test_a_docker_allocation_means_no_network_yet() -> None:
+def test_a_docker_allocation_gets_the_network_like_a_process() -> None:
     docker = load_ensemble(TEXT.replace(
         "executor: process, dns_name", "executor: docker, dns_name").replace(
         "execution: {command: sleep, args: [\"9\"]}", "execution: {image: busybox}"))
-    assert plan_network("dep", docker, {"s": A, "c": B}, BOTH) == \
-        "allocation web runs on docker, which gets no network yet"
+    order = plan_network("dep", docker, {"s": A, "c": B}, BOTH)
+    assert isinstance(order, NetworkOrder)
+    assert dict(order.hosts) == {A: ("web",), B: ("client",)}
+
+
+def test_a_firecracker_allocation_means_no_network_yet_and_says_which() -> None:
+    vm = load_ensemble(TEXT.replace(
+        "executor: process, dns_name", "executor: firecracker, dns_name").replace(
+        "execution: {command: sleep, args: [\"9\"]}", "execution: {kernel_image: k, root_file_system: r}"))
+    assert plan_network("dep", vm, {"s": A, "c": B}, BOTH) == \
+        "allocation web runs on firecracker, which gets no network yet"
 
 
 def test_the_plan_avoids_every_subnet_in_use_on_a_chosen_provider() -> None:
@@ -98,3 +107,13 @@ def test_a_bid_s_subnets_are_bounded_and_malformed_ones_ignored() -> None:
     assert offer.subnets[0] == IPv4Network("10.1.0.0/24")
     assert IPv4Network("10.3.0.0/24") in offer.subnets and len(offer.subnets) <= 256
     assert NetworkOffer.from_bid("yes", []).offered is False  # only True offers it
+
+
+def test_a_redeploy_keeps_the_joined_node_unless_it_now_hosts_part_of_the_ensemble() -> None:
+    first = plan_network("dep", ENSEMBLE, {"s": A, "c": B}, BOTH)
+    assert isinstance(first, NetworkOrder)
+    joined = NetworkOrder(first.plan, first.hosts, first.dns_names, joined=C)
+    kept = plan_network("dep", ENSEMBLE, {"s": A, "c": B}, BOTH, joined)
+    assert isinstance(kept, NetworkOrder) and kept.joined == C
+    moved = plan_network("dep", ENSEMBLE, {"s": A, "c": C}, BOTH, joined)
+    assert isinstance(moved, NetworkOrder) and moved.joined is None

@@ -51,3 +51,26 @@ def test_a_wrong_wire_order_names_the_path() -> None:
         with pytest.raises(InvalidPlan) as caught:
             order_from_wire(data)
         assert caught.value.field == field, (data, caught.value)
+
+
+def test_a_joined_node_is_granted_the_gateway_by_every_provider_and_reads_back() -> None:
+    order = NetworkOrder(PLAN, HOSTS, joined="me")
+    assert order.others("p1") == {"p2": [PLAN.address_of("cache"), PLAN.address_of("db")],
+                                  "me": [PLAN.gateway]}
+    assert order.others("me") == {"p1": [PLAN.address_of("web")],
+                                  "p2": [PLAN.address_of("cache"), PLAN.address_of("db")]}
+    assert order_to_wire(order)["joined"] == "me"
+    assert order_from_wire(order_to_wire(order)) == order
+    assert "joined" not in order_to_wire(NetworkOrder(PLAN, HOSTS))
+
+
+@pytest.mark.parametrize("joined", ["", "p1"])
+def test_a_joined_node_that_is_empty_or_hosts_part_of_the_ensemble_is_refused(
+        joined: str) -> None:
+    with pytest.raises(InvalidPlan) as caught:
+        NetworkOrder(PLAN, HOSTS, joined=joined)
+    assert caught.value.field == "joined"
+    wire = {**order_to_wire(NetworkOrder(PLAN, HOSTS)), "joined": joined}
+    with pytest.raises(InvalidPlan) as caught:
+        order_from_wire(wire)
+    assert caught.value.field == "network.joined"
