@@ -172,8 +172,8 @@ class Node:
             await trio.sleep(PRUNE_INTERVAL)
             self.revocations.forget_expired()
 
-    def _revoke_grant(self, revocation: Invocation) -> None:
-        self.revocations.apply(revocation)
+    def _revoke_grant(self, revocation: Invocation, until: int | None) -> None:
+        self.revocations.apply(revocation, until=until)
         with contextlib.suppress(trio.ClosedResourceError):  # the node is gone
             self._flood_send.send_nowait(revocation)
 
