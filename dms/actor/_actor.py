@@ -20,7 +20,7 @@ from dms.actor._authority import Authority, checked_command, child_authority, cl
 from dms.actor._behavior import Behavior, BehaviorSpec, Message, behavior_spec, marked_behaviors
 from dms.actor._errors import ActorStopped, BehaviorFailed, InvalidBehavior
 from dms.actor._fair import DEFAULT_SHARE, FairQueue, FairShare
-from dms.actor._grants import SHORTEST_WAIT, GrantTerm, renewal_time
+from dms.actor._grants import CLOCK_RECHECK, SHORTEST_WAIT, GrantTerm, renewal_time
 from dms.actor._handle import Handle
 from ucan import Delegation, Invocation, SigningKey, UcanError, delegate
 
@@ -270,8 +270,13 @@ class Actor:
         as it runs: an actor that lives as long as its node keeps working on grants
         that each end (`dms.actor._grants`)."""
         while (due := renewal_time(self.grant_term, self.authority)) is not None:
-            await trio.sleep(max(SHORTEST_WAIT, due - self.system.clock()))
-            self.system.renew_grants(self)
+            wait = due - self.system.clock()
+            if wait <= 0:
+                self.system.renew_grants(self)
+                wait = SHORTEST_WAIT  # a term that cannot reach further never spins
+            # Grants end by the node's wall clock, which may jump (NTP, a suspended VM):
+            # look at it again now and then rather than sleep a whole half-term.
+            await trio.sleep(min(wait, CLOCK_RECHECK))
 
     def _close(self) -> None:
         self._closed = True

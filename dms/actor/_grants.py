@@ -22,7 +22,9 @@ from dms.actor._authority import Authority, clamp_expiry
 GRANT_LIFETIME = 3600.0
 """Seconds a grant to an actor lasts at most before it is renewed (at half of it)."""
 SHORTEST_WAIT = 1.0
-"""Seconds a renewal waits at least: a term already (nearly) over never spins."""
+"""Seconds between renewals at least: a term capped by its parent's never spins."""
+CLOCK_RECHECK = 60.0
+"""Seconds between looks at the wall clock while a renewal is due later."""
 
 
 @attrs.frozen

@@ -14,10 +14,11 @@ from dms.node._revocations import EXPIRED_GRACE
 from ucan import CID, Invocation, SigningKey, TrustContext, delegate
 
 EPOCH = 1_800_000_000.0
+JUMPED = [0.0]  # how far the wall clock was set forward
 
 
 def clock() -> float:
-    return EPOCH + trio.current_time()
+    return EPOCH + JUMPED[0] + trio.current_time()
 
 
 @attrs.define
@@ -53,6 +54,7 @@ class Market:
 
 
 def market() -> Market:
+    JUMPED[0] = 0.0
     systems: dict[str, ActorSystem] = {}
     revoked: list[tuple[Invocation, int | None]] = []
     shop_key, customer_key = SigningKey.generate(), SigningKey.generate()
@@ -181,3 +183,17 @@ async def test_a_stopped_lasting_actors_revocations_are_forgotten_after_its_gran
         kept.forget_expired(latest + EXPIRED_GRACE + 1, EXPIRED_GRACE)
         assert kept.kept_revocations() == []
     assert all(m.customer.trust.revocations.revokers(cid) == frozenset() for cid in grants)
+
+
+async def test_a_lasting_actor_keeps_working_when_the_wall_clock_jumps_forward(
+        autojump_clock: object) -> None:
+    m = market()
+    async with trio.open_nursery() as nursery:
+        await running(m, nursery)
+        buyer = await m.customer.root.spawn("buyer", commands=["/shop/order"], lasting=True)
+        before = await m.order(buyer)
+        JUMPED[0] = 2 * GRANT_LIFETIME  # every grant it holds has ended by the new time
+        await trio.sleep(61)
+        after = await m.order(buyer)
+        assert after[-1] != before[-1] and after[-1] in current_grants(buyer)
+        nursery.cancel_scope.cancel()
