@@ -56,6 +56,10 @@ class TokenStore:
             _write(self._revocations, revocation.cid, str(int(until)).encode(), UNTIL_SUFFIX)
         return target
 
+    def remove_delegation(self, cid: CID) -> None:
+        """Forget a stored delegation (one no longer held); idempotent."""
+        (self.directory / f"{cid}{SUFFIX}").unlink(missing_ok=True)
+
     def remove_revocation(self, cid: CID) -> None:
         """Forget a stored revocation (one that decides nothing any more); idempotent."""
         (self._revocations / f"{cid}{SUFFIX}").unlink(missing_ok=True)

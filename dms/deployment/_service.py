@@ -169,11 +169,14 @@ class DeploymentService(Role):
     def __init__(self, market: Callable[[], Iterable[str]], store: NodeStore | None,
                  clock: Callable[[], float],
                  settings: DeploymentSettings = DEFAULT_SETTINGS, *,
-                 hold: Callable[[Delegation], None] = lambda proof: None) -> None:
+                 hold: Callable[[Delegation], None] = lambda proof: None,
+                 release: Callable[[str], object] = lambda holder: None) -> None:
         """`market()`: the subjects this node may ask for bids under; `hold(proof)`: keep
-        a delegation with the node (its orchestrators' controls of their allocations)."""
+        a delegation with the node (its orchestrators' controls of their allocations);
+        `release(actor)`: drop those held for an orchestrator whose deployment ended."""
         self.market = market
         self.hold = hold
+        self.release = release
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -245,7 +248,9 @@ class DeploymentService(Role):
         async def run(actor: Actor) -> None:
             try:
                 await orchestrator.main(actor)
-            finally:  # it has ended (a shutdown before running cancels it): prune
+            finally:  # it has ended (a shutdown before running cancels it)
+                if orchestrator.journal.record.phase.final:  # else a restart resumes it
+                    self.release(actor.id)  # its allocations' controls: nothing to control
                 with trio.CancelScope(shield=True), trio.move_on_after(PRUNE_DEADLINE):
                     await self._prune()
         return run

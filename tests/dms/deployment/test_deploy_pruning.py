@@ -72,3 +72,29 @@ def test_the_history_setting_is_a_positive_count() -> None:
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="DeploymentSettings.ended_kept"):
             DeploymentSettings(ended_kept=bad)  # type: ignore[arg-type]
+
+
+async def test_an_ended_deployments_allocation_controls_are_no_longer_held(
+        tmp_path: Path) -> None:
+    state = tmp_path / "orchestrator"
+    async with open_market(tmp_path, providers=1, orchestrator_state=state) as market:
+        node = market.orchestrator
+        deployment = await market.deploy(SERVICE)
+        await market.wait_phase(deployment, "running")
+        assert node.deployments is not None
+        actor = node.deployments.deployments[deployment].actor
+        assert actor is not None
+
+        def held() -> list[str]:
+            return [str(d.cid) for d in node.trust.provided.values()
+                    if d.aud == actor.id and d.iss != node.did]
+
+        controls = held()
+        assert controls  # the allocation's delegation to its orchestrator
+        assert all((state / "tokens" / f"{cid}.ucan").is_file() for cid in controls)
+        await market.shutdown(deployment)
+        await market.wait_phase(deployment, "completed")
+        with trio.fail_after(10):
+            while held():  # dropped as its orchestrator ends, just after the phase
+                await trio.sleep(0.05)
+        assert not any((state / "tokens" / f"{cid}.ucan").exists() for cid in controls)
