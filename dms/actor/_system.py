@@ -1,10 +1,11 @@
 """The actor system: every actor of a node, and everything between them and the carrier.
 
 It owns the registry (actors by id, inbox names, topic subscribers), spawning (the
-node's grants to a child, renewed while it runs and revoked when it stops), outgoing messages (chain choice and
-signing), outstanding requests and their replies, and the incoming path: per-link-peer
-budget, admission, routing, then the actions routing decided. Below it is only a
-`Carrier`; above it, the node composes it with a mesh, a store and its roles.
+node's grants to a child, renewed while it runs and revoked when it stops), outgoing
+messages (chain choice and signing), outstanding requests and their replies, and the
+incoming path: per-link-peer budget, admission, routing, then the actions routing
+decided. Below it is only a `Carrier`; above it, the node composes it with a mesh, a
+store and its roles.
 """
 
 from __future__ import annotations
