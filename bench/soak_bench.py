@@ -9,10 +9,17 @@ process's open file descriptors and RSS, the size of every node's SQLite files
 prints the first sample (after a warm-up of `--warmup` cycles), the last, and each
 figure's least-squares slope per cycle over the samples after the warm-up: flat means a
 slope near zero. A completed deployment stays in the orchestrator's journal (its
-record, bounded events), so the database grows by about one record per cycle: that
-slope is reported per cycle, in bytes, for what it is.
+record, bounded events) until `ended_kept` newer ones have ended, so the database
+grows by about one record per cycle until then (`--ended-kept 20` shows it level off).
+
+A stopped actor's revocations are kept until an hour past its grants' expiry (at most
+an hour after they were issued), so a soak of minutes sees them pile up unless time is
+compressed with `--grant-lifetime 30 --retention 30` (then "revocations", the kept
+ones on all nodes, levels off after about two minutes: lifetime, retention and the
+node's 60 s pruning interval).
 
     .venv/bin/python bench/soak_bench.py [--cycles 200] [--sample 10] [--json]
+        [--grant-lifetime S] [--retention S]
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 from deploy_bench import (  # bench/ is on sys.path when run as a script
     Market,
@@ -51,13 +59,14 @@ SETTINGS = DeploymentSettings(bid_round=0.3, poll_interval=0.5)
 
 
 @contextlib.asynccontextmanager
-async def open_soak_market(root: Path) -> AsyncIterator[Market]:
+async def open_soak_market(root: Path, settings: DeploymentSettings = SETTINGS
+                           ) -> AsyncIterator[Market]:
     """deploy_bench's market, with 5 providers and a state directory per node."""
     org = SigningKey.generate()
     capacity = Capacity(millicores=millicores(2, round_up=False), ram=8 * GiB, disk=100 * GiB)
     async with contextlib.AsyncExitStack() as stack:
         orchestrator = await stack.enter_async_context(open_node(
-            listen="ws://127.0.0.1:0", anchors=[org.did], deployments=SETTINGS,
+            listen="ws://127.0.0.1:0", anchors=[org.did], deployments=settings,
             state_dir=root / "orchestrator"))
         assert orchestrator.address is not None
         providers = []
@@ -98,7 +107,9 @@ def sample(market: Market, root: Path, cycle: int) -> dict[str, float]:
     return {"cycle": cycle, "fds": len(os.listdir("/proc/self/fd")), "rss": rss_bytes(),
             "sqlite": sqlite_bytes(root), "wal": sqlite_bytes(root, "-wal"), "children": live_children(),
             "reservations": sum(len(n.provider.book.reservations())
-                                for n in market.providers if n.provider)}
+                                for n in market.providers if n.provider),
+            "revocations": sum(len(n.trust.revocations.kept_revocations())
+                               for n in market.nodes)}
 
 
 def slope(points: list[dict[str, float]], key: str) -> float:
@@ -126,15 +137,24 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     took: list[float] = []
     with tempfile.TemporaryDirectory(prefix="soak-bench-") as tmp:
         root = Path(tmp)
-        async with open_soak_market(root) as market:
+        settings = SETTINGS if args.ended_kept is None else attrs.evolve(
+            SETTINGS, ended_kept=args.ended_kept)
+        async with open_soak_market(root, settings) as market:
+            for node in market.nodes:  # time compressed: see --grant-lifetime
+                if args.grant_lifetime is not None:
+                    node.system.grant_lifetime = args.grant_lifetime
+                if args.retention is not None:
+                    node.revocations.grace = args.retention
             for n in range(1, args.cycles + 1):
                 took.append(await cycle(market))
                 if n == args.warmup or (n > args.warmup and n % args.sample == 0):
                     samples.append(sample(market, root, n))
             await trio.sleep(1.0)  # the last processes are reaped
             samples.append(sample(market, root, args.cycles + 1))
-    keys = ("fds", "rss", "sqlite", "wal", "children", "reservations")
+    keys = ("fds", "rss", "sqlite", "wal", "children", "reservations", "revocations")
     return {"cycles": args.cycles, "providers": PROVIDERS, "warmup": args.warmup,
+            "ended_kept": args.ended_kept or SETTINGS.ended_kept,
+            "grant_lifetime": args.grant_lifetime, "retention": args.retention,
             "first": samples[0], "last": samples[-1],
             "slope_per_cycle": {k: slope(samples, k) for k in keys},
             "cycle_s_median": statistics.median(took), "cycle_s_max": max(took)}
@@ -145,10 +165,14 @@ def report(figures: dict[str, Any]) -> None:
     print(f"{figures['cycles']} deploy/shutdown cycles on {figures['providers']} providers "
           f"(first sample after {figures['warmup']} warm-up cycles); cycle median "
           f"{figures['cycle_s_median']:.2f} s, max {figures['cycle_s_max']:.2f} s")
+    print(f"the orchestrator keeps the newest {figures['ended_kept']} ended deployments")
+    if figures["grant_lifetime"] is not None or figures["retention"] is not None:
+        print(f"time compressed: grants to actors last {figures['grant_lifetime']} s, "
+              f"revocations are kept {figures['retention']} s past them (None: the node's)")
     print(f"{'figure':<14}{'first':>14}{'last':>14}{'slope/cycle':>14}")
     for key, unit in (("fds", ""), ("rss", " B"), ("sqlite", " B"), ("wal", " B"),
                       ("children", ""),
-                      ("reservations", "")):
+                      ("reservations", ""), ("revocations", "")):
         print(f"{key:<14}{first[key]:>14,.0f}{last[key]:>14,.0f}"
               f"{slopes[key]:>14,.1f}{unit}")
 
@@ -160,6 +184,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--sample", type=int, default=10, help="cycles between samples")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--grant-lifetime", type=float, default=None, metavar="S",
+                        help="grants to actors last S seconds (the node's: an hour), so "
+                             "that a short soak sees stopped actors' revocations forgotten")
+    parser.add_argument("--ended-kept", type=int, default=None, metavar="N",
+                        help="ended deployments the orchestrator keeps on record (the "
+                             f"node's: {SETTINGS.ended_kept}); past it sqlite stays flat")
+    parser.add_argument("--retention", type=int, default=None, metavar="S",
+                        help="kept revocations stay S seconds past what they revoke "
+                             "(the node's: an hour)")
     args = parser.parse_args()
     if args.cycles <= args.warmup:
         parser.error("--cycles must be more than --warmup")

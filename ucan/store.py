@@ -1,7 +1,8 @@
 """A token store on disk: delegations and revocations as raw envelopes named by CID.
 
 Layout: `<dir>/<cid>.ucan` for delegations, `<dir>/revocations/<cid>.ucan` for
-`/ucan/revoke` invocations. A file's name is checked against the hash of its bytes when
+`/ucan/revoke` invocations (and `<cid>.until` beside one, when what it revokes
+expires). A file's name is checked against the hash of its bytes when
 read, so a renamed or edited file is refused, never believed. Writes are atomic
 (temporary file + rename) and idempotent: storing the same token twice is a no-op.
 """
@@ -24,6 +25,8 @@ from ucan.trust import TrustContext
 DEFAULT_STORE = "~/.local/share/ucan/tokens"
 STORE_ENV = "UCAN_STORE"
 SUFFIX = ".ucan"
+UNTIL_SUFFIX = ".until"
+"""Beside a stored revocation: when what it revokes expires (decimal Unix seconds)."""
 
 
 class TokenNotFound(KeyError):
@@ -44,16 +47,31 @@ class TokenStore:
         _write(self.directory, delegation.cid, delegation.envelope)
         return delegation.cid
 
-    def put_revocation(self, revocation: Invocation) -> CID:
-        """Store a verified revocation (MalformedToken/InvalidSignature otherwise);
-        returns the CID it revokes."""
+    def put_revocation(self, revocation: Invocation, until: int | None = None) -> CID:
+        """Store a verified revocation (MalformedToken/InvalidSignature otherwise), with
+        `until`, when what it revokes expires, if known; returns the CID it revokes."""
         target = revoked_cid(revocation)
         _write(self._revocations, revocation.cid, revocation.envelope)
+        if until is not None:
+            _write(self._revocations, revocation.cid, str(int(until)).encode(), UNTIL_SUFFIX)
         return target
+
+    def remove_delegation(self, cid: CID) -> None:
+        """Forget a stored delegation (one no longer held); idempotent."""
+        (self.directory / f"{cid}{SUFFIX}").unlink(missing_ok=True)
 
     def remove_revocation(self, cid: CID) -> None:
         """Forget a stored revocation (one that decides nothing any more); idempotent."""
         (self._revocations / f"{cid}{SUFFIX}").unlink(missing_ok=True)
+        (self._revocations / f"{cid}{UNTIL_SUFFIX}").unlink(missing_ok=True)
+
+    def revocation_until(self, cid: CID) -> int | None:
+        """When what stored revocation `cid` revokes expires, as stored with it; None
+        when that is not known (or its file does not read): kept for good then."""
+        try:
+            return int((self._revocations / f"{cid}{UNTIL_SUFFIX}").read_bytes())
+        except (OSError, ValueError):
+            return None
 
     def put(self, data: bytes) -> CID:
         """Store envelope bytes: a delegation, or a revocation. Returns the token's CID."""
@@ -103,8 +121,9 @@ class TokenStore:
 
     def load_into(self, trust: TrustContext) -> list[str]:
         """Give `trust` every stored delegation (as provided) and revocation, the latter
-        kept for good: it was stored because it mattered, and a restart must not make
-        it forgettable. A delegation file that does not read (torn, garbage) is left
+        kept as it was before: until one retention period past its revoked
+        delegation's expiry when that was stored with it, for good otherwise (it was
+        stored because it mattered, and a restart must not make it forgettable sooner). A delegation file that does not read (torn, garbage) is left
         out, and said in what this returns, as a running node's watch leaves it out; a
         revocation that does not read is MalformedToken naming its file: starting
         without it could undo it."""
@@ -121,7 +140,8 @@ class TokenStore:
                 raise MalformedToken(f"revocation file {path} does not read: {exc.message} "
                                      f"(restore it, or remove it to forget that "
                                      f"revocation)") from None
-            trust.revocations.keep(revocation, revoked_cid(revocation))
+            trust.revocations.keep(revocation, revoked_cid(revocation),
+                                   until=self.revocation_until(revocation.cid))
         return left_out
 
 
@@ -150,8 +170,8 @@ def _checked(token: _Token, path: Path) -> _Token:
     return token
 
 
-def _write(directory: Path, cid: CID, data: bytes) -> None:
-    path = directory / f"{cid}{SUFFIX}"
+def _write(directory: Path, cid: CID, data: bytes, suffix: str = SUFFIX) -> None:
+    path = directory / f"{cid}{suffix}"
     if path.exists():
         return
     directory.mkdir(parents=True, exist_ok=True)

@@ -192,32 +192,38 @@ class KeptRevocations(RevocationSet):
         super().__init__(capacity)
         self.keeps = keeps
         self.expiry_of = expiry_of
-        self.on_keep: Callable[[Invocation], object] | None = None
-        """Called once for each revocation kept for good (a node writes it to disk)."""
+        self.on_keep: Callable[[Invocation, int | None], object] | None = None
+        """Called once for each revocation kept, with when what it revokes expires (None:
+        never, or not known): a node writes both to disk."""
         self._kept: dict[CID, Invocation] = {}
         self._until: dict[CID, int] = {}  # kept revocation -> its target's expiry
 
-    def add(self, revocation: Invocation) -> CID:
+    def add(self, revocation: Invocation, *, until: int | None = None) -> CID:
+        """Record a verified revocation; `until`: when the revoked delegation expires,
+        when the caller knows (its issuer revoking a delegation it signed)."""
         target = revoked_cid(revocation)
         if not self.keeps(revocation, target):
             return super().add(revocation)
-        self.keep(revocation, target)
+        self.keep(revocation, target, until=until)
         return target
 
-    def keep(self, revocation: Invocation, target: CID) -> None:
-        """Keep a verified revocation for good (moving it out of the bounded part)."""
+    def keep(self, revocation: Invocation, target: CID, *, until: int | None = None) -> None:
+        """Keep a verified revocation (moving it out of the bounded part) until `until`,
+        or what `expiry_of` says, past which `forget_expired` may drop it; for good when
+        neither knows when the revoked delegation expires."""
         if revocation.cid in self._kept:
             return
         if revocation.cid in self._records:
             self._forget(revocation.cid)
         self._kept[revocation.cid] = revocation
         self._revokers.setdefault(target, set()).add(revocation.iss)
-        until = self.expiry_of(target)
+        if until is None:
+            until = self.expiry_of(target)
         if until is not None:
             self._until[revocation.cid] = until
         self.version += 1
         if self.on_keep is not None:
-            self.on_keep(revocation)
+            self.on_keep(revocation, until)
 
     def forget_expired(self, now: int, grace: int) -> list[Invocation]:
         """Forget the kept revocations whose revoked delegation expired over `grace`
@@ -275,10 +281,16 @@ class TrustContext:
         self.provided = ProvidedDelegations()
         self.vouched = VouchedDelegations()
         self.revocations = KeptRevocations(self.revocation_matters,
-                                           expiry_of=self.vouched.expiry)
+                                           expiry_of=self.expiry_of)
         self.verified = VerifiedCache()
         self.decoded = DecodedCache()
         self._proven: OrderedDict[tuple[Any, ...], _Proven] = OrderedDict()
+
+    def expiry_of(self, cid: CID) -> int | None:
+        """When delegation `cid` expires, if it is held or was vouched here (None: never,
+        or not known)."""
+        held = self.provided.get(cid)
+        return held.exp if held is not None else self.vouched.expiry(cid)
 
     def decode_delegation(self, data: bytes) -> Delegation:
         """`Delegation.decode`, answered from the cache when these exact bytes were seen."""

@@ -30,6 +30,7 @@ from dms.actor._errors import (
     Undeliverable,
 )
 from dms.actor._fair import FairQueue, FairShare
+from dms.actor._grants import GRANT_LIFETIME, GrantTerm
 from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimit, RateLimiter
 from dms.actor._replay import ReplayCache, ReplayMemory
@@ -38,10 +39,10 @@ from dms.actor._system import ActorSystem
 from dms.actor._wire import REPLY, Envelope, decode_message, encode_message
 
 __all__ = [
-    "DEFAULT_POLICY", "REPLY", "ROOT_AUTHORITY", "Accept", "Action", "Actor",
+    "DEFAULT_POLICY", "GRANT_LIFETIME", "REPLY", "ROOT_AUTHORITY", "Accept", "Action", "Actor",
     "ActorError", "ActorStopped", "ActorSystem", "Admission", "AdmissionPolicy",
     "AnswerRefusal", "Authority", "Behavior", "BehaviorFailed", "BehaviorSpec", "Carrier",
-    "Deliver", "Drop", "Envelope", "ExceedsParent", "FairQueue", "FairShare", "Handle", "Ignore", "InvalidArgs",
+    "Deliver", "Drop", "Envelope", "ExceedsParent", "FairQueue", "FairShare", "GrantTerm", "Handle", "Ignore", "InvalidArgs",
     "InvalidBehavior", "Main", "Message", "RateLimit", "RateLimiter", "Refuse", "RemoteError",
     "ReplayCache", "ReplayMemory", "ReplyIn", "RequestTimeout", "Role", "Router", "Runtime",
     "Settle",

@@ -20,6 +20,7 @@ from dms.actor._authority import Authority, checked_command, child_authority, cl
 from dms.actor._behavior import Behavior, BehaviorSpec, Message, behavior_spec, marked_behaviors
 from dms.actor._errors import ActorStopped, BehaviorFailed, InvalidBehavior
 from dms.actor._fair import DEFAULT_SHARE, FairQueue, FairShare
+from dms.actor._grants import CLOCK_RECHECK, SHORTEST_WAIT, GrantTerm, renewal_time
 from dms.actor._handle import Handle
 from ucan import Delegation, Invocation, SigningKey, UcanError, delegate
 
@@ -40,6 +41,8 @@ class Runtime(Protocol):
               main: Main | None, lasting: bool = False) -> Actor: ...
 
     def release(self, actor: Actor) -> None: ...
+
+    def renew_grants(self, actor: Actor) -> None: ...
 
     def subscribe(self, actor: Actor, topic: str) -> None: ...
 
@@ -68,7 +71,8 @@ class Actor:
         self.parent = parent
         self.authority = authority
         self.handle = Handle(key.did, system.did, system.peer_id, inbox)
-        self.delegations: tuple[Delegation, ...] = ()  # the node's grants to this actor
+        self.delegations: tuple[Delegation, ...] = ()  # the node's unexpired grants to it
+        self.grant_term: GrantTerm | None = None  # the current grants' term, if it has any
         self.failure: BaseException | None = None  # what ended its main task, if anything
         self._main = main
         self._behaviors: dict[str, BehaviorSpec] = {}
@@ -190,7 +194,9 @@ class Actor:
 
         The node delegates to it exactly `commands` (each must be within this actor's
         own; ExceedsParent otherwise), until `lifetime` seconds from now or this actor's
-        expiry, whichever is sooner; the child stops then. `main(child)`, if given, runs
+        expiry, whichever is sooner; the child stops then. Those grants come in terms
+        of at most `GRANT_LIFETIME`, never past this actor's own, renewed while the
+        child runs. `main(child)`, if given, runs
         in the child's nursery; when it returns or fails, the child stops (a failure is
         logged and kept in `child.failure`, never raised into the parent). A `lasting`
         child's key derives from the node's and `inbox`: it has the same id after the
@@ -243,6 +249,8 @@ class Actor:
                     self._nursery = nursery
                     try:
                         task_status.started()
+                        if renewal_time(self.grant_term, self.authority) is not None:
+                            nursery.start_soon(self._renew_grants)
                         if self._main is not None:
                             nursery.start_soon(self._run_main, self._main, scope)
                         self._start_ready()  # what arrived before it ran
@@ -256,6 +264,19 @@ class Actor:
             self._close()
             self.system.release(self)
             self._stopped.set()
+
+    async def _renew_grants(self) -> None:
+        """Have the node renew its grants to this actor at half their term, for as long
+        as it runs: an actor that lives as long as its node keeps working on grants
+        that each end (`dms.actor._grants`)."""
+        while (due := renewal_time(self.grant_term, self.authority)) is not None:
+            wait = due - self.system.clock()
+            if wait <= 0:
+                self.system.renew_grants(self)
+                wait = SHORTEST_WAIT  # a term that cannot reach further never spins
+            # Grants end by the node's wall clock, which may jump (NTP, a suspended VM):
+            # look at it again now and then rather than sleep a whole half-term.
+            await trio.sleep(min(wait, CLOCK_RECHECK))
 
     def _close(self) -> None:
         self._closed = True

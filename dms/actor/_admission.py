@@ -1,7 +1,8 @@
 """The dispatch decision, sans-IO: bytes in, a verdict out.
 
 The order is the security contract (ARCHITECTURE.md section 4): decode, signature,
-replay, time bounds, chain validation (with the trust context's CID cache), subject is
+replay, time bounds (expiry; a request issued no later than now, give or take the
+skew), chain validation (with the trust context's CID cache), subject is
 this node, an anchor or the audience actor itself, rate limit. Nothing reaches a behavior without passing all of
 it. A message's CID enters the replay cache only once it is accepted. Forged, replayed and rate-limited traffic is dropped and counted; a well-signed
 but unauthorized request is refused with the UCAN failure so its sender can be told.
@@ -24,6 +25,7 @@ from ucan import (
     InvalidAudience,
     Invocation,
     MalformedToken,
+    TooEarly,
     TrustContext,
     UcanError,
     verify_signature,
@@ -140,6 +142,15 @@ class Admission:
             with contextlib.suppress(ReplayNotKept):
                 self._remember(inv, now)
             return ReplyIn(envelope)
+
+        if inv.iat is not None and inv.iat > now + policy.skew:
+            # A request issued in our future: the sender's clock is ahead, and acting on
+            # it would answer with a reply its sender's clock sees as long expired. (A
+            # reply from the future is taken: its error may name the clocks better.)
+            return self._refuse(envelope, TooEarly(
+                f"invocation {inv.cid}: issued at {inv.iat}, {inv.iat - int(now)} s after "
+                f"now ({int(now)}) by this node's clock; a sender's clock may be off by "
+                f"{policy.skew:g} s"))
 
         if topic is None:
             if inv.aud is None:

@@ -2,8 +2,9 @@
 
 A node's root actor holds everything (`/`, no expiry). A child gets a subset: every
 command it names must be proved by one of its parent's, and its expiry is never later
-than its parent's. The grants the node signs for the child say exactly that, so a
-grandchild cannot be given more than the child holds, and nothing outlives its parent.
+than its parent's. The grants the node signs for the child say exactly that, in terms
+that each end and are renewed (`dms.actor._grants`), so a grandchild cannot be given
+more than the child holds, and nothing outlives its parent.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from ucan import MalformedToken, check_command, proves
 @attrs.frozen
 class Authority:
     """Commands (over the node's resources, and whatever the node can prove) and the
-    Unix time at which they end (None: never, for the root only)."""
+    Unix time at which they end (None: no end of its own, for the root and for actors
+    that last as long as it; the node's grants to those still end, and are renewed)."""
 
     commands: tuple[str, ...]
     expires: int | None

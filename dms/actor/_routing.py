@@ -16,7 +16,11 @@ from dms.actor._behavior import Message
 from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimit, RateLimiter
 from dms.actor._replay import ReplayCache
-from ucan import CID, Invocation
+from dms.actor._wire import REPLY
+from ucan import CID, Expired, Invocation, TooEarly, UcanError
+
+CLOCK_SKEW = "ClockSkew"
+"""The failure of a request whose reply came stamped outside this node's time window."""
 
 
 @attrs.frozen
@@ -98,6 +102,8 @@ class Router:
         topic = verdict.topic if isinstance(verdict, Accept) else None
         wants_reply = topic is None and bool((inv.meta or {}).get("reply"))
         sender = sender_of(inv, via)
+        if isinstance(verdict, Refuse) and inv.cmd == REPLY:
+            return [self._settle_refused(inv, verdict.error)]
         if isinstance(verdict, Refuse):
             if not wants_reply or self._answered.seen(inv.cid):
                 return [Ignore()]
@@ -115,12 +121,26 @@ class Router:
         return [Deliver(verdict.actor, message, wants_reply)]
 
     def _settle(self, reply: Invocation) -> Action:
-        ran = reply.args.get("ran")
         out = reply.args.get("out")
+        return self._answer(reply, out if isinstance(out, dict) else None)
+
+    def _settle_refused(self, reply: Invocation, error: UcanError) -> Action:
+        """A reply that admission refused settles nothing it says. But when its time
+        bounds refused it (signed by the responder, for one of our requests: not a
+        forgery, not a replay), waiting for another reply would only end in a timeout
+        that says nothing: the request fails now, naming the clocks."""
+        if not isinstance(error, (Expired, TooEarly)):
+            return Ignore("dropped.refused-reply")
+        return self._answer(reply, {"err": {"name": CLOCK_SKEW, "message": (
+            f"the reply from {reply.iss} was refused here, the clocks disagree: "
+            f"{error.message}")}})
+
+    def _answer(self, reply: Invocation, out: dict[str, Any] | None) -> Action:
+        ran = reply.args.get("ran")
         outstanding = self._outstanding.get(ran) if isinstance(ran, CID) else None
         if outstanding is None or outstanding.settled:
             return Ignore("dropped.unexpected-reply")
-        if reply.iss not in (outstanding.expected, outstanding.node) or not isinstance(out, dict):
+        if reply.iss not in (outstanding.expected, outstanding.node) or out is None:
             return Ignore("dropped.misattributed-reply")
         outstanding.settled = True
         assert isinstance(ran, CID)

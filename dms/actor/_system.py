@@ -1,10 +1,11 @@
 """The actor system: every actor of a node, and everything between them and the carrier.
 
 It owns the registry (actors by id, inbox names, topic subscribers), spawning (the
-node's grants to a child, revoked when it stops), outgoing messages (chain choice and
-signing), outstanding requests and their replies, and the incoming path: per-link-peer
-budget, admission, routing, then the actions routing decided. Below it is only a
-`Carrier`; above it, the node composes it with a mesh, a store and its roles.
+node's grants to a child, renewed while it runs and revoked when it stops), outgoing
+messages (chain choice and signing), outstanding requests and their replies, and the
+incoming path: per-link-peer budget, admission, routing, then the actions routing
+decided. Below it is only a `Carrier`; above it, the node composes it with a mesh, a
+store and its roles.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dms.actor._authority import ROOT_AUTHORITY, Authority
 from dms.actor._carrier import Carrier
 from dms.actor._chain_choice import ChainChoices
 from dms.actor._errors import RemoteError, RequestTimeout, Undeliverable
+from dms.actor._grants import GRANT_LIFETIME, grant_term
 from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimiter
 from dms.actor._replay import ReplayMemory
@@ -54,8 +56,10 @@ def derived_key(node: SigningKey, name: str) -> SigningKey:
 class ActorSystem:
     """All actors of one node key over one carrier.
 
-    `revoke_grant` is how grants of a stopped actor are revoked (the node passes one
-    that also persists them); by default they are revoked in the trust context only.
+    `revoke_grant(revocation, until)` is how grants of a stopped actor are revoked
+    (`until`: when the revoked grant expires; the node passes one that also persists
+    them); by default they are revoked in the trust context only. Grants to actors last
+    `grant_lifetime` seconds at most and are renewed while the actor runs.
     """
 
     def __init__(
@@ -68,7 +72,8 @@ class ActorSystem:
         policy: AdmissionPolicy = DEFAULT_POLICY,
         message_ttl: float = 30.0,
         replays: ReplayMemory | None = None,
-        revoke_grant: Callable[[Invocation], None] | None = None,
+        revoke_grant: Callable[[Invocation, int | None], None] | None = None,
+        grant_lifetime: float = GRANT_LIFETIME,
     ) -> None:
         self.key = key
         self.did = key.did
@@ -78,6 +83,7 @@ class ActorSystem:
         self.clock = clock
         self.policy = policy
         self.message_ttl = message_ttl
+        self.grant_lifetime = grant_lifetime
         self.actors: dict[str, Actor] = {}
         self.subscribers: dict[str, dict[str, Actor]] = {}
         self.counters: Counter[str] = Counter()
@@ -119,16 +125,43 @@ class ActorSystem:
         if name in self._inboxes:
             raise ValueError(f"inbox {name!r} is taken on {self.did}")
         child = Actor(self, key, name, parent, authority, main=main)
-        grants: list[Delegation] = []
-        for command in authority.commands:
-            # Rooted here: the node's own resources. Powerline: whatever the node proves.
-            grants.append(delegate(self.key, key.did, command, expiration=authority.expires))
-            grants.append(delegate(self.key, key.did, command, subject=None,
-                                   expiration=authority.expires))
-        child.delegations = tuple(grants)
-        self.trust.provide(*grants)
+        self._grant(child)
         self._register(child)
         return child
+
+    def renew_grants(self, actor: Actor) -> None:
+        """New grants for a running actor's next term (`dms.actor._grants`); a stopped
+        actor gets none."""
+        if self.actors.get(actor.id) is actor:
+            self._grant(actor)
+
+    def _grant(self, actor: Actor) -> None:
+        """Sign the node's grants to `actor` for a new term and hold them instead of the
+        previous term's: outgoing chains (and the remembered choices, which see the held
+        delegations change) move to the new ones. The previous term's stay in
+        `actor.delegations` until they expire, so that stopping the actor revokes them."""
+        if not actor.authority.commands:
+            return  # it acts on its own authority alone
+        now = self.clock()
+        parent = actor.parent
+        term = grant_term(actor.authority, None if parent is None or parent is self.root
+                          else parent.grant_term, now, self.grant_lifetime)
+        grants: list[Delegation] = []
+        for command in actor.authority.commands:
+            # Rooted here: the node's own resources. Powerline: whatever the node proves.
+            grants.append(delegate(self.key, actor.id, command, expiration=term.expires))
+            grants.append(delegate(self.key, actor.id, command, subject=None,
+                                   expiration=term.expires))
+        for previous in actor.delegations:
+            self.trust.provided.pop(previous.cid, None)
+        actor.delegations = (*(d for d in actor.delegations if not self._expired(d, now)),
+                             *grants)
+        actor.grant_term = term
+        self.trust.provide(*grants)
+
+    def _expired(self, grant: Delegation, now: float) -> bool:
+        """Whether `grant` is expired on every node (give or take the skew they allow)."""
+        return grant.exp is not None and grant.exp + self.policy.skew < now
 
     def _register(self, actor: Actor) -> None:
         self.actors[actor.id] = actor
@@ -142,12 +175,14 @@ class ActorSystem:
         self._inboxes.discard(actor.handle.inbox)
         for subscribers in self.subscribers.values():
             subscribers.pop(actor.id, None)
+        now = self.clock()
         for grant in actor.delegations:
             self.trust.provided.pop(grant.cid, None)
-            self._revoke_grant(revoke(self.key, grant))
+            if not self._expired(grant, now):  # an expired one has nothing left to undo
+                self._revoke_grant(revoke(self.key, grant), grant.exp)
 
-    def _revoke_here(self, revocation: Invocation) -> None:
-        self.trust.revocations.add(revocation)
+    def _revoke_here(self, revocation: Invocation, until: int | None) -> None:
+        self.trust.revocations.add(revocation, until=until)
 
     def subscribe(self, actor: Actor, topic: str) -> None:
         self.subscribers.setdefault(topic, {})[actor.id] = actor

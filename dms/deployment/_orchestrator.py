@@ -90,9 +90,15 @@ EVENT_TEXT = 1024
 """Characters kept of an allocation event's kind and detail (its log tail: 1000)."""
 
 
+def _at_least_one(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{type(instance).__name__}.{attribute.name}: {value!r} is not a "
+                         f"whole number of deployments, 1 or more")
+
+
 @attrs.frozen
 class DeploymentSettings:
-    """Timing of a deployment (seconds)."""
+    """Timing of a deployment (seconds), and how many ended ones a node keeps."""
 
     deadline: float = 120.0  # to be running, from the request
     bid_round: float = 2.0  # a round closes early once every node has candidates
@@ -105,6 +111,9 @@ class DeploymentSettings:
     start_timeout: float = 300.0
     undo_timeout: float = 10.0
     lost_after: float = 40.0  # silent this long (past the heartbeat): the provider is lost
+    ended_kept: int = attrs.field(default=1000, validator=_at_least_one)
+    """Ended (completed or failed) deployments a node keeps on record, the newest; older
+    ones are pruned from its memory and database as others end, and when it starts."""
 
 
 DEFAULT_SETTINGS = DeploymentSettings()

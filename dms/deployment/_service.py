@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 import trio
 
-from dms.actor import Actor, BehaviorFailed, Message, Role, behavior
+from dms.actor import Actor, BehaviorFailed, Main, Message, Role, behavior
 from dms.cleanup import shielded_cleanup
 from dms.ensemble import Ensemble, EnsembleError, load_ensemble
 from dms.network import JoinedNetworks, NetworkError
@@ -64,7 +64,11 @@ MAX_DEPLOYMENTS_PER_USER = 100
 """Deployments one user runs on a node at once, so that one user cannot take them all.
 A user is the grantee its chain starts from: keys it delegates to count as itself."""
 FINISHED_KEPT = 1000
-"""Finished deployments kept in memory (the newest); older ones are read from the store."""
+"""Ended deployments kept in memory (the newest, and no more than the node keeps on
+record: `DeploymentSettings.ended_kept`); older ones are read from the store."""
+PRUNE_DEADLINE = 5.0
+"""Seconds an ended deployment's pruning of the history may take (shielded: a shutdown
+before running cancels the orchestrator)."""
 MAX_EVENTS_WAIT = 30.0
 MAX_WAITING = 16
 """`events` calls that wait for events at once on this node, and for one user
@@ -168,11 +172,14 @@ class DeploymentService(Role):
     def __init__(self, market: Callable[[], Iterable[str]], store: NodeStore | None,
                  clock: Callable[[], float],
                  settings: DeploymentSettings = DEFAULT_SETTINGS, *,
-                 hold: Callable[[Delegation], None] = lambda proof: None) -> None:
+                 hold: Callable[[Delegation], None] = lambda proof: None,
+                 release: Callable[[str], object] = lambda holder: None) -> None:
         """`market()`: the subjects this node may ask for bids under; `hold(proof)`: keep
-        a delegation with the node (its orchestrators' controls of their allocations)."""
+        a delegation with the node (its orchestrators' controls of their allocations);
+        `release(actor)`: drop those held for an orchestrator whose deployment ended."""
         self.market = market
         self.hold = hold
+        self.release = release
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -237,15 +244,37 @@ class DeploymentService(Role):
         journal = orchestrator.journal
         actor = await self.actor.spawn(f"orchestrator/{journal.record.id}",
                                        commands=ORCHESTRATOR_COMMANDS,
-                                       main=orchestrator.main, lasting=True)
+                                       main=self._run_then_prune(orchestrator), lasting=True)
         actor.register(orchestrator)
         self.deployments[journal.record.id] = _Running(journal, orchestrator, actor, user)
         self._forget_old()
 
+    def _run_then_prune(self, orchestrator: Orchestrator) -> Main:
+        async def run(actor: Actor) -> None:
+            try:
+                await orchestrator.main(actor)
+            finally:  # it has ended (a shutdown before running cancels it)
+                if orchestrator.journal.record.phase.final:  # else a restart resumes it
+                    self.release(actor.id)  # its allocations' controls: nothing to control
+                with trio.CancelScope(shield=True), trio.move_on_after(PRUNE_DEADLINE):
+                    await self._prune()
+        return run
+
+    async def _prune(self) -> None:
+        """Keep the newest `ended_kept` ended deployments on disk (and `FINISHED_KEPT`
+        in memory): each leaves a record and its events, and a node runs for months."""
+        self._forget_old()
+        if self.store is not None:
+            with contextlib.suppress(StoreError):  # tried again as the next one ends
+                await self.store.call(NodeDatabase.prune_ended_deployments,
+                                      self.settings.ended_kept)
+
     def _forget_old(self) -> None:
-        """Keep the newest `FINISHED_KEPT` finished deployments in memory, no more."""
-        finished = [key for key, known in self.deployments.items() if known.final]
-        for key in finished[:max(0, len(finished) - FINISHED_KEPT)]:
+        """Keep the newest `FINISHED_KEPT` ended deployments in memory, no more."""
+        keep = min(FINISHED_KEPT, self.settings.ended_kept)
+        ended = sorted((known.journal.record.updated_at, key)
+                       for key, known in self.deployments.items() if known.final)
+        for _, key in ended[:max(0, len(ended) - keep)]:
             del self.deployments[key]
 
     @behavior(STATUS, args=DeploymentId)
@@ -424,8 +453,10 @@ class DeploymentService(Role):
                 running = _Running(DeploymentJournal(
                     record, self.store, self.clock, last_event=recent[-1].seq if recent else 0))
         if running is None or not _may_see(message, running.journal.record):
-            raise BehaviorFailed(f"no deployment {deployment} of yours here",
-                                 name="UnknownDeployment")
+            raise BehaviorFailed(
+                f"no deployment {deployment} of yours here (this node keeps the newest "
+                f"{self.settings.ended_kept} ended deployments: one that ended before "
+                f"them is pruned)", name="UnknownDeployment")
         return running
 
     async def stop_all(self) -> None:
@@ -434,7 +465,7 @@ class DeploymentService(Role):
             if running.orchestrator is not None:
                 running.orchestrator.shutdown_requested.set()
         with shielded_cleanup(STOP_ALL_DEADLINE):
-            for running in self.deployments.values():
+            for running in list(self.deployments.values()):  # those ending prune it
                 if running.actor is not None:
                     await running.actor.wait_stopped()
 
@@ -445,6 +476,7 @@ class DeploymentService(Role):
         failed (its providers release what it held when their leases run out)."""
         if self.store is None:
             return
+        self.store.call_now(NodeDatabase.prune_ended_deployments, self.settings.ended_kept)
         records = self.store.call_now(NodeDatabase.list_deployments)
         for record in records[-MAX_DEPLOYMENTS:]:
             journal = DeploymentJournal(record, self.store, self.clock,
@@ -464,6 +496,7 @@ class DeploymentService(Role):
                 await journal.update(phase=DeploymentPhase.FAILED, failure=reason)
                 await journal.event("phase", phase=DeploymentPhase.FAILED.value, detail=reason)
             self.deployments[record.id] = _Running(journal)
+        self._forget_old()
 
     def _last_event(self, deployment: str) -> int:
         assert self.store is not None

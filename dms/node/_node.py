@@ -173,8 +173,8 @@ class Node:
             await trio.sleep(PRUNE_INTERVAL)
             self.revocations.forget_expired()
 
-    def _revoke_grant(self, revocation: Invocation) -> None:
-        self.revocations.apply(revocation)
+    def _revoke_grant(self, revocation: Invocation, until: int | None) -> None:
+        self.revocations.apply(revocation, until=until)
         with contextlib.suppress(trio.ClosedResourceError):  # the node is gone
             self._flood_send.send_nowait(revocation)
 
@@ -286,6 +286,19 @@ class Node:
             for delegation in delegations:
                 self.store.put_delegation(delegation)
 
+    def drop_proofs_for(self, holder: str) -> int:
+        """Stop holding (here and on disk) the delegations others granted to `holder`, an
+        actor of this node that has ended for good (a deployment's orchestrator: its
+        allocations' controls), so that held proofs do not pile up with every deployment
+        ever made. The node's own grants to its actors are the actor system's. Returns
+        how many were dropped."""
+        gone = [d for d in self.trust.provided.values() if d.aud == holder and d.iss != self.did]
+        for delegation in gone:
+            self.trust.provided.pop(delegation.cid, None)
+            if self.store is not None:
+                self.store.remove_delegation(delegation.cid)
+        return len(gone)
+
     async def publish_revocation(self, revocation: Invocation) -> None:
         """Apply a revocation here, keep it, and flood it on the revocation topic."""
         self.revocations.apply(revocation)
@@ -395,7 +408,7 @@ async def open_node(
                 service = DeploymentService(
                     lambda: deployment_markets(node.trust.provided.values(), node.did),
                     records, clock, deployments or DeploymentSettings(),
-                    hold=node.add_proofs)
+                    hold=node.add_proofs, release=node.drop_proofs_for)
                 node.root.register(service)
                 node.deployments = service
                 nursery = await stack.enter_async_context(serving_nursery())

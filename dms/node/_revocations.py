@@ -34,6 +34,8 @@ class RevocationKeeper:
         self.trust = trust
         self.store = store
         self.clock = clock
+        self.grace = EXPIRED_GRACE
+        """Seconds past its revoked delegation's expiry a kept revocation stays."""
         if store is not None:
             trust.revocations.on_keep = self._write
         self.counters: Counter[str] = Counter()
@@ -61,9 +63,9 @@ class RevocationKeeper:
 
     def forget_expired(self) -> int:
         """Forget (in memory and on disk) the kept revocations of delegations that
-        expired `EXPIRED_GRACE` ago: they decide nothing any more, and each stopped
+        expired `grace` seconds ago: they decide nothing any more, and each stopped
         actor leaves one on every node that authorized its chain."""
-        gone = self.trust.revocations.forget_expired(int(self.clock()), EXPIRED_GRACE)
+        gone = self.trust.revocations.forget_expired(int(self.clock()), self.grace)
         for revocation in gone:
             self._unwritten.pop(revocation.cid, None)
             if self.store is not None:
@@ -118,10 +120,11 @@ class RevocationKeeper:
         return isinstance(target, CID) and (self.trust.revocation_matters(revocation, target)
                                             or target in self.trust.verified)
 
-    def apply(self, revocation: Invocation) -> None:
+    def apply(self, revocation: Invocation, *, until: int | None = None) -> None:
         """Apply a revocation (UcanError if it is not a valid one). One that matters here
-        is kept for good, and on disk (through the trust context's `on_keep`);
-        anybody can sign a revocation of anything, and a flood of those stays in the
-        bounded in-memory set."""
-        self.trust.revocations.add(revocation)
+        is kept, and on disk (through the trust context's `on_keep`), until `grace`
+        past `until` (when the revoked delegation expires, if the caller knows) or past
+        what the trust context knows of it, for good otherwise; anybody can sign a
+        revocation of anything, and a flood of those stays in the bounded in-memory set."""
+        self.trust.revocations.add(revocation, until=until)
         self.counters["revocations.applied"] += 1

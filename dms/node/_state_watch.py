@@ -100,7 +100,9 @@ class StateWatch:
         self.file_anchors = now
 
     def _take_delegations(self) -> None:
-        for cid in self.store.delegation_cids() - self.delegations:
+        present = self.store.delegation_cids()
+        self.delegations &= present  # a file that went is not remembered: bounded
+        for cid in present - self.delegations:
             try:
                 delegation = self.store.delegation(cid)
             except (UcanError, OSError, KeyError) as exc:
@@ -112,7 +114,9 @@ class StateWatch:
                 log.info("holding grant %s (%s from %s)", cid, delegation.cmd, delegation.iss)
 
     async def _take_revocations(self) -> None:
-        for cid in self.store.revocation_cids() - self.revocations:
+        present = self.store.revocation_cids()
+        self.revocations &= present  # forgotten ones (expired) went: bounded
+        for cid in present - self.revocations:
             try:
                 revocation = self.store.revocation(cid)
             except (UcanError, OSError, KeyError) as exc:

@@ -229,6 +229,20 @@ class NodeDatabase:
             self._db.execute(f"UPDATE deployments SET {settings} WHERE id = :id", row)
             return changed
 
+    def prune_ended_deployments(self, keep: int) -> tuple[str, ...]:
+        """Delete the ended (completed or failed) deployments, and their events, all but
+        the `keep` that ended last; the ids deleted. Live ones are never touched."""
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            raise ValueError(f"keep={keep!r}: expected a number of deployments, 0 or more")
+        ended = sorted(phase.value for phase in DeploymentPhase if phase.final)
+        with self.transaction():
+            rows = self._db.execute(
+                "DELETE FROM deployments WHERE id IN (SELECT id FROM deployments"
+                f" WHERE phase IN ({', '.join('?' for _ in ended)})"
+                " ORDER BY updated_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id",
+                (*ended, keep)).fetchall()
+            return tuple(sorted(row[0] for row in rows))
+
     def delete_deployment(self, deployment_id: str) -> bool:
         """Forget a deployment and its events; False if there was none."""
         with self.transaction():

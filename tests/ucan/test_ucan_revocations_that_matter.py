@@ -126,3 +126,33 @@ def test_a_kept_revocation_is_forgotten_once_what_it_revokes_has_expired() -> No
     assert trust.revocations.revokers(lasting[1].cid) == {MIDDLE.did}  # never expires
     with pytest.raises(Revoked):
         trust.authorize(invocation_over(lasting), lasting, now=NOW)
+
+
+def test_a_revocation_stored_with_its_targets_expiry_is_forgotten_after_a_restart_too(
+        tmp_path: Path) -> None:
+    own = delegate(NODE, ACTOR.did, "/dms", expiration=NOW + 3600)  # the node's grant
+    store = TokenStore(tmp_path)
+    trust = small_trust()
+    trust.revocations.on_keep = store.put_revocation
+    trust.revocations.add(revoke(NODE, own), until=own.exp)  # its issuer knows the end
+
+    restarted = small_trust()
+    store.load_into(restarted)
+    assert restarted.revocations.revokers(own.cid) == {NODE.did}  # still revoked
+    assert restarted.revocations.forget_expired(NOW + 3600 + 119, grace=120) == []
+    assert len(restarted.revocations.forget_expired(NOW + 3600 + 121, grace=120)) == 1
+
+
+def test_a_revocation_whose_stored_expiry_does_not_read_is_kept_for_good(
+        tmp_path: Path) -> None:
+    own = delegate(NODE, ACTOR.did, "/dms", expiration=NOW + 3600)
+    store = TokenStore(tmp_path)
+    revocation = revoke(NODE, own)
+    store.put_revocation(revocation, NOW + 3600)
+    (tmp_path / "revocations" / f"{revocation.cid}.until").write_bytes(b"\xffgarbage")
+    restarted = small_trust()
+    store.load_into(restarted)
+    assert restarted.revocations.forget_expired(NOW + 10 * 3600, grace=120) == []
+    assert restarted.revocations.revokers(own.cid) == {NODE.did}  # fail closed
+    store.remove_revocation(revocation.cid)
+    assert list((tmp_path / "revocations").iterdir()) == []

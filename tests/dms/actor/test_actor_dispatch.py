@@ -135,6 +135,27 @@ async def test_an_invocation_from_a_clock_far_behind_is_refused_as_expired(autoj
         assert ran["/shop/order"] == 0
 
 
+async def test_an_invocation_from_a_clock_far_ahead_is_refused_and_its_sender_told_of_clocks(
+        autojump_clock):
+    memory = MemoryNetwork()
+    async with open_node(node_key(1, 0), listen="memory://shop", network=memory,
+                         clock=virtual_clock()) as shop, \
+            open_node(node_key(1, 1), listen="memory://early", network=memory,
+                      bootstrap=["memory://shop"], clock=virtual_clock(EPOCH + 120)) as early:
+        assert early.mesh is not None
+        await early.mesh.wait_connected()
+        ran = count_orders(shop)
+        early.add_proofs(shop.grant(early.did, "/shop", lifetime=None))
+        with trio.fail_after(10), pytest.raises(RemoteError) as refused:
+            await early.root.invoke(shop.root.handle, "/shop/order", {"amount": 1})
+        # The shop refused it TooEarly; that refusal, stamped by the shop's clock, is
+        # expired by the sender's: it is told the clocks disagree, not left to time out.
+        assert refused.value.name == "ClockSkew"
+        assert "clocks disagree" in refused.value.message
+        assert shop.metrics()["refused.TooEarly"] == 1
+        assert ran["/shop/order"] == 0
+
+
 async def test_a_grant_not_yet_valid_is_refused_as_too_early_then_works(network, autojump_clock):
     shop, customer = network[0], network[1]
     ran = count_orders(shop)

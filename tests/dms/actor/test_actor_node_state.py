@@ -8,7 +8,9 @@ import pytest
 import trio
 
 from dms import RemoteError, open_node
+from dms.actor import GRANT_LIFETIME
 from dms.net import MemoryNetwork
+from dms.node._revocations import EXPIRED_GRACE
 from ucan import SigningKey, revoke
 
 
@@ -97,18 +99,33 @@ async def test_strangers_revocations_are_not_kept_on_disk_and_a_flood_is_throttl
             assert list((tmp_path / "tokens").glob("revocations/*")) == []
 
 
-async def test_a_stopped_childs_grants_stay_revoked_after_a_restart(tmp_path: Path, autojump_clock: object) -> None:
+async def test_a_stopped_childs_grants_stay_revoked_after_a_restart_until_they_expire(
+        tmp_path: Path, autojump_clock: object) -> None:
     network = MemoryNetwork()
     key = SigningKey.generate()
+    skipped = [0.0]  # how far the wall clock is set forward
+
+    def clock() -> float:
+        return 1_800_000_000.0 + skipped[0] + trio.current_time()
+
+    stored = tmp_path / "tokens" / "revocations"
     with trio.fail_after(20):
-        async with open_node(key, network=network, state_dir=tmp_path) as node:
+        async with open_node(key, network=network, state_dir=tmp_path, clock=clock) as node:
             child = await node.root.spawn("worker", commands=["/jobs"])  # no expiry of its own
             grants = child.delegations
             await child.stop()
-        async with open_node(key, network=network, state_dir=tmp_path) as node:
+        assert len(list(stored.glob("*.ucan"))) == len(grants)
+        async with open_node(key, network=network, state_dir=tmp_path, clock=clock) as node:
             for grant in grants:
-                assert grant.exp is None  # nothing but the revocation stops this key
+                assert grant.exp is not None and grant.exp <= clock() + GRANT_LIFETIME
                 assert node.trust.revocations.revokers(grant.cid) == {key.did}
+            latest = max(grant.exp or 0 for grant in grants)
+            skipped[0] = latest + EXPIRED_GRACE - clock() - 5  # just before retention ends
+            assert node.revocations.forget_expired() == 0
+            skipped[0] += 10
+            assert node.revocations.forget_expired() == len(grants)
+            assert all(node.trust.revocations.revokers(g.cid) == frozenset() for g in grants)
+        assert list(stored.iterdir()) == []  # the files went too
 
 
 async def test_an_anchors_revocation_of_a_grant_to_a_third_party_survives_a_restart_and_a_flood(

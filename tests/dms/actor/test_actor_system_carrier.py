@@ -26,7 +26,7 @@ from dms.actor import (
     encode_message,
 )
 from dms.actor import Envelope as Envelope
-from ucan import InvalidClaim, SigningKey, TrustContext, delegate, invoke
+from ucan import Expired, InvalidClaim, SigningKey, TrustContext, delegate, invoke
 
 NOW = 1_800_000_000.0
 
@@ -152,6 +152,34 @@ def test_a_reply_settles_only_its_request_from_its_audience_once() -> None:
     assert router.outstanding == 1
     router.forget(request.cid)
     assert router.outstanding == 0
+
+
+def test_a_reply_refused_for_its_time_fails_its_request_naming_the_clocks_and_nothing_else(
+        ) -> None:
+    node, peer, other = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    router = Router(node.did, skew=60)
+    request = signed_request(node, peer.did)
+    router.expect(request.cid, responder=peer.did, node=peer.did)
+
+    def refused(key: SigningKey, ran: Any, error: Any) -> Refuse:
+        answer = invoke(key, key.did, "/dms/actor/reply", {"ran": ran, "out": {"ok": 1}},
+                        audience=node.did, expiration=int(NOW) - 300)
+        return Refuse(Envelope(answer, {}), error)
+
+    route = lambda verdict: router.route(verdict, via="v", now=NOW,  # noqa: E731
+                                         is_local=lambda _: True, subscribers=lambda _: [])
+    late = Expired("expired at 1 (now 2 by this node's clock)")
+    assert route(refused(other, request.cid, late)) == [Ignore("dropped.misattributed-reply")]
+    assert route(refused(peer, signed_request(node, peer.did).cid, late)) == [
+        Ignore("dropped.unexpected-reply")]
+    assert route(refused(peer, request.cid, InvalidClaim("x"))) == [
+        Ignore("dropped.refused-reply")]  # not about time: the request still waits
+    settled = route(refused(peer, request.cid, late))
+    assert len(settled) == 1 and isinstance(settled[0], Settle)
+    err = settled[0].outcome["err"]
+    assert err["name"] == "ClockSkew" and "clocks disagree" in err["message"]
+    assert "ok" not in settled[0].outcome  # what the refused reply says is not believed
+    assert route(refused(peer, request.cid, late)) == [Ignore("dropped.unexpected-reply")]
 
 
 def test_an_accepted_broadcast_goes_to_every_subscriber_and_a_unicast_to_its_actor() -> None:

@@ -94,3 +94,32 @@ async def test_the_node_looks_by_itself(tmp_path: Path) -> None:
         with trio.fail_after(STATE_CHECK * 5):
             while not node.trust.trusts_subject(ORG):
                 await trio.sleep(0.05)
+
+
+async def test_the_watch_forgets_files_that_went_so_what_it_remembers_stays_bounded(
+        tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    async with open_node(network=MemoryNetwork(), state_dir=state) as node:
+        store = node.store
+        assert store is not None
+        watch = StateWatch(node.trust, node.revocations, node.publish_revocation, state,
+                           store, [])
+        await watch.check()
+        stranger = SigningKey.generate()
+        grants = [node.grant(stranger.did, f"/jobs/n{n}") for n in range(3)]
+        for grant in grants:
+            store.put_delegation(grant)
+            store.put_revocation(revoke(node.key, grant), grant.exp)
+        bump(store.directory)
+        bump(store.directory / "revocations")
+        await watch.check()
+        assert {g.cid for g in grants} <= watch.delegations and len(watch.revocations) == 3
+        for grant in grants:  # what a deployment's end and forget_expired do
+            store.remove_delegation(grant.cid)
+        for cid in store.revocation_cids():
+            store.remove_revocation(cid)
+        bump(store.directory)
+        bump(store.directory / "revocations")
+        await watch.check()
+        assert not {g.cid for g in grants} & watch.delegations
+        assert watch.revocations == set()

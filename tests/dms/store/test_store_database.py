@@ -312,3 +312,31 @@ def test_a_closed_database_refuses_to_be_used(db_path: Path):
     database.close()
     with pytest.raises(StoreClosed, match=f"{db_path}: the store is closed"):
         database.list_deployments()
+
+
+def test_pruning_keeps_the_last_ended_deployments_and_every_live_one(
+        db: NodeDatabase, deployment: Make):
+    ended = [deployment(phase=phase, updated_at=2_000.0 + n) for n, phase in
+             enumerate([DeploymentPhase.COMPLETED, DeploymentPhase.FAILED] * 3)]
+    live = [deployment(phase=phase, updated_at=1_000.0) for phase in
+            (DeploymentPhase.RUNNING, DeploymentPhase.PENDING, DeploymentPhase.SHUTTING_DOWN)]
+    for record in (*ended, *live):
+        db.create_deployment(record)
+        db.append_event(record.id, "phase", {"phase": record.phase.value}, at=1.0)
+    pruned = db.prune_ended_deployments(keep=2)
+    assert pruned == tuple(sorted(r.id for r in ended[:4]))  # the four that ended first
+    left = {r.id for r in db.list_deployments()}
+    assert left == {r.id for r in (*ended[4:], *live)}
+    with pytest.raises(RecordNotFound):
+        db.events_since(ended[0].id)
+    events = db._db.execute("SELECT count(*) FROM deployment_events").fetchone()[0]
+    assert events == 2 + 3  # their events went with them
+    assert db.prune_ended_deployments(keep=2) == ()  # nothing more to prune
+
+
+def test_pruning_refuses_a_keep_that_is_not_a_count(db: NodeDatabase, deployment: Make):
+    db.create_deployment(deployment(phase=DeploymentPhase.COMPLETED))
+    for keep in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="keep="):
+            db.prune_ended_deployments(keep)  # type: ignore[arg-type]
+    assert len(db.list_deployments()) == 1
