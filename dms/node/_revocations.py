@@ -40,17 +40,18 @@ class RevocationKeeper:
             trust.revocations.on_keep = self._write
         self.counters: Counter[str] = Counter()
         self._limiter = RateLimiter(budget)
-        self._unwritten: dict[CID, Invocation] = {}
+        self._unwritten: dict[CID, tuple[Invocation, int | None]] = {}
+        """Revocation -> (it, when what it revokes expires), by CID."""
 
-    def _write(self, revocation: Invocation) -> None:
+    def _write(self, revocation: Invocation, until: int | None = None) -> None:
         """Keep a revocation on disk. One that cannot be written (the disk is full) is
         applied all the same and written again later (`forget_expired`, and before the
         next one is written): the node runs on rather than end on a write."""
         assert self.store is not None
-        self._unwritten[revocation.cid] = revocation
-        for cid, pending in list(self._unwritten.items()):
+        self._unwritten[revocation.cid] = (revocation, until)
+        for cid, (pending, pending_until) in list(self._unwritten.items()):
             try:
-                self.store.put_revocation(pending)
+                self.store.put_revocation(pending, pending_until)
             except OSError as error:
                 self.counters["revocations.unwritten"] += 1
                 log.error("revocation %s is applied but cannot be kept in %s: %s; it is "
@@ -71,7 +72,7 @@ class RevocationKeeper:
             if self.store is not None:
                 self.store.remove_revocation(revocation.cid)
         if self._unwritten:
-            self._write(next(iter(self._unwritten.values())))
+            self._write(*next(iter(self._unwritten.values())))
         self.counters["revocations.expired"] += len(gone)
         return len(gone)
 
