@@ -6,8 +6,8 @@ naming the file and the cause, rather than run unrecorded (a restart could run i
 twice), unless its behavior is declared replay-harmless: the orchestrator's status
 polls are, so they are answered (their ids kept in memory only), the heartbeat they
 carry keeps the deployment alive however long the disk stays full, and the
-orchestrator never suspects the provider. Once space is freed and the provider
-restarted, nothing it had committed is lost: it re-adopts that process."""
+orchestrator never suspects the provider. Once space is freed it answers every request
+again; restarted, nothing it had committed is lost: it re-adopts that process."""
 
 from __future__ import annotations
 
@@ -93,10 +93,10 @@ async def _fill_under_running(market: Market, victim: Victim, nursery: trio.Nurs
     return deployment, running, fill(disk)
 
 
-async def _refused_for_want_of_space(market: Market, node: Node) -> str:
-    """The message of the `StateUnavailable` refusal of a request that is not
-    replay-harmless (a deployment status asked of `node`'s root): the replay log's last
-    page has room for a few lines, answered `UnknownDeployment`, then refusals."""
+async def _ask_root(market: Market, node: Node, *, until: str) -> tuple[Counter[str], str]:
+    """Ask `node`'s root for the status of no deployment (a request that is not
+    replay-harmless) until it is refused `until`: every refusal's name counted, and
+    the last one's message."""
     answers: Counter[str] = Counter()
     message = ""
     async with open_node(network=market.network, bootstrap=["memory://victim"],
@@ -105,13 +105,21 @@ async def _refused_for_want_of_space(market: Market, node: Node) -> str:
                                   expiration=None))
         await asker.mesh.wait_connected(1)
         with trio.fail_after(10):
-            while not answers["StateUnavailable"]:
+            while not answers[until]:
                 try:
                     await asker.root.invoke(node.root.handle, "/dms/node/deployment/status",
                                             {"id": "none-such"}, timeout=5)
                 except RemoteError as error:
                     answers[error.name] += 1
                     message = error.message
+    return answers, message
+
+
+async def _refused_for_want_of_space(market: Market, node: Node) -> str:
+    """The message of the `StateUnavailable` refusal of a request that is not
+    replay-harmless: the replay log's last page has room for a few lines (answered
+    `UnknownDeployment`), then refusals."""
+    answers, message = await _ask_root(market, node, until="StateUnavailable")
     assert set(answers) <= {"UnknownDeployment", "StateUnavailable"}, answers
     return message
 
@@ -149,6 +157,8 @@ async def test_a_state_disk_filling_up_under_a_running_allocation_keeps_it_runni
             await _still_running(market, deployment, victim, running)
 
             filler.unlink()
+            answers, _ = await _ask_root(market, node, until="UnknownDeployment")
+            assert answers == Counter(UnknownDeployment=1)  # recorded again, then run
 
             # When its orchestrator last asked is written every second: once that is on
             # disk again, a restart does not find the heartbeat lapsed.
