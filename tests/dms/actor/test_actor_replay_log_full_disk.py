@@ -33,7 +33,7 @@ from dms.actor._replay import ReplayLog, ReplayNotKept
 from dms.actor._wire import decode_message
 from ucan import CID, TrustContext, invoke
 
-from .test_actor_admission import CALLER, NOW, OWNER, direct_grant, request
+from .test_actor_admission import CALLER, ELSEWHERE, MIDDLE, NOW, OWNER, direct_grant, request
 
 
 class FillingDisk:
@@ -153,3 +153,28 @@ def test_replay_harmless_declarations_hold_only_for_local_actors(
     verdict = admission.admit(request(direct_grant(), command="/shop/status"), now=NOW)
     assert isinstance(verdict, Refuse) and verdict.error.name == "StateUnavailable"
     log.close()
+
+
+def test_an_unrecorded_poll_replayed_after_a_restart_finds_its_actor_gone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The argument's first leg: the actor a replay-harmless poll was addressed to had
+    an ephemeral key; after the restart its successor has another, so the poll, whose
+    id the restart forgot, names no actor here and is refused before any chain work."""
+    disk = FillingDisk(monkeypatch)
+    path = tmp_path / "replays"
+    before = {OWNER.did, MIDDLE.did}  # MIDDLE: the allocation actor before the restart
+    log = ReplayLog(path, now=NOW)
+    admission = Admission(TrustContext(OWNER.did), before.__contains__, replays=log)
+    admission.declare_replay_harmless(MIDDLE.did, Shop())
+    disk.fill()
+    poll = request(direct_grant(), command="/shop/status", audience=MIDDLE.did)
+    assert isinstance(admission.admit(poll, now=NOW), Accept)
+    log.close()
+    disk.free()
+    after = {OWNER.did, ELSEWHERE.did}  # the successor, with a fresh key
+    again = ReplayLog(path, now=NOW + 1)
+    restarted = Admission(TrustContext(OWNER.did), after.__contains__, replays=again)
+    restarted.declare_replay_harmless(ELSEWHERE.did, Shop())
+    verdict = restarted.admit(poll, now=NOW + 1)
+    assert isinstance(verdict, Refuse) and verdict.error.name == "InvalidAudience"
+    again.close()
