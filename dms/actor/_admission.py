@@ -4,7 +4,9 @@ The order is the security contract (ARCHITECTURE.md section 4): decode, signatur
 replay, time bounds (expiry; a request issued no later than now, give or take the
 skew), chain validation (with the trust context's CID cache), subject is
 this node, an anchor or the audience actor itself, rate limit. Nothing reaches a behavior without passing all of
-it. A message's CID enters the replay cache only once it is accepted. Forged, replayed and rate-limited traffic is dropped and counted; a well-signed
+it. A message's CID enters the replay cache only once it is accepted; one that cannot be
+recorded durably is refused, unless its behavior was declared replay-harmless
+(`declare_replay_harmless`): then it is remembered in memory only. Forged, replayed and rate-limited traffic is dropped and counted; a well-signed
 but unauthorized request is refused with the UCAN failure so its sender can be told.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Callable
 
 import attrs
 
+from dms.actor._behavior import marked_behaviors
 from dms.actor._ratelimit import RateLimit, RateLimiter
 from dms.actor._replay import ReplayCache, ReplayMemory, ReplayNotKept
 from dms.actor._wire import REPLY, Envelope, decode_message
@@ -108,6 +111,26 @@ class Admission:
         self._replays: ReplayMemory = ReplayCache() if replays is None else replays
         self._limiter = RateLimiter(policy.rate_limit)
         self._policy_steps = RateLimiter(policy.policy_steps)
+        self._harmless: dict[str, frozenset[str]] = {}
+
+    def declare_replay_harmless(self, actor: str, role: object) -> None:
+        """Declare the behaviors of `role` (registered on local `actor`) marked
+        `@behavior(..., replay_harmless=True)`. A unicast message to `actor` whose
+        command is exactly one of theirs (not one routed to them by prefix) is accepted
+        when the replay memory cannot keep its id where it survives a restart (a full
+        disk): the id is then remembered in memory, so a copy is still dropped in this
+        process. Every other message is refused then, as before. Declarations of actors
+        no longer local are pruned on each call: about one per live actor is held. A
+        lasting actor (same id after a restart) replaced in this process keeps its
+        predecessor's declaration until it declares its own (a role with none clears)."""
+        for gone in [known for known in self._harmless if not self.is_local_actor(known)]:
+            del self._harmless[gone]
+        declared = frozenset(spec.command for spec in marked_behaviors(role)
+                             if spec.replay_harmless)
+        if declared and self.is_local_actor(actor):
+            self._harmless[actor] = declared
+        else:
+            self._harmless.pop(actor, None)
 
     def admit(self, data: bytes, *, now: float, topic: str | None = None,
               via: str | None = None) -> Verdict:
@@ -193,7 +216,12 @@ class Admission:
         try:
             self._remember(inv, now)
         except ReplayNotKept as error:  # fail closed: unrecorded, it could run twice
-            return self._refuse(envelope, error)
+            if topic is not None or inv.cmd not in self._harmless.get(inv.audience, ()):
+                return self._refuse(envelope, error)
+            # Run twice (once more after a restart), it leaves what one run would.
+            assert inv.exp is not None
+            self._replays.remember_in_memory(inv.cid, inv.exp + policy.skew, now)
+            self.metrics["accepted.unrecorded"] += 1
         self.metrics["accepted"] += 1
         return Accept(envelope, chain, None if topic else inv.audience, topic)
 

@@ -42,19 +42,26 @@ Behavior = Callable[[Message[Any]], Awaitable[Any]]
 
 @attrs.frozen
 class BehaviorSpec:
-    """A registered behavior: its command, the function, and its args type (if any)."""
+    """A registered behavior: its command, the function, and its args type (if any).
+
+    `replay_harmless`: a second run of the same message does nothing the first did
+    not (an idempotent read, a heartbeat that only moves a "last heard" time forward).
+    Its owner may declare such commands to admission (`Admission.declare_replay_harmless`),
+    which then accepts them when their id can be remembered in memory only."""
 
     command: str
     run: Behavior
     args: type | None = None
+    replay_harmless: bool = False
 
 
-def behavior_spec(command: str, run: Behavior, args: type | None) -> BehaviorSpec:
+def behavior_spec(command: str, run: Behavior, args: type | None, *,
+                  replay_harmless: bool = False) -> BehaviorSpec:
     """Check a registration: a well-formed command and an attrs args type."""
     checked_command(command)
     if args is not None and not is_args_type(args):
         raise InvalidBehavior(f"{command}: args must be an attrs class, got {args!r}")
-    return BehaviorSpec(command, run, args)
+    return BehaviorSpec(command, run, args, replay_harmless)
 
 
 _MARK = "__dms_behavior__"
@@ -64,14 +71,18 @@ async def _unbound(message: Message[Any]) -> None:
     raise AssertionError("a marked method runs bound to its role")
 
 
-def behavior(command: str, *, args: type | None = None) -> Callable[[F], F]:
+def behavior(command: str, *, args: type | None = None,
+             replay_harmless: bool = False) -> Callable[[F], F]:
     """Mark a `Role` method as the behavior for `command` (see `Actor.behavior`).
 
-    `args` is an attrs class the message's args are structured into before it runs."""
+    `args` is an attrs class the message's args are structured into before it runs.
+    `replay_harmless`: see `BehaviorSpec`; claim it only for a behavior whose second
+    run of one message, at any time within that message's life, leaves the state as
+    a single run at that later time would."""
     behavior_spec(command, _unbound, args)  # fails at the decorator, not at registration
 
     def mark(method: F) -> F:
-        setattr(method, _MARK, (command, args))
+        setattr(method, _MARK, (command, args, replay_harmless))
         return method
 
     return mark
@@ -83,6 +94,7 @@ def marked_behaviors(obj: object) -> list[BehaviorSpec]:
     for name in dir(type(obj)):
         mark = getattr(getattr(type(obj), name, None), _MARK, None)
         if mark is not None:
-            command, args = mark
-            specs.append(behavior_spec(command, getattr(obj, name), args))
+            command, args, replay_harmless = mark
+            specs.append(behavior_spec(command, getattr(obj, name), args,
+                                       replay_harmless=replay_harmless))
     return specs

@@ -27,6 +27,11 @@ class ReplayMemory(Protocol):
 
     def remember(self, cid: CID, until: float, now: float) -> None: ...
 
+    def remember_in_memory(self, cid: CID, until: float, now: float) -> None:
+        """Remember the id until `until` in this process only (a restart forgets it):
+        for a message whose second run, after a restart, does nothing its first did
+        not (see `Admission.declare_replay_harmless`), when `remember` cannot keep it."""
+
 
 class ReplayCache:
     """Remembers CIDs until their expiry (plus skew). Bounded: messages may not live
@@ -43,6 +48,9 @@ class ReplayCache:
         self._prune(now)
         self._expiry[cid] = until
         heapq.heappush(self._heap, (until, cid.raw))
+
+    def remember_in_memory(self, cid: CID, until: float, now: float) -> None:
+        ReplayCache.remember(self, cid, until, now)  # not a subclass's durable one
 
     def _prune(self, now: float) -> None:
         while self._heap and self._heap[0][0] < now:

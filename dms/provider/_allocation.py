@@ -177,10 +177,15 @@ class AllocationRole(Role):
         await self._settle()
         return self.report()
 
-    @behavior(ALLOCATION_STATUS, args=StatusQuery)
+    @behavior(ALLOCATION_STATUS, args=StatusQuery, replay_harmless=True)
     async def status(self, message: Message[StatusQuery]) -> AllocationReport:
         """The allocation's state and its events after `after`; also the heartbeat
-        that keeps the allocation's deployment alive here."""
+        that keeps the allocation's deployment alive here. Replay-harmless: the
+        heartbeat only moves when the orchestrator was last heard from forward (a max),
+        so two runs leave what the later alone would; and the report goes to the
+        orchestrator that asked. Taken, then, when its id cannot be recorded on a full
+        disk: the deployment is not torn down for want of a place to note a poll
+        (spec/security.md, fault model)."""
         self._check_caller(message)
         self._heartbeat()
         await self._settle()

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 import trio
 
-from dms.actor import Actor, ActorError, BehaviorFailed, Message, Role, behavior
+from dms.actor import Actor, ActorError, ActorSystem, BehaviorFailed, Message, Role, behavior
 from dms.ensemble import EnsembleError, derive_requirements, load_ensemble
 from dms.ensemble._requirements import EnsembleRequirements
 from dms.ensemble._spec import Ensemble
@@ -518,6 +518,8 @@ class ProviderService(Role):
         actor = await (parent or self.actor).spawn(
             f"allocation/{deployment}/{plan.allocation}", commands=[], main=role.main)
         actor.register(role)
+        if isinstance(actor.system, ActorSystem):  # the one that admits its messages
+            actor.system.admission.declare_replay_harmless(actor.id, role)
         hosted.allocations[plan.allocation] = (actor, role)
         self._recorded[key] = attrs.evolve(record, actor=actor.id) if record else AllocationRecord(
             id=key, deployment_id=deployment, name=plan.allocation, actor=actor.id,

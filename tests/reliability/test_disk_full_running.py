@@ -3,11 +3,11 @@ is a 2 MiB tmpfs of the test's own, filled to the last byte, unmounted however t
 test ends). The node runs on: no task of it ends, no restart loop. A request it cannot
 record as accepted (its replay log is on that disk) is refused `StateUnavailable`,
 naming the file and the cause, rather than run unrecorded (a restart could run it
-twice): the orchestrator's status polls too, so it reports the provider suspect, with
-that reason, and tears nothing down. Once space is freed the provider answers again,
-the same process still running; restarted, nothing it had committed is lost: it
-re-adopts that process. A disk that stays full past the heartbeat is another matter
-(the strict xfail below)."""
+twice), unless its behavior is declared replay-harmless: the orchestrator's status
+polls are, so they are answered (their ids kept in memory only), the heartbeat they
+carry keeps the deployment alive however long the disk stays full, and the
+orchestrator never suspects the provider. Once space is freed it answers every request
+again; restarted, nothing it had committed is lost: it re-adopts that process."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import pytest
 import trio
 
 from dms.actor import RemoteError
-from dms.node import open_node
+from dms.node import Node, open_node
 from tests.dms.deployment.conftest import FAST, Market, open_market
 from ucan import delegate
 
@@ -73,8 +73,8 @@ def fill(disk: Path) -> Path:
 
 
 SHORT_HEARTBEAT = attrs.evolve(FAST, heartbeat=2.0, lost_after=3.0)
-"""For the xfail: past the heartbeat in seconds. The other test keeps FAST's 30 s and
-frees the disk well within it (its waits below add up to under 30 s)."""
+"""Past the heartbeat in seconds. The other test keeps FAST's 30 s and frees the disk
+well within it (its waits below add up to under 30 s)."""
 
 
 async def _fill_under_running(market: Market, victim: Victim, nursery: trio.Nursery,
@@ -93,15 +93,48 @@ async def _fill_under_running(market: Market, victim: Victim, nursery: trio.Nurs
     return deployment, running, fill(disk)
 
 
-async def _suspected(market: Market, deployment: str, timeout: float = 20) -> str:
-    """The reason the orchestrator gave when it first suspected the provider."""
-    with trio.fail_after(timeout):
-        while True:
-            status = await market.status(deployment)
-            for event in status["recent_events"]:
-                if event["kind"] == "provider_suspected":
-                    return str(event)
-            await trio.sleep(0.2)
+async def _ask_root(market: Market, node: Node, *, until: str) -> tuple[Counter[str], str]:
+    """Ask `node`'s root for the status of no deployment (a request that is not
+    replay-harmless) until it is refused `until`: every refusal's name counted, and
+    the last one's message."""
+    answers: Counter[str] = Counter()
+    message = ""
+    async with open_node(network=market.network, bootstrap=["memory://victim"],
+                         anchors=[market.org.did]) as asker:
+        asker.add_proofs(delegate(market.org, asker.did, "/dms/node/deployment",
+                                  expiration=None))
+        await asker.mesh.wait_connected(1)
+        with trio.fail_after(10):
+            while not answers[until]:
+                try:
+                    await asker.root.invoke(node.root.handle, "/dms/node/deployment/status",
+                                            {"id": "none-such"}, timeout=5)
+                except RemoteError as error:
+                    answers[error.name] += 1
+                    message = error.message
+    return answers, message
+
+
+async def _refused_for_want_of_space(market: Market, node: Node) -> str:
+    """The message of the `StateUnavailable` refusal of a request that is not
+    replay-harmless: the replay log's last page has room for a few lines (answered
+    `UnknownDeployment`), then refusals."""
+    answers, message = await _ask_root(market, node, until="StateUnavailable")
+    assert set(answers) <= {"UnknownDeployment", "StateUnavailable"}, answers
+    return message
+
+
+async def _still_running(market: Market, deployment: str, victim: Victim,
+                         running: list[int]) -> None:
+    """The deployment runs on `victim`'s same process, its orchestrator never having
+    suspected the provider; the provider let no heartbeat lapse."""
+    status = await market.status(deployment)
+    assert status["phase"] == "running", status
+    assert not [e for e in status["recent_events"] if e["kind"] == "provider_suspected"]
+    assert processes_in(victim.work) == running
+    assert victim.node is not None and victim.node.provider is not None
+    assert victim.node.provider.counters["heartbeats_lapsed"] == 0
+    assert victim.node.system.metrics()["accepted.unrecorded"] > 0
 
 
 async def test_a_state_disk_filling_up_under_a_running_allocation_keeps_it_running(
@@ -116,38 +149,16 @@ async def test_a_state_disk_filling_up_under_a_running_allocation_keeps_it_runni
             assert node is not None and node.provider is not None
             committed = node.provider.book.reservations()
 
-            # The replay log's last page has room for a few lines: then refusals.
-            answers: Counter[str] = Counter()
-            async with open_node(network=market.network, bootstrap=["memory://victim"],
-                                 anchors=[market.org.did]) as asker:
-                asker.add_proofs(delegate(market.org, asker.did, "/dms/node/deployment",
-                                          expiration=None))
-                await asker.mesh.wait_connected(1)
-                with trio.fail_after(10):
-                    while not answers["StateUnavailable"]:
-                        try:
-                            await asker.root.invoke(node.root.handle,
-                                                    "/dms/node/deployment/status",
-                                                    {"id": "none-such"}, timeout=5)
-                        except RemoteError as error:
-                            answers[error.name] += 1
-                            message = error.message
-            assert set(answers) <= {"UnknownDeployment", "StateUnavailable"}, answers
+            message = await _refused_for_want_of_space(market, node)
             assert f"{disk}/replays" in message and "No space left on device" in message
 
-            reason = await _suspected(market, deployment, timeout=10)
-            assert "StateUnavailable" in reason and "No space left on device" in reason
-            assert victim.node is node  # the node did not end
-            assert processes_in(victim.work) == running
-            assert (await market.status(deployment))["phase"] == "running"
+            # The orchestrator's status polls are replay-harmless: taken, unrecorded.
+            await trio.sleep(1)  # several polls
+            await _still_running(market, deployment, victim, running)
 
             filler.unlink()
-            with trio.fail_after(8):
-                while not any(e["kind"] == "provider_answers_again"
-                              for e in (await market.status(deployment))["recent_events"]):
-                    await trio.sleep(0.2)
-            assert processes_in(victim.work) == running
-            assert (await market.status(deployment))["phase"] == "running"
+            answers, _ = await _ask_root(market, node, until="UnknownDeployment")
+            assert answers == Counter(UnknownDeployment=1)  # recorded again, then run
 
             # When its orchestrator last asked is written every second: once that is on
             # disk again, a restart does not find the heartbeat lapsed.
@@ -167,10 +178,6 @@ async def test_a_state_disk_filling_up_under_a_running_allocation_keeps_it_runni
     assert not os.path.ismount(disk)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a disk that stays full past the heartbeat: the provider refuses the orchestrator's "
-    "status polls (it cannot record them as accepted), so nothing refreshes the "
-    "deployment's heartbeat there and the provider stops the allocation itself"))
 async def test_a_state_disk_full_past_the_heartbeat_keeps_the_allocation_running(
         tmp_path: Path) -> None:
     async with open_market(tmp_path, providers=0, settings=SHORT_HEARTBEAT) as market, \
@@ -178,10 +185,12 @@ async def test_a_state_disk_full_past_the_heartbeat_keeps_the_allocation_running
         victim = Victim(market, tmp_path / "victim")
         with small_disk(victim.root / "state") as disk:
             deployment, running, _ = await _fill_under_running(market, victim, nursery, disk)
-            await _suspected(market, deployment)
-            await trio.sleep(SHORT_HEARTBEAT.heartbeat + 2)  # past the heartbeat, still full
             try:
-                assert processes_in(victim.work) == running
+                assert victim.node is not None
+                message = await _refused_for_want_of_space(market, victim.node)
+                assert "No space left on device" in message
+                await trio.sleep(SHORT_HEARTBEAT.heartbeat + 2)  # past it, still full
+                await _still_running(market, deployment, victim, running)
             finally:
                 await victim.kill()
                 nursery.cancel_scope.cancel()
