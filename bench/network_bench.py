@@ -11,7 +11,7 @@ the pump is all this process does then) and UDP round-trip time over each path.
 Variants (the issue's spike): one packet per wakeup; draining the TUN per wakeup;
 draining with TUN offload (virtio header + TSO: ~64 KiB packets at MTU 1400). And the
 path deployments take: two providers' pumps joined by two real `Mesh`es over a
-websocket link on loopback (`Mesh.send_tunnel` / `Mesh.tunnel`: the node's handshake,
+node link on loopback, tcp:// (the default) and websocket (`Mesh.send_tunnel` / `Mesh.tunnel`: the node's handshake,
 session crypto and framing), with and without offload; the CPU figure then includes
 both meshes (the whole node's work), as it all runs in this process.
 
@@ -37,7 +37,7 @@ import nacl.signing
 import trio
 import trio.testing
 
-from dms.net import Mesh, WebsocketTransport
+from dms.net import Mesh, TcpTransport, WebsocketTransport
 from dms.net._handshake import SessionKeys
 from dms.net._session import SecureSession
 from dms.network import (
@@ -149,8 +149,9 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
             net_a.pump.grant({"B": [plan.address_of("b")]})
             net_b.pump.grant({"A": [plan.address_of("a")]})
             carriers = await stack.enter_async_context(trio.open_nursery())
-            if two_providers == "mesh":
-                await _join_by_meshes(stack, carriers, route, net_a.pump, net_b.pump)
+            if two_providers in ("mesh", "mesh-tcp"):
+                await _join_by_meshes(stack, carriers, route, net_a.pump, net_b.pump,
+                                      scheme="tcp" if two_providers == "mesh-tcp" else "ws")
             elif two_providers == "tcp":
                 listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
                 a_end = await trio.testing.open_stream_to_socket_listener(listener)
@@ -204,14 +205,16 @@ RECEIVER_COMMAND = [sys.executable, "-u", "-c", RECEIVER]
 
 async def _join_by_meshes(stack: contextlib.AsyncExitStack, nursery: trio.Nursery,
                           route: dict[str, Callable[[str, bytes], None]],
-                          pump_a: Pump, pump_b: Pump) -> None:
-    """Two meshes on a websocket link on loopback: each pump's frames go out with
-    `send_tunnel` and come in through the other mesh's `tunnel` (as from A or B)."""
+                          pump_a: Pump, pump_b: Pump, scheme: str) -> None:
+    """Two meshes on a node link (`scheme`: tcp or ws) on loopback: each pump's frames
+    go out with `send_tunnel` and come in through the other mesh's `tunnel` (as from A
+    or B)."""
     key_a, key_b = nacl.signing.SigningKey.generate(), nacl.signing.SigningKey.generate()
-    mesh_b = Mesh(key_b, WebsocketTransport(key_b), listen="ws://127.0.0.1:0")
+    carrier = TcpTransport if scheme == "tcp" else WebsocketTransport
+    mesh_b = Mesh(key_b, carrier(key_b), listen=f"{scheme}://127.0.0.1:0")
     await nursery.start(mesh_b.run)
     assert mesh_b.listen_address is not None
-    mesh_a = Mesh(key_a, WebsocketTransport(key_a), bootstrap=[mesh_b.listen_address])
+    mesh_a = Mesh(key_a, carrier(key_a), bootstrap=[mesh_b.listen_address])
     await nursery.start(mesh_a.run)
     with trio.fail_after(10):
         await mesh_a.wait_connected(1)
@@ -287,6 +290,10 @@ async def main() -> int:
                       two_providers="memory")
         await variant("2 providers, TCP link, offload", prefix, offload=True, batch=64,
                       two_providers="tcp")
+        await variant("2 providers, node mesh (tcp)", prefix, offload=False, batch=64,
+                      two_providers="mesh-tcp")
+        await variant("2 providers, node mesh (tcp), TSO", prefix, offload=True, batch=64,
+                      two_providers="mesh-tcp")
         await variant("2 providers, node mesh (ws)", prefix, offload=False, batch=64,
                       two_providers="mesh")
         await variant("2 providers, node mesh (ws), TSO", prefix, offload=True, batch=64,
