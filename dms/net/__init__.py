@@ -8,6 +8,7 @@ format is specified in spec/transport.md.
 """
 
 from dms.backoff import Backoff
+from dms.net._degree import DegreeLimits, LinkRole
 from dms.net._errors import (
     BadAddress,
     ConnectFailed,
@@ -39,6 +40,7 @@ __all__ = [
     "Backoff",
     "BadAddress",
     "ConnectFailed",
+    "DegreeLimits",
     "Delivery",
     "FrameTooLarge",
     "HandshakeFailed",
@@ -50,6 +52,7 @@ __all__ = [
     "LinkClosed",
     "LinkConditions",
     "LinkHandler",
+    "LinkRole",
     "ListenFailed",
     "LinkSettings",
     "MemoryNetwork",
