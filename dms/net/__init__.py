@@ -2,8 +2,9 @@
 
 A `Transport` (`MemoryTransport` for tests, `WebsocketTransport` for real) opens `Link`s:
 ordered, reliable, authenticated and encrypted connections to one peer, whose identity
-(a did:key) is proven in a handshake. A `Mesh` keeps links to peers and offers unicast,
-flooding pubsub with dedup and a hop limit, peer exchange and RTT measurement. The wire
+(a did:key) is proven in a handshake. A `Mesh` keeps a bounded-degree overlay of links
+to peers and offers unicast, Plumtree pubsub (eager spanning trees with lazy repair)
+with dedup and a hop limit, peer exchange and RTT measurement. The wire
 format is specified in spec/transport.md.
 """
 

@@ -50,12 +50,21 @@ Policies (the contract the actor runtime relies on):
   relaying a flood from afar must not be stalled for it: they are dropped past its
   share instead). Readers take one frame per turn, so one busy link cannot hold the
   event loop for a whole socket read.
-- **Pubsub floods.** A publication goes to every overlay neighbour and leaf with ``hops_left =
-  hop_limit``; a receiver that has not seen its `message_id` delivers it (when
-  subscribed to the topic) and forwards it to its other peers with ``hops_left - 1`` while
-  that stays above 0. Topics a node does not subscribe to are forwarded, not delivered.
-  Message ids are remembered in a bounded, time-limited set (`SeenMessages`). The
-  publisher itself receives its publication only with ``publish(..., loopback=True)``.
+- **Pubsub is Plumtree** (`dms.net._tree`; Leitão et al., "Epidemic Broadcast
+  Trees", 2007). A publication goes whole to the *eager* overlay neighbours and leaves
+  of its publisher's tree and is announced (IHAVE, batched every `lazy_interval`) to
+  the *lazy* ones; a duplicate prunes the link it came over to lazy (PRUNE), so each
+  publisher's eager links become a spanning tree and a publication costs about one
+  frame per node. A node that hears of an id and does not get it within a second asks
+  an announcer (GRAFT), which sends it from its cache (`MessageCache`, bounded in bytes
+  and time) and the link is eager again. New neighbours and, every exchange round, all
+  neighbours are told the recent ids (anti-entropy), so what was lost or published
+  during a partition arrives once it heals. A receiver that has not seen a
+  `message_id` delivers it (when subscribed to the topic) and passes it on with
+  ``hops_left - 1`` while that stays above 0. Topics a node does not subscribe to are
+  passed on, not delivered. Message ids are remembered in a bounded, time-limited set
+  (`SeenMessages`). The publisher itself receives its publication only with
+  ``publish(..., loopback=True)``.
 - **Tunnel frames skip the actors.** `send_tunnel` carries the ensemble network's
   packet frames over the same authenticated, encrypted links; the receiver hands each
   to `tunnel(link peer, payload)` (the network checks it against its membership) and
@@ -68,13 +77,17 @@ Counters (added to the transport's `Metrics`): ``mesh.delivered``, ``mesh.publis
 ``mesh.forwarded``, ``mesh.duplicates``, ``mesh.hop_limit_reached``,
 ``mesh.dropped_incoming_<reason>`` (above), ``mesh.dropped_malformed``,
 ``mesh.dial_failures``, ``mesh.links_opened``, ``mesh.links_replaced``,
-``mesh.tunnel_received``, ``mesh.tunnel_unhandled``.
+``mesh.tunnel_received``, ``mesh.tunnel_unhandled``, ``mesh.ihave_sent``,
+``mesh.graft_sent``, ``mesh.graft_served``, ``mesh.graft_missed``, ``mesh.declined``,
+``mesh.refused_leaf``, ``mesh.direct_evicted``, ``mesh.direct_idle_closed``,
+``mesh.rotated``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import random
 from collections import OrderedDict
@@ -86,6 +99,7 @@ import trio
 
 from dms.backoff import Backoff
 from dms.net._backoff import DEFAULT_BACKOFF
+from dms.net._cache import MessageCache
 from dms.net._degree import DEFAULT_DEGREE, DegreeLimits, LinkRole
 from dms.net._errors import (
     FrameTooLarge,
@@ -99,13 +113,17 @@ from dms.net._inbox import DEFAULT_INBOX, Inbox, InboxLimits
 from dms.net._link import MAX_FRAME, Link
 from dms.net._mesh_wire import (
     MAX_HOPS,
+    MAX_IDS,
     DirectOnly,
+    Graft,
+    IHave,
     MalformedMeshFrame,
     MeshMessage,
     PeerEntry,
     PeerList,
     Ping,
     Pong,
+    Prune,
     Publish,
     Tunnel,
     Unicast,
@@ -116,6 +134,7 @@ from dms.net._metrics import Metrics
 from dms.net._peers import PeerTable
 from dms.net._seen import SeenMessages
 from dms.net._transport import Transport
+from dms.net._tree import BroadcastTree
 from ucan.did import did_from_public_key
 
 MAX_PAYLOAD = MAX_FRAME - 1
@@ -180,6 +199,8 @@ class Mesh:
         priority_topics: Iterable[str] = (),
         greeting: Callable[[str], Iterable[tuple[str, bytes]]] | None = None,
         degree: DegreeLimits = DEFAULT_DEGREE,
+        lazy_interval: float = 0.25,
+        cache: MessageCache | None = None,
     ) -> None:
         """`screen(topic, payload, peer)`, when given, is asked before a publication
         that `peer` relayed is delivered or forwarded: the layer above's cheap check (a
@@ -191,6 +212,7 @@ class Mesh:
         may have missed while it was away (the node's revocations). The peer dedups
         what it already processed."""
         self.peer_id = did_from_public_key(bytes(key.verify_key))
+        self._origin = hashlib.blake2b(self.peer_id.encode(), digest_size=8).digest()
         self._screen = screen
         if transport.peer_id != self.peer_id:
             raise ValueError(
@@ -226,6 +248,9 @@ class Mesh:
         self._tunnel_dials: set[str] = set()
         self._links: dict[str, Link] = {}
         self._degree = degree
+        self._tree = BroadcastTree()
+        self._cache = cache if cache is not None else MessageCache()
+        self._lazy_interval = lazy_interval
         self._overlay: set[str] = set()
         self._leaves: set[str] = set()
         self._direct: dict[str, float] = {}
@@ -268,6 +293,7 @@ class Mesh:
                     for address in self._bootstrap:
                         nursery.start_soon(self._keep_connected, address, None)
                     nursery.start_soon(self._exchange_forever)
+                    nursery.start_soon(self._disseminate_forever)
                     task_status.started()
         finally:
             self._nursery = None
@@ -374,7 +400,8 @@ class Mesh:
         self._seen.forget(content_id(topic, payload))
 
     async def publish(self, topic: str, payload: bytes, *, loopback: bool = False) -> int:
-        """Flood `payload` on `topic` to every connected peer; the number of peers it went to.
+        """Send `payload` on `topic` to every eager neighbour and announce it to the
+        lazy ones; the number of peers it went to whole.
 
         Peers dedup on the publication's id, which is derived from its content
         (`content_id`): a peer cannot burn the id of a message before it is sent, and
@@ -383,7 +410,7 @@ class Mesh:
         """
         self._require_running()
         message_id = content_id(topic, payload)
-        message = Publish(message_id, topic, self.hop_limit, payload)
+        message = Publish(message_id, topic, self.hop_limit, payload, self._origin)
         frame = encode(message)
         if not self._seen.add(message_id, trio.current_time()):
             self.metrics["mesh.duplicates"] += 1
@@ -392,7 +419,11 @@ class Mesh:
         self.metrics["mesh.published"] += 1
         if loopback and topic in self._subscriptions:
             self._deliver(Delivery(self.peer_id, topic, payload))
-        sent = self._flood(frame, exclude=None)
+        now = trio.current_time()
+        self._tree.received(message_id, None, self._origin)
+        if self.hop_limit > 1:
+            self._cache.put(message, now)
+        sent = self._push(message, frame, exclude=None)
         await trio.lowlevel.checkpoint()
         return sent
 
@@ -435,9 +466,11 @@ class Mesh:
         self.peers.note_connected(peer, link.remote_address, trio.current_time())
         self._take_role(peer, role)
         self._signal_links_changed()
-        self._send_quietly(link, DirectOnly(self._known_entries(exclude=peer))
-                           if role is LinkRole.DIRECT
-                           else PeerList(self._exchange_entries(exclude=peer)))
+        if role is LinkRole.DIRECT:
+            self._send_quietly(link, DirectOnly(self._known_entries(exclude=peer)))
+        else:
+            self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
+            self._announce_cached(link, -math.inf, trio.current_time())
         self._ping(link)
         if self._greeting is not None:
             self._require_running().start_soon(self._greet, link, list(self._greeting(peer)))
@@ -450,7 +483,7 @@ class Mesh:
         for topic, payload in publications:
             message_id = content_id(topic, payload)
             self._seen.add(message_id, trio.current_time())
-            frame = encode(Publish(message_id, topic, self.hop_limit, payload))
+            frame = encode(Publish(message_id, topic, self.hop_limit, payload, self._origin))
             while True:
                 try:
                     link.send_nowait(frame)
@@ -614,6 +647,12 @@ class Mesh:
                     self.peers.note_rtt(peer, (now - pending[1]) * 1000.0)
             case PeerList(entries):
                 self._learn(entries, now)
+            case IHave(message_ids):
+                self._tree.announced(peer, message_ids, now, self._seen)
+            case Graft(message_ids):
+                self._on_graft(link, message_ids, now)
+            case Prune(origin):
+                self._tree.pruned(peer, origin)
             case DirectOnly(entries):
                 self._on_direct_only(link, entries, now)
         return False
@@ -624,34 +663,89 @@ class Mesh:
             return
         if not self._seen.add(message.message_id, now):
             self.metrics["mesh.duplicates"] += 1
+            link = self._links.get(peer)
+            if link is not None and self._tree.duplicate(peer, message.origin):
+                self._send_quietly(link, Prune(message.origin))  # a redundant path
             return
         if self._screen is not None and not self._screen(message.topic, message.payload, peer):
             self.metrics["mesh.dropped_screened"] += 1  # neither delivered nor forwarded
+            self._tree.received(message.message_id, None, message.origin)
             return
+        self._tree.received(message.message_id, peer, message.origin)
         if message.topic in self._subscriptions:
             self._deliver(Delivery(peer, message.topic, message.payload))
         hops_left = min(message.hops_left, self.hop_limit)  # a sender cannot widen ours
         if hops_left > 1:
             forward = attrs.evolve(message, hops_left=hops_left - 1)
-            self.metrics["mesh.forwarded"] += self._flood(encode(forward), exclude=peer)
+            self._cache.put(forward, now)
+            self.metrics["mesh.forwarded"] += self._push(forward, encode(forward), exclude=peer)
         else:
             self.metrics["mesh.hop_limit_reached"] += 1
 
-    def _flood(self, frame: bytes, exclude: str | None) -> int:
-        """Send `frame` to every link but `exclude`'s. Relaying (`exclude` is the peer it
-        came from) is sent as such: it fills a link's send buffer to its relay share at
-        most, behind this node's own frames, so a flood relayed through this node
-        leaves its own replies room and no wait."""
+    def _push(self, message: Publish, frame: bytes, exclude: str | None) -> int:
+        """Send `frame` (`message`) to every eager neighbour but `exclude`, and queue
+        its id for the lazy ones. Relaying (`exclude` is the peer it came from) is sent
+        as such: it fills a link's send buffer to its relay share at most, behind this
+        node's own frames, so a flood relayed through this node leaves its own replies
+        room and no wait."""
         sent = 0
-        for peer, link in list(self._links.items()):
-            if peer == exclude or peer in self._direct:
+        for peer in self._tree.eager(message.origin):
+            link = self._links.get(peer)
+            if peer == exclude or link is None:
                 continue
             try:
                 link.send_nowait(frame, relayed=exclude is not None)
             except (LinkBusy, LinkClosed):
                 continue  # LinkBusy is counted by the link (link.dropped_busy[_relayed])
             sent += 1
+        full = self._tree.announce(message.message_id, message.origin, exclude)
+        if full:
+            self._flush_announcements(full)
         return sent
+
+    def _flush_announcements(self, peers: list[str] | None = None) -> None:
+        for peer, ids in self._tree.take_announcements(peers).items():
+            link = self._links.get(peer)
+            if link is not None:
+                self.metrics["mesh.ihave_sent"] += 1
+                self._send_quietly(link, IHave(ids))
+
+    def _on_graft(self, link: Link, message_ids: tuple[bytes, ...], now: float) -> None:
+        """Send what the peer asks for that is still cached; it is eager from now on."""
+        for message_id in message_ids:
+            cached = self._cache.get(message_id, now)
+            if cached is None:
+                self.metrics["mesh.graft_missed"] += 1
+                continue
+            self._tree.grafted(link.remote_peer, cached.origin)
+            try:
+                link.send_nowait(encode(cached), relayed=True)
+            except (LinkBusy, LinkClosed):
+                return
+            self.metrics["mesh.graft_served"] += 1
+
+    def _announce_cached(self, link: Link, since: float, now: float) -> None:
+        """Anti-entropy: tell a neighbour every publication cached since `since` (a
+        new neighbour: all of them), so that what it missed while away or while the
+        network was split is grafted back; it ignores what it has."""
+        ids = self._cache.recent(since, now, MAX_IDS)
+        if ids:
+            self.metrics["mesh.ihave_sent"] += 1
+            self._send_quietly(link, IHave(ids))
+
+    async def _disseminate_forever(self) -> None:
+        """Every `lazy_interval`: send the queued announcements (batched: one IHAVE
+        per lazy neighbour for all that came in meanwhile) and the GRAFTs that are due."""
+        while True:
+            await trio.sleep(self._lazy_interval)
+            self._flush_announcements()
+            for peer, ids in self._tree.due(trio.current_time()).items():
+                link = self._links.get(peer)
+                if link is None:
+                    continue
+                for start in range(0, len(ids), MAX_IDS):
+                    self.metrics["mesh.graft_sent"] += 1
+                    self._send_quietly(link, Graft(tuple(ids[start : start + MAX_IDS])))
 
     def _deliver(self, delivery: Delivery) -> None:
         """Hand a delivery to the layer above, in its link peer's share of the inbox.
@@ -674,8 +768,10 @@ class Mesh:
         match role:
             case LinkRole.OVERLAY:
                 self._overlay.add(peer)
+                self._tree.add(peer)
             case LinkRole.LEAF:
                 self._leaves.add(peer)
+                self._tree.add(peer)
             case LinkRole.DIRECT:
                 self._direct[peer] = trio.current_time()
                 while len(self._direct) > self._degree.direct:
@@ -684,6 +780,7 @@ class Mesh:
                     self._close_link(idlest, "mesh.direct_evicted")
 
     def _drop_role(self, peer: str) -> None:
+        self._tree.remove(peer)
         self._overlay.discard(peer)
         self._leaves.discard(peer)
         self._direct.pop(peer, None)
@@ -815,10 +912,13 @@ class Mesh:
     async def _exchange_forever(self) -> None:
         while True:
             await trio.sleep(self._exchange_interval)
+            now = trio.current_time()
             for peer, link in list(self._links.items()):
                 self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
                 self._ping(link)
-            self._upkeep(trio.current_time())
+                if peer in self._tree:
+                    self._announce_cached(link, now - 2 * self._exchange_interval, now)
+            self._upkeep(now)
 
     def _require_running(self) -> trio.Nursery:
         if self._nursery is None:

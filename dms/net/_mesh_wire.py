@@ -3,14 +3,15 @@
 ::
 
     UNICAST  0x01 | payload
-    PUBLISH  0x02 | hops_left (u8) | id_len (u8) | message_id | topic_len (u16 BE) | topic | payload
+    PUBLISH  0x02 | hops_left (u8) | id_len (u8) | message_id | origin_len (u8) | origin
+                  | topic_len (u16 BE) | topic | payload
     PING     0x03 | nonce (8)
     PONG     0x04 | nonce (8)
     PEERS    0x05 | count (u16 BE) | count * (peer_len (u16 BE) | peer | addr_len (u16 BE) | addr)
     TUNNEL   0x06 | payload      (ensemble network packets: never dispatched to actors)
     IHAVE    0x07 | count (u16 BE) | count * (id_len (u8) | message_id)
     GRAFT    0x08 | count (u16 BE) | count * (id_len (u8) | message_id)
-    PRUNE    0x09
+    PRUNE    0x09 | origin_len (u8) | origin
     DIRECT   0x0a | the PEERS body: this link is for unicast only, not an overlay link;
                     the entries are peers to join the overlay through instead
 
@@ -55,6 +56,9 @@ class Publish:
     topic: str
     hops_left: int
     payload: bytes
+    origin: bytes = b""
+    """Names the publisher's dissemination tree (`dms.net._tree`): a short hash of
+    its peer id, copied by every relay; unauthenticated, it only shapes the tree."""
 
 
 @attrs.frozen
@@ -103,7 +107,9 @@ class Graft:
 
 @attrs.frozen
 class Prune:
-    """A duplicate came this way: announce publications to me lazily from now on."""
+    """A duplicate came this way: announce `origin`'s publications to me lazily."""
+
+    origin: bytes = b""
 
 
 @attrs.frozen
@@ -118,6 +124,7 @@ MeshMessage = (Unicast | Publish | Ping | Pong | PeerList | Tunnel | IHave | Gra
                | DirectOnly)
 
 MAX_MESSAGE_ID = 255
+MAX_ORIGIN = 255
 MAX_IDS = 1024
 """Most message ids in one IHAVE or GRAFT frame."""
 MAX_HOPS = 255
@@ -140,6 +147,12 @@ def _entries(kind: Kind, entries: tuple[PeerEntry, ...]) -> bytes:
     return b"".join(parts)
 
 
+def _origin(origin: bytes) -> bytes:
+    if len(origin) > MAX_ORIGIN:
+        raise ValueError(f"origin must be 0..{MAX_ORIGIN} bytes, got {len(origin)}")
+    return bytes([len(origin)]) + origin
+
+
 def _ids(kind: Kind, message_ids: tuple[bytes, ...]) -> bytes:
     if not 0 < len(message_ids) <= MAX_IDS:
         raise ValueError(f"{kind.name} carries 1..{MAX_IDS} message ids, got {len(message_ids)}")
@@ -155,7 +168,7 @@ def encode(message: MeshMessage) -> bytes:
     match message:
         case Unicast(payload):
             return bytes([Kind.UNICAST]) + payload
-        case Publish(message_id, topic, hops_left, payload):
+        case Publish(message_id, topic, hops_left, payload, origin):
             if not 0 < len(message_id) <= MAX_MESSAGE_ID:
                 raise ValueError(f"message_id must be 1..{MAX_MESSAGE_ID} bytes")
             if not 0 <= hops_left <= MAX_HOPS:
@@ -163,6 +176,7 @@ def encode(message: MeshMessage) -> bytes:
             return (
                 bytes([Kind.PUBLISH, hops_left, len(message_id)])
                 + message_id
+                + _origin(origin)
                 + _short_string(topic, "topic")
                 + payload
             )
@@ -180,8 +194,8 @@ def encode(message: MeshMessage) -> bytes:
             return _ids(Kind.IHAVE, message_ids)
         case Graft(message_ids):
             return _ids(Kind.GRAFT, message_ids)
-        case Prune():
-            return bytes([Kind.PRUNE])
+        case Prune(origin):
+            return bytes([Kind.PRUNE]) + _origin(origin)
     raise TypeError(f"not a mesh message: {message!r}")
 
 
@@ -239,8 +253,9 @@ def decode(data: bytes) -> MeshMessage:
             message_id = reader.take(reader.u8("message_id length"), "message_id")
             if not message_id:
                 raise MalformedMeshFrame("PUBLISH frame has an empty message_id")
+            origin = reader.take(reader.u8("origin length"), "origin")
             topic = reader.string("topic")
-            return Publish(message_id, topic, hops_left, reader.rest())
+            return Publish(message_id, topic, hops_left, reader.rest(), origin)
         case Kind.PING | Kind.PONG:
             nonce = reader.take(NONCE_BYTES, "nonce")
             reader.end()
@@ -266,5 +281,6 @@ def decode(data: bytes) -> MeshMessage:
             reader.end()
             return IHave(tuple(ids)) if kind is Kind.IHAVE else Graft(tuple(ids))
         case Kind.PRUNE:
+            origin = reader.take(reader.u8("origin length"), "origin")
             reader.end()
-            return Prune()
+            return Prune(origin)

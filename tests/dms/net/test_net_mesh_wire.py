@@ -37,6 +37,7 @@ messages = st.one_of(
         text,
         st.integers(0, 255),
         st.binary(max_size=64),
+        st.binary(max_size=255),
     ),
     st.builds(Ping, st.binary(min_size=8, max_size=8)),
     st.builds(Pong, st.binary(min_size=8, max_size=8)),
@@ -44,7 +45,7 @@ messages = st.one_of(
     st.builds(DirectOnly, st.lists(st.builds(PeerEntry, text, text), max_size=5).map(tuple)),
     st.builds(IHave, ids),
     st.builds(Graft, ids),
-    st.just(Prune()),
+    st.builds(Prune, st.binary(max_size=255)),
 )
 
 
@@ -69,7 +70,9 @@ def test_decoding_arbitrary_bytes_gives_a_message_or_malformed(data):
         (b"\x07\x00\x02\x01a", "IHAVE frame truncated in message_id length"),
         (b"\x07\x00\x01\x00", "IHAVE frame has an empty message_id"),
         (b"\x08\x00\x01\x01ab", "GRAFT frame has trailing bytes"),
-        (b"\x09\x00", "PRUNE frame has trailing bytes"),
+        (b"\x09\x00\x00", "PRUNE frame has trailing bytes"),
+        (b"\x09\x02a", "PRUNE frame truncated in origin"),
+        (b"\x02\x05\x01a\x03ab", "PUBLISH frame truncated in origin"),
         (b"\x0a\x00\x01\x00\x01a", "DIRECT frame truncated in address"),
         (b"\x03\x00", "PING frame truncated in nonce"),
         (b"\x02\x05\x00", "empty message_id"),
