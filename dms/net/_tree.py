@@ -23,7 +23,9 @@ PRUNE it sends could.
 Bounded: at most `max_origins` trees (the least recently used one is forgotten, and its
 publisher's next publication goes to every neighbour again and prunes anew), at most
 `max_missing` ids waiting for repair (more announcements are ignored until some arrive
-or give up), each with at most `max_announcers` peers to ask, and at most `MAX_IDS`
+or give up), of which one neighbour's announcements may have made `max_missing_per_peer`
+(a neighbour announcing ids that never come cannot crowd out the others' repairs), each
+with at most `max_announcers` peers to ask, and at most `MAX_IDS`
 announcements waiting per neighbour (the caller flushes a full batch).
 """
 
@@ -41,6 +43,8 @@ from dms.net._mesh_wire import MAX_IDS
 class _Missing:
     announcers: deque[str]
     deadline: float
+    first: str
+    """The neighbour whose announcement made it missing (its share is charged)."""
 
 
 class BroadcastTree:
@@ -54,6 +58,7 @@ class BroadcastTree:
         max_missing: int = 4096,
         max_announcers: int = 4,
         max_origins: int = 1024,
+        max_missing_per_peer: int = 512,
     ) -> None:
         self.graft_timeout = graft_timeout
         """Seconds an announced id may take to arrive by the tree before a GRAFT."""
@@ -62,6 +67,8 @@ class BroadcastTree:
         self.max_missing = max_missing
         self.max_announcers = max_announcers
         self.max_origins = max_origins
+        self.max_missing_per_peer = max_missing_per_peer
+        self._charged: dict[str, int] = {}
         self.neighbours: set[str] = set()
         self._lazy: OrderedDict[bytes, set[str]] = OrderedDict()
         self._pending: dict[str, list[bytes]] = {}
@@ -101,7 +108,9 @@ class BroadcastTree:
     def received(self, message_id: bytes, sender: str | None, origin: bytes) -> None:
         """A publication new to us arrived (from `sender`, None: our own): it is no
         longer missing, and the link it came over is on `origin`'s tree."""
-        self._missing.pop(message_id, None)
+        missing = self._missing.pop(message_id, None)
+        if missing is not None:
+            self._discharge(missing)
         if sender is not None:
             self._make_eager(sender, origin)
 
@@ -153,10 +162,12 @@ class BroadcastTree:
                 continue
             missing = self._missing.get(message_id)
             if missing is None:
-                if len(self._missing) >= self.max_missing:
+                if (len(self._missing) >= self.max_missing
+                        or self._charged.get(peer, 0) >= self.max_missing_per_peer):
                     continue
-                missing = _Missing(deque(), now + self.graft_timeout)
+                missing = _Missing(deque(), now + self.graft_timeout, peer)
                 self._missing[message_id] = missing
+                self._charged[peer] = self._charged.get(peer, 0) + 1
             if peer not in missing.announcers and len(missing.announcers) < self.max_announcers:
                 missing.announcers.append(peer)
 
@@ -170,10 +181,18 @@ class BroadcastTree:
                 continue
             if not missing.announcers:
                 del self._missing[message_id]
+                self._discharge(missing)
                 continue
             grafts.setdefault(missing.announcers.popleft(), []).append(message_id)
             missing.deadline = now + self.retry_timeout
         return grafts
+
+    def _discharge(self, missing: _Missing) -> None:
+        left = self._charged.get(missing.first, 0) - 1
+        if left > 0:
+            self._charged[missing.first] = left
+        else:
+            self._charged.pop(missing.first, None)
 
     def _tree(self, origin: bytes) -> set[str]:
         lazy = self._lazy.get(origin)

@@ -81,6 +81,20 @@ def test_missing_ids_trees_and_announcements_are_bounded():
     assert tree.lazy(ONE) == set() and tree.lazy(TWO) == {"a"}
 
 
+def test_a_neighbour_announcing_ids_that_never_come_cannot_crowd_out_the_others():
+    tree = BroadcastTree(max_missing=8, max_missing_per_peer=4)
+    tree.add("liar")
+    tree.add("honest")
+    tree.announced("liar", tuple(b"fake %d" % n for n in range(100)), now=0.0)
+    assert tree.missing == 4
+    tree.announced("honest", (b"real",), now=0.0)
+    assert tree.missing == 5
+    assert tree.due(1.0) == {"liar": [b"fake %d" % n for n in range(4)], "honest": [b"real"]}
+    assert tree.due(1.5) == {} and tree.missing == 0  # given up: the liar's share is free
+    tree.announced("liar", (b"again",), now=2.0)
+    assert tree.missing == 1
+
+
 def test_the_cache_is_bounded_in_bytes_and_in_time():
     cache = MessageCache(max_bytes=3 * (128 + 100 + 1 + 1), ttl=10.0)
     for n in range(5):
@@ -188,4 +202,35 @@ async def test_frames_per_publication_grow_linearly_with_the_node_count(autojump
             assert received(mesh) >= {b"measured %d" % n for n in range(count)} - {
                 b"measured %d" % meshes.index(mesh)}
         assert frames / count < 3 * count, frames / count
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_hostile_neighbours_announcements_and_grafts_leave_the_node_working(
+        autojump_clock):
+    """A leaf announces thousands of ids that never come, asks for ids nobody has and
+    prunes trees at random: the victim's repair table keeps its bound, and a real
+    publication from an honest neighbour still arrives."""
+    import nacl.signing
+
+    from dms.net._mesh_wire import MAX_IDS, Graft, IHave, Prune, encode
+
+    network = MemoryNetwork()
+    async with trio.open_nursery() as nursery:
+        victim = await start_mesh(nursery, network)
+        victim.subscribe("/t")
+        honest = await start_mesh(nursery, network, [victim.listen_address])
+        await honest.wait_connected()
+        async with network.transport(nacl.signing.SigningKey.generate()) as attacker:
+            link = await attacker.connect(victim.listen_address)
+            for batch in range(4):
+                fakes = tuple(b"fake %d %d" % (batch, n) for n in range(MAX_IDS))
+                await link.send(encode(IHave(fakes)))
+                await link.send(encode(Graft((b"nobody has this",))))
+                await link.send(encode(Prune(b"some tree")))
+            await trio.sleep(1)
+            assert victim._tree.missing <= victim._tree.max_missing_per_peer
+            assert victim.metrics["mesh.graft_missed"] == 4
+            await honest.publish("/t", b"real news")
+            with trio.fail_after(5):
+                assert (await victim.incoming.receive()).payload == b"real news"
         nursery.cancel_scope.cancel()
