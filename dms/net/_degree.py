@@ -7,11 +7,13 @@ nor relay; and direct links, which carry unicast and tunnel frames only. Each ki
 capped (`DegreeLimits`), so that no number of connection attempts grows a node's links
 past a fixed bound, and the overlay's degree stays near `target` whatever its size.
 
-Why `maximum` is a little more than twice `target`: a node dials overlay neighbours only
-while it has fewer than `target`, so the overlay has at most ``target * n`` links (plus
-one per bootstrap dial) and its average degree is at most about ``2 * target``. With
+Why `maximum` is more than twice `target`: a node keeps a link it dialed for the overlay
+(bootstrap or learned) only while it has fewer than `target` neighbours, so the overlay
+has at most ``target * n`` links and its average degree is at most ``2 * target``. With
 ``maximum > 2 * target`` not every node can be full, so a newcomer always finds one
-with room, told of it by the full nodes it tried first (their `DirectOnly` lists).
+with room, told of it by the full nodes it tried first (their `DirectOnly` lists). (A
+bootstrap dial that counted only against `maximum` let a testbed whose nodes all dial
+every earlier one fill a clique of 11 to the brim and strand the 12th and later.)
 """
 
 from __future__ import annotations
@@ -65,9 +67,12 @@ class DegreeLimits:
             return LinkRole.LEAF if leaves < self.leaves else None
         return LinkRole.OVERLAY if degree < self.maximum else LinkRole.DIRECT
 
-    def outbound_role(self, for_overlay: bool, degree: int) -> LinkRole:
-        """The role of a link we opened: dialed to join the overlay, or to send."""
-        return LinkRole.OVERLAY if for_overlay and degree < self.maximum else LinkRole.DIRECT
+    def outbound_role(self, for_overlay: bool, degree: int) -> LinkRole | None:
+        """The role of a link we opened: dialed to join the overlay (None: we have our
+        `target` already, close it), or to send (direct)."""
+        if not for_overlay:
+            return LinkRole.DIRECT
+        return LinkRole.OVERLAY if degree < self.target else None
 
 
 DEFAULT_DEGREE = DegreeLimits()

@@ -188,7 +188,7 @@ class Mesh:
         *,
         listen: str | None = None,
         bootstrap: Sequence[str] = (),
-        hop_limit: int = 8,
+        hop_limit: int = 32,
         inbox: InboxLimits = DEFAULT_INBOX,
         exchange_interval: float = 10.0,
         max_peers: int = 64,
@@ -454,7 +454,11 @@ class Mesh:
                 else self._degree.inbound_role(link.remote_address is not None, degree,
                                                len(self._leaves)))
         if role is None:
-            self.metrics["mesh.refused_leaf"] += 1
+            if link.dialed:  # an overlay dial that finds us at our target meanwhile
+                self.metrics["mesh.dial_unneeded"] += 1
+                self._mark_declined(peer)
+            else:
+                self.metrics["mesh.refused_leaf"] += 1
             return False
         self._links[peer] = link
         for inbox in (self.incoming, self.priority_incoming):
@@ -725,9 +729,12 @@ class Mesh:
             self.metrics["mesh.graft_served"] += 1
 
     def _announce_cached(self, link: Link, since: float, now: float) -> None:
-        """Anti-entropy: tell a neighbour every publication cached since `since` (a
-        new neighbour: all of them), so that what it missed while away or while the
-        network was split is grafted back; it ignores what it has."""
+        """Anti-entropy: tell a neighbour every publication cached since `since` (the
+        newest `MAX_IDS`), so that what it missed while away, while the network was
+        split or in a lossy stretch is grafted back; it ignores what it has. Every
+        exchange round announces the whole cache: each round is another chance for a
+        repair that lost its IHAVE, GRAFT or answer, for as long as the cache keeps
+        the publication (2 minutes)."""
         ids = self._cache.recent(since, now, MAX_IDS)
         if ids:
             self.metrics["mesh.ihave_sent"] += 1
@@ -861,15 +868,19 @@ class Mesh:
         if self.link_role(peer) is LinkRole.OVERLAY:
             if link.dialed:
                 self._note_full(peer, now)
-                for address, bootstrap_peer in self._bootstrap_peers.items():
-                    if bootstrap_peer == peer:
-                        self._declined.add(address)
+                self._mark_declined(peer)
                 self._close_link(peer, "mesh.declined")
             else:
                 self._drop_role(peer)
                 self._take_role(peer, LinkRole.DIRECT)
             self._signal_links_changed()
         self._learn(entries, now)
+
+    def _mark_declined(self, peer: str) -> None:
+        """`peer`'s bootstrap addresses are redialed only once this node is alone."""
+        for address, bootstrap_peer in self._bootstrap_peers.items():
+            if bootstrap_peer == peer:
+                self._declined.add(address)
 
     def _note_full(self, peer: str, now: float) -> None:
         self._full[peer] = now
@@ -914,10 +925,14 @@ class Mesh:
             await trio.sleep(self._exchange_interval)
             now = trio.current_time()
             for peer, link in list(self._links.items()):
-                self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
+                if peer in self._direct:  # again: a lost DIRECT leaves the other side
+                    # taking the link for an overlay one, waiting on it for publications
+                    self._send_quietly(link, DirectOnly(self._known_entries(exclude=peer)))
+                else:
+                    self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
                 self._ping(link)
                 if peer in self._tree:
-                    self._announce_cached(link, now - 2 * self._exchange_interval, now)
+                    self._announce_cached(link, -math.inf, now)
             self._upkeep(now)
 
     def _require_running(self) -> trio.Nursery:

@@ -116,13 +116,12 @@ class BroadcastTree:
 
     def duplicate(self, sender: str, origin: bytes) -> bool:
         """A publication we had came again over `sender`'s link: prune that link from
-        `origin`'s tree. True when it was eager (tell the sender: PRUNE)."""
+        `origin`'s tree. True when the sender is a neighbour (tell it: PRUNE), even one
+        already lazy here: the duplicate shows that it still pushes to us, so our last
+        PRUNE was lost."""
         if sender not in self.neighbours:
             return False
-        lazy = self._tree(origin)
-        if sender in lazy:
-            return False
-        lazy.add(sender)
+        self._tree(origin).add(sender)
         return True
 
     def pruned(self, peer: str, origin: bytes) -> None:

@@ -25,7 +25,8 @@ def test_a_duplicate_prunes_its_link_from_that_publishers_tree_only():
     tree.add("a")
     tree.add("b")
     assert tree.duplicate("b", ONE) is True  # tell b: PRUNE
-    assert tree.duplicate("b", ONE) is False  # already lazy: nothing to tell
+    assert tree.duplicate("b", ONE) is True  # it still pushes: the PRUNE was lost
+    assert tree.duplicate("stranger", ONE) is False  # not a neighbour: nothing to tell
     assert tree.eager(ONE) == {"a"} and tree.lazy(ONE) == {"b"}
     assert tree.eager(TWO) == {"a", "b"}  # another publisher's tree is its own
     tree.received(b"id", "b", ONE)  # news came first over b: b is on ONE's tree again

@@ -34,7 +34,7 @@ def test_the_network_limits_are_the_documented_defaults():
     assert (seen.capacity, seen.ttl) == (65536, 300.0)
     assert PeerTable().capacity == 4096
     mesh = inspect.signature(Mesh).parameters
-    assert mesh["hop_limit"].default == 8
+    assert mesh["hop_limit"].default == 32
     assert mesh["max_peers"].default == 64
     assert mesh["exchange_dial_attempts"].default == 5
     assert mesh["lazy_interval"].default == 0.25

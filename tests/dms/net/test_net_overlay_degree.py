@@ -19,8 +19,8 @@ def test_roles_follow_the_caps():
     assert limits.inbound_role(True, 3, 0) is LinkRole.DIRECT
     assert limits.inbound_role(False, 3, 0) is LinkRole.LEAF
     assert limits.inbound_role(False, 0, 1) is None
-    assert limits.outbound_role(True, 2) is LinkRole.OVERLAY
-    assert limits.outbound_role(True, 3) is LinkRole.DIRECT
+    assert limits.outbound_role(True, 1) is LinkRole.OVERLAY
+    assert limits.outbound_role(True, 2) is None  # at target: our own dial is not kept
     assert limits.outbound_role(False, 0) is LinkRole.DIRECT
 
 
