@@ -28,7 +28,7 @@ the per-round ratios. The baseline is skipped past --baseline-max nodes: its ful
 grows with the square of N (100 nodes take it about a minute of CPU).
 
 Run: python bench/overlay_bench.py [--sizes 10,50,100,200] [--rounds 3]
-     [--baseline-max 100] [--baseline DIR] [--json]
+     [--baseline-max 100] [--baseline DIR] [--after DIR] [--json]
 """
 
 from __future__ import annotations
@@ -177,6 +177,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline-max", type=int, default=100)
     parser.add_argument("--baseline", type=Path, default=None)
+    parser.add_argument("--after", type=Path, default=REPO,
+                        help="the code measured as 'after' (default: this checkout)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
@@ -191,7 +193,7 @@ def main() -> None:
                 for variant in order:
                     if variant == "before" and not with_baseline:
                         continue
-                    code = before if variant == "before" else REPO
+                    code = before if variant == "before" else args.after
                     runs[variant].append(run_variant(code, count, seed=round_number))
             row: dict[str, object] = {"nodes": count}
             for variant in ("before", "after"):
