@@ -223,9 +223,13 @@ def _print_row(row: dict[str, object], out: object) -> None:
                 f"cpu/pub {values['cpu_per_publication_ms']:7.2f} ms  "
                 f"delivery {values['delivery']:7.2%}")
     print(f"{row['nodes']} nodes (frames ceiling {row['frames_ceiling']}):", file=out)  # type: ignore[arg-type]
-    for key in ("before", "after", "after/before"):
+    for key in ("before", "after"):
         if key in row:
             print(f"  {key:>12}: {cells(row[key])}", file=out)  # type: ignore[arg-type]
+    ratios = row.get("after/before")
+    if isinstance(ratios, dict):
+        print("  after/before: " + "  ".join(f"{field} {ratios[field]:.3f}x" for field in FIELDS),
+              file=out)  # type: ignore[arg-type]
     out.flush()  # type: ignore[attr-defined]
 
 
