@@ -3,13 +3,16 @@
 A `Transport` (`MemoryTransport` for tests; for real `NodeTransport`, which dials
 `tcp://` addresses with `TcpTransport` and `ws://` ones with `WebsocketTransport`, see
 `parse_node_address`) opens `Link`s: ordered, reliable, authenticated and encrypted
-connections to one peer, whose identity (a did:key) is proven in a handshake. A `Mesh` keeps links to peers and offers unicast,
-flooding pubsub with dedup and a hop limit, peer exchange and RTT measurement. The wire
+connections to one peer, whose identity (a did:key) is proven in a handshake. A `Mesh`
+keeps a bounded-degree overlay of links to peers and offers unicast, Plumtree pubsub
+(eager spanning trees with lazy repair) with dedup and a hop limit, peer exchange and
+RTT measurement. The wire
 format is specified in spec/transport.md.
 """
 
 from dms.backoff import Backoff
 from dms.net._address import NodeAddress, parse_node_address
+from dms.net._degree import DegreeLimits, LinkRole
 from dms.net._errors import (
     BadAddress,
     ConnectFailed,
@@ -43,6 +46,7 @@ __all__ = [
     "Backoff",
     "BadAddress",
     "ConnectFailed",
+    "DegreeLimits",
     "Delivery",
     "FrameTooLarge",
     "HandshakeFailed",
@@ -54,6 +58,7 @@ __all__ = [
     "LinkClosed",
     "LinkConditions",
     "LinkHandler",
+    "LinkRole",
     "ListenFailed",
     "LinkSettings",
     "MemoryNetwork",

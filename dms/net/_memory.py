@@ -13,7 +13,9 @@ deterministic and takes no wall time. The model, per direction of a link:
   from a `random.Random` seeded with the network seed, both peer ids and the number of
   links already opened between them, so they repeat from run to run;
 - a bounded receive window (`window` frames in flight): a peer that stops reading
-  stalls its sender's writer, which then fills the sender's send buffer.
+  stalls its sender's writer, which then fills the sender's send buffer;
+- partitions (`MemoryNetwork.partition`): the connections between peers on different
+  sides break at once (what is in flight is lost), and dials across fail until `heal`.
 
 Addresses look like ``memory://<name>``; listening on ``memory://`` picks a free name.
 Each transport sits on a simulated *host* (by default its own, named by its peer id), the
@@ -87,6 +89,7 @@ class _MemoryCarrier:
         self._conditions = conditions
         self._wire_free_at = 0.0
         self._pending: _Arrival | None = None
+        self.closed = False
 
     async def send_message(self, data: bytes) -> None:
         now = trio.current_time()
@@ -117,6 +120,7 @@ class _MemoryCarrier:
         return data
 
     def close(self) -> None:
+        self.closed = True
         self._out.close()
         self._inbox.close()
 
@@ -167,6 +171,26 @@ class MemoryNetwork:
         self._conditions: dict[frozenset[str], LinkConditions] = {}
         self._links_opened: Counter[tuple[str, str]] = Counter()
         self._names = 0
+        self._sides: dict[str, int] = {}
+        self._connections: list[tuple[frozenset[str], _MemoryCarrier, _MemoryCarrier]] = []
+
+    def partition(self, *sides: set[str] | list[str]) -> None:
+        """Split the network: a peer (did:key) on one side cannot reach a peer on
+        another until `heal`; the connections between them break now. A peer on no
+        side reaches every peer."""
+        self._sides = {peer: number for number, side in enumerate(sides) for peer in side}
+        for peers, one, other in self._connections:
+            if self._split(*peers):
+                one.close()
+                other.close()
+
+    def heal(self) -> None:
+        """End the partition: dials succeed again (broken connections stay broken)."""
+        self._sides = {}
+
+    def _split(self, a: str, b: str) -> bool:
+        side_a, side_b = self._sides.get(a), self._sides.get(b)
+        return side_a is not None and side_b is not None and side_a != side_b
 
     def set_conditions(self, a: str, b: str, conditions: LinkConditions) -> None:
         """Conditions for links between peers `a` and `b` (did:keys), either direction."""
@@ -219,17 +243,29 @@ class MemoryNetwork:
         listener = self._listeners.get(address)
         if listener is None:
             raise ConnectFailed(address, "nothing is listening there")
+        if self._split(dialer, listener.peer_id):
+            raise ConnectFailed(address, "unreachable: the network is partitioned")
         conditions = self.conditions_between(dialer, listener.peer_id)
         pair = (dialer, listener.peer_id)
         self._links_opened[pair] += 1
         count = self._links_opened[pair]
         dialer_end, listener_end = carrier_pair(conditions, self.window, (host, listener.host))
+        if dialer:
+            self._remember(frozenset((dialer, listener.peer_id)), dialer_end, listener_end)
         incoming = _Incoming(listener_end, self._loss(conditions, listener.peer_id, dialer, count))
         try:
             listener.accept.send_nowait(incoming)
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
             raise ConnectFailed(address, "listener is not accepting connections") from None
         return dialer_end, self._loss(conditions, dialer, listener.peer_id, count)
+
+    def _remember(self, peers: frozenset[str], one: _MemoryCarrier, other: _MemoryCarrier) -> None:
+        """Keep the connection to break on a partition (closed ones are swept out)."""
+        if len(peers) < 2:
+            return
+        self._connections.append((peers, one, other))
+        if len(self._connections) > 64 and len(self._connections) & (len(self._connections) - 1) == 0:
+            self._connections = [c for c in self._connections if not (c[1].closed and c[2].closed)]
 
     def _loss(
         self, conditions: LinkConditions, sender: str, receiver: str, count: int

@@ -1,10 +1,30 @@
-"""A node's view of the network: links to peers, unicast, flooding pubsub, peer exchange.
+"""A node's view of the network: links to peers, unicast, pubsub, peer exchange.
 
 `Mesh` runs on one transport. It listens, keeps its bootstrap peers connected (reconnect
-with exponential backoff), tells every new peer the dialable peers it knows and dials the
-ones it learns that way, and pings its peers to measure round-trip times.
+with exponential backoff), tells every new peer the dialable peers it knows, dials the
+ones it learns that way while it has fewer overlay neighbours than its target, and pings
+its peers to measure round-trip times.
 
 Policies (the contract the actor runtime relies on):
+
+- **A bounded-degree overlay** (`dms.net._degree`). Each link has a role: an *overlay*
+  neighbour (publications flow over it), a *leaf* (a peer with no listen address, such
+  as a `dms` command: it gets publications) or *direct* (unicast and tunnel frames
+  only). A node dials neighbours only while it has fewer than ``degree.target`` and
+  holds ``degree.maximum`` at most; a newcomer past that gets a direct link and a
+  `DirectOnly` frame naming known peers to join through instead, and its dial is
+  closed. So the overlay stays connected (full nodes pass newcomers on) and no number
+  of connection attempts grows a node's links past ``maximum + leaves + direct``. Once
+  an exchange round (`_upkeep`) a node short of neighbours dials known peers, idle
+  direct links are closed, and every ``degree.rotation_interval`` a node swaps one
+  neighbour it dialed for a random known peer, which keeps the overlay mixing and
+  joins the two sides of a healed partition.
+- **Unicast to a peer that is not a neighbour goes over a direct link.** `send` to a
+  peer with no link dials its known address and keeps the link *direct*: it does not
+  count in either side's degree, carries no publications, and closes after
+  ``degree.direct_idle`` seconds without a unicast or tunnel frame (the least recently
+  used one is closed first when ``degree.direct`` of them are open). A link that
+  exists already, whatever its role, carries the unicast.
 
 - **One link per peer.** When two links to the same peer exist (both dialed at once),
   both sides keep the one dialed by the lower peer id; a second link in the same
@@ -30,12 +50,21 @@ Policies (the contract the actor runtime relies on):
   relaying a flood from afar must not be stalled for it: they are dropped past its
   share instead). Readers take one frame per turn, so one busy link cannot hold the
   event loop for a whole socket read.
-- **Pubsub floods.** A publication goes to every connected peer with ``hops_left =
-  hop_limit``; a receiver that has not seen its `message_id` delivers it (when
-  subscribed to the topic) and forwards it to its other peers with ``hops_left - 1`` while
-  that stays above 0. Topics a node does not subscribe to are forwarded, not delivered.
-  Message ids are remembered in a bounded, time-limited set (`SeenMessages`). The
-  publisher itself receives its publication only with ``publish(..., loopback=True)``.
+- **Pubsub is Plumtree** (`dms.net._tree`; Leitão et al., "Epidemic Broadcast
+  Trees", 2007). A publication goes whole to the *eager* overlay neighbours and leaves
+  of its publisher's tree and is announced (IHAVE, batched every `lazy_interval`) to
+  the *lazy* ones; a duplicate prunes the link it came over to lazy (PRUNE), so each
+  publisher's eager links become a spanning tree and a publication costs about one
+  frame per node. A node that hears of an id and does not get it within a second asks
+  an announcer (GRAFT), which sends it from its cache (`MessageCache`, bounded in bytes
+  and time) and the link is eager again. New neighbours and, every exchange round, all
+  neighbours are told the recent ids (anti-entropy), so what was lost or published
+  during a partition arrives once it heals. A receiver that has not seen a
+  `message_id` delivers it (when subscribed to the topic) and passes it on with
+  ``hops_left - 1`` while that stays above 0. Topics a node does not subscribe to are
+  passed on, not delivered. Message ids are remembered in a bounded, time-limited set
+  (`SeenMessages`). The publisher itself receives its publication only with
+  ``publish(..., loopback=True)``.
 - **Tunnel frames skip the actors.** `send_tunnel` carries the ensemble network's
   packet frames over the same authenticated, encrypted links; the receiver hands each
   to `tunnel(link peer, payload)` (the network checks it against its membership) and
@@ -48,15 +77,20 @@ Counters (added to the transport's `Metrics`): ``mesh.delivered``, ``mesh.publis
 ``mesh.forwarded``, ``mesh.duplicates``, ``mesh.hop_limit_reached``,
 ``mesh.dropped_incoming_<reason>`` (above), ``mesh.dropped_malformed``,
 ``mesh.dial_failures``, ``mesh.links_opened``, ``mesh.links_replaced``,
-``mesh.tunnel_received``, ``mesh.tunnel_unhandled``.
+``mesh.tunnel_received``, ``mesh.tunnel_unhandled``, ``mesh.ihave_sent``,
+``mesh.graft_sent``, ``mesh.graft_served``, ``mesh.graft_missed``, ``mesh.declined``,
+``mesh.refused_leaf``, ``mesh.direct_evicted``, ``mesh.direct_idle_closed``,
+``mesh.rotated``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import random
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 
 import attrs
@@ -65,6 +99,8 @@ import trio
 
 from dms.backoff import Backoff
 from dms.net._backoff import DEFAULT_BACKOFF
+from dms.net._cache import MessageCache
+from dms.net._degree import DEFAULT_DEGREE, DegreeLimits, LinkRole
 from dms.net._errors import (
     FrameTooLarge,
     LinkBusy,
@@ -77,12 +113,17 @@ from dms.net._inbox import DEFAULT_INBOX, Inbox, InboxLimits
 from dms.net._link import MAX_FRAME, Link
 from dms.net._mesh_wire import (
     MAX_HOPS,
+    MAX_IDS,
+    DirectOnly,
+    Graft,
+    IHave,
     MalformedMeshFrame,
     MeshMessage,
     PeerEntry,
     PeerList,
     Ping,
     Pong,
+    Prune,
     Publish,
     Tunnel,
     Unicast,
@@ -93,6 +134,7 @@ from dms.net._metrics import Metrics
 from dms.net._peers import PeerTable
 from dms.net._seen import SeenMessages
 from dms.net._transport import Transport
+from dms.net._tree import BroadcastTree
 from ucan.did import did_from_public_key
 
 MAX_PAYLOAD = MAX_FRAME - 1
@@ -126,6 +168,12 @@ DELIVERY_OVERHEAD = 128
 """Bytes a delivery is counted for beyond its payload and topic (the objects holding
 it): a flood of empty payloads is bounded in bytes too."""
 
+FULL_FOR = 60.0
+"""Seconds a peer that declined our overlay dial is not dialed for the overlay again."""
+
+FULL_MEMORY = 1024
+"""Most peers remembered as full."""
+
 GREETING_PAUSE = 0.02
 """Seconds a greeting waits for room when the new link's send buffer is full."""
 
@@ -140,7 +188,7 @@ class Mesh:
         *,
         listen: str | None = None,
         bootstrap: Sequence[str] = (),
-        hop_limit: int = 8,
+        hop_limit: int = 32,
         inbox: InboxLimits = DEFAULT_INBOX,
         exchange_interval: float = 10.0,
         max_peers: int = 64,
@@ -150,6 +198,9 @@ class Mesh:
         screen: Callable[[str, bytes, str], bool] | None = None,
         priority_topics: Iterable[str] = (),
         greeting: Callable[[str], Iterable[tuple[str, bytes]]] | None = None,
+        degree: DegreeLimits = DEFAULT_DEGREE,
+        lazy_interval: float = 0.25,
+        cache: MessageCache | None = None,
     ) -> None:
         """`screen(topic, payload, peer)`, when given, is asked before a publication
         that `peer` relayed is delivered or forwarded: the layer above's cheap check (a
@@ -161,6 +212,7 @@ class Mesh:
         may have missed while it was away (the node's revocations). The peer dedups
         what it already processed."""
         self.peer_id = did_from_public_key(bytes(key.verify_key))
+        self._origin = hashlib.blake2b(self.peer_id.encode(), digest_size=8).digest()
         self._screen = screen
         if transport.peer_id != self.peer_id:
             raise ValueError(
@@ -195,6 +247,19 @@ class Mesh:
         """Takes each tunnel frame with the link peer it came from (None: dropped)."""
         self._tunnel_dials: set[str] = set()
         self._links: dict[str, Link] = {}
+        self._degree = degree
+        self._tree = BroadcastTree()
+        self._cache = cache if cache is not None else MessageCache()
+        self._lazy_interval = lazy_interval
+        self._overlay: set[str] = set()
+        self._leaves: set[str] = set()
+        self._direct: dict[str, float] = {}
+        """Direct links' peers -> when a unicast or tunnel frame last used the link."""
+        self._full: OrderedDict[str, float] = OrderedDict()
+        """Peers that declined our overlay dial lately -> when (not redialed a while)."""
+        self._last_rotation = 0.0
+        self._declined: set[str] = set()
+        """Bootstrap addresses whose link ended direct: redialed only when alone."""
         self._links_changed = trio.Event()
         self._maintained: set[str] = set()
         self._learned_addresses: set[str] = set()
@@ -228,6 +293,7 @@ class Mesh:
                     for address in self._bootstrap:
                         nursery.start_soon(self._keep_connected, address, None)
                     nursery.start_soon(self._exchange_forever)
+                    nursery.start_soon(self._disseminate_forever)
                     task_status.started()
         finally:
             self._nursery = None
@@ -256,7 +322,20 @@ class Mesh:
         self._subscriptions.discard(topic)
 
     def connected_peers(self) -> list[str]:
+        """Every peer with a link, whatever the link's role."""
         return list(self._links)
+
+    def overlay_peers(self) -> list[str]:
+        """The overlay neighbours (the node's degree is their number)."""
+        return list(self._overlay)
+
+    def link_role(self, peer: str) -> LinkRole | None:
+        """What the link to `peer` is for (None: no link)."""
+        if peer in self._overlay:
+            return LinkRole.OVERLAY
+        if peer in self._leaves:
+            return LinkRole.LEAF
+        return LinkRole.DIRECT if peer in self._direct else None
 
     def dial_failure(self, address: str) -> NetError | None:
         """Why the last dial of `address` failed while it keeps failing (None once one
@@ -283,6 +362,7 @@ class Mesh:
         link = self._links.get(peer)
         if link is None or link.is_closed:
             link = await self._dial_known(peer)
+        self._touch(peer)
         try:
             link.send_nowait(encode(Unicast(payload)))
         except LinkClosed as exc:
@@ -299,6 +379,7 @@ class Mesh:
                 self._tunnel_dials.add(peer)
                 self._nursery.start_soon(self._dial_for_tunnel, peer)
             raise PeerUnreachable(peer, "no link yet")
+        self._touch(peer)
         try:
             link.send_nowait(encode(Tunnel(payload)))
         except LinkClosed as exc:
@@ -319,7 +400,8 @@ class Mesh:
         self._seen.forget(content_id(topic, payload))
 
     async def publish(self, topic: str, payload: bytes, *, loopback: bool = False) -> int:
-        """Flood `payload` on `topic` to every connected peer; the number of peers it went to.
+        """Send `payload` on `topic` to every eager neighbour and announce it to the
+        lazy ones; the number of peers it went to whole.
 
         Peers dedup on the publication's id, which is derived from its content
         (`content_id`): a peer cannot burn the id of a message before it is sent, and
@@ -328,7 +410,7 @@ class Mesh:
         """
         self._require_running()
         message_id = content_id(topic, payload)
-        message = Publish(message_id, topic, self.hop_limit, payload)
+        message = Publish(message_id, topic, self.hop_limit, payload, self._origin)
         frame = encode(message)
         if not self._seen.add(message_id, trio.current_time()):
             self.metrics["mesh.duplicates"] += 1
@@ -337,26 +419,46 @@ class Mesh:
         self.metrics["mesh.published"] += 1
         if loopback and topic in self._subscriptions:
             self._deliver(Delivery(self.peer_id, topic, payload))
-        sent = self._flood(frame, exclude=None)
+        now = trio.current_time()
+        self._tree.received(message_id, None, self._origin)
+        if self.hop_limit > 1:
+            self._cache.put(message, now)
+        sent = self._push(message, frame, exclude=None)
         await trio.lowlevel.checkpoint()
         return sent
 
     # -- links ---------------------------------------------------------------------
 
-    async def _serve_link(self, link: Link) -> None:
-        """Adopt a new link and read it until it closes (inbound handler, dial loops)."""
-        if not self._adopt(link):
+    async def _serve_link(self, link: Link, *, for_overlay: bool = True) -> LinkRole | None:
+        """Adopt a new link and read it until it closes (inbound handler, dial loops);
+        the role it had when it closed (None: not adopted)."""
+        if not self._adopt(link, for_overlay=for_overlay):
             await link.aclose()
-            return
-        await self._read_adopted(link)
+            return None
+        return await self._read_adopted(link)
 
-    def _adopt(self, link: Link) -> bool:
-        """Make `link` the link to its peer, unless the one we have is preferred."""
+    def _adopt(self, link: Link, *, for_overlay: bool) -> bool:
+        """Make `link` the link to its peer, unless the one we have is preferred or
+        the link's role is full (leaves). A link past the overlay's cap, or dialed
+        only to send, is made direct and its peer told so (`DirectOnly`, with peers
+        to join through instead)."""
         peer = link.remote_peer
         if peer == self.peer_id:
             return False
         existing = self._links.get(peer)
         if existing is not None and not existing.is_closed and not self._prefer(link, existing):
+            return False
+        self._drop_role(peer)
+        degree = len(self._overlay)
+        role = (self._degree.outbound_role(for_overlay, degree) if link.dialed
+                else self._degree.inbound_role(link.remote_address is not None, degree,
+                                               len(self._leaves)))
+        if role is None:
+            if link.dialed:  # an overlay dial that finds us at our target meanwhile
+                self.metrics["mesh.dial_unneeded"] += 1
+                self._mark_declined(peer)
+            else:
+                self.metrics["mesh.refused_leaf"] += 1
             return False
         self._links[peer] = link
         for inbox in (self.incoming, self.priority_incoming):
@@ -366,8 +468,13 @@ class Mesh:
             self._require_running().start_soon(existing.aclose)
         self.metrics["mesh.links_opened"] += 1
         self.peers.note_connected(peer, link.remote_address, trio.current_time())
+        self._take_role(peer, role)
         self._signal_links_changed()
-        self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
+        if role is LinkRole.DIRECT:
+            self._send_quietly(link, DirectOnly(self._known_entries(exclude=peer)))
+        else:
+            self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
+            self._announce_cached(link, -math.inf, trio.current_time())
         self._ping(link)
         if self._greeting is not None:
             self._require_running().start_soon(self._greet, link, list(self._greeting(peer)))
@@ -380,7 +487,7 @@ class Mesh:
         for topic, payload in publications:
             message_id = content_id(topic, payload)
             self._seen.add(message_id, trio.current_time())
-            frame = encode(Publish(message_id, topic, self.hop_limit, payload))
+            frame = encode(Publish(message_id, topic, self.hop_limit, payload, self._origin))
             while True:
                 try:
                     link.send_nowait(frame)
@@ -399,14 +506,16 @@ class Mesh:
         we_are_lower = self.peer_id < new.remote_peer
         return new.dialed == we_are_lower
 
-    async def _read_adopted(self, link: Link) -> None:
+    async def _read_adopted(self, link: Link) -> LinkRole | None:
+        """Read `link` until it closes; the role it had then."""
         peer = link.remote_peer
+        role = None
         try:
             while True:
                 try:
                     frame = await link.receive()
                 except LinkClosed:
-                    return
+                    break
                 unicast = self._on_frame(link, frame)
                 # One frame per turn: a carrier hands out what it buffered without
                 # yielding, and one busy link must not hold the loop for a whole read.
@@ -421,6 +530,8 @@ class Mesh:
                     await self.incoming.readable(peer)
         finally:
             if self._links.get(peer) is link:
+                role = self.link_role(peer)
+                self._drop_role(peer)
                 del self._links[peer]
                 for inbox in (self.incoming, self.priority_incoming):
                     inbox.depart(peer)  # its leftovers go first when room is short
@@ -428,6 +539,7 @@ class Mesh:
                 self.peers.note_disconnected(peer)
                 self._signal_links_changed()
             await link.aclose()
+        return role
 
     async def _dial_known(self, peer: str) -> Link:
         nursery = self._require_running()
@@ -439,7 +551,7 @@ class Mesh:
         except NetError as exc:
             self.metrics["mesh.dial_failures"] += 1
             raise PeerUnreachable(peer, f"dialing {info.address} failed: {exc}") from None
-        if not self._adopt(link):
+        if not self._adopt(link, for_overlay=False):
             nursery.start_soon(link.aclose)
             existing = self._links.get(peer)
             if existing is None:
@@ -449,8 +561,11 @@ class Mesh:
         return link
 
     async def _keep_connected(self, address: str, peer: str | None) -> None:
-        """Keep a link to `address` (bootstrap: forever; learned `peer`: until it fails
-        `exchange_dial_attempts` times in a row)."""
+        """Keep a link to `address`. A bootstrap address is redialed whenever its link
+        ends, except one that made our link direct (it is full): that one is redialed
+        only once this node has no overlay neighbour left. A learned `peer` is dialed
+        until it fails `exchange_dial_attempts` times in a row, and once linked not
+        redialed: the degree upkeep (`_upkeep`) finds neighbours anew."""
         failures = 0
         try:
             while True:
@@ -458,6 +573,10 @@ class Mesh:
                 if known is not None and known in self._links:
                     await self._wait_disconnected(known)
                     continue
+                if address in self._declined:
+                    while self._overlay:
+                        await self._links_changed.wait()
+                    self._declined.discard(address)
                 try:
                     link = await self._transport.connect(address, expect_peer=peer)
                 except NetError as exc:  # the transport's one dial boundary: never fatal
@@ -468,15 +587,22 @@ class Mesh:
                         return
                     await trio.sleep(self._backoff.delay(failures, self._rng))
                     continue
-                failures = 0
+                if address not in self._declined:
+                    failures = 0
                 self._dial_failures.pop(address, None)
                 if link.remote_peer == self.peer_id:
                     await link.aclose()  # our own address in the bootstrap list
                     return
                 self._bootstrap_peers.setdefault(address, link.remote_peer)
-                await self._serve_link(link)
+                role = await self._serve_link(link)
+                if peer is not None:
+                    return
+                if role is LinkRole.DIRECT:
+                    self._declined.add(address)
+                if address in self._declined:
+                    failures += 1  # it is full: back off as from a failure
                 # A peer that accepts and drops at once must not make us spin.
-                await trio.sleep(self._backoff.delay(1, self._rng))
+                await trio.sleep(self._backoff.delay(max(failures, 1), self._rng))
         finally:
             if peer is not None:
                 self._maintained.discard(peer)
@@ -504,9 +630,11 @@ class Mesh:
             return False
         match message:
             case Unicast(payload):
+                self._touch(peer)
                 self._deliver(Delivery(peer, None, payload))
                 return True
             case Tunnel(payload):
+                self._touch(peer)
                 if self.tunnel is None:
                     self.metrics["mesh.tunnel_unhandled"] += 1
                 else:
@@ -523,6 +651,14 @@ class Mesh:
                     self.peers.note_rtt(peer, (now - pending[1]) * 1000.0)
             case PeerList(entries):
                 self._learn(entries, now)
+            case IHave(message_ids):
+                self._tree.announced(peer, message_ids, now, self._seen)
+            case Graft(message_ids):
+                self._on_graft(link, message_ids, now)
+            case Prune(origin):
+                self._tree.pruned(peer, origin)
+            case DirectOnly(entries):
+                self._on_direct_only(link, entries, now)
         return False
 
     def _on_publish(self, peer: str, message: Publish, now: float) -> None:
@@ -531,34 +667,92 @@ class Mesh:
             return
         if not self._seen.add(message.message_id, now):
             self.metrics["mesh.duplicates"] += 1
+            link = self._links.get(peer)
+            if link is not None and self._tree.duplicate(peer, message.origin):
+                self._send_quietly(link, Prune(message.origin))  # a redundant path
             return
         if self._screen is not None and not self._screen(message.topic, message.payload, peer):
             self.metrics["mesh.dropped_screened"] += 1  # neither delivered nor forwarded
+            self._tree.received(message.message_id, None, message.origin)
             return
+        self._tree.received(message.message_id, peer, message.origin)
         if message.topic in self._subscriptions:
             self._deliver(Delivery(peer, message.topic, message.payload))
         hops_left = min(message.hops_left, self.hop_limit)  # a sender cannot widen ours
         if hops_left > 1:
             forward = attrs.evolve(message, hops_left=hops_left - 1)
-            self.metrics["mesh.forwarded"] += self._flood(encode(forward), exclude=peer)
+            self._cache.put(forward, now)
+            self.metrics["mesh.forwarded"] += self._push(forward, encode(forward), exclude=peer)
         else:
             self.metrics["mesh.hop_limit_reached"] += 1
 
-    def _flood(self, frame: bytes, exclude: str | None) -> int:
-        """Send `frame` to every link but `exclude`'s. Relaying (`exclude` is the peer it
-        came from) is sent as such: it fills a link's send buffer to its relay share at
-        most, behind this node's own frames, so a flood relayed through this node
-        leaves its own replies room and no wait."""
+    def _push(self, message: Publish, frame: bytes, exclude: str | None) -> int:
+        """Send `frame` (`message`) to every eager neighbour but `exclude`, and queue
+        its id for the lazy ones. Relaying (`exclude` is the peer it came from) is sent
+        as such: it fills a link's send buffer to its relay share at most, behind this
+        node's own frames, so a flood relayed through this node leaves its own replies
+        room and no wait."""
         sent = 0
-        for peer, link in list(self._links.items()):
-            if peer == exclude:
+        for peer in self._tree.eager(message.origin):
+            link = self._links.get(peer)
+            if peer == exclude or link is None:
                 continue
             try:
                 link.send_nowait(frame, relayed=exclude is not None)
             except (LinkBusy, LinkClosed):
                 continue  # LinkBusy is counted by the link (link.dropped_busy[_relayed])
             sent += 1
+        full = self._tree.announce(message.message_id, message.origin, exclude)
+        if full:
+            self._flush_announcements(full)
         return sent
+
+    def _flush_announcements(self, peers: list[str] | None = None) -> None:
+        for peer, ids in self._tree.take_announcements(peers).items():
+            link = self._links.get(peer)
+            if link is not None:
+                self.metrics["mesh.ihave_sent"] += 1
+                self._send_quietly(link, IHave(ids))
+
+    def _on_graft(self, link: Link, message_ids: tuple[bytes, ...], now: float) -> None:
+        """Send what the peer asks for that is still cached; it is eager from now on."""
+        for message_id in message_ids:
+            cached = self._cache.get(message_id, now)
+            if cached is None:
+                self.metrics["mesh.graft_missed"] += 1
+                continue
+            self._tree.grafted(link.remote_peer, cached.origin)
+            try:
+                link.send_nowait(encode(cached), relayed=True)
+            except (LinkBusy, LinkClosed):
+                return
+            self.metrics["mesh.graft_served"] += 1
+
+    def _announce_cached(self, link: Link, since: float, now: float) -> None:
+        """Anti-entropy: tell a neighbour every publication cached since `since` (the
+        newest `MAX_IDS`), so that what it missed while away, while the network was
+        split or in a lossy stretch is grafted back; it ignores what it has. Every
+        exchange round announces the whole cache: each round is another chance for a
+        repair that lost its IHAVE, GRAFT or answer, for as long as the cache keeps
+        the publication (2 minutes)."""
+        ids = self._cache.recent(since, now, MAX_IDS)
+        if ids:
+            self.metrics["mesh.ihave_sent"] += 1
+            self._send_quietly(link, IHave(ids))
+
+    async def _disseminate_forever(self) -> None:
+        """Every `lazy_interval`: send the queued announcements (batched: one IHAVE
+        per lazy neighbour for all that came in meanwhile) and the GRAFTs that are due."""
+        while True:
+            await trio.sleep(self._lazy_interval)
+            self._flush_announcements()
+            for peer, ids in self._tree.due(trio.current_time()).items():
+                link = self._links.get(peer)
+                if link is None:
+                    continue
+                for start in range(0, len(ids), MAX_IDS):
+                    self.metrics["mesh.graft_sent"] += 1
+                    self._send_quietly(link, Graft(tuple(ids[start : start + MAX_IDS])))
 
     def _deliver(self, delivery: Delivery) -> None:
         """Hand a delivery to the layer above, in its link peer's share of the inbox.
@@ -575,6 +769,42 @@ class Mesh:
         if not dropped or dropped[0][0] is not delivery:
             self.metrics["mesh.delivered"] += 1
 
+    # -- link roles ----------------------------------------------------------------
+
+    def _take_role(self, peer: str, role: LinkRole) -> None:
+        match role:
+            case LinkRole.OVERLAY:
+                self._overlay.add(peer)
+                self._tree.add(peer)
+            case LinkRole.LEAF:
+                self._leaves.add(peer)
+                self._tree.add(peer)
+            case LinkRole.DIRECT:
+                self._direct[peer] = trio.current_time()
+                while len(self._direct) > self._degree.direct:
+                    idlest = min((p for p in self._direct if p != peer),
+                                 key=self._direct.__getitem__)
+                    self._close_link(idlest, "mesh.direct_evicted")
+
+    def _drop_role(self, peer: str) -> None:
+        self._tree.remove(peer)
+        self._overlay.discard(peer)
+        self._leaves.discard(peer)
+        self._direct.pop(peer, None)
+
+    def _touch(self, peer: str) -> None:
+        """A unicast or tunnel frame used the link to `peer`: a direct one stays."""
+        if peer in self._direct:
+            self._direct[peer] = trio.current_time()
+
+    def _close_link(self, peer: str, counter: str) -> None:
+        """Close the link to `peer` now (its reader cleans up after it)."""
+        self._drop_role(peer)
+        link = self._links.get(peer)
+        if link is not None:
+            self.metrics[counter] += 1
+            self._require_running().start_soon(link.aclose)
+
     def _send_quietly(self, link: Link, message: MeshMessage) -> None:
         """Control traffic (pong, peer lists) is best effort: a busy link skips it."""
         with contextlib.suppress(LinkBusy, LinkClosed):
@@ -583,33 +813,107 @@ class Mesh:
     # -- peer exchange and pings ---------------------------------------------------
 
     def _exchange_entries(self, exclude: str) -> tuple[PeerEntry, ...]:
-        entries = []
+        """Dialable linked peers, overlay neighbours first, in a fresh random order:
+        newcomers told of peers by a full node spread over them, not all to the same."""
+        overlay: list[PeerEntry] = []
+        others: list[PeerEntry] = []
         for peer in self._links:
             info = self.peers.get(peer)
             if peer != exclude and info is not None and info.address:
-                entries.append(PeerEntry(peer, info.address))
-        return tuple(entries[: self._max_peers])
+                (overlay if peer in self._overlay else others).append(PeerEntry(peer, info.address))
+        self._rng.shuffle(overlay)
+        self._rng.shuffle(others)
+        return tuple((overlay + others)[: self._max_peers])
+
+    def _known_entries(self, exclude: str) -> tuple[PeerEntry, ...]:
+        """A random sample of every dialable peer this node knows (but those full
+        lately): what a full node tells a newcomer. Its own neighbours are likely full
+        too; a peer anywhere in the overlay likely has room (most have `target`)."""
+        known = [peer for peer, info in self.peers.items()
+                 if info.address and peer != exclude and peer not in self._full]
+        chosen = self._rng.sample(known, min(len(known), self._max_peers))
+        return tuple(PeerEntry(peer, self.peers[peer].address or "") for peer in chosen)
 
     def _learn(self, entries: tuple[PeerEntry, ...], now: float) -> None:
-        nursery = self._nursery
         for entry in entries[: self._max_peers]:
             if entry.peer == self.peer_id or not entry.peer.startswith("did:key:"):
                 continue
             if not entry.address:
                 continue
             self.peers.note_address(entry.peer, entry.address, now)
-            if entry.peer in self._links or entry.peer in self._maintained:
-                continue
-            # Dial what we learn only while short of peers, and one peer per address:
-            # a neighbour's list cannot turn this node into a dial storm at somebody.
-            if nursery is None or len(self._links) + len(self._maintained) >= self._max_peers:
-                continue
-            address = self.peers[entry.peer].address or entry.address
-            if address in self._learned_addresses:
-                continue
-            self._maintained.add(entry.peer)
-            self._learned_addresses.add(address)
-            nursery.start_soon(self._keep_connected, address, entry.peer)
+            # Dial what we learn only while short of neighbours, and one peer per
+            # address: a neighbour's list cannot turn this node into a dial storm.
+            if self._dial_room() > 0:
+                self._dial_learned(entry.peer, self.peers[entry.peer].address or entry.address)
+
+    def _dial_room(self) -> int:
+        """How many more overlay neighbours to dial for (pending dials count)."""
+        pending = sum(1 for peer in self._maintained if peer not in self._links)
+        return min(self._degree.target, self._max_peers) - len(self._overlay) - pending
+
+    def _dial_learned(self, peer: str, address: str) -> None:
+        nursery = self._nursery
+        if (nursery is None or peer in self._links or peer in self._maintained
+                or address in self._learned_addresses or peer in self._full):
+            return
+        self._maintained.add(peer)
+        self._learned_addresses.add(address)
+        nursery.start_soon(self._keep_connected, address, peer)
+
+    def _on_direct_only(self, link: Link, entries: tuple[PeerEntry, ...], now: float) -> None:
+        """The peer keeps this link for unicast only. One we dialed to join the
+        overlay is closed (the peer is full: remembered a while, not redialed); either
+        way its entries are peers to try instead."""
+        peer = link.remote_peer
+        if self.link_role(peer) is LinkRole.OVERLAY:
+            if link.dialed:
+                self._note_full(peer, now)
+                self._mark_declined(peer)
+                self._close_link(peer, "mesh.declined")
+            else:
+                self._drop_role(peer)
+                self._take_role(peer, LinkRole.DIRECT)
+            self._signal_links_changed()
+        self._learn(entries, now)
+
+    def _mark_declined(self, peer: str) -> None:
+        """`peer`'s bootstrap addresses are redialed only once this node is alone."""
+        for address, bootstrap_peer in self._bootstrap_peers.items():
+            if bootstrap_peer == peer:
+                self._declined.add(address)
+
+    def _note_full(self, peer: str, now: float) -> None:
+        self._full[peer] = now
+        self._full.move_to_end(peer)
+        while len(self._full) > FULL_MEMORY:
+            self._full.popitem(last=False)
+
+    def _upkeep(self, now: float) -> None:
+        """Once per exchange round: close idle direct links, forget old "full" marks,
+        dial known peers while short of neighbours, and now and then swap a dialed
+        neighbour for a random known peer (so that the overlay keeps mixing, and two
+        sides of a healed partition find each other again)."""
+        for peer, used in list(self._direct.items()):
+            if now - used >= self._degree.direct_idle:
+                self._close_link(peer, "mesh.direct_idle_closed")
+        while self._full and next(iter(self._full.values())) <= now - FULL_FOR:
+            self._full.popitem(last=False)
+        candidates = [peer for peer, info in self.peers.items()
+                      if not info.connected and info.address and peer != self.peer_id
+                      and peer not in self._maintained and peer not in self._full]
+        room = self._dial_room()
+        rotate = (room <= 0 and candidates
+                  and now - self._last_rotation >= self._degree.rotation_interval)
+        if rotate:
+            dialed = [peer for peer in self._maintained if peer in self._overlay]
+            if dialed:
+                self._last_rotation = now
+                self._close_link(self._rng.choice(dialed), "mesh.rotated")
+                room = 1
+        for peer in self._rng.sample(candidates, min(max(room, 0), len(candidates))):
+            address = self.peers[peer].address
+            assert address is not None
+            self._dial_learned(peer, address)
 
     def _ping(self, link: Link) -> None:
         nonce = os.urandom(8)
@@ -619,9 +923,17 @@ class Mesh:
     async def _exchange_forever(self) -> None:
         while True:
             await trio.sleep(self._exchange_interval)
+            now = trio.current_time()
             for peer, link in list(self._links.items()):
-                self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
+                if peer in self._direct:  # again: a lost DIRECT leaves the other side
+                    # taking the link for an overlay one, waiting on it for publications
+                    self._send_quietly(link, DirectOnly(self._known_entries(exclude=peer)))
+                else:
+                    self._send_quietly(link, PeerList(self._exchange_entries(exclude=peer)))
                 self._ping(link)
+                if peer in self._tree:
+                    self._announce_cached(link, -math.inf, now)
+            self._upkeep(now)
 
     def _require_running(self) -> trio.Nursery:
         if self._nursery is None:

@@ -3,12 +3,20 @@
 ::
 
     UNICAST  0x01 | payload
-    PUBLISH  0x02 | hops_left (u8) | id_len (u8) | message_id | topic_len (u16 BE) | topic | payload
+    PUBLISH  0x02 | hops_left (u8) | id_len (u8) | message_id | origin_len (u8) | origin
+                  | topic_len (u16 BE) | topic | payload
     PING     0x03 | nonce (8)
     PONG     0x04 | nonce (8)
     PEERS    0x05 | count (u16 BE) | count * (peer_len (u16 BE) | peer | addr_len (u16 BE) | addr)
     TUNNEL   0x06 | payload      (ensemble network packets: never dispatched to actors)
+    IHAVE    0x07 | count (u16 BE) | count * (id_len (u8) | message_id)
+    GRAFT    0x08 | count (u16 BE) | count * (id_len (u8) | message_id)
+    PRUNE    0x09 | origin_len (u8) | origin
+    DIRECT   0x0a | the PEERS body: this link is for unicast only, not an overlay link;
+                    the entries are peers to join the overlay through instead
 
+IHAVE and GRAFT carry 1..`MAX_IDS` ids (an empty or longer list is malformed): a
+frame's decoding allocates at most that many ids whatever its count field says.
 Strings are UTF-8. `decode` raises `MalformedMeshFrame` naming what is wrong.
 """
 
@@ -31,6 +39,10 @@ class Kind(enum.IntEnum):
     PONG = 0x04
     PEERS = 0x05
     TUNNEL = 0x06
+    IHAVE = 0x07
+    GRAFT = 0x08
+    PRUNE = 0x09
+    DIRECT = 0x0A
 
 
 @attrs.frozen
@@ -44,6 +56,9 @@ class Publish:
     topic: str
     hops_left: int
     payload: bytes
+    origin: bytes = b""
+    """Names the publisher's dissemination tree (`dms.net._tree`): a short hash of
+    its peer id, copied by every relay; unauthenticated, it only shapes the tree."""
 
 
 @attrs.frozen
@@ -75,9 +90,43 @@ class PeerList:
     entries: tuple[PeerEntry, ...]
 
 
-MeshMessage = Unicast | Publish | Ping | Pong | PeerList | Tunnel
+@attrs.frozen
+class IHave:
+    """Lazy push (Plumtree): the sender has these publications, and sends them on a
+    `Graft`."""
+
+    message_ids: tuple[bytes, ...]
+
+
+@attrs.frozen
+class Graft:
+    """Send me these publications, and push me new ones eagerly from now on."""
+
+    message_ids: tuple[bytes, ...]
+
+
+@attrs.frozen
+class Prune:
+    """A duplicate came this way: announce `origin`'s publications to me lazily."""
+
+    origin: bytes = b""
+
+
+@attrs.frozen
+class DirectOnly:
+    """This link carries unicast only (the sender is at its degree cap, or dialed
+    just to send); `entries` are peers to join the overlay through instead."""
+
+    entries: tuple[PeerEntry, ...]
+
+
+MeshMessage = (Unicast | Publish | Ping | Pong | PeerList | Tunnel | IHave | Graft | Prune
+               | DirectOnly)
 
 MAX_MESSAGE_ID = 255
+MAX_ORIGIN = 255
+MAX_IDS = 1024
+"""Most message ids in one IHAVE or GRAFT frame."""
 MAX_HOPS = 255
 NONCE_BYTES = 8
 _U16 = struct.Struct(">H")
@@ -90,11 +139,36 @@ def _short_string(value: str, what: str) -> bytes:
     return _U16.pack(len(data)) + data
 
 
+def _entries(kind: Kind, entries: tuple[PeerEntry, ...]) -> bytes:
+    parts = [bytes([kind]), _U16.pack(len(entries))]
+    for entry in entries:
+        parts.append(_short_string(entry.peer, "peer id"))
+        parts.append(_short_string(entry.address, "address"))
+    return b"".join(parts)
+
+
+def _origin(origin: bytes) -> bytes:
+    if len(origin) > MAX_ORIGIN:
+        raise ValueError(f"origin must be 0..{MAX_ORIGIN} bytes, got {len(origin)}")
+    return bytes([len(origin)]) + origin
+
+
+def _ids(kind: Kind, message_ids: tuple[bytes, ...]) -> bytes:
+    if not 0 < len(message_ids) <= MAX_IDS:
+        raise ValueError(f"{kind.name} carries 1..{MAX_IDS} message ids, got {len(message_ids)}")
+    parts = [bytes([kind]), _U16.pack(len(message_ids))]
+    for message_id in message_ids:
+        if not 0 < len(message_id) <= MAX_MESSAGE_ID:
+            raise ValueError(f"message_id must be 1..{MAX_MESSAGE_ID} bytes")
+        parts.append(bytes([len(message_id)]) + message_id)
+    return b"".join(parts)
+
+
 def encode(message: MeshMessage) -> bytes:
     match message:
         case Unicast(payload):
             return bytes([Kind.UNICAST]) + payload
-        case Publish(message_id, topic, hops_left, payload):
+        case Publish(message_id, topic, hops_left, payload, origin):
             if not 0 < len(message_id) <= MAX_MESSAGE_ID:
                 raise ValueError(f"message_id must be 1..{MAX_MESSAGE_ID} bytes")
             if not 0 <= hops_left <= MAX_HOPS:
@@ -102,6 +176,7 @@ def encode(message: MeshMessage) -> bytes:
             return (
                 bytes([Kind.PUBLISH, hops_left, len(message_id)])
                 + message_id
+                + _origin(origin)
                 + _short_string(topic, "topic")
                 + payload
             )
@@ -112,11 +187,15 @@ def encode(message: MeshMessage) -> bytes:
         case Pong(nonce):
             return bytes([Kind.PONG]) + nonce
         case PeerList(entries):
-            parts = [bytes([Kind.PEERS]), _U16.pack(len(entries))]
-            for entry in entries:
-                parts.append(_short_string(entry.peer, "peer id"))
-                parts.append(_short_string(entry.address, "address"))
-            return b"".join(parts)
+            return _entries(Kind.PEERS, entries)
+        case DirectOnly(entries):
+            return _entries(Kind.DIRECT, entries)
+        case IHave(message_ids):
+            return _ids(Kind.IHAVE, message_ids)
+        case Graft(message_ids):
+            return _ids(Kind.GRAFT, message_ids)
+        case Prune(origin):
+            return bytes([Kind.PRUNE]) + _origin(origin)
     raise TypeError(f"not a mesh message: {message!r}")
 
 
@@ -174,16 +253,34 @@ def decode(data: bytes) -> MeshMessage:
             message_id = reader.take(reader.u8("message_id length"), "message_id")
             if not message_id:
                 raise MalformedMeshFrame("PUBLISH frame has an empty message_id")
+            origin = reader.take(reader.u8("origin length"), "origin")
             topic = reader.string("topic")
-            return Publish(message_id, topic, hops_left, reader.rest())
+            return Publish(message_id, topic, hops_left, reader.rest(), origin)
         case Kind.PING | Kind.PONG:
             nonce = reader.take(NONCE_BYTES, "nonce")
             reader.end()
             return Ping(nonce) if kind is Kind.PING else Pong(nonce)
-        case Kind.PEERS:
+        case Kind.PEERS | Kind.DIRECT:
             count = reader.u16("count")
             entries = tuple(
                 PeerEntry(reader.string("peer id"), reader.string("address")) for _ in range(count)
             )
             reader.end()
-            return PeerList(entries)
+            return PeerList(entries) if kind is Kind.PEERS else DirectOnly(entries)
+        case Kind.IHAVE | Kind.GRAFT:
+            count = reader.u16("count")
+            if not 0 < count <= MAX_IDS:
+                raise MalformedMeshFrame(
+                    f"{kind.name} frame carries {count} message ids, 1..{MAX_IDS} allowed")
+            ids = []
+            for _ in range(count):
+                message_id = reader.take(reader.u8("message_id length"), "message_id")
+                if not message_id:
+                    raise MalformedMeshFrame(f"{kind.name} frame has an empty message_id")
+                ids.append(message_id)
+            reader.end()
+            return IHave(tuple(ids)) if kind is Kind.IHAVE else Graft(tuple(ids))
+        case Kind.PRUNE:
+            origin = reader.take(reader.u8("origin length"), "origin")
+            reader.end()
+            return Prune(origin)

@@ -16,7 +16,7 @@ import attrs
 import trio
 import trio.testing
 
-from dms.net import LinkConditions, MemoryNetwork
+from dms.net import DegreeLimits, LinkConditions, MemoryNetwork
 from dms.node import Node, open_node
 from ucan import Delegation, SigningKey
 
@@ -112,7 +112,9 @@ async def open_testbed(
     anchors: Sequence[Iterable[str]] = (),
 ) -> AsyncIterator[Testbed]:
     """Open `size` nodes (`memory://n0`...) that each dial the ones before them; return
-    once every node is connected to every other. Leaving the block closes them all.
+    once every node is connected to every other (past the overlay's degree cap, 11
+    nodes, once every node has its target of neighbours: a node links to at most
+    `DegreeLimits.maximum` others). Leaving the block closes them all.
 
     `anchors[i]` are node i's trust anchors. Meant for trio's MockClock (deterministic,
     no wall time); on a real clock it works too, the nodes then age in real time.
@@ -133,9 +135,11 @@ async def open_testbed(
                 clock=clock,
             ))
             nodes.append(node)
+        degree = DegreeLimits()
+        linked = size - 1 if size - 1 <= degree.maximum else degree.target
         for node in nodes:
             assert node.mesh is not None
-            await node.mesh.wait_connected(size - 1)
+            await node.mesh.wait_connected(linked)
         await settle()
         yield Testbed(tuple(nodes), memory, epoch)
 

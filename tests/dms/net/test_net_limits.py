@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import inspect
 
-from dms.net import MAX_FRAME, InboxLimits, LinkSettings, Mesh, SeenMessages
+from dms.net import MAX_FRAME, DegreeLimits, InboxLimits, LinkSettings, Mesh, SeenMessages
+from dms.net._cache import MessageCache
 from dms.net._link import MAX_HANDSHAKE_MESSAGE
+from dms.net._mesh import FULL_FOR
+from dms.net._mesh_wire import MAX_IDS
 from dms.net._peers import PeerTable
+from dms.net._tree import BroadcastTree
 from dms.net._turns import FairTurns
 
 MiB = 1024 * 1024
@@ -30,9 +34,20 @@ def test_the_network_limits_are_the_documented_defaults():
     assert (seen.capacity, seen.ttl) == (65536, 300.0)
     assert PeerTable().capacity == 4096
     mesh = inspect.signature(Mesh).parameters
-    assert mesh["hop_limit"].default == 8
+    assert mesh["hop_limit"].default == 32
     assert mesh["max_peers"].default == 64
     assert mesh["exchange_dial_attempts"].default == 5
+    assert mesh["lazy_interval"].default == 0.25
+    degree = DegreeLimits()
+    assert (degree.target, degree.maximum, degree.leaves, degree.direct) == (4, 10, 64, 64)
+    assert degree.maximum > 2 * degree.target  # not every node can be full (_degree.py)
+    assert (degree.direct_idle, degree.rotation_interval, FULL_FOR) == (60.0, 60.0, 60.0)
+    cache = MessageCache()
+    assert (cache.max_bytes, cache.ttl) == (16 * MiB, 120.0)
+    tree = BroadcastTree()
+    assert (tree.graft_timeout, tree.retry_timeout) == (1.0, 0.5)
+    assert (tree.max_missing, tree.max_missing_per_peer, tree.max_announcers) == (4096, 512, 4)
+    assert (tree.max_origins, MAX_IDS) == (1024, 1024)
 
 
 def test_a_disconnected_peer_without_an_address_is_forgotten_and_one_with_is_kept() -> None:

@@ -11,11 +11,16 @@ from hypothesis import strategies as st
 
 from dms.net import Backoff, PeerTable, SeenMessages
 from dms.net._mesh_wire import (
+    MAX_IDS,
+    DirectOnly,
+    Graft,
+    IHave,
     MalformedMeshFrame,
     PeerEntry,
     PeerList,
     Ping,
     Pong,
+    Prune,
     Publish,
     Unicast,
     decode,
@@ -23,6 +28,7 @@ from dms.net._mesh_wire import (
 )
 
 text = st.text(max_size=40)
+ids = st.lists(st.binary(min_size=1, max_size=255), min_size=1, max_size=8).map(tuple)
 messages = st.one_of(
     st.builds(Unicast, st.binary(max_size=64)),
     st.builds(
@@ -31,10 +37,15 @@ messages = st.one_of(
         text,
         st.integers(0, 255),
         st.binary(max_size=64),
+        st.binary(max_size=255),
     ),
     st.builds(Ping, st.binary(min_size=8, max_size=8)),
     st.builds(Pong, st.binary(min_size=8, max_size=8)),
     st.builds(PeerList, st.lists(st.builds(PeerEntry, text, text), max_size=5).map(tuple)),
+    st.builds(DirectOnly, st.lists(st.builds(PeerEntry, text, text), max_size=5).map(tuple)),
+    st.builds(IHave, ids),
+    st.builds(Graft, ids),
+    st.builds(Prune, st.binary(max_size=255)),
 )
 
 
@@ -53,7 +64,16 @@ def test_decoding_arbitrary_bytes_gives_a_message_or_malformed(data):
     ("frame", "problem"),
     [
         (b"", "empty"),
-        (b"\x09", "unknown message kind 0x09"),
+        (b"\x0b", "unknown message kind 0x0b"),
+        (b"\x07\x00\x00", "IHAVE frame carries 0 message ids"),
+        (b"\x08\x04\x01", "GRAFT frame carries 1025 message ids"),
+        (b"\x07\x00\x02\x01a", "IHAVE frame truncated in message_id length"),
+        (b"\x07\x00\x01\x00", "IHAVE frame has an empty message_id"),
+        (b"\x08\x00\x01\x01ab", "GRAFT frame has trailing bytes"),
+        (b"\x09\x00\x00", "PRUNE frame has trailing bytes"),
+        (b"\x09\x02a", "PRUNE frame truncated in origin"),
+        (b"\x02\x05\x01a\x03ab", "PUBLISH frame truncated in origin"),
+        (b"\x0a\x00\x01\x00\x01a", "DIRECT frame truncated in address"),
         (b"\x03\x00", "PING frame truncated in nonce"),
         (b"\x02\x05\x00", "empty message_id"),
         (b"\x05\x00\x01\x00\x03abc", "PEERS frame truncated in address"),
@@ -93,3 +113,13 @@ def test_backoff_grows_to_its_cap_with_bounded_jitter():
     delays = [backoff.delay(n, rng) for n in range(1, 7)]
     for delay, base in zip(delays, [1, 2, 4, 8, 8, 8], strict=True):
         assert base * 0.75 <= delay <= base * 1.25
+
+
+def test_an_id_list_frame_is_refused_before_it_allocates_past_its_bound():
+    """A count field cannot make the decoder build more than MAX_IDS ids."""
+    frame = b"\x07\xff\xff" + b"\x01a" * 70000
+    with pytest.raises(MalformedMeshFrame, match="65535 message ids"):
+        decode(frame)
+    assert decode(encode(IHave((b"x",) * MAX_IDS))) == IHave((b"x",) * MAX_IDS)
+    with pytest.raises(ValueError, match="1..1024 message ids"):
+        encode(Graft((b"x",) * (MAX_IDS + 1)))
