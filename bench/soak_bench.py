@@ -19,7 +19,7 @@ ones on all nodes, levels off after about two minutes: lifetime, retention and t
 node's 60 s pruning interval).
 
     .venv/bin/python bench/soak_bench.py [--cycles 200] [--sample 10] [--json]
-        [--grant-lifetime S] [--retention S]
+        [--grant-lifetime S] [--retention S] [--ended-kept N]
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A provider's state directory gone bad: a file that is not a database, a database
 with a damaged page, a directory on a full disk (a 512 KiB tmpfs, filled, in a mount
 namespace of its own). `dms node run` must end at once (no retrying in a loop) with an
-error naming the file or the cause; that error should be one line without a traceback
-(pinned as a strict xfail: it is not, see spec/security.md, "Fault model")."""
+error naming the file or the cause, in one line without a traceback (spec/security.md,
+"Fault model", "State directory")."""
 
 from __future__ import annotations
 
