@@ -454,9 +454,9 @@ class DeploymentService(Role):
                     record, self.store, self.clock, last_event=recent[-1].seq if recent else 0))
         if running is None or not _may_see(message, running.journal.record):
             raise BehaviorFailed(
-                f"no deployment {deployment} of yours here (this node keeps the newest "
-                f"{self.settings.ended_kept} ended deployments: one that ended before "
-                f"them is pruned)", name="UnknownDeployment")
+                f"no deployment {deployment} of yours here: not one this node orchestrates, "
+                f"or one that ended before the newest {self.settings.ended_kept} ended ones "
+                f"it keeps", name="UnknownDeployment")
         return running
 
     async def stop_all(self) -> None:
