@@ -52,6 +52,7 @@ _PATIENCE = 8  # complete neighbourhoods without a gain before the size grows
 _PART_STEPS_PER_NODE = 60  # step limit per part-by-part neighbourhood, per freed node
 _PAIR_TRIES = 4  # other parts tried with one part above its optimum
 _MAX_FREED = 16  # nodes a part-by-part neighbourhood frees at most
+_PERSIST = 3  # tries of one neighbourhood while it gains but runs out of steps
 _WIDTH: int | None = None  # providers a freed slot may choose from (None: all)
 _TOLERANCE = 1e-9
 
@@ -112,6 +113,9 @@ class _Improvement:
         self.optimal = not problem.nodes
         self.bound = -math.inf
         self.groups: list[tuple[Part, _Alone]] = []  # parts and what they cost alone
+        self.slots_of: list[list[int]] = [[] for _ in problem.nodes]
+        for s, n in enumerate(problem.slot_node):
+            self.slots_of[n].append(s)
 
     def run(self) -> Improved:
         parts = [restrict(self.problem, c, self.domains) for c in components(self.problem)]
@@ -122,8 +126,7 @@ class _Improvement:
         )
         if len(parts) > 1:
             self._compose(parts, alone)
-            self._part_by_part(parts, alone)
-            self._pairs(parts, alone)
+            self._cycle(parts, alone)
             if not self._at_bound() and self._left() is not None:
                 self._price_capacity()
         self._random_neighbourhoods()
@@ -245,49 +248,112 @@ class _Improvement:
             self.improvements += 1
         return outcome
 
-    def _part_by_part(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
-        price = self.problem.price
+    def _cycle(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
+        """Rounds of the part moves in turn (insert, part by part, pairs) until none of
+        three rounds in a row gains: one move's gain often opens another's, and a round
+        of one that gained is rarely worth repeating before the others had a turn."""
+        moves = (self._insert, self._part_by_part, self._pairs)
+        idle = 0
+        while idle < len(moves):
+            for move in moves:
+                gained = move(parts, alone)
+                if gained is None:
+                    return
+                idle = 0 if gained else idle + 1
+                if idle >= len(moves):
+                    return
+
+    def _persist(self, free: frozenset[int], steps: int) -> bool | None:
+        """`_try` the neighbourhood, and again with twice the steps while it gains but
+        was cut off by its step limit (there is likely more to find there). Whether it
+        gained; None once the budget is out or the bound is met."""
+        gained = False
+        for _ in range(_PERSIST):
+            before = self.objective
+            outcome = self._try(free, steps, _WIDTH)
+            if outcome is None:
+                return None
+            if self.objective is before:
+                break
+            gained = True
+            if self._at_bound():
+                return None
+            if outcome.complete:
+                break
+            steps *= 2
+        return gained
+
+    def _insert(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> bool | None:
+        """One round: each part above its own optimum put on that optimum, and only the
+        nodes it displaces (the others on the providers it takes) searched again, the
+        rest kept: a far smaller search than freeing the part too, and the move that
+        pays off when parts compete for a few cheap providers. Whether it gained; None
+        once the budget is out or the bound is met."""
+        problem = self.problem
+        gained = False
+        for k in self._regrets(parts, alone):
+            own = alone[k].values
+            if own is None:
+                continue
+            mine = set(parts[k].nodes)
+            wanted = set(own)
+            displaced = {
+                problem.slot_node[s]
+                for s, p in enumerate(self.values)
+                if p in wanted and problem.slot_node[s] not in mine
+            }
+            if not displaced:
+                continue
+            values = list(self.values)
+            for s, p in zip(parts[k].slots, own, strict=True):
+                values[s] = p
+            free = frozenset(s for n in displaced for s in self.slots_of[n])
+            # the incumbent to beat is the current placement, not the one tried
+            start = Start(tuple(values), self.objective, free, self.domains)
+            outcome = self._search(problem, _PART_STEPS_PER_NODE * len(displaced), start)
+            if outcome is None:
+                return None
+            self.tried += 1
+            if outcome.stats.solutions and outcome.values is not None and outcome.objective:
+                self.values, self.objective = outcome.values, outcome.objective
+                self.improvements += 1
+                gained = True
+                if self._at_bound():
+                    return None
+        return gained
+
+    def _part_by_part(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> bool | None:
+        """One round: each part above its own optimum freed with the nodes on the
+        providers its optimum uses (their whole parts while that stays small)."""
+        part_of = self._part_of(parts)
+        gained = False
+        for k in self._regrets(parts, alone):
+            freed = set(parts[k].nodes)
+            own = alone[k].values
+            if own is not None:
+                wanted = set(own)
+                for s, p in enumerate(self.values):
+                    n = self.problem.slot_node[s]
+                    if p not in wanted or n in freed:
+                        continue
+                    whole = parts[part_of[n]].nodes
+                    if len(freed) + len(whole) <= _MAX_FREED:
+                        freed.update(whole)
+                    elif len(freed) < _MAX_FREED:
+                        freed.add(n)
+            free = frozenset(s for n in freed for s in self.slots_of[n])
+            result = self._persist(free, _PART_STEPS_PER_NODE * len(freed))
+            if result is None:
+                return None
+            gained = gained or result
+        return gained
+
+    def _part_of(self, parts: Sequence[Part]) -> list[int]:
         part_of = [0] * len(self.problem.nodes)
         for k, part in enumerate(parts):
             for n in part.nodes:
                 part_of[n] = k
-        slots_of: list[list[int]] = [[] for _ in self.problem.nodes]
-        for s, n in enumerate(self.problem.slot_node):
-            slots_of[n].append(s)
-        while not self._at_bound():
-            regret = [
-                math.fsum(price[self.values[s]] for s in part.slots) - a.bound
-                for part, a in zip(parts, alone, strict=True)
-            ]
-            order = sorted(
-                (k for k in range(len(parts)) if regret[k] > _TOLERANCE * max(1.0, alone[k].bound)),
-                key=lambda k: (-regret[k], k),
-            )
-            gained = False
-            for k in order:
-                freed = set(parts[k].nodes)
-                own = alone[k].values
-                if own is not None:
-                    wanted = set(own)
-                    for s, p in enumerate(self.values):
-                        n = self.problem.slot_node[s]
-                        if p not in wanted or n in freed:
-                            continue
-                        whole = parts[part_of[n]].nodes
-                        if len(freed) + len(whole) <= _MAX_FREED:
-                            freed.update(whole)
-                        elif len(freed) < _MAX_FREED:
-                            freed.add(n)
-                free = frozenset(s for n in freed for s in slots_of[n])
-                before = self.objective
-                outcome = self._try(free, _PART_STEPS_PER_NODE * len(freed), _WIDTH)
-                if outcome is None:
-                    return
-                gained = gained or self.objective is not before
-                if self._at_bound():
-                    return
-            if not gained:
-                return
+        return part_of
 
     def _regrets(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> list[int]:
         """Parts costing more than their own optimum, most above it first."""
@@ -301,38 +367,32 @@ class _Improvement:
             key=lambda k: (-regret[k], k),
         )
 
-    def _pairs(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
-        """Each part above its own optimum freed with one other part at a time, those
-        holding the most providers it could use more cheaply first: two parts can
-        trade providers, which neither can do alone."""
+    def _pairs(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> bool | None:
+        """One round: each part above its own optimum freed with one other part at a
+        time, those holding the most providers it could use more cheaply first: two
+        parts can trade providers, which neither can do alone."""
         problem, price = self.problem, self.problem.price
-        part_of = [0] * len(problem.nodes)
-        for k, part in enumerate(parts):
-            for n in part.nodes:
-                part_of[n] = k
-        while not self._at_bound():
-            gained = False
-            for k in self._regrets(parts, alone):
-                cheaper: set[int] = set()
-                for s in parts[k].slots:
-                    paid = price[self.values[s]]
-                    cheaper.update(p for p in self.domains[s] if price[p] < paid)
-                held: dict[int, int] = {}
-                for s, p in enumerate(self.values):
-                    j = part_of[problem.slot_node[s]]
-                    if p in cheaper and j != k:
-                        held[j] = held.get(j, 0) + 1
-                for j in sorted(held, key=lambda j: (-held[j], j))[:_PAIR_TRIES]:
-                    free = frozenset(parts[k].slots) | frozenset(parts[j].slots)
-                    before = self.objective
-                    outcome = self._try(free, _PART_STEPS_PER_NODE * len(free), _WIDTH)
-                    if outcome is None or self._at_bound():
-                        return
-                    if self.objective is not before:
-                        gained = True
-                        break
-            if not gained:
-                return
+        part_of = self._part_of(parts)
+        gained = False
+        for k in self._regrets(parts, alone):
+            cheaper: set[int] = set()
+            for s in parts[k].slots:
+                paid = price[self.values[s]]
+                cheaper.update(p for p in self.domains[s] if price[p] < paid)
+            held: dict[int, int] = {}
+            for s, p in enumerate(self.values):
+                j = part_of[problem.slot_node[s]]
+                if p in cheaper and j != k:
+                    held[j] = held.get(j, 0) + 1
+            for j in sorted(held, key=lambda j: (-held[j], j))[:_PAIR_TRIES]:
+                free = frozenset(parts[k].slots) | frozenset(parts[j].slots)
+                result = self._persist(free, _PART_STEPS_PER_NODE * len(free))
+                if result is None:
+                    return None
+                if result:
+                    gained = True
+                    break
+        return gained
 
     def _random_neighbourhoods(self) -> None:
         nodes = len(self.problem.nodes)
