@@ -40,6 +40,7 @@ import attrs
 
 from ._bound import price_bound
 from ._components import Part, components, restrict
+from ._joint import clashing_pairs, overused
 from ._model import Objective, SearchBudget
 from ._problem import Problem
 from ._search import Active, Outcome, Partners, Start, _compare, evaluate, search
@@ -52,6 +53,8 @@ _PATIENCE = 8  # complete neighbourhoods without a gain before the size grows
 _PART_STEPS_PER_NODE = 60  # step limit per part-by-part neighbourhood, per freed node
 _PAIR_TRIES = 4  # other parts tried with one part above its optimum
 _MAX_FREED = 16  # nodes a part-by-part neighbourhood frees at most
+_JOINT_STEPS = 300  # steps for a pair of parts solved together for the bound
+_JOINT_SHARE = 0.1  # of the steps and seconds left, the most the pair bounds take
 _PERSIST = 3  # tries of one neighbourhood while it gains but runs out of steps
 _WIDTH: int | None = None  # providers a freed slot may choose from (None: all)
 _TOLERANCE = 1e-9
@@ -125,6 +128,7 @@ class _Improvement:
             1.0, sum(abs(a.bound) for a in alone)
         )
         if len(parts) > 1:
+            self._pair_bounds(parts, alone)
             self._compose(parts, alone)
             self._cycle(parts, alone)
             if not self._at_bound() and self._left() is not None:
@@ -153,17 +157,21 @@ class _Improvement:
         return steps, seconds
 
     def _search(
-        self, problem: Problem, steps: int, start: Start | None, consistent: bool = False
+        self,
+        problem: Problem,
+        steps: int,
+        start: Start | None,
+        consistent: bool = False,
+        seconds: float | None = None,
     ) -> Outcome | None:
         left = self._left()
         if left is None:
             return None
+        limit = left[1] if seconds is None or left[1] is None else min(seconds, left[1])
         outcome = search(
             problem,
             self.everything if start is not None else Active.everything(problem),
-            SearchBudget(
-                max_nodes=min(steps, left[0]), max_seconds=left[1], clock=self.budget.clock
-            ),
+            SearchBudget(max_nodes=min(steps, left[0]), max_seconds=limit, clock=self.budget.clock),
             start=start,
             consistent=consistent,
             partners=self.partners,
@@ -187,6 +195,40 @@ class _Improvement:
         domains = [self.domains[s] for s in part.slots]
         return _Alone(price_bound(part.problem, domains, upper), None)
 
+    def _pair_bounds(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
+        """Raise the bound with parts whose own optima compete for a provider, solved two
+        at a time with every provider's whole capacity: a pair's optimum is at least the
+        sum of its parts' and bounds what the two cost in any placement, so over pairs
+        that share no part (and the other parts alone) it bounds the whole. A small,
+        fixed share of the budget; a pair not solved completely within it counts alone.
+        Only the bound changes, so the placements found later do not depend on it."""
+        left = self._left()
+        if left is None:
+            return
+        steps = max(1, int(_JOINT_SHARE * min(left[0], _JOINT_STEPS * len(parts))))
+        seconds = None if left[1] is None else _JOINT_SHARE * left[1]
+        started, spent = self.budget.clock(), self.explored
+        joint = [a.bound for a in alone]
+        for i, j in clashing_pairs(self.problem, parts, [a.values for a in alone]):
+            elapsed = self.budget.clock() - started
+            if self.explored - spent >= steps or (seconds is not None and elapsed >= seconds):
+                break
+            nodes = sorted((*parts[i].nodes, *parts[j].nodes))
+            pair = restrict(self.problem, nodes, self.domains)
+            outcome = self._search(
+                pair.problem,
+                min(_JOINT_STEPS, steps - (self.explored - spent)),
+                None,
+                consistent=True,
+                seconds=None if seconds is None else seconds - elapsed,
+            )
+            if outcome is None:
+                return
+            if outcome.complete and outcome.objective is not None:
+                joint[i], joint[j] = outcome.objective.price, 0.0
+        total = math.fsum(joint)
+        self.bound = max(self.bound, total - _TOLERANCE * max(1.0, abs(total)))
+
     def _price_capacity(self) -> None:
         """Parts alone ignore the capacity they compete for; pricing it (Lagrangian) can
         do better, but on edge-bound ensembles parts alone are far stronger, so it is
@@ -202,7 +244,7 @@ class _Improvement:
         solved again, when its optimum no longer fits, on what the placed ones left.
         Adopted when it beats the current placement."""
         problem = self.problem
-        clash = _overused(problem, parts, alone)
+        clash = overused(problem, parts, [a.values for a in alone])
         order = sorted(
             range(len(parts)),
             key=lambda k: (
@@ -417,30 +459,6 @@ class _Improvement:
                 self.optimal = True
             elif misses >= _PATIENCE:
                 size, misses = min(nodes, size + 1), 0
-
-
-def _overused(problem: Problem, parts: Sequence[Part], alone: Sequence[_Alone]) -> set[int]:
-    """Providers the parts' own optima would overfill together (resources), or share
-    between instances with public ports (checked exactly only within one part)."""
-    load: dict[int, list[float]] = {}
-    ported: dict[int, int] = {}
-    for part, a in zip(parts, alone, strict=True):
-        if a.values is None:
-            continue
-        for s, p in zip(part.slots, a.values, strict=True):
-            n = problem.slot_node[s]
-            row = load.setdefault(p, [0.0, 0.0, 0.0, 0.0])
-            for i, d in enumerate(problem.demand[n]):
-                row[i] += d
-            if problem.fixed_ports[n] or problem.any_ports[n]:
-                ported[p] = ported.get(p, 0) + 1
-    return {
-        p
-        for p, row in load.items()
-        if ported.get(p, 0) > 1
-        or row[0] > problem.capacity[p][0] + 1e-9
-        or any(row[i] > problem.capacity[p][i] for i in (1, 2, 3))
-    }
 
 
 class _Residual:

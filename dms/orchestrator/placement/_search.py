@@ -417,7 +417,15 @@ class _Search:
         if allowed is not None:  # a set test in C beats finding a witness in Python
             return not allowed.isdisjoint(others)
         limit, floor = edge.rtt_limit, edge.bandwidth_floor
-        for q, (rtt, bandwidth) in self.problem.links[p].items():
+        row = self.problem.links[p]
+        if len(others) < len(row):  # walk the shorter side
+            for q in others:
+                link = row.get(q)
+                if link is not None and link[0] <= limit and link[1] >= floor:
+                    residue[p] = q
+                    return True
+            return False
+        for q, (rtt, bandwidth) in row.items():
             if rtt <= limit and bandwidth >= floor and q in others:
                 residue[p] = q
                 return True
