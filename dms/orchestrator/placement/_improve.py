@@ -181,7 +181,8 @@ class _Improvement:
 
     def _at_bound(self) -> bool:
         price = self.objective.price
-        return self.objective.disruption == 0 and price - self.bound <= _TOLERANCE * max(
+        # the bound was lowered by one tolerance against rounding: within two it is met
+        return self.objective.disruption == 0 and price - self.bound <= 2 * _TOLERANCE * max(
             1.0, abs(price)
         )
 
@@ -205,7 +206,7 @@ class _Improvement:
         left = self._left()
         if left is None:
             return
-        steps = max(1, int(_JOINT_SHARE * min(left[0], _JOINT_STEPS * len(parts))))
+        steps = max(1, int(_JOINT_SHARE * left[0]))
         seconds = None if left[1] is None else _JOINT_SHARE * left[1]
         started, spent = self.budget.clock(), self.explored
         joint = [a.bound for a in alone]
@@ -298,6 +299,8 @@ class _Improvement:
         idle = 0
         while idle < len(moves):
             for move in moves:
+                if self._at_bound():
+                    return
                 gained = move(parts, alone)
                 if gained is None:
                     return
