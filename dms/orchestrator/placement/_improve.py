@@ -8,15 +8,23 @@ the cheapest.
    price still exceeds it and edges made it no stronger than the trivial bound, the
    Lagrangian bound of the whole (`_bound.price_bound`, which prices the capacity
    parts compete for) replaces it if higher.
+   Parts whose own optima compete for a provider are then solved two at a time
+   (`_pair_bounds`, a tenth of the budget): a pair's joint optimum replaces the sum
+   of its two.
 2. *Composed*: the parts' own optima put together, those that clash re-solved one
    after another on what the others left; adopted if cheaper.
-3. *Part by part*: for each part that costs more than its own optimum, most expensive
-   first, that part is freed together with the nodes occupying the providers its own
-   optimum uses (with their whole parts while the neighbourhood stays small; a freed
-   part's own optimum bounds it inside the search), everything else is kept, and the ordinary branch-and-bound search
-   (`search` with a `Start`) looks for a cheaper placement of the freed nodes. When the
-   parts' optima share no provider, one pass reaches the bound.
-4. *Large-neighbourhood search*: random neighbourhoods of a few nodes (`_Neighbourhoods`)
+3. *Part moves*, in rounds that take turns until three in a row gain nothing (one
+   move's gain often opens another's): *insert* puts a part above its own optimum on
+   that optimum and searches again only the nodes it displaces; *part by part* frees
+   such a part together with the nodes occupying the providers its own optimum uses
+   (with their whole parts while the neighbourhood stays small; a freed part's own
+   optimum bounds it inside the search); *pairs* frees it with one other part that
+   holds providers it could use more cheaply. Everything else is kept, and the
+   ordinary branch-and-bound search (`search` with a `Start`) looks for a cheaper
+   placement of the freed nodes; a neighbourhood that gains but runs out of steps is
+   searched again with twice the steps. When the parts' optima share no provider,
+   one round reaches the bound.
+4. *Large-neighbourhood search*: random neighbourhoods of a few nodes (`_neighbourhoods`)
    re-solved the same way; the size grows when several in a row were searched
    completely without a gain, and once it covers every node a complete search proves
    the placement optimal.
@@ -33,7 +41,6 @@ sequence the work stops: the result is always one of its members.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 
 import attrs
@@ -42,10 +49,10 @@ from ._bound import price_bound
 from ._components import Part, components, restrict
 from ._joint import clashing_pairs, overused
 from ._model import Objective, SearchBudget
+from ._neighbourhoods import Neighbourhoods
 from ._problem import Problem
 from ._search import Active, Outcome, Partners, Start, _compare, evaluate, search
 
-_SEED = 0x5EED
 _PART_STEPS = 5_000  # steps one part may take on its own
 _START_SIZE = 6  # nodes a random neighbourhood frees at first
 _STEPS_PER_NODE = 60  # step limit per neighbourhood, per freed node
@@ -115,6 +122,7 @@ class _Improvement:
         self.tried = 0
         self.optimal = not problem.nodes
         self.bound = -math.inf
+        self.late_bound = -math.inf  # a bound found too late to stop on (`_pair_bounds`)
         self.groups: list[tuple[Part, _Alone]] = []  # parts and what they cost alone
         self.slots_of: list[list[int]] = [[] for _ in problem.nodes]
         for s, n in enumerate(problem.slot_node):
@@ -137,7 +145,7 @@ class _Improvement:
         return Improved(
             self.values,
             self.objective,
-            self.bound,
+            max(self.bound, self.late_bound),
             self.optimal,
             self.explored,
             self.improvements,
@@ -200,9 +208,12 @@ class _Improvement:
         """Raise the bound with parts whose own optima compete for a provider, solved two
         at a time with every provider's whole capacity: a pair's optimum is at least the
         sum of its parts' and bounds what the two cost in any placement, so over pairs
-        that share no part (and the other parts alone) it bounds the whole. A small,
-        fixed share of the budget; a pair not solved completely within it counts alone.
-        Only the bound changes, so the placements found later do not depend on it."""
+        that share no part (and the other parts alone) it bounds the whole. A tenth of
+        the steps and seconds left; a pair not solved completely within it counts alone.
+
+        Determinism: when the seconds' share cut the work short, the raised bound is
+        only reported (`late_bound`), not used to stop early, so a timed run still
+        passes through the placements the untimed one does."""
         left = self._left()
         if left is None:
             return
@@ -210,15 +221,20 @@ class _Improvement:
         seconds = None if left[1] is None else _JOINT_SHARE * left[1]
         started, spent = self.budget.clock(), self.explored
         joint = [a.bound for a in alone]
+        timed_out = False
         for i, j in clashing_pairs(self.problem, parts, [a.values for a in alone]):
             elapsed = self.budget.clock() - started
-            if self.explored - spent >= steps or (seconds is not None and elapsed >= seconds):
+            if self.explored - spent >= steps:
+                break
+            if seconds is not None and elapsed >= seconds:
+                timed_out = True
                 break
             nodes = sorted((*parts[i].nodes, *parts[j].nodes))
             pair = restrict(self.problem, nodes, self.domains)
+            limit = min(_JOINT_STEPS, steps - (self.explored - spent))
             outcome = self._search(
                 pair.problem,
-                min(_JOINT_STEPS, steps - (self.explored - spent)),
+                limit,
                 None,
                 consistent=True,
                 seconds=None if seconds is None else seconds - elapsed,
@@ -227,8 +243,14 @@ class _Improvement:
                 return
             if outcome.complete and outcome.objective is not None:
                 joint[i], joint[j] = outcome.objective.price, 0.0
+            elif outcome.stats.explored < limit:
+                timed_out = True  # stopped by the clock, not by its steps
         total = math.fsum(joint)
-        self.bound = max(self.bound, total - _TOLERANCE * max(1.0, abs(total)))
+        raised = total - _TOLERANCE * max(1.0, abs(total))
+        if timed_out:
+            self.late_bound = max(self.late_bound, raised)
+        else:
+            self.bound = max(self.bound, raised)
 
     def _price_capacity(self) -> None:
         """Parts alone ignore the capacity they compete for; pricing it (Lagrangian) can
@@ -441,7 +463,7 @@ class _Improvement:
 
     def _random_neighbourhoods(self) -> None:
         nodes = len(self.problem.nodes)
-        neighbourhood = _Neighbourhoods(self.problem, self.domains)
+        neighbourhood = Neighbourhoods(self.problem, self.domains)
         size, misses, turn = min(nodes, _START_SIZE), 0, 0
         while not self.optimal:
             if size < nodes and self._at_bound():
@@ -515,93 +537,3 @@ class _Residual:
         sub = restrict(whole, part.nodes, left).problem
         capacity = tuple((float(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in self.remaining)
         return sub.evolve(capacity=capacity)
-
-
-class _Neighbourhoods:
-    """Chooses which nodes to free; all randomness comes from one seeded generator."""
-
-    def __init__(self, problem: Problem, domains: Sequence[frozenset[int]]) -> None:
-        self.problem = problem
-        self.rng = random.Random(_SEED)
-        self.slots: list[list[int]] = [[] for _ in problem.nodes]
-        for s, n in enumerate(problem.slot_node):
-            self.slots[n].append(s)
-        self.adjacent: list[list[int]] = [[] for _ in problem.nodes]
-        for edge in problem.edges:
-            self.adjacent[edge.source].append(edge.target)
-            self.adjacent[edge.target].append(edge.source)
-        price = problem.price
-        # the cheapest price each slot could pay: regret is measured against it
-        self.floor = [min((price[p] for p in d), default=0.0) for d in domains]
-        self.domains = domains
-
-    def pick(self, size: int, turn: int, values: tuple[int, ...]) -> list[int]:
-        nodes = len(self.problem.nodes)
-        if size >= nodes:
-            return list(range(nodes))
-        mode = turn % 3
-        chosen: list[int] = []
-        if mode == 2 and self.problem.edges:
-            edge = self.problem.edges[self.rng.randrange(len(self.problem.edges))]
-            chosen = [edge.source, edge.target]
-        else:
-            seed = self._by_regret(values)
-            chosen = [seed]
-            if mode == 1:
-                chosen += self._blockers(seed, values, size)
-        self._grow(chosen, size, values)
-        return sorted(chosen[:size])
-
-    def _regret(self, n: int, values: tuple[int, ...]) -> float:
-        price = self.problem.price
-        return sum(price[values[s]] - self.floor[s] for s in self.slots[n])
-
-    def _by_regret(self, values: tuple[int, ...], besides: set[int] | None = None) -> int:
-        """A node not in `besides`, drawn with probability growing with its regret (any
-        such node if none has regret)."""
-        besides = besides or set()
-        weights = [
-            0.0 if n in besides else self._regret(n, values) for n in range(len(self.problem.nodes))
-        ]
-        if not any(w > 0 for w in weights):
-            left = [n for n in range(len(weights)) if n not in besides]
-            return left[self.rng.randrange(len(left))]
-        return self.rng.choices(range(len(weights)), weights=weights)[0]
-
-    def _blockers(self, n: int, values: tuple[int, ...], size: int) -> list[int]:
-        """Nodes on providers cheaper than where n's primary is that n could take."""
-        price = self.problem.price
-        primary = self.slots[n][0]
-        current = price[values[primary]]
-        cheaper = sorted(
-            (p for p in self.domains[primary] if price[p] < current), key=lambda p: (price[p], p)
-        )[: 4 * size]
-        occupants: dict[int, list[int]] = {}
-        for s, p in enumerate(values):
-            occupants.setdefault(p, []).append(self.problem.slot_node[s])
-        found: list[int] = []
-        for p in cheaper:
-            for m in occupants.get(p, ()):
-                if m != n and m not in found:
-                    found.append(m)
-        self.rng.shuffle(found)
-        return found[: size // 2]
-
-    def _grow(self, chosen: list[int], size: int, values: tuple[int, ...]) -> None:
-        """Add edge neighbours breadth first (in random order), then regret draws."""
-        seen = set(chosen)
-        frontier = list(chosen)
-        while frontier and len(chosen) < size:
-            n = frontier.pop(0)
-            around = sorted({m for m in self.adjacent[n] if m not in seen})
-            self.rng.shuffle(around)
-            for m in around:
-                if len(chosen) >= size:
-                    break
-                seen.add(m)
-                chosen.append(m)
-                frontier.append(m)
-        while len(chosen) < size:
-            m = self._by_regret(values, seen)
-            seen.add(m)
-            chosen.append(m)
