@@ -268,6 +268,24 @@ def compiled(instance: Instance, measurements: Measurements):  # type: ignore[no
     return problem, first.root_domains, first.values
 
 
+class Table:
+    """Fixed-width columns: every row has one cell per column, "-" where a method gave
+    nothing (no placement, no bound), so a missing result never shifts the others."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        self.widths = [max(len(c), 3 if c == "#" else 8) for c in columns]
+
+    def header(self) -> str:
+        return " ".join(c.rjust(w) for c, w in zip(self.columns, self.widths, strict=True))
+
+    def row(self, cells: dict[str, str]) -> str:
+        assert set(cells) <= set(self.columns), set(cells) - set(self.columns)
+        return " ".join(
+            cells.get(c, "-").rjust(w) for c, w in zip(self.columns, self.widths, strict=True)
+        )
+
+
 def pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -307,15 +325,17 @@ def main() -> None:
               f"{args.cpsat_seconds} s")
     else:
         print(f"CP-SAT skipped: {MISSING}")
-    header = f"{'#':>3} {'first s':>7} " + " ".join(f"{f'price@{b:g}':>10}" for b in budgets)
-    header += f" {'bound':>8} {'gap':>6}"
+    columns = ["#", "first s", *(f"price@{b:g}" for b in budgets), "bound", "gap"]
+    long_column = f"cp@{args.cpsat_seconds:g}" + (" long" if args.cpsat_seconds == 1 else "")
     if cpsat:
-        header += f" {'cp@1':>8} {'cp+hint@1':>9} {f'cp@{args.cpsat_seconds:g}':>8} {'cp bound':>8}"
+        columns += ["cp@1", "cp+hint@1", long_column, "cp bound"]
     if args.sampling:
-        header += f" {'sampling':>8}"
-    print(header)
+        columns.append("sampling")
+    table = Table(columns)
+    print(table.header())
     firsts: list[float] = []
     gaps: dict[str, list[float]] = defaultdict(list)
+    above_bound: list[float] = []  # the solver's price at its longest budget over the best bound
     reported: dict[float, list[float]] = defaultdict(list)
     proven = 0
     sampled = 0
@@ -325,47 +345,49 @@ def main() -> None:
         instance = Instance(args.providers, 100, 200, seed=k)
         measurements = instance.measurements()
         prices: dict[str, float] = {}
-        line = f"{k:>3}"
-        bound, gap = 0.0, math.nan
+        row: dict[str, str] = {"#": str(k)}
+        bound, gap, last = 0.0, math.nan, None
         for n, budget in enumerate(budgets):
             placement, elapsed, why = timed_solve(instance, measurements, budget)
             if placement is None:
                 failures[budget] += 1
-                if n == 0:
-                    line += f" {'-':>7}"
-                line += f" {'failed':>10}"
+                row[f"price@{budget:g}"] = "failed"
                 print(f"    solver @{budget:g} s failed after {elapsed:.3f} s: {why}")
                 continue
             if n == 0:
                 stats = placement.stats
                 assert stats.first_solution_seconds is not None
                 firsts.append(stats.first_solution_seconds + (elapsed - stats.seconds))
-                line += f" {firsts[-1]:>7.3f}"
-            prices[f"solver@{budget:g}"] = placement.objective.price
+                row["first s"] = f"{firsts[-1]:.3f}"
+            prices[f"solver@{budget:g}"] = last = placement.objective.price
             reported[budget].append(placement.gap)
             bound, gap = max(bound, placement.lower_bound), placement.gap
-            line += f" {placement.objective.price:>10.2f}"
-        line += f" {bound:>8.2f} {pct(gap):>6}"
+            row[f"price@{budget:g}"] = f"{placement.objective.price:.2f}"
+        if last is not None:
+            row["bound"], row["gap"] = f"{bound:.2f}", pct(gap)
         if cpsat:
             problem, domains, first = compiled(instance, measurements)
             runs = {
-                "cp-sat@1": solve_cpsat(problem, domains, 1.0),
-                "cp-sat+hint@1": solve_cpsat(problem, domains, 1.0, hint=first),
-                f"cp-sat@{args.cpsat_seconds:g}": solve_cpsat(problem, domains, args.cpsat_seconds),
+                "cp@1": solve_cpsat(problem, domains, 1.0),
+                "cp+hint@1": solve_cpsat(problem, domains, 1.0, hint=first),
+                long_column: solve_cpsat(problem, domains, args.cpsat_seconds),
             }
-            for name, result in runs.items():
-                if result.price is not None:
-                    prices[name] = result.price
-                line += f" {result.price if result.price is not None else math.nan:>{9 if 'hint' in name else 8}.2f}"
-            long = runs[f"cp-sat@{args.cpsat_seconds:g}"]
+            for column, result in runs.items():
+                if result.price is not None:  # none found: the cell stays "-"
+                    prices[column.replace("cp", "cp-sat", 1)] = result.price
+                    row[column] = f"{result.price:.2f}"
+            long = runs[long_column]
             proven += long.optimal
-            bound = max(bound, long.bound)
-            line += f" {long.bound:>8.2f}"
+            if long.bound > 0:  # CP-SAT reports 0 when it has no bound
+                row["cp bound"] = f"{long.bound:.2f}"
+                bound = max(bound, long.bound)
+        if last is not None and bound > 0:
+            above_bound.append((last - bound) / last)
         if args.sampling:
             hit = sample(instance, measurements, budgets[0], seed=k, suits=suitable_bids(instance))
             sampled += hit
-            line += f" {'yes' if hit else 'no':>8}"
-        print(line)
+            row["sampling"] = "yes" if hit else "no"
+        print(table.row(row))
         if prices:
             best = min(prices.values())
             for name, price in prices.items():
@@ -383,6 +405,8 @@ def main() -> None:
         print("  " + summary(name, gaps[name]))
     for budget in budgets:
         print("  " + summary(f"gap the solver reports @{budget:g} s", reported[budget]))
+    if cpsat:
+        print("  " + summary(f"solver@{budgets[-1]:g} above the best bound", above_bound))
     if cpsat:
         print(f"  CP-SAT proved optimality on {proven}/{len(seeds)} in {args.cpsat_seconds:g} s")
     if args.sampling:

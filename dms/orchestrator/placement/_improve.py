@@ -8,15 +8,23 @@ the cheapest.
    price still exceeds it and edges made it no stronger than the trivial bound, the
    Lagrangian bound of the whole (`_bound.price_bound`, which prices the capacity
    parts compete for) replaces it if higher.
+   Parts whose own optima compete for a provider are then solved two at a time
+   (`_pair_bounds`, a tenth of the budget): a pair's joint optimum replaces the sum
+   of its two.
 2. *Composed*: the parts' own optima put together, those that clash re-solved one
    after another on what the others left; adopted if cheaper.
-3. *Part by part*: for each part that costs more than its own optimum, most expensive
-   first, that part is freed together with the nodes occupying the providers its own
-   optimum uses (with their whole parts while the neighbourhood stays small; a freed
-   part's own optimum bounds it inside the search), everything else is kept, and the ordinary branch-and-bound search
-   (`search` with a `Start`) looks for a cheaper placement of the freed nodes. When the
-   parts' optima share no provider, one pass reaches the bound.
-4. *Large-neighbourhood search*: random neighbourhoods of a few nodes (`_Neighbourhoods`)
+3. *Part moves*, in rounds that take turns until three in a row gain nothing (one
+   move's gain often opens another's): *insert* puts a part above its own optimum on
+   that optimum and searches again only the nodes it displaces; *part by part* frees
+   such a part together with the nodes occupying the providers its own optimum uses
+   (with their whole parts while the neighbourhood stays small; a freed part's own
+   optimum bounds it inside the search); *pairs* frees it with one other part that
+   holds providers it could use more cheaply. Everything else is kept, and the
+   ordinary branch-and-bound search (`search` with a `Start`) looks for a cheaper
+   placement of the freed nodes; a neighbourhood that gains but runs out of steps is
+   searched again with twice the steps. When the parts' optima share no provider,
+   one round reaches the bound.
+4. *Large-neighbourhood search*: random neighbourhoods of a few nodes (`_neighbourhoods`)
    re-solved the same way; the size grows when several in a row were searched
    completely without a gain, and once it covers every node a complete search proves
    the placement optimal.
@@ -33,18 +41,18 @@ sequence the work stops: the result is always one of its members.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 
 import attrs
 
 from ._bound import price_bound
 from ._components import Part, components, restrict
+from ._joint import clashing_pairs, overused
 from ._model import Objective, SearchBudget
+from ._neighbourhoods import Neighbourhoods
 from ._problem import Problem
 from ._search import Active, Outcome, Partners, Start, _compare, evaluate, search
 
-_SEED = 0x5EED
 _PART_STEPS = 5_000  # steps one part may take on its own
 _START_SIZE = 6  # nodes a random neighbourhood frees at first
 _STEPS_PER_NODE = 60  # step limit per neighbourhood, per freed node
@@ -52,6 +60,9 @@ _PATIENCE = 8  # complete neighbourhoods without a gain before the size grows
 _PART_STEPS_PER_NODE = 60  # step limit per part-by-part neighbourhood, per freed node
 _PAIR_TRIES = 4  # other parts tried with one part above its optimum
 _MAX_FREED = 16  # nodes a part-by-part neighbourhood frees at most
+_JOINT_STEPS = 300  # steps for a pair of parts solved together for the bound
+_JOINT_SHARE = 0.1  # of the steps and seconds left, the most the pair bounds take
+_PERSIST = 3  # tries of one neighbourhood while it gains but runs out of steps
 _WIDTH: int | None = None  # providers a freed slot may choose from (None: all)
 _TOLERANCE = 1e-9
 
@@ -111,7 +122,11 @@ class _Improvement:
         self.tried = 0
         self.optimal = not problem.nodes
         self.bound = -math.inf
+        self.late_bound = -math.inf  # a bound found too late to stop on (`_pair_bounds`)
         self.groups: list[tuple[Part, _Alone]] = []  # parts and what they cost alone
+        self.slots_of: list[list[int]] = [[] for _ in problem.nodes]
+        for s, n in enumerate(problem.slot_node):
+            self.slots_of[n].append(s)
 
     def run(self) -> Improved:
         parts = [restrict(self.problem, c, self.domains) for c in components(self.problem)]
@@ -121,16 +136,16 @@ class _Improvement:
             1.0, sum(abs(a.bound) for a in alone)
         )
         if len(parts) > 1:
+            self._pair_bounds(parts, alone)
             self._compose(parts, alone)
-            self._part_by_part(parts, alone)
-            self._pairs(parts, alone)
+            self._cycle(parts, alone)
             if not self._at_bound() and self._left() is not None:
                 self._price_capacity()
         self._random_neighbourhoods()
         return Improved(
             self.values,
             self.objective,
-            self.bound,
+            max(self.bound, self.late_bound),
             self.optimal,
             self.explored,
             self.improvements,
@@ -150,17 +165,21 @@ class _Improvement:
         return steps, seconds
 
     def _search(
-        self, problem: Problem, steps: int, start: Start | None, consistent: bool = False
+        self,
+        problem: Problem,
+        steps: int,
+        start: Start | None,
+        consistent: bool = False,
+        seconds: float | None = None,
     ) -> Outcome | None:
         left = self._left()
         if left is None:
             return None
+        limit = left[1] if seconds is None or left[1] is None else min(seconds, left[1])
         outcome = search(
             problem,
             self.everything if start is not None else Active.everything(problem),
-            SearchBudget(
-                max_nodes=min(steps, left[0]), max_seconds=left[1], clock=self.budget.clock
-            ),
+            SearchBudget(max_nodes=min(steps, left[0]), max_seconds=limit, clock=self.budget.clock),
             start=start,
             consistent=consistent,
             partners=self.partners,
@@ -170,7 +189,8 @@ class _Improvement:
 
     def _at_bound(self) -> bool:
         price = self.objective.price
-        return self.objective.disruption == 0 and price - self.bound <= _TOLERANCE * max(
+        # the bound was lowered by one tolerance against rounding: within two it is met
+        return self.objective.disruption == 0 and price - self.bound <= 2 * _TOLERANCE * max(
             1.0, abs(price)
         )
 
@@ -183,6 +203,54 @@ class _Improvement:
         upper = None if outcome is None or outcome.objective is None else outcome.objective.price
         domains = [self.domains[s] for s in part.slots]
         return _Alone(price_bound(part.problem, domains, upper), None)
+
+    def _pair_bounds(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
+        """Raise the bound with parts whose own optima compete for a provider, solved two
+        at a time with every provider's whole capacity: a pair's optimum is at least the
+        sum of its parts' and bounds what the two cost in any placement, so over pairs
+        that share no part (and the other parts alone) it bounds the whole. A tenth of
+        the steps and seconds left; a pair not solved completely within it counts alone.
+
+        Determinism: when the seconds' share cut the work short, the raised bound is
+        only reported (`late_bound`), not used to stop early, so a timed run still
+        passes through the placements the untimed one does."""
+        left = self._left()
+        if left is None:
+            return
+        steps = max(1, int(_JOINT_SHARE * left[0]))
+        seconds = None if left[1] is None else _JOINT_SHARE * left[1]
+        started, spent = self.budget.clock(), self.explored
+        joint = [a.bound for a in alone]
+        timed_out = False
+        for i, j in clashing_pairs(self.problem, parts, [a.values for a in alone]):
+            elapsed = self.budget.clock() - started
+            if self.explored - spent >= steps:
+                break
+            if seconds is not None and elapsed >= seconds:
+                timed_out = True
+                break
+            nodes = sorted((*parts[i].nodes, *parts[j].nodes))
+            pair = restrict(self.problem, nodes, self.domains)
+            limit = min(_JOINT_STEPS, steps - (self.explored - spent))
+            outcome = self._search(
+                pair.problem,
+                limit,
+                None,
+                consistent=True,
+                seconds=None if seconds is None else seconds - elapsed,
+            )
+            if outcome is None:
+                return
+            if outcome.complete and outcome.objective is not None:
+                joint[i], joint[j] = outcome.objective.price, 0.0
+            elif outcome.stats.explored < limit:
+                timed_out = True  # stopped by the clock, not by its steps
+        total = math.fsum(joint)
+        raised = total - _TOLERANCE * max(1.0, abs(total))
+        if timed_out:
+            self.late_bound = max(self.late_bound, raised)
+        else:
+            self.bound = max(self.bound, raised)
 
     def _price_capacity(self) -> None:
         """Parts alone ignore the capacity they compete for; pricing it (Lagrangian) can
@@ -199,7 +267,7 @@ class _Improvement:
         solved again, when its optimum no longer fits, on what the placed ones left.
         Adopted when it beats the current placement."""
         problem = self.problem
-        clash = _overused(problem, parts, alone)
+        clash = overused(problem, parts, [a.values for a in alone])
         order = sorted(
             range(len(parts)),
             key=lambda k: (
@@ -245,49 +313,114 @@ class _Improvement:
             self.improvements += 1
         return outcome
 
-    def _part_by_part(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
-        price = self.problem.price
+    def _cycle(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
+        """Rounds of the part moves in turn (insert, part by part, pairs) until none of
+        three rounds in a row gains: one move's gain often opens another's, and a round
+        of one that gained is rarely worth repeating before the others had a turn."""
+        moves = (self._insert, self._part_by_part, self._pairs)
+        idle = 0
+        while idle < len(moves):
+            for move in moves:
+                if self._at_bound():
+                    return
+                gained = move(parts, alone)
+                if gained is None:
+                    return
+                idle = 0 if gained else idle + 1
+                if idle >= len(moves):
+                    return
+
+    def _persist(self, free: frozenset[int], steps: int) -> bool | None:
+        """`_try` the neighbourhood, and again with twice the steps while it gains but
+        was cut off by its step limit (there is likely more to find there). Whether it
+        gained; None once the budget is out or the bound is met."""
+        gained = False
+        for _ in range(_PERSIST):
+            before = self.objective
+            outcome = self._try(free, steps, _WIDTH)
+            if outcome is None:
+                return None
+            if self.objective is before:
+                break
+            gained = True
+            if self._at_bound():
+                return None
+            if outcome.complete:
+                break
+            steps *= 2
+        return gained
+
+    def _insert(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> bool | None:
+        """One round: each part above its own optimum put on that optimum, and only the
+        nodes it displaces (the others on the providers it takes) searched again, the
+        rest kept: a far smaller search than freeing the part too, and the move that
+        pays off when parts compete for a few cheap providers. Whether it gained; None
+        once the budget is out or the bound is met."""
+        problem = self.problem
+        gained = False
+        for k in self._regrets(parts, alone):
+            own = alone[k].values
+            if own is None:
+                continue
+            mine = set(parts[k].nodes)
+            wanted = set(own)
+            displaced = {
+                problem.slot_node[s]
+                for s, p in enumerate(self.values)
+                if p in wanted and problem.slot_node[s] not in mine
+            }
+            if not displaced:
+                continue
+            values = list(self.values)
+            for s, p in zip(parts[k].slots, own, strict=True):
+                values[s] = p
+            free = frozenset(s for n in displaced for s in self.slots_of[n])
+            # the incumbent to beat is the current placement, not the one tried
+            start = Start(tuple(values), self.objective, free, self.domains)
+            outcome = self._search(problem, _PART_STEPS_PER_NODE * len(displaced), start)
+            if outcome is None:
+                return None
+            self.tried += 1
+            if outcome.stats.solutions and outcome.values is not None and outcome.objective:
+                self.values, self.objective = outcome.values, outcome.objective
+                self.improvements += 1
+                gained = True
+                if self._at_bound():
+                    return None
+        return gained
+
+    def _part_by_part(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> bool | None:
+        """One round: each part above its own optimum freed with the nodes on the
+        providers its optimum uses (their whole parts while that stays small)."""
+        part_of = self._part_of(parts)
+        gained = False
+        for k in self._regrets(parts, alone):
+            freed = set(parts[k].nodes)
+            own = alone[k].values
+            if own is not None:
+                wanted = set(own)
+                for s, p in enumerate(self.values):
+                    n = self.problem.slot_node[s]
+                    if p not in wanted or n in freed:
+                        continue
+                    whole = parts[part_of[n]].nodes
+                    if len(freed) + len(whole) <= _MAX_FREED:
+                        freed.update(whole)
+                    elif len(freed) < _MAX_FREED:
+                        freed.add(n)
+            free = frozenset(s for n in freed for s in self.slots_of[n])
+            result = self._persist(free, _PART_STEPS_PER_NODE * len(freed))
+            if result is None:
+                return None
+            gained = gained or result
+        return gained
+
+    def _part_of(self, parts: Sequence[Part]) -> list[int]:
         part_of = [0] * len(self.problem.nodes)
         for k, part in enumerate(parts):
             for n in part.nodes:
                 part_of[n] = k
-        slots_of: list[list[int]] = [[] for _ in self.problem.nodes]
-        for s, n in enumerate(self.problem.slot_node):
-            slots_of[n].append(s)
-        while not self._at_bound():
-            regret = [
-                math.fsum(price[self.values[s]] for s in part.slots) - a.bound
-                for part, a in zip(parts, alone, strict=True)
-            ]
-            order = sorted(
-                (k for k in range(len(parts)) if regret[k] > _TOLERANCE * max(1.0, alone[k].bound)),
-                key=lambda k: (-regret[k], k),
-            )
-            gained = False
-            for k in order:
-                freed = set(parts[k].nodes)
-                own = alone[k].values
-                if own is not None:
-                    wanted = set(own)
-                    for s, p in enumerate(self.values):
-                        n = self.problem.slot_node[s]
-                        if p not in wanted or n in freed:
-                            continue
-                        whole = parts[part_of[n]].nodes
-                        if len(freed) + len(whole) <= _MAX_FREED:
-                            freed.update(whole)
-                        elif len(freed) < _MAX_FREED:
-                            freed.add(n)
-                free = frozenset(s for n in freed for s in slots_of[n])
-                before = self.objective
-                outcome = self._try(free, _PART_STEPS_PER_NODE * len(freed), _WIDTH)
-                if outcome is None:
-                    return
-                gained = gained or self.objective is not before
-                if self._at_bound():
-                    return
-            if not gained:
-                return
+        return part_of
 
     def _regrets(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> list[int]:
         """Parts costing more than their own optimum, most above it first."""
@@ -301,42 +434,36 @@ class _Improvement:
             key=lambda k: (-regret[k], k),
         )
 
-    def _pairs(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> None:
-        """Each part above its own optimum freed with one other part at a time, those
-        holding the most providers it could use more cheaply first: two parts can
-        trade providers, which neither can do alone."""
+    def _pairs(self, parts: Sequence[Part], alone: Sequence[_Alone]) -> bool | None:
+        """One round: each part above its own optimum freed with one other part at a
+        time, those holding the most providers it could use more cheaply first: two
+        parts can trade providers, which neither can do alone."""
         problem, price = self.problem, self.problem.price
-        part_of = [0] * len(problem.nodes)
-        for k, part in enumerate(parts):
-            for n in part.nodes:
-                part_of[n] = k
-        while not self._at_bound():
-            gained = False
-            for k in self._regrets(parts, alone):
-                cheaper: set[int] = set()
-                for s in parts[k].slots:
-                    paid = price[self.values[s]]
-                    cheaper.update(p for p in self.domains[s] if price[p] < paid)
-                held: dict[int, int] = {}
-                for s, p in enumerate(self.values):
-                    j = part_of[problem.slot_node[s]]
-                    if p in cheaper and j != k:
-                        held[j] = held.get(j, 0) + 1
-                for j in sorted(held, key=lambda j: (-held[j], j))[:_PAIR_TRIES]:
-                    free = frozenset(parts[k].slots) | frozenset(parts[j].slots)
-                    before = self.objective
-                    outcome = self._try(free, _PART_STEPS_PER_NODE * len(free), _WIDTH)
-                    if outcome is None or self._at_bound():
-                        return
-                    if self.objective is not before:
-                        gained = True
-                        break
-            if not gained:
-                return
+        part_of = self._part_of(parts)
+        gained = False
+        for k in self._regrets(parts, alone):
+            cheaper: set[int] = set()
+            for s in parts[k].slots:
+                paid = price[self.values[s]]
+                cheaper.update(p for p in self.domains[s] if price[p] < paid)
+            held: dict[int, int] = {}
+            for s, p in enumerate(self.values):
+                j = part_of[problem.slot_node[s]]
+                if p in cheaper and j != k:
+                    held[j] = held.get(j, 0) + 1
+            for j in sorted(held, key=lambda j: (-held[j], j))[:_PAIR_TRIES]:
+                free = frozenset(parts[k].slots) | frozenset(parts[j].slots)
+                result = self._persist(free, _PART_STEPS_PER_NODE * len(free))
+                if result is None:
+                    return None
+                if result:
+                    gained = True
+                    break
+        return gained
 
     def _random_neighbourhoods(self) -> None:
         nodes = len(self.problem.nodes)
-        neighbourhood = _Neighbourhoods(self.problem, self.domains)
+        neighbourhood = Neighbourhoods(self.problem, self.domains)
         size, misses, turn = min(nodes, _START_SIZE), 0, 0
         while not self.optimal:
             if size < nodes and self._at_bound():
@@ -357,30 +484,6 @@ class _Improvement:
                 self.optimal = True
             elif misses >= _PATIENCE:
                 size, misses = min(nodes, size + 1), 0
-
-
-def _overused(problem: Problem, parts: Sequence[Part], alone: Sequence[_Alone]) -> set[int]:
-    """Providers the parts' own optima would overfill together (resources), or share
-    between instances with public ports (checked exactly only within one part)."""
-    load: dict[int, list[float]] = {}
-    ported: dict[int, int] = {}
-    for part, a in zip(parts, alone, strict=True):
-        if a.values is None:
-            continue
-        for s, p in zip(part.slots, a.values, strict=True):
-            n = problem.slot_node[s]
-            row = load.setdefault(p, [0.0, 0.0, 0.0, 0.0])
-            for i, d in enumerate(problem.demand[n]):
-                row[i] += d
-            if problem.fixed_ports[n] or problem.any_ports[n]:
-                ported[p] = ported.get(p, 0) + 1
-    return {
-        p
-        for p, row in load.items()
-        if ported.get(p, 0) > 1
-        or row[0] > problem.capacity[p][0] + 1e-9
-        or any(row[i] > problem.capacity[p][i] for i in (1, 2, 3))
-    }
 
 
 class _Residual:
@@ -434,93 +537,3 @@ class _Residual:
         sub = restrict(whole, part.nodes, left).problem
         capacity = tuple((float(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in self.remaining)
         return sub.evolve(capacity=capacity)
-
-
-class _Neighbourhoods:
-    """Chooses which nodes to free; all randomness comes from one seeded generator."""
-
-    def __init__(self, problem: Problem, domains: Sequence[frozenset[int]]) -> None:
-        self.problem = problem
-        self.rng = random.Random(_SEED)
-        self.slots: list[list[int]] = [[] for _ in problem.nodes]
-        for s, n in enumerate(problem.slot_node):
-            self.slots[n].append(s)
-        self.adjacent: list[list[int]] = [[] for _ in problem.nodes]
-        for edge in problem.edges:
-            self.adjacent[edge.source].append(edge.target)
-            self.adjacent[edge.target].append(edge.source)
-        price = problem.price
-        # the cheapest price each slot could pay: regret is measured against it
-        self.floor = [min((price[p] for p in d), default=0.0) for d in domains]
-        self.domains = domains
-
-    def pick(self, size: int, turn: int, values: tuple[int, ...]) -> list[int]:
-        nodes = len(self.problem.nodes)
-        if size >= nodes:
-            return list(range(nodes))
-        mode = turn % 3
-        chosen: list[int] = []
-        if mode == 2 and self.problem.edges:
-            edge = self.problem.edges[self.rng.randrange(len(self.problem.edges))]
-            chosen = [edge.source, edge.target]
-        else:
-            seed = self._by_regret(values)
-            chosen = [seed]
-            if mode == 1:
-                chosen += self._blockers(seed, values, size)
-        self._grow(chosen, size, values)
-        return sorted(chosen[:size])
-
-    def _regret(self, n: int, values: tuple[int, ...]) -> float:
-        price = self.problem.price
-        return sum(price[values[s]] - self.floor[s] for s in self.slots[n])
-
-    def _by_regret(self, values: tuple[int, ...], besides: set[int] | None = None) -> int:
-        """A node not in `besides`, drawn with probability growing with its regret (any
-        such node if none has regret)."""
-        besides = besides or set()
-        weights = [
-            0.0 if n in besides else self._regret(n, values) for n in range(len(self.problem.nodes))
-        ]
-        if not any(w > 0 for w in weights):
-            left = [n for n in range(len(weights)) if n not in besides]
-            return left[self.rng.randrange(len(left))]
-        return self.rng.choices(range(len(weights)), weights=weights)[0]
-
-    def _blockers(self, n: int, values: tuple[int, ...], size: int) -> list[int]:
-        """Nodes on providers cheaper than where n's primary is that n could take."""
-        price = self.problem.price
-        primary = self.slots[n][0]
-        current = price[values[primary]]
-        cheaper = sorted(
-            (p for p in self.domains[primary] if price[p] < current), key=lambda p: (price[p], p)
-        )[: 4 * size]
-        occupants: dict[int, list[int]] = {}
-        for s, p in enumerate(values):
-            occupants.setdefault(p, []).append(self.problem.slot_node[s])
-        found: list[int] = []
-        for p in cheaper:
-            for m in occupants.get(p, ()):
-                if m != n and m not in found:
-                    found.append(m)
-        self.rng.shuffle(found)
-        return found[: size // 2]
-
-    def _grow(self, chosen: list[int], size: int, values: tuple[int, ...]) -> None:
-        """Add edge neighbours breadth first (in random order), then regret draws."""
-        seen = set(chosen)
-        frontier = list(chosen)
-        while frontier and len(chosen) < size:
-            n = frontier.pop(0)
-            around = sorted({m for m in self.adjacent[n] if m not in seen})
-            self.rng.shuffle(around)
-            for m in around:
-                if len(chosen) >= size:
-                    break
-                seen.add(m)
-                chosen.append(m)
-                frontier.append(m)
-        while len(chosen) < size:
-            m = self._by_regret(values, seen)
-            seen.add(m)
-            chosen.append(m)

@@ -216,6 +216,8 @@ class Placement:
         price. With `previous`, an optimal placement may cost more than the cheapest
         one (moving less comes first), and then the gap overstates."""
         price = self.objective.price
-        if self.optimal or price <= 0 or price - self.lower_bound <= 1e-9 * price:
+        # bounds are lowered by a relative 1e-9 against rounding: within twice that of
+        # the price, the bound is met
+        if self.optimal or price <= 0 or price - self.lower_bound <= 2e-9 * price:
             return 0.0
         return (price - self.lower_bound) / price

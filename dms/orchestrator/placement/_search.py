@@ -202,6 +202,9 @@ class _Search:
         self.wiped = -1
         self.residue: dict[tuple[int, int], dict[int, int]] = {}
         self.partners: Partners = {} if partners is None else partners
+        # a first search scans links and stops at the first partner (cheap when few
+        # pairs are ever checked); searches that share partners build each set once
+        self.share_partners = partners is not None
         self.explored = 0
         self.solutions = 0
         self.best: tuple[int, ...] | None = None
@@ -409,14 +412,20 @@ class _Search:
             residue[p] = p
             return True
         allowed = self.partners.get((edge.position, p))
-        if allowed is not None:  # known already (improving searches share them)
-            for q in allowed:
-                if q in others:
+        if allowed is None and self.share_partners:
+            allowed = self._allowed(edge, p)  # worth keeping: later searches reuse it
+        if allowed is not None:  # a set test in C beats finding a witness in Python
+            return not allowed.isdisjoint(others)
+        limit, floor = edge.rtt_limit, edge.bandwidth_floor
+        row = self.problem.links[p]
+        if len(others) < len(row):  # walk the shorter side
+            for q in others:
+                link = row.get(q)
+                if link is not None and link[0] <= limit and link[1] >= floor:
                     residue[p] = q
                     return True
             return False
-        limit, floor = edge.rtt_limit, edge.bandwidth_floor
-        for q, (rtt, bandwidth) in self.problem.links[p].items():
+        for q, (rtt, bandwidth) in row.items():
             if rtt <= limit and bandwidth >= floor and q in others:
                 residue[p] = q
                 return True

@@ -308,3 +308,26 @@ def test_contention_between_edge_groups_is_resolved_by_the_improvement() -> None
     placement = solve(req, bids, Measurements(links))
     assert placement.optimal and placement.objective.price == 7
     assert placement.gap == 0.0
+
+
+def test_edge_groups_competing_for_cheap_providers_are_bounded_together() -> None:
+    # x1-x2 and y1-y2 each want two of the three cheap providers a, b, c: alone each
+    # costs 2, together 1 + 1 + 1 + 4. Solving the pair together bounds the price at
+    # its optimum, so the solver stops there without searching a neighbourhood (alone
+    # the bound would say 16 of 19, and the search would run to the end of its budget)
+    singles = [node(f"s{i:02}", cpu=4, ram=8) for i in range(12)]  # only fit the q's
+    req = ensemble(
+        node("x1", cpu=4), node("x2", cpu=4), node("y1", cpu=4), node("y2", cpu=4), *singles,
+        edges=(
+            EdgeRequirement("x1", "x2", max_rtt_ms=5),
+            EdgeRequirement("y1", "y2", max_rtt_ms=5),
+        ),
+    )
+    bids = [bid(p, cpu=4, price=price) for p, price in
+            (("a", 1), ("b", 1), ("c", 1), ("d", 4), ("e", 4))]
+    bids += [bid(f"q{i:02}", cpu=4, ram=8, price=1) for i in range(12)]
+    links = {(p, q): ProviderPath(rtt_ms=1) for p in "abcde" for q in "abcde" if p < q}
+    placement = solve(req, bids, Measurements(links))
+    assert placement.objective.price == 19
+    assert placement.lower_bound == pytest.approx(19) and placement.gap == 0.0
+    assert placement.stats.neighbourhoods == 0
