@@ -8,7 +8,9 @@
    ratios are medians of per-round ratios. Targets: everything but the bid window
    under 0.5 s; the bid window closing early, as soon as every node has candidates.
 2. 50 small deployments at once on the same 10 providers: deployments/s from the
-   first `new` to the last `running`, then exact accounting once they are all shut
+   first `new` to the last `running`, against the ceiling 1 / (CPU of one deployment
+   alone, measured in the same round: every node shares this process), in rounds that
+   alternate one alone with 50 at once; then exact accounting once they are all shut
    down (every provider's `free == offered`, no reservation, no child process).
 3. Placement throughput: `placement.solve` of a 100-node, 200-edge ensemble over
    1,000 bids (placement_bench.py's seeded tight instances): time to the first
@@ -383,8 +385,26 @@ async def deployments(args: argparse.Namespace) -> dict[str, Any]:
                 figures["ten_on_ten"] = await ten_on_ten(market, Path(root), args.rounds,
                                                          settings)
             if "2" in args.parts:
-                figures["concurrent"] = await concurrent(market, args.concurrent)
+                figures["concurrent"] = await concurrent_against_alone(market, args.concurrent)
     return figures
+
+
+CONCURRENT_ROUNDS = 3
+
+
+async def concurrent_against_alone(market: Market, count: int) -> dict[str, Any]:
+    """`concurrent` in rounds that alternate one deployment alone (the baseline) with
+    `count` at once. Every node runs in this one process, so deployments/s cannot pass
+    1 / (CPU of one deployment): that, from the baseline of the same round, is the
+    ceiling, and the figure is the median of per-round ratios to it."""
+    ratios, ceilings = [], []
+    for _ in range(CONCURRENT_ROUNDS):
+        alone = await concurrent(market, 1)
+        many = await concurrent(market, count)
+        ceilings.append(1 / alone["cpu_s_per_deployment"])
+        ratios.append(many["per_second"] / ceilings[-1])
+    return {**many, "rounds": CONCURRENT_ROUNDS, "ceiling_per_second": statistics.median(ceilings),
+            "ratio_to_ceiling": statistics.median(ratios)}
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -419,6 +439,10 @@ def report(figures: dict[str, Any]) -> None:
               f"{many['running']} running after {many['seconds']:.2f} s, "
               f"{many['per_second']:.1f} deployments/s "
               f"({many['cpu_s_per_deployment'] * ms:.0f} ms CPU each, all nodes)")
+        print(f"   ceiling 1 / (CPU of one deployment alone, same round): "
+              f"{many['ceiling_per_second']:.1f}/s; ratio {many['ratio_to_ceiling']:.2f} "
+              f"(median of {many['rounds']} rounds alternating one alone and "
+              f"{many['deployments']} at once; the figures above are the last round's)")
         for failure in many["failures"][:3]:
             print(f"   FAILED: {failure[:300]}")
         print(f"   latency median {p['total'] * ms:.0f} ms (new {p['new'] * ms:.0f}, bidding "

@@ -120,6 +120,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
+    if options.rounds < 1 or not options.seconds > 0:
+        parser.error("--rounds must be at least 1 and --seconds above 0")
     result = trio.run(run, options.seconds, options.rounds)
     if options.json:
         print(json.dumps(result, indent=2))
