@@ -120,9 +120,9 @@ class Admission:
         when the replay memory cannot keep its id where it survives a restart (a full
         disk): the id is then remembered in memory, so a copy is still dropped in this
         process. Every other message is refused then, as before. Declarations of actors
-        no longer local are pruned on each call: about one per live actor is held. A
-        lasting actor (same id after a restart) replaced in this process keeps its
-        predecessor's declaration until it declares its own (a role with none clears)."""
+        no longer local are pruned on each call, and an actor's are forgotten when it
+        stops (`forget_actor`): a lasting actor spawned again with the same id does not
+        inherit its predecessor's."""
         for gone in [known for known in self._harmless if not self.is_local_actor(known)]:
             del self._harmless[gone]
         declared = frozenset(spec.command for spec in marked_behaviors(role)
@@ -131,6 +131,11 @@ class Admission:
             self._harmless[actor] = declared
         else:
             self._harmless.pop(actor, None)
+
+    def forget_actor(self, actor: str) -> None:
+        """`actor` stopped: its replay-harmless declarations go with it (an actor given
+        its id again declares its own, or has none)."""
+        self._harmless.pop(actor, None)
 
     def admit(self, data: bytes, *, now: float, topic: str | None = None,
               via: str | None = None) -> Verdict:
