@@ -12,7 +12,6 @@ but unauthorized request is refused with the UCAN failure so its sender can be t
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from collections.abc import Callable
 
@@ -166,9 +165,12 @@ class Admission:
             if topic is not None or not self.is_local_actor(inv.audience):
                 return self._drop("misaddressed-reply")
             # A reply replayed after a restart finds no request waiting for it: one that
-            # cannot be recorded is taken all the same.
-            with contextlib.suppress(ReplayNotKept):
+            # cannot be recorded is taken all the same, remembered in this process only.
+            try:
                 self._remember(inv, now)
+            except ReplayNotKept:
+                assert inv.exp is not None
+                self._replays.remember_in_memory(inv.cid, inv.exp + policy.skew, now)
             return ReplyIn(envelope)
 
         if inv.iat is not None and inv.iat > now + policy.skew:
