@@ -122,7 +122,8 @@ class TokenStore:
     def load_into(self, trust: TrustContext) -> list[str]:
         """Give `trust` every stored delegation (as provided) and revocation, the latter
         kept as it was before: until one retention period past its revoked
-        delegation's expiry when that was stored with it, for good otherwise (it was
+        delegation's expiry (the held delegation's own when it is held, else the one
+        stored with the revocation), for good when neither is known (it was
         stored because it mattered, and a restart must not make it forgettable sooner). A delegation file that does not read (torn, garbage) is left
         out, and said in what this returns, as a running node's watch leaves it out; a
         revocation that does not read is MalformedToken naming its file: starting
@@ -140,8 +141,12 @@ class TokenStore:
                 raise MalformedToken(f"revocation file {path} does not read: {exc.message} "
                                      f"(restore it, or remove it to forget that "
                                      f"revocation)") from None
-            trust.revocations.keep(revocation, revoked_cid(revocation),
-                                   until=self.revocation_until(revocation.cid))
+            target = revoked_cid(revocation)
+            # A delegation still held says when it ends (its bytes are signed; the
+            # `.until` beside the revocation is not): a file that lies cannot shorten it.
+            held = trust.provided.get(target)
+            until = self.revocation_until(revocation.cid) if held is None else held.exp
+            trust.revocations.keep(revocation, target, until=until)
         return left_out
 
 

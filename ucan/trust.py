@@ -253,6 +253,11 @@ class KeptRevocations(RevocationSet):
     def kept_revocations(self) -> list[Invocation]:
         return list(self._kept.values())
 
+    def kept_until(self, revocation: CID) -> int | None:
+        """When what kept revocation `revocation` revokes expires (None: never, not
+        known, or not kept): what a node writes beside it on disk."""
+        return self._until.get(revocation)
+
     def __iter__(self) -> Iterator[Invocation]:
         yield from self._kept.values()
         yield from super().__iter__()

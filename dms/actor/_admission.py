@@ -12,7 +12,6 @@ but unauthorized request is refused with the UCAN failure so its sender can be t
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from collections.abc import Callable
 
@@ -120,9 +119,9 @@ class Admission:
         when the replay memory cannot keep its id where it survives a restart (a full
         disk): the id is then remembered in memory, so a copy is still dropped in this
         process. Every other message is refused then, as before. Declarations of actors
-        no longer local are pruned on each call: about one per live actor is held. A
-        lasting actor (same id after a restart) replaced in this process keeps its
-        predecessor's declaration until it declares its own (a role with none clears)."""
+        no longer local are pruned on each call, and an actor's are forgotten when it
+        stops (`forget_actor`): a lasting actor spawned again with the same id does not
+        inherit its predecessor's."""
         for gone in [known for known in self._harmless if not self.is_local_actor(known)]:
             del self._harmless[gone]
         declared = frozenset(spec.command for spec in marked_behaviors(role)
@@ -131,6 +130,11 @@ class Admission:
             self._harmless[actor] = declared
         else:
             self._harmless.pop(actor, None)
+
+    def forget_actor(self, actor: str) -> None:
+        """`actor` stopped: its replay-harmless declarations go with it (an actor given
+        its id again declares its own, or has none)."""
+        self._harmless.pop(actor, None)
 
     def admit(self, data: bytes, *, now: float, topic: str | None = None,
               via: str | None = None) -> Verdict:
@@ -161,9 +165,12 @@ class Admission:
             if topic is not None or not self.is_local_actor(inv.audience):
                 return self._drop("misaddressed-reply")
             # A reply replayed after a restart finds no request waiting for it: one that
-            # cannot be recorded is taken all the same.
-            with contextlib.suppress(ReplayNotKept):
+            # cannot be recorded is taken all the same, remembered in this process only.
+            try:
                 self._remember(inv, now)
+            except ReplayNotKept:
+                assert inv.exp is not None
+                self._replays.remember_in_memory(inv.cid, inv.exp + policy.skew, now)
             return ReplyIn(envelope)
 
         if inv.iat is not None and inv.iat > now + policy.skew:

@@ -75,6 +75,8 @@ class ReplayLog(ReplayCache):
         super().__init__()
         self._path = os.fspath(path)
         self._lines = 0
+        self._torn = False
+        """Whether a torn line could not be cut off: the next line starts on a new one."""
         try:
             with open(self._path, encoding="ascii", errors="replace") as old:
                 for line in old:
@@ -93,6 +95,8 @@ class ReplayLog(ReplayCache):
         """Append the id, then remember it; ReplayNotKept (nothing remembered, the file
         as it was) when the line cannot be written whole."""
         line = f"{cid.raw.hex()} {until!r}\n".encode("ascii")
+        if self._torn:  # the junk before stays a line of its own, read back as junk
+            line = b"\n" + line
         end = os.lseek(self._file, 0, os.SEEK_END)
         try:
             written = 0
@@ -101,11 +105,14 @@ class ReplayLog(ReplayCache):
         except OSError as error:
             # A torn line would join the next one into a line read back as junk: that
             # id would be forgotten by a restart. Cut it off (shrinking needs no space).
-            with contextlib.suppress(OSError):
+            try:
                 os.ftruncate(self._file, end)
+            except OSError:
+                self._torn = True
             raise ReplayNotKept(f"cannot record accepted message {cid} in {self._path}: "
                                 f"{error.strerror or error}; refused, so that a restart "
                                 f"cannot run it twice") from None
+        self._torn = False
         super().remember(cid, until, now)
         self._lines += 1
         if self._lines > 2 * len(self) + 1024:

@@ -172,6 +172,7 @@ class ActorSystem:
         if actor is self.root:
             return
         self.actors.pop(actor.id, None)
+        self.admission.forget_actor(actor.id)
         self._inboxes.discard(actor.handle.inbox)
         for subscribers in self.subscribers.values():
             subscribers.pop(actor.id, None)

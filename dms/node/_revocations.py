@@ -23,7 +23,10 @@ PRUNE_INTERVAL = 60.0
 REVOCATION_BUDGET = RateLimit(rate=50.0, burst=500.0)
 """Revocations per second per link peer: a flood of junk revocations stays cheap."""
 MAX_UNWRITTEN = 10_000
-"""Kept revocations whose file could not be written (a full disk), held to write again."""
+"""Kept revocations whose file could not be written (a full disk), held to write again.
+Past it the oldest are let go from that list only: they stay kept (in the trust
+context), and once writes succeed again every kept revocation missing on disk is
+written (`_catch_up`), so a restart after the disk is freed forgets none of them."""
 
 log = logging.getLogger("dms.node")
 
@@ -42,6 +45,9 @@ class RevocationKeeper:
         self._limiter = RateLimiter(budget)
         self._unwritten: dict[CID, tuple[Invocation, int | None]] = {}
         """Revocation -> (it, when what it revokes expires), by CID."""
+        self._lost_track = False
+        """Whether some unwritten revocations were let go from `_unwritten` (past
+        `MAX_UNWRITTEN`): the kept ones are then compared with the disk."""
 
     def _write(self, revocation: Invocation, until: int | None = None) -> None:
         """Keep a revocation on disk. One that cannot be written (the disk is full) is
@@ -61,6 +67,25 @@ class RevocationKeeper:
             del self._unwritten[cid]
         while len(self._unwritten) > MAX_UNWRITTEN:
             del self._unwritten[next(iter(self._unwritten))]
+            self._lost_track = True  # still kept in memory: `_catch_up` finds it
+
+    def _catch_up(self) -> None:
+        """Write every kept revocation that is not on disk (some were let go from the
+        unwritten list while the disk was full); stops at the first that still cannot
+        be written, to try again at the next pass."""
+        assert self.store is not None
+        self._lost_track = False
+        try:
+            on_disk = self.store.revocation_cids()
+            kept = self.trust.revocations
+            for revocation in kept.kept_revocations():
+                if revocation.cid not in on_disk:
+                    self.store.put_revocation(revocation, kept.kept_until(revocation.cid))
+        except OSError as error:
+            self._lost_track = True
+            self.counters["revocations.unwritten"] += 1
+            log.error("kept revocations cannot all be written to %s yet: %s",
+                      self.store.directory, error.strerror or error)
 
     def forget_expired(self) -> int:
         """Forget (in memory and on disk) the kept revocations of delegations that
@@ -73,6 +98,8 @@ class RevocationKeeper:
                 self.store.remove_revocation(revocation.cid)
         if self._unwritten:
             self._write(*next(iter(self._unwritten.values())))
+        if self._lost_track and not self._unwritten and self.store is not None:
+            self._catch_up()
         self.counters["revocations.expired"] += len(gone)
         return len(gone)
 

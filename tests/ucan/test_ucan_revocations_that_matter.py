@@ -156,3 +156,25 @@ def test_a_revocation_whose_stored_expiry_does_not_read_is_kept_for_good(
     assert restarted.revocations.revokers(own.cid) == {NODE.did}  # fail closed
     store.remove_revocation(revocation.cid)
     assert list((tmp_path / "revocations").iterdir()) == []
+
+
+@pytest.mark.parametrize("expiration", [None, NOW + 3600])
+def test_a_stored_expiry_that_lies_cannot_shorten_the_revocation_of_a_held_delegation(
+        tmp_path: Path, expiration: int | None) -> None:
+    """Hostile review: a `.until` file crafted or corrupted to an earlier time (here 0)
+    beside the revocation of a delegation the node still holds: what the held
+    delegation says of its own end decides, so the revocation is not forgotten while
+    the delegation could still be used (for good when it never ends)."""
+    held = delegate(ROOT, NODE.did, "/dms", expiration=expiration)
+    store = TokenStore(tmp_path)
+    store.put_delegation(held)
+    revocation = revoke(ROOT, held)
+    store.put_revocation(revocation, NOW + 3600)
+    (tmp_path / "revocations" / f"{revocation.cid}.until").write_bytes(b"0")
+    restarted = small_trust()
+    store.load_into(restarted)
+    assert restarted.revocations.forget_expired(NOW + 3000, grace=120) == []
+    assert restarted.revocations.revokers(held.cid) == {ROOT.did}
+    with pytest.raises(Revoked):
+        restarted.authorize(invoke(NODE, ROOT.did, "/dms/x", {}, [held.cid],
+                                   audience=NODE.did, expiration=None), [held], now=NOW + 3000)

@@ -178,3 +178,45 @@ def test_an_unrecorded_poll_replayed_after_a_restart_finds_its_actor_gone(
     verdict = restarted.admit(poll, now=NOW + 1)
     assert isinstance(verdict, Refuse) and verdict.error.name == "InvalidAudience"
     again.close()
+
+
+def test_a_torn_line_that_cannot_be_cut_off_does_not_swallow_the_next_recorded_id(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hostile review: when the cut itself fails too (EIO, a read-only remount), the
+    half line stays; the next id written must not be joined to it and so forgotten by
+    a restart (a replay of that message would then run twice)."""
+    path = tmp_path / "replays"
+    disk = FillingDisk(monkeypatch)
+
+    def cannot_cut(fd: int, length: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    log = ReplayLog(path, now=1000.0)
+    disk.fill()
+    monkeypatch.setattr(_replay.os, "ftruncate", cannot_cut)
+    with pytest.raises(ReplayNotKept):
+        log.remember(_cid(1), 2000.0, 1000.0)
+    disk.free()
+    log.remember(_cid(2), 2000.0, 1000.0)
+    log.close()
+    again = ReplayLog(path, now=1500.0)
+    assert again.seen(_cid(2)) and not again.seen(_cid(1))
+    again.close()
+
+
+def test_a_reply_taken_unrecorded_on_a_full_disk_is_still_dropped_when_replayed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hostile review: a reply the full disk cannot record is taken, but its id is
+    remembered in memory, so a peer replaying it in this process gets it dropped at the
+    replay check instead of through the router each time."""
+    disk = FillingDisk(monkeypatch)
+    log = ReplayLog(tmp_path / "replays", now=NOW)
+    admission = Admission(TrustContext(OWNER.did), lambda did: did == OWNER.did, replays=log)
+    disk.fill()
+    reply = invoke(CALLER, CALLER.did, REPLY, {"ran": direct_grant()[0].cid, "out": {"ok": 1}},
+                   audience=OWNER.did, expiration=NOW + 30)
+    frame = encode_message(reply)
+    assert isinstance(admission.admit(frame, now=NOW), ReplyIn)
+    assert admission.admit(frame, now=NOW + 1) == Drop("replayed")
+    disk.free()
+    log.close()
