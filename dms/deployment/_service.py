@@ -475,7 +475,8 @@ class DeploymentService(Role):
         running is resumed (its orchestrator has the same id, and the node holds the
         delegations to drive its allocations); one cut off before it ran is recorded as
         failed once its orchestrator has reverted it on every provider it asked to commit
-        (`revert_cut_off`; those that do not answer release it when their leases run out)."""
+        (`revert_cut_off`; those that do not answer release it when their leases run out),
+        at once when none is recorded or this node holds no grant to ask under."""
         if self.store is None:
             return
         self.store.call_now(NodeDatabase.prune_ended_deployments, self.settings.ended_kept)
