@@ -493,7 +493,13 @@ class Orchestrator(Role):
         return chosen
 
     async def _commit(self, actor: Actor, assignment: Mapping[str, str], phase: Phase) -> None:
+        """Reserve on every provider of `assignment` at once, each recorded first (in
+        `commits`, kept for the deployment's life) so that a restart reverts there."""
         failures: list[ProviderFailed] = []
+        asked = {peer: self.providers[peer].id for peer in self._by_provider(assignment)}
+        commits = {**self.journal.record.commits, **asked}
+        if commits != self.journal.record.commits:
+            await self.journal.update(commits=commits)
         async with trio.open_nursery() as nursery:
             for peer, nodes in self._by_provider(assignment).items():
                 handle = self.providers[peer]

@@ -40,6 +40,7 @@ from dms.store import (
 from ucan import Delegation
 from ucan.command import proves
 
+from ._cut_off import revert_cut_off
 from ._journal import DeploymentJournal
 from ._network import network_summary, recorded_order
 from ._orchestrator import DEFAULT_SETTINGS, DeploymentSettings, Orchestrator
@@ -473,7 +474,9 @@ class DeploymentService(Role):
         """After a restart: know the deployments recorded here again. One that was
         running is resumed (its orchestrator has the same id, and the node holds the
         delegations to drive its allocations); one cut off before it ran is recorded as
-        failed (its providers release what it held when their leases run out)."""
+        failed once its orchestrator has reverted it on every provider it asked to commit
+        (`revert_cut_off`; those that do not answer release it when their leases run out),
+        at once when none is recorded or this node holds no grant to ask under."""
         if self.store is None:
             return
         self.store.call_now(NodeDatabase.prune_ended_deployments, self.settings.ended_kept)
@@ -489,6 +492,9 @@ class DeploymentService(Role):
                                                hold=self.hold, resume=True),
                                   record.owner)  # the chain it came with is not kept
                 continue
+            if not record.phase.final and record.commits and (markets := sorted(self.market())):
+                await self._revert_cut_off(journal, markets[0])
+                continue
             if not record.phase.final:
                 was = record.phase.value
                 reason = (f"its orchestrator's node restarted while it was {was}; its "
@@ -497,6 +503,23 @@ class DeploymentService(Role):
                 await journal.event("phase", phase=DeploymentPhase.FAILED.value, detail=reason)
             self.deployments[record.id] = _Running(journal)
         self._forget_old()
+
+    async def _revert_cut_off(self, journal: DeploymentJournal, market: str) -> None:
+        """Revert a deployment the restart cut off on its providers, from its own
+        orchestrator actor (the same lasting id), then record it failed: see
+        `revert_cut_off`. Shutting it down meanwhile changes nothing."""
+        async def run(actor: Actor) -> None:
+            try:
+                await revert_cut_off(actor, journal, market, self.settings)
+            finally:
+                if journal.record.phase.final:
+                    with trio.CancelScope(shield=True), trio.move_on_after(PRUNE_DEADLINE):
+                        await self._prune()
+
+        actor = await self.actor.spawn(f"orchestrator/{journal.record.id}",
+                                       commands=ORCHESTRATOR_COMMANDS, main=run, lasting=True)
+        self.deployments[journal.record.id] = _Running(journal, None, actor,
+                                                       journal.record.owner)
 
     def _last_event(self, deployment: str) -> int:
         assert self.store is not None

@@ -55,7 +55,7 @@ MAX_PAGE = 1_000
 BUSY_TIMEOUT = 5.0
 
 DEPLOYMENTS = Table("deployments", DeploymentRecord, ("id",),
-                    frozenset({"assignment", "allocations", "network"}))
+                    frozenset({"assignment", "allocations", "network", "commits"}))
 EVENTS = Table("deployment_events", EventRecord, ("deployment_id", "seq"),
                frozenset({"payload"}))
 RESERVATIONS = Table("reservations", ReservationRecord, ("id",),

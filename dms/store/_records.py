@@ -111,6 +111,15 @@ def _assignment(instance: object, attribute: attrs.Attribute[Any], value: object
             raise _refuse(instance, attribute, f"node {node!r}: provider {provider!r} is not a DID")
 
 
+def _commits(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, dict):
+        raise _refuse(instance, attribute, "expected a mapping of provider to provider actor")
+    for provider, actor in value.items():
+        for what, did in (("provider", provider), ("provider actor", actor)):
+            if not isinstance(did, str) or not _DID.fullmatch(did):
+                raise _refuse(instance, attribute, f"{what} {did!r} is not a DID")
+
+
 def _allocations(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, dict):
         raise _refuse(instance, attribute, "expected a mapping of allocation name to allocation")
@@ -190,6 +199,9 @@ class DeploymentRecord:
     network: dict[str, Any] = attrs.field(factory=dict, validator=_json_object)
     """The ensemble network: `{"order": <NetworkOrder wire form>}`, or `{"none":
     reason}`; empty before allocation."""
+    commits: dict[str, str] = attrs.field(factory=dict, validator=_commits)
+    """Every provider asked to commit for it (written before asking), to the provider
+    actor it was asked through: where a restarted orchestrator sends its revert."""
 
 
 @attrs.frozen

@@ -92,6 +92,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deployments ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE hosted_deployments ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
     """,
+    # 4: the providers a deployment asked to commit (each with the provider actor it
+    # asked), written before the commit is sent: an orchestrator restarted before its
+    # deployment ran reverts there at once instead of leaving it to the leases.
+    """
+    ALTER TABLE deployments ADD COLUMN commits TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
