@@ -11,9 +11,14 @@
    the same two nodes (median of per-round on/off ratios), holding one grant and
    holding 200 (a node's `find_chain` looks through every one it holds).
 5. Where a message's time goes (cProfile of the receive path).
+6. (`broadcast`) Broadcast, 10 nodes, with each subscriber's screen result shared with
+   admission (one decode and one signature check per publication) against without, in
+   alternating rounds (median of per-round ratios), each against the ceiling of one
+   verify per publication per subscriber (raw verify/s / 9, same round).
 
 Run: python bench/messaging_bench.py           (about two minutes)
      python bench/messaging_bench.py ceiling   (1. only)
+     python bench/messaging_bench.py broadcast [ROUNDS]   (6. only; default 5 rounds)
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import trio
 from link_ceiling import measure, report
 
 from dms.actor import AdmissionPolicy, RateLimit
+from dms.actor._screened import ScreenedPublications
 from dms.net import MemoryNetwork
 from dms.node import open_node
 from ucan import SigningKey
@@ -153,7 +159,19 @@ def one_way_between_processes() -> tuple[int, float, dict[str, int]]:
 
 # -- fan-out -------------------------------------------------------------------------------
 
-async def broadcast_fan_out(nodes: int = 10, publications: int = 300) -> tuple[float, float]:
+class _ForgetfulScreen(ScreenedPublications):
+    """Keeps nothing: admission decodes and checks each publication again (before
+    issue 14's shared screen result)."""
+
+    def put(self, payload: bytes, envelope: object, now: float) -> None:  # type: ignore[override]
+        pass
+
+
+async def broadcast_fan_out(nodes: int = 10, publications: int = 300, *,
+                            shared_screen: bool = True) -> tuple[float, float]:
+    """(publications/s, deliveries/s) from one publisher to `nodes` - 1 subscribers;
+    `shared_screen=False` makes every subscriber's admission decode and verify what its
+    screen already did."""
     network = MemoryNetwork()
     org = SigningKey.generate()
     received = {"n": 0}
@@ -167,6 +185,8 @@ async def broadcast_fan_out(nodes: int = 10, publications: int = 300) -> tuple[f
             async with open_node(listen=f"memory://n{i}", network=network, bootstrap=bootstrap,
                                  anchors=[org.did], policy=UNLIMITED) as node:
                 opened.append(node)
+                if not shared_screen:
+                    node.system.screened = _ForgetfulScreen()
                 task_status.started(node)
                 await trio.sleep_forever()
 
@@ -198,6 +218,35 @@ async def broadcast_fan_out(nodes: int = 10, publications: int = 300) -> tuple[f
     return publications / elapsed, received["n"] / elapsed
 
 
+def broadcast_shared_screen(rounds: int = 5, nodes: int = 10,
+                            publications: int = 300) -> None:
+    """Broadcast with each subscriber's screen result shared with admission against
+    without, in rounds alternating which goes first; the median of per-round ratios,
+    and each against its ceiling: one signature check per publication per subscriber,
+    all in this one process, so raw verify/s / (nodes - 1), raw verify measured in the
+    same round."""
+    ratios, shared_of_ceiling, alone_of_ceiling, delivered = [], [], [], []
+    total = publications * (nodes - 1)
+    for round_ in range(rounds):
+        order = (False, True) if round_ % 2 == 0 else (True, False)
+        rates: dict[bool, float] = {}
+        for shared in order:
+            pubs, deliveries = trio.run(lambda s=shared: broadcast_fan_out(
+                nodes, publications, shared_screen=s))
+            rates[shared] = pubs
+            delivered.append(deliveries / pubs * publications / total)
+        ceiling = raw_verify_rate(5000) / (nodes - 1)
+        ratios.append(rates[True] / rates[False])
+        shared_of_ceiling.append(rates[True] / ceiling)
+        alone_of_ceiling.append(rates[False] / ceiling)
+        print(f"  round {round_ + 1}: unshared {rates[False]:7,.0f} pub/s, shared "
+              f"{rates[True]:7,.0f} pub/s, ceiling {ceiling:7,.0f} pub/s", flush=True)
+    print(f"broadcast, {nodes} nodes: shared screen / unshared {statistics.median(ratios):.2f}x "
+          f"(median of {rounds} per-round ratios); of the one-verify ceiling: shared "
+          f"{statistics.median(shared_of_ceiling):.2f}, unshared "
+          f"{statistics.median(alone_of_ceiling):.2f}; delivery {min(delivered):.1%} at worst")
+
+
 def profile_receive_path(count: int = 3000) -> str:
     """cProfile of Node.receive for authorized one-way messages (no network)."""
     from dms.actor import Admission, encode_message
@@ -225,6 +274,9 @@ def profile_receive_path(count: int = 3000) -> str:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["broadcast"]:
+        broadcast_shared_screen(int(sys.argv[2]) if sys.argv[2:] else 5)
+        return 0
     print(report(trio.run(measure)))
     sys.stdout.flush()
     if sys.argv[1:] == ["ceiling"]:
