@@ -11,6 +11,7 @@ import pytest
 
 import dms.actor._admission
 import dms.actor._system
+import ucan.validate
 from dms.actor._admission import Accept, Admission, Refuse
 from dms.actor._screened import ENTRY_OVERHEAD, ScreenedPublications
 from dms.actor._wire import decode_message, encode_message
@@ -24,7 +25,8 @@ NODE = SigningKey.from_seed(b"\x01" * 32)  # the node a bare admission runs on
 
 
 def count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> Counter[bytes]:
-    """Count invocation signature checks by the screen and admission, per signature."""
+    """Count signature checks by the screen, admission and ucan's chain validation, per
+    signature."""
     checks: Counter[bytes] = Counter()
 
     def counted(did: str, message: bytes, signature: bytes) -> bool:
@@ -33,6 +35,7 @@ def count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> Counter[bytes]:
 
     monkeypatch.setattr(dms.actor._system, "verify_signature", counted)
     monkeypatch.setattr(dms.actor._admission, "verify_signature", counted)
+    monkeypatch.setattr(ucan.validate, "verify_signature", counted)
     return checks
 
 
@@ -66,13 +69,16 @@ async def test_each_subscriber_checks_a_relayed_publication_signature_once(
     async with open_testbed(4, anchors=[[ORG.did]] * 4) as net:
         publisher, subscribers = net[0], list(net)[1:]
         heard = [listen(node) for node in subscribers]
-        publisher.add_proofs(delegate(ORG, publisher.did, REQUEST,
-                                      expiration=int(publisher.clock()) + 3600))
+        grant = delegate(ORG, publisher.did, REQUEST, expiration=int(publisher.clock()) + 3600)
+        publisher.add_proofs(grant)
         for job in range(3):
             await publisher.root.broadcast(DEPLOYMENT_TOPIC, REQUEST, {"job": job},
                                            subject=ORG.did)
         await settle()
         assert heard == [[0, 1, 2]] * 3
+        # The grant's signature: once per subscriber for all three publications (ucan's
+        # cache of verified delegation CIDs).
+        assert checks.pop(grant.signature) == 3
         # One check per publication per subscriber: the screen's, shared with admission.
         assert sorted(checks.values()) == [3, 3, 3]
         for node in subscribers:
