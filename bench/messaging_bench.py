@@ -38,6 +38,7 @@ from link_ceiling import measure, report
 
 from dms.actor import AdmissionPolicy, RateLimit
 from dms.actor._screened import ScreenedPublications
+from dms.actor._wire import Envelope
 from dms.net import MemoryNetwork
 from dms.node import open_node
 from ucan import SigningKey
@@ -163,7 +164,7 @@ class _ForgetfulScreen(ScreenedPublications):
     """Keeps nothing: admission decodes and checks each publication again (before
     issue 14's shared screen result)."""
 
-    def put(self, payload: bytes, envelope: object, now: float) -> None:  # type: ignore[override]
+    def put(self, payload: bytes, envelope: Envelope, now: float) -> None:
         pass
 
 
