@@ -14,7 +14,8 @@
 6. (`broadcast`) Broadcast, 10 nodes, with each subscriber's screen result shared with
    admission (one decode and one signature check per publication) against without, in
    alternating rounds (median of per-round ratios), each against the ceiling of one
-   verify per publication per subscriber (raw verify/s / 9, same round).
+   verify per publication per subscriber (raw verify/s / 9, same round); also CPU per
+   publication of this process (steadier than wall time on a shared machine).
 
 Run: python bench/messaging_bench.py           (about two minutes)
      python bench/messaging_bench.py ceiling   (1. only)
@@ -169,8 +170,9 @@ class _ForgetfulScreen(ScreenedPublications):
 
 
 async def broadcast_fan_out(nodes: int = 10, publications: int = 300, *,
-                            shared_screen: bool = True) -> tuple[float, float]:
-    """(publications/s, deliveries/s) from one publisher to `nodes` - 1 subscribers;
+                            shared_screen: bool = True) -> tuple[float, float, float]:
+    """(publications/s, deliveries/s, CPU seconds per publication: this process's, so
+    the machine's other jobs are not in it) from one publisher to `nodes` - 1 subscribers;
     `shared_screen=False` makes every subscriber's admission decode and verify what its
     screen already did."""
     network = MemoryNetwork()
@@ -207,7 +209,7 @@ async def broadcast_fan_out(nodes: int = 10, publications: int = 300, *,
         publisher.add_proofs(delegate(org, publisher.did, "/bench", expiration=None))
         await publisher.mesh.wait_connected(nodes - 1)
         await trio.sleep(0.5)
-        start_time = time.perf_counter()
+        start_time, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(publications):
             await publisher.root.broadcast("/bench/topic", "/bench/news", {"p": PAYLOAD},
                                            subject=org.did)
@@ -215,8 +217,9 @@ async def broadcast_fan_out(nodes: int = 10, publications: int = 300, *,
         with trio.move_on_after(60):
             await done.wait()
         elapsed = time.perf_counter() - start_time
+        cpu = time.process_time() - start_cpu
         nursery.cancel_scope.cancel()
-    return publications / elapsed, received["n"] / elapsed
+    return publications / elapsed, received["n"] / elapsed, cpu / publications
 
 
 def broadcast_shared_screen(rounds: int = 5, nodes: int = 10,
@@ -226,24 +229,28 @@ def broadcast_shared_screen(rounds: int = 5, nodes: int = 10,
     and each against its ceiling: one signature check per publication per subscriber,
     all in this one process, so raw verify/s / (nodes - 1), raw verify measured in the
     same round."""
-    ratios, shared_of_ceiling, alone_of_ceiling, delivered = [], [], [], []
+    ratios, cpu_ratios, shared_of_ceiling, alone_of_ceiling, delivered = [], [], [], [], []
     total = publications * (nodes - 1)
     for round_ in range(rounds):
         order = (False, True) if round_ % 2 == 0 else (True, False)
         rates: dict[bool, float] = {}
+        cpus: dict[bool, float] = {}
         for shared in order:
-            pubs, deliveries = trio.run(lambda s=shared: broadcast_fan_out(
+            pubs, deliveries, cpus[shared] = trio.run(lambda s=shared: broadcast_fan_out(
                 nodes, publications, shared_screen=s))
             rates[shared] = pubs
             delivered.append(deliveries / pubs * publications / total)
         ceiling = raw_verify_rate(5000) / (nodes - 1)
         ratios.append(rates[True] / rates[False])
+        cpu_ratios.append(cpus[False] / cpus[True])
         shared_of_ceiling.append(rates[True] / ceiling)
         alone_of_ceiling.append(rates[False] / ceiling)
         print(f"  round {round_ + 1}: unshared {rates[False]:7,.0f} pub/s, shared "
-              f"{rates[True]:7,.0f} pub/s, ceiling {ceiling:7,.0f} pub/s", flush=True)
+              f"{rates[True]:7,.0f} pub/s, ceiling {ceiling:7,.0f} pub/s; CPU per "
+              f"publication {cpus[False] * 1e3:.2f} -> {cpus[True] * 1e3:.2f} ms", flush=True)
     print(f"broadcast, {nodes} nodes: shared screen / unshared {statistics.median(ratios):.2f}x "
-          f"(median of {rounds} per-round ratios); of the one-verify ceiling: shared "
+          f"(median of {rounds} per-round ratios), CPU per publication unshared / shared "
+          f"{statistics.median(cpu_ratios):.2f}x; of the one-verify ceiling: shared "
           f"{statistics.median(shared_of_ceiling):.2f}, unshared "
           f"{statistics.median(alone_of_ceiling):.2f}; delivery {min(delivered):.1%} at worst")
 
@@ -288,7 +295,7 @@ def main() -> int:
     dropped = {k: v for k, v in metrics.items() if "dropped" in k}
     print(f"one-way, two processes            {one_way:10,.0f} msgs/s = {one_way / verify:.2f}x raw verify"
           f"   ({count}/{ONE_WAY} delivered; receiver drops: {dropped or 'none'})")
-    pubs, deliveries = trio.run(broadcast_fan_out)
+    pubs, deliveries, _ = trio.run(broadcast_fan_out)
     print(f"broadcast to 9 peers (memory)     {pubs:10,.0f} publications/s, {deliveries:,.0f} deliveries/s")
     for held in (1, 200):
         off, on, gain = trio.run(chain_memory_round_trips, held)
