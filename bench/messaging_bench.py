@@ -11,9 +11,15 @@
    the same two nodes (median of per-round on/off ratios), holding one grant and
    holding 200 (a node's `find_chain` looks through every one it holds).
 5. Where a message's time goes (cProfile of the receive path).
+6. (`broadcast`) Broadcast, 10 nodes, with each subscriber's screen result shared with
+   admission (one decode and one signature check per publication) against without, in
+   alternating rounds (median of per-round ratios), each against the ceiling of one
+   verify per publication per subscriber (raw verify/s / 9, same round); also CPU per
+   publication of this process (steadier than wall time on a shared machine).
 
 Run: python bench/messaging_bench.py           (about two minutes)
      python bench/messaging_bench.py ceiling   (1. only)
+     python bench/messaging_bench.py broadcast [ROUNDS]   (6. only; default 5 rounds)
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ import trio
 from link_ceiling import measure, report
 
 from dms.actor import AdmissionPolicy, RateLimit
+from dms.actor._screened import ScreenedPublications
+from dms.actor._wire import Envelope
 from dms.net import MemoryNetwork
 from dms.node import open_node
 from ucan import SigningKey
@@ -153,7 +161,20 @@ def one_way_between_processes() -> tuple[int, float, dict[str, int]]:
 
 # -- fan-out -------------------------------------------------------------------------------
 
-async def broadcast_fan_out(nodes: int = 10, publications: int = 300) -> tuple[float, float]:
+class _ForgetfulScreen(ScreenedPublications):
+    """Keeps nothing: admission decodes and checks each publication again (before
+    issue 14's shared screen result)."""
+
+    def put(self, payload: bytes, envelope: Envelope, now: float) -> None:
+        pass
+
+
+async def broadcast_fan_out(nodes: int = 10, publications: int = 300, *,
+                            shared_screen: bool = True) -> tuple[float, float, float]:
+    """(publications/s, deliveries/s, CPU seconds per publication: this process's, so
+    the machine's other jobs are not in it) from one publisher to `nodes` - 1 subscribers;
+    `shared_screen=False` makes every subscriber's admission decode and verify what its
+    screen already did."""
     network = MemoryNetwork()
     org = SigningKey.generate()
     received = {"n": 0}
@@ -167,6 +188,8 @@ async def broadcast_fan_out(nodes: int = 10, publications: int = 300) -> tuple[f
             async with open_node(listen=f"memory://n{i}", network=network, bootstrap=bootstrap,
                                  anchors=[org.did], policy=UNLIMITED) as node:
                 opened.append(node)
+                if not shared_screen:
+                    node.system.screened = _ForgetfulScreen()
                 task_status.started(node)
                 await trio.sleep_forever()
 
@@ -186,7 +209,7 @@ async def broadcast_fan_out(nodes: int = 10, publications: int = 300) -> tuple[f
         publisher.add_proofs(delegate(org, publisher.did, "/bench", expiration=None))
         await publisher.mesh.wait_connected(nodes - 1)
         await trio.sleep(0.5)
-        start_time = time.perf_counter()
+        start_time, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(publications):
             await publisher.root.broadcast("/bench/topic", "/bench/news", {"p": PAYLOAD},
                                            subject=org.did)
@@ -194,8 +217,42 @@ async def broadcast_fan_out(nodes: int = 10, publications: int = 300) -> tuple[f
         with trio.move_on_after(60):
             await done.wait()
         elapsed = time.perf_counter() - start_time
+        cpu = time.process_time() - start_cpu
         nursery.cancel_scope.cancel()
-    return publications / elapsed, received["n"] / elapsed
+    return publications / elapsed, received["n"] / elapsed, cpu / publications
+
+
+def broadcast_shared_screen(rounds: int = 5, nodes: int = 10,
+                            publications: int = 300) -> None:
+    """Broadcast with each subscriber's screen result shared with admission against
+    without, in rounds alternating which goes first; the median of per-round ratios,
+    and each against its ceiling: one signature check per publication per subscriber,
+    all in this one process, so raw verify/s / (nodes - 1), raw verify measured in the
+    same round."""
+    ratios, cpu_ratios, shared_of_ceiling, alone_of_ceiling, delivered = [], [], [], [], []
+    total = publications * (nodes - 1)
+    for round_ in range(rounds):
+        order = (False, True) if round_ % 2 == 0 else (True, False)
+        rates: dict[bool, float] = {}
+        cpus: dict[bool, float] = {}
+        for shared in order:
+            pubs, deliveries, cpus[shared] = trio.run(lambda s=shared: broadcast_fan_out(
+                nodes, publications, shared_screen=s))
+            rates[shared] = pubs
+            delivered.append(deliveries / pubs * publications / total)
+        ceiling = raw_verify_rate(5000) / (nodes - 1)
+        ratios.append(rates[True] / rates[False])
+        cpu_ratios.append(cpus[False] / cpus[True])
+        shared_of_ceiling.append(rates[True] / ceiling)
+        alone_of_ceiling.append(rates[False] / ceiling)
+        print(f"  round {round_ + 1}: unshared {rates[False]:7,.0f} pub/s, shared "
+              f"{rates[True]:7,.0f} pub/s, ceiling {ceiling:7,.0f} pub/s; CPU per "
+              f"publication {cpus[False] * 1e3:.2f} -> {cpus[True] * 1e3:.2f} ms", flush=True)
+    print(f"broadcast, {nodes} nodes: shared screen / unshared {statistics.median(ratios):.2f}x "
+          f"(median of {rounds} per-round ratios), CPU per publication unshared / shared "
+          f"{statistics.median(cpu_ratios):.2f}x; of the one-verify ceiling: shared "
+          f"{statistics.median(shared_of_ceiling):.2f}, unshared "
+          f"{statistics.median(alone_of_ceiling):.2f}; delivery {min(delivered):.1%} at worst")
 
 
 def profile_receive_path(count: int = 3000) -> str:
@@ -225,6 +282,9 @@ def profile_receive_path(count: int = 3000) -> str:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["broadcast"]:
+        broadcast_shared_screen(int(sys.argv[2]) if sys.argv[2:] else 5)
+        return 0
     print(report(trio.run(measure)))
     sys.stdout.flush()
     if sys.argv[1:] == ["ceiling"]:
@@ -235,7 +295,7 @@ def main() -> int:
     dropped = {k: v for k, v in metrics.items() if "dropped" in k}
     print(f"one-way, two processes            {one_way:10,.0f} msgs/s = {one_way / verify:.2f}x raw verify"
           f"   ({count}/{ONE_WAY} delivered; receiver drops: {dropped or 'none'})")
-    pubs, deliveries = trio.run(broadcast_fan_out)
+    pubs, deliveries, _ = trio.run(broadcast_fan_out)
     print(f"broadcast to 9 peers (memory)     {pubs:10,.0f} publications/s, {deliveries:,.0f} deliveries/s")
     for held in (1, 200):
         off, on, gain = trio.run(chain_memory_round_trips, held)

@@ -30,6 +30,7 @@ from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimiter
 from dms.actor._replay import ReplayMemory
 from dms.actor._routing import Action, AnswerRefusal, Ignore, Router, Settle
+from dms.actor._screened import ScreenedPublications
 from dms.actor._wire import REPLY, decode_message, encode_message
 from ucan import (
     CID,
@@ -95,6 +96,7 @@ class ActorSystem:
         self._node_refusals = RateLimiter(policy.node_refusal_budget, max_keys=1)
         self._revoke_grant = revoke_grant or self._revoke_here
         self.chain_choices = ChainChoices(trust)
+        self.screened = ScreenedPublications()
         self.root = Actor(self, key, "root", None, ROOT_AUTHORITY)
         self._register(self.root)
 
@@ -319,7 +321,8 @@ class ActorSystem:
         if via != self.peer_id and not self._link_budget.allow(via, kind, now):
             self.counters["dropped.link-budget"] += 1
             return False
-        verdict = self.admission.admit(data, now=now, topic=topic,
+        screened = None if topic is None else self.screened.take(data, now)
+        verdict = self.admission.admit(data, now=now, topic=topic, screened=screened,
                                        via=None if via == self.peer_id else via)
         actions = self.router.route(verdict, via=via, now=now,
                                     is_local=self.actors.__contains__,
@@ -359,12 +362,20 @@ class ActorSystem:
     def screen_publication(self, topic: str, payload: bytes) -> bool:
         """Whether the carrier may deliver and forward a publication: a well-formed
         message whose invocation is signed by its issuer and not expired. Authorization
-        is admission's job; this only keeps junk from being flooded on our behalf."""
+        is admission's job; this only keeps junk from being flooded on our behalf. A
+        publication for local subscribers leaves its decode and signature check for
+        admission to take (`ScreenedPublications`): one of each per delivery."""
         try:
-            invocation = decode_message(payload, self.trust).invocation
+            envelope = decode_message(payload, self.trust)
         except UcanError:
             return False
+        invocation = envelope.invocation
         if not verify_signature(invocation.iss, invocation.signed_bytes, invocation.signature):
             return False
-        return invocation.exp is not None and self.clock() <= invocation.exp + self.policy.skew
+        now = self.clock()
+        if invocation.exp is None or now > invocation.exp + self.policy.skew:
+            return False
+        if self.subscribers.get(topic):  # admission will take the decode and the check
+            self.screened.put(payload, envelope, now)
+        return True
 
