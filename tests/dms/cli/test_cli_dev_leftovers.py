@@ -17,8 +17,9 @@ import trio
 from dms.cli._supervisor import NodeProcess, NodeSpec, error_of
 from dms.executor import ExecutionSpec, ExecutorKind, ProcessExecutor
 from dms.executor._leader import process_facts
+from dms.provider._workdir import hold_work_dir
 
-from .conftest import processes_under, start_dev
+from .conftest import DMS, environment, processes_under, start_dev
 
 SLEEPER = """
 version: V1
@@ -163,3 +164,21 @@ def test_dms_dev_started_over_a_leftover_workload_removes_it_before_emptying_the
     stderr = (tmp_path / "dev.stderr").read_text()
     assert status == 0, stderr
     assert f"node provider1 left workloads behind; removed 1: {pid}" in stderr, stderr
+
+
+def test_dms_dev_refuses_to_start_over_a_work_directory_a_provider_still_holds(
+        tmp_path: Path) -> None:
+    """A provider of an earlier run still working there (its supervisor was killed and
+    it is stopping): its workloads are its own, so nothing is removed nor started."""
+    work = tmp_path / "dev" / "nodes" / "provider1" / "work"
+    with hold_work_dir(work):
+        refused = subprocess.run([str(DMS), "dev", "--providers", "1", "--json"],
+                                 env=environment(tmp_path), capture_output=True, text=True,
+                                 timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: node provider1: work directory "
+                                                   f"{work} is in use"), refused.stderr
+    assert lines[0].endswith("; nothing was started"), refused.stderr
+    assert refused.stdout == ""
+    assert not (tmp_path / "client.json").exists()
