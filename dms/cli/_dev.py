@@ -169,20 +169,25 @@ class _Leftovers:
     async def reap(self) -> None:
         """Remove them under every node's state directory (a node of an earlier run
         with more providers too), saying on stderr what was removed; LeftoversKept if
-        some could not be (a provider still runs there, or the directory fails)."""
+        some could not be (a provider still runs there, or the directory fails): the
+        other nodes' leftovers are removed all the same."""
         nodes = self.layout.root / "nodes"
         if not nodes.is_dir():
             return
         keys = Keystore(self.layout.keystore)
+        problems: list[str] = []
         with trio.move_on_after(REAP_TIMEOUT) as bounded:
             for state in sorted(nodes.iterdir()):
-                if state.is_dir():
-                    await self._reap_node(keys, state)
+                if state.is_dir() and (problem := await self._reap_node(keys, state)):
+                    problems.append(problem)
         if bounded.cancelled_caught:
-            raise LeftoversKept(f"removing what the providers left under {nodes} took "
-                                f"over {REAP_TIMEOUT:g} s")
+            problems.append(f"removing what the providers left under {nodes} took over "
+                            f"{REAP_TIMEOUT:g} s")
+        if problems:
+            raise LeftoversKept("; ".join(problems))
 
-    async def _reap_node(self, keys: Keystore, state: Path) -> None:
+    async def _reap_node(self, keys: Keystore, state: Path) -> str | None:
+        """Reap one node's leftovers; what kept them, if anything did."""
         work = state / "work"  # where `dms node run --state-dir` puts it
         try:
             did: str | None = keys.did(state.name)
@@ -193,16 +198,17 @@ class _Leftovers:
                 work, did or "", self.kinds if did else (ExecutorKind.PROCESS,),
                 network=self.network and did is not None)
         except WorkDirInUse as exc:
-            raise LeftoversKept(f"node {state.name}: {exc}") from None
+            return f"node {state.name}: {exc}"
         except OSError as exc:
-            raise LeftoversKept(f"node {state.name}: cannot remove what it left in {work}: "
-                                f"{exc.strerror or exc}") from None
+            return f"node {state.name}: cannot remove what it left in {work}: " \
+                f"{exc.strerror or exc}"
         if reaped.executions:
             _relay(f"node {state.name} left workloads behind; removed "
                    f"{len(reaped.executions)}: {', '.join(reaped.executions)}")
         if reaped.namespaces:
             _relay(f"node {state.name} left network namespaces; removed: "
                    f"{', '.join(reaped.namespaces)}")
+        return None
 
 
 async def _run_alone(layout: DevLayout, passphrase: str, provide: tuple[str, ...],

@@ -144,18 +144,24 @@ def _leave_a_workload(work: Path) -> int:
     return trio.run(leave)
 
 
-def test_dms_dev_started_over_a_leftover_workload_removes_it_before_emptying_the_state(
-        tmp_path: Path) -> None:
-    # the executor runs in a child process, so the leftover is no child of this one
+def _left_by(tmp_path: Path, node: str) -> int:
+    """A workload `node` of an earlier `dms dev` left running in its work directory
+    (left by a child process, so that it is no child of this one): its pid."""
     script = ("import sys, pathlib\n"
               "from tests.dms.cli.test_cli_dev_leftovers import _leave_a_workload\n"
               "print(_leave_a_workload(pathlib.Path(sys.argv[1])))\n")
-    work = tmp_path / "dev" / "nodes" / "provider1" / "work"
+    work = tmp_path / "dev" / "nodes" / node / "work"
     left = subprocess.run([sys.executable, "-c", script, str(work)], capture_output=True,
                           text=True, timeout=60, cwd=Path(__file__).resolve().parents[3])
     assert left.returncode == 0, left.stderr
     pid = int(left.stdout)
     assert _alive(pid)
+    return pid
+
+
+def test_dms_dev_started_over_a_leftover_workload_removes_it_before_emptying_the_state(
+        tmp_path: Path) -> None:
+    pid = _left_by(tmp_path, "provider1")
     net = start_dev(tmp_path, providers=1)
     try:
         assert not _alive(pid)
@@ -169,14 +175,19 @@ def test_dms_dev_started_over_a_leftover_workload_removes_it_before_emptying_the
 def test_dms_dev_refuses_to_start_over_a_work_directory_a_provider_still_holds(
         tmp_path: Path) -> None:
     """A provider of an earlier run still working there (its supervisor was killed and
-    it is stopping): its workloads are its own, so nothing is removed nor started."""
+    it is stopping): its workloads are its own, so they are not removed, and nothing
+    is started; what another node left is removed all the same."""
+    elsewhere = _left_by(tmp_path, "provider2")
     work = tmp_path / "dev" / "nodes" / "provider1" / "work"
     with hold_work_dir(work):
-        refused = subprocess.run([str(DMS), "dev", "--providers", "1", "--json"],
+        refused = subprocess.run([str(DMS), "dev", "--providers", "2", "--json"],
                                  env=environment(tmp_path), capture_output=True, text=True,
                                  timeout=60)
     assert refused.returncode == 2, refused.stderr
     lines = refused.stderr.strip().splitlines()
+    assert not _alive(elsewhere)
+    assert lines[0] == f"node provider2 left workloads behind; removed 1: {elsewhere}"
+    lines = lines[1:]
     assert len(lines) == 1 and lines[0].startswith("Error: node provider1: work directory "
                                                    f"{work} is in use"), refused.stderr
     assert lines[0].endswith("; nothing was started"), refused.stderr
