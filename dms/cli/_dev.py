@@ -11,7 +11,10 @@ and a client config in the data directory so that `dms deploy`, `dms status`, ..
 another shell reach the orchestrator as the user with no flags. Ctrl-C (or SIGTERM)
 stops the orchestrator (its deployments are shut down), then the providers, and
 removes the client config: nothing is left running. Should the supervisor itself be
-killed, each node stops when its stdin closes.
+killed, each node stops when its stdin closes. A provider that dies (SIGKILL, a crash)
+cannot stop its workloads: the network then stops, and before it exits it removes
+what every provider left (`dms.provider.reap_leftovers`, what a restarting provider
+removes), as it does before it empties the nodes' state at the next start.
 
 All the network's keys share one passphrase ($UCAN_PASSPHRASE, else asked once); the
 nodes get it in their environment, and `dms deploy` asks for it (or reads it there) to
@@ -32,11 +35,13 @@ from pathlib import Path
 import click
 import trio
 
+from dms.cleanup import shielded_cleanup
 from dms.network import InvalidPlan, missing_capability, parse_upstream
 from dms.node._offer import InvalidOffer, parse_offer, parse_ports
 from dms.node._state_lock import LOCK_FILE, StateDirError, StateDirInUse, hold_state_dir
+from dms.provider import WorkDirInUse, reap_leftovers
 from dms.workload import ExecutorKind
-from ucan.keystore import KeystoreError, resolve_passphrase
+from ucan.keystore import Keystore, KeystoreError, resolve_passphrase
 
 from ._config import (
     ClientConfig,
@@ -55,6 +60,13 @@ READY_TIMEOUT = 30.0
 """Seconds for every provider to link with the orchestrator."""
 MAX_PROVIDERS = 32
 DEV_KEYS = "the dev network's keys"  # they share one passphrase
+REAP_TIMEOUT = 60.0
+"""Seconds to remove what the providers left, at start or at the end."""
+
+
+class LeftoversKept(Exception):
+    """What a provider left could not all be removed; the message names the node's
+    work directory and why."""
 
 
 def _providers(ctx: click.Context, param: click.Parameter, value: int) -> int:
@@ -135,20 +147,82 @@ def dev(providers: int, data_dir: str | None, offer: str, ports: str,
                    *(arg for kind in executors for arg in ("--executor", kind)),
                    *(("--network",) if network else ()),
                    *(("--network-dns-upstream", dns_upstream) if dns_upstream else ()))
+        kinds = tuple(ExecutorKind(kind) for kind in executors)
         status = trio.run(_run_alone, layout, passphrase, provide, env, config_path(data),
-                          as_json)
+                          as_json, _Leftovers(layout, kinds, network))
     except KeyboardInterrupt:  # before the signal handlers were in place
         click.echo("interrupted", err=True)
         status = EXIT_INTERRUPTED
     raise SystemExit(status)
 
 
+class _Leftovers:
+    """Removes what the dev network's providers left running (see the module doc)."""
+
+    def __init__(self, layout: DevLayout, kinds: tuple[ExecutorKind, ...],
+                 network: bool) -> None:
+        self.layout = layout
+        # process leftovers need no engine: they are looked for whatever this run opens
+        self.kinds = tuple(dict.fromkeys((ExecutorKind.PROCESS, *kinds)))
+        self.network = network
+
+    async def reap(self) -> None:
+        """Remove them under every node's state directory (a node of an earlier run
+        with more providers too), saying on stderr what was removed; LeftoversKept if
+        some could not be (a provider still runs there, or the directory fails): the
+        other nodes' leftovers are removed all the same."""
+        nodes = self.layout.root / "nodes"
+        if not nodes.is_dir():
+            return
+        keys = Keystore(self.layout.keystore)
+        problems: list[str] = []
+        with trio.move_on_after(REAP_TIMEOUT) as bounded:
+            for state in sorted(nodes.iterdir()):
+                if state.is_dir() and (problem := await self._reap_node(keys, state)):
+                    problems.append(problem)
+        if bounded.cancelled_caught:
+            problems.append(f"removing what the providers left under {nodes} took over "
+                            f"{REAP_TIMEOUT:g} s")
+        if problems:
+            raise LeftoversKept("; ".join(problems))
+
+    async def _reap_node(self, keys: Keystore, state: Path) -> str | None:
+        """Reap one node's leftovers; what kept them, if anything did."""
+        work = state / "work"  # where `dms node run --state-dir` puts it
+        try:
+            did: str | None = keys.did(state.name)
+        except (KeystoreError, OSError):
+            did = None  # its containers and namespaces cannot be told apart: left alone
+        try:
+            reaped = await reap_leftovers(
+                work, did or "", self.kinds if did else (ExecutorKind.PROCESS,),
+                network=self.network and did is not None)
+        except WorkDirInUse as exc:
+            return f"node {state.name}: {exc}"
+        except OSError as exc:
+            return f"node {state.name}: cannot remove what it left in {work}: " \
+                f"{exc.strerror or exc}"
+        if reaped.executions:
+            _relay(f"node {state.name} left workloads behind; removed "
+                   f"{len(reaped.executions)}: {', '.join(reaped.executions)}")
+        if reaped.namespaces:
+            _relay(f"node {state.name} left network namespaces; removed: "
+                   f"{', '.join(reaped.namespaces)}")
+        return None
+
+
 async def _run_alone(layout: DevLayout, passphrase: str, provide: tuple[str, ...],
-                     env: dict[str, str], path: Path, as_json: bool) -> int:
+                     env: dict[str, str], path: Path, as_json: bool,
+                     leftovers: _Leftovers) -> int:
     """`_run`, holding the network's directory: one dev network per data directory (a
-    second one is refused before it touches any key or grant of the first)."""
+    second one is refused before it touches any key or grant of the first). What an
+    earlier run's providers left is removed before their state is emptied."""
     try:
         async with hold_state_dir(layout.root):
+            try:
+                await leftovers.reap()
+            except LeftoversKept as exc:
+                raise Mistake(f"{exc}; nothing was started") from None
             try:
                 network = prepare_network(layout, passphrase)
             except KeystoreError as exc:
@@ -156,7 +230,7 @@ async def _run_alone(layout: DevLayout, passphrase: str, provide: tuple[str, ...
                               ) from None
             except OSError as exc:
                 raise Mistake(f"cannot prepare {layout.root}: {exc.strerror or exc}") from None
-            return await _run(network, provide, env, path, as_json)
+            return await _run(network, provide, env, path, as_json, leftovers)
     except StateDirInUse:
         raise Mistake(f"{layout.root} is in use by another `dms dev`{_holder(layout.root)}: "
                       f"stop it, or give this one another --data-dir") from None
@@ -178,8 +252,9 @@ def _prompt(text: str) -> str:
 
 
 async def _run(network: DevNetwork, provide: tuple[str, ...], env: dict[str, str],
-               path: Path, as_json: bool) -> int:
-    """Start the network, announce it, and run until a signal (or a node's death)."""
+               path: Path, as_json: bool, leftovers: _Leftovers) -> int:
+    """Start the network, announce it, and run until a signal (or a node's death);
+    once every node has stopped, remove what a provider that died left running."""
     say: Callable[[str], None] = _quiet if as_json else _say
     ready = False
     config: ClientConfig | None = None
@@ -206,6 +281,11 @@ async def _run(network: DevNetwork, provide: tuple[str, ...], env: dict[str, str
         finally:
             if config is not None:
                 remove_client_config(path, config)
+            with shielded_cleanup(REAP_TIMEOUT + 10):
+                try:
+                    await leftovers.reap()
+                except LeftoversKept as exc:
+                    failures.append(str(exc))
     for failure in failures:
         click.echo(f"Error: {failure}", err=True)
     if failures:

@@ -32,13 +32,12 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 MAX_LINE = 64 * 1024
 """Bytes of one status or log line kept (the rest of a longer line is dropped)."""
-LAST_WORDS = 5
-"""Lines of a node's stderr quoted when it dies."""
+ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
 
 
 class DevFailed(Exception):
-    """A node did not start, or stopped on its own; the message names it and quotes
-    the last lines it wrote."""
+    """A node did not start, or stopped on its own; the message names it, how it ended
+    (its exit status, or the signal that killed it) and quotes its last error."""
 
 
 @attrs.frozen
@@ -69,7 +68,7 @@ class NodeProcess:
         self.did: str | None = None
         self.offers: Mapping[str, Any] | None = None
         self.peers = 0
-        self.last_words: list[str] = []
+        self.last_error: str | None = None
         self.stopping = False
         self.listening = trio.Event()
         self.ended = trio.Event()
@@ -109,9 +108,43 @@ class NodeProcess:
                 raise DevFailed(self.obituary())
             await self._changed.wait()
 
+    def take_stderr(self, line: str) -> None:
+        """Keep `line` as the node's last error if it is one (see `error_of`)."""
+        error = error_of(line)
+        if error is not None:
+            self.last_error = error
+
     def obituary(self) -> str:
-        said = "; ".join(self.last_words) or "nothing on stderr"
-        return f"node {self.name} exited with status {self.process.returncode}: {said}"
+        code = self.process.returncode
+        how = f"exited with status {code}" if code is None or code >= 0 else \
+            f"was killed by {_signal_name(-code)}"
+        said = self.last_error if self.last_error is not None else "no error logged"
+        return f"node {self.name} {how}: {said}"
+
+
+def error_of(line: str) -> str | None:
+    """What a node's stderr `line` says went wrong, or None if it says nothing wrong:
+    a JSON log record counts when its level is ERROR or CRITICAL (its message is
+    kept); anything else a node writes there (a traceback, click's `Error: ...`)
+    is not a log record, so it is kept as it is. Blank lines are not errors."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return line.strip()
+    if not isinstance(record, dict) or "level" not in record:
+        return line.strip()
+    if record.get("level") not in ERROR_LEVELS:
+        return None
+    return str(record.get("message", line.strip()))
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 class Supervisor:
@@ -159,7 +192,7 @@ class Supervisor:
     async def _relay_stderr(self, node: NodeProcess) -> None:
         assert node.process.stderr is not None
         async for line in _lines(node.process.stderr):
-            node.last_words = [*node.last_words, line][-LAST_WORDS:]
+            node.take_stderr(line)
             self.relay(f"[{node.name}] {line}")
 
     async def _reap(self, node: NodeProcess) -> None:

@@ -11,7 +11,8 @@ every deployment holds exact.
 The logic has no trio, no I/O and no clock: time is the `now` each call is given.
 The roles that carry it over the network (`open_provider`, `ProviderService`,
 `AllocationRole`) keep what they hold and run in the node's store, and a restarted
-provider re-adopts the workloads it left running (spec/provider.md, "Restart").
+provider re-adopts the workloads it left running (spec/provider.md, "Restart");
+`reap_leftovers` removes them without a provider (for `dms dev`).
 """
 
 from dms.provider import _wire as wire
@@ -24,6 +25,7 @@ from dms.provider._decline import REQUIREMENTS, Decline, Unmet
 from dms.provider._limits import InvalidLimit, OnboardingLimits, Share
 from dms.provider._network import HostedNetworks, NetworkUnavailable, namespace_prefix
 from dms.provider._open import ProviderConfig, measure_machine, open_provider
+from dms.provider._reap import Reaped, reap_leftovers
 from dms.provider._reservation import (
     AlreadyReserved,
     BookSnapshot,
@@ -50,6 +52,8 @@ __all__ = [
     "WorkDirInUse",
     "measure_machine",
     "open_provider",
+    "Reaped",
+    "reap_leftovers",
     "wire",
     "REQUIREMENTS",
     "AlreadyReserved",

@@ -56,6 +56,7 @@ from ._ask import Ask
 from ._book import ReservationBook
 from ._capacity import Capacity
 from ._decide import decide
+from ._leftovers import discard_leftovers
 from ._network import HostedNetworks
 from ._reservation import Reservation, ReservationError
 from ._restart import Resume, ResumedAllocation, plan_restart
@@ -772,13 +773,7 @@ class ProviderService(Role):
             await self._rejoin_network(record)
             for resumed in kept.allocations:
                 await self._resume(actor, record.id, resumed, hosted)
-        discarded = 0
-        for executor in self.executors.values():
-            if isinstance(executor, Adoptable):
-                for left in await executor.leftovers():
-                    await executor.discard(left)
-                    discarded += 1
-                    log.info("removed execution %s left on this machine", left.ident)
+        discarded = len(await discard_leftovers(self.executors.values()))
         self.counters["restart_discarded"] += discarded
         await self.records.forget(plan.release, plan.forget_allocations)
         for removed in plan.removed:
