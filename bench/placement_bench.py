@@ -20,15 +20,23 @@ solution grows from 100 to 10,000 providers.
 
     .venv/bin/python bench/placement_bench.py [--instances 41] [--cpsat-seconds 10]
     .venv/bin/python bench/placement_bench.py --seeds 7 19 --no-scaling  # chosen instances
+    .venv/bin/python bench/placement_bench.py --against /work/main --rounds 4 --instances 7
+
+`--against DIR` compares this checkout's CPU time to a first solution (compile + first
+search) with another checkout's, in alternating rounds of fresh processes, and prints
+the median of the per-round ratios (below 1: this checkout is faster), at 1,000
+providers x 100 nodes x 200 edges and 10,000 providers x 30 nodes x 60 edges.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -299,6 +307,74 @@ def summary(name: str, gaps: list[float]) -> str:
     )
 
 
+def first_times(seeds: list[int]) -> dict[str, list[list[float]]]:
+    """CPU seconds of compile and of the first search, and wall seconds of both, per
+    instance: the 1,000-provider instances of `seeds` and the 10,000-provider scaling
+    instance (twice; the instance is built outside the timed part)."""
+    def once(instance: Instance) -> list[float]:
+        measurements = instance.measurements()
+        cpu, wall = time.process_time(), time.perf_counter()
+        problem = compile_problem(
+            instance.requirements, instance.bids, measurements, exclude=frozenset(),
+            strategy="pack", previous=None, replace=frozenset(),
+        )
+        compiled_cpu = time.process_time()
+        search(problem, Active.everything(problem), SearchBudget(), first_only=True)
+        return [compiled_cpu - cpu, time.process_time() - compiled_cpu,
+                time.perf_counter() - wall]
+
+    large = Instance(10000, 30, 60, seed=11000)
+    return {
+        "1k": [once(Instance(1000, 100, 200, seed=k)) for k in seeds],
+        "10k": [once(large) for _ in range(2)],
+    }
+
+
+def against(baseline: Path, rounds: int, seeds: list[int]) -> None:
+    """Alternate fresh processes of the two checkouts; per round, the ratio of this
+    checkout's median (1k) or best (10k) first-solution CPU time to the baseline's."""
+    here = Path(__file__).resolve().parent.parent
+    figures = ("1k first cpu", "1k compile cpu", "1k search cpu", "1k first wall",
+               "10k first cpu", "10k first wall")
+    ratios: dict[str, list[float]] = defaultdict(list)
+    seen: dict[str, dict[str, list[float]]] = {"this": defaultdict(list), "base": defaultdict(list)}
+    for r in range(rounds):
+        order = [("base", baseline), ("this", here)]
+        if r % 2:
+            order.reverse()
+        got: dict[str, dict[str, float]] = {}
+        for name, root in order:
+            out = subprocess.run(
+                [sys.executable, __file__, "--first-times", "--seeds", *map(str, seeds)],
+                capture_output=True, text=True, check=True,
+                env={**os.environ, "PYTHONPATH": str(root)},
+            )
+            times = json.loads(out.stdout.splitlines()[-1])
+            small, large = times["1k"], times["10k"]
+            got[name] = {
+                "1k first cpu": statistics.median(c + s for c, s, _ in small),
+                "1k compile cpu": statistics.median(c for c, _, _ in small),
+                "1k search cpu": statistics.median(s for _, s, _ in small),
+                "1k first wall": statistics.median(w for _, _, w in small),
+                "10k first cpu": min(c + s for c, s, _ in large),
+                "10k first wall": min(w for _, _, w in large),
+            }
+            for f in figures:
+                seen[name][f].append(got[name][f])
+        for f in figures:
+            ratios[f].append(got["this"][f] / got["base"][f])
+        print(f"round {r + 1} ({order[0][0]} first): "
+              + "  ".join(f"{f} {ratios[f][-1]:.3f}" for f in figures))
+    print(f"median of per-round ratios, this checkout / {baseline} ({rounds} rounds, "
+          f"{len(seeds)} instances at 1k):")
+    for f in figures:
+        print(f"  {f:<15} {statistics.median(ratios[f]):.3f}   "
+              f"this {statistics.median(seen['this'][f]):.3f} s   "
+              f"base {statistics.median(seen['base'][f]):.3f} s")
+    print("ceiling: a search-only speedup cannot take first cpu below compile cpu; "
+          "no change takes it below this checkout's compile time")
+
+
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -312,8 +388,22 @@ def main() -> None:
     parser.add_argument("--providers", type=int, default=1000)
     parser.add_argument("--sampling", action="store_true", help="also run random sampling")
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--against", type=Path, default=None, metavar="DIR",
+                        help="compare first-solution CPU time with the checkout in DIR")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--first-times", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     seeds = args.seeds if args.seeds is not None else list(range(args.instances))
+    if args.first_times:
+        print(json.dumps(first_times(seeds)))
+        return
+    if args.against is not None:
+        if args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        if not (args.against / "dms" / "orchestrator" / "placement").is_dir():
+            parser.error(f"--against {args.against}: no dms/orchestrator/placement there")
+        against(args.against, args.rounds, seeds)
+        return
     budgets = args.budgets
     cpsat = not MISSING
     print(

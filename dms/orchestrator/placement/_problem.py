@@ -17,6 +17,7 @@ import attrs
 from dms.ensemble._requirements import (
     EdgeRequirement,
     EnsembleRequirements,
+    Location,
     LocationConstraint,
     NodeRequirements,
     Resources,
@@ -192,20 +193,76 @@ def _rejection(
     return None
 
 
+def _screen(
+    node: NodeRequirements,
+    demand: Vector,
+    fixed_ports: frozenset[int],
+    any_ports: int,
+    bids: Sequence[Bid],
+    capacity: Sequence[Vector],
+    excluded: frozenset[str],
+) -> tuple[list[int], Counter[str]]:
+    """The bids (by index) that pass every node-level constraint, and how many failed
+    each: `_rejection` for every bid, inlined (it runs bids x nodes times), with the
+    location test asked once per distinct bid location."""
+    name, executors, location = node.name, node.executors, node.location
+    placed = bool(location.accept or location.reject)
+    admits: dict[object, bool] = {}
+    ports = len(fixed_ports) + any_ports
+    cpu, ram, disk, gpus = demand
+    passing: list[int] = []
+    rejected: Counter[str] = Counter()
+    for i, bid in enumerate(bids):
+        if bid.nodes is not None and name not in bid.nodes:
+            why = "not_bid"
+        elif bid.peer in excluded:
+            why = "excluded"
+        elif not executors <= bid.executors:
+            why = "executor"
+        elif placed and not _admitted(location, bid.location, admits):
+            why = "location"
+        elif (free := bid.public_ports) is not None and (
+            not fixed_ports <= free or ports > len(free)
+        ):
+            why = "ports"
+        else:
+            have = capacity[i]
+            if cpu > have[0] + 1e-9:
+                why = "cpu"
+            elif ram > have[1]:
+                why = "ram"
+            elif disk > have[2]:
+                why = "disk"
+            elif gpus > have[3]:
+                why = "gpu"
+            else:
+                passing.append(i)
+                continue
+        rejected[why] += 1
+    return passing, rejected
+
+
+def _admitted(constraint: LocationConstraint, place: Location, seen: dict[object, bool]) -> bool:
+    admitted = seen.get(place)
+    if admitted is None:
+        admitted = seen[place] = constraint.admits(place)
+    return admitted
+
+
 def _rows(peers: Sequence[str], measurements: Measurements) -> tuple[Row, ...]:
     index = {peer: i for i, peer in enumerate(peers)}
-    rows: list[Row] = []
-    for peer in peers:
-        row: dict[int, tuple[float, float]] = {}
-        for other, link in measurements.neighbours(peer).items():
-            j = index.get(other)
-            if j is not None:
-                row[j] = (
-                    math.inf if link.rtt_ms is None else link.rtt_ms,
-                    -1.0 if link.bandwidth is None else link.bandwidth,
-                )
-        rows.append(row)
-    return tuple(rows)
+    inf = math.inf
+    return tuple(
+        {
+            j: (
+                inf if link.rtt_ms is None else link.rtt_ms,
+                -1.0 if link.bandwidth is None else link.bandwidth,
+            )
+            for other, link in measurements.neighbours(peer).items()
+            if (j := index.get(other)) is not None
+        }
+        for peer in peers
+    )
 
 
 def _previous(
@@ -286,21 +343,17 @@ def compile_problem(
     slot_replica: list[int] = []
     slot_domain: list[tuple[int, ...]] = []
     for n, node in enumerate(nodes):
-        rejected: Counter[str] = Counter()
-        passing: list[int] = []
-        for i, bid in enumerate(ordered):
-            why = _rejection(
-                node, demand[n], fixed_ports[n], any_ports[n], bid, capacity[i], excluded
-            )
-            if why is None:
-                passing.append(i)
-            else:
-                rejected[why] += 1
+        passing, rejected = _screen(
+            node, demand[n], fixed_ports[n], any_ports[n], ordered, capacity, excluded
+        )
+        if prev is None:
+            passing.sort(key=price.__getitem__)  # stable: ties stay in index order
+        else:
 
-        def cost(i: int, n: int = n) -> tuple[int, float, int]:
-            return (0 if prev is None or i in prev[n] else 1, price[i], i)
+            def cost(i: int, n: int = n) -> tuple[int, float, int]:
+                return (0 if i in prev[n] else 1, price[i], i)
 
-        passing.sort(key=cost)
+            passing.sort(key=cost)
         candidates.append(tuple(passing))
         details = _details(node, fixed_ports[n], any_ports[n])
         pin_problem = None

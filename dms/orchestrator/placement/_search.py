@@ -377,6 +377,7 @@ class _Search:
         queue = deque(sorted(shrunk))
         primary = [slots[0] for slots in self.node_slots]
         val, dom, trail = self.val, self.dom, self.trail
+        residues, supported = self.residue, self._supported
         while queue:
             y = queue.popleft()
             shrunk.discard(y)
@@ -387,12 +388,16 @@ class _Search:
                 if val[primary[x]] >= 0:
                     continue
                 dx = dom[primary[x]]
-                residue = self.residue.setdefault((edge.position, x), {})
-                supported = self._supported
+                residue = residues.get((edge.position, x))
+                if residue is None:
+                    residue = residues[(edge.position, x)] = {}
+                reverse = residues.get((edge.position, y))
+                if reverse is None:
+                    reverse = residues[(edge.position, y)] = {}
                 dead = {
                     p
                     for p in dx
-                    if residue.get(p) not in dy and not supported(edge, p, residue, dy)
+                    if residue.get(p) not in dy and not supported(edge, p, residue, reverse, dy)
                 }
                 if dead:
                     dx -= dead
@@ -405,11 +410,20 @@ class _Search:
                         queue.append(x)
         return True
 
-    def _supported(self, edge: Edge, p: int, residue: dict[int, int], others: set[int]) -> bool:
+    def _supported(
+        self,
+        edge: Edge,
+        p: int,
+        residue: dict[int, int],
+        reverse: dict[int, int],
+        others: set[int],
+    ) -> bool:
         """Whether provider p has a partner for `edge` in `others`. The partner found is
-        kept in `residue` (one per edge end) and tried first next time (AC-3rm)."""
+        kept in `residue` (one per edge end) and tried first next time (AC-3rm); links
+        are symmetric, so p is kept as the partner's own in `reverse`, the other end's
+        residue, which spares that end's revision most of its first look."""
         if p in others:
-            residue[p] = p
+            residue[p] = reverse[p] = p
             return True
         allowed = self.partners.get((edge.position, p))
         if allowed is None and self.share_partners:
@@ -422,12 +436,12 @@ class _Search:
             for q in others:
                 link = row.get(q)
                 if link is not None and link[0] <= limit and link[1] >= floor:
-                    residue[p] = q
+                    residue[p], reverse[q] = q, p
                     return True
             return False
         for q, (rtt, bandwidth) in row.items():
             if rtt <= limit and bandwidth >= floor and q in others:
-                residue[p] = q
+                residue[p], reverse[q] = q, p
                 return True
         return False
 

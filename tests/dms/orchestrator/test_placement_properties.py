@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import attrs
@@ -42,6 +43,7 @@ from dms.orchestrator.placement import (
     Unplaceable,
     solve,
 )
+from dms.orchestrator.placement._problem import _rejection, compile_problem
 
 GiB = 1 << 30
 EXECUTORS = ("docker", "process")
@@ -517,3 +519,42 @@ def test_a_step_budget_gives_the_same_placement_in_any_input_order(
     assert again.assignment == first.assignment
     assert again.objective == first.objective
     assert again.lower_bound == first.lower_bound
+
+
+@given(instances(max_nodes=5, max_providers=8))
+def test_compiled_candidates_are_the_bids_that_pass_each_node_cheapest_first(
+    inst: Instance,
+) -> None:
+    """The bid screening (one inlined loop per node) keeps exactly the bids the checker
+    here admits, in (disruption, price, index) order, and counts each rejected bid
+    under the first constraint `_rejection` says it fails."""
+    problem = compile_problem(
+        inst.requirements,
+        inst.bids,
+        inst.measurements,
+        exclude=inst.exclude,
+        strategy=inst.strategy,  # type: ignore[arg-type]
+        previous=inst.previous,
+        replace=frozenset(),
+    )
+    excluded = inst.exclude | inst.requirements.exclude_peers
+    for n, node in enumerate(problem.nodes):
+        fine = [i for i, bid in enumerate(problem.bids) if node_level_ok(node, bid, excluded)]
+        assert sorted(problem.candidates[n]) == fine
+        order = [(problem.disruption(n, i), problem.price[i], i) for i in problem.candidates[n]]
+        assert order == sorted(order)
+        reasons = Counter(
+            _rejection(
+                node,
+                problem.demand[n],
+                problem.fixed_ports[n],
+                problem.any_ports[n],
+                bid,
+                problem.capacity[i],
+                excluded,
+            )
+            for i, bid in enumerate(problem.bids)
+        )
+        reasons.pop(None, None)
+        counted = {e.constraint: e.count for e in problem.reports[n].eliminated}
+        assert counted == dict(reasons)
