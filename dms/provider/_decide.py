@@ -72,12 +72,17 @@ def _bid_ports(asks: list[Ask], fitting: list[Ask], free: Capacity) -> frozenset
     """The public ports the bid reports: the fixed ports the fitting nodes ask (all free,
     or they would not fit) and as many others as they ask "any" of. Reporting only
     these keeps a bid small however many ports the provider has, and leaves out ports
-    another node of the request wants by number. "Any" ports come from the top of the
-    range, as the reservation book assigns them."""
+    another node of the request wants by number, unless the "any" ports need them: a
+    node that fit on a port must be bid with it (one wanted by a node this bid declines
+    may be the only one left). "Any" ports come from the top of the range, as the
+    reservation book assigns them."""
     wanted = frozenset().union(*(a.fixed_ports for a in asks))
     fixed = frozenset().union(*(a.fixed_ports for a in fitting))
     extra = sum(a.any_ports for a in fitting)
-    return fixed | frozenset(free.top_ports(extra, avoid=wanted))
+    spare = free.top_ports(extra, avoid=wanted)
+    if len(spare) < extra:
+        spare = free.top_ports(extra, avoid=fixed)
+    return fixed | frozenset(spare)
 
 
 def decide(peer: str, free: Capacity, request: EnsembleRequirements, *, price: float = 0.0) -> Decision:

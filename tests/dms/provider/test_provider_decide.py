@@ -265,6 +265,19 @@ def test_every_node_bid_for_is_placeable_on_the_bid_alone(free: Capacity, asked:
             assert placement.assignment.primary == {each.name: ME}
 
 
+def test_a_node_asking_any_port_is_bid_with_the_one_a_declined_node_wanted_by_number() -> None:
+    # hypothesis found it: b (pinned elsewhere) wants 8000 by number, the only free port;
+    # a fits on it, so the bid must carry it, or a is bid for and cannot be placed
+    free = Capacity(millicores=0, ram=0, disk=0, executors={"docker", "process"},
+                    location=Location(continent="EU"), public_ports={8000})
+    decision = decide(ME, free, request(node("a", cpu=0, ram=0, ports=(0,)),
+                                        node("b", cpu=0, ram=0, ports=(8000,), peer=OTHER)))
+    assert decision.bid is not None and decision.bid.nodes == {"a"}
+    assert decision.bid.public_ports == {8000}
+    placement = solve(request(node("a", cpu=0, ram=0, ports=(0,))), [decision.bid])
+    assert placement.assignment.primary == {"a": ME}
+
+
 def test_the_spec_lists_the_requirements_in_the_order_they_are_checked() -> None:
     spec = (Path(__file__).resolve().parents[3] / "spec" / "provider.md").read_text()
     section = spec.split("## Bid or decline", 1)[1].split("The nodes that pass", 1)[0]
