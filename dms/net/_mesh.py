@@ -175,6 +175,12 @@ FULL_MEMORY = 1024
 """Most peers remembered as full."""
 
 GREETING_PAUSE = 0.02
+RETIRE_GRACE = 5.0
+"""Seconds a link that lost to a duplicate (both ends dialed at once, or a unicast
+dial raced another) is still read before it is closed: what its peer sent over it
+before seeing that the other link won is delivered, not lost. Nothing is sent on it."""
+MAX_RETIRING = 64
+"""Links in that grace at once; past it a losing link is closed at once."""
 """Seconds a greeting waits for room when the new link's send buffer is full."""
 
 
@@ -246,6 +252,9 @@ class Mesh:
         self.tunnel: Callable[[str, bytes], None] | None = None
         """Takes each tunnel frame with the link peer it came from (None: dropped)."""
         self._tunnel_dials: set[str] = set()
+        self._dialing: dict[str, trio.Event] = {}
+        self._retiring = 0
+        """Peers a unicast is dialing now: concurrent sends wait for that one dial."""
         self._links: dict[str, Link] = {}
         self._degree = degree
         self._tree = BroadcastTree()
@@ -433,9 +442,41 @@ class Mesh:
         """Adopt a new link and read it until it closes (inbound handler, dial loops);
         the role it had when it closed (None: not adopted)."""
         if not self._adopt(link, for_overlay=for_overlay):
-            await link.aclose()
+            if link.remote_peer in self._links:  # lost to the link we keep
+                await self._retire(link)
+            else:
+                await link.aclose()
             return None
         return await self._read_adopted(link)
+
+    async def _close_after_grace(self, link: Link) -> None:
+        """Close a replaced link `RETIRE_GRACE` seconds on: its reader delivers what
+        its peer sent over it meanwhile, and what was queued on it goes out."""
+        await trio.sleep(RETIRE_GRACE)
+        await link.aclose()
+
+    async def _retire(self, link: Link) -> None:
+        """Read a link that lost to a duplicate for `RETIRE_GRACE` seconds, delivering
+        its unicasts (a request or a reply its peer sent before it saw the other link
+        win), then close it."""
+        if self._retiring >= MAX_RETIRING:
+            await link.aclose()
+            return
+        self._retiring += 1
+        try:
+            with trio.move_on_after(RETIRE_GRACE):
+                while True:
+                    try:
+                        frame = await link.receive()
+                    except LinkClosed:
+                        break
+                    with contextlib.suppress(MalformedMeshFrame):
+                        if isinstance(decode(frame), Unicast | Tunnel):
+                            self._on_frame(link, frame)
+                    await trio.lowlevel.checkpoint()
+        finally:
+            self._retiring -= 1
+            await link.aclose()
 
     def _adopt(self, link: Link, *, for_overlay: bool) -> bool:
         """Make `link` the link to its peer, unless the one we have is preferred or
@@ -465,7 +506,7 @@ class Mesh:
             inbox.arrive(peer)
         if existing is not None:
             self.metrics["mesh.links_replaced"] += 1
-            self._require_running().start_soon(existing.aclose)
+            self._require_running().start_soon(self._close_after_grace, existing)
         self.metrics["mesh.links_opened"] += 1
         self.peers.note_connected(peer, link.remote_address, trio.current_time())
         self._take_role(peer, role)
@@ -542,6 +583,24 @@ class Mesh:
         return role
 
     async def _dial_known(self, peer: str) -> Link:
+        """A link to `peer`, dialed once however many sends want it at the same time:
+        each extra dial would replace the receiver's link with one this side then
+        closes, and what was answered over it would be lost."""
+        pending = self._dialing.get(peer)
+        if pending is not None:
+            await pending.wait()
+            link = self._links.get(peer)
+            if link is None or link.is_closed:
+                raise PeerUnreachable(peer, "the dial under way failed")
+            return link
+        self._dialing[peer] = done = trio.Event()
+        try:
+            return await self._dial_once(peer)
+        finally:
+            del self._dialing[peer]
+            done.set()
+
+    async def _dial_once(self, peer: str) -> Link:
         nursery = self._require_running()
         info = self.peers.get(peer)
         if info is None or info.address is None:
@@ -552,7 +611,7 @@ class Mesh:
             self.metrics["mesh.dial_failures"] += 1
             raise PeerUnreachable(peer, f"dialing {info.address} failed: {exc}") from None
         if not self._adopt(link, for_overlay=False):
-            nursery.start_soon(link.aclose)
+            nursery.start_soon(self._retire, link)
             existing = self._links.get(peer)
             if existing is None:
                 raise PeerUnreachable(peer, "its link closed while dialing")

@@ -112,9 +112,9 @@ async def open_testbed(
     anchors: Sequence[Iterable[str]] = (),
 ) -> AsyncIterator[Testbed]:
     """Open `size` nodes (`memory://n0`...) that each dial the ones before them; return
-    once every node is connected to every other (past the overlay's degree cap, 11
-    nodes, once every node has its target of neighbours: a node links to at most
-    `DegreeLimits.maximum` others). Leaving the block closes them all.
+    once every node has its overlay's target of neighbours (`DegreeLimits.target`), or
+    all the others when there are fewer: a node dials no more (unicast to any other
+    opens a direct link on demand). Leaving the block closes them all.
 
     `anchors[i]` are node i's trust anchors. Meant for trio's MockClock (deterministic,
     no wall time); on a real clock it works too, the nodes then age in real time.
@@ -136,7 +136,7 @@ async def open_testbed(
             ))
             nodes.append(node)
         degree = DegreeLimits()
-        linked = size - 1 if size - 1 <= degree.maximum else degree.target
+        linked = min(size - 1, degree.target)
         for node in nodes:
             assert node.mesh is not None
             await node.mesh.wait_connected(linked)
