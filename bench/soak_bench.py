@@ -156,6 +156,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                     node.system.grant_lifetime = args.grant_lifetime
                 if args.retention is not None:
                     node.revocations.grace = args.retention
+                    node.system.revocation_retention = args.retention
             for n in range(1, args.cycles + 1):
                 took.append(await cycle(market))
                 if n == args.warmup or (n > args.warmup and n % args.sample == 0):

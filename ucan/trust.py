@@ -226,14 +226,20 @@ class KeptRevocations(RevocationSet):
             self.on_keep(revocation, until)
 
     def forget_expired(self, now: int, grace: int) -> list[Invocation]:
-        """Forget the kept revocations whose revoked delegation expired over `grace`
-        seconds before `now`: no chain holding it can validate again, so keeping them
-        decides nothing (and every stopped actor's revocation would be kept forever).
-        Returns those forgotten (a node removes them from disk)."""
-        gone = [self._kept.pop(cid) for cid, until in list(self._until.items())
-                if until + grace < now]
+        """Forget the revocations that decide nothing any more: kept ones whose revoked
+        delegation expired over `grace` seconds before `now` (no chain holding it can
+        validate again; every stopped actor's revocation would be kept forever), and any,
+        kept or not, whose own `exp` is before `now`. A revoker dates its revocation
+        past what it revokes expires, so that a node that never saw the delegation, and
+        cannot know its expiry, need not keep the revocation for good (spec/security.md,
+        "Revocations that expire"). Returns the kept ones forgotten (a node removes them
+        from disk); the bounded part is in memory only."""
+        gone = [revocation for cid, revocation in self._kept.items()
+                if (cid in self._until and self._until[cid] + grace < now)
+                or (revocation.exp is not None and revocation.exp < now)]
         for revocation in gone:
-            del self._until[revocation.cid]
+            del self._kept[revocation.cid]
+            self._until.pop(revocation.cid, None)
             target = revoked_cid(revocation)
             still = any(r.iss == revocation.iss and revoked_cid(r) == target
                         for r in self._kept.values()) or self._pairs.get(
@@ -243,9 +249,23 @@ class KeptRevocations(RevocationSet):
                 issuers.discard(revocation.iss)
                 if not issuers:
                     self._revokers.pop(target, None)
-        if gone:
+        lapsed = [cid for cid, record in self._records.items()
+                  if record.exp is not None and record.exp < now]
+        for cid in lapsed:
+            self._forget_record(cid)
+        if gone or lapsed:
             self.version += 1
         return gone
+
+    def _forget_record(self, cid: CID) -> None:
+        """Drop a record of the bounded part, leaving the revoker counted for its target
+        while a kept revocation of the same pair remains."""
+        record = self._records[cid]
+        target = record.args["revoke"]
+        self._forget(cid)
+        if any(r.iss == record.iss and r.args["revoke"] == target
+               for r in self._kept.values()):
+            self._revokers.setdefault(target, set()).add(record.iss)
 
     def kept(self, revocation: Invocation) -> bool:
         return revocation.cid in self._kept
