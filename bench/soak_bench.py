@@ -18,8 +18,15 @@ compressed with `--grant-lifetime 30 --retention 30` (then "revocations", the ke
 ones on all nodes, levels off after about two minutes: lifetime, retention and the
 node's 60 s pruning interval).
 
+Bounded caches fill during the first part of a run and then stay level, so each slope
+is given twice: over every sample after the warm-up, and over the second half of the
+run only (`--steady-from N`: from cycle N on), where a flat figure has a slope near 0.
+`--tracemalloc` snapshots the Python heap at a quarter and at three quarters of the run
+and prints the 15 allocation sites (by traceback) that grew most in between.
+
     .venv/bin/python bench/soak_bench.py [--cycles 200] [--sample 10] [--json]
-        [--grant-lifetime S] [--retention S] [--ended-kept N]
+        [--grant-lifetime S] [--retention S] [--ended-kept N] [--steady-from N]
+        [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -42,11 +50,10 @@ from deploy_bench import (  # bench/ is on sys.path when run as a script
     Market,
     ensemble,
     live_children,
-    shut_down,
     wait_for,
 )
 
-from dms.deployment import NEW, DeploymentSettings
+from dms.deployment import NEW, SHUTDOWN, STATUS, DeploymentSettings
 from dms.node import open_node
 from dms.provider import Capacity, ProviderConfig, millicores
 from dms.workload import ExecutorKind
@@ -121,6 +128,27 @@ def slope(points: list[dict[str, float]], key: str) -> float:
     return fit.slope
 
 
+UNANNOUNCED = [0]
+"""Shutdowns whose event stream said `final` before it held the `completed` event (a
+race of the orchestrator's under load: its record is final a moment before the event
+is written); the status said completed, so the cycle counts."""
+
+
+async def shut_down(market: Market, deployment: str) -> None:
+    """deploy_bench's, but a stream that ends before its phase event asks the status."""
+    await market.call(SHUTDOWN, {"id": deployment})
+    events = await wait_for(market, deployment, "completed", "failed")
+    phase = events[-1]["payload"].get("phase") if events else None
+    if phase == "completed":
+        return
+    status = await market.call(STATUS, {"id": deployment})
+    if phase is None and status.get("phase") == "completed":
+        UNANNOUNCED[0] += 1
+        return
+    raise SystemExit(f"deployment {deployment} ended {phase or status.get('phase')}: "
+                     f"{status.get('failure')}")
+
+
 async def cycle(market: Market) -> float:
     began = time.perf_counter()
     reply = await market.call(NEW, {"ensemble": PAIR})
@@ -135,6 +163,10 @@ async def cycle(market: Market) -> float:
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
     samples: list[dict[str, float]] = []
     took: list[float] = []
+    snapshots: list[tracemalloc.Snapshot] = []
+    marks = (args.cycles // 4, args.cycles * 3 // 4)
+    if args.tracemalloc:
+        tracemalloc.start(TRACE_FRAMES)
     with tempfile.TemporaryDirectory(prefix="soak-bench-") as tmp:
         root = Path(tmp)
         settings = SETTINGS if args.ended_kept is None else attrs.evolve(
@@ -145,19 +177,54 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                     node.system.grant_lifetime = args.grant_lifetime
                 if args.retention is not None:
                     node.revocations.grace = args.retention
+                    node.system.revocation_retention = args.retention
             for n in range(1, args.cycles + 1):
                 took.append(await cycle(market))
                 if n == args.warmup or (n > args.warmup and n % args.sample == 0):
                     samples.append(sample(market, root, n))
+                if args.tracemalloc and n in marks:
+                    snapshots.append(tracemalloc.take_snapshot())
             await trio.sleep(1.0)  # the last processes are reaped
             samples.append(sample(market, root, args.cycles + 1))
     keys = ("fds", "rss", "sqlite", "wal", "children", "reservations", "revocations")
-    return {"cycles": args.cycles, "providers": PROVIDERS, "warmup": args.warmup,
+    steady_from = args.cycles // 2 if args.steady_from is None else args.steady_from
+    steady = [p for p in samples if p["cycle"] >= steady_from]
+    growth = heap_growth(snapshots) if len(snapshots) == 2 else None
+    if args.tracemalloc:
+        tracemalloc.stop()
+    return {"steady_from": steady_from,
+            "steady_slope_per_cycle": {k: slope(steady, k) for k in keys},
+            "heap_growth": growth, "heap_marks": marks,
+            "cycles": args.cycles, "providers": PROVIDERS, "warmup": args.warmup,
             "ended_kept": args.ended_kept or SETTINGS.ended_kept,
             "grant_lifetime": args.grant_lifetime, "retention": args.retention,
-            "first": samples[0], "last": samples[-1],
+            "first": samples[0], "last": samples[-1], "unannounced": UNANNOUNCED[0],
             "slope_per_cycle": {k: slope(samples, k) for k in keys},
             "cycle_s_median": statistics.median(took), "cycle_s_max": max(took)}
+
+
+TRACE_FRAMES = 12
+GROWTH_SITES = 15
+
+
+def heap_growth(snapshots: list[tracemalloc.Snapshot]) -> list[dict[str, Any]]:
+    """The allocation sites (whole tracebacks, this module and tracemalloc left out)
+    whose live bytes grew most between two snapshots."""
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__),
+              tracemalloc.Filter(False, __file__)]
+    before, after = (s.filter_traces(ignore) for s in snapshots)
+    diffs = [d for d in after.compare_to(before, "traceback") if d.size_diff > 0]
+    return [{"bytes": d.size_diff, "blocks": d.count_diff, "total_bytes": d.size,
+             "traceback": [f"{f.filename}:{f.lineno}" for f in d.traceback][-TRACE_FRAMES:]}
+            for d in diffs[:GROWTH_SITES]]
+
+
+def short(frame: str) -> str:
+    for marker in ("/site-packages/", "/lib/python3"):
+        if marker in frame:
+            return frame.split(marker, 1)[1]
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    return frame.removeprefix(root)
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -165,16 +232,31 @@ def report(figures: dict[str, Any]) -> None:
     print(f"{figures['cycles']} deploy/shutdown cycles on {figures['providers']} providers "
           f"(first sample after {figures['warmup']} warm-up cycles); cycle median "
           f"{figures['cycle_s_median']:.2f} s, max {figures['cycle_s_max']:.2f} s")
+    if figures["unannounced"]:
+        print(f"{figures['unannounced']} shutdowns' event streams ended before their "
+              f"completed event (the status said completed)")
     print(f"the orchestrator keeps the newest {figures['ended_kept']} ended deployments")
     if figures["grant_lifetime"] is not None or figures["retention"] is not None:
         print(f"time compressed: grants to actors last {figures['grant_lifetime']} s, "
               f"revocations are kept {figures['retention']} s past them (None: the node's)")
-    print(f"{'figure':<14}{'first':>14}{'last':>14}{'slope/cycle':>14}")
+    steady = figures["steady_slope_per_cycle"]
+    print(f"slopes: over all samples after the warm-up, and from cycle "
+          f"{figures['steady_from']} on (bounded caches full)")
+    print(f"{'figure':<14}{'first':>14}{'last':>14}{'slope/cycle':>14}{'2nd half':>14}")
     for key, unit in (("fds", ""), ("rss", " B"), ("sqlite", " B"), ("wal", " B"),
                       ("children", ""),
                       ("reservations", ""), ("revocations", "")):
         print(f"{key:<14}{first[key]:>14,.0f}{last[key]:>14,.0f}"
-              f"{slopes[key]:>14,.1f}{unit}")
+              f"{slopes[key]:>14,.1f}{steady[key]:>14,.1f}{unit}")
+    if figures["heap_growth"] is not None:
+        start, end = figures["heap_marks"]
+        print(f"python heap growth from cycle {start} to {end} (per cycle), by traceback:")
+        for site in figures["heap_growth"]:
+            frames = [short(f) for f in site["traceback"]]
+            print(f"{site['bytes'] / (end - start):>10,.0f} B {site['blocks']:>+8,} blocks "
+                  f"(live {site['total_bytes']:,} B)  {frames[-1]}")
+            for frame in reversed(frames[-6:-1]):
+                print(f"{'':>30}<- {frame}")
 
 
 def main() -> None:
@@ -193,6 +275,12 @@ def main() -> None:
     parser.add_argument("--retention", type=int, default=None, metavar="S",
                         help="kept revocations stay S seconds past what they revoke "
                              "(the node's: an hour)")
+    parser.add_argument("--steady-from", type=int, default=None, metavar="N",
+                        help="the second slope is over samples from cycle N on "
+                             "(default: half the cycles)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="print the 15 heap allocation sites that grew most between "
+                             "a quarter and three quarters of the run (slows it down)")
     args = parser.parse_args()
     if args.cycles <= args.warmup:
         parser.error("--cycles must be more than --warmup")

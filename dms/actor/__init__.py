@@ -30,7 +30,7 @@ from dms.actor._errors import (
     Undeliverable,
 )
 from dms.actor._fair import FairQueue, FairShare
-from dms.actor._grants import GRANT_LIFETIME, GrantTerm
+from dms.actor._grants import GRANT_LIFETIME, REVOCATION_RETENTION, GrantTerm, revoke_grant
 from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimit, RateLimiter
 from dms.actor._replay import ReplayCache, ReplayMemory
@@ -43,10 +43,10 @@ __all__ = [
     "ActorError", "ActorStopped", "ActorSystem", "Admission", "AdmissionPolicy",
     "AnswerRefusal", "Authority", "Behavior", "BehaviorFailed", "BehaviorSpec", "Carrier",
     "Deliver", "Drop", "Envelope", "ExceedsParent", "FairQueue", "FairShare", "GrantTerm", "Handle", "Ignore", "InvalidArgs",
-    "InvalidBehavior", "Main", "Message", "RateLimit", "RateLimiter", "Refuse", "RemoteError",
+    "InvalidBehavior", "Main", "Message", "RateLimit", "RateLimiter", "REVOCATION_RETENTION", "Refuse", "RemoteError",
     "ReplayCache", "ReplayMemory", "ReplyIn", "RequestTimeout", "Role", "Router", "Runtime",
     "Settle",
     "Undeliverable", "Verdict", "behavior", "child_authority", "clamp_expiry",
-    "decode_message", "encode_message", "sender_of", "structure_args", "unstructure_result",
+    "decode_message", "encode_message", "revoke_grant", "sender_of", "structure_args", "unstructure_result",
     "wire_converter",
 ]

@@ -11,6 +11,10 @@ So a grant lasts `GRANT_LIFETIME` at most, never past the actor's own end nor it
 parent's current grants (a child never outlives its parent), and is renewed at half
 its term for as long as the actor runs. Sans-IO: the actor's task sleeps, the system
 signs.
+
+A stopped actor's grant is revoked by a revocation that itself expires
+`REVOCATION_RETENTION` past the grant (`revoke_grant`): a node that never saw the grant
+cannot know when it ends, and without that date it would keep the revocation for good.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import attrs
 
 from dms.actor._authority import Authority, clamp_expiry
+from ucan import REVOKE, Delegation, Invocation, invoke
+from ucan.envelope import Signer
 
 GRANT_LIFETIME = 3600.0
 """Seconds a grant to an actor lasts at most before it is renewed (at half of it)."""
@@ -25,6 +31,10 @@ SHORTEST_WAIT = 1.0
 """Seconds between renewals at least: a term capped by its parent's never spins."""
 CLOCK_RECHECK = 60.0
 """Seconds between looks at the wall clock while a renewal is due later."""
+REVOCATION_RETENTION = 3600
+"""Seconds past its revoked grant's expiry a revocation lasts (its own `exp`): far beyond
+any clock skew a chain is validated with, so no node forgets it while the grant could
+still be accepted somewhere."""
 
 
 @attrs.frozen
@@ -59,3 +69,15 @@ def renewal_time(term: GrantTerm | None, authority: Authority) -> float | None:
     if term is None or (authority.expires is not None and term.expires >= authority.expires):
         return None
     return term.renew_at
+
+
+def revoke_grant(key: Signer, grant: Delegation,
+                 retention: int = REVOCATION_RETENTION) -> Invocation:
+    """`key`'s revocation of `grant`, expiring `retention` seconds after the grant does
+    (never, for a grant that never expires): past that every node may forget it, even
+    one that never saw the grant (spec/security.md, "Revocations that expire")."""
+    if retention < 0:
+        raise ValueError(f"a revocation retention must not be negative, got {retention}")
+    expiration = None if grant.exp is None else grant.exp + int(retention)
+    return invoke(key, key.did, REVOKE, {"revoke": grant.cid}, expiration=expiration,
+                  nonce=b"")

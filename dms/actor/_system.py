@@ -25,7 +25,7 @@ from dms.actor._authority import ROOT_AUTHORITY, Authority
 from dms.actor._carrier import Carrier
 from dms.actor._chain_choice import ChainChoices
 from dms.actor._errors import RemoteError, RequestTimeout, Undeliverable
-from dms.actor._grants import GRANT_LIFETIME, grant_term
+from dms.actor._grants import GRANT_LIFETIME, REVOCATION_RETENTION, grant_term, revoke_grant
 from dms.actor._handle import Handle
 from dms.actor._ratelimit import RateLimiter
 from dms.actor._replay import ReplayMemory
@@ -42,7 +42,6 @@ from ucan import (
     UcanError,
     delegate,
     invoke,
-    revoke,
     verify_signature,
 )
 
@@ -60,7 +59,8 @@ class ActorSystem:
     `revoke_grant(revocation, until)` is how grants of a stopped actor are revoked
     (`until`: when the revoked grant expires; the node passes one that also persists
     them); by default they are revoked in the trust context only. Grants to actors last
-    `grant_lifetime` seconds at most and are renewed while the actor runs.
+    `grant_lifetime` seconds at most and are renewed while the actor runs; their
+    revocations expire `revocation_retention` seconds after them.
     """
 
     def __init__(
@@ -75,6 +75,7 @@ class ActorSystem:
         replays: ReplayMemory | None = None,
         revoke_grant: Callable[[Invocation, int | None], None] | None = None,
         grant_lifetime: float = GRANT_LIFETIME,
+        revocation_retention: int = REVOCATION_RETENTION,
     ) -> None:
         self.key = key
         self.did = key.did
@@ -85,6 +86,7 @@ class ActorSystem:
         self.policy = policy
         self.message_ttl = message_ttl
         self.grant_lifetime = grant_lifetime
+        self.revocation_retention = revocation_retention
         self.actors: dict[str, Actor] = {}
         self.subscribers: dict[str, dict[str, Actor]] = {}
         self.counters: Counter[str] = Counter()
@@ -182,7 +184,8 @@ class ActorSystem:
         for grant in actor.delegations:
             self.trust.provided.pop(grant.cid, None)
             if not self._expired(grant, now):  # an expired one has nothing left to undo
-                self._revoke_grant(revoke(self.key, grant), grant.exp)
+                self._revoke_grant(revoke_grant(self.key, grant, self.revocation_retention),
+                                   grant.exp)
 
     def _revoke_here(self, revocation: Invocation, until: int | None) -> None:
         self.trust.revocations.add(revocation, until=until)

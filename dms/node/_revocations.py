@@ -11,14 +11,15 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
-from dms.actor import RateLimit, RateLimiter, decode_message
+from dms.actor import REVOCATION_RETENTION, RateLimit, RateLimiter, decode_message
 from ucan import CID, REVOKE, Invocation, TrustContext, UcanError, verify_signature
 from ucan.store import TokenStore
 
 REVOCATION_TOPIC = "/nunet/revocation"
-EXPIRED_GRACE = 3600
+EXPIRED_GRACE = REVOCATION_RETENTION
 """Seconds past its revoked delegation's expiry a kept revocation stays (far beyond any
-clock skew a chain is validated with)."""
+clock skew a chain is validated with); the node's revocations of its actors' grants
+carry the same date as their own `exp`, which every node honours."""
 PRUNE_INTERVAL = 60.0
 REVOCATION_BUDGET = RateLimit(rate=50.0, burst=500.0)
 """Revocations per second per link peer: a flood of junk revocations stays cheap."""
@@ -89,8 +90,10 @@ class RevocationKeeper:
 
     def forget_expired(self) -> int:
         """Forget (in memory and on disk) the kept revocations of delegations that
-        expired `grace` seconds ago: they decide nothing any more, and each stopped
-        actor leaves one on every node that authorized its chain."""
+        expired `grace` seconds ago, and every revocation whose own `exp` has passed:
+        they decide nothing any more, and each stopped actor leaves one on every node
+        its revocation reached. The `exp` is in the signed token on disk, so a
+        restarted node forgets one no sooner than it would have."""
         gone = self.trust.revocations.forget_expired(int(self.clock()), self.grace)
         for revocation in gone:
             self._unwritten.pop(revocation.cid, None)

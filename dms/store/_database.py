@@ -8,7 +8,9 @@ because the shell's worker is not always the same OS thread).
 The file is opened in WAL mode (readers never block the writer, and a crash loses at
 most the last transactions, never consistency) with `synchronous=NORMAL` (a commit
 does not wait for fsync; with WAL that risks only the most recent commits on power
-loss, not corruption) and foreign keys enforced. Each method is one transaction;
+loss, not corruption) and foreign keys enforced. The log is checkpointed every
+`WAL_CHECKPOINT_PAGES` pages and truncated to `WAL_SIZE_LIMIT` when reset, so a node
+that runs for months keeps a log of about a megabyte, not its longest burst. Each method is one transaction;
 `transaction()` groups several into one, and nests.
 """
 
@@ -53,6 +55,12 @@ MAX_EVENT_PAYLOAD = 64 * 1024
 MAX_PAGE = 1_000
 """Most records one call returns from an event stream."""
 BUSY_TIMEOUT = 5.0
+WAL_CHECKPOINT_PAGES = 256
+"""Pages in the write-ahead log past which a commit checkpoints it into the database
+(SQLite's default, 1000, lets each node's log reach 4 MB before it is reused)."""
+WAL_SIZE_LIMIT = 1024 * 1024
+"""Bytes the write-ahead log is truncated to when a checkpoint resets it: without a
+limit the file keeps the size of its largest run between checkpoints."""
 
 DEPLOYMENTS = Table("deployments", DeploymentRecord, ("id",),
                     frozenset({"assignment", "allocations", "network", "commits"}))
@@ -130,6 +138,8 @@ class NodeDatabase:
                 raise StoreError(f"{path}: write-ahead logging is unavailable here "
                                  f"(journal mode stays {mode})")
             connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+            connection.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             connection.execute("PRAGMA foreign_keys = ON")
             migrate(connection, path)
         except sqlite3.Error as exc:

@@ -219,3 +219,31 @@ def test_revocations_are_bounded_in_bytes_and_each_in_size() -> None:
                     meta={"pad": "x" * MAX_REVOCATION_BYTES})
     with pytest.raises(MalformedToken, match="bytes"):
         RevocationSet().add(padded)
+
+
+def test_the_decoded_cache_holds_its_bound_in_entries_and_heap_bytes() -> None:
+    import tracemalloc
+
+    from ucan import Delegation
+    from ucan.trust import DecodedCache
+
+    cache = DecodedCache(capacity=100, max_bytes=10**9)
+    delegations = [delegate(STRANGER, ACTOR.did, f"/dms/n{n}", expiration=None)
+                   for n in range(300)]
+    envelopes = [d.envelope for d in delegations]
+    del delegations
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for envelope in envelopes:  # decoded here: the cache is all that keeps them
+            cache.add(Delegation.decode(envelope))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(cache) == 100 and cache.get(envelopes[0]) is None
+    assert cache.get(envelopes[-1]) is not None
+    assert held <= cache.bytes  # what it charges covers what the entries cost
+    small = DecodedCache(capacity=10**6, max_bytes=20 * 1024)
+    for envelope in envelopes:
+        small.add(Delegation.decode(envelope))
+    assert small.bytes <= 20 * 1024 and 0 < len(small) < 20

@@ -197,3 +197,27 @@ async def test_a_lasting_actor_keeps_working_when_the_wall_clock_jumps_forward(
         after = await m.order(buyer)
         assert after[-1] != before[-1] and after[-1] in current_grants(buyer)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_stopped_actors_revocations_expire_retention_past_its_grants_everywhere(
+        autojump_clock: object) -> None:
+    # The shop never authorized the buyer's older chains: without a date on the
+    # revocation it could not know when to forget their revocations.
+    m = market()
+    m.customer.revocation_retention = 300
+    async with trio.open_nursery() as nursery:
+        await running(m, nursery)
+        buyer = await m.customer.root.spawn("buyer", commands=["/shop/order"], lasting=True)
+        await trio.sleep(GRANT_LIFETIME * 0.6)  # renewed once: two terms unexpired
+        await buyer.stop()
+        nursery.cancel_scope.cancel()
+    assert m.revoked
+    for revocation, until in m.revoked:
+        assert until is not None and revocation.exp == until + 300
+    latest = max(r.exp for r, _ in m.revoked if r.exp is not None)
+    shop = m.shop.trust.revocations
+    targets = [r.args["revoke"] for r, _ in m.revoked]
+    shop.forget_expired(latest, EXPIRED_GRACE)
+    assert all(shop.revokers(cid) == {m.customer.did} for cid in targets[-1:])
+    shop.forget_expired(latest + 1, EXPIRED_GRACE)
+    assert all(shop.revokers(cid) == set() for cid in targets) and len(shop) == 0
