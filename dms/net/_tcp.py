@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import socket
 
-import nacl.signing
 import trio
 
 from dms.net._address import NodeAddress, parse_node_address
 from dms.net._errors import ConnectFailed
 from dms.net._link import (
-    DEFAULT_LINK_SETTINGS,
     CarrierClosed,
     Link,
     LinkHandler,
-    LinkSettings,
     OversizeMessage,
 )
 from dms.net._socket_io import SendBuffer, read_some
@@ -107,15 +104,6 @@ class TcpCarrier:
 
 class TcpTransport(SecureTransport):
     """The `Transport` over plain TCP with length-prefixed frames."""
-
-    def __init__(
-        self,
-        key: nacl.signing.SigningKey,
-        settings: LinkSettings = DEFAULT_LINK_SETTINGS,
-        *,
-        sharing: SecureTransport | None = None,
-    ) -> None:
-        super().__init__(key, settings, sharing=sharing)
 
     async def listen(
         self,

@@ -20,7 +20,14 @@ import trio
 
 from dms._nursery import sole_failure
 from dms.net._errors import ListenFailed, TransportNotOpen
-from dms.net._link import Carrier, Link, LinkHandler, LinkSettings, SecureEndpoint
+from dms.net._link import (
+    DEFAULT_LINK_SETTINGS,
+    Carrier,
+    Link,
+    LinkHandler,
+    LinkSettings,
+    SecureEndpoint,
+)
 from dms.net._metrics import Metrics
 from ucan.did import did_from_public_key
 
@@ -81,7 +88,8 @@ class SecureTransport:
     (identity, metrics, announced address) and the `async with` part, a nursery owning
     the dialed links' tasks. A transport adds `listen` and `connect` for its carrier."""
 
-    def __init__(self, key: nacl.signing.SigningKey, settings: LinkSettings, *,
+    def __init__(self, key: nacl.signing.SigningKey,
+                 settings: LinkSettings = DEFAULT_LINK_SETTINGS, *,
                  sharing: SecureTransport | None = None) -> None:
         """`sharing`: another transport whose endpoint (identity, metrics, announced
         address) and nursery this one uses, so that one node speaking several carriers

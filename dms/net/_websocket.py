@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import h11
-import nacl.signing
 import trio
 import wsproto.utilities
 from trio_websocket import (
@@ -38,12 +37,10 @@ from trio_websocket import (
 from dms.net._address import NodeAddress, parse_node_address
 from dms.net._errors import ConnectFailed, NetError
 from dms.net._link import (
-    DEFAULT_LINK_SETTINGS,
     MAX_CARRIER_MESSAGE,
     CarrierClosed,
     Link,
     LinkHandler,
-    LinkSettings,
     OversizeMessage,
 )
 from dms.net._transport import SecureTransport, describe_os_error
@@ -95,15 +92,6 @@ class _WebsocketCarrier:
 
 class WebsocketTransport(SecureTransport):
     """The `Transport` over trio-websocket."""
-
-    def __init__(
-        self,
-        key: nacl.signing.SigningKey,
-        settings: LinkSettings = DEFAULT_LINK_SETTINGS,
-        *,
-        sharing: SecureTransport | None = None,
-    ) -> None:
-        super().__init__(key, settings, sharing=sharing)
 
     async def listen(
         self,
