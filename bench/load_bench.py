@@ -33,7 +33,15 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ for the harness
 
 from dms.testing import open_testbed  # noqa: E402
-from tests.reliability.inflight import Tally, ask, pairs, percentile, serve_work, wall_clock  # noqa: E402
+from tests.reliability.inflight import (  # noqa: E402
+    Tally,
+    ask,
+    keep_in_flight,
+    pairs,
+    percentile,
+    serve_work,
+    wall_clock,
+)
 
 NODES, LOADED, LIGHT = 10, 1000, 10
 TIMEOUT = 30.0
@@ -45,19 +53,6 @@ def rss_bytes() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-async def keep_in_flight(nodes: Any, count: int, seconds: float, tally: Tally) -> None:
-    """`count` workers asking back to back until `seconds` have passed."""
-    deadline = wall_clock() + seconds
-
-    async def worker(n: int, sender: int, receiver: int) -> None:
-        while wall_clock() < deadline:
-            await ask(nodes[sender], nodes[receiver], n, tally, TIMEOUT)
-
-    async with trio.open_nursery() as nursery:
-        for n, (sender, receiver) in enumerate(pairs(NODES, count)):
-            nursery.start_soon(worker, n, sender, receiver)
 
 
 async def run(seconds: float, rounds: int) -> dict[str, Any]:
@@ -76,7 +71,7 @@ async def run(seconds: float, rounds: int) -> dict[str, Any]:
                                                ("loaded", LOADED, loaded_round, loaded_all)):
                 tally = Tally(clock=wall_clock)
                 began = wall_clock()
-                await keep_in_flight(nodes, count, length, tally)
+                await keep_in_flight(nodes, pairs(NODES, count), length, tally, TIMEOUT)
                 took = wall_clock() - began  # includes the tail: requests ending late
                 rates[name].append(tally.total / took)
                 figures[name] = percentile(tally.latencies, 0.5)

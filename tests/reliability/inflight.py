@@ -1,6 +1,6 @@
 """Many requests in flight at once between nodes, each one's end recorded: shared by
-`test_inflight_load.py` (1,000 at once, in virtual time) and `bench/load_bench.py` (kept
-at 1,000 for a minute, on the wall clock).
+`test_inflight_load.py` (1,000 kept in flight for 10 s of virtual time) and
+`bench/load_bench.py` (kept at 1,000 for a minute, on the wall clock).
 
 Every node serves `/load/work`: it holds the request for `hold` seconds (so requests
 overlap), then answers with the request's number. A request ends as exactly one of:
@@ -78,28 +78,55 @@ def serve_work(nodes: Sequence[Node], tally: Tally, hold: float) -> None:
                 other.add_proofs(node.grant(other.did, COMMAND, lifetime=None))
 
 
-async def ask(sender: Node, target: Node, n: int, tally: Tally, timeout: float) -> None:
-    """One request from `sender` to `target`, recorded in `tally` however it ends."""
+async def ask(sender: Node, target: Node, n: int, tally: Tally, timeout: float) -> str:
+    """One request from `sender` to `target`, recorded in `tally` however it ends;
+    returns how it ended (`reply`, `refused` or `lost`)."""
     began = tally.clock()
     tally.in_flight += 1
     tally.peak_in_flight = max(tally.peak_in_flight, tally.in_flight)
+    detail = ""
     try:
         reply = await sender.root.invoke(target.root.handle, COMMAND, {"n": n},
                                          timeout=timeout)
     except RemoteError as error:
         if error.name in REFUSALS:
             tally.refusals[error.name] += 1
-        tally.end("refused" if error.name in REFUSALS else "lost", began, str(error))
+        kind, detail = ("refused" if error.name in REFUSALS else "lost"), str(error)
     except Undeliverable:
         tally.refusals["Undeliverable"] += 1
-        tally.end("refused", began)
+        kind = "refused"
     except RequestTimeout as error:
-        tally.end("lost", began, str(error))
+        kind, detail = "lost", str(error)
     else:
         ok = isinstance(reply, dict) and reply.get("n") == n
-        tally.end("reply" if ok else "lost", began, f"request {n} answered {reply!r}")
+        kind, detail = ("reply" if ok else "lost"), f"request {n} answered {reply!r}"
     finally:
         tally.in_flight -= 1
+    tally.end(kind, began, detail)
+    return kind
+
+
+async def keep_in_flight(nodes: Sequence[Node], plan: Sequence[tuple[int, int]],
+                         seconds: float, tally: Tally, timeout: float,
+                         pause_after_refusal: float = 0.0) -> None:
+    """One worker per (sender, receiver) of `plan`, each asking again as soon as its
+    request ends, until `seconds` (on `tally.clock`) have passed: as each reply arrives
+    a new request takes its place. After a refusal a worker waits
+    `pause_after_refusal` first, as a caller told `Busy` would (and so that, in virtual
+    time, a refused hot spot does not spin without letting the clock move)."""
+    deadline = tally.clock() + seconds
+
+    async def worker(n: int, sender: Node, receiver: Node) -> None:
+        asked = 0
+        while tally.clock() < deadline:
+            ended = await ask(sender, receiver, n * 1_000_000 + asked, tally, timeout)
+            asked += 1
+            if ended == "refused" and pause_after_refusal:
+                await trio.sleep(pause_after_refusal)
+
+    async with trio.open_nursery() as nursery:
+        for n, (sender, receiver) in enumerate(plan):
+            nursery.start_soon(worker, n, nodes[sender], nodes[receiver])
 
 
 def pairs(nodes: int, count: int) -> list[tuple[int, int]]:
