@@ -23,8 +23,9 @@ import trio
 from dms.actor import Handle
 from dms.executor import Adoptable
 from dms.net import LinkConditions, MemoryNetwork
+from dms.network import NETNS_ETC, namespace_names
 from dms.node import Node, open_node
-from dms.provider import ProviderConfig
+from dms.provider import ProviderConfig, namespace_prefix
 from dms.workload import ExecutorKind
 from tests.dms.deployment.conftest import Market, machine
 from ucan import SigningKey, delegate
@@ -55,6 +56,22 @@ def leftovers(node: Node, work: Path) -> dict[str, Any]:
     assert service is not None
     return {"reservations": service.book.reservations(), "hosted": dict(service._hosted),
             "processes": processes_in(work)}
+
+
+def network_leftovers(peer: str) -> dict[str, list[str]]:
+    """What provider `peer`'s ensemble networks hold on this host, asked of the kernel
+    rather than of the provider: its namespaces (named with its prefix), the TUN links
+    inside them, and its /etc/netns directories (the resolver file that points an
+    allocation's names at its ensemble's DNS records). Empty lists when it is clean."""
+    prefix = namespace_prefix(peer)
+    namespaces = [name for name in namespace_names() if name.startswith(prefix)]
+    tuns = []
+    for name in namespaces:
+        listed = subprocess.run(["ip", "-n", name, "-o", "link", "show", "type", "tun"],
+                                capture_output=True, text=True, timeout=30)
+        tuns += [f"{name}/{line.split(':')[1].strip()}" for line in listed.stdout.splitlines()]
+    etc = sorted(path.name for path in NETNS_ETC.glob(f"{prefix}*")) if NETNS_ETC.exists() else []
+    return {"namespaces": namespaces, "tuns": tuns, "resolver_files": etc}
 
 
 def containers_of(node_did: str) -> list[str]:

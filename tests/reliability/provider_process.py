@@ -1,7 +1,7 @@
 """A provider node in a process of its own, for tests that SIGKILL it: key seed (hex),
 state dir, work dir, org DID (anchor), grant file (the org's delegation, DAG-CBOR),
-bootstrap address, price. Prints its listen address on stdout, then serves until
-killed."""
+bootstrap address, price, then flags (`network`: host the ensemble network). Prints
+its listen address on stdout, then serves until killed."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ CAPACITY = Capacity(millicores=millicores(4, round_up=False), ram=8 * 2**30, dis
 
 
 async def main(seed: str, state: str, work: str, org: str, grant: str, bootstrap: str,
-               price: str) -> None:
+               price: str, *flags: str) -> None:
     key = SigningKey.from_seed(bytes.fromhex(seed))
     config = ProviderConfig(Path(work), (ExecutorKind.PROCESS,), capacity=CAPACITY,
-                            price=float(price))
+                            price=float(price), network="network" in flags)
     async with open_node(key, state_dir=state, anchors=[org], listen="ws://127.0.0.1:0",
                          bootstrap=[bootstrap], provider=config) as node:
         node.add_proofs(Delegation.decode(Path(grant).read_bytes()))
@@ -31,4 +31,4 @@ async def main(seed: str, state: str, work: str, org: str, grant: str, bootstrap
 
 
 if __name__ == "__main__":
-    trio.run(main, *sys.argv[1:8])
+    trio.run(main, *sys.argv[1:])

@@ -35,10 +35,12 @@ SETTINGS = attrs.evolve(FAST, request_timeout=1.0, heartbeat=1.5, lost_after=2.0
 
 @contextlib.asynccontextmanager
 async def provider_process(seed: bytes, root: Path, org: str, grant: Path,
-                           bootstrap: str) -> AsyncIterator[subprocess.Popen[str]]:
+                           bootstrap: str, *flags: str) -> AsyncIterator[subprocess.Popen[str]]:
+    """`provider_process.py` with its state and work under `root`, price 0, `flags`
+    after (`network`); yields once it listens, killed on leaving if it still runs."""
     process = subprocess.Popen(
         [sys.executable, str(HERE / "provider_process.py"), seed.hex(), str(root / "state"),
-         str(root / "work"), org, str(grant), bootstrap, "0"],
+         str(root / "work"), org, str(grant), bootstrap, "0", *flags],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     try:
         assert process.stdout is not None

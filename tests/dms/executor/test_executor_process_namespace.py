@@ -14,10 +14,10 @@ import pytest
 import trio
 
 from dms.executor import ExecutionSpec, ExecutorKind, InvalidSpec, ProcessExecutor, WorkloadKind
-from dms.network import create_namespace, delete_namespace, missing_capability
+from dms.network import create_namespace, delete_namespace
+from tests.capabilities import needs_network
 
-pytestmark = pytest.mark.skipif(missing_capability() is not None,
-                                reason=f"network namespaces {missing_capability()}")
+pytestmark = needs_network
 
 
 @pytest.fixture

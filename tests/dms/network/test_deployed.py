@@ -23,7 +23,6 @@ from dms.network import (
     create_namespace,
     delete_namespace,
     encode_batch,
-    missing_capability,
     namespace_names,
     order_to_wire,
     plan_addresses,
@@ -32,12 +31,10 @@ from dms.network._netns import run_ip as provider_network_run_ip
 from dms.node import Node, open_node
 from dms.provider import NetworkUnavailable, ProviderConfig, namespace_prefix, wire
 from dms.provider import _network as provider_network
+from tests.capabilities import needs_network
 from tests.dms.deployment.conftest import FAST, Market, machine, open_market
 from tests.dms.deployment.test_deploy_hostile import intruder, provider_actor
 from ucan import SigningKey, delegate
-
-needs_network = pytest.mark.skipif(missing_capability() is not None,
-                                   reason=f"the ensemble network {missing_capability()}")
 
 HELLO_INTERNAL = Path(__file__).resolve().parents[3] / "examples" / "ensembles" / \
     "hello-internal.yaml"

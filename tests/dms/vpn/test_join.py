@@ -16,14 +16,11 @@ from dms.network import (
     NamespaceError,
     NetworkOrder,
     joined_prefix,
-    missing_capability,
     namespace_names,
 )
+from tests.capabilities import needs_network
 from tests.dms.deployment.conftest import Market, machine, open_market
 from tests.dms.deployment.test_deploy_hostile import intruder
-
-needs_network = pytest.mark.skipif(missing_capability() is not None,
-                                   reason=f"the ensemble network {missing_capability()}")
 
 ENSEMBLE = f"""
 version: V1
