@@ -12,8 +12,10 @@ node's deployment service.
 An ensemble is validated here first (every problem at once, exit 1) so nothing is sent
 that the node would refuse for its shape. `--json` prints what a script parses: one
 object, or with --wait / --follow one JSON object per line, the last one the outcome.
-Exit 0 done, 1 refused or failed, 2 a usage mistake or an unreachable node, 130
-interrupted.
+Exit 0 done, 1 refused or failed, 2 a usage mistake (a malformed ID among them: ids
+are UUIDs, checked before anything is sent) or an unreachable node, 130 interrupted.
+Nothing to do is done: `dms shutdown` of a deployment that had already ended says so
+(its phase) and exits 0, as `dms leave` of a network not joined does.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dms.ensemble import Ensemble, load_ensemble
 from dms.ensemble._report import Status, check_file, render_json, render_text
 from dms.node._command import check_positive
 
+from ._deployment_id import check_deployment_id
 from ._display import (
     LiveView,
     Names,
@@ -181,7 +184,7 @@ def _console() -> Console:
 
 
 @click.command()
-@click.argument("deployment", metavar="[ID]", required=False)
+@click.argument("deployment", metavar="[ID]", required=False, callback=check_deployment_id)
 @client_options
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(deployment: str | None, target: ResolveTarget, as_json: bool) -> None:
@@ -239,7 +242,7 @@ async def _list(target: Target, as_json: bool) -> int:
 
 
 @click.command()
-@click.argument("deployment", metavar="ID")
+@click.argument("deployment", metavar="ID", callback=check_deployment_id)
 @client_options
 @click.option("--follow", "following", is_flag=True,
               help="Keep printing new events until the deployment has ended.")
@@ -274,7 +277,7 @@ async def _events(target: Target, deployment: str, following: bool, as_json: boo
 
 
 @click.command()
-@click.argument("deployment", metavar="ID")
+@click.argument("deployment", metavar="ID", callback=check_deployment_id)
 @client_options
 @click.option("--wait", is_flag=True, help="Wait until it has ended (its phase is final).")
 @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
@@ -283,14 +286,29 @@ async def _events(target: Target, deployment: str, following: bool, as_json: boo
               help="JSON: the phase; with --wait, its events, then the outcome.")
 def shutdown(deployment: str, target: ResolveTarget, wait: bool, timeout: float,
              as_json: bool) -> None:
-    """Shut deployment ID down: its allocations stop, its reservations are released."""
+    """Shut deployment ID down: its allocations stop, its reservations are released.
+    One that had already ended (completed or failed) is left as it is: said so, exit 0."""
     raise SystemExit(run_async(_shutdown, target(), deployment, wait, timeout, as_json))
 
 
 async def _shutdown(target: Target, deployment: str, wait: bool, timeout: float,
                     as_json: bool) -> int:
+    from dms.store import DeploymentPhase
+
     async with open_session(target) as session:
         phase = await session.shutdown(deployment)
+        if phase in {p.value for p in DeploymentPhase if p.final}:
+            # Nothing to do, said as such and exit 0 (as `dms leave` of a network not
+            # joined): the deployment is ended, which is what was asked.
+            if as_json:
+                _print_json({"type": "already_ended", "id": deployment, "phase": phase})
+                if wait:
+                    _print_json({"type": "final", "id": deployment, "outcome": "completed",
+                                 "reason": f"already ended ({phase})", "status": None})
+            else:
+                click.echo(printable(f"deployment {deployment} had already ended ({phase}): "
+                                     "nothing to shut down"))
+            return 0
         if as_json:
             _print_json({"type": "shutting_down", "id": deployment, "phase": phase})
         else:
@@ -314,7 +332,7 @@ async def _last_seq(session: Session, deployment: str) -> int:
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("deployment", metavar="ID")
+@click.argument("deployment", metavar="ID", callback=check_deployment_id)
 @click.argument("argv", metavar="[-- CMD...]", nargs=-1, type=click.UNPROCESSED)
 @client_options
 def join(deployment: str, argv: tuple[str, ...], target: ResolveTarget) -> None:
@@ -351,7 +369,7 @@ async def _join(target: Target, deployment: str, argv: tuple[str, ...]) -> int:
 
 
 @click.command()
-@click.argument("deployment", metavar="ID")
+@click.argument("deployment", metavar="ID", callback=check_deployment_id)
 @client_options
 def leave(deployment: str, target: ResolveTarget) -> None:
     """Leave deployment ID's ensemble network (what `dms join ID` joined)."""

@@ -24,6 +24,7 @@ import trio
 from dms.executor import LogChunk, LogPosition
 from dms.provider import wire
 
+from ._deployment_id import check_deployment_id
 from ._display import printable
 from ._errors import EXIT_FAILED, OperationFailed, run_async
 from ._session import Session, Target, open_session
@@ -35,7 +36,7 @@ STREAMS = ("stdout", "stderr")
 
 
 @click.command()
-@click.argument("deployment", metavar="ID")
+@click.argument("deployment", metavar="ID", callback=check_deployment_id)
 @click.argument("allocation", metavar="ALLOCATION")
 @client_options
 @click.option("--follow", "-f", "following", is_flag=True,

@@ -52,6 +52,7 @@ from click.core import ParameterSource
 
 from dms._nursery import sole_failure
 from dms.actor import Handle, RemoteError, RequestTimeout
+from dms.deployment import DeploymentSettings
 from dms.ensemble._requirements import Location
 from dms.ensemble._units import readable_size
 from dms.net import NetError
@@ -153,6 +154,12 @@ def _dns_upstream(ctx: click.Context, param: click.Parameter,
 def _price(ctx: click.Context, param: click.Parameter, value: float) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise Mistake(f"--price must be a number >= 0, got {value:g}")
+    return value
+
+
+def _ended_kept(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise Mistake(f"--ended-kept must be a whole number of deployments >= 1, got {value}")
     return value
 
 
@@ -287,6 +294,9 @@ def _location(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Where a provider's workloads keep their files (default DATA_DIR/work, "
                    "STATE_DIR/work, or a temporary directory removed when the node stops).")
+@click.option("--ended-kept", type=int, metavar="N", callback=_ended_kept,
+              help="Ended (completed or failed) deployments this node keeps on record, "
+                   "the newest; older ones are pruned (default 1000).")
 @click.option("--exit-with-stdin", is_flag=True,
               help="Stop when stdin closes (the node ends with the process that started it).")
 @click.option("--json", "as_json", is_flag=True,
@@ -298,7 +308,8 @@ def run(ctx: click.Context, data_dir: str | None, listen: str, bootstrap: tuple[
         executors: tuple[str, ...], price: float, public_ports: frozenset[int],
         location: Location | None,
         keep_workloads: bool, network: bool, dns_upstream: DnsUpstream | None,
-        work_dir: str | None, exit_with_stdin: bool, as_json: bool) -> None:
+        work_dir: str | None, ended_kept: int | None, exit_with_stdin: bool,
+        as_json: bool) -> None:
     """Run a node until interrupted (Ctrl-C or SIGTERM: exit 0). Exit 2 on a usage
     mistake (bad address, anchor, proof, offer or config, missing keystore, port in
     use, state directory held by another node, --network where the host cannot run it),
@@ -327,6 +338,7 @@ def run(ctx: click.Context, data_dir: str | None, listen: str, bootstrap: tuple[
         keystore = keystore if keystore is not None else str(layout.keystore)
         state_dir = state_dir if state_dir is not None else str(layout.state)
         work_dir = work_dir if work_dir is not None else str(layout.work(config))
+        ended_kept = ended_kept if ended_kept is not None else config.ended_kept
     if network and offer is None:
         raise Mistake("--network: only a provider hosts the ensemble network (add --provide)")
     if dns_upstream is not None and not network:
@@ -334,6 +346,7 @@ def run(ctx: click.Context, data_dir: str | None, listen: str, bootstrap: tuple[
     if keep_workloads and state_dir is None:
         raise Mistake("--keep-workloads needs a state directory (--state-dir or --data-dir): "
                       "the next start finds the workloads there")
+    deployments = None if ended_kept is None else DeploymentSettings(ended_kept=ended_kept)
     grants = read_grants(proof)
     key = SigningKey.generate() if ephemeral else load_key_or_exit(lambda: _node_key(keystore, key_name))
     with contextlib.ExitStack() as stack:
@@ -349,15 +362,17 @@ def run(ctx: click.Context, data_dir: str | None, listen: str, bootstrap: tuple[
                                       network_dns_upstream=dns_upstream)
         stack.enter_context(node_logging(as_json))
         status = run_trio(_run, key, listen, bootstrap, anchor, grants, state_dir, provider,
-                          exit_with_stdin, as_json)
+                          deployments, exit_with_stdin, as_json)
     raise SystemExit(status)
 
 
 async def _run(key: SigningKey, listen: str, bootstrap: Sequence[str], anchors: Sequence[str],
                grants: list[Delegation], state_dir: str | None,
-               provider: ProviderConfig | None, exit_with_stdin: bool, as_json: bool) -> int:
+               provider: ProviderConfig | None, deployments: DeploymentSettings | None,
+               exit_with_stdin: bool, as_json: bool) -> int:
     async with open_node(key, listen=listen, bootstrap=bootstrap, anchors=anchors,
-                         state_dir=state_dir, provider=provider) as running:
+                         state_dir=state_dir, provider=provider,
+                         deployments=deployments) as running:
         running.add_proofs(*grants)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             offers = _offers(running)

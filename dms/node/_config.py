@@ -38,6 +38,9 @@ DEFAULT_LISTEN = "tcp://127.0.0.1:7000"
 NODE_KEY = "node"
 USER_KEY = "user"
 LOCATION_FIELDS = ("continent", "country", "city")
+ENDED_KEPT = 1000
+"""`DeploymentSettings.ended_kept`'s default (not imported: the config module stays
+light; a test keeps the two equal)."""
 
 
 class InvalidNodeConfig(ValueError):
@@ -97,6 +100,11 @@ def _price(instance: object, attribute: attrs.Attribute[Any], value: float) -> N
         raise _BadSetting(attribute, f"must be a number >= 0, got {value!r}")
 
 
+def _ended_kept(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 1:
+        raise _BadSetting(attribute, f"must be a whole number of deployments >= 1, got {value!r}")
+
+
 @attrs.frozen
 class NodeConfig:
     """What `dms node run --data-dir` runs; each field can be overridden by its flag."""
@@ -114,6 +122,8 @@ class NodeConfig:
     keep_workloads: bool = False
     work_dir: str | None = None
     """Relative paths are taken from the data directory (default `work`)."""
+    ended_kept: int = attrs.field(default=ENDED_KEPT, validator=_ended_kept)
+    """Ended deployments the node keeps on record (`DeploymentSettings.ended_kept`)."""
 
     @property
     def offer(self) -> OnboardingLimits | None:
@@ -267,6 +277,9 @@ location: {{continent: null, country: null, city: null}}
 keep_workloads: false
 # Where workloads keep their files (relative to the data directory).
 work_dir: work
+# Ended (completed or failed) deployments the node keeps on record, the newest; older
+# ones are pruned as others end (`dms status ID` of a pruned one: unknown).
+ended_kept: {ENDED_KEPT}
 """
 
 

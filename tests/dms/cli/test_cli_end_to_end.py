@@ -93,6 +93,14 @@ def test_a_deployment_is_followed_until_ready_reported_and_shut_down(
     stopped = devnet.dms("shutdown", deployment, "--wait", "--json")
     assert stopped.returncode == 0, stopped.stderr
     assert json_lines(stopped.stdout)[-1]["outcome"] == "completed"
+    again = devnet.dms("shutdown", deployment)  # nothing to do: said so, exit 0
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == (f"deployment {deployment} had already ended (completed): "
+                                    "nothing to shut down")
+    again = devnet.dms("shutdown", deployment, "--wait", "--json")
+    assert again.returncode == 0, again.stderr
+    assert [line["type"] for line in json_lines(again.stdout)] == ["already_ended", "final"]
+    assert json_lines(again.stdout)[0]["phase"] == "completed"
     events = devnet.dms("events", deployment)
     assert events.returncode == 0 and "web on provider" in events.stdout
     assert "phase completed" in events.stdout

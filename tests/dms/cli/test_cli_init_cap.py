@@ -248,6 +248,35 @@ def test_a_bad_location_flag_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "--location: 'a/b/c/d' has 4 parts" in one_line_error(result)
 
 
+def test_ended_kept_below_one_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["node", "run", "--ephemeral", "--ended-kept", "0"],
+                                env=environment(tmp_path), catch_exceptions=False)
+    assert result.exit_code == 2
+    assert one_line_error(result) == ("Error: --ended-kept must be a whole number of "
+                                      "deployments >= 1, got 0")
+
+
+@pytest.mark.parametrize(("config", "flags", "kept"), [
+    ("", (), 1000), ("ended_kept: 7\n", (), 7), ("ended_kept: 7\n", ("--ended-kept", "3"), 3),
+])
+def test_ended_kept_comes_from_the_flag_over_the_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str, flags: tuple[str, ...],
+        kept: int) -> None:
+    from dms.node import _command
+
+    started: list[Any] = []
+    monkeypatch.setattr(_command, "run_trio", lambda *args: started.append(args) or 0)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "config.yaml").write_text(config)
+    result = CliRunner().invoke(main, ["node", "run", "--data-dir", str(tmp_path / "data"),
+                                       "--ephemeral", *flags],
+                                env=environment(tmp_path), catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    (_, *args), = started
+    deployments = args[7]  # what `_run` hands open_node(deployments=...)
+    assert deployments.ended_kept == kept
+
+
 def within(seconds: float, check: Callable[[], bool]) -> bool:
     ends = time.monotonic() + seconds
     while not check():

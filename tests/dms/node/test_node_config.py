@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dms.deployment import DeploymentSettings
 from dms.ensemble._requirements import Location
 from dms.node._config import (
     DEFAULT_CONFIG_TEXT,
@@ -22,6 +23,10 @@ from dms.node._config import (
 
 def test_the_default_text_is_the_default_config() -> None:
     assert structure_config(yaml.safe_load(DEFAULT_CONFIG_TEXT)) == NodeConfig(work_dir="work")
+
+
+def test_the_ended_deployments_kept_default_to_the_deployment_settings() -> None:
+    assert NodeConfig().ended_kept == DeploymentSettings().ended_kept
 
 
 def test_a_new_config_listens_on_tcp_and_an_old_ws_config_still_reads() -> None:
@@ -45,8 +50,8 @@ def test_settings_are_read() -> None:
     config = structure_config({"listen": "ws://0.0.0.0:7001", "bootstrap": ["ws://10.0.0.1:7000"],
                                "provide": "cpu=2,ram=4Gi", "executors": ["process", "docker"],
                                "price": 3, "location": {"continent": "EU", "city": "Berlin"},
-                               "keep_workloads": True})
-    assert config.bootstrap == ("ws://10.0.0.1:7000",)
+                               "keep_workloads": True, "ended_kept": 20})
+    assert config.bootstrap == ("ws://10.0.0.1:7000",) and config.ended_kept == 20
     assert config.offer is not None and config.price == 3.0 and config.keep_workloads
     assert config.location == Location(continent="EU", city="Berlin")
 
@@ -64,6 +69,9 @@ def test_settings_are_read() -> None:
     ({"location": {"town": "Berlin"}}, "$.location: unknown key town"),
     ({"lisen": "ws://a:1"}, "$: unknown key lisen"),
     ({"keep_workloads": "yes"}, "$.keep_workloads: expected true or false"),
+    ({"ended_kept": 0}, "$.ended_kept: must be a whole number of deployments >= 1, got 0"),
+    ({"ended_kept": 2.5}, "$.ended_kept: expected a whole number, got float"),
+    ({"ended_kept": True}, "$.ended_kept: expected a whole number, got bool"),
 ])
 def test_a_bad_setting_is_refused_naming_its_field(raw: dict[str, object], named: str) -> None:
     with pytest.raises(InvalidNodeConfig) as refused:
