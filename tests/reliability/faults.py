@@ -106,6 +106,7 @@ class Victim:
     cpu: float = 4
     name: str = "victim"
     executors: tuple[ExecutorKind, ...] = (ExecutorKind.PROCESS,)
+    network: bool = False  # host the ensemble network
     key: SigningKey = attrs.field(factory=SigningKey.generate)
     node: Node | None = None
     _scope: trio.CancelScope | None = None
@@ -122,7 +123,8 @@ class Victim:
 
     def config(self, *, keep_workloads: bool) -> ProviderConfig:
         return ProviderConfig(self.work, self.executors, capacity=machine(cpu=self.cpu),
-                              price=self.price, keep_workloads=keep_workloads)
+                              price=self.price, keep_workloads=keep_workloads,
+                              network=self.network)
 
     async def start(self, nursery: trio.Nursery, *, keep_workloads: bool = True) -> Node:
         self._ended = trio.Event()

@@ -1,7 +1,9 @@
 """A provider killed at each phase of a deployment before it runs (every task of its
 node cancelled at once, its processes left running as after a SIGKILL): the deployment ends running on
 another provider, nothing is left on the survivors, and the killed provider clears what
-it left behind when it comes back (its restart reconciliation)."""
+it left behind when it comes back (its restart reconciliation). With the ensemble
+network on every provider too: no namespace, TUN link or resolver file is left either
+(a SIGKILL with the network: test_provider_killed_network.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ import pytest
 import trio
 
 from dms.net import LinkConditions
+from tests.capabilities import needs_network
 from tests.dms.deployment.conftest import FAST, Market, machine, open_market
 
-from .faults import Victim, wait_clean
+from .faults import Victim, network_leftovers, wait_clean
 
 MOVABLE = """
 version: V1
@@ -66,13 +69,16 @@ async def _kill_when(market: Market, victim: Victim, deployment: str, phase: str
     await victim.kill()
 
 
+@pytest.mark.parametrize("network", [False, pytest.param(True, marks=needs_network)],
+                         ids=["plain", "network"])
 @pytest.mark.parametrize("phase", list(PHASES))
 async def test_a_provider_killed_in_any_phase_leaves_the_deployment_elsewhere_and_nothing_behind(
-        tmp_path: Path, phase: str) -> None:
+        tmp_path: Path, phase: str, network: bool) -> None:
     async with open_market(tmp_path, providers=2, prices=[5.0, 5.0],
-                           capacities=[machine(cpu=2)] * 2, settings=SETTINGS) as market, \
+                           capacities=[machine(cpu=2)] * 2, settings=SETTINGS,
+                           ensemble_network=network) as market, \
             trio.open_nursery() as nursery:
-        victim = Victim(market, tmp_path / "victim")
+        victim = Victim(market, tmp_path / "victim", network=network)
         # A slow link to the cheapest provider makes each of its phases last long
         # enough to be killed in.
         market.network.set_conditions(market.orchestrator.did, victim.did,
@@ -90,6 +96,7 @@ async def test_a_provider_killed_in_any_phase_leaves_the_deployment_elsewhere_an
                 await trio.sleep(0.2)
                 status = await market.status(deployment)
         assert status["phase"] == "running", status["failure"]
+        assert status["network"].startswith("10.") is network, status["network"]
         survivors = {node.did: node for node in market.providers}
         assert status["assignment"]["n"] in survivors
         host = survivors[status["assignment"]["n"]]
@@ -97,9 +104,14 @@ async def test_a_provider_killed_in_any_phase_leaves_the_deployment_elsewhere_an
 
         node = await victim.start(nursery, keep_workloads=False)
         await wait_clean(node, victim.work, timeout=15)
+        assert not any(network_leftovers(victim.did).values()), network_leftovers(victim.did)
 
         await market.shutdown(deployment)
         await market.wait_phase(deployment, "completed")
         for n, survivor in enumerate(market.providers):
             await wait_clean(survivor, tmp_path / f"provider{n}")
+            assert not any(network_leftovers(survivor.did).values()), \
+                network_leftovers(survivor.did)
+            networks = survivor.provider.networks
+            assert networks is None or networks.hosting() == 0  # no records served
         nursery.cancel_scope.cancel()

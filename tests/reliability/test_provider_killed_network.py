@@ -109,7 +109,7 @@ async def test_a_provider_sigkilled_with_the_network_leaves_nothing_of_it_anywhe
                 while (status := await status_of(user, root, deployment))["phase"] != "running":
                     assert status["phase"] not in ("failed", "completed"), status["failure"]
                     await trio.sleep(0.1)
-                assert status["network"], status  # the ensemble got its network
+                assert status["network"].startswith("10."), status  # it got its network
                 assert victim_did in status["assignment"].values()
                 stayed, stayed_on = next((node, provider) for node, provider
                                          in status["assignment"].items() if provider != victim_did)
@@ -137,7 +137,7 @@ async def test_a_provider_sigkilled_with_the_network_leaves_nothing_of_it_anywhe
             # Nothing healthy was torn down: the other allocation stayed where it ran.
             assert status["assignment"][stayed] == stayed_on
             assert processes_in(stayed_work) == stayed_processes
-            assert status["network"]
+            assert status["network"].startswith("10."), status["network"]
             # Both survivors hold the network, and take packets only from each other.
             with trio.fail_after(10):
                 while any(hosted_peers(s, deployment) != {s.did for s in survivors}
