@@ -16,6 +16,7 @@ session crypto and framing), with and without offload; the CPU figure then inclu
 both meshes (the whole node's work), as it all runs in this process.
 
 Needs root, /dev/net/tun and iproute2. Run: sudo .venv/bin/python bench/network_bench.py
+[label substrings: only the variants whose label holds one, e.g. "(tcp), TSO" "offload (TSO)"]
 All traffic stays inside the two namespaces the bench creates and removes.
 """
 
@@ -178,12 +179,16 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
             if IPERF3:
                 await nursery.start(_receiver, b_ns, [IPERF3, "-s", "-p", str(PORT + 1), "--forceflush"])
             tunnel = str(plan.address_of("b"))
-            ratios, rates, cpu_per_mb, rtt_extra = [], [], [], []
+            pumps = [net_a.pump, net_b.pump] if two_providers else [net.pump]
+            ratios, rates, cpu_per_mb, rtt_extra, frames_per_mb = [], [], [], [], []
             for _ in range(ROUNDS):
                 base = await send(a_ns, VETH_B)
+                frames = sum(pump.frames_sent for pump in pumps)
                 cpu = time.process_time()
                 measured = await send(a_ns, tunnel)
                 cpu = time.process_time() - cpu
+                frames = sum(pump.frames_sent for pump in pumps) - frames
+                frames_per_mb.append(frames / (measured["bytes"] / 1e6))
                 ratios.append(measured["bps"] / base["bps"])
                 rates.append(measured["bps"])
                 cpu_per_mb.append(cpu * 1000 / (measured["bytes"] / 1e6))
@@ -192,15 +197,32 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
     result = {"ratio": statistics.median(ratios), "gbps": statistics.median(rates) / 1e9,
               "cpu_ms_per_mb": statistics.median(cpu_per_mb),
               "rtt_overhead_ms": statistics.median(rtt_extra),
-              "veth_gbps": base["bps"] / 1e9}
+              "veth_gbps": base["bps"] / 1e9,
+              "frames_per_mb": statistics.median(frames_per_mb)}
     print(f"{label:30s} {result['gbps']:6.2f} Gbit/s  {result['ratio']:5.3f}x veth  "
           f"{result['cpu_ms_per_mb']:5.2f} ms CPU/MB  RTT +{result['rtt_overhead_ms']:.3f} ms  "
+          + (f"{result['frames_per_mb']:4.1f} frames/MB  " if two_providers else "") +
           f"(veth {result['veth_gbps']:.1f} Gbit/s)",
           flush=True)
     return result
 
 
 RECEIVER_COMMAND = [sys.executable, "-u", "-c", RECEIVER]
+
+VARIANTS: list[tuple[str, bool, int, str | None]] = [
+    ("one packet per wakeup", False, 1, None),
+    ("drain per wakeup (batch 64)", False, 64, None),
+    ("drain + TUN offload (TSO)", True, 64, None),
+    ("2 providers, sealed frames", False, 64, "memory"),
+    ("2 providers, sealed, offload", True, 64, "memory"),
+    ("2 providers, TCP link, offload", True, 64, "tcp"),
+    ("2 providers, node mesh (tcp)", False, 64, "mesh-tcp"),
+    ("2 providers, node mesh (tcp), TSO", True, 64, "mesh-tcp"),
+    ("2 providers, node mesh (ws)", False, 64, "mesh"),
+    ("2 providers, node mesh (ws), TSO", True, 64, "mesh"),
+]
+ONLY = sys.argv[1:]
+"""Substrings of the labels to run (all when none): `network_bench.py "(tcp), TSO"`."""
 
 
 async def _join_by_meshes(stack: contextlib.AsyncExitStack, nursery: trio.Nursery,
@@ -281,23 +303,10 @@ async def main() -> int:
         print(f"throughput by {'iperf3' if IPERF3 else 'a Python sender'}, single stream; "
               f"{ROUNDS} rounds of {ROUND_SECONDS:.1f} s per path; ratios are medians of "
               "per-round pump/veth", flush=True)
-        await variant("one packet per wakeup", prefix, offload=False, batch=1)
-        await variant("drain per wakeup (batch 64)", prefix, offload=False, batch=64)
-        await variant("drain + TUN offload (TSO)", prefix, offload=True, batch=64)
-        await variant("2 providers, sealed frames", prefix, offload=False, batch=64,
-                      two_providers="memory")
-        await variant("2 providers, sealed, offload", prefix, offload=True, batch=64,
-                      two_providers="memory")
-        await variant("2 providers, TCP link, offload", prefix, offload=True, batch=64,
-                      two_providers="tcp")
-        await variant("2 providers, node mesh (tcp)", prefix, offload=False, batch=64,
-                      two_providers="mesh-tcp")
-        await variant("2 providers, node mesh (tcp), TSO", prefix, offload=True, batch=64,
-                      two_providers="mesh-tcp")
-        await variant("2 providers, node mesh (ws)", prefix, offload=False, batch=64,
-                      two_providers="mesh")
-        await variant("2 providers, node mesh (ws), TSO", prefix, offload=True, batch=64,
-                      two_providers="mesh")
+        for label, offload, batch, two_providers in VARIANTS:
+            if not ONLY or any(word in label for word in ONLY):
+                await variant(label, prefix, offload=offload, batch=batch,
+                              two_providers=two_providers)
     finally:
         for name in namespace_names():
             if name.startswith(prefix):
