@@ -59,6 +59,17 @@ class NetworkUnavailable(Exception):
         self.missing = missing
 
 
+class SubnetClash(ValueError):
+    """An ensemble's subnet overlaps that of another ensemble this provider hosts (the
+    orchestrator plans around the subnets a bid reports; an order that does not is
+    refused whole)."""
+
+    def __init__(self, subnet: IPv4Network, taken: IPv4Network, deployment: str) -> None:
+        super().__init__(f"network.plan.subnet: {subnet} overlaps {taken}, the subnet of "
+                         f"deployment {deployment} on this provider")
+        self.subnet, self.taken, self.deployment = subnet, taken, deployment
+
+
 def namespace_prefix(peer: str) -> str:
     """The prefix of every namespace this provider makes: its own, so that two
     providers on one host never reconcile each other's."""
@@ -114,11 +125,14 @@ class HostedNetworks:
         allocation, and may have renumbered the ensemble onto another subnet (the TUNs
         here take their new addresses first, then the pump's grants and the records
         follow). An order of another ensemble than the one hosted is a ValueError naming
-        the field; one this host cannot apply (NamespaceError) leaves the old in force."""
+        the field, one whose subnet overlaps another ensemble's here `SubnetClash`
+        (both before anything changes); one this host cannot apply (NamespaceError)
+        leaves the old in force."""
         hosted = self._networks.get(deployment)
         if hosted is not None and hosted.order.plan.ensemble != order.plan.ensemble:
             raise ValueError(f"network.plan.ensemble: {order.plan.ensemble!r} is not the "
                              f"ensemble {hosted.order.plan.ensemble!r} this deployment has here")
+        self._refuse_clash(deployment, order.plan.subnet)
         records = records_for(order.plan, dict(order.dns_names))
         if hosted is None:
             hosted = await self._nursery.start(self._hold, deployment, order)
@@ -128,6 +142,13 @@ class HostedNetworks:
         hosted.order = order
         hosted.network.pump.grant(order.others(self.peer))
         hosted.network.replace_records(records)
+
+    def _refuse_clash(self, deployment: str, subnet: IPv4Network) -> None:
+        """A subnet that overlaps another ensemble's here would route one ensemble's
+        packets into the other's TUNs: `SubnetClash`, before anything changes."""
+        for other, hosted in self._networks.items():
+            if other != deployment and hosted.order.plan.subnet.overlaps(subnet):
+                raise SubnetClash(subnet, hosted.order.plan.subnet, other)
 
     async def _hold(self, deployment: str, order: NetworkOrder, *,
                     task_status: trio.TaskStatus[_Network]) -> None:
