@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-import attrs
 import trio
 
 from dms.executor import PortMapping
@@ -33,11 +32,10 @@ from dms.network import (
     RESOLV_CONF,
     DnsUpstream,
     EnsembleNetwork,
+    HeldNetworks,
     NamespaceError,
     NetworkOrder,
     delete_namespace,
-    ensemble_network,
-    ensemble_tag,
     missing_capability,
     publish_port,
     reconcile_namespaces,
@@ -76,15 +74,6 @@ def namespace_prefix(peer: str) -> str:
     return f"dms{hashlib.sha256(peer.encode()).hexdigest()[:6]}-"
 
 
-@attrs.define
-class _Network:
-    network: EnsembleNetwork
-    scope: trio.CancelScope
-    done: trio.Event
-    order: NetworkOrder
-    ports: dict[str, trio.CancelScope] = attrs.Factory(dict)  # allocation -> its publishers
-
-
 class HostedNetworks:
     """Made by `hosted_networks`. `counters`: `frames_unknown_ensemble`,
     `frames_failed` (a pump raised on a frame: a bug, never the node's end)."""
@@ -96,10 +85,11 @@ class HostedNetworks:
         self.offload = offload
         self.dns_upstream = dns_upstream
         self.counters: Counter[str] = Counter()
-        self._send = send
         self._nursery = nursery
-        self._networks: dict[str, _Network] = {}
-        self._by_tag: dict[bytes, EnsembleNetwork] = {}
+        self._networks = HeldNetworks(nursery, self.counters, offload=offload, send=send,
+                                      dns_upstream=dns_upstream)
+        # deployment -> allocation -> the publishers of its ports
+        self._ports: dict[str, dict[str, trio.CancelScope]] = {}
         # namespace -> (deployment, allocation, ports) of a container allocation: one
         # per hosted docker allocation, dropped by `remove` and `close`
         self._containers: dict[str, tuple[str, str, tuple[PortMapping, ...]]] = {}
@@ -135,10 +125,11 @@ class HostedNetworks:
         self._refuse_clash(deployment, order.plan.subnet)
         records = records_for(order.plan, dict(order.dns_names))
         if hosted is None:
-            hosted = await self._nursery.start(self._hold, deployment, order)
+            hosted = await self._networks.open(deployment, order)
+            ports = self._ports[deployment] = {}
+            hosted.on_release.append(lambda: self._stop_publishing(deployment, ports))
         else:
             await hosted.network.renumber(order.plan)
-        assert hosted is not None
         hosted.order = order
         hosted.network.pump.grant(order.others(self.peer))
         hosted.network.replace_records(records)
@@ -150,30 +141,11 @@ class HostedNetworks:
             if other != deployment and hosted.order.plan.subnet.overlaps(subnet):
                 raise SubnetClash(subnet, hosted.order.plan.subnet, other)
 
-    async def _hold(self, deployment: str, order: NetworkOrder, *,
-                    task_status: trio.TaskStatus[_Network]) -> None:
-        done = trio.Event()
-        try:
-            with trio.CancelScope() as scope:
-                records = records_for(order.plan, dict(order.dns_names))
-                async with ensemble_network(order.plan, records, offload=self.offload,
-                                            send=self._send,
-                                            dns_upstream=self.dns_upstream) as network:
-                    tag = ensemble_tag(order.plan.ensemble)
-                    hosted = _Network(network, scope, done, order)
-                    self._networks[deployment] = hosted
-                    self._by_tag[tag] = network
-                    try:
-                        task_status.started(hosted)
-                        await trio.sleep_forever()
-                    finally:
-                        for ports in hosted.ports.values():
-                            ports.cancel()
-                        self._by_tag.pop(tag, None)
-                        if self._networks.get(deployment) is hosted:
-                            del self._networks[deployment]
-        finally:
-            done.set()
+    def _stop_publishing(self, deployment: str, ports: dict[str, trio.CancelScope]) -> None:
+        for publishers in ports.values():
+            publishers.cancel()
+        if self._ports.get(deployment) is ports:
+            del self._ports[deployment]
 
     async def add(self, deployment: str, allocation: str,
                   ports: Sequence[PortMapping] = (), *, of_pid: int | None = None,
@@ -192,7 +164,7 @@ class HostedNetworks:
         def address() -> IPv4Address:  # asked per connection: a renumber moves it
             return network.plan.address_of(allocation)
 
-        scope = hosted.ports[allocation] = trio.CancelScope()
+        scope = self._ports[deployment][allocation] = trio.CancelScope()
         try:
             for port in ports:
                 if port.protocol == "tcp":
@@ -258,7 +230,7 @@ class HostedNetworks:
         hosted = self._networks.get(deployment)
         if hosted is None:
             return
-        scope = hosted.ports.pop(allocation, None)
+        scope = self._ports.get(deployment, {}).pop(allocation, None)
         if scope is not None:
             scope.cancel()
         await hosted.network.remove(allocation)
@@ -270,21 +242,13 @@ class HostedNetworks:
         hosted = self._networks.get(deployment)
         if hosted is None:
             return
-        hosted.scope.cancel()
-        await hosted.done.wait()
+        await hosted.release()
 
     def deliver(self, peer: str, frame: bytes) -> None:
         """A tunnel frame from link peer `peer`: to the pump of the ensemble its tag
         names (which checks `peer`'s membership per packet), else dropped and counted."""
-        network = self._by_tag.get(frame[4:20])
-        if network is None:
+        if not self._networks.deliver(peer, frame):
             self.counters["frames_unknown_ensemble"] += 1
-            return
-        try:
-            network.pump.deliver(peer, frame)
-        except Exception:  # a remote frame must never end the node
-            self.counters["frames_failed"] += 1
-            log.exception("a tunnel frame from %s could not be delivered", peer)
 
 
 async def _published(scope: trio.CancelScope, namespace: str,
