@@ -13,7 +13,9 @@ draining with TUN offload (virtio header + TSO: ~64 KiB packets at MTU 1400). An
 path deployments take: two providers' pumps joined by two real `Mesh`es over a
 node link on loopback, tcp:// (the default) and websocket (`Mesh.send_tunnel` / `Mesh.tunnel`: the node's handshake,
 session crypto and framing), with and without offload; the CPU figure then includes
-both meshes (the whole node's work), as it all runs in this process.
+both meshes (the whole node's work), as it all runs in this process. And one
+experiment: the tcp:// mesh with its sessions sealing by AEGIS-256 instead of
+XSalsa20-Poly1305 (what the cipher costs; not the protocol).
 
 Needs root, /dev/net/tun and iproute2. Run: sudo .venv/bin/python bench/network_bench.py
 [label substrings: only the variants whose label holds one, e.g. "(tcp), TSO" "offload (TSO)"]
@@ -32,15 +34,17 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import nacl.bindings
+import nacl.exceptions
 import nacl.signing
 import trio
 import trio.testing
 
 from dms.net import Mesh, TcpTransport, WebsocketTransport
 from dms.net._handshake import SessionKeys
-from dms.net._session import SecureSession
+from dms.net._session import FRAME_OVERHEAD, FrameTampered, SecureSession
 from dms.network import (
     Pump,
     ensemble_network,
@@ -150,9 +154,11 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
             net_a.pump.grant({"B": [plan.address_of("b")]})
             net_b.pump.grant({"A": [plan.address_of("a")]})
             carriers = await stack.enter_async_context(trio.open_nursery())
-            if two_providers in ("mesh", "mesh-tcp"):
+            if two_providers in ("mesh", "mesh-tcp", "mesh-tcp-aegis"):
+                if two_providers == "mesh-tcp-aegis":
+                    stack.enter_context(_aegis_sessions())
                 await _join_by_meshes(stack, carriers, route, net_a.pump, net_b.pump,
-                                      scheme="tcp" if two_providers == "mesh-tcp" else "ws")
+                                      scheme="ws" if two_providers == "mesh" else "tcp")
             elif two_providers == "tcp":
                 listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
                 a_end = await trio.testing.open_stream_to_socket_listener(listener)
@@ -183,12 +189,12 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
             ratios, rates, cpu_per_mb, rtt_extra, frames_per_mb = [], [], [], [], []
             for _ in range(ROUNDS):
                 base = await send(a_ns, VETH_B)
-                frames = sum(pump.frames_sent for pump in pumps)
+                sent_before = sum(pump.frames_sent for pump in pumps)
                 cpu = time.process_time()
                 measured = await send(a_ns, tunnel)
                 cpu = time.process_time() - cpu
-                frames = sum(pump.frames_sent for pump in pumps) - frames
-                frames_per_mb.append(frames / (measured["bytes"] / 1e6))
+                sent = sum(pump.frames_sent for pump in pumps) - sent_before
+                frames_per_mb.append(sent / (measured["bytes"] / 1e6))
                 ratios.append(measured["bps"] / base["bps"])
                 rates.append(measured["bps"])
                 cpu_per_mb.append(cpu * 1000 / (measured["bytes"] / 1e6))
@@ -218,6 +224,7 @@ VARIANTS: list[tuple[str, bool, int, str | None]] = [
     ("2 providers, TCP link, offload", True, 64, "tcp"),
     ("2 providers, node mesh (tcp)", False, 64, "mesh-tcp"),
     ("2 providers, node mesh (tcp), TSO", True, 64, "mesh-tcp"),
+    ("2 providers, node mesh (tcp), TSO, AEGIS-256 (experiment)", True, 64, "mesh-tcp-aegis"),
     ("2 providers, node mesh (ws)", False, 64, "mesh"),
     ("2 providers, node mesh (ws), TSO", True, 64, "mesh"),
 ]
@@ -246,6 +253,40 @@ async def _join_by_meshes(stack: contextlib.AsyncExitStack, nursery: trio.Nurser
     mesh_a.tunnel = lambda peer, frame: pump_a.deliver("B", frame)
     stack.push_async_callback(mesh_a.aclose)
     stack.push_async_callback(mesh_b.aclose)
+
+
+@contextlib.contextmanager
+def _aegis_sessions() -> Iterator[None]:
+    """An experiment, not the protocol: the links' sessions seal with AEGIS-256
+    (libsodium, 32-byte nonce = 24 zero bytes + the counter, same 24 bytes of overhead)
+    instead of XSalsa20-Poly1305, to measure what the cipher costs the tunnel."""
+    counter = struct.Struct(">Q")
+    pad = bytes(nacl.bindings.crypto_aead_aegis256_NPUBBYTES - counter.size)
+
+    def seal(self: SecureSession, payload: bytes) -> bytes:
+        header = counter.pack(self._send_counter)
+        self._send_counter += 1
+        return header + nacl.bindings.crypto_aead_aegis256_encrypt(
+            payload, None, pad + header, self._send_key)
+
+    def open_(self: SecureSession, frame: bytes) -> bytes:
+        header = frame[:counter.size]
+        if len(frame) < FRAME_OVERHEAD or counter.unpack(header)[0] != self._receive_counter:
+            raise FrameTampered("not the next frame")
+        try:
+            payload = nacl.bindings.crypto_aead_aegis256_decrypt(
+                frame[counter.size:], None, pad + header, self._receive_key)
+        except nacl.exceptions.CryptoError:
+            raise FrameTampered("failed authentication") from None
+        self._receive_counter += 1
+        return payload
+
+    saved = SecureSession.seal, SecureSession.open
+    SecureSession.seal, SecureSession.open = seal, open_  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SecureSession.seal, SecureSession.open = saved  # type: ignore[method-assign]
 
 
 def _sessions(peer: str) -> tuple[SecureSession, SecureSession]:
