@@ -13,9 +13,12 @@ draining with TUN offload (virtio header + TSO: ~64 KiB packets at MTU 1400). An
 path deployments take: two providers' pumps joined by two real `Mesh`es over a
 node link on loopback, tcp:// (the default) and websocket (`Mesh.send_tunnel` / `Mesh.tunnel`: the node's handshake,
 session crypto and framing), with and without offload; the CPU figure then includes
-both meshes (the whole node's work), as it all runs in this process.
+both meshes (the whole node's work), as it all runs in this process. And one
+experiment: the tcp:// mesh with its sessions sealing by AEGIS-256 instead of
+XSalsa20-Poly1305 (what the cipher costs; not the protocol).
 
 Needs root, /dev/net/tun and iproute2. Run: sudo .venv/bin/python bench/network_bench.py
+[label substrings: only the variants whose label holds one, e.g. "(tcp), TSO" "offload (TSO)"]
 All traffic stays inside the two namespaces the bench creates and removes.
 """
 
@@ -31,15 +34,17 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import nacl.bindings
+import nacl.exceptions
 import nacl.signing
 import trio
 import trio.testing
 
 from dms.net import Mesh, TcpTransport, WebsocketTransport
 from dms.net._handshake import SessionKeys
-from dms.net._session import SecureSession
+from dms.net._session import FRAME_OVERHEAD, FrameTampered, SecureSession
 from dms.network import (
     Pump,
     ensemble_network,
@@ -149,9 +154,11 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
             net_a.pump.grant({"B": [plan.address_of("b")]})
             net_b.pump.grant({"A": [plan.address_of("a")]})
             carriers = await stack.enter_async_context(trio.open_nursery())
-            if two_providers in ("mesh", "mesh-tcp"):
+            if two_providers in ("mesh", "mesh-tcp", "mesh-tcp-aegis"):
+                if two_providers == "mesh-tcp-aegis":
+                    stack.enter_context(_aegis_sessions())
                 await _join_by_meshes(stack, carriers, route, net_a.pump, net_b.pump,
-                                      scheme="tcp" if two_providers == "mesh-tcp" else "ws")
+                                      scheme="ws" if two_providers == "mesh" else "tcp")
             elif two_providers == "tcp":
                 listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
                 a_end = await trio.testing.open_stream_to_socket_listener(listener)
@@ -178,12 +185,16 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
             if IPERF3:
                 await nursery.start(_receiver, b_ns, [IPERF3, "-s", "-p", str(PORT + 1), "--forceflush"])
             tunnel = str(plan.address_of("b"))
-            ratios, rates, cpu_per_mb, rtt_extra = [], [], [], []
+            pumps = [net_a.pump, net_b.pump] if two_providers else [net.pump]
+            ratios, rates, cpu_per_mb, rtt_extra, frames_per_mb = [], [], [], [], []
             for _ in range(ROUNDS):
                 base = await send(a_ns, VETH_B)
+                sent_before = sum(pump.frames_sent for pump in pumps)
                 cpu = time.process_time()
                 measured = await send(a_ns, tunnel)
                 cpu = time.process_time() - cpu
+                sent = sum(pump.frames_sent for pump in pumps) - sent_before
+                frames_per_mb.append(sent / (measured["bytes"] / 1e6))
                 ratios.append(measured["bps"] / base["bps"])
                 rates.append(measured["bps"])
                 cpu_per_mb.append(cpu * 1000 / (measured["bytes"] / 1e6))
@@ -192,15 +203,33 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
     result = {"ratio": statistics.median(ratios), "gbps": statistics.median(rates) / 1e9,
               "cpu_ms_per_mb": statistics.median(cpu_per_mb),
               "rtt_overhead_ms": statistics.median(rtt_extra),
-              "veth_gbps": base["bps"] / 1e9}
+              "veth_gbps": base["bps"] / 1e9,
+              "frames_per_mb": statistics.median(frames_per_mb)}
     print(f"{label:30s} {result['gbps']:6.2f} Gbit/s  {result['ratio']:5.3f}x veth  "
           f"{result['cpu_ms_per_mb']:5.2f} ms CPU/MB  RTT +{result['rtt_overhead_ms']:.3f} ms  "
+          + (f"{result['frames_per_mb']:4.1f} frames/MB  " if two_providers else "") +
           f"(veth {result['veth_gbps']:.1f} Gbit/s)",
           flush=True)
     return result
 
 
 RECEIVER_COMMAND = [sys.executable, "-u", "-c", RECEIVER]
+
+VARIANTS: list[tuple[str, bool, int, str | None]] = [
+    ("one packet per wakeup", False, 1, None),
+    ("drain per wakeup (batch 64)", False, 64, None),
+    ("drain + TUN offload (TSO)", True, 64, None),
+    ("2 providers, sealed frames", False, 64, "memory"),
+    ("2 providers, sealed, offload", True, 64, "memory"),
+    ("2 providers, TCP link, offload", True, 64, "tcp"),
+    ("2 providers, node mesh (tcp)", False, 64, "mesh-tcp"),
+    ("2 providers, node mesh (tcp), TSO", True, 64, "mesh-tcp"),
+    ("2 providers, node mesh (tcp), TSO, AEGIS-256 (experiment)", True, 64, "mesh-tcp-aegis"),
+    ("2 providers, node mesh (ws)", False, 64, "mesh"),
+    ("2 providers, node mesh (ws), TSO", True, 64, "mesh"),
+]
+ONLY = sys.argv[1:]
+"""Substrings of the labels to run (all when none): `network_bench.py "(tcp), TSO"`."""
 
 
 async def _join_by_meshes(stack: contextlib.AsyncExitStack, nursery: trio.Nursery,
@@ -224,6 +253,40 @@ async def _join_by_meshes(stack: contextlib.AsyncExitStack, nursery: trio.Nurser
     mesh_a.tunnel = lambda peer, frame: pump_a.deliver("B", frame)
     stack.push_async_callback(mesh_a.aclose)
     stack.push_async_callback(mesh_b.aclose)
+
+
+@contextlib.contextmanager
+def _aegis_sessions() -> Iterator[None]:
+    """An experiment, not the protocol: the links' sessions seal with AEGIS-256
+    (libsodium, 32-byte nonce = 24 zero bytes + the counter, same 24 bytes of overhead)
+    instead of XSalsa20-Poly1305, to measure what the cipher costs the tunnel."""
+    counter = struct.Struct(">Q")
+    pad = bytes(nacl.bindings.crypto_aead_aegis256_NPUBBYTES - counter.size)
+
+    def seal(self: SecureSession, payload: bytes) -> bytes:
+        header = counter.pack(self._send_counter)
+        self._send_counter += 1
+        return header + nacl.bindings.crypto_aead_aegis256_encrypt(
+            payload, None, pad + header, self._send_key)
+
+    def open_(self: SecureSession, frame: bytes) -> bytes:
+        header = frame[:counter.size]
+        if len(frame) < FRAME_OVERHEAD or counter.unpack(header)[0] != self._receive_counter:
+            raise FrameTampered("not the next frame")
+        try:
+            payload = nacl.bindings.crypto_aead_aegis256_decrypt(
+                frame[counter.size:], None, pad + header, self._receive_key)
+        except nacl.exceptions.CryptoError:
+            raise FrameTampered("failed authentication") from None
+        self._receive_counter += 1
+        return payload
+
+    saved = SecureSession.seal, SecureSession.open
+    SecureSession.seal, SecureSession.open = seal, open_  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SecureSession.seal, SecureSession.open = saved  # type: ignore[method-assign]
 
 
 def _sessions(peer: str) -> tuple[SecureSession, SecureSession]:
@@ -281,23 +344,10 @@ async def main() -> int:
         print(f"throughput by {'iperf3' if IPERF3 else 'a Python sender'}, single stream; "
               f"{ROUNDS} rounds of {ROUND_SECONDS:.1f} s per path; ratios are medians of "
               "per-round pump/veth", flush=True)
-        await variant("one packet per wakeup", prefix, offload=False, batch=1)
-        await variant("drain per wakeup (batch 64)", prefix, offload=False, batch=64)
-        await variant("drain + TUN offload (TSO)", prefix, offload=True, batch=64)
-        await variant("2 providers, sealed frames", prefix, offload=False, batch=64,
-                      two_providers="memory")
-        await variant("2 providers, sealed, offload", prefix, offload=True, batch=64,
-                      two_providers="memory")
-        await variant("2 providers, TCP link, offload", prefix, offload=True, batch=64,
-                      two_providers="tcp")
-        await variant("2 providers, node mesh (tcp)", prefix, offload=False, batch=64,
-                      two_providers="mesh-tcp")
-        await variant("2 providers, node mesh (tcp), TSO", prefix, offload=True, batch=64,
-                      two_providers="mesh-tcp")
-        await variant("2 providers, node mesh (ws)", prefix, offload=False, batch=64,
-                      two_providers="mesh")
-        await variant("2 providers, node mesh (ws), TSO", prefix, offload=True, batch=64,
-                      two_providers="mesh")
+        for label, offload, batch, two_providers in VARIANTS:
+            if not ONLY or any(word in label for word in ONLY):
+                await variant(label, prefix, offload=offload, batch=batch,
+                              two_providers=two_providers)
     finally:
         for name in namespace_names():
             if name.startswith(prefix):

@@ -24,7 +24,7 @@ import functools
 import itertools
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -206,6 +206,9 @@ class Orchestrator(Role):
         self._rtts: dict[str, dict[str, float]] = {}  # per bidder, its newest report
         self._network_offers: dict[str, NetworkOffer] = {}  # per bidder, its newest bid's
         self._network_order: dict[str, Any] | None = None  # the newest, as sent
+        self.follow_network: Callable[[NetworkOrder], Awaitable[object]] | None = None
+        """Given every newer network order sent to the providers (a redeploy, a join):
+        how a node joined to the network (`subnet.join`) follows a renumbering."""
         self._bandwidths: dict[tuple[str, str], float] = {}  # bits per second
         self.assignment: Assignment | None = None
         self._moved_to: dict[str, Handle] = {}  # providers a redeploy added
@@ -953,6 +956,9 @@ class Orchestrator(Role):
             for peer in sorted(staying):
                 if peer in self.providers:
                     nursery.start_soon(send, peer)
+        order = recorded_order(self.journal.record.network)
+        if self.follow_network is not None and order is not None:
+            await self.follow_network(order)
 
     async def _mark(self, allocations: set[str], state: AllocationState) -> None:
         records = dict(self.journal.record.allocations)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
+import logging
 import math
 import uuid
 from collections import Counter
@@ -27,7 +29,7 @@ import trio
 from dms.actor import Actor, BehaviorFailed, Main, Message, Role, behavior
 from dms.cleanup import shielded_cleanup
 from dms.ensemble import Ensemble, EnsembleError, load_ensemble
-from dms.network import JoinedNetworks, NetworkError
+from dms.network import JoinedNetworks, NetworkError, NetworkOrder
 from dms.provider import wire
 from dms.store import (
     DeploymentPhase,
@@ -45,6 +47,8 @@ from ._journal import DeploymentJournal
 from ._network import network_summary, recorded_order
 from ._orchestrator import DEFAULT_SETTINGS, DeploymentSettings, Orchestrator
 from ._plan import PlanRequest, PlanView, plan_of
+
+log = logging.getLogger("dms.deployment")
 
 NEW = "/dms/node/deployment/new"
 STATUS = "/dms/node/deployment/status"
@@ -411,6 +415,8 @@ class DeploymentService(Role):
             raise BehaviorFailed(str(error), name="NetworkFailed") from None
         try:
             namespace = await joined.join(message.args.id, order)
+            orchestrator.follow_network = functools.partial(
+                self._follow_joined, message.args.id, orchestrator, actor)
         except BaseException as error:  # fail closed: the providers stop granting it
             with trio.CancelScope(shield=True), contextlib.suppress(NetworkError):
                 if joined.namespace_of(message.args.id) is None:
@@ -420,6 +426,23 @@ class DeploymentService(Role):
             raise
         return {"namespace": namespace, "address": str(order.plan.gateway),
                 "subnet": str(order.plan.subnet)}
+
+    async def _follow_joined(self, deployment: str, orchestrator: Orchestrator, actor: Actor,
+                             order: NetworkOrder) -> None:
+        """A newer order of a deployment this node joined: its namespace follows (a
+        renumbered subnet moves its TUN). One it cannot follow has left the network
+        (`JoinedNetworks.follow`); the providers then stop granting it, and the
+        journal says why."""
+        if self.joined is None:
+            return
+        try:
+            await self.joined.follow(deployment, order)
+        except NetworkError as error:
+            log.warning("%s", error)
+            await orchestrator.journal.event("network_left", node=self.joined.peer,
+                                             reason=str(error)[:1000])
+            with contextlib.suppress(NetworkError):
+                await orchestrator.set_joined(actor, None)
 
     @behavior(LEAVE, args=DeploymentId)
     async def leave(self, message: Message[DeploymentId]) -> dict[str, bool]:

@@ -6,6 +6,9 @@ from collections.abc import Iterator, Mapping
 
 import attrs
 
+SEEN_RESOLUTION = 0.001
+"""Seconds within which a peer's `last_seen` is not moved again (status shows ms)."""
+
 
 @attrs.frozen
 class PeerInfo:
@@ -58,9 +61,12 @@ class PeerTable(Mapping[str, PeerInfo]):
             self._peers[peer] = attrs.evolve(old, connected=False)
 
     def note_seen(self, peer: str, now: float) -> None:
+        """Called for every frame: a record already seen within SEEN_RESOLUTION is
+        left as it is (a busy link would otherwise rebuild it thousands of times a
+        second for nothing anyone reads)."""
         old = self._peers.get(peer)
-        if old is not None:
-            self._peers[peer] = attrs.evolve(old, last_seen=now)
+        if old is not None and not 0 <= now - old.last_seen < SEEN_RESOLUTION:
+            self._peers[peer] = PeerInfo(old.address, now, old.rtt_ms, old.connected)
 
     def note_rtt(self, peer: str, rtt_ms: float) -> None:
         old = self._peers.get(peer)

@@ -1,7 +1,8 @@
 """Sealing and opening data frames with a session's keys (sans-IO).
 
 A sealed frame is ``counter (u64 BE) | XSalsa20-Poly1305(payload)`` where the 24-byte
-nonce is 16 zero bytes followed by the counter. Each direction has its own key and
+nonce is 16 zero bytes followed by the counter (the `_easy` calls: the same bytes as
+`crypto_secretbox` without its zero padding, one copy fewer each way). Each direction has its own key and
 counts from 0, so nonces never repeat under a key. The receiver accepts exactly the next
 counter: a lower one is a replay, a higher one means frames were dropped or reordered,
 and a MAC failure means the bytes were changed. Any of these ends the session: the
@@ -59,7 +60,8 @@ class SecureSession:
             raise OverflowError("session send counter exhausted; open a new link")
         self._send_counter = counter + 1
         header = _COUNTER.pack(counter)
-        return header + nacl.bindings.crypto_secretbox(payload, _NONCE_PAD + header, self._send_key)
+        return header + nacl.bindings.crypto_secretbox_easy(
+            payload, _NONCE_PAD + header, self._send_key)
 
     def open(self, frame: bytes) -> bytes:
         if len(frame) < FRAME_OVERHEAD:
@@ -72,7 +74,7 @@ class SecureSession:
         if counter > expected:
             raise FrameReordered(f"frame counter {counter} arrived before {expected}")
         try:
-            payload = nacl.bindings.crypto_secretbox_open(
+            payload = nacl.bindings.crypto_secretbox_open_easy(
                 frame[COUNTER_BYTES:], _NONCE_PAD + header, self._receive_key
             )
         except nacl.exceptions.CryptoError:

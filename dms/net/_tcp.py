@@ -4,8 +4,10 @@ Addresses look like ``tcp://127.0.0.1:9000``. Like the websocket transport, the 
 own handshake authenticates both sides and encrypts every frame; the carrier only
 delimits messages. A length above the reader's limit is refused from the header, before
 any of the body is read (`OversizeMessage`), so before the handshake a stranger can make
-the listener buffer no more than the handshake's size. Reads take whole 64 KiB chunks and
-every complete message in a chunk is parsed from it, with one checkpoint per message.
+the listener buffer no more than the handshake's size. Reads go straight into one
+preallocated 256 KiB buffer (a message longer than that into a buffer of its own size,
+dropped again after it; before the handshake one of the handshake's size), and each message is copied out of it once; every complete
+message in a read is parsed from it, with one checkpoint per message.
 Writes go through a send buffer
 (`BufferedCarrier`): frames waiting together leave in one `send_all`, and a link writes a
 frame on a quiet connection straight to the socket from the sending task.
@@ -28,12 +30,18 @@ from dms.net._link import (
     LinkHandler,
     OversizeMessage,
 )
-from dms.net._socket_io import SendBuffer, read_some
+from dms.net._socket_io import SendBuffer, read_into
 from dms.net._transport import SecureTransport, describe_os_error
 from dms.net._websocket import source_of
 
-_RECEIVE_CHUNK = 64 * 1024
+_RECEIVE_BUFFER = 256 * 1024
 _HEADER = 4
+
+
+def _buffer_size(limit: int) -> int:
+    """The receive buffer's usual size: a handshake's limit before the handshake (a
+    stranger's connection holds no more), 256 KiB after."""
+    return min(_RECEIVE_BUFFER, _HEADER + limit)
 
 
 class TcpCarrier:
@@ -47,7 +55,10 @@ class TcpCarrier:
     def __init__(self, stream: trio.SocketStream, source: str) -> None:
         self.source = source
         self._stream = stream
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # sized by the first read's limit (`_buffer_size`)
+        self._view = memoryview(self._buffer)
+        self._start = 0  # received bytes not yet returned are _buffer[_start:_end]
+        self._end = 0
         self._outgoing = SendBuffer(stream)
         self._closed = False
         stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -59,7 +70,7 @@ class TcpCarrier:
     def queue(self, data: bytes) -> None:
         if self._closed:
             raise CarrierClosed
-        self._outgoing.add(len(data).to_bytes(_HEADER, "big") + data)
+        self._outgoing.add(len(data).to_bytes(_HEADER, "big"), data)
 
     def write_nowait(self) -> bool:
         if self._closed:
@@ -77,25 +88,45 @@ class TcpCarrier:
         one, so that it cannot keep this task from yielding."""
         waited = False
         while True:
-            if len(self._buffer) >= _HEADER:
-                size = int.from_bytes(self._buffer[:_HEADER], "big")
+            start, end = self._start, self._end
+            if end - start >= _HEADER:
+                size = int.from_bytes(self._view[start:start + _HEADER], "big")
                 if size > limit:
                     await self.aclose()
                     raise OversizeMessage(size, limit)
-                end = _HEADER + size
-                if len(self._buffer) >= end:
+                stop = start + _HEADER + size
+                if end >= stop:
                     if not waited:
                         await trio.lowlevel.checkpoint()
-                    message = bytes(self._buffer[_HEADER:end])
-                    del self._buffer[:end]
+                    message = bytes(self._view[start + _HEADER:stop])
+                    self._start = stop
+                    if stop == end:  # all returned: start over at the front
+                        self._start = self._end = 0
+                        if len(self._buffer) != _buffer_size(limit):
+                            self._make_room(_buffer_size(limit))
                     return message
+                if stop > len(self._buffer):
+                    self._make_room(_HEADER + size)
+            if self._end == len(self._buffer):
+                self._make_room(_buffer_size(limit))
             if self._closed:
                 raise CarrierClosed
-            data, waited_now = await read_some(self._stream, _RECEIVE_CHUNK)
+            count, waited_now = await read_into(self._stream, self._view[self._end:])
             waited = waited or waited_now
-            if not data:
+            if not count:
                 raise CarrierClosed
-            self._buffer += data
+            self._end += count
+
+    def _make_room(self, needed: int) -> None:
+        """The unread bytes at the front of a buffer of `needed` bytes, or of the one
+        there if it is at least that long and no longer than the usual size."""
+        unread = bytes(self._view[self._start:self._end])  # a copy: the ranges may overlap
+        if needed > len(self._buffer) or len(self._buffer) > max(needed, _RECEIVE_BUFFER):
+            self._view.release()
+            self._buffer = bytearray(needed)
+            self._view = memoryview(self._buffer)
+        self._view[:len(unread)] = unread
+        self._start, self._end = 0, len(unread)
 
     async def aclose(self) -> None:
         self._closed = True

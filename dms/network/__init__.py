@@ -27,6 +27,7 @@ from dms.network._frame import (
     encode_batch,
     ensemble_tag,
 )
+from dms.network._held import HeldNetwork, HeldNetworks
 from dms.network._host import missing_capability, reconcile_namespaces
 from dms.network._join import MAX_JOINED, JoinedNetworks, joined_networks, joined_prefix
 from dms.network._netns import (
@@ -74,6 +75,8 @@ __all__ = [
     "ensemble_tag",
     "RESOLV_CONF",
     "MAX_JOINED",
+    "HeldNetwork",
+    "HeldNetworks",
     "JoinedNetworks",
     "joined_networks",
     "joined_prefix",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from ipaddress import IPv4Address, IPv4Network
 
 import attrs
@@ -109,7 +109,8 @@ class EnsembleNetwork:
         self._members[allocation] = (namespace, tun, sock, scope)
         return tun
 
-    async def renumber(self, plan: AddressPlan) -> None:
+    async def renumber(self, plan: AddressPlan,
+                       outside: Mapping[str, IPv4Address] | None = None) -> None:
         """Take `plan`, the ensemble's newer one (a redeploy moved it to another
         subnet, or added allocations): each allocation here whose address changed gets
         it on its TUN, the pump routes by the new addresses, and later `add`s use it.
@@ -117,11 +118,13 @@ class EnsembleNetwork:
         lacks an allocation that has a namespace here. When one TUN cannot take its
         new address, those already changed are put back and the error propagates: the
         network keeps the plan it had. The workloads' open connections to old
-        addresses break; names resolve to the new ones (records are the caller's)."""
+        addresses break; names resolve to the new ones (records are the caller's).
+        `outside`: the new addresses of members the plan has none for (a joined
+        node's, at the gateway)."""
         if plan.ensemble != self.plan.ensemble:
             raise NamespaceError(f"plan of {plan.ensemble!r}",
                                  f"this network is ensemble {self.plan.ensemble!r}'s")
-        wanted = plan.as_dict()
+        wanted = {**plan.as_dict(), **(outside or {})}
         async with self._plan_lock:
             homeless = sorted(set(self._members) - set(wanted))
             if homeless:

@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
-import attrs
 import trio
 
 from dms.network._dns import records_for
-from dms.network._ensemble_net import EnsembleNetwork, ensemble_network
+from dms.network._ensemble_net import EnsembleNetwork
 from dms.network._errors import NamespaceError
-from dms.network._frame import ensemble_tag
+from dms.network._held import HeldNetworks
 from dms.network._host import missing_capability, reconcile_namespaces
 from dms.network._plan import NetworkOrder
-
-log = logging.getLogger("dms.network")
 
 MAX_JOINED = 16
 """Ensembles one node may have joined at once."""
@@ -41,14 +37,6 @@ def joined_prefix(peer: str) -> str:
     return f"dmsj{hashlib.sha256(peer.encode()).hexdigest()[:6]}-"
 
 
-@attrs.define
-class _Joined:
-    network: EnsembleNetwork
-    namespace: str
-    scope: trio.CancelScope
-    done: trio.Event
-
-
 class JoinedNetworks:
     """Made by `joined_networks`. `counters`: `frames_unknown_ensemble`, `frames_failed`."""
 
@@ -58,10 +46,7 @@ class JoinedNetworks:
         self.prefix = joined_prefix(peer)
         self.offload = offload
         self.counters: Counter[str] = Counter()
-        self._send = send
-        self._nursery = nursery
-        self._joined: dict[str, _Joined] = {}
-        self._by_tag: dict[bytes, EnsembleNetwork] = {}
+        self._joined = HeldNetworks(nursery, self.counters, offload=offload, send=send)
         self._reconciled = False
 
     def namespace_name(self, deployment: str) -> str:
@@ -69,19 +54,21 @@ class JoinedNetworks:
 
     def namespace_of(self, deployment: str) -> str | None:
         joined = self._joined.get(deployment)
-        return None if joined is None else joined.namespace
+        return None if joined is None else joined.network.namespace_of(MEMBER)
 
     async def join(self, deployment: str, order: NetworkOrder) -> str:
         """Make this node's namespace in `deployment`'s network (the gateway address,
         `order.joined` must be this node) and grant the providers' addresses; the
-        namespace's name. Joining again returns the same namespace. NamespaceError
-        naming what is missing when this host cannot, or MAX_JOINED are joined."""
+        namespace's name. Joining again returns the same namespace, following the
+        newer order: a renumbered ensemble moves the namespace's TUN to the new
+        gateway address and subnet (`follow`). NamespaceError naming what is missing
+        when this host cannot, or MAX_JOINED are joined."""
         if order.joined != self.peer:
             raise NamespaceError("network.joined", f"{order.joined!r} is not this node")
         joined = self._joined.get(deployment)
         if joined is not None:
-            joined.network.pump.grant(order.others(self.peer))
-            return joined.namespace
+            await self.follow(deployment, order)
+            return joined.network.namespace_of(MEMBER)
         missing = missing_capability()
         if missing is not None:
             raise NamespaceError("join", f"this node {missing}")
@@ -90,33 +77,38 @@ class JoinedNetworks:
         if not self._reconciled:  # namespaces an earlier run of this node left
             await trio.to_thread.run_sync(reconcile_namespaces, self.prefix, ())
             self._reconciled = True
-        made: _Joined = await self._nursery.start(self._hold, deployment, order)
-        return made.namespace
+        namespace = self.namespace_name(deployment)
 
-    async def _hold(self, deployment: str, order: NetworkOrder, *,
-                    task_status: trio.TaskStatus[_Joined]) -> None:
-        done = trio.Event()
+        async def prepare(network: EnsembleNetwork) -> None:
+            await network.add(MEMBER, namespace, address=order.plan.gateway)
+            network.pump.grant(order.others(self.peer))
+
+        await self._joined.open(deployment, order, prepare)
+        return namespace
+
+    async def follow(self, deployment: str, order: NetworkOrder) -> bool:
+        """Take `deployment`'s newer network order (a redeploy, which may have
+        renumbered the ensemble) if this node joined it: the namespace's TUN moves to
+        the new gateway address, the providers' grants and the records follow; whether
+        it was joined. One this node cannot follow (another ensemble's, not naming this
+        node, or a TUN that cannot be re-addressed) leaves the network, so nothing of
+        it goes on with stale addresses, and raises NamespaceError saying so."""
+        joined = self._joined.get(deployment)
+        if joined is None:
+            return False
         try:
-            with trio.CancelScope() as scope:
-                records = records_for(order.plan, dict(order.dns_names))
-                async with ensemble_network(order.plan, records, offload=self.offload,
-                                            send=self._send) as network:
-                    namespace = self.namespace_name(deployment)
-                    await network.add(MEMBER, namespace, address=order.plan.gateway)
-                    network.pump.grant(order.others(self.peer))
-                    tag = ensemble_tag(order.plan.ensemble)
-                    joined = _Joined(network, namespace, scope, done)
-                    self._joined[deployment] = joined
-                    self._by_tag[tag] = network
-                    try:
-                        task_status.started(joined)
-                        await trio.sleep_forever()
-                    finally:
-                        self._by_tag.pop(tag, None)
-                        if self._joined.get(deployment) is joined:
-                            del self._joined[deployment]
-        finally:
-            done.set()
+            if order.joined != self.peer:
+                raise NamespaceError("network.joined", f"{order.joined!r} is not this node")
+            await joined.network.renumber(order.plan, outside={MEMBER: order.plan.gateway})
+        except NamespaceError as error:
+            await joined.release()
+            raise NamespaceError(f"deployment {deployment}",
+                                 f"left its network: this node could not follow its "
+                                 f"new order ({error})") from None
+        joined.order = order
+        joined.network.pump.grant(order.others(self.peer))
+        joined.network.replace_records(records_for(order.plan, dict(order.dns_names)))
+        return True
 
     async def leave(self, deployment: str) -> bool:
         """Remove the namespace joined to `deployment`'s network and wait until it is
@@ -124,23 +116,13 @@ class JoinedNetworks:
         joined = self._joined.get(deployment)
         if joined is None:
             return False
-        joined.scope.cancel()
-        with trio.CancelScope(shield=True):
-            await joined.done.wait()
+        await joined.release()
         return True
 
     def deliver(self, peer: str, frame: bytes) -> bool:
         """A tunnel frame: taken (True) when its tag names a network joined here, whose
         membership then checks `peer` per packet; False leaves it to others."""
-        network = self._by_tag.get(frame[4:20])
-        if network is None:
-            return False
-        try:
-            network.pump.deliver(peer, frame)
-        except Exception:  # a remote frame must never end the node
-            self.counters["frames_failed"] += 1
-            log.exception("a tunnel frame from %s could not be delivered", peer)
-        return True
+        return self._joined.deliver(peer, frame)
 
 
 @contextlib.asynccontextmanager

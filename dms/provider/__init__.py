@@ -23,7 +23,12 @@ from dms.provider._capacity import Capacity, GpuDevice, InvalidCapacity, millico
 from dms.provider._decide import Decision, decide
 from dms.provider._decline import REQUIREMENTS, Decline, Unmet
 from dms.provider._limits import InvalidLimit, OnboardingLimits, Share
-from dms.provider._network import HostedNetworks, NetworkUnavailable, namespace_prefix
+from dms.provider._network import (
+    HostedNetworks,
+    NetworkUnavailable,
+    SubnetClash,
+    namespace_prefix,
+)
 from dms.provider._open import ProviderConfig, measure_machine, open_provider
 from dms.provider._reap import Reaped, reap_leftovers
 from dms.provider._reservation import (
@@ -75,6 +80,7 @@ __all__ = [
     "ReservationError",
     "ReservationState",
     "Share",
+    "SubnetClash",
     "TooManyReservations",
     "UnknownReservation",
     "Unmet",

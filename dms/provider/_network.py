@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-import attrs
 import trio
 
 from dms.executor import PortMapping
@@ -33,11 +32,10 @@ from dms.network import (
     RESOLV_CONF,
     DnsUpstream,
     EnsembleNetwork,
+    HeldNetworks,
     NamespaceError,
     NetworkOrder,
     delete_namespace,
-    ensemble_network,
-    ensemble_tag,
     missing_capability,
     publish_port,
     reconcile_namespaces,
@@ -59,19 +57,21 @@ class NetworkUnavailable(Exception):
         self.missing = missing
 
 
+class SubnetClash(ValueError):
+    """An ensemble's subnet overlaps that of another ensemble this provider hosts (the
+    orchestrator plans around the subnets a bid reports; an order that does not is
+    refused whole)."""
+
+    def __init__(self, subnet: IPv4Network, taken: IPv4Network, deployment: str) -> None:
+        super().__init__(f"network.plan.subnet: {subnet} overlaps {taken}, the subnet of "
+                         f"deployment {deployment} on this provider")
+        self.subnet, self.taken, self.deployment = subnet, taken, deployment
+
+
 def namespace_prefix(peer: str) -> str:
     """The prefix of every namespace this provider makes: its own, so that two
     providers on one host never reconcile each other's."""
     return f"dms{hashlib.sha256(peer.encode()).hexdigest()[:6]}-"
-
-
-@attrs.define
-class _Network:
-    network: EnsembleNetwork
-    scope: trio.CancelScope
-    done: trio.Event
-    order: NetworkOrder
-    ports: dict[str, trio.CancelScope] = attrs.Factory(dict)  # allocation -> its publishers
 
 
 class HostedNetworks:
@@ -85,10 +85,11 @@ class HostedNetworks:
         self.offload = offload
         self.dns_upstream = dns_upstream
         self.counters: Counter[str] = Counter()
-        self._send = send
         self._nursery = nursery
-        self._networks: dict[str, _Network] = {}
-        self._by_tag: dict[bytes, EnsembleNetwork] = {}
+        self._networks = HeldNetworks(nursery, self.counters, offload=offload, send=send,
+                                      dns_upstream=dns_upstream)
+        # deployment -> allocation -> the publishers of its ports
+        self._ports: dict[str, dict[str, trio.CancelScope]] = {}
         # namespace -> (deployment, allocation, ports) of a container allocation: one
         # per hosted docker allocation, dropped by `remove` and `close`
         self._containers: dict[str, tuple[str, str, tuple[PortMapping, ...]]] = {}
@@ -114,45 +115,37 @@ class HostedNetworks:
         allocation, and may have renumbered the ensemble onto another subnet (the TUNs
         here take their new addresses first, then the pump's grants and the records
         follow). An order of another ensemble than the one hosted is a ValueError naming
-        the field; one this host cannot apply (NamespaceError) leaves the old in force."""
+        the field, one whose subnet overlaps another ensemble's here `SubnetClash`
+        (both before anything changes); one this host cannot apply (NamespaceError)
+        leaves the old in force."""
         hosted = self._networks.get(deployment)
         if hosted is not None and hosted.order.plan.ensemble != order.plan.ensemble:
             raise ValueError(f"network.plan.ensemble: {order.plan.ensemble!r} is not the "
                              f"ensemble {hosted.order.plan.ensemble!r} this deployment has here")
+        self._refuse_clash(deployment, order.plan.subnet)
         records = records_for(order.plan, dict(order.dns_names))
         if hosted is None:
-            hosted = await self._nursery.start(self._hold, deployment, order)
+            hosted = await self._networks.open(deployment, order)
+            ports = self._ports[deployment] = {}
+            hosted.on_release.append(lambda: self._stop_publishing(deployment, ports))
         else:
             await hosted.network.renumber(order.plan)
-        assert hosted is not None
         hosted.order = order
         hosted.network.pump.grant(order.others(self.peer))
         hosted.network.replace_records(records)
 
-    async def _hold(self, deployment: str, order: NetworkOrder, *,
-                    task_status: trio.TaskStatus[_Network]) -> None:
-        done = trio.Event()
-        try:
-            with trio.CancelScope() as scope:
-                records = records_for(order.plan, dict(order.dns_names))
-                async with ensemble_network(order.plan, records, offload=self.offload,
-                                            send=self._send,
-                                            dns_upstream=self.dns_upstream) as network:
-                    tag = ensemble_tag(order.plan.ensemble)
-                    hosted = _Network(network, scope, done, order)
-                    self._networks[deployment] = hosted
-                    self._by_tag[tag] = network
-                    try:
-                        task_status.started(hosted)
-                        await trio.sleep_forever()
-                    finally:
-                        for ports in hosted.ports.values():
-                            ports.cancel()
-                        self._by_tag.pop(tag, None)
-                        if self._networks.get(deployment) is hosted:
-                            del self._networks[deployment]
-        finally:
-            done.set()
+    def _refuse_clash(self, deployment: str, subnet: IPv4Network) -> None:
+        """A subnet that overlaps another ensemble's here would route one ensemble's
+        packets into the other's TUNs: `SubnetClash`, before anything changes."""
+        for other, hosted in self._networks.items():
+            if other != deployment and hosted.order.plan.subnet.overlaps(subnet):
+                raise SubnetClash(subnet, hosted.order.plan.subnet, other)
+
+    def _stop_publishing(self, deployment: str, ports: dict[str, trio.CancelScope]) -> None:
+        for publishers in ports.values():
+            publishers.cancel()
+        if self._ports.get(deployment) is ports:
+            del self._ports[deployment]
 
     async def add(self, deployment: str, allocation: str,
                   ports: Sequence[PortMapping] = (), *, of_pid: int | None = None,
@@ -171,7 +164,7 @@ class HostedNetworks:
         def address() -> IPv4Address:  # asked per connection: a renumber moves it
             return network.plan.address_of(allocation)
 
-        scope = hosted.ports[allocation] = trio.CancelScope()
+        scope = self._ports[deployment][allocation] = trio.CancelScope()
         try:
             for port in ports:
                 if port.protocol == "tcp":
@@ -237,7 +230,7 @@ class HostedNetworks:
         hosted = self._networks.get(deployment)
         if hosted is None:
             return
-        scope = hosted.ports.pop(allocation, None)
+        scope = self._ports.get(deployment, {}).pop(allocation, None)
         if scope is not None:
             scope.cancel()
         await hosted.network.remove(allocation)
@@ -249,21 +242,13 @@ class HostedNetworks:
         hosted = self._networks.get(deployment)
         if hosted is None:
             return
-        hosted.scope.cancel()
-        await hosted.done.wait()
+        await hosted.release()
 
     def deliver(self, peer: str, frame: bytes) -> None:
         """A tunnel frame from link peer `peer`: to the pump of the ensemble its tag
         names (which checks `peer`'s membership per packet), else dropped and counted."""
-        network = self._by_tag.get(frame[4:20])
-        if network is None:
+        if not self._networks.deliver(peer, frame):
             self.counters["frames_unknown_ensemble"] += 1
-            return
-        try:
-            network.pump.deliver(peer, frame)
-        except Exception:  # a remote frame must never end the node
-            self.counters["frames_failed"] += 1
-            log.exception("a tunnel frame from %s could not be delivered", peer)
 
 
 async def _published(scope: trio.CancelScope, namespace: str,

@@ -57,3 +57,18 @@ def test_a_disconnected_peer_without_an_address_is_forgotten_and_one_with_is_kep
     table.note_disconnected("client")
     table.note_disconnected("node")
     assert list(table) == ["node"] and not table["node"].connected
+
+
+def test_a_peer_seen_again_within_a_millisecond_keeps_its_record() -> None:
+    from dms.net._peers import SEEN_RESOLUTION, PeerTable
+
+    table = PeerTable()
+    table.note_connected("p", "tcp://127.0.0.1:1", 10.0)
+    record = table["p"]
+    table.note_seen("p", 10.0 + SEEN_RESOLUTION / 2)
+    assert table["p"] is record  # every frame of a busy link: nothing rebuilt
+    table.note_seen("p", 10.0 + 2 * SEEN_RESOLUTION)
+    assert table["p"].last_seen == 10.0 + 2 * SEEN_RESOLUTION
+    table.note_seen("p", 5.0)  # a clock that went back still moves it
+    assert table["p"].last_seen == 5.0
+    assert table["p"].connected and table["p"].address == "tcp://127.0.0.1:1"

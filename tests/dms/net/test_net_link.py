@@ -189,3 +189,19 @@ async def test_closing_one_side_ends_the_other_after_buffered_frames(autojump_cl
             with pytest.raises(LinkClosed, match="remote"):
                 await receiving.receive()
             nursery.cancel_scope.cancel()
+
+
+def test_a_sealed_frame_is_the_counter_then_the_secretbox_of_spec_transport() -> None:
+    import os
+
+    import nacl.bindings
+
+    from dms.net._handshake import SessionKeys
+
+    key = os.urandom(32)
+    session = SecureSession(SessionKeys(key, key, "peer", None, b""))
+    for counter, payload in enumerate([b"", b"one", os.urandom(70_000)]):
+        header = counter.to_bytes(8, "big")
+        sealed = session.seal(payload)
+        assert sealed == header + nacl.bindings.crypto_secretbox(payload, bytes(16) + header, key)
+        assert session.open(sealed) == payload

@@ -189,3 +189,39 @@ async def test_frames_waiting_behind_a_full_socket_leave_together_in_order() -> 
     assert all(f[4:] == frame for f in got)
     assert client.metrics["link.frames_coalesced"] > 0  # several frames, one write
     assert client.metrics["link.frames_out"] == count
+
+
+async def test_messages_across_the_receive_buffers_end_and_past_its_size_parse_in_order() -> None:
+    from dms.net._tcp import _RECEIVE_BUFFER
+
+    raw, carrier = await _carrier_pair()
+    sizes = [
+        _RECEIVE_BUFFER - 4 - 2,  # the next header starts 2 bytes before the buffer's end
+        100,
+        3 * _RECEIVE_BUFFER + 17,  # longer than the buffer: one of its own size
+        0,
+        _RECEIVE_BUFFER - 4,  # exactly fills it
+        5,
+    ]
+    frames = [bytes([n]) * size for n, size in enumerate(sizes)]
+    wire = b"".join(len(f).to_bytes(4, "big") + f for f in frames)
+
+    async def send() -> None:
+        for at in range(0, len(wire), 100_003):  # segments that split headers and bodies
+            await raw.send_all(wire[at:at + 100_003])
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            got = [await carrier.receive_message(4 * _RECEIVE_BUFFER)  # type: ignore[attr-defined]
+                   for _ in frames]
+    assert got == frames
+    assert len(carrier._buffer) == _RECEIVE_BUFFER  # type: ignore[attr-defined]  # given back
+
+
+async def test_before_the_handshake_a_connection_buffers_no_more_than_the_limit() -> None:
+    raw, carrier = await _carrier_pair()
+    await raw.send_all((10).to_bytes(4, "big") + b"x" * 10 + b"y" * 100_000)
+    with trio.fail_after(5):
+        assert await carrier.receive_message(MAX_HANDSHAKE_MESSAGE) == b"x" * 10  # type: ignore[attr-defined]
+    assert len(carrier._buffer) <= MAX_HANDSHAKE_MESSAGE + 4  # type: ignore[attr-defined]
