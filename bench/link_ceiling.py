@@ -7,12 +7,21 @@ checked, plus four seals/opens (each message sealed by its sender, opened by its
 receiver). Every term is measured in the same run, in rounds that alternate all of
 them with the two request/reply loops on nodes kept open across rounds; each ratio is
 the median of its rounds' ratios. Not a bench by itself (`make bench` runs
-`*_bench.py`): `messaging_bench.py ceiling` runs it.
+`*_bench.py`): `messaging_bench.py ceiling` runs it, and `messaging_bench.py ceiling
+--against TREE` runs it alternately on this checkout and on another one (a subprocess
+each, one round at a time) and reports both, with the Python function calls one round
+trip costs in each (cProfile's count over both nodes, which share this process).
 """
 
 from __future__ import annotations
 
+import cProfile
+import json
+import os
+import pstats
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -202,5 +211,72 @@ def report(result: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+CALL_ROUND_TRIPS = 400
+
+
+async def calls_per_round_trip(scheme: str = "tcp") -> float:
+    """Python function calls (cProfile's count, built-ins included) per warm round trip
+    over `scheme`, both nodes and the carrier counted: the lever on the Python side."""
+    async with request_reply(scheme) as (timed, _):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await timed()
+        profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    return sum(row[1] for row in stats.values()) / ROUND_TRIPS
+
+
+def run_tree(tree: str, rounds: int = 1) -> dict[str, float]:
+    """`measure` (and the calls per round trip) in a subprocess importing `dms` and
+    `ucan` from checkout `tree`: its own ceiling, measured in its own run."""
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--json", str(rounds)],
+                          env=env, cwd=os.path.abspath(tree), check=True,
+                          capture_output=True, text=True)
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def against(other: str, rounds: int = ROUNDS) -> str:
+    """This checkout against `other`, alternating which runs first, one round of
+    `measure` each per round; medians of each one's per-round ratios to its ceiling and
+    of the per-round gains (this / other)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    rows: dict[str, list[dict[str, float]]] = {"this": [], "other": []}
+    for n in range(rounds):
+        order = [("this", here), ("other", other)]
+        if n % 2:
+            order.reverse()
+        for name, tree in order:
+            rows[name].append(run_tree(tree))
+        print(f"  round {n + 1}: " + ", ".join(
+            f"{name} tcp {rows[name][-1]['tcp_ratio']:.2f} ws {rows[name][-1]['ws_ratio']:.2f}"
+            for name in ("other", "this")), flush=True)
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(row[key] for row in rows[name])
+
+    def gain(key: str) -> float:
+        return statistics.median(a[key] / b[key] for a, b in zip(rows["this"], rows["other"],
+                                                                 strict=True))
+
+    lines = [f"request/reply of this checkout ({here}) against {other}, {rounds} "
+             f"alternating rounds (medians of per-round figures):"]
+    for scheme in ("tcp", "ws"):
+        lines.append(
+            f"  {scheme}://  of the ceiling: {median('other', scheme + '_ratio'):.2f} -> "
+            f"{median('this', scheme + '_ratio'):.2f};  round trips/s "
+            f"{median('other', scheme + '_rr'):,.0f} -> {median('this', scheme + '_rr'):,.0f} "
+            f"({gain(scheme + '_rr'):.2f}x, median of per-round ratios)")
+    lines.append(f"  Python calls per tcp round trip: {median('other', 'calls'):.0f} -> "
+                 f"{median('this', 'calls'):.0f}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(report(trio.run(measure)))
+    if sys.argv[1:2] == ["--json"]:
+        figures = trio.run(measure, int(sys.argv[2]) if sys.argv[2:] else ROUNDS)
+        figures["calls"] = trio.run(calls_per_round_trip, "tcp")
+        print(json.dumps(figures))
+    else:
+        print(report(trio.run(measure)))
