@@ -239,7 +239,7 @@ def run_tree(tree: str, rounds: int = 1) -> dict[str, float]:
 
 def against(other: str, rounds: int = ROUNDS) -> str:
     """This checkout against `other`, alternating which runs first, one round of
-    `measure` each per round; medians of each one's per-round ratios to its ceiling and
+    `measure` (three of its rounds, their medians) each per round; medians of each one's per-round ratios to its ceiling and
     of the per-round gains (this / other)."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     rows: dict[str, list[dict[str, float]]] = {"this": [], "other": []}
@@ -248,7 +248,7 @@ def against(other: str, rounds: int = ROUNDS) -> str:
         if n % 2:
             order.reverse()
         for name, tree in order:
-            rows[name].append(run_tree(tree))
+            rows[name].append(run_tree(tree, rounds=3))
         print(f"  round {n + 1}: " + ", ".join(
             f"{name} tcp {rows[name][-1]['tcp_ratio']:.2f} ws {rows[name][-1]['ws_ratio']:.2f}"
             for name in ("other", "this")), flush=True)

@@ -59,8 +59,13 @@ def seal(payload: dict[str, Any], kind: str, signer: Signer) -> Unsealed:
     return Unsealed(kind, payload, signature, signed_bytes, envelope, CID.for_bytes(envelope))
 
 
+_ED25519_ENVELOPE_HEAD = b"\x82\x58\x40"  # array(2), then a 64-byte string's head
+
+
 def _envelope_head(signature: bytes) -> bytes:
     # array(2), then the signature as a byte string (64 bytes -> 0x58 0x40 head)
+    if len(signature) == SIGNATURE_SIZE:
+        return _ED25519_ENVELOPE_HEAD + signature
     return b"\x82" + encode(signature)
 
 

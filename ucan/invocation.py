@@ -15,6 +15,7 @@ from ucan.token import check_did, check_keys, check_time, check_type, new_nonce
 
 _REQUIRED = {"iss", "sub", "cmd", "args", "prf", "nonce", "exp"}
 _OPTIONAL = {"aud", "meta", "iat", "cause"}
+_FIELDS = frozenset(_REQUIRED | _OPTIONAL)
 
 
 @attrs.frozen
@@ -82,7 +83,9 @@ def _from_payload(payload: dict[str, Any], envelope: bytes, signed_bytes: bytes,
 
 def _checked(payload: dict[str, Any], envelope: bytes, signed_bytes: bytes,
              signature: bytes, cid: CID) -> Invocation:
-    check_keys(payload, _REQUIRED, _OPTIONAL, "the payload")
+    keys = payload.keys()
+    if not keys >= _REQUIRED or not keys <= _FIELDS:
+        check_keys(payload, _REQUIRED, _OPTIONAL, "the payload")  # raises, naming them
     prf = check_type(payload["prf"], list, "prf")
     if not all(isinstance(link, CID) for link in prf):
         raise MalformedToken("prf must list delegation CIDs")
@@ -126,12 +129,26 @@ def invoke(
     nonce: bytes | None = None,
     cause: CID | None = None,
 ) -> Invocation:
-    """Sign an invocation. `proofs` are delegation CIDs, root (issued by the subject) first."""
-    payload = _payload(issuer.did, check_did(subject, "sub"),
-                       None if audience is None else check_did(audience, "aud"),
-                       check_command(command), dict(args or {}), list(proofs),
-                       new_nonce() if nonce is None else nonce, expiration, issued_at, meta,
-                       cause)
-    sealed = seal(payload, INVOCATION_TAG, issuer)
-    return _from_payload(sealed.payload, sealed.envelope, sealed.signed_bytes,
-                         sealed.signature, sealed.cid)
+    """Sign an invocation. `proofs` are delegation CIDs, root (issued by the subject) first.
+
+    Every field is checked before signing (MalformedToken naming it), so the signed
+    payload is not parsed back: the invocation is made from what was signed."""
+    sub = check_did(subject, "sub")
+    aud = None if audience is None else check_did(audience, "aud")
+    cmd = check_command(command)
+    args = dict(args or {})
+    prf = list(proofs)
+    if not all(isinstance(link, CID) for link in prf):
+        raise MalformedToken("prf must list delegation CIDs")
+    exp = check_time(expiration, "exp", nullable=True)
+    iat = check_time(issued_at, "iat", nullable=True)
+    if meta is not None:
+        check_type(meta, dict, "meta")
+    if cause is not None and not isinstance(cause, CID):
+        raise MalformedToken("cause must be a CID")
+    nonce = new_nonce() if nonce is None else check_type(nonce, bytes, "nonce")
+    iss = check_did(issuer.did, "iss")
+    sealed = seal(_payload(iss, sub, aud, cmd, args, prf, nonce, exp, iat, meta, cause),
+                  INVOCATION_TAG, issuer)
+    return Invocation(iss, sub, aud, cmd, args, tuple(prf), nonce, exp, iat, meta, cause,
+                      sealed.envelope, sealed.signed_bytes, sealed.signature, sealed.cid)
