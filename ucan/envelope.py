@@ -84,7 +84,8 @@ def unseal(data: bytes) -> Unsealed:
     if header != ED25519_DAG_CBOR_HEADER:
         shown = header.hex() if isinstance(header, bytes) else repr(header)
         raise MalformedToken(f"unsupported varsig header {shown} (only Ed25519 over DAG-CBOR)")
-    (tag,) = (key for key in inner if key != "h")
+    first, second = inner  # the tag is the key that is not "h"
+    tag = second if first == "h" else first
     kind = ACCEPTED_TAGS.get(tag)
     if kind is None:
         raise MalformedToken(f"unknown token type tag {tag!r}")
