@@ -10,7 +10,7 @@ from ucan.errors import MalformedToken
 
 NONCE_SIZE = 12
 # JavaScript-safe integer range: timestamps must round-trip through every implementation.
-_MAX_SAFE = 2**53 - 1
+MAX_SAFE_TIME = _MAX_SAFE = 2**53 - 1
 
 
 def new_nonce() -> bytes:
