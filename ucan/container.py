@@ -26,7 +26,7 @@ _MAX_INFLATED = 16 * 1024 * 1024  # a gzip bomb stops here
 
 def encode_container(tokens: Iterable[bytes], header: int = RAW) -> bytes:
     """Serialize tokens as a container with the given header (default: raw bytes)."""
-    body = encode({_KEY: sorted(set(bytes(t) for t in tokens))})
+    body = encode({_KEY: sorted(set(map(bytes, tokens)))})
     if header in _GZIPPED:
         body = gzip.compress(body, mtime=0)
     if header in (RAW, RAW_GZIP):
