@@ -19,6 +19,9 @@
 
 Run: python bench/messaging_bench.py           (about two minutes)
      python bench/messaging_bench.py ceiling   (1. only)
+     python bench/messaging_bench.py ceiling --against /work/main [ROUNDS]
+                                               (1. alternately here and in another
+                                               checkout, each in its own process)
      python bench/messaging_bench.py broadcast [ROUNDS]   (6. only; default 5 rounds)
 """
 
@@ -35,7 +38,7 @@ import time
 
 import nacl.signing
 import trio
-from link_ceiling import measure, report
+from link_ceiling import against, measure, report
 
 from dms.actor import AdmissionPolicy, RateLimit
 from dms.actor._screened import ScreenedPublications
@@ -284,6 +287,9 @@ def profile_receive_path(count: int = 3000) -> str:
 def main() -> int:
     if sys.argv[1:2] == ["broadcast"]:
         broadcast_shared_screen(int(sys.argv[2]) if sys.argv[2:] else 5)
+        return 0
+    if sys.argv[1:3] == ["ceiling", "--against"] and sys.argv[3:]:
+        print(against(sys.argv[3], int(sys.argv[4]) if sys.argv[4:] else 7))
         return 0
     print(report(trio.run(measure)))
     sys.stdout.flush()

@@ -26,7 +26,7 @@ _MAX_INFLATED = 16 * 1024 * 1024  # a gzip bomb stops here
 
 def encode_container(tokens: Iterable[bytes], header: int = RAW) -> bytes:
     """Serialize tokens as a container with the given header (default: raw bytes)."""
-    body = encode({_KEY: sorted(set(bytes(t) for t in tokens))})
+    body = encode({_KEY: sorted(set(map(bytes, tokens)))})
     if header in _GZIPPED:
         body = gzip.compress(body, mtime=0)
     if header in (RAW, RAW_GZIP):
@@ -45,6 +45,8 @@ def encode_container_text(tokens: Iterable[bytes]) -> str:
 
 def decode_container(data: bytes | str) -> list[bytes]:
     """The tokens in a container, whatever its header; MalformedToken when it is not one."""
+    if type(data) is bytes and data[:1] == b"\x40":  # raw: what nodes send each other
+        return _tokens(decode_unhashed(data[1:]))
     if isinstance(data, str):
         data = data.strip().encode("ascii", "replace")
     elif data[:1] not in _RAW_HEADERS and data.lstrip()[:1] in _TEXT_HEADERS:
@@ -63,13 +65,17 @@ def decode_container(data: bytes | str) -> list[bytes]:
             body = _gunzip(body)
     except (ValueError, OSError, EOFError, zlib.error) as exc:  # zlib: a bad gzip header
         raise MalformedToken(f"container body cannot be decoded: {exc}") from None
-    value = decode_unhashed(body)  # the container is never hashed; each token is
-    if not (isinstance(value, dict) and list(value) == [_KEY] and isinstance(value[_KEY], list)):
+    return _tokens(decode_unhashed(body))  # the container is never hashed; each token is
+
+
+def _tokens(value: object) -> list[bytes]:
+    if not (isinstance(value, dict) and len(value) == 1 and isinstance(value.get(_KEY), list)):
         raise MalformedToken('a container is {"ctn-v1": [token bytes...]} and nothing else')
-    tokens = value[_KEY]
-    if not all(isinstance(t, bytes) for t in tokens):
-        raise MalformedToken("container entries must be token bytes")
-    return list(tokens)
+    tokens: list[bytes] = value[_KEY]
+    for token in tokens:
+        if type(token) is not bytes:
+            raise MalformedToken("container entries must be token bytes")
+    return tokens
 
 
 def read_tokens(data: bytes) -> list[bytes]:

@@ -59,8 +59,13 @@ def seal(payload: dict[str, Any], kind: str, signer: Signer) -> Unsealed:
     return Unsealed(kind, payload, signature, signed_bytes, envelope, CID.for_bytes(envelope))
 
 
+_ED25519_ENVELOPE_HEAD = b"\x82\x58\x40"  # array(2), then a 64-byte string's head
+
+
 def _envelope_head(signature: bytes) -> bytes:
     # array(2), then the signature as a byte string (64 bytes -> 0x58 0x40 head)
+    if len(signature) == SIGNATURE_SIZE:
+        return _ED25519_ENVELOPE_HEAD + signature
     return b"\x82" + encode(signature)
 
 
@@ -79,7 +84,8 @@ def unseal(data: bytes) -> Unsealed:
     if header != ED25519_DAG_CBOR_HEADER:
         shown = header.hex() if isinstance(header, bytes) else repr(header)
         raise MalformedToken(f"unsupported varsig header {shown} (only Ed25519 over DAG-CBOR)")
-    (tag,) = (key for key in inner if key != "h")
+    first, second = inner  # the tag is the key that is not "h"
+    tag = second if first == "h" else first
     kind = ACCEPTED_TAGS.get(tag)
     if kind is None:
         raise MalformedToken(f"unknown token type tag {tag!r}")

@@ -11,10 +11,18 @@ from ucan.codec import CID
 from ucan.command import check_command
 from ucan.envelope import INVOCATION_TAG, Signer, Unsealed, seal, unseal
 from ucan.errors import MalformedToken
-from ucan.token import check_did, check_keys, check_time, check_type, new_nonce
+from ucan.token import (
+    MAX_SAFE_TIME,
+    check_did,
+    check_keys,
+    check_time,
+    check_type,
+    new_nonce,
+)
 
 _REQUIRED = {"iss", "sub", "cmd", "args", "prf", "nonce", "exp"}
 _OPTIONAL = {"aud", "meta", "iat", "cause"}
+_FIELDS = frozenset(_REQUIRED | _OPTIONAL)
 
 
 @attrs.frozen
@@ -82,27 +90,43 @@ def _from_payload(payload: dict[str, Any], envelope: bytes, signed_bytes: bytes,
 
 def _checked(payload: dict[str, Any], envelope: bytes, signed_bytes: bytes,
              signature: bytes, cid: CID) -> Invocation:
-    check_keys(payload, _REQUIRED, _OPTIONAL, "the payload")
-    prf = check_type(payload["prf"], list, "prf")
-    if not all(isinstance(link, CID) for link in prf):
-        raise MalformedToken("prf must list delegation CIDs")
+    # Each field is looked at with `type(...) is` first: the checkers (which name the
+    # field and what came) run only for what is not plainly right.
+    keys = payload.keys()
+    if not keys >= _REQUIRED or not keys <= _FIELDS:
+        check_keys(payload, _REQUIRED, _OPTIONAL, "the payload")  # raises, naming them
+    prf = payload["prf"]
+    if type(prf) is not list:
+        check_type(prf, list, "prf")
+    for link in prf:
+        if not isinstance(link, CID):
+            raise MalformedToken("prf must list delegation CIDs")
     aud = payload.get("aud")
     meta = payload.get("meta")
-    if meta is not None:
+    if meta is not None and type(meta) is not dict:
         check_type(meta, dict, "meta")
     cause = payload.get("cause")
     if cause is not None and not isinstance(cause, CID):
         raise MalformedToken("cause must be a CID")
+    args, nonce, exp, iat = payload["args"], payload["nonce"], payload["exp"], payload.get("iat")
+    if type(args) is not dict:
+        check_type(args, dict, "args")
+    if type(nonce) is not bytes:
+        check_type(nonce, bytes, "nonce")
+    if type(exp) is not int or not 0 <= exp <= MAX_SAFE_TIME:
+        check_time(exp, "exp", nullable=True)
+    if iat is not None and (type(iat) is not int or not 0 <= iat <= MAX_SAFE_TIME):
+        check_time(iat, "iat", nullable=True)
     return Invocation(
         iss=check_did(payload["iss"], "iss"),
         sub=check_did(payload["sub"], "sub"),
         aud=None if aud is None else check_did(aud, "aud"),
         cmd=check_command(payload["cmd"]),
-        args=check_type(payload["args"], dict, "args"),
+        args=args,
         prf=tuple(prf),
-        nonce=check_type(payload["nonce"], bytes, "nonce"),
-        exp=check_time(payload["exp"], "exp", nullable=True),
-        iat=check_time(payload.get("iat"), "iat", nullable=True),
+        nonce=nonce,
+        exp=exp,
+        iat=iat,
         meta=meta,
         cause=cause,
         envelope=envelope,
@@ -126,12 +150,29 @@ def invoke(
     nonce: bytes | None = None,
     cause: CID | None = None,
 ) -> Invocation:
-    """Sign an invocation. `proofs` are delegation CIDs, root (issued by the subject) first."""
-    payload = _payload(issuer.did, check_did(subject, "sub"),
-                       None if audience is None else check_did(audience, "aud"),
-                       check_command(command), dict(args or {}), list(proofs),
-                       new_nonce() if nonce is None else nonce, expiration, issued_at, meta,
-                       cause)
-    sealed = seal(payload, INVOCATION_TAG, issuer)
-    return _from_payload(sealed.payload, sealed.envelope, sealed.signed_bytes,
-                         sealed.signature, sealed.cid)
+    """Sign an invocation. `proofs` are delegation CIDs, root (issued by the subject) first.
+
+    Every field is checked before signing (MalformedToken naming it), so the signed
+    payload is not parsed back: the invocation is made from what was signed."""
+    sub = check_did(subject, "sub")
+    aud = None if audience is None else check_did(audience, "aud")
+    cmd = check_command(command)
+    args = dict(args or {})
+    prf = list(proofs)
+    for link in prf:
+        if not isinstance(link, CID):
+            raise MalformedToken("prf must list delegation CIDs")
+    for field, value in (("exp", expiration), ("iat", issued_at)):
+        if value is not None and (type(value) is not int or not 0 <= value <= MAX_SAFE_TIME):
+            check_time(value, field, nullable=True)
+    if meta is not None:
+        check_type(meta, dict, "meta")
+    if cause is not None and not isinstance(cause, CID):
+        raise MalformedToken("cause must be a CID")
+    nonce = new_nonce() if nonce is None else check_type(nonce, bytes, "nonce")
+    iss = check_did(issuer.did, "iss")
+    sealed = seal(_payload(iss, sub, aud, cmd, args, prf, nonce, expiration, issued_at, meta,
+                           cause), INVOCATION_TAG, issuer)
+    return Invocation(iss, sub, aud, cmd, args, tuple(prf), nonce, expiration, issued_at, meta,
+                      cause,
+                      sealed.envelope, sealed.signed_bytes, sealed.signature, sealed.cid)

@@ -7,6 +7,8 @@ in memory.
 from __future__ import annotations
 
 import nacl.signing
+from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
+from nacl.bindings import crypto_sign_BYTES as SIGNATURE_BYTES
 
 from ucan.did import did_from_public_key
 
@@ -14,11 +16,11 @@ from ucan.did import did_from_public_key
 class SigningKey:
     """An Ed25519 private key. `did` is the did:key of its public half."""
 
-    __slots__ = ("_key", "did", "public_key")
+    __slots__ = ("_key", "_secret", "did", "public_key")
 
     def __init__(self, key: nacl.signing.SigningKey) -> None:
         self._key = key
-        self.public_key = bytes(key.verify_key)
+        self.public_key, self._secret = crypto_sign_seed_keypair(bytes(key))
         self.did = did_from_public_key(self.public_key)
 
     @classmethod
@@ -41,8 +43,9 @@ class SigningKey:
         return self._key
 
     def sign(self, message: bytes) -> bytes:
-        """The 64-byte detached Ed25519 signature of `message`."""
-        return bytes(self._key.sign(message).signature)
+        """The 64-byte detached Ed25519 signature of `message` (libsodium called
+        directly: `nacl.signing` wraps each signature in three encoder calls)."""
+        return crypto_sign(message, self._secret)[:SIGNATURE_BYTES]
 
     def __repr__(self) -> str:
         return f"SigningKey({self.did})"

@@ -346,6 +346,8 @@ class Policy:
     def first_failure(self, args: Any, budget: Budget | None = None) -> int | None:
         """Index of the first statement `args` fails, or None when all hold. A statement
         that runs past `budget` (a fresh `POLICY_BUDGET` when None) fails."""
+        if not self.statements:  # most grants: nothing to evaluate, no budget to make
+            return None
         budget = budget or Budget()
         for index, statement in enumerate(self.statements):
             try:

@@ -10,7 +10,7 @@ from ucan.errors import MalformedToken
 
 NONCE_SIZE = 12
 # JavaScript-safe integer range: timestamps must round-trip through every implementation.
-_MAX_SAFE = 2**53 - 1
+MAX_SAFE_TIME = _MAX_SAFE = 2**53 - 1
 
 
 def new_nonce() -> bytes:
@@ -29,7 +29,10 @@ def check_keys(payload: dict[str, Any], required: set[str], optional: set[str], 
 def check_did(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise MalformedToken(f"{field} must be a DID string, got {value!r}")
-    public_key_from_did(value)  # raises MalformedToken for anything but Ed25519 did:key
+    try:
+        public_key_from_did(value)  # MalformedToken for anything but an Ed25519 did:key
+    except MalformedToken as exc:
+        raise MalformedToken(f"{field}: {exc.message}") from None
     return value
 
 

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSet
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, MutableSet
 from typing import Any
 
 import attrs
@@ -297,6 +297,11 @@ class KeptRevocations(RevocationSet):
 PROVEN_CHAINS = 4096
 
 
+def _checked_already(_: Invocation) -> bool:
+    """The invocation check's stand-in when the caller verified the signature itself."""
+    return True
+
+
 @attrs.frozen
 class _Proven:
     """A chain that passed every chain-level check, and the window in which it holds."""
@@ -410,7 +415,12 @@ class TrustContext:
         bounds the policy evaluation (a fresh `POLICY_BUDGET` when None): a caller can
         give each sender a budget of its own and charge it what was spent.
         """
-        allowed = {self.did} if audiences is None else set(audiences)
+        if audiences is None:
+            allowed: Container[str] = (self.did,)
+        elif isinstance(audiences, (set, frozenset)):
+            allowed = audiences
+        else:
+            allowed = set(audiences)
         if invocation.audience not in allowed:
             raise InvalidAudience(
                 f"invocation {invocation.cid} is addressed to {invocation.audience}, not here"
@@ -421,7 +431,7 @@ class TrustContext:
                 f"invocation {invocation.cid}: subject {invocation.sub} is neither "
                 f"{self.did} nor one of its anchors"
             )
-        verify_invocation = (lambda _: True) if signature_checked else None
+        verify_invocation = _checked_already if signature_checked else None
         by_cid = index_proofs(proofs)
         key = (invocation.prf, invocation.iss, invocation.sub, invocation.cmd)
         proven = self._proven.get(key) if invocation.prf else None

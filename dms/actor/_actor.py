@@ -225,8 +225,14 @@ class Actor:
         """Start an authorized message's behavior, or queue it when the actor is at its
         concurrency limit or its sender at its share of it; False when the queue (or
         the sender's share of it) is full, or the actor has stopped."""
-        if self._closed or not self._work.offer(message.sender.id, (message, wants_reply),
-                                                len(message.invocation.envelope)):
+        if self._closed:
+            return False
+        sender = message.sender.id
+        nursery = self._nursery
+        if nursery is not None and self._work.start(sender):  # nothing waits: no queue
+            nursery.start_soon(self._dispatch, message, wants_reply, sender)
+            return True
+        if not self._work.offer(sender, (message, wants_reply), len(message.invocation.envelope)):
             return False
         self._start_ready()
         return True

@@ -216,7 +216,7 @@ class Admission:
         except UcanError as error:
             return self._refuse(envelope, error)
         finally:
-            if via is not None and steps is not None:
+            if via is not None and steps is not None and steps.spent:
                 self._policy_steps.charge(via, "policy", now, steps.spent)
         # Per (sender, capability): the command the sender was delegated, not the one
         # it invokes, or every made-up suffix (`/shop/order/n1`, routed to the behavior

@@ -154,8 +154,41 @@ def _readable(line: str) -> str:
     return f"{path}: {message}" if path else line
 
 
+_PLAIN_LEAVES = frozenset({str, int, float, bool, bytes, type(None), CID})
+_PLAIN_LOOK = 4096
+
+
+def _plain(value: Any) -> bool:
+    """Whether `value` is IPLD data already: dicts with string keys and lists, of
+    exactly the plain types, all the way down (what the converter would only copy).
+    Past `_PLAIN_LOOK` items it says no and the converter decides (a value that holds
+    itself never ends a walk)."""
+    stack = [value]
+    budget = _PLAIN_LOOK
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return False
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, inner in item.items():
+                if type(key) is not str:
+                    return False
+                stack.append(inner)
+        elif kind is list:
+            stack.extend(item)
+        elif kind not in _PLAIN_LEAVES:
+            return False
+    return True
+
+
 def unstructure_result(value: Any) -> Any:
-    """A behavior's return value as IPLD data (attrs instances unstructured)."""
+    """A behavior's return value (or a message's args) as IPLD data (attrs instances
+    unstructured). Plain IPLD data is returned as it is, not copied by the converter:
+    each request and reply has some, and the converter's walk costs more than a look."""
+    if _plain(value):
+        return value
     if attrs.has(type(value)) or isinstance(value, (list, tuple, dict)):
         return wire_converter.unstructure(value)
     return value

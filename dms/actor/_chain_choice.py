@@ -83,5 +83,6 @@ class ChainChoices:
             and chosen.revocations == self.trust.revocations.version
             and (chosen.valid_until is None or now - skew <= chosen.valid_until)
             and (chosen.valid_from is None or now + skew >= chosen.valid_from)
-            and all(d.policy.first_failure(args) is None for d in chosen.chain)
+            and all(not d.policy.statements or d.policy.first_failure(args) is None
+                    for d in chosen.chain)
         )

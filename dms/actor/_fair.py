@@ -80,6 +80,18 @@ class FairQueue(Generic[T]):
         self._sender_bytes[sender] += size
         return True
 
+    def start(self, sender: str) -> bool:
+        """Count an item of `sender` as running at once, never queued, when nothing
+        waits and the actor and the sender are below their share of the slots (what
+        `offer` then `ready` would do, without the queue); False: `offer` it."""
+        share = self.share
+        if (self._turns or self.running >= share.slots
+                or self._running[sender] >= share.per_sender_slots):
+            return False
+        self._running[sender] += 1
+        self.running += 1
+        return True
+
     def ready(self) -> list[tuple[str, T]]:
         """The queued items that may start now, each counted as running, round robin
         between senders below their share of the slots."""

@@ -221,7 +221,8 @@ class ActorSystem:
         (`ChainChoices`) and used again while it still holds."""
         skew = int(self.policy.skew)
         key = (actor.id, command, subject, None if target is None else target.id,
-               None if target is None else target.did, tuple(d.cid for d in proofs))
+               None if target is None else target.did,
+               tuple(d.cid for d in proofs) if proofs else ())
         remembered = self.chain_choices.get(key, now=now, skew=skew, args=args)
         if remembered is not None:
             return remembered

@@ -27,6 +27,8 @@ class Envelope:
 
 
 def encode_message(invocation: Invocation, proofs: Iterable[Delegation] = ()) -> bytes:
+    if not proofs:
+        return encode_container((invocation.envelope,))
     return encode_container([invocation.envelope, *(d.envelope for d in proofs)])
 
 

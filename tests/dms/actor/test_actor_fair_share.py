@@ -95,3 +95,17 @@ async def test_a_callers_slow_requests_do_not_hold_up_another_callers(
 def test_a_share_needs_at_least_one_slot() -> None:
     with pytest.raises(ValueError):
         FairShare(slots=0)
+
+
+def test_work_starts_without_queueing_only_while_nothing_waits_and_shares_allow() -> None:
+    work: FairQueue[int] = FairQueue(FairShare(slots=2, queue=100, sender_slots=1))
+    assert work.start("a")  # nothing waits, both below their share
+    assert not work.start("a")  # a is at its one slot
+    assert work.offer("a", 1)
+    assert not work.start("b")  # a's item waits: b may not jump it
+    assert work.ready() == []  # a is still at its share
+    work.done("a")
+    assert work.ready() == [("a", 1)]
+    assert work.start("b")
+    assert not work.start("c")  # the two slots are taken
+    assert work.running == 2 and work.queued == 0
