@@ -726,6 +726,7 @@ class Mesh:
             return
         if not self._seen.add(message.message_id, now):
             self.metrics["mesh.duplicates"] += 1
+            self._tree.has(peer, message.message_id)
             link = self._links.get(peer)
             if link is not None and self._tree.duplicate(peer, message.origin):
                 self._send_quietly(link, Prune(message.origin))  # a redundant path

@@ -27,6 +27,12 @@ or give up), of which one neighbour's announcements may have made `max_missing_p
 (a neighbour announcing ids that never come cannot crowd out the others' repairs), each
 with at most `max_announcers` peers to ask, and at most `MAX_IDS`
 announcements waiting per neighbour (the caller flushes a full batch).
+
+An id waiting to be announced to a neighbour is dropped from its batch when that
+neighbour shows it has it (its own IHAVE of it, or the publication itself coming over
+its link): in a well-connected overlay most neighbours get a publication before this
+node's batch goes out, so this saves most announcements and their processing, and
+loses nothing (a peer that announced an id has it cached, to serve or pass on).
 """
 
 from __future__ import annotations
@@ -71,7 +77,9 @@ class BroadcastTree:
         self._charged: dict[str, int] = {}
         self.neighbours: set[str] = set()
         self._lazy: OrderedDict[bytes, set[str]] = OrderedDict()
-        self._pending: dict[str, list[bytes]] = {}
+        self._pending: dict[str, dict[bytes, None]] = {}
+        """Ids to announce, per lazy neighbour, in order (a dict: one it turns out to
+        have is taken out of its batch at no cost)."""
         self._missing: OrderedDict[bytes, _Missing] = OrderedDict()
 
     def __contains__(self, peer: object) -> bool:
@@ -140,8 +148,10 @@ class BroadcastTree:
         for peer in self._lazy.get(origin, ()):
             if peer == exclude:
                 continue
-            batch = self._pending.setdefault(peer, [])
-            batch.append(message_id)
+            batch = self._pending.get(peer)
+            if batch is None:
+                batch = self._pending[peer] = {}
+            batch[message_id] = None
             if len(batch) >= MAX_IDS:
                 full.append(peer)
         return full
@@ -149,15 +159,26 @@ class BroadcastTree:
     def take_announcements(self, peers: list[str] | None = None) -> dict[str, tuple[bytes, ...]]:
         """The queued IHAVE ids, per neighbour (all, or just `peers`), now sent."""
         chosen = list(self._pending) if peers is None else peers
-        return {peer: tuple(self._pending.pop(peer)) for peer in chosen if peer in self._pending}
+        taken = {peer: tuple(self._pending.pop(peer)) for peer in chosen if peer in self._pending}
+        return {peer: ids for peer, ids in taken.items() if ids}
+
+    def has(self, peer: str, message_id: bytes) -> None:
+        """`peer` showed it has `message_id` (it sent it to us): it is not told of it."""
+        batch = self._pending.get(peer)
+        if batch is not None:
+            batch.pop(message_id, None)
 
     def announced(self, peer: str, message_ids: tuple[bytes, ...], now: float,
                   have: Container[bytes] = frozenset()) -> None:
-        """`peer` has these ids; those we lack (not in `have`) are now missing."""
+        """`peer` has these ids: it is not told of them (gossip it told us would be
+        news to nobody), and those we lack (not in `have`) are now missing."""
         if peer not in self.neighbours:
             return
+        batch = self._pending.get(peer)
         for message_id in message_ids:
             if message_id in have:
+                if batch:
+                    batch.pop(message_id, None)
                 continue
             missing = self._missing.get(message_id)
             if missing is None:

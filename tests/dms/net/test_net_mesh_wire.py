@@ -54,6 +54,21 @@ def test_every_mesh_message_survives_a_round_trip(message):
     assert decode(encode(message)) == message
 
 
+@given(messages)
+def test_every_cut_short_mesh_message_is_malformed_or_a_shorter_payload(message):
+    """Truncation never raises anything but MalformedMeshFrame (the fast PUBLISH and
+    id-list readers index bytes directly); only frames that end in a free-length
+    payload decode when cut, to the same message with less payload."""
+    frame = encode(message)
+    for end in range(len(frame)):
+        try:
+            cut = decode(frame[:end])
+        except MalformedMeshFrame:
+            continue
+        assert isinstance(message, Publish | Unicast)
+        assert type(cut) is type(message) and message.payload.startswith(cut.payload)
+
+
 @given(st.binary(max_size=80))
 def test_decoding_arbitrary_bytes_gives_a_message_or_malformed(data):
     with contextlib.suppress(MalformedMeshFrame):
