@@ -129,6 +129,7 @@ from dms.net._mesh_wire import (
     Unicast,
     decode,
     encode,
+    with_hops_left,
 )
 from dms.net._metrics import Metrics
 from dms.net._peers import PeerTable
@@ -700,7 +701,7 @@ class Mesh:
                     self.metrics["mesh.tunnel_received"] += 1
                     self.tunnel(peer, payload)
             case Publish():
-                self._on_publish(peer, message, now)
+                self._on_publish(peer, message, frame, now)
             case Ping(nonce):
                 self._send_quietly(link, Pong(nonce))
             case Pong(nonce):
@@ -720,7 +721,7 @@ class Mesh:
                 self._on_direct_only(link, entries, now)
         return False
 
-    def _on_publish(self, peer: str, message: Publish, now: float) -> None:
+    def _on_publish(self, peer: str, message: Publish, frame: bytes, now: float) -> None:
         if message.message_id != content_id(message.topic, message.payload):
             self.metrics["mesh.dropped_bad_id"] += 1  # an id that is not its content's
             return
@@ -740,9 +741,11 @@ class Mesh:
             self._deliver(Delivery(peer, message.topic, message.payload))
         hops_left = min(message.hops_left, self.hop_limit)  # a sender cannot widen ours
         if hops_left > 1:
-            forward = attrs.evolve(message, hops_left=hops_left - 1)
+            forward = Publish(message.message_id, message.topic, hops_left - 1,
+                              message.payload, message.origin)
             self._cache.put(forward, now)
-            self.metrics["mesh.forwarded"] += self._push(forward, encode(forward), exclude=peer)
+            self.metrics["mesh.forwarded"] += self._push(
+                forward, with_hops_left(frame, hops_left - 1), exclude=peer)
         else:
             self.metrics["mesh.hop_limit_reached"] += 1
 

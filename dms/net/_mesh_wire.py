@@ -199,6 +199,14 @@ def encode(message: MeshMessage) -> bytes:
     raise TypeError(f"not a mesh message: {message!r}")
 
 
+def with_hops_left(frame: bytes, hops_left: int) -> bytes:
+    """A PUBLISH frame as received, with another hop count: what a relay sends on,
+    without decoding and encoding it again (the count is the frame's second byte)."""
+    if frame[:1] != bytes((Kind.PUBLISH,)) or not 0 <= hops_left <= MAX_HOPS:
+        raise ValueError(f"not a PUBLISH frame, or hops_left {hops_left} not 0..{MAX_HOPS}")
+    return b"".join((frame[:1], bytes((hops_left,)), frame[2:]))
+
+
 class _Reader:
     def __init__(self, data: bytes, kind: str) -> None:
         self.data = data

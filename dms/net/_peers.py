@@ -20,6 +20,10 @@ class PeerInfo:
     connected: bool
 
 
+SEEN_RESOLUTION = 0.05
+"""Seconds `last_seen` is kept to: a busy link's frames do not each make a new entry."""
+
+
 class PeerTable(Mapping[str, PeerInfo]):
     """peer id -> `PeerInfo`, bounded: past `capacity`, the longest-unseen
     disconnected peers are forgotten."""
@@ -58,9 +62,10 @@ class PeerTable(Mapping[str, PeerInfo]):
             self._peers[peer] = attrs.evolve(old, connected=False)
 
     def note_seen(self, peer: str, now: float) -> None:
+        """A frame from `peer` arrived (every frame: kept to `SEEN_RESOLUTION`)."""
         old = self._peers.get(peer)
-        if old is not None:
-            self._peers[peer] = attrs.evolve(old, last_seen=now)
+        if old is not None and now - old.last_seen >= SEEN_RESOLUTION:
+            self._peers[peer] = PeerInfo(old.address, now, old.rtt_ms, old.connected)
 
     def note_rtt(self, peer: str, rtt_ms: float) -> None:
         old = self._peers.get(peer)
