@@ -53,7 +53,8 @@ Policies (the contract the actor runtime relies on):
 - **Pubsub is Plumtree** (`dms.net._tree`; Leitão et al., "Epidemic Broadcast
   Trees", 2007). A publication goes whole to the *eager* overlay neighbours and leaves
   of its publisher's tree and is announced (IHAVE, batched every `lazy_interval`) to
-  the *lazy* ones; a duplicate prunes the link it came over to lazy (PRUNE), so each
+  three of the *lazy* ones chosen at random (gossipsub's D_lazy; all of them on the
+  priority topics), never to one that showed it has it; a duplicate prunes the link it came over to lazy (PRUNE), so each
   publisher's eager links become a spanning tree and a publication costs about one
   frame per node. A node that hears of an id and does not get it within a second asks
   an announcer (GRAFT), which sends it from its cache (`MessageCache`, bounded in bytes
@@ -162,7 +163,10 @@ class Delivery:
 
 def content_id(topic: str, payload: bytes) -> bytes:
     """A publication's id: BLAKE2b-128 of the topic and the payload."""
-    return hashlib.blake2b(topic.encode() + b"\x00" + payload, digest_size=16).digest()
+    digest = hashlib.blake2b(topic.encode(), digest_size=16)
+    digest.update(b"\x00")
+    digest.update(payload)  # not joined to the topic first: no copy of the payload
+    return digest.digest()
 
 
 DELIVERY_OVERHEAD = 128
@@ -258,7 +262,7 @@ class Mesh:
         """Peers a unicast is dialing now: concurrent sends wait for that one dial."""
         self._links: dict[str, Link] = {}
         self._degree = degree
-        self._tree = BroadcastTree()
+        self._tree = BroadcastTree(rng=self._rng)
         self._cache = cache if cache is not None else MessageCache()
         self._lazy_interval = lazy_interval
         self._overlay: set[str] = set()
@@ -765,7 +769,8 @@ class Mesh:
             except (LinkBusy, LinkClosed):
                 continue  # LinkBusy is counted by the link (link.dropped_busy[_relayed])
             sent += 1
-        full = self._tree.announce(message.message_id, message.origin, exclude)
+        full = self._tree.announce(message.message_id, message.origin, exclude,
+                                   everyone=message.topic in self._priority_topics)
         if full:
             self._flush_announcements(full)
         return sent

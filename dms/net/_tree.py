@@ -28,6 +28,15 @@ or give up), of which one neighbour's announcements may have made `max_missing_p
 with at most `max_announcers` peers to ask, and at most `MAX_IDS`
 announcements waiting per neighbour (the caller flushes a full batch).
 
+Announcements go to `lazy_fanout` lazy neighbours per publication, chosen at random
+(gossipsub's D_lazy; Vyzovitis et al., "GossipSub", 2020), not to every one: at low
+rates each announcement is a frame of its own, and they would outnumber the tree's
+frames several times over. A node that missed a publication still hears of it from
+most of its neighbours that have it (each tells it with probability fanout / lazy
+links), and the whole cache is announced to every neighbour each exchange round
+(anti-entropy). The layer above's priority topics (revocations) are announced to
+every lazy neighbour.
+
 An id waiting to be announced to a neighbour is dropped from its batch when that
 neighbour shows it has it (its own IHAVE of it, or the publication itself coming over
 its link): in a well-connected overlay most neighbours get a publication before this
@@ -37,6 +46,7 @@ loses nothing (a peer that announced an id has it cached, to serve or pass on).
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict, deque
 from collections.abc import Container
 
@@ -65,6 +75,8 @@ class BroadcastTree:
         max_announcers: int = 4,
         max_origins: int = 1024,
         max_missing_per_peer: int = 512,
+        lazy_fanout: int = 3,
+        rng: random.Random | None = None,
     ) -> None:
         self.graft_timeout = graft_timeout
         """Seconds an announced id may take to arrive by the tree before a GRAFT."""
@@ -74,6 +86,12 @@ class BroadcastTree:
         self.max_announcers = max_announcers
         self.max_origins = max_origins
         self.max_missing_per_peer = max_missing_per_peer
+        if lazy_fanout < 1:
+            raise ValueError(f"lazy_fanout must be at least 1, got {lazy_fanout}")
+        self.lazy_fanout = lazy_fanout
+        """Lazy neighbours a publication is announced to (gossipsub's D_lazy), chosen
+        afresh at random for each; `announce(..., everyone=True)` tells them all."""
+        self._rng = rng or random.Random()
         self._charged: dict[str, int] = {}
         self.neighbours: set[str] = set()
         self._lazy: OrderedDict[bytes, set[str]] = OrderedDict()
@@ -141,13 +159,19 @@ class BroadcastTree:
         """The peer asked for one of `origin`'s publications: eager on its tree again."""
         self._make_eager(peer, origin)
 
-    def announce(self, message_id: bytes, origin: bytes, exclude: str | None) -> list[str]:
-        """Queue an IHAVE of `message_id` for every neighbour lazy on `origin`'s tree
-        but `exclude`; the neighbours whose batch is full (flush them now)."""
+    def announce(self, message_id: bytes, origin: bytes, exclude: str | None, *,
+                 everyone: bool = False) -> list[str]:
+        """Queue an IHAVE of `message_id` for `lazy_fanout` of the neighbours lazy on
+        `origin`'s tree (all of them with `everyone`), never `exclude`; the neighbours
+        whose batch is full (flush them now)."""
+        lazy = self._lazy.get(origin)
+        if not lazy:
+            return []
+        chosen = [peer for peer in lazy if peer != exclude]
+        if not everyone and len(chosen) > self.lazy_fanout:
+            chosen = self._rng.sample(chosen, self.lazy_fanout)
         full = []
-        for peer in self._lazy.get(origin, ()):
-            if peer == exclude:
-                continue
+        for peer in chosen:
             batch = self._pending.get(peer)
             if batch is None:
                 batch = self._pending[peer] = {}

@@ -96,8 +96,25 @@ def test_a_neighbour_announcing_ids_that_never_come_cannot_crowd_out_the_others(
     assert tree.missing == 1
 
 
+def test_a_publication_is_announced_to_lazy_fanout_lazy_neighbours_or_to_all_of_them():
+    tree = BroadcastTree(lazy_fanout=3, rng=random.Random(1))
+    peers = [f"p{n}" for n in range(6)]
+    for peer in peers:
+        tree.add(peer)
+        tree.duplicate(peer, ONE)
+    told: set[str] = set()
+    for n in range(20):
+        tree.announce(b"id %d" % n, ONE, exclude="p0")
+        batches = tree.take_announcements()
+        assert len(batches) == 3 and "p0" not in batches  # three, never the sender
+        told.update(batches)
+    assert told == set(peers) - {"p0"}  # chosen afresh each time: all get their turn
+    tree.announce(b"revocation", ONE, exclude="p0", everyone=True)
+    assert set(tree.take_announcements()) == set(peers) - {"p0"}
+
+
 def test_a_neighbour_that_shows_it_has_a_publication_is_not_told_of_it():
-    tree = BroadcastTree()
+    tree = BroadcastTree(lazy_fanout=3)
     for peer in ("a", "b", "c"):
         tree.add(peer)
         tree.duplicate(peer, ONE)  # all lazy on ONE's tree
