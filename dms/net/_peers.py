@@ -6,6 +6,9 @@ from collections.abc import Iterator, Mapping
 
 import attrs
 
+SEEN_RESOLUTION = 0.001
+"""Seconds within which a peer's `last_seen` is not moved again (status shows ms)."""
+
 
 @attrs.frozen
 class PeerInfo:
@@ -18,10 +21,6 @@ class PeerInfo:
     rtt_ms: float | None
     """Latest round trip of a mesh ping/pong, in milliseconds; None until measured."""
     connected: bool
-
-
-SEEN_RESOLUTION = 0.05
-"""Seconds `last_seen` is kept to: a busy link's frames do not each make a new entry."""
 
 
 class PeerTable(Mapping[str, PeerInfo]):
@@ -62,9 +61,11 @@ class PeerTable(Mapping[str, PeerInfo]):
             self._peers[peer] = attrs.evolve(old, connected=False)
 
     def note_seen(self, peer: str, now: float) -> None:
-        """A frame from `peer` arrived (every frame: kept to `SEEN_RESOLUTION`)."""
+        """Called for every frame: a record already seen within SEEN_RESOLUTION is
+        left as it is (a busy link would otherwise rebuild it thousands of times a
+        second for nothing anyone reads)."""
         old = self._peers.get(peer)
-        if old is not None and now - old.last_seen >= SEEN_RESOLUTION:
+        if old is not None and not 0 <= now - old.last_seen < SEEN_RESOLUTION:
             self._peers[peer] = PeerInfo(old.address, now, old.rtt_ms, old.connected)
 
     def note_rtt(self, peer: str, rtt_ms: float) -> None:
