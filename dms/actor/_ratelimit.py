@@ -19,29 +19,21 @@ class RateLimiter:
 
     def allow(self, sender: str, command: str, now: float) -> bool:
         """Take one token from the bucket; False (nothing taken) when it has none."""
-        key = (sender, command)
-        tokens = self._tokens(key, now)
-        if tokens < 1.0:
+        if self.available(sender, command, now) < 1.0:
             return False
-        self._store(key, tokens - 1.0, now)
+        self.charge(sender, command, now, 1.0)
         return True
 
     def available(self, sender: str, command: str, now: float) -> float:
-        return self._tokens((sender, command), now)
+        tokens, last = self._buckets.get((sender, command), (self.limit.burst, now))
+        return min(self.limit.burst, tokens + (now - last) * self.limit.rate)
 
     def charge(self, sender: str, command: str, now: float, cost: float) -> None:
         """Take `cost` tokens (what some work turned out to cost), down to below zero:
         a sender that overspent waits until its bucket refills."""
         key = (sender, command)
-        self._store(key, self._tokens(key, now) - cost, now)
-
-    def _tokens(self, key: tuple[str, str], now: float) -> float:
-        limit = self.limit
-        tokens, last = self._buckets.get(key, (limit.burst, now))
-        return min(limit.burst, tokens + (now - last) * limit.rate)
-
-    def _store(self, key: tuple[str, str], tokens: float, now: float) -> None:
+        tokens = self.available(sender, command, now)
         self._buckets.pop(key, None)  # re-inserted last: the dict is in recency order
-        self._buckets[key] = (tokens, now)
+        self._buckets[key] = (tokens - cost, now)
         if len(self._buckets) > self._max_keys:
             del self._buckets[next(iter(self._buckets))]  # forget the least recent sender
