@@ -28,8 +28,10 @@ or give up), of which one neighbour's announcements may have made `max_missing_p
 with at most `max_announcers` peers to ask, and at most `MAX_IDS`
 announcements waiting per neighbour (the caller flushes a full batch).
 
-Announcements go to `lazy_fanout` lazy neighbours per publication, chosen at random
-(gossipsub's D_lazy; Vyzovitis et al., "GossipSub", 2020), not to every one: at low
+Announcements go to `lazy_fanout` lazy neighbours per publication (gossipsub's D_lazy;
+Vyzovitis et al., "GossipSub", 2020), not to every one, chosen in an order of the
+neighbours shuffled afresh each batching interval, so that the publications of one
+interval share the same few IHAVE frames: at low
 rates each announcement is a frame of its own, and they would outnumber the tree's
 frames several times over. A node that missed a publication still hears of it from
 most of its neighbours that have it (each tells it with probability fanout / lazy
@@ -92,6 +94,11 @@ class BroadcastTree:
         """Lazy neighbours a publication is announced to (gossipsub's D_lazy), chosen
         afresh at random for each; `announce(..., everyone=True)` tells them all."""
         self._rng = rng or random.Random()
+        self._order: list[str] = []
+        """The neighbours in the order announcements prefer them, shuffled at each
+        periodic flush: every publication of one batching interval goes to the first
+        `lazy_fanout` of its lazy neighbours in the same order, so their ids share a
+        few IHAVE frames instead of each choosing its own."""
         self._charged: dict[str, int] = {}
         self.neighbours: set[str] = set()
         self._lazy: OrderedDict[bytes, set[str]] = OrderedDict()
@@ -118,11 +125,15 @@ class BroadcastTree:
 
     def add(self, peer: str) -> None:
         """A new neighbour: eager on every tree until a duplicate from it says otherwise."""
+        if peer not in self.neighbours:
+            self._order.insert(self._rng.randrange(len(self._order) + 1), peer)
         self.neighbours.add(peer)
         for lazy in self._lazy.values():
             lazy.discard(peer)
 
     def remove(self, peer: str) -> None:
+        if peer in self.neighbours:
+            self._order.remove(peer)
         self.neighbours.discard(peer)
         for lazy in self._lazy.values():
             lazy.discard(peer)
@@ -167,9 +178,9 @@ class BroadcastTree:
         lazy = self._lazy.get(origin)
         if not lazy:
             return []
-        chosen = [peer for peer in lazy if peer != exclude]
-        if not everyone and len(chosen) > self.lazy_fanout:
-            chosen = self._rng.sample(chosen, self.lazy_fanout)
+        chosen = [peer for peer in self._order if peer in lazy and peer != exclude]
+        if not everyone:
+            del chosen[self.lazy_fanout:]
         full = []
         for peer in chosen:
             batch = self._pending.get(peer)
@@ -181,7 +192,11 @@ class BroadcastTree:
         return full
 
     def take_announcements(self, peers: list[str] | None = None) -> dict[str, tuple[bytes, ...]]:
-        """The queued IHAVE ids, per neighbour (all, or just `peers`), now sent."""
+        """The queued IHAVE ids, per neighbour (all, or just `peers`), now sent. Taking
+        them all (the periodic flush) starts another interval: the neighbours are
+        preferred in a fresh random order from now on."""
+        if peers is None:
+            self._rng.shuffle(self._order)
         chosen = list(self._pending) if peers is None else peers
         taken = {peer: tuple(self._pending.pop(peer)) for peer in chosen if peer in self._pending}
         return {peer: ids for peer, ids in taken.items() if ids}

@@ -111,6 +111,10 @@ def test_a_publication_is_announced_to_lazy_fanout_lazy_neighbours_or_to_all_of_
     assert told == set(peers) - {"p0"}  # chosen afresh each time: all get their turn
     tree.announce(b"revocation", ONE, exclude="p0", everyone=True)
     assert set(tree.take_announcements()) == set(peers) - {"p0"}
+    for n in range(5):  # one interval's publications share the same three frames
+        tree.announce(b"burst %d" % n, ONE, exclude=None)
+    batches = tree.take_announcements()
+    assert len(batches) == 3 and all(len(ids) == 5 for ids in batches.values())
 
 
 def test_a_neighbour_that_shows_it_has_a_publication_is_not_told_of_it():
