@@ -16,6 +16,12 @@
    alternating rounds (median of per-round ratios), each against the ceiling of one
    verify per publication per subscriber (raw verify/s / 9, same round); also CPU per
    publication of this process (steadier than wall time on a shared machine).
+7. (`broadcast-before`) Broadcast, 10 nodes, this checkout against the code it started
+   from (its merge base with main, or `--baseline DIR`), each run a process of its own,
+   in alternating rounds (which goes first alternates): publications/s as a share of
+   the ceiling (one verify per publication per subscriber, raw verify/s / 9, measured
+   in that same process just before), CPU per publication, delivery; and the median of
+   the per-round after/before ratios.
 
 Run: python bench/messaging_bench.py           (about two minutes)
      python bench/messaging_bench.py ceiling   (1. only)
@@ -23,6 +29,8 @@ Run: python bench/messaging_bench.py           (about two minutes)
                                                (1. alternately here and in another
                                                checkout, each in its own process)
      python bench/messaging_bench.py broadcast [ROUNDS]   (6. only; default 5 rounds)
+     python bench/messaging_bench.py broadcast-before [ROUNDS] [--baseline DIR]
+                                                (7. only; default 5 rounds)
 """
 
 from __future__ import annotations
@@ -258,6 +266,73 @@ def broadcast_shared_screen(rounds: int = 5, nodes: int = 10,
           f"{statistics.median(alone_of_ceiling):.2f}; delivery {min(delivered):.1%} at worst")
 
 
+def _broadcast_child(code: str) -> None:
+    """One broadcast run in this process (importing `dms` from `code`): JSON out."""
+    import json
+
+    started = time.process_time()
+    verify = raw_verify_rate(5000)
+    verify_cpu = (time.process_time() - started) / 5000
+    pubs, deliveries, cpu = trio.run(broadcast_fan_out)
+    print(json.dumps({"verify": verify, "verify_cpu": verify_cpu, "pubs": pubs,
+                      "deliveries": deliveries, "cpu": cpu, "code": code}))
+
+
+def _broadcast_in(code: str) -> dict[str, float]:
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, __file__, "--broadcast-child", code],
+                         env=dict(os.environ, PYTHONPATH=code), capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"broadcast with the code in {code} failed:\n{out.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def broadcast_before_after(rounds: int, baseline: str | None, nodes: int = 10,
+                           publications: int = 300) -> None:
+    """This checkout against `baseline` (default: the merge base with main), in
+    alternating rounds; each against the one-verify ceiling of its own process."""
+    import tempfile
+    from pathlib import Path
+
+    from overlay_bench import REPO, baseline_tree
+
+    total = publications * (nodes - 1)
+    with tempfile.TemporaryDirectory() as scratch:
+        before = baseline or str(baseline_tree(Path(scratch)))
+        after = str(REPO)
+        share: dict[str, list[float]] = {"before": [], "after": []}
+        cpu_share: dict[str, list[float]] = {"before": [], "after": []}
+        ratios, cpu_ratios, delivered = [], [], []
+        for round_ in range(rounds):
+            order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
+            runs = {name: _broadcast_in(before if name == "before" else after)
+                    for name in order}
+            for name, run in runs.items():
+                share[name].append(run["pubs"] / (run["verify"] / (nodes - 1)))
+                cpu_share[name].append(run["verify_cpu"] * (nodes - 1) / run["cpu"])
+                delivered.append(run["deliveries"] / run["pubs"] * publications / total)
+            ratios.append(runs["after"]["pubs"] / runs["before"]["pubs"])
+            cpu_ratios.append(runs["before"]["cpu"] / runs["after"]["cpu"])
+            print(f"  round {round_ + 1}: before {runs['before']['pubs']:6,.0f} pub/s "
+                  f"({share['before'][-1]:.2f} of ceiling {runs['before']['verify'] / 9:,.0f}), "
+                  f"after {runs['after']['pubs']:6,.0f} pub/s ({share['after'][-1]:.2f} of "
+                  f"ceiling {runs['after']['verify'] / 9:,.0f}); CPU per publication "
+                  f"{runs['before']['cpu'] * 1e3:.2f} -> {runs['after']['cpu'] * 1e3:.2f} ms",
+                  flush=True)
+    print(f"broadcast, {nodes} nodes, {rounds} rounds: of the one-verify ceiling before "
+          f"{statistics.median(share['before']):.2f}, after {statistics.median(share['after']):.2f}"
+          f" (medians); in CPU time (9 verifies' CPU / CPU per publication) before "
+          f"{statistics.median(cpu_share['before']):.2f}, after "
+          f"{statistics.median(cpu_share['after']):.2f}; "
+          f"after/before {statistics.median(ratios):.2f}x pub/s, "
+          f"{statistics.median(cpu_ratios):.2f}x less CPU per publication (medians of "
+          f"per-round ratios); delivery {min(delivered):.1%} at worst")
+
+
 def profile_receive_path(count: int = 3000) -> str:
     """cProfile of Node.receive for authorized one-way messages (no network)."""
     from dms.actor import Admission, encode_message
@@ -285,6 +360,18 @@ def profile_receive_path(count: int = 3000) -> str:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--broadcast-child"]:
+        _broadcast_child(sys.argv[2])
+        return 0
+    if sys.argv[1:2] == ["broadcast-before"]:
+        rest = sys.argv[2:]
+        baseline = None
+        if "--baseline" in rest:
+            at = rest.index("--baseline")
+            baseline = rest[at + 1]
+            del rest[at : at + 2]
+        broadcast_before_after(int(rest[0]) if rest else 5, baseline)
+        return 0
     if sys.argv[1:2] == ["broadcast"]:
         broadcast_shared_screen(int(sys.argv[2]) if sys.argv[2:] else 5)
         return 0

@@ -92,6 +92,7 @@ class FairInbox(Generic[T]):
         self._bytes: dict[str, int] = {}
         self._turns = FairTurns()  # each peer in `_queues`, whose turn is next
         self._heaviest: list[tuple[float, int, str]] = []  # (-load, seq, peer), lazy
+        self._tracking = False  # whether `_heaviest` is kept (only near full: see _account)
         self._seq = itertools.count()
         self._departed: set[str] = set()  # holding deliveries, link gone: displaced first
         self._blocked: set[str] = set()  # not to be read until one of theirs is taken
@@ -119,6 +120,9 @@ class FairInbox(Generic[T]):
             return [(item, DropReason.PEER_FULL)]
         displaced: list[tuple[str, T, int]] = []
         if self.items + 1 > limits.items or self.bytes + size > limits.total_bytes:
+            if not self._tracking:  # full: who holds the most matters from now on
+                self._tracking = True
+                self._rebuild_heaviest()
             mine = self._load(peer, held_items + 1, held_bytes + size)
             while self.items + 1 > limits.items or self.bytes + size > limits.total_bytes:
                 heaviest = self._heaviest_peer()
@@ -144,15 +148,17 @@ class FairInbox(Generic[T]):
         self._starved.discard(peer)
         if self.held_by(peer)[0]:
             self._departed.add(peer)
-            heapq.heappush(self._heaviest, (-math.inf, next(self._seq), peer))
+            if self._tracking:
+                heapq.heappush(self._heaviest, (-math.inf, next(self._seq), peer))
 
     def arrive(self, peer: str) -> None:
         """`peer` has a link again: its deliveries weigh as any other's."""
         if peer in self._departed:
             self._departed.discard(peer)
             count, held = self.held_by(peer)
-            heapq.heappush(self._heaviest,
-                           (-self._load(peer, count, held), next(self._seq), peer))
+            if self._tracking:
+                heapq.heappush(self._heaviest,
+                               (-self._load(peer, count, held), next(self._seq), peer))
         if self.held_by(peer)[0] >= self.limits.per_peer_items:
             self._block(peer)  # at its share still: its new link is not read yet
 
@@ -245,6 +251,16 @@ class FairInbox(Generic[T]):
         self.bytes += size
         held = self._bytes.get(peer, 0) + size
         self._bytes[peer] = held
+        if not self._tracking:
+            return
+        # Who holds the most is looked for only when the inbox is full, so the heap is
+        # kept only from then until the inbox is down to half (then dropped): a node
+        # not under a flood pays nothing for it per delivery.
+        limits = self.limits
+        if self.items <= limits.items // 2 and self.bytes <= limits.total_bytes // 2:
+            self._tracking = False
+            self._heaviest.clear()
+            return
         count = len(self._queues[peer])
         if count:
             heapq.heappush(self._heaviest,

@@ -14,6 +14,9 @@ deterministic and takes no wall time. The model, per direction of a link:
   links already opened between them, so they repeat from run to run;
 - a bounded receive window (`window` frames in flight): a peer that stops reading
   stalls its sender's writer, which then fills the sender's send buffer;
+- without a bandwidth limit a carrier is a `BufferedCarrier`, as a TCP connection is:
+  a link hands it a frame in the sender's task (no writer task woken per frame), and
+  frames queued together go over at once;
 - partitions (`MemoryNetwork.partition`): the connections between peers on different
   sides break at once (what is in flight is lost), and dials across fail until `heal`.
 
@@ -27,7 +30,7 @@ connections from any host, as a hostile dialer would open them.
 from __future__ import annotations
 
 import random
-from collections import Counter
+from collections import Counter, deque
 
 import attrs
 import nacl.signing
@@ -107,7 +110,11 @@ class _MemoryCarrier:
         # Keep the frame across a cancelled sleep so a cancelled receive loses nothing.
         if self._pending is None:
             try:
-                self._pending = await self._inbox.receive()
+                try:  # a frame already here is taken without a task switch, as a
+                    # socket carrier hands out what it has buffered
+                    self._pending = self._inbox.receive_nowait()
+                except trio.WouldBlock:
+                    self._pending = await self._inbox.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 raise CarrierClosed from None
         if self._pending[0] > trio.current_time():  # no timer for a frame already due
@@ -129,6 +136,46 @@ class _MemoryCarrier:
         await trio.lowlevel.checkpoint()
 
 
+class _BufferedMemoryCarrier(_MemoryCarrier):
+    """A carrier with no bandwidth limit: messages are queued and handed to the
+    receive window without waiting while it has room (`BufferedCarrier`)."""
+
+    def __init__(
+        self,
+        out: trio.MemorySendChannel[_Arrival],
+        inbox: trio.MemoryReceiveChannel[_Arrival],
+        conditions: LinkConditions,
+        source: str,
+    ) -> None:
+        super().__init__(out, inbox, conditions, source)
+        self._queued: deque[bytes] = deque()
+
+    def queue(self, data: bytes) -> None:
+        if self.closed:
+            raise CarrierClosed
+        self._queued.append(data)
+
+    def write_nowait(self) -> bool:
+        latency = self._conditions.latency
+        now = trio.current_time()
+        queued = self._queued
+        try:
+            while queued:
+                self._out.send_nowait((now + latency, queued[0]))
+                queued.popleft()
+        except trio.WouldBlock:  # the receive window is full: `flush` waits for room
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise CarrierClosed from None
+        return True
+
+    async def flush(self) -> None:
+        while self._queued:
+            await self.send_message(self._queued[0])
+            self._queued.popleft()
+        await trio.lowlevel.checkpoint()
+
+
 def carrier_pair(
     conditions: LinkConditions = LinkConditions(),
     window: int = 1024,
@@ -139,9 +186,10 @@ def carrier_pair(
     a_out, b_inbox = trio.open_memory_channel[_Arrival](window)
     b_out, a_inbox = trio.open_memory_channel[_Arrival](window)
     a_host, b_host = hosts
+    kind = _MemoryCarrier if conditions.bandwidth is not None else _BufferedMemoryCarrier
     return (
-        _MemoryCarrier(a_out, a_inbox, conditions, source=b_host),
-        _MemoryCarrier(b_out, b_inbox, conditions, source=a_host),
+        kind(a_out, a_inbox, conditions, source=b_host),
+        kind(b_out, b_inbox, conditions, source=a_host),
     )
 
 

@@ -53,7 +53,8 @@ Policies (the contract the actor runtime relies on):
 - **Pubsub is Plumtree** (`dms.net._tree`; Leitão et al., "Epidemic Broadcast
   Trees", 2007). A publication goes whole to the *eager* overlay neighbours and leaves
   of its publisher's tree and is announced (IHAVE, batched every `lazy_interval`) to
-  the *lazy* ones; a duplicate prunes the link it came over to lazy (PRUNE), so each
+  three of the *lazy* ones chosen at random (gossipsub's D_lazy; all of them on the
+  priority topics), never to one that showed it has it; a duplicate prunes the link it came over to lazy (PRUNE), so each
   publisher's eager links become a spanning tree and a publication costs about one
   frame per node. A node that hears of an id and does not get it within a second asks
   an announcer (GRAFT), which sends it from its cache (`MessageCache`, bounded in bytes
@@ -129,6 +130,7 @@ from dms.net._mesh_wire import (
     Unicast,
     decode,
     encode,
+    with_hops_left,
 )
 from dms.net._metrics import Metrics
 from dms.net._peers import PeerTable
@@ -161,7 +163,10 @@ class Delivery:
 
 def content_id(topic: str, payload: bytes) -> bytes:
     """A publication's id: BLAKE2b-128 of the topic and the payload."""
-    return hashlib.blake2b(topic.encode() + b"\x00" + payload, digest_size=16).digest()
+    digest = hashlib.blake2b(topic.encode(), digest_size=16)
+    digest.update(b"\x00")
+    digest.update(payload)  # not joined to the topic first: no copy of the payload
+    return digest.digest()
 
 
 DELIVERY_OVERHEAD = 128
@@ -257,7 +262,7 @@ class Mesh:
         """Peers a unicast is dialing now: concurrent sends wait for that one dial."""
         self._links: dict[str, Link] = {}
         self._degree = degree
-        self._tree = BroadcastTree()
+        self._tree = BroadcastTree(rng=self._rng)
         self._cache = cache if cache is not None else MessageCache()
         self._lazy_interval = lazy_interval
         self._overlay: set[str] = set()
@@ -700,7 +705,7 @@ class Mesh:
                     self.metrics["mesh.tunnel_received"] += 1
                     self.tunnel(peer, payload)
             case Publish():
-                self._on_publish(peer, message, now)
+                self._on_publish(peer, message, frame, now)
             case Ping(nonce):
                 self._send_quietly(link, Pong(nonce))
             case Pong(nonce):
@@ -720,12 +725,13 @@ class Mesh:
                 self._on_direct_only(link, entries, now)
         return False
 
-    def _on_publish(self, peer: str, message: Publish, now: float) -> None:
+    def _on_publish(self, peer: str, message: Publish, frame: bytes, now: float) -> None:
         if message.message_id != content_id(message.topic, message.payload):
             self.metrics["mesh.dropped_bad_id"] += 1  # an id that is not its content's
             return
         if not self._seen.add(message.message_id, now):
             self.metrics["mesh.duplicates"] += 1
+            self._tree.has(peer, message.message_id)
             link = self._links.get(peer)
             if link is not None and self._tree.duplicate(peer, message.origin):
                 self._send_quietly(link, Prune(message.origin))  # a redundant path
@@ -739,9 +745,11 @@ class Mesh:
             self._deliver(Delivery(peer, message.topic, message.payload))
         hops_left = min(message.hops_left, self.hop_limit)  # a sender cannot widen ours
         if hops_left > 1:
-            forward = attrs.evolve(message, hops_left=hops_left - 1)
+            forward = Publish(message.message_id, message.topic, hops_left - 1,
+                              message.payload, message.origin)
             self._cache.put(forward, now)
-            self.metrics["mesh.forwarded"] += self._push(forward, encode(forward), exclude=peer)
+            self.metrics["mesh.forwarded"] += self._push(
+                forward, with_hops_left(frame, hops_left - 1), exclude=peer)
         else:
             self.metrics["mesh.hop_limit_reached"] += 1
 
@@ -761,7 +769,8 @@ class Mesh:
             except (LinkBusy, LinkClosed):
                 continue  # LinkBusy is counted by the link (link.dropped_busy[_relayed])
             sent += 1
-        full = self._tree.announce(message.message_id, message.origin, exclude)
+        full = self._tree.announce(message.message_id, message.origin, exclude,
+                                   everyone=message.topic in self._priority_topics)
         if full:
             self._flush_announcements(full)
         return sent

@@ -199,6 +199,14 @@ def encode(message: MeshMessage) -> bytes:
     raise TypeError(f"not a mesh message: {message!r}")
 
 
+def with_hops_left(frame: bytes, hops_left: int) -> bytes:
+    """A PUBLISH frame as received, with another hop count: what a relay sends on,
+    without decoding and encoding it again (the count is the frame's second byte)."""
+    if frame[:1] != bytes((Kind.PUBLISH,)) or not 0 <= hops_left <= MAX_HOPS:
+        raise ValueError(f"not a PUBLISH frame, or hops_left {hops_left} not 0..{MAX_HOPS}")
+    return b"".join((frame[:1], bytes((hops_left,)), frame[2:]))
+
+
 class _Reader:
     def __init__(self, data: bytes, kind: str) -> None:
         self.data = data
@@ -235,27 +243,82 @@ class _Reader:
             raise MalformedMeshFrame(f"{self.kind} frame has trailing bytes")
 
 
+_KINDS: dict[int, Kind] = {kind.value: kind for kind in Kind}
+
+
+def _publish(data: bytes) -> Publish:
+    """A PUBLISH frame, read with plain slices: every publication a node relays or
+    receives goes through here."""
+    size = len(data)
+    if size < 3:
+        raise MalformedMeshFrame("PUBLISH frame truncated in "
+                                 + ("hops_left" if size < 2 else "message_id length"))
+    hops_left, id_len = data[1], data[2]
+    if not id_len:
+        raise MalformedMeshFrame("PUBLISH frame has an empty message_id")
+    at = 3 + id_len
+    if at >= size:  # the id, and the origin length after it
+        raise MalformedMeshFrame("PUBLISH frame truncated in message_id")
+    message_id = data[3:at]
+    origin_end = at + 1 + data[at]
+    if origin_end + 2 > size:
+        raise MalformedMeshFrame("PUBLISH frame truncated in origin")
+    origin = data[at + 1 : origin_end]
+    topic_end = origin_end + 2 + (data[origin_end] << 8 | data[origin_end + 1])
+    if topic_end > size:
+        raise MalformedMeshFrame("PUBLISH frame truncated in topic")
+    try:
+        topic = data[origin_end + 2 : topic_end].decode()
+    except UnicodeDecodeError:
+        raise MalformedMeshFrame("PUBLISH frame: topic is not UTF-8") from None
+    return Publish(message_id, topic, hops_left, data[topic_end:], origin)
+
+
+def _id_list(data: bytes, kind: Kind) -> tuple[bytes, ...]:
+    """The ids of an IHAVE or GRAFT frame (1..`MAX_IDS` of them)."""
+    size = len(data)
+    if size < 3:
+        raise MalformedMeshFrame(f"{kind.name} frame truncated in count")
+    count = data[1] << 8 | data[2]
+    if not 0 < count <= MAX_IDS:
+        raise MalformedMeshFrame(
+            f"{kind.name} frame carries {count} message ids, 1..{MAX_IDS} allowed")
+    ids = []
+    at = 3
+    for _ in range(count):
+        if at >= size:
+            raise MalformedMeshFrame(f"{kind.name} frame truncated in message_id length")
+        end = at + 1 + data[at]
+        if end == at + 1:
+            raise MalformedMeshFrame(f"{kind.name} frame has an empty message_id")
+        if end > size:
+            raise MalformedMeshFrame(f"{kind.name} frame truncated in message_id")
+        ids.append(data[at + 1 : end])
+        at = end
+    if at != size:
+        raise MalformedMeshFrame(f"{kind.name} frame has trailing bytes")
+    return tuple(ids)
+
+
 def decode(data: bytes) -> MeshMessage:
     if not data:
         raise MalformedMeshFrame("empty frame")
-    try:
-        kind = Kind(data[0])
-    except ValueError:
-        raise MalformedMeshFrame(f"unknown message kind 0x{data[0]:02x}") from None
+    kind = _KINDS.get(data[0])
+    if kind is None:
+        raise MalformedMeshFrame(f"unknown message kind 0x{data[0]:02x}")
+    match kind:
+        case Kind.PUBLISH:
+            return _publish(data)
+        case Kind.UNICAST:
+            return Unicast(data[1:])
+        case Kind.TUNNEL:
+            return Tunnel(data[1:])
+        case Kind.IHAVE:
+            return IHave(_id_list(data, kind))
+        case Kind.GRAFT:
+            return Graft(_id_list(data, kind))
     reader = _Reader(data, kind.name)
     match kind:
-        case Kind.UNICAST:
-            return Unicast(reader.rest())
-        case Kind.TUNNEL:
-            return Tunnel(reader.rest())
-        case Kind.PUBLISH:
-            hops_left = reader.u8("hops_left")
-            message_id = reader.take(reader.u8("message_id length"), "message_id")
-            if not message_id:
-                raise MalformedMeshFrame("PUBLISH frame has an empty message_id")
-            origin = reader.take(reader.u8("origin length"), "origin")
-            topic = reader.string("topic")
-            return Publish(message_id, topic, hops_left, reader.rest(), origin)
         case Kind.PING | Kind.PONG:
             nonce = reader.take(NONCE_BYTES, "nonce")
             reader.end()
@@ -267,20 +330,8 @@ def decode(data: bytes) -> MeshMessage:
             )
             reader.end()
             return PeerList(entries) if kind is Kind.PEERS else DirectOnly(entries)
-        case Kind.IHAVE | Kind.GRAFT:
-            count = reader.u16("count")
-            if not 0 < count <= MAX_IDS:
-                raise MalformedMeshFrame(
-                    f"{kind.name} frame carries {count} message ids, 1..{MAX_IDS} allowed")
-            ids = []
-            for _ in range(count):
-                message_id = reader.take(reader.u8("message_id length"), "message_id")
-                if not message_id:
-                    raise MalformedMeshFrame(f"{kind.name} frame has an empty message_id")
-                ids.append(message_id)
-            reader.end()
-            return IHave(tuple(ids)) if kind is Kind.IHAVE else Graft(tuple(ids))
         case Kind.PRUNE:
             origin = reader.take(reader.u8("origin length"), "origin")
             reader.end()
             return Prune(origin)
+    raise AssertionError(f"unhandled kind {kind!r}")  # pragma: no cover

@@ -27,10 +27,28 @@ or give up), of which one neighbour's announcements may have made `max_missing_p
 (a neighbour announcing ids that never come cannot crowd out the others' repairs), each
 with at most `max_announcers` peers to ask, and at most `MAX_IDS`
 announcements waiting per neighbour (the caller flushes a full batch).
+
+Announcements go to `lazy_fanout` lazy neighbours per publication (gossipsub's D_lazy;
+Vyzovitis et al., "GossipSub", 2020), not to every one, chosen in an order of the
+neighbours shuffled afresh each batching interval, so that the publications of one
+interval share the same few IHAVE frames: at low
+rates each announcement is a frame of its own, and they would outnumber the tree's
+frames several times over. A node that missed a publication still hears of it from
+most of its neighbours that have it (each tells it with probability fanout / lazy
+links), and the whole cache is announced to every neighbour each exchange round
+(anti-entropy). The layer above's priority topics (revocations) are announced to
+every lazy neighbour.
+
+An id waiting to be announced to a neighbour is dropped from its batch when that
+neighbour shows it has it (its own IHAVE of it, or the publication itself coming over
+its link): in a well-connected overlay most neighbours get a publication before this
+node's batch goes out, so this saves most announcements and their processing, and
+loses nothing (a peer that announced an id has it cached, to serve or pass on).
 """
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict, deque
 from collections.abc import Container
 
@@ -59,6 +77,8 @@ class BroadcastTree:
         max_announcers: int = 4,
         max_origins: int = 1024,
         max_missing_per_peer: int = 512,
+        lazy_fanout: int = 3,
+        rng: random.Random | None = None,
     ) -> None:
         self.graft_timeout = graft_timeout
         """Seconds an announced id may take to arrive by the tree before a GRAFT."""
@@ -68,10 +88,23 @@ class BroadcastTree:
         self.max_announcers = max_announcers
         self.max_origins = max_origins
         self.max_missing_per_peer = max_missing_per_peer
+        if lazy_fanout < 1:
+            raise ValueError(f"lazy_fanout must be at least 1, got {lazy_fanout}")
+        self.lazy_fanout = lazy_fanout
+        """Lazy neighbours a publication is announced to (gossipsub's D_lazy), chosen
+        afresh at random for each; `announce(..., everyone=True)` tells them all."""
+        self._rng = rng or random.Random()
+        self._order: list[str] = []
+        """The neighbours in the order announcements prefer them, shuffled at each
+        periodic flush: every publication of one batching interval goes to the first
+        `lazy_fanout` of its lazy neighbours in the same order, so their ids share a
+        few IHAVE frames instead of each choosing its own."""
         self._charged: dict[str, int] = {}
         self.neighbours: set[str] = set()
         self._lazy: OrderedDict[bytes, set[str]] = OrderedDict()
-        self._pending: dict[str, list[bytes]] = {}
+        self._pending: dict[str, dict[bytes, None]] = {}
+        """Ids to announce, per lazy neighbour, in order (a dict: one it turns out to
+        have is taken out of its batch at no cost)."""
         self._missing: OrderedDict[bytes, _Missing] = OrderedDict()
 
     def __contains__(self, peer: object) -> bool:
@@ -92,11 +125,15 @@ class BroadcastTree:
 
     def add(self, peer: str) -> None:
         """A new neighbour: eager on every tree until a duplicate from it says otherwise."""
+        if peer not in self.neighbours:
+            self._order.insert(self._rng.randrange(len(self._order) + 1), peer)
         self.neighbours.add(peer)
         for lazy in self._lazy.values():
             lazy.discard(peer)
 
     def remove(self, peer: str) -> None:
+        if peer in self.neighbours:
+            self._order.remove(peer)
         self.neighbours.discard(peer)
         for lazy in self._lazy.values():
             lazy.discard(peer)
@@ -133,31 +170,54 @@ class BroadcastTree:
         """The peer asked for one of `origin`'s publications: eager on its tree again."""
         self._make_eager(peer, origin)
 
-    def announce(self, message_id: bytes, origin: bytes, exclude: str | None) -> list[str]:
-        """Queue an IHAVE of `message_id` for every neighbour lazy on `origin`'s tree
-        but `exclude`; the neighbours whose batch is full (flush them now)."""
+    def announce(self, message_id: bytes, origin: bytes, exclude: str | None, *,
+                 everyone: bool = False) -> list[str]:
+        """Queue an IHAVE of `message_id` for `lazy_fanout` of the neighbours lazy on
+        `origin`'s tree (all of them with `everyone`), never `exclude`; the neighbours
+        whose batch is full (flush them now)."""
+        lazy = self._lazy.get(origin)
+        if not lazy:
+            return []
+        chosen = [peer for peer in self._order if peer in lazy and peer != exclude]
+        if not everyone:
+            del chosen[self.lazy_fanout:]
         full = []
-        for peer in self._lazy.get(origin, ()):
-            if peer == exclude:
-                continue
-            batch = self._pending.setdefault(peer, [])
-            batch.append(message_id)
+        for peer in chosen:
+            batch = self._pending.get(peer)
+            if batch is None:
+                batch = self._pending[peer] = {}
+            batch[message_id] = None
             if len(batch) >= MAX_IDS:
                 full.append(peer)
         return full
 
     def take_announcements(self, peers: list[str] | None = None) -> dict[str, tuple[bytes, ...]]:
-        """The queued IHAVE ids, per neighbour (all, or just `peers`), now sent."""
+        """The queued IHAVE ids, per neighbour (all, or just `peers`), now sent. Taking
+        them all (the periodic flush) starts another interval: the neighbours are
+        preferred in a fresh random order from now on."""
+        if peers is None:
+            self._rng.shuffle(self._order)
         chosen = list(self._pending) if peers is None else peers
-        return {peer: tuple(self._pending.pop(peer)) for peer in chosen if peer in self._pending}
+        taken = {peer: tuple(self._pending.pop(peer)) for peer in chosen if peer in self._pending}
+        return {peer: ids for peer, ids in taken.items() if ids}
+
+    def has(self, peer: str, message_id: bytes) -> None:
+        """`peer` showed it has `message_id` (it sent it to us): it is not told of it."""
+        batch = self._pending.get(peer)
+        if batch is not None:
+            batch.pop(message_id, None)
 
     def announced(self, peer: str, message_ids: tuple[bytes, ...], now: float,
                   have: Container[bytes] = frozenset()) -> None:
-        """`peer` has these ids; those we lack (not in `have`) are now missing."""
+        """`peer` has these ids: it is not told of them (gossip it told us would be
+        news to nobody), and those we lack (not in `have`) are now missing."""
         if peer not in self.neighbours:
             return
+        batch = self._pending.get(peer)
         for message_id in message_ids:
             if message_id in have:
+                if batch:
+                    batch.pop(message_id, None)
                 continue
             missing = self._missing.get(message_id)
             if missing is None:

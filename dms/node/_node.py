@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import logging
-import math
 import os
 import time
 import weakref
@@ -50,6 +49,7 @@ from dms.network import joined_networks
 from dms.node._anchors import read_anchors
 from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
 from dms.node._carrier import MeshCarrier
+from dms.node._revocation_flood import RevocationFlood
 from dms.node._revocations import PRUNE_INTERVAL, REVOCATION_TOPIC, RevocationKeeper
 from dms.node._state_lock import StateDirError, hold_state_dir
 from dms.node._state_watch import StateWatch
@@ -128,7 +128,8 @@ class Node:
         self._screen_budget = RateLimiter(SCREEN_BUDGET)
         # A stopped child's grants are revoked here and flooded: they are powerline and
         # its key may still sign on any node that takes this node's proofs.
-        self._flood_send, self._flood_receive = trio.open_memory_channel[Invocation](math.inf)
+        self._flood = RevocationFlood()
+        self._flood_waiting = trio.lowlevel.ParkingLot()
         self.system = ActorSystem(key, MeshCarrier(mesh), self.trust, clock=clock,
                                   policy=policy, message_ttl=message_ttl,
                                   replays=replays, revoke_grant=self._revoke_grant)
@@ -175,15 +176,28 @@ class Node:
 
     def _revoke_grant(self, revocation: Invocation, until: int | None) -> None:
         self.revocations.apply(revocation, until=until)
-        with contextlib.suppress(trio.ClosedResourceError):  # the node is gone
-            self._flood_send.send_nowait(revocation)
+        if self._flood.put(encode_message(revocation)):
+            self._flood_waiting.unpark()
+        else:  # applied and kept all the same: republished once the queue drains
+            self.counters["dropped.revocation-flood-full"] += 1
 
     async def _flood_revocations(self) -> None:
-        async for revocation in self._flood_receive:
-            # Applied and kept here already; a mesh that has stopped sends it to each
-            # peer that links again (the greeting), so it is not lost.
-            with contextlib.suppress(MeshNotRunning):
-                await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
+        """Publish the revocations `_revoke_grant` queued. They are applied and kept
+        here already; a mesh that has stopped sends them to each peer that links again
+        (the greeting), so none is lost. When the queue was full and refused some, the
+        kept revocations (the newest `GREETING_LIMIT`) are published again once it has
+        drained: those already out are duplicates the mesh skips at no cost."""
+        while True:
+            data = self._flood.take()
+            if data is not None:
+                with contextlib.suppress(MeshNotRunning):
+                    await self.mesh.publish(REVOCATION_TOPIC, data)
+            elif self._flood.take_overflow():
+                for revocation in self.trust.revocations.kept_revocations()[-GREETING_LIMIT:]:
+                    with contextlib.suppress(MeshNotRunning):
+                        await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
+            else:
+                await self._flood_waiting.park()
 
     async def _read_mesh(self, inbox: Inbox[Delivery]) -> None:
         """Handle what the mesh delivers, telling the inbox what each delivery cost: a

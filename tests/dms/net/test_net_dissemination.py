@@ -96,6 +96,44 @@ def test_a_neighbour_announcing_ids_that_never_come_cannot_crowd_out_the_others(
     assert tree.missing == 1
 
 
+def test_a_publication_is_announced_to_lazy_fanout_lazy_neighbours_or_to_all_of_them():
+    tree = BroadcastTree(lazy_fanout=3, rng=random.Random(1))
+    peers = [f"p{n}" for n in range(6)]
+    for peer in peers:
+        tree.add(peer)
+        tree.duplicate(peer, ONE)
+    told: set[str] = set()
+    for n in range(20):
+        tree.announce(b"id %d" % n, ONE, exclude="p0")
+        batches = tree.take_announcements()
+        assert len(batches) == 3 and "p0" not in batches  # three, never the sender
+        told.update(batches)
+    assert told == set(peers) - {"p0"}  # chosen afresh each time: all get their turn
+    tree.announce(b"revocation", ONE, exclude="p0", everyone=True)
+    assert set(tree.take_announcements()) == set(peers) - {"p0"}
+    for n in range(5):  # one interval's publications share the same three frames
+        tree.announce(b"burst %d" % n, ONE, exclude=None)
+    batches = tree.take_announcements()
+    assert len(batches) == 3 and all(len(ids) == 5 for ids in batches.values())
+
+
+def test_a_neighbour_that_shows_it_has_a_publication_is_not_told_of_it():
+    tree = BroadcastTree(lazy_fanout=3)
+    for peer in ("a", "b", "c"):
+        tree.add(peer)
+        tree.duplicate(peer, ONE)  # all lazy on ONE's tree
+    for message_id in (b"x", b"y", b"z"):
+        tree.announce(message_id, ONE, exclude=None)
+    tree.announced("a", (b"x", b"y"), now=0.0, have={b"x", b"y", b"z"})  # a has x and y
+    tree.has("b", b"z")  # z came over b's link
+    assert tree.take_announcements() == {"a": (b"z",), "b": (b"x", b"y"),
+                                         "c": (b"x", b"y", b"z")}
+    tree.announce(b"w", ONE, exclude="b")
+    tree.announced("a", (b"w",), now=0.0, have={b"w"})
+    tree.has("c", b"w")
+    assert tree.take_announcements() == {}  # nothing left to tell anyone: no empty IHAVE
+
+
 def test_the_cache_is_bounded_in_bytes_and_in_time():
     cache = MessageCache(max_bytes=3 * (128 + 100 + 1 + 1), ttl=10.0)
     for n in range(5):

@@ -69,6 +69,33 @@ async def test_a_frame_already_due_is_received_without_a_timer(autojump_clock, m
     assert [f for _, f in arrivals] == [b"a", b"b", b"c"] and timers == []
 
 
+async def test_without_a_bandwidth_limit_frames_go_from_the_senders_task_and_in_order(
+        autojump_clock):
+    """The carrier is buffered, as TCP is: a frame is handed over in `send_nowait`
+    (no writer task woken); past a full receive window the rest wait in the send
+    buffer and the writer delivers them, in order, as the receiver reads."""
+    network = MemoryNetwork(window=4)
+    received: list[bytes] = []
+
+    async def collect(link: Link) -> None:
+        await trio.sleep(1)  # not reading yet: the window fills
+        while len(received) < 20:
+            received.append(await link.receive())
+
+    with trio.fail_after(100):
+        async with trio.open_nursery() as nursery, network.transport(ALICE) as alice:
+            address = await nursery.start(network.transport(BOB).listen, "memory://bob", collect)
+            link = await alice.connect(address)
+            for n in range(20):  # no checkpoint in between
+                link.send_nowait(b"%d" % n)
+            # Four fill the window, the fifth waits in the carrier's own buffer.
+            assert alice.metrics["link.frames_direct"] == 5
+            while len(received) < 20:
+                await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+    assert received == [b"%d" % n for n in range(20)]
+
+
 async def test_bandwidth_serializes_frames_on_the_wire(autojump_clock):
     payload = bytes(1000 - FRAME_OVERHEAD)  # 1000 bytes once sealed
     network = MemoryNetwork(default=LinkConditions(latency=0.1, bandwidth=10_000.0))

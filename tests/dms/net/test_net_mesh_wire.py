@@ -25,6 +25,7 @@ from dms.net._mesh_wire import (
     Unicast,
     decode,
     encode,
+    with_hops_left,
 )
 
 text = st.text(max_size=40)
@@ -52,6 +53,31 @@ messages = st.one_of(
 @given(messages)
 def test_every_mesh_message_survives_a_round_trip(message):
     assert decode(encode(message)) == message
+
+
+@given(messages)
+def test_every_cut_short_mesh_message_is_malformed_or_a_shorter_payload(message):
+    """Truncation never raises anything but MalformedMeshFrame (the fast PUBLISH and
+    id-list readers index bytes directly); only frames that end in a free-length
+    payload decode when cut, to the same message with less payload."""
+    frame = encode(message)
+    for end in range(len(frame)):
+        try:
+            cut = decode(frame[:end])
+        except MalformedMeshFrame:
+            continue
+        assert isinstance(message, Publish | Unicast)
+        assert type(cut) is type(message) and message.payload.startswith(cut.payload)
+
+
+@given(messages, st.integers(0, 255))
+def test_a_relayed_publish_frame_is_the_received_one_with_its_hop_count_changed(message, hops):
+    if not isinstance(message, Publish):
+        with pytest.raises(ValueError, match="not a PUBLISH frame"):
+            with_hops_left(encode(message), hops)
+        return
+    relayed = Publish(message.message_id, message.topic, hops, message.payload, message.origin)
+    assert with_hops_left(encode(message), hops) == encode(relayed)
 
 
 @given(st.binary(max_size=80))
@@ -105,6 +131,20 @@ def test_peer_table_keeps_announced_addresses_over_hearsay_and_stays_bounded():
     table.note_rtt("did:key:a", 12.5)
     table.note_disconnected("did:key:a")
     assert table["did:key:a"].rtt_ms == 12.5 and not table["did:key:a"].connected
+
+
+def test_peer_table_notes_when_a_peer_was_last_seen_to_its_resolution():
+    from dms.net._peers import SEEN_RESOLUTION
+
+    table = PeerTable()
+    table.note_connected("did:key:a", "memory://a", now=10.0)
+    table.note_rtt("did:key:a", 3.0)
+    table.note_seen("did:key:a", 10.0 + SEEN_RESOLUTION / 2)  # within it: unchanged
+    assert table["did:key:a"].last_seen == 10.0
+    table.note_seen("did:key:a", 11.0)
+    info = table["did:key:a"]
+    assert (info.last_seen, info.address, info.rtt_ms, info.connected) == (
+        11.0, "memory://a", 3.0, True)
 
 
 def test_backoff_grows_to_its_cap_with_bounded_jitter():
