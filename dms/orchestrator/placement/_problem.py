@@ -25,6 +25,7 @@ from dms.ensemble._requirements import (
 
 from ._explanation import NODE_CONSTRAINTS, Elimination, NodeReport, format_bytes
 from ._model import Assignment, Bid, Measurements, Strategy
+from ._ranked import RankedLinks, Row
 
 
 class UnknownNode(ValueError):
@@ -36,10 +37,6 @@ class DuplicateBid(ValueError):
 
 
 Vector = tuple[float, int, int, int]  # cpu, ram, disk, gpu count
-
-# A link as the search reads it: missing rtt is infinite, missing bandwidth is -1, so a
-# bound on an unmeasured quantity is never met.
-Row = Mapping[int, tuple[float, float]]
 
 
 def _vector(resources: Resources) -> Vector:
@@ -96,6 +93,12 @@ class Problem:
     edges: tuple[Edge, ...]
     reports: tuple[NodeReport, ...]
     strategy: Strategy
+    # the links again, nearest first: a cache that copies made by `evolve` share
+    ranked: RankedLinks = attrs.field(
+        default=attrs.Factory(lambda self: RankedLinks(self.links), takes_self=True),
+        eq=False,
+        repr=False,
+    )
 
     def evolve(self, **changes: object) -> Problem:
         """A copy with `changes` (the links stay: searches may share edge partners)."""

@@ -15,8 +15,8 @@ find a conflicting set. The search is pure: time comes from the budget's clock.
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import deque
 from collections.abc import Iterator, Sequence
 
 import attrs
@@ -26,6 +26,9 @@ from ._problem import Edge, Problem
 
 _TOLERANCE = 1e-9
 _FIRST_CUTOFF = 100  # assignments in the first run before a restart
+# a revision gathers the other end's support when that end has this many times fewer
+# providers: a union per partner costs about that many partner checks
+_UNION_COST = 2
 
 
 @attrs.frozen
@@ -202,9 +205,10 @@ class _Search:
         self.wiped = -1
         self.residue: dict[tuple[int, int], dict[int, int]] = {}
         self.partners: Partners = {} if partners is None else partners
-        # a first search scans links and stops at the first partner (cheap when few
-        # pairs are ever checked); searches that share partners build each set once
+        # a first search scans each provider's nearest links (`RankedLinks`) and stops
+        # at the first partner; searches that share partners build each set once
         self.share_partners = partners is not None
+        self.within = problem.ranked.within
         self.explored = 0
         self.solutions = 0
         self.best: tuple[int, ...] | None = None
@@ -374,12 +378,16 @@ class _Search:
         """AC-3 over edge constraints between open primaries, starting from the nodes in
         `shrunk` whose primary lost providers: drop every provider that no remaining
         provider of an edge's other end can pair with. Removals go on the trail."""
-        queue = deque(sorted(shrunk))
         primary = [slots[0] for slots in self.node_slots]
         val, dom, trail = self.val, self.dom, self.trail
+        # smallest domain first: its neighbours are then revised against few providers
+        queue = [(len(dom[primary[y]]), y) for y in shrunk]
+        heapq.heapify(queue)
         residues, supported = self.residue, self._supported
         while queue:
-            y = queue.popleft()
+            _, y = heapq.heappop(queue)
+            if y not in shrunk:
+                continue  # queued again since, with fewer providers; already revised
             shrunk.discard(y)
             if val[primary[y]] >= 0:
                 continue
@@ -394,20 +402,24 @@ class _Search:
                 reverse = residues.get((edge.position, y))
                 if reverse is None:
                     reverse = residues[(edge.position, y)] = {}
-                dead = {
-                    p
-                    for p in dx
-                    if residue.get(p) not in dy and not supported(edge, p, residue, reverse, dy)
-                }
+                if len(dy) * _UNION_COST < len(dx):
+                    # few providers left at y: gather what they support (C-level set
+                    # unions) rather than look for a partner for each of x's many
+                    dead = dx - self._support(edge, dy)
+                else:
+                    dead = {
+                        p
+                        for p in dx
+                        if residue.get(p) not in dy and not supported(edge, p, residue, reverse, dy)
+                    }
                 if dead:
                     dx -= dead
                     trail.append((primary[x], dead))
                     if not dx:
                         self.wiped = primary[x]
                         return False
-                    if x not in shrunk:
-                        shrunk.add(x)
-                        queue.append(x)
+                    shrunk.add(x)
+                    heapq.heappush(queue, (len(dx), x))
         return True
 
     def _supported(
@@ -428,32 +440,33 @@ class _Search:
         allowed = self.partners.get((edge.position, p))
         if allowed is None and self.share_partners:
             allowed = self._allowed(edge, p)  # worth keeping: later searches reuse it
-        if allowed is not None:  # a set test in C beats finding a witness in Python
+        if allowed is not None:
             return not allowed.isdisjoint(others)
-        limit, floor = edge.rtt_limit, edge.bandwidth_floor
-        row = self.problem.links[p]
-        if len(others) < len(row):  # walk the shorter side
-            for q in others:
-                link = row.get(q)
-                if link is not None and link[0] <= limit and link[1] >= floor:
-                    residue[p], reverse[q] = q, p
-                    return True
+        # the partners within the edge's bounds, nearest first; the scan runs in C
+        near = self.within(p, edge.rtt_limit, edge.bandwidth_floor)
+        q = next(filter(others.__contains__, near), None)
+        if q is None:
             return False
-        for q, (rtt, bandwidth) in row.items():
-            if rtt <= limit and bandwidth >= floor and q in others:
-                residue[p], reverse[q] = q, p
-                return True
-        return False
+        residue[p], reverse[q] = q, p
+        return True
+
+    def _support(self, edge: Edge, others: set[int]) -> set[int]:
+        """Every provider with a partner for `edge` in `others` (others included: a
+        provider pairs with itself)."""
+        support = set(others)
+        within, limit, floor = self.within, edge.rtt_limit, edge.bandwidth_floor
+        partners, position = self.partners, edge.position
+        for q in others:
+            allowed = partners.get((position, q))
+            support.update(within(q, limit, floor) if allowed is None else allowed)
+        return support
 
     def _allowed(self, edge: Edge, p: int) -> frozenset[int]:
         """The other providers p may pair with over `edge` (measured and in bounds)."""
         key = (edge.position, p)
         allowed = self.partners.get(key)
         if allowed is None:
-            limit, floor = edge.rtt_limit, edge.bandwidth_floor
-            allowed = frozenset(
-                q for q, (rtt, bw) in self.problem.links[p].items() if rtt <= limit and bw >= floor
-            )
+            allowed = frozenset(self.within(p, edge.rtt_limit, edge.bandwidth_floor))
             self.partners[key] = allowed
         return allowed
 
