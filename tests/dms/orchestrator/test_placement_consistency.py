@@ -23,8 +23,8 @@ from dms.ensemble._requirements import (
     Resources,
 )
 from dms.orchestrator.placement import Bid, Measurements, ProviderPath, SearchBudget
+from dms.orchestrator.placement._links import RankedLinks, Rows
 from dms.orchestrator.placement._problem import Problem, compile_problem
-from dms.orchestrator.placement._ranked import RankedLinks
 from dms.orchestrator.placement._search import Active, search
 
 REGIONS = ("EU", "US", "AS")
@@ -138,3 +138,29 @@ def test_ranked_partners_are_the_links_within_both_bounds(
             q for q, (rtt, bw) in row.items() if rtt <= limit and bw >= floor
         )
         assert [row[q][0] for q in near] == sorted(row[q][0] for q in near)
+
+
+@given(st.integers(0, 2**32 - 1), st.randoms(use_true_random=False))
+def test_a_row_holds_the_measured_bidders_whichever_row_is_built_first(
+    seed: int, order: random.Random
+) -> None:
+    rng = random.Random(seed)
+    peers = [f"did:key:p{i}" for i in range(8)]
+    bidders = sorted(rng.sample(peers, 5))  # links to peers that did not bid are dropped
+    links = {
+        (a, b): ProviderPath(rtt_ms=rng.choice(RTTS), bandwidth=rng.choice(BANDWIDTHS))
+        for a, b in itertools.combinations(peers, 2)
+        if rng.random() < 0.5
+    }
+    measurements = Measurements(links)
+    rows = Rows(bidders, measurements)
+    asked = list(range(len(bidders)))
+    order.shuffle(asked)
+    for p in asked:
+        expected = {}
+        for q, other in enumerate(bidders):
+            link = measurements.link(bidders[p], other) if q != p else None
+            if link is not None:
+                rtt = float("inf") if link.rtt_ms is None else link.rtt_ms
+                expected[q] = (rtt, -1.0 if link.bandwidth is None else link.bandwidth)
+        assert rows[p] == expected

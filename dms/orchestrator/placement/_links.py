@@ -1,5 +1,10 @@
-"""Each provider's measured neighbours in rtt order, so the partners an edge admits are
-a prefix found by bisection.
+"""The measured links as the search reads them: one row per provider, indexed by
+provider number and built on first use, and the same rows in rtt order so the partners
+an edge admits are a prefix found by bisection.
+
+Rows are built lazily because a search reads only the rows of providers left in the
+domains of edge ends (about a third of a 10,000-provider market), and converting all
+of them up front was most of the time to compile a problem.
 
 The search asks, tens of thousands of times per solve, whether some provider in a
 domain may pair with provider p over an edge. Walking p's row in Python for that was
@@ -16,11 +21,44 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
 
+from ._model import Measurements
+
 # A provider's links as the search reads them: missing rtt is infinite, missing
 # bandwidth is -1, so a bound on an unmeasured quantity is never met.
 Row = Mapping[int, tuple[float, float]]
 
 _rtt = itemgetter(0)
+
+
+class Rows:
+    """Provider p's row is `rows[p]`: its measured neighbours among the bidders, by
+    provider number. Each is built once, on first use; the same inputs give the same
+    rows whichever are asked for first."""
+
+    __slots__ = ("_index", "_measurements", "_peers", "_rows")
+
+    def __init__(self, peers: Sequence[str], measurements: Measurements) -> None:
+        self._peers = peers
+        self._index = {peer: i for i, peer in enumerate(peers)}
+        self._measurements = measurements
+        self._rows: list[Row | None] = [None] * len(peers)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, p: int) -> Row:
+        row = self._rows[p]
+        if row is None:
+            index, inf = self._index, math.inf
+            row = self._rows[p] = {
+                j: (
+                    inf if link.rtt_ms is None else link.rtt_ms,
+                    -1.0 if link.bandwidth is None else link.bandwidth,
+                )
+                for other, link in self._measurements.neighbours(self._peers[p]).items()
+                if (j := index.get(other)) is not None
+            }
+        return row
 
 
 class RankedLinks:
@@ -30,7 +68,7 @@ class RankedLinks:
 
     __slots__ = ("_links", "_ranked")
 
-    def __init__(self, links: Sequence[Row]) -> None:
+    def __init__(self, links: Rows | Sequence[Row]) -> None:
         self._links = links
         # (provider, bandwidth floor) -> (rtts ascending, partners in the same order)
         self._ranked: dict[tuple[int, float], tuple[list[float], list[int]]] = {}
