@@ -25,7 +25,10 @@ from ._model import Objective, SearchBudget, SearchStats
 from ._problem import Edge, Problem
 
 _TOLERANCE = 1e-9
-_FIRST_CUTOFF = 100  # assignments in the first run before a restart
+# assignments in the first run before a restart, at least, and per open slot: a run
+# must be able to assign every slot and undo some, or it only ever restarts
+_FIRST_CUTOFF = 100
+_CUTOFF_PER_SLOT = 2
 # a revision gathers the other end's support when that end has this many times fewer
 # providers: a union per partner costs about that many partner checks
 _UNION_COST = 2
@@ -231,7 +234,7 @@ class _Search:
             if self._fix_kept() and self._arc_consistent():
                 if self.start_at is None:
                     self.root_domains = tuple(frozenset(d) for d in self.dom)
-                cutoff = _FIRST_CUTOFF
+                cutoff = max(_FIRST_CUTOFF, _CUTOFF_PER_SLOT * len(self.open_slots))
                 while not self._descend(cutoff):
                     cutoff = cutoff * 3 // 2
         except _OutOfBudget:
