@@ -25,6 +25,7 @@ from ._model import Objective, SearchBudget, SearchStats
 from ._problem import Edge, Problem
 
 _TOLERANCE = 1e-9
+_NO_PORTS: frozenset[int] = frozenset()
 # assignments in the first run before a restart, at least, and per open slot: a run
 # must be able to assign every slot and undo some, or it only ever restarts
 _FIRST_CUTOFF = 100
@@ -180,8 +181,11 @@ class _Search:
             ]
         self.val = [-1] * nslots
         self.unassigned = nslots
-        self.remaining = [list(c) for c in problem.capacity]
-        self.ports_taken: list[set[int]] = [set() for _ in problem.peers]
+        # what is left of the providers that host something, copied on first use: an
+        # improving search touches a few of a thousand providers, and copying them all
+        # was a tenth of its time
+        self.remaining: dict[int, list[float]] = {}
+        self.ports_taken: dict[int, set[int]] = {}
         self.anys_taken = [0] * len(problem.peers)
         self.hosted = [0] * len(problem.peers)
         self.used = 0
@@ -272,10 +276,10 @@ class _Search:
             val[s] = p
             self.unassigned -= 1
             if p in self.active.capacities:
-                rem, dem = self.remaining[p], problem.demand[n]
+                rem, dem = self._remaining(p), problem.demand[n]
                 for i in range(4):
                     rem[i] -= dem[i]
-                self.ports_taken[p] |= problem.fixed_ports[n]
+                self._ports(p).update(problem.fixed_ports[n])
                 self.anys_taken[p] += problem.any_ports[n]
                 hosting.add(p)
             self.hosted[p] += 1
@@ -593,10 +597,10 @@ class _Search:
         self.unassigned -= 1
         enforce = p in self.active.capacities
         if enforce:
-            rem, dem = self.remaining[p], problem.demand[n]
+            rem, dem = self._remaining(p), problem.demand[n]
             for i in range(4):
                 rem[i] -= dem[i]
-            self.ports_taken[p] |= problem.fixed_ports[n]
+            self._ports(p).update(problem.fixed_ports[n])
             self.anys_taken[p] += problem.any_ports[n]
         self.hosted[p] += 1
         if self.hosted[p] == 1:
@@ -667,18 +671,34 @@ class _Search:
     def _fits(self, u: int, p: int) -> bool:
         problem = self.problem
         n = problem.slot_node[u]
-        dem, rem = problem.demand[n], self.remaining[p]
+        dem = problem.demand[n]
+        rem: Sequence[float] | None = self.remaining.get(p)
+        if rem is None:
+            rem = problem.capacity[p]
         if dem[0] > rem[0] + 1e-9 or dem[1] > rem[1] or dem[2] > rem[2] or dem[3] > rem[3]:
             return False
         fixed, anys = problem.fixed_ports[n], problem.any_ports[n]
-        if fixed and not fixed.isdisjoint(self.ports_taken[p]):
+        taken = self.ports_taken.get(p, _NO_PORTS)
+        if fixed and not fixed.isdisjoint(taken):
             return False
         free = problem.free_ports[p]
         return (
             free is None
             or not (fixed or anys)
-            or len(self.ports_taken[p]) + self.anys_taken[p] + len(fixed) + anys <= len(free)
+            or len(taken) + self.anys_taken[p] + len(fixed) + anys <= len(free)
         )
+
+    def _remaining(self, p: int) -> list[float]:
+        rem = self.remaining.get(p)
+        if rem is None:
+            rem = self.remaining[p] = list(self.problem.capacity[p])
+        return rem
+
+    def _ports(self, p: int) -> set[int]:
+        taken = self.ports_taken.get(p)
+        if taken is None:
+            taken = self.ports_taken[p] = set()
+        return taken
 
     def _unassign(self, s: int, p: int, mark: int) -> None:
         problem = self.problem
@@ -688,7 +708,7 @@ class _Search:
             dom[u] |= removed
         n = problem.slot_node[s]
         if p in self.active.capacities:
-            rem, dem = self.remaining[p], problem.demand[n]
+            rem, dem = self.remaining[p], problem.demand[n]  # copied when assigned
             for i in range(4):
                 rem[i] += dem[i]
             self.ports_taken[p] -= problem.fixed_ports[n]
