@@ -105,7 +105,7 @@ def naive_fixpoint(problem: Problem) -> list[set[int]]:
     return domains
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32 - 1))
 def test_root_domains_are_the_arc_consistent_fixpoint(seed: int) -> None:
     problem = compiled(seed)

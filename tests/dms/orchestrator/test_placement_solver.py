@@ -338,5 +338,5 @@ def test_a_first_run_over_many_slots_is_not_restarted_before_it_can_finish() -> 
     # run away and started again
     nodes = [node(f"n{i:03d}") for i in range(150)]
     bids = [bid(f"p{i:03d}", price=1 + i % 7) for i in range(60)]
-    placement = solve(ensemble(*nodes), bids, budget=SearchBudget(max_nodes=10_000))
+    placement = solve(ensemble(*nodes), bids, budget=SearchBudget(max_nodes=300))
     assert placement.stats.first_solution_explored == 150
