@@ -24,6 +24,7 @@ from dms.ensemble._requirements import (
 )
 
 from ._explanation import NODE_CONSTRAINTS, Elimination, NodeReport, format_bytes
+from ._links import RankedLinks, Rows
 from ._model import Assignment, Bid, Measurements, Strategy
 
 
@@ -36,10 +37,6 @@ class DuplicateBid(ValueError):
 
 
 Vector = tuple[float, int, int, int]  # cpu, ram, disk, gpu count
-
-# A link as the search reads it: missing rtt is infinite, missing bandwidth is -1, so a
-# bound on an unmeasured quantity is never met.
-Row = Mapping[int, tuple[float, float]]
 
 
 def _vector(resources: Resources) -> Vector:
@@ -83,7 +80,7 @@ class Problem:
     price: tuple[float, ...]
     capacity: tuple[Vector, ...]
     free_ports: tuple[frozenset[int] | None, ...]
-    links: tuple[Row, ...]
+    links: Rows
     nodes: tuple[NodeRequirements, ...]
     demand: tuple[Vector, ...]
     fixed_ports: tuple[frozenset[int], ...]
@@ -96,6 +93,12 @@ class Problem:
     edges: tuple[Edge, ...]
     reports: tuple[NodeReport, ...]
     strategy: Strategy
+    # the links again, nearest first: a cache that copies made by `evolve` share
+    ranked: RankedLinks = attrs.field(
+        default=attrs.Factory(lambda self: RankedLinks(self.links), takes_self=True),
+        eq=False,
+        repr=False,
+    )
 
     def evolve(self, **changes: object) -> Problem:
         """A copy with `changes` (the links stay: searches may share edge partners)."""
@@ -201,13 +204,15 @@ def _screen(
     bids: Sequence[Bid],
     capacity: Sequence[Vector],
     excluded: frozenset[str],
+    places: _Places,
 ) -> tuple[list[int], Counter[str]]:
     """The bids (by index) that pass every node-level constraint, and how many failed
     each: `_rejection` for every bid, inlined (it runs bids x nodes times), with the
     location test asked once per distinct bid location."""
     name, executors, location = node.name, node.executors, node.location
     placed = bool(location.accept or location.reject)
-    admits: dict[object, bool] = {}
+    admits: list[bool | None] = [None] * len(places.distinct)
+    place_of = places.of_bid
     ports = len(fixed_ports) + any_ports
     cpu, ram, disk, gpus = demand
     passing: list[int] = []
@@ -219,7 +224,11 @@ def _screen(
             why = "excluded"
         elif not executors <= bid.executors:
             why = "executor"
-        elif placed and not _admitted(location, bid.location, admits):
+        elif placed and not (
+            admits[place_of[i]]
+            if admits[place_of[i]] is not None
+            else places.admit(location, place_of[i], admits)
+        ):
             why = "location"
         elif (free := bid.public_ports) is not None and (
             not fixed_ports <= free or ports > len(free)
@@ -242,27 +251,18 @@ def _screen(
     return passing, rejected
 
 
-def _admitted(constraint: LocationConstraint, place: Location, seen: dict[object, bool]) -> bool:
-    admitted = seen.get(place)
-    if admitted is None:
-        admitted = seen[place] = constraint.admits(place)
-    return admitted
+class _Places:
+    """The bids' distinct locations, numbered once per compile: hashing a `Location`
+    (an attrs class) per bid per node was a third of the time to compile."""
 
+    def __init__(self, bids: Sequence[Bid]) -> None:
+        number: dict[Location, int] = {}
+        self.of_bid = [number.setdefault(bid.location, len(number)) for bid in bids]
+        self.distinct = list(number)
 
-def _rows(peers: Sequence[str], measurements: Measurements) -> tuple[Row, ...]:
-    index = {peer: i for i, peer in enumerate(peers)}
-    inf = math.inf
-    return tuple(
-        {
-            j: (
-                inf if link.rtt_ms is None else link.rtt_ms,
-                -1.0 if link.bandwidth is None else link.bandwidth,
-            )
-            for other, link in measurements.neighbours(peer).items()
-            if (j := index.get(other)) is not None
-        }
-        for peer in peers
-    )
+    def admit(self, constraint: LocationConstraint, place: int, seen: list[bool | None]) -> bool:
+        admitted = seen[place] = constraint.admits(self.distinct[place])
+        return admitted
 
 
 def _previous(
@@ -337,6 +337,7 @@ def compile_problem(
     fixed_ports = tuple(frozenset(p.public for p in node.ports if p.public) for node in nodes)
     any_ports = tuple(sum(1 for p in node.ports if not p.public) for node in nodes)
 
+    places = _Places(ordered)
     candidates: list[tuple[int, ...]] = []
     reports: list[NodeReport] = []
     slot_node: list[int] = []
@@ -344,7 +345,7 @@ def compile_problem(
     slot_domain: list[tuple[int, ...]] = []
     for n, node in enumerate(nodes):
         passing, rejected = _screen(
-            node, demand[n], fixed_ports[n], any_ports[n], ordered, capacity, excluded
+            node, demand[n], fixed_ports[n], any_ports[n], ordered, capacity, excluded, places
         )
         if prev is None:
             passing.sort(key=price.__getitem__)  # stable: ties stay in index order
@@ -396,7 +397,7 @@ def compile_problem(
             else:
                 slot_domain.append(tuple(passing))
 
-    links = _rows(peers, measurements)
+    links = Rows(peers, measurements)
     return Problem(
         peers=peers,
         bids=tuple(ordered),

@@ -15,8 +15,8 @@ find a conflicting set. The search is pure: time comes from the budget's clock.
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import deque
 from collections.abc import Iterator, Sequence
 
 import attrs
@@ -25,7 +25,14 @@ from ._model import Objective, SearchBudget, SearchStats
 from ._problem import Edge, Problem
 
 _TOLERANCE = 1e-9
-_FIRST_CUTOFF = 100  # assignments in the first run before a restart
+_NO_PORTS: frozenset[int] = frozenset()
+# assignments in the first run before a restart, at least, and per open slot: a run
+# must be able to assign every slot and undo some, or it only ever restarts
+_FIRST_CUTOFF = 100
+_CUTOFF_PER_SLOT = 2
+# a revision gathers the other end's support when that end has this many times fewer
+# providers: a union per partner costs about that many partner checks
+_UNION_COST = 2
 
 
 @attrs.frozen
@@ -174,8 +181,11 @@ class _Search:
             ]
         self.val = [-1] * nslots
         self.unassigned = nslots
-        self.remaining = [list(c) for c in problem.capacity]
-        self.ports_taken: list[set[int]] = [set() for _ in problem.peers]
+        # what is left of the providers that host something, copied on first use: an
+        # improving search touches a few of a thousand providers, and copying them all
+        # was a tenth of its time
+        self.remaining: dict[int, list[float]] = {}
+        self.ports_taken: dict[int, set[int]] = {}
         self.anys_taken = [0] * len(problem.peers)
         self.hosted = [0] * len(problem.peers)
         self.used = 0
@@ -202,9 +212,10 @@ class _Search:
         self.wiped = -1
         self.residue: dict[tuple[int, int], dict[int, int]] = {}
         self.partners: Partners = {} if partners is None else partners
-        # a first search scans links and stops at the first partner (cheap when few
-        # pairs are ever checked); searches that share partners build each set once
+        # a first search scans each provider's nearest links (`RankedLinks`) and stops
+        # at the first partner; searches that share partners build each set once
         self.share_partners = partners is not None
+        self.within = problem.ranked.within
         self.explored = 0
         self.solutions = 0
         self.best: tuple[int, ...] | None = None
@@ -227,7 +238,7 @@ class _Search:
             if self._fix_kept() and self._arc_consistent():
                 if self.start_at is None:
                     self.root_domains = tuple(frozenset(d) for d in self.dom)
-                cutoff = _FIRST_CUTOFF
+                cutoff = max(_FIRST_CUTOFF, _CUTOFF_PER_SLOT * len(self.open_slots))
                 while not self._descend(cutoff):
                     cutoff = cutoff * 3 // 2
         except _OutOfBudget:
@@ -265,10 +276,10 @@ class _Search:
             val[s] = p
             self.unassigned -= 1
             if p in self.active.capacities:
-                rem, dem = self.remaining[p], problem.demand[n]
+                rem, dem = self._remaining(p), problem.demand[n]
                 for i in range(4):
                     rem[i] -= dem[i]
-                self.ports_taken[p] |= problem.fixed_ports[n]
+                self._ports(p).update(problem.fixed_ports[n])
                 self.anys_taken[p] += problem.any_ports[n]
                 hosting.add(p)
             self.hosted[p] += 1
@@ -374,12 +385,16 @@ class _Search:
         """AC-3 over edge constraints between open primaries, starting from the nodes in
         `shrunk` whose primary lost providers: drop every provider that no remaining
         provider of an edge's other end can pair with. Removals go on the trail."""
-        queue = deque(sorted(shrunk))
         primary = [slots[0] for slots in self.node_slots]
         val, dom, trail = self.val, self.dom, self.trail
+        # smallest domain first: its neighbours are then revised against few providers
+        queue = [(len(dom[primary[y]]), y) for y in shrunk]
+        heapq.heapify(queue)
         residues, supported = self.residue, self._supported
         while queue:
-            y = queue.popleft()
+            _, y = heapq.heappop(queue)
+            if y not in shrunk:
+                continue  # queued again since, with fewer providers; already revised
             shrunk.discard(y)
             if val[primary[y]] >= 0:
                 continue
@@ -394,20 +409,24 @@ class _Search:
                 reverse = residues.get((edge.position, y))
                 if reverse is None:
                     reverse = residues[(edge.position, y)] = {}
-                dead = {
-                    p
-                    for p in dx
-                    if residue.get(p) not in dy and not supported(edge, p, residue, reverse, dy)
-                }
+                if len(dy) * _UNION_COST < len(dx):
+                    # few providers left at y: gather what they support (C-level set
+                    # unions) rather than look for a partner for each of x's many
+                    dead = dx - self._support(edge, dy)
+                else:
+                    dead = {
+                        p
+                        for p in dx
+                        if residue.get(p) not in dy and not supported(edge, p, residue, reverse, dy)
+                    }
                 if dead:
                     dx -= dead
                     trail.append((primary[x], dead))
                     if not dx:
                         self.wiped = primary[x]
                         return False
-                    if x not in shrunk:
-                        shrunk.add(x)
-                        queue.append(x)
+                    shrunk.add(x)
+                    heapq.heappush(queue, (len(dx), x))
         return True
 
     def _supported(
@@ -428,32 +447,33 @@ class _Search:
         allowed = self.partners.get((edge.position, p))
         if allowed is None and self.share_partners:
             allowed = self._allowed(edge, p)  # worth keeping: later searches reuse it
-        if allowed is not None:  # a set test in C beats finding a witness in Python
+        if allowed is not None:
             return not allowed.isdisjoint(others)
-        limit, floor = edge.rtt_limit, edge.bandwidth_floor
-        row = self.problem.links[p]
-        if len(others) < len(row):  # walk the shorter side
-            for q in others:
-                link = row.get(q)
-                if link is not None and link[0] <= limit and link[1] >= floor:
-                    residue[p], reverse[q] = q, p
-                    return True
+        # the partners within the edge's bounds, nearest first; the scan runs in C
+        near = self.within(p, edge.rtt_limit, edge.bandwidth_floor)
+        q = next(filter(others.__contains__, near), None)
+        if q is None:
             return False
-        for q, (rtt, bandwidth) in row.items():
-            if rtt <= limit and bandwidth >= floor and q in others:
-                residue[p], reverse[q] = q, p
-                return True
-        return False
+        residue[p], reverse[q] = q, p
+        return True
+
+    def _support(self, edge: Edge, others: set[int]) -> set[int]:
+        """Every provider with a partner for `edge` in `others` (others included: a
+        provider pairs with itself)."""
+        support = set(others)
+        within, limit, floor = self.within, edge.rtt_limit, edge.bandwidth_floor
+        partners, position = self.partners, edge.position
+        for q in others:
+            allowed = partners.get((position, q))
+            support.update(within(q, limit, floor) if allowed is None else allowed)
+        return support
 
     def _allowed(self, edge: Edge, p: int) -> frozenset[int]:
         """The other providers p may pair with over `edge` (measured and in bounds)."""
         key = (edge.position, p)
         allowed = self.partners.get(key)
         if allowed is None:
-            limit, floor = edge.rtt_limit, edge.bandwidth_floor
-            allowed = frozenset(
-                q for q, (rtt, bw) in self.problem.links[p].items() if rtt <= limit and bw >= floor
-            )
+            allowed = frozenset(self.within(p, edge.rtt_limit, edge.bandwidth_floor))
             self.partners[key] = allowed
         return allowed
 
@@ -577,10 +597,10 @@ class _Search:
         self.unassigned -= 1
         enforce = p in self.active.capacities
         if enforce:
-            rem, dem = self.remaining[p], problem.demand[n]
+            rem, dem = self._remaining(p), problem.demand[n]
             for i in range(4):
                 rem[i] -= dem[i]
-            self.ports_taken[p] |= problem.fixed_ports[n]
+            self._ports(p).update(problem.fixed_ports[n])
             self.anys_taken[p] += problem.any_ports[n]
         self.hosted[p] += 1
         if self.hosted[p] == 1:
@@ -651,18 +671,34 @@ class _Search:
     def _fits(self, u: int, p: int) -> bool:
         problem = self.problem
         n = problem.slot_node[u]
-        dem, rem = problem.demand[n], self.remaining[p]
+        dem = problem.demand[n]
+        rem: Sequence[float] | None = self.remaining.get(p)
+        if rem is None:
+            rem = problem.capacity[p]
         if dem[0] > rem[0] + 1e-9 or dem[1] > rem[1] or dem[2] > rem[2] or dem[3] > rem[3]:
             return False
         fixed, anys = problem.fixed_ports[n], problem.any_ports[n]
-        if fixed and not fixed.isdisjoint(self.ports_taken[p]):
+        taken = self.ports_taken.get(p, _NO_PORTS)
+        if fixed and not fixed.isdisjoint(taken):
             return False
         free = problem.free_ports[p]
         return (
             free is None
             or not (fixed or anys)
-            or len(self.ports_taken[p]) + self.anys_taken[p] + len(fixed) + anys <= len(free)
+            or len(taken) + self.anys_taken[p] + len(fixed) + anys <= len(free)
         )
+
+    def _remaining(self, p: int) -> list[float]:
+        rem = self.remaining.get(p)
+        if rem is None:
+            rem = self.remaining[p] = list(self.problem.capacity[p])
+        return rem
+
+    def _ports(self, p: int) -> set[int]:
+        taken = self.ports_taken.get(p)
+        if taken is None:
+            taken = self.ports_taken[p] = set()
+        return taken
 
     def _unassign(self, s: int, p: int, mark: int) -> None:
         problem = self.problem
@@ -672,7 +708,7 @@ class _Search:
             dom[u] |= removed
         n = problem.slot_node[s]
         if p in self.active.capacities:
-            rem, dem = self.remaining[p], problem.demand[n]
+            rem, dem = self.remaining[p], problem.demand[n]  # copied when assigned
             for i in range(4):
                 rem[i] += dem[i]
             self.ports_taken[p] -= problem.fixed_ports[n]

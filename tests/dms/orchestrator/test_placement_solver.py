@@ -331,3 +331,12 @@ def test_edge_groups_competing_for_cheap_providers_are_bounded_together() -> Non
     assert placement.objective.price == 19
     assert placement.lower_bound == pytest.approx(19) and placement.gap == 0.0
     assert placement.stats.neighbourhoods == 0
+
+
+def test_a_first_run_over_many_slots_is_not_restarted_before_it_can_finish() -> None:
+    # 150 nodes need 150 assignments; a restart cutoff below that threw every first
+    # run away and started again
+    nodes = [node(f"n{i:03d}") for i in range(150)]
+    bids = [bid(f"p{i:03d}", price=1 + i % 7) for i in range(60)]
+    placement = solve(ensemble(*nodes), bids, budget=SearchBudget(max_nodes=300))
+    assert placement.stats.first_solution_explored == 150
