@@ -176,10 +176,16 @@ class Objective:
 @attrs.frozen
 class SearchBudget:
     """Bounds one solve. `max_nodes` counts tried assignments (deterministic); the
-    optional `max_seconds` is read from `clock`, which tests replace with a fake."""
+    optional `max_seconds` is read from `clock`, which tests replace with a fake.
+
+    The search for a first placement is not stopped by the clock before it has tried
+    `first_nodes` assignments: a machine too loaded to give the solver its seconds must
+    not turn a placeable ensemble into an "unplaceable" one (the bench's instances need
+    at most a few hundred assignments to a first placement)."""
 
     max_nodes: int = 200_000
     max_seconds: float | None = None
+    first_nodes: int = 5_000
     clock: Callable[[], float] = attrs.field(default=time.perf_counter, eq=False)
 
 

@@ -355,8 +355,14 @@ class _Search:
             raise _OutOfBudget
         self.explored += 1
         limit = self.budget.max_seconds
-        if limit is not None and self.explored % 64 == 0 and self.clock() - self.start > limit:
+        if (limit is not None and self.explored % 64 == 0
+                and self.clock() - self.start > limit and not self._owed_a_first()):
             raise _OutOfBudget
+
+    def _owed_a_first(self) -> bool:
+        """Whether the clock may not stop this search yet (see `SearchBudget`)."""
+        return (self.first_only and self.best is None
+                and self.explored < self.budget.first_nodes)
 
     def _record(self) -> None:
         values = tuple(self.val)

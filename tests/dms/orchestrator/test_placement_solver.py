@@ -340,3 +340,23 @@ def test_a_first_run_over_many_slots_is_not_restarted_before_it_can_finish() -> 
     bids = [bid(f"p{i:03d}", price=1 + i % 7) for i in range(60)]
     placement = solve(ensemble(*nodes), bids, budget=SearchBudget(max_nodes=300))
     assert placement.stats.first_solution_explored == 150
+
+
+def test_a_clock_that_has_run_out_does_not_make_a_placeable_ensemble_unplaceable() -> None:
+    # a loaded machine: every reading of the clock is a second later than the last
+    ticks = iter(range(1_000_000))
+    nodes = [node(f"n{i:03d}") for i in range(150)]
+    bids = [bid(f"p{i:03d}", price=1 + i % 7) for i in range(60)]
+    budget = SearchBudget(max_seconds=0.5, clock=lambda: float(next(ticks)))
+    placement = solve(ensemble(*nodes), bids, budget=budget)
+    assert placement.stats.first_solution_explored == 150
+    assert not placement.optimal
+
+
+def test_the_first_placement_floor_still_ends_a_search_that_finds_none() -> None:
+    ticks = iter(range(1_000_000))
+    nodes = [node(f"n{i:03d}") for i in range(150)]
+    bids = [bid(f"p{i:03d}", price=1 + i % 7) for i in range(60)]
+    budget = SearchBudget(max_seconds=0.5, first_nodes=100, clock=lambda: float(next(ticks)))
+    with pytest.raises(Unplaceable):
+        solve(ensemble(*nodes), bids, budget=budget)
