@@ -19,20 +19,25 @@ LAZY_PACKAGES: dict[str, dict[str, str]] = {}
 
 
 def lazy_exports(package: str, names: Mapping[str, Sequence[str]],
-                 submodules: Mapping[str, str] | None = None,
+                 aliases: Mapping[str, str] | None = None,
                  ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """The module `__getattr__` and `__dir__` of `package`: `names` maps each module to
-    the names re-exported from it, `submodules` an alias to a module re-exported whole
-    (`from pkg import _wire as wire`). A name is imported on first access, then kept as a
-    plain attribute of the package."""
+    the names re-exported from it under their own names, `aliases` a name to what it
+    stands for: a module re-exported whole ("pkg._wire" for `from pkg import _wire as
+    wire`) or a renamed attribute ("pkg._command:node" for `from pkg._command import node
+    as node_command`). A name is imported on first access, then kept as a plain attribute
+    of the package."""
     home = {name: module for module, listed in names.items() for name in listed}
-    whole = dict(submodules or {})
-    LAZY_PACKAGES[package] = {**home, **whole}
+    other = dict(aliases or {})
+    LAZY_PACKAGES[package] = {**home, **other}
     namespace = sys.modules[package].__dict__
 
     def __getattr__(name: str) -> object:
-        if name in whole:
-            value: object = importlib.import_module(whole[name])
+        if name in other:
+            module, _, attribute = other[name].partition(":")
+            value: object = importlib.import_module(module)
+            if attribute:
+                value = getattr(value, attribute)
         elif name in home:
             value = getattr(importlib.import_module(home[name]), name)
         else:
@@ -41,6 +46,6 @@ def lazy_exports(package: str, names: Mapping[str, Sequence[str]],
         return value
 
     def __dir__() -> list[str]:
-        return sorted({*namespace, *home, *whole})
+        return sorted({*namespace, *home, *other})
 
     return __getattr__, __dir__

@@ -66,7 +66,7 @@ else:
         "dms.provider._service": ("ProviderService",),
         "dms.provider._workdir": ("WorkDirInUse",),
         "dms.store": ("ReservationState",),
-    }, submodules={"wire": "dms.provider._wire"})
+    }, aliases={"wire": "dms.provider._wire"})
 
 __all__ = [
     "HostedNetworks",
