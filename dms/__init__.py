@@ -6,23 +6,39 @@ The runtime users script against::
         @node.root.behavior("/demo/echo")
         async def echo(message):
             return message.args
+
+These names are imported on first use (`dms._exports`), not with the package: every
+`dms.*` module imports this package first, and `dms --version` must not pay for the node.
 """
 
-from dms.actor import (
-    Actor,
-    AdmissionPolicy,
-    BehaviorFailed,
-    ExceedsParent,
-    Handle,
-    Message,
-    RateLimit,
-    RemoteError,
-    RequestTimeout,
-    Role,
-    Undeliverable,
-    behavior,
-)
-from dms.node import DEPLOYMENT_TOPIC, REVOCATION_TOPIC, Node, open_node
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dms.actor import (
+        Actor,
+        AdmissionPolicy,
+        BehaviorFailed,
+        ExceedsParent,
+        Handle,
+        Message,
+        RateLimit,
+        RemoteError,
+        RequestTimeout,
+        Role,
+        Undeliverable,
+        behavior,
+    )
+    from dms.node import DEPLOYMENT_TOPIC, REVOCATION_TOPIC, Node, open_node
+else:
+    from dms._exports import lazy_exports
+
+    __getattr__, __dir__ = lazy_exports(__name__, {
+        "dms.actor": (
+            "Actor", "AdmissionPolicy", "BehaviorFailed", "ExceedsParent", "Handle", "Message",
+            "RateLimit", "RemoteError", "RequestTimeout", "Role", "Undeliverable", "behavior",
+        ),
+        "dms.node": ("DEPLOYMENT_TOPIC", "REVOCATION_TOPIC", "Node", "open_node"),
+    })
 
 __all__ = [
     "DEPLOYMENT_TOPIC", "REVOCATION_TOPIC", "Actor", "AdmissionPolicy", "BehaviorFailed",

@@ -47,18 +47,27 @@ from ._journal import DeploymentJournal
 from ._network import network_summary, recorded_order
 from ._orchestrator import DEFAULT_SETTINGS, DeploymentSettings, Orchestrator
 from ._plan import PlanRequest, PlanView, plan_of
+from ._requests import (
+    EVENTS,
+    JOIN,
+    LEAVE,
+    LIST,
+    LOGS,
+    NEW,
+    PLAN,
+    SHUTDOWN,
+    STATUS,
+    AllocationView,
+    DeploymentId,
+    DeploymentView,
+    EventsQuery,
+    EventView,
+    LogsRequest,
+    NewDeployment,
+)
 
 log = logging.getLogger("dms.deployment")
 
-NEW = "/dms/node/deployment/new"
-STATUS = "/dms/node/deployment/status"
-LIST = "/dms/node/deployment/list"
-EVENTS = "/dms/node/deployment/events"
-SHUTDOWN = "/dms/node/deployment/shutdown"
-LOGS = "/dms/node/deployment/logs"
-PLAN = "/dms/node/deployment/plan"
-JOIN = "/dms/node/deployment/join"
-LEAVE = "/dms/node/deployment/leave"
 ORCHESTRATOR_COMMANDS = ("/dms/deployment",)
 MAX_DEPLOYMENTS = 1000
 """Deployments a node runs at once; past it `new` is refused."""
@@ -96,64 +105,6 @@ PLANS_PER_MINUTE = 20
 """Plans one user may begin in any minute (a broadcast each, however short)."""
 BEFORE_RUNNING = (DeploymentPhase.PENDING, DeploymentPhase.BIDDING, DeploymentPhase.SOLVING,
                   DeploymentPhase.COMMITTING, DeploymentPhase.ALLOCATING)
-
-
-@attrs.frozen
-class NewDeployment:
-    ensemble: str  # the YAML text
-    deadline: float | None = None  # seconds to be running (default: the node's setting)
-    duration: float | None = None  # seconds to run; None: until shut down
-
-
-@attrs.frozen
-class DeploymentId:
-    id: str
-
-
-@attrs.frozen
-class EventsQuery:
-    id: str
-    after: int = 0
-    wait: float = 0.0  # seconds to wait for an event after `after` (at most 30)
-
-
-@attrs.frozen
-class LogsRequest:
-    id: str
-    allocation: str
-    query: wire.LogsQuery = wire.LogsQuery()
-
-
-@attrs.frozen
-class AllocationView:
-    name: str
-    provider: str
-    state: str
-    health: str | None = None
-    restarts: int = 0
-    address: str = ""  # on the ensemble network ("": it has none)
-    dns_name: str = ""  # <name>.internal, there
-
-
-@attrs.frozen
-class EventView:
-    seq: int
-    at: float
-    kind: str
-    payload: dict[str, Any]
-
-
-@attrs.frozen
-class DeploymentView:
-    id: str
-    phase: str
-    owner: str
-    created_at: float
-    assignment: dict[str, str]
-    allocations: tuple[AllocationView, ...]
-    failure: str
-    recent_events: tuple[EventView, ...]
-    network: str = "none"  # the ensemble's subnet, or "none (why)"
 
 
 @attrs.frozen

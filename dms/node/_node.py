@@ -18,7 +18,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -53,7 +53,7 @@ from dms.node._revocation_flood import RevocationFlood
 from dms.node._revocations import PRUNE_INTERVAL, REVOCATION_TOPIC, RevocationKeeper
 from dms.node._state_lock import StateDirError, hold_state_dir
 from dms.node._state_watch import StateWatch
-from dms.provider import Capacity, ProviderConfig, ProviderService, open_provider
+from dms.provider import Capacity
 from dms.store import NodeStore
 from ucan import (
     Delegation,
@@ -67,6 +67,9 @@ from ucan import (
 )
 from ucan.keystore import Keystore, keystore_directory, resolve_passphrase
 from ucan.store import TokenStore
+
+if TYPE_CHECKING:  # a node that provides imports the provider (in `open_node`), no other
+    from dms.provider import ProviderConfig, ProviderService
 
 DEPLOYMENT_TOPIC = "/nunet/deployment"
 
@@ -438,6 +441,8 @@ async def open_node(
                     joined_networks(mesh.peer_id, mesh.send_tunnel))
                 hosted = None
                 if provider is not None:
+                    from dms.provider import open_provider
+
                     node.provider = await stack.enter_async_context(
                         open_provider(node.root, provider, clock, rtts=node.measured_rtts,
                                       store=records, tunnel=mesh.send_tunnel))

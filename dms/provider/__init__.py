@@ -15,37 +15,65 @@ provider re-adopts the workloads it left running (spec/provider.md, "Restart");
 `reap_leftovers` removes them without a provider (for `dms dev`).
 """
 
-from dms.provider import _wire as wire
-from dms.provider._allocation import AllocationRole
-from dms.provider._ask import InvalidRequest
-from dms.provider._book import ReservationBook
-from dms.provider._capacity import Capacity, GpuDevice, InvalidCapacity, millicores
-from dms.provider._decide import Decision, decide
-from dms.provider._decline import REQUIREMENTS, Decline, Unmet
-from dms.provider._limits import InvalidLimit, OnboardingLimits, Share
-from dms.provider._network import (
-    HostedNetworks,
-    NetworkUnavailable,
-    SubnetClash,
-    namespace_prefix,
-)
-from dms.provider._open import ProviderConfig, measure_machine, open_provider
-from dms.provider._reap import Reaped, reap_leftovers
-from dms.provider._reservation import (
-    AlreadyReserved,
-    BookSnapshot,
-    ForeignDeployment,
-    InsufficientCapacity,
-    InvalidSnapshot,
-    LeaseExpired,
-    Reservation,
-    ReservationError,
-    TooManyReservations,
-    UnknownReservation,
-)
-from dms.provider._service import ProviderService
-from dms.provider._workdir import WorkDirInUse
-from dms.store import ReservationState
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dms.provider import _wire as wire
+    from dms.provider._allocation import AllocationRole
+    from dms.provider._ask import InvalidRequest
+    from dms.provider._book import ReservationBook
+    from dms.provider._capacity import Capacity, GpuDevice, InvalidCapacity, millicores
+    from dms.provider._decide import Decision, decide
+    from dms.provider._decline import REQUIREMENTS, Decline, Unmet
+    from dms.provider._limits import InvalidLimit, OnboardingLimits, Share
+    from dms.provider._network import (
+        HostedNetworks,
+        NetworkUnavailable,
+        SubnetClash,
+        namespace_prefix,
+    )
+    from dms.provider._open import ProviderConfig, measure_machine, open_provider
+    from dms.provider._reap import Reaped, reap_leftovers
+    from dms.provider._reservation import (
+        AlreadyReserved,
+        BookSnapshot,
+        ForeignDeployment,
+        InsufficientCapacity,
+        InvalidSnapshot,
+        LeaseExpired,
+        Reservation,
+        ReservationError,
+        TooManyReservations,
+        UnknownReservation,
+    )
+    from dms.provider._service import ProviderService
+    from dms.provider._workdir import WorkDirInUse
+    from dms.store import ReservationState
+else:
+    from dms._exports import lazy_exports
+
+    __getattr__, __dir__ = lazy_exports(__name__, {
+        "dms.provider._allocation": ("AllocationRole",),
+        "dms.provider._ask": ("InvalidRequest",),
+        "dms.provider._book": ("ReservationBook",),
+        "dms.provider._capacity": ("Capacity", "GpuDevice", "InvalidCapacity", "millicores"),
+        "dms.provider._decide": ("Decision", "decide"),
+        "dms.provider._decline": ("REQUIREMENTS", "Decline", "Unmet"),
+        "dms.provider._limits": ("InvalidLimit", "OnboardingLimits", "Share"),
+        "dms.provider._network": (
+            "HostedNetworks", "NetworkUnavailable", "SubnetClash", "namespace_prefix",
+        ),
+        "dms.provider._open": ("ProviderConfig", "measure_machine", "open_provider"),
+        "dms.provider._reap": ("Reaped", "reap_leftovers"),
+        "dms.provider._reservation": (
+            "AlreadyReserved", "BookSnapshot", "ForeignDeployment", "InsufficientCapacity",
+            "InvalidSnapshot", "LeaseExpired", "Reservation", "ReservationError",
+            "TooManyReservations", "UnknownReservation",
+        ),
+        "dms.provider._service": ("ProviderService",),
+        "dms.provider._workdir": ("WorkDirInUse",),
+        "dms.store": ("ReservationState",),
+    }, aliases={"wire": "dms.provider._wire"})
 
 __all__ = [
     "HostedNetworks",

@@ -12,37 +12,59 @@ and revocations are kept in files of their own (`dms.actor.ReplayLog`,
 `ucan.store.TokenStore`), not here.
 """
 
-from dms.store._database import (
-    DATABASE_FILE,
-    MAX_EVENT_PAYLOAD,
-    MAX_PAGE,
-    EventRetention,
-    NodeDatabase,
-)
-from dms.store._errors import (
-    DuplicateRecord,
-    EventTooLarge,
-    InvalidRecord,
-    MalformedRow,
-    MigrationFailed,
-    RecordNotFound,
-    SchemaTooNew,
-    StoreClosed,
-    StoreError,
-)
-from dms.store._records import (
-    AllocationRecord,
-    DeploymentAllocation,
-    DeploymentRecord,
-    EventRecord,
-    ExecutionIdentity,
-    HeldResources,
-    HostedDeployment,
-    ReservationRecord,
-)
-from dms.store._schema import MIGRATIONS, SCHEMA_VERSION
-from dms.store._states import AllocationState, DeploymentPhase, ReservationState
-from dms.store._store import NodeStore, open_node_store
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dms.store._database import (
+        DATABASE_FILE,
+        MAX_EVENT_PAYLOAD,
+        MAX_PAGE,
+        EventRetention,
+        NodeDatabase,
+    )
+    from dms.store._errors import (
+        DuplicateRecord,
+        EventTooLarge,
+        InvalidRecord,
+        MalformedRow,
+        MigrationFailed,
+        RecordNotFound,
+        SchemaTooNew,
+        StoreClosed,
+        StoreError,
+    )
+    from dms.store._records import (
+        AllocationRecord,
+        DeploymentAllocation,
+        DeploymentRecord,
+        EventRecord,
+        ExecutionIdentity,
+        HeldResources,
+        HostedDeployment,
+        ReservationRecord,
+    )
+    from dms.store._schema import MIGRATIONS, SCHEMA_VERSION
+    from dms.store._states import AllocationState, DeploymentPhase, ReservationState
+    from dms.store._store import NodeStore, open_node_store
+else:
+    from dms._exports import lazy_exports
+
+    __getattr__, __dir__ = lazy_exports(__name__, {
+        "dms.store._database": (
+            "DATABASE_FILE", "MAX_EVENT_PAYLOAD", "MAX_PAGE", "EventRetention", "NodeDatabase",
+        ),
+        "dms.store._errors": (
+            "DuplicateRecord", "EventTooLarge", "InvalidRecord", "MalformedRow",
+            "MigrationFailed", "RecordNotFound", "SchemaTooNew", "StoreClosed", "StoreError",
+        ),
+        "dms.store._records": (
+            "AllocationRecord", "DeploymentAllocation", "DeploymentRecord", "EventRecord",
+            "ExecutionIdentity", "HeldResources", "HostedDeployment", "ReservationRecord",
+        ),
+        "dms.store._schema": ("MIGRATIONS", "SCHEMA_VERSION"),
+        "dms.store._states": ("AllocationState", "DeploymentPhase", "ReservationState"),
+        "dms.store._store": ("NodeStore", "open_node_store"),
+    })
 
 __all__ = [
     "DATABASE_FILE",

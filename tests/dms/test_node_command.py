@@ -16,18 +16,25 @@ DMS = Path(sys.executable).with_name("dms")
 UCAN = Path(sys.executable).with_name("ucan")
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("node-command")
+
+
+@pytest.fixture(scope="module")
+def env(home: Path) -> dict[str, str]:
     if not DMS.exists() or not UCAN.exists():
         pytest.skip(f"console scripts not installed next to {sys.executable}")
     return {**os.environ, "UCAN_PASSPHRASE": "correct horse",
-            "UCAN_KEYSTORE": str(tmp_path / "keys"), "UCAN_STORE": str(tmp_path / "tokens")}
+            "UCAN_KEYSTORE": str(home / "keys"), "UCAN_STORE": str(home / "tokens")}
 
 
-@pytest.fixture
-def server(env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
+@pytest.fixture(scope="module")
+def server(env: dict[str, str], home: Path) -> Iterator[dict[str, str]]:
+    """One node for the module (a node's start is most of each test's time): the refused
+    ping presents no grant and the granted one its own, so neither depends on the other."""
     proc = subprocess.Popen([str(DMS), "node", "run", "--json", "--state-dir",
-                             str(tmp_path / "state")], env=env, stdout=subprocess.PIPE,
+                             str(home / "state")], env=env, stdout=subprocess.PIPE,
                             text=True)
     try:
         assert proc.stdout is not None

@@ -35,7 +35,7 @@ def _damaged_page(state: Path) -> None:
         file.write(os.urandom(4096))
 
 
-def run_on(case: str, root: Path) -> subprocess.CompletedProcess[str]:
+def start_on(case: str, root: Path) -> subprocess.Popen[str]:
     """`dms node run` on a state directory under `root` broken as `case` says."""
     state = root / "state"
     command = [*RUN, "--state-dir", str(state)]
@@ -48,14 +48,26 @@ def run_on(case: str, root: Path) -> subprocess.CompletedProcess[str]:
         command = ["unshare", "--mount", "sh", "-c", script]
     else:
         (_garbage if case == "garbage" else _damaged_page)(state)
-    return subprocess.run(command, capture_output=True, text=True, timeout=30,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Each case run once; both tests read the same run."""
-    return {case: run_on(case, tmp_path_factory.mktemp(case)) for case in CASES}
+    """Each case run once, all at the same time (each in a directory of its own: a node
+    starting is mostly waiting on imports); both tests read the same run."""
+    started = {case: start_on(case, tmp_path_factory.mktemp(case)) for case in CASES}
+    try:
+        done = {}
+        for case, process in started.items():
+            out, err = process.communicate(timeout=30)
+            done[case] = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        return done
+    finally:
+        for process in started.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -2,31 +2,49 @@
 problem that explains itself when it has no solution. Pure logic: no I/O, no clock
 except the one a `SearchBudget` is given."""
 
-from ._explanation import (
-    CapacityConflict,
-    Conflict,
-    EdgeConflict,
-    Elimination,
-    Explanation,
-    NodeReport,
-    Reason,
-    SeparationConflict,
-    Unplaceable,
-)
-from ._model import (
-    Assignment,
-    Bid,
-    InvalidBid,
-    Measurements,
-    Objective,
-    Placement,
-    ProviderPath,
-    SearchBudget,
-    SearchStats,
-    Strategy,
-)
-from ._problem import DuplicateBid, UnknownNode
-from ._solver import solve
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._explanation import (
+        CapacityConflict,
+        Conflict,
+        EdgeConflict,
+        Elimination,
+        Explanation,
+        NodeReport,
+        Reason,
+        SeparationConflict,
+        Unplaceable,
+    )
+    from ._model import (
+        Assignment,
+        Bid,
+        InvalidBid,
+        Measurements,
+        Objective,
+        Placement,
+        ProviderPath,
+        SearchBudget,
+        SearchStats,
+        Strategy,
+    )
+    from ._problem import DuplicateBid, UnknownNode
+    from ._solver import solve
+else:
+    from dms._exports import lazy_exports
+
+    __getattr__, __dir__ = lazy_exports(__name__, {
+        "dms.orchestrator.placement._explanation": (
+            "CapacityConflict", "Conflict", "EdgeConflict", "Elimination", "Explanation",
+            "NodeReport", "Reason", "SeparationConflict", "Unplaceable",
+        ),
+        "dms.orchestrator.placement._model": (
+            "Assignment", "Bid", "InvalidBid", "Measurements", "Objective", "Placement",
+            "ProviderPath", "SearchBudget", "SearchStats", "Strategy",
+        ),
+        "dms.orchestrator.placement._problem": ("DuplicateBid", "UnknownNode"),
+        "dms.orchestrator.placement._solver": ("solve",),
+    })
 
 __all__ = [
     "Assignment",

@@ -11,11 +11,11 @@ reads back exactly what `to_json` wrote.
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any
 
 import attrs
 import cattrs
-from cattrs.strategies import configure_tagged_union
 
 from dms.ensemble._requirements import Resources
 
@@ -253,12 +253,12 @@ class Explanation:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (see spec/placement.md for its shape)."""
-        data: dict[str, Any] = _converter.unstructure(self)
+        data: dict[str, Any] = _converter().unstructure(self)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Explanation:
-        return _converter.structure(data, cls)
+        return _converter().structure(data, cls)
 
     def __str__(self) -> str:
         if self.reason is Reason.NODE_WITHOUT_CANDIDATES:
@@ -293,5 +293,14 @@ class Unplaceable(Exception):
         self.explanation = explanation
 
 
-_converter = cattrs.Converter()
-configure_tagged_union(Conflict, _converter, tag_generator=_KINDS.__getitem__, tag_name="kind")
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """The JSON converter, made on first use: configuring it (and importing the strategy)
+    is most of this module's import time, and every node imports the solver while few
+    ever write an explanation as JSON."""
+    from cattrs.strategies import configure_tagged_union
+
+    converter = cattrs.Converter()
+    configure_tagged_union(Conflict, converter, tag_generator=_KINDS.__getitem__,
+                           tag_name="kind")
+    return converter
