@@ -37,3 +37,14 @@ class RateLimiter:
         self._buckets[key] = (tokens - cost, now)
         if len(self._buckets) > self._max_keys:
             del self._buckets[next(iter(self._buckets))]  # forget the least recent sender
+        self._forget_full(now)
+
+    def _forget_full(self, now: float) -> None:
+        """Forget the least recent buckets that have refilled: a full bucket is what a
+        sender without one gets, so forgetting it changes no decision, and a sender
+        (an actor, a peer) that went away leaves nothing behind."""
+        while self._buckets:
+            oldest = next(iter(self._buckets))
+            if self.available(*oldest, now) < self.limit.burst:
+                return
+            del self._buckets[oldest]
