@@ -22,7 +22,9 @@ Bounded caches fill during the first part of a run and then stay level, so each 
 is given twice: over every sample after the warm-up, and over the second half of the
 run only (`--steady-from N`: from cycle N on), where a flat figure has a slope near 0.
 `--tracemalloc` snapshots the Python heap at a quarter and at three quarters of the run
-and prints the 15 allocation sites (by traceback) that grew most in between.
+and prints the 15 allocation sites (by traceback) that grew most in between, and samples
+the Python heap it traces ("heap"): a heap slope far below the RSS slope points at the
+allocator (fragmentation), not at a structure that grows.
 
     .venv/bin/python bench/soak_bench.py [--cycles 200] [--sample 10] [--json]
         [--grant-lifetime S] [--retention S] [--ended-kept N] [--steady-from N]
@@ -116,7 +118,8 @@ def sample(market: Market, root: Path, cycle: int) -> dict[str, float]:
             "reservations": sum(len(n.provider.book.reservations())
                                 for n in market.providers if n.provider),
             "revocations": sum(len(n.trust.revocations.kept_revocations())
-                               for n in market.nodes)}
+                               for n in market.nodes),
+            "heap": tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0}
 
 
 def slope(points: list[dict[str, float]], key: str) -> float:
@@ -186,7 +189,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                     snapshots.append(tracemalloc.take_snapshot())
             await trio.sleep(1.0)  # the last processes are reaped
             samples.append(sample(market, root, args.cycles + 1))
-    keys = ("fds", "rss", "sqlite", "wal", "children", "reservations", "revocations")
+    keys = ("fds", "rss", "heap", "sqlite", "wal", "children", "reservations",
+            "revocations")
     steady_from = args.cycles // 2 if args.steady_from is None else args.steady_from
     steady = [p for p in samples if p["cycle"] >= steady_from]
     growth = heap_growth(snapshots) if len(snapshots) == 2 else None
@@ -243,7 +247,8 @@ def report(figures: dict[str, Any]) -> None:
     print(f"slopes: over all samples after the warm-up, and from cycle "
           f"{figures['steady_from']} on (bounded caches full)")
     print(f"{'figure':<14}{'first':>14}{'last':>14}{'slope/cycle':>14}{'2nd half':>14}")
-    for key, unit in (("fds", ""), ("rss", " B"), ("sqlite", " B"), ("wal", " B"),
+    for key, unit in (("fds", ""), ("rss", " B"), ("heap", " B"), ("sqlite", " B"),
+                      ("wal", " B"),
                       ("children", ""),
                       ("reservations", ""), ("revocations", "")):
         print(f"{key:<14}{first[key]:>14,.0f}{last[key]:>14,.0f}"

@@ -98,6 +98,16 @@ class DecodedCache:
             old, _ = self._items.popitem(last=False)
             self.bytes -= len(old) + DECODED_OVERHEAD
 
+    def forget_expired(self, now: int, grace: int) -> int:
+        """Drop the delegations that expired over `grace` seconds before `now` (a
+        decoded delegation outlives its use otherwise); how many were dropped."""
+        gone = [envelope for envelope, delegation in self._items.items()
+                if delegation.exp is not None and delegation.exp + grace < now]
+        for envelope in gone:
+            del self._items[envelope]
+            self.bytes -= len(envelope) + DECODED_OVERHEAD
+        return len(gone)
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -145,29 +155,61 @@ class ProvidedDelegations(dict[CID, Delegation]):
         return self
 
 
+VOUCHED_OVERHEAD = 400
+"""Heap bytes a vouched delegation costs beside its issuers' DIDs (measured: about 430 B
+for one of a two-link chain: its CID, its dict slots, the issuer set and its expiry),
+charged to the byte bound."""
+
+
 class VouchedDelegations:
     """Delegations seen in chains authorized here, each with the issuers at or above it
     in those chains: whose revocation of it would change what this principal accepts.
 
-    Bounded (least recently vouched goes first); only an authorized chain adds to it,
-    so a stranger cannot fill it."""
+    Bounded in entries and in bytes (least recently vouched goes first); only an
+    authorized chain adds to it, so a stranger cannot fill it. An entry decides something
+    only while its delegation can still validate: `forget_expired` drops the ones that
+    expired long ago (past any skew), so a steady stream of short-lived grants (every
+    actor's) keeps it level instead of filling it to its cap over hours."""
 
-    def __init__(self, capacity: int = 65536) -> None:
+    def __init__(self, capacity: int = 65536, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._items: OrderedDict[CID, frozenset[str]] = OrderedDict()
         self._expiries: dict[CID, int | None] = {}
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    @staticmethod
+    def _cost(issuers: frozenset[str]) -> int:
+        return VOUCHED_OVERHEAD + sum(len(issuer) for issuer in issuers)
 
     def vouch(self, chain: Iterable[Delegation]) -> None:
         """Record a chain (root first) that was authorized here."""
         above: list[str] = []
         for delegation in chain:
             above.append(delegation.iss)
-            known = self._items.pop(delegation.cid, frozenset())
-            self._items[delegation.cid] = known | frozenset(above)
+            known = self._items.pop(delegation.cid, None)
+            if known is not None:
+                self.bytes -= self._cost(known)
+            issuers = frozenset(above) if known is None else known | frozenset(above)
+            self._items[delegation.cid] = issuers
+            self.bytes += self._cost(issuers)
             self._expiries[delegation.cid] = delegation.exp
-        while len(self._items) > self.capacity:
-            gone, _ = self._items.popitem(last=False)
+        while self._items and (len(self._items) > self.capacity
+                               or self.bytes > self.max_bytes):
+            gone, issuers = self._items.popitem(last=False)
+            self.bytes -= self._cost(issuers)
             del self._expiries[gone]
+
+    def forget_expired(self, now: int, grace: int) -> list[CID]:
+        """Forget the delegations that expired over `grace` seconds before `now` (no
+        chain holding one validates again, give or take any skew up to `grace`); the
+        CIDs forgotten."""
+        gone = [cid for cid, exp in self._expiries.items()
+                if exp is not None and exp + grace < now]
+        for cid in gone:
+            self.bytes -= self._cost(self._items.pop(cid))
+            del self._expiries[cid]
+        return gone
 
     def revocable_by(self, cid: CID, issuer: str) -> bool:
         issuers = self._items.get(cid)
@@ -295,6 +337,9 @@ class KeptRevocations(RevocationSet):
 
 
 PROVEN_CHAINS = 4096
+PROVEN_BYTES = 8 * 1024 * 1024
+PROVEN_OVERHEAD = 600
+"""Heap bytes a proven chain costs beside its delegations (its key, `_Proven`, tuples)."""
 
 
 def _checked_already(_: Invocation) -> bool:
@@ -311,6 +356,52 @@ class _Proven:
     valid_until: int | None  # earliest exp in the chain
     revocations: int  # the revocation set's version when it was validated
 
+    @property
+    def cost(self) -> int:
+        """Bytes charged for it: its delegations counted whole, though the decoded cache
+        usually shares them, so the bound holds when it does not."""
+        return PROVEN_OVERHEAD + sum(len(d.envelope) + DECODED_OVERHEAD
+                                     for d in self.delegations)
+
+
+class ProvenChains:
+    """Chains validated lately, by (proofs, invoker, subject, command): bounded in
+    entries and in bytes (least recently added goes first), and rid of chains past
+    their window by `forget_expired`. Only saves work: a chain not found is validated
+    in full again."""
+
+    def __init__(self, capacity: int = PROVEN_CHAINS, max_bytes: int = PROVEN_BYTES) -> None:
+        self._items: OrderedDict[tuple[Any, ...], _Proven] = OrderedDict()
+        self.capacity = capacity
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def get(self, key: tuple[Any, ...]) -> _Proven | None:
+        return self._items.get(key)
+
+    def put(self, key: tuple[Any, ...], proven: _Proven) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.bytes -= old.cost
+        self._items[key] = proven
+        self.bytes += proven.cost
+        while self._items and (len(self._items) > self.capacity
+                               or self.bytes > self.max_bytes):
+            _, gone = self._items.popitem(last=False)
+            self.bytes -= gone.cost
+
+    def forget_expired(self, now: int, grace: int) -> int:
+        """Drop the chains whose window closed over `grace` seconds before `now`; how
+        many were dropped."""
+        gone = [key for key, proven in self._items.items()
+                if proven.valid_until is not None and proven.valid_until + grace < now]
+        for key in gone:
+            self.bytes -= self._items.pop(key).cost
+        return len(gone)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
 
 class TrustContext:
     def __init__(self, did: str, anchors: Iterable[str] = ()) -> None:
@@ -322,13 +413,25 @@ class TrustContext:
                                            expiry_of=self.expiry_of)
         self.verified = VerifiedCache()
         self.decoded = DecodedCache()
-        self._proven: OrderedDict[tuple[Any, ...], _Proven] = OrderedDict()
+        self._proven = ProvenChains()
 
     def expiry_of(self, cid: CID) -> int | None:
         """When delegation `cid` expires, if it is held or was vouched here (None: never,
         or not known)."""
         held = self.provided.get(cid)
         return held.exp if held is not None else self.vouched.expiry(cid)
+
+    def forget_expired(self, now: int, grace: int) -> int:
+        """Forget what concerns only delegations that expired over `grace` seconds
+        before `now` (at least any skew chains are validated with): their vouching, their
+        verified signatures, their decoded copies and the chains proven with them. None
+        of it decides anything any more, and each stopped actor's grants would otherwise
+        stay until the caches' caps push them out (hours). How many entries went."""
+        gone = self.vouched.forget_expired(now, grace)
+        for cid in gone:
+            self.verified.discard(cid)
+        return (len(gone) + self.decoded.forget_expired(now, grace)
+                + self._proven.forget_expired(now, grace))
 
     def decode_delegation(self, data: bytes) -> Delegation:
         """`Delegation.decode`, answered from the cache when these exact bytes were seen."""
@@ -478,10 +581,9 @@ class TrustContext:
     def _remember_proven(self, key: tuple[Any, ...], chain: tuple[Delegation, ...]) -> None:
         expiries = [d.exp for d in chain if d.exp is not None]
         starts = [d.nbf for d in chain if d.nbf is not None]
-        self._proven[key] = _Proven(chain, max(starts) if starts else None,
-                                    min(expiries) if expiries else None, self.revocations.version)
-        if len(self._proven) > PROVEN_CHAINS:
-            self._proven.popitem(last=False)
+        self._proven.put(key, _Proven(chain, max(starts) if starts else None,
+                                      min(expiries) if expiries else None,
+                                      self.revocations.version))
 
     def _still_proven(self, proven: _Proven, invocation: Invocation,
                       by_cid: Mapping[CID, Delegation], now: int, skew: int) -> bool:

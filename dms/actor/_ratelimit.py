@@ -49,3 +49,15 @@ class RateLimiter:
         buckets[key] = (tokens, now)
         if len(buckets) > self._max_keys:
             del buckets[next(iter(buckets))]  # forget the least recent sender
+        self._forget_full(now)
+
+    def _forget_full(self, now: float) -> None:
+        """Forget the least recent buckets that have refilled: a full bucket is what a
+        sender without one gets, so forgetting it changes no decision, and a sender
+        (an actor, a peer) that went away leaves nothing behind."""
+        buckets = self._buckets
+        while buckets:
+            oldest = next(iter(buckets))
+            if self._tokens(oldest, now) < self.limit.burst:
+                return
+            del buckets[oldest]

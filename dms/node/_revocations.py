@@ -93,8 +93,12 @@ class RevocationKeeper:
         expired `grace` seconds ago, and every revocation whose own `exp` has passed:
         they decide nothing any more, and each stopped actor leaves one on every node
         its revocation reached. The `exp` is in the signed token on disk, so a
-        restarted node forgets one no sooner than it would have."""
-        gone = self.trust.revocations.forget_expired(int(self.clock()), self.grace)
+        restarted node forgets one no sooner than it would have. The trust context's
+        caches forget those delegations too (`TrustContext.forget_expired`): otherwise
+        every stopped actor's grants would stay in them for hours, until their caps."""
+        now = int(self.clock())
+        gone = self.trust.revocations.forget_expired(now, self.grace)
+        self.counters["trust.expired"] += self.trust.forget_expired(now, self.grace)
         for revocation in gone:
             self._unwritten.pop(revocation.cid, None)
             if self.store is not None:

@@ -283,8 +283,13 @@ class ProviderService(Role):
 
     def _remember_bid(self, key: str) -> None:
         self._bids.pop(key, None)
-        self._bids[key] = _BidMemory(self.clock() + PROBED_FOR)
+        now = self.clock()
+        self._bids[key] = _BidMemory(now + PROBED_FOR)
         while len(self._bids) > MAX_PROBED_BIDS:
+            self._bids.popitem(last=False)
+        # Each lasts PROBED_FOR, so the oldest ends first: those ended are let go now
+        # rather than when looked up (most never are: their deployment ended).
+        while self._bids and next(iter(self._bids.values())).until < now:
             self._bids.popitem(last=False)
 
     def _bid_memory(self, key: str) -> _BidMemory | None:
