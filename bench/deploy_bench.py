@@ -494,19 +494,30 @@ def where_the_time_went(profiler: cProfile.Profile) -> str:
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--concurrent", type=int, default=50)
-    parser.add_argument("--instances", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds of parts 1 and 2 (default 5)")
+    parser.add_argument("--concurrent", type=int, default=50,
+                        help="deployments at once in part 2 (default 50)")
+    parser.add_argument("--instances", type=int, default=5,
+                        help="seeded placement instances solved in part 3 (default 5)")
     parser.add_argument("--minimum-candidates", type=int, default=1,
                         help="the orchestrator's bids wanted per node before a round "
                              "closes early (a node's default: 1)")
     parser.add_argument("--max-nodes", type=int, default=5000,
                         help="search budget for part 3 (the deployment's is 200000)")
-    parser.add_argument("--parts", default="123", help="which parts to run, e.g. 13")
+    parser.add_argument("--parts", default="123",
+                        help="which parts to run, e.g. 13 (default 123)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--profile", action="store_true",
                         help="run under cProfile and print where the time went")
     args = parser.parse_args()
+    for flag, value in (("--rounds", args.rounds), ("--concurrent", args.concurrent),
+                        ("--instances", args.instances), ("--max-nodes", args.max_nodes),
+                        ("--minimum-candidates", args.minimum_candidates)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, got {value}")
+    if not args.parts or set(args.parts) - set("123"):
+        parser.error(f"--parts: digits of 1, 2 and 3 (e.g. 13), got {args.parts!r}")
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()

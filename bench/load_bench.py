@@ -112,8 +112,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="time at 1,000 in flight, over all rounds (default 60)")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="alternating rounds of light (baseline) and loaded (default 6)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     options = parser.parse_args()
     if options.rounds < 1 or not options.seconds > 0:
         parser.error("--rounds must be at least 1 and --seconds above 0")
