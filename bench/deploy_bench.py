@@ -45,6 +45,7 @@ import attrs
 import trio
 from placement_bench import Instance  # bench/ is on sys.path when run as a script
 
+from dms import RequestTimeout, Undeliverable
 from dms.deployment import EVENTS, LIST, NEW, SHUTDOWN, STATUS, DeploymentSettings
 from dms.ensemble import load_ensemble
 from dms.executor import ProcessExecutor
@@ -293,10 +294,15 @@ async def concurrent(market: Market, count: int) -> dict[str, Any]:
     reason, and what it leaves behind counts like anybody's."""
     ids: list[str] = []
     asked: dict[str, float] = {}
+    unasked: list[str] = []  # `new` not answered: counted as failures, not a crash
 
     async def one() -> None:
         asked_at = time.time()
-        reply = await market.call(NEW, {"ensemble": SMALL})
+        try:
+            reply = await market.call(NEW, {"ensemble": SMALL})
+        except (RequestTimeout, Undeliverable) as error:
+            unasked.append(f"new: {error}")
+            return
         asked[reply["id"]] = asked_at
         ids.append(reply["id"])
 
@@ -314,8 +320,8 @@ async def concurrent(market: Market, count: int) -> dict[str, Any]:
             await trio.sleep(0.02)
     took, cpu = time.perf_counter() - began, time.process_time() - cpu0
     running = [d for d in ids if phases[d] == "running"]
-    failures = [(await market.call(STATUS, {"id": d}))["failure"]
-                for d in ids if phases[d] != "running"]
+    failures = unasked + [(await market.call(STATUS, {"id": d}))["failure"]
+                          for d in ids if phases[d] != "running"]
     held = sum(len(n.provider.book.reservations()) for n in market.providers if n.provider)
     done = []
     for deployment in running:
@@ -326,6 +332,8 @@ async def concurrent(market: Market, count: int) -> dict[str, Any]:
         for deployment in running:
             nursery.start_soon(shut_down, market, deployment)
     problems = leftovers(market)
+    if not done:
+        raise SystemExit(f"none of the {count} deployments ran: {failures[:3]}")
     median = {key: statistics.median(d.split[key] for d in done) for key in done[0].split}
     return {"deployments": count, "running": len(running), "failures": failures,
             "seconds": took, "per_second": len(running) / took,
@@ -494,19 +502,30 @@ def where_the_time_went(profiler: cProfile.Profile) -> str:
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--concurrent", type=int, default=50)
-    parser.add_argument("--instances", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds of part 1 (default 5; part 2 always runs 3)")
+    parser.add_argument("--concurrent", type=int, default=50,
+                        help="deployments at once in part 2 (default 50)")
+    parser.add_argument("--instances", type=int, default=5,
+                        help="seeded placement instances solved in part 3 (default 5)")
     parser.add_argument("--minimum-candidates", type=int, default=1,
                         help="the orchestrator's bids wanted per node before a round "
                              "closes early (a node's default: 1)")
     parser.add_argument("--max-nodes", type=int, default=5000,
                         help="search budget for part 3 (the deployment's is 200000)")
-    parser.add_argument("--parts", default="123", help="which parts to run, e.g. 13")
+    parser.add_argument("--parts", default="123",
+                        help="which parts to run, e.g. 13 (default 123)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--profile", action="store_true",
                         help="run under cProfile and print where the time went")
     args = parser.parse_args()
+    for flag, value in (("--rounds", args.rounds), ("--concurrent", args.concurrent),
+                        ("--instances", args.instances), ("--max-nodes", args.max_nodes),
+                        ("--minimum-candidates", args.minimum_candidates)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, got {value}")
+    if not args.parts or set(args.parts) - set("123"):
+        parser.error(f"--parts: digits of 1, 2 and 3 (e.g. 13), got {args.parts!r}")
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()

@@ -267,9 +267,12 @@ def report(figures: dict[str, Any]) -> None:
 def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--sample", type=int, default=10, help="cycles between samples")
+    parser.add_argument("--cycles", type=int, default=200,
+                        help="deploy/shutdown cycles, warmup included (default 200)")
+    parser.add_argument("--warmup", type=int, default=10,
+                        help="cycles before the first sample (default 10)")
+    parser.add_argument("--sample", type=int, default=10,
+                        help="cycles between samples (default 10)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--grant-lifetime", type=float, default=None, metavar="S",
                         help="grants to actors last S seconds (the node's: an hour), so "
@@ -287,8 +290,11 @@ def main() -> None:
                         help="print the 15 heap allocation sites that grew most between "
                              "a quarter and three quarters of the run (slows it down)")
     args = parser.parse_args()
+    if args.warmup < 0 or args.sample < 1:
+        parser.error(f"--warmup must be at least 0 and --sample at least 1, got "
+                     f"{args.warmup} and {args.sample}")
     if args.cycles <= args.warmup:
-        parser.error("--cycles must be more than --warmup")
+        parser.error(f"--cycles must be more than --warmup ({args.warmup}), got {args.cycles}")
     figures = trio.run(soak, args)
     if args.json:
         print(json.dumps(figures, indent=2))

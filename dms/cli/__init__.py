@@ -10,6 +10,7 @@ modules; this module only wires them.
     dms dev                       a local network on loopback, in the foreground
     dms deploy | status | list | events | shutdown    a user's deployments on a node
     dms logs ID ALLOCATION [--follow]   an allocation's output, only what is new
+    dms join ID [-- CMD...] | leave ID  the deployment's ensemble network, from the node
     dms plan FILE                 where a deployment would be placed, at what price;
                                   nothing is deployed or reserved
 """

@@ -47,7 +47,14 @@ from ._display import (
     printable,
     status_table,
 )
-from ._errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, OperationFailed, run_async
+from ._errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Mistake,
+    OperationFailed,
+    run_async,
+)
 from ._follow import follow
 from ._session import Session, Target, open_session
 from ._target import client_options
@@ -334,20 +341,36 @@ async def _last_seq(session: Session, deployment: str) -> int:
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("deployment", metavar="ID", callback=check_deployment_id)
 @click.argument("argv", metavar="[-- CMD...]", nargs=-1, type=click.UNPROCESSED)
+@click.option("--json", "as_json", is_flag=True,
+              help="Without CMD: print the namespace, address and subnet as JSON.")
 @client_options
-def join(deployment: str, argv: tuple[str, ...], target: ResolveTarget) -> None:
+def join(deployment: str, argv: tuple[str, ...], as_json: bool,
+         target: ResolveTarget) -> None:
     """Join deployment ID's ensemble network from the node (`subnet.join`): a
     namespace there with the subnet's gateway address. With CMD, run it inside (it
     must run on the node's host) and leave after, exiting with its status; without,
     print the namespace and stay joined until `dms leave ID`."""
-    raise SystemExit(run_async(_join, target(), deployment, argv))
+    if argv and argv[0].startswith("-"):
+        # unknown options are passed through for CMD, so a mistyped one of ours would
+        # be run as the command inside the namespace, after joining: say it instead
+        raise Mistake(f"no such option: {argv[0]} (a command to run inside goes after "
+                      "`--`: dms join ID -- CMD...)")
+    if argv and as_json:
+        raise Mistake("--json: prints what joining gave, without CMD; CMD's output is "
+                      "its own")
+    raise SystemExit(run_async(_join, target(), deployment, argv, as_json))
 
 
-async def _join(target: Target, deployment: str, argv: tuple[str, ...]) -> int:
+async def _join(target: Target, deployment: str, argv: tuple[str, ...],
+                as_json: bool = False) -> int:
     async with open_session(target) as session:
         joined = await session.join(deployment)
         namespace = joined["namespace"]
         if not argv:
+            if as_json:
+                _print_json({"type": "joined", "id": deployment, "namespace": namespace,
+                             "address": joined["address"], "subnet": joined["subnet"]})
+                return 0
             click.echo(printable(
                 f"joined {deployment}: namespace {namespace}, address {joined['address']} "
                 f"(subnet {joined['subnet']}); run commands with `ip netns exec {namespace} "
@@ -370,16 +393,20 @@ async def _join(target: Target, deployment: str, argv: tuple[str, ...]) -> int:
 
 @click.command()
 @click.argument("deployment", metavar="ID", callback=check_deployment_id)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @client_options
-def leave(deployment: str, target: ResolveTarget) -> None:
+def leave(deployment: str, as_json: bool, target: ResolveTarget) -> None:
     """Leave deployment ID's ensemble network (what `dms join ID` joined)."""
-    raise SystemExit(run_async(_leave, target(), deployment))
+    raise SystemExit(run_async(_leave, target(), deployment, as_json))
 
 
-async def _leave(target: Target, deployment: str) -> int:
+async def _leave(target: Target, deployment: str, as_json: bool = False) -> int:
     async with open_session(target) as session:
         left = await session.leave(deployment)
-    click.echo(f"left {deployment}" if left else f"{deployment}: this node had not joined it")
+    if as_json:
+        _print_json({"type": "left" if left else "not_joined", "id": deployment})
+    else:
+        click.echo(f"left {deployment}" if left else f"{deployment}: this node had not joined it")
     return 0
 
 

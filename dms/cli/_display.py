@@ -12,6 +12,7 @@ range, a list where a name was expected) is shown as it is, never a crash.
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ DID_TAIL = 8
 OUTPUT_LINES = 3
 RECENT_LINES = 6
 WHY_LINES = 12
+DID_IN_TEXT = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]{1,100}")
 
 
 class Names:
@@ -86,6 +88,13 @@ def _event_text(event: EventView, name: Names) -> str:
             lines = unplaceable_lines(payload.get("explanation", ""))
             text = f"not placeable yet: {lines[0] if lines else ''}"
             text += "".join(f"\n  | {line}" for line in lines[1:])
+        case "network":  # the subnet planned, or why the deployment gets none
+            if "subnet" in payload:
+                text = f"network: {payload['subnet']}"
+                if payload.get("renumbered_from"):
+                    text += f" (renumbered from {payload['renumbered_from']})"
+            else:
+                text = f"network: none ({named_dids(_first_line(payload.get('none')), name)})"
         case "step" | "revert":
             text = f"{event.kind}: {_first_line(payload.get('detail', payload.get('step')))}"
         case _:
@@ -105,6 +114,11 @@ def unplaceable_lines(explanation: Any) -> list[str]:
     if len(lines) > WHY_LINES:
         lines = [*lines[:WHY_LINES - 1], f"(and {len(lines) - WHY_LINES + 1} more lines)"]
     return lines
+
+
+def named_dids(text: str, name: Names) -> str:
+    """`text` with each did:key in it as `name` shows it (a dev network's `provider1`)."""
+    return DID_IN_TEXT.sub(lambda found: name(found.group(0)), text)
 
 
 def _short(value: Any, name: Names) -> str:
@@ -133,7 +147,7 @@ def status_table(view: DeploymentView, outputs: Mapping[str, str], name: Names,
                            for node, peer in sorted(view.assignment.items()))
         parts.append(Text(printable(f"placement: {placed}")))
     if view.assignment:
-        parts.append(Text(printable(f"network: {view.network}")))
+        parts.append(Text(printable(f"network: {named_dids(view.network, name)}")))
     if view.failure:
         parts.append(Text(printable(f"failure: {view.failure}"), style="red"))
     if view.allocations:

@@ -10,6 +10,7 @@ links live in the transport's nursery; leaving the block closes every dialed lin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
@@ -78,9 +79,17 @@ def describe_os_error(exc: OSError) -> str:
     """One line for a user: why a TCP connection could not be opened. trio's
     "all attempts to connect failed" carries each attempt's reason in its cause."""
     if isinstance(exc.__cause__, ExceptionGroup):
-        reasons = {getattr(e, "strerror", None) or str(e) for e in exc.__cause__.exceptions}
-        return ", ".join(sorted(reasons))
-    return exc.strerror or str(exc) or type(exc).__name__
+        return ", ".join(sorted({_reason(e) for e in exc.__cause__.exceptions}))
+    return _reason(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    errno = getattr(exc, "errno", None)
+    if isinstance(errno, int) and errno > 0:
+        # trio puts "Error connecting to ('HOST', PORT): " before the reason in
+        # strerror; the caller already names the address, once
+        return os.strerror(errno)
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 class SecureTransport:

@@ -51,3 +51,19 @@ def test_an_id_in_upper_case_is_taken_in_the_nodes_lower_case() -> None:
     assert check_deployment_id(click.Context(main), param, ID.upper()) == ID
     assert check_deployment_id(click.Context(main), param, ID) == ID
     assert check_deployment_id(click.Context(main), param, None) is None  # `dms status`
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["join", ID, "--nod", "tcp://127.0.0.1:1"], "no such option: --nod"),
+    (["join", ID, "--jsn"], "no such option: --jsn"),
+    (["join", ID, "--json", "--", "true"], "--json: prints what joining gave, without CMD"),
+])
+def test_a_mistyped_join_option_is_a_usage_mistake_not_a_command_run_inside(
+        argv: list[str], said: str, tmp_path: Path) -> None:
+    """`dms join` passes unknown options through to CMD: before this, `--nod` was
+    joined and then run as a command in the namespace."""
+    result = CliRunner().invoke(main, argv, env=environment(tmp_path), catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {said}")

@@ -21,7 +21,8 @@ values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | 
                       lambda inner: st.lists(inner, max_size=3), max_leaves=8)
 payloads = st.dictionaries(st.sampled_from(["allocation", "provider", "event", "detail",
                                             "logs_tail", "phase", "nodes", "explanation",
-                                            "step"]) | remote_text, values, max_size=6)
+                                            "step", "subnet", "none", "renumbered_from"])
+                                            | remote_text, values, max_size=6)
 
 
 def shown(text: str) -> bool:
@@ -37,7 +38,7 @@ def render(renderable: Any) -> str:
 
 @settings(max_examples=100)
 @given(st.sampled_from(["phase", "allocation", "committed", "unplaceable", "step",
-                        "provider_lost"]) | remote_text,
+                        "provider_lost", "network"]) | remote_text,
        payloads, st.floats(allow_nan=True))
 def test_any_event_becomes_printable_lines(kind: str, payload: dict[str, Any],
                                            at: float) -> None:
@@ -100,3 +101,29 @@ def test_the_live_view_shows_why_it_is_not_placed_until_it_is() -> None:
     assert "not placeable yet: no suitable providers for web" in text
     live.add(EventView(5, 0.0, "phase", {"phase": "committing"}))
     assert "not available here" not in render(live)  # placed: the reason is gone
+
+
+PROVIDER = "did:key:z6MkmA8EC3tSWP9hD3SeAeeR2827B7p3Fmu3W4nb2F6hsMWY"
+
+
+def test_the_network_event_says_the_subnet_or_why_none_with_providers_by_name() -> None:
+    names = Names({PROVIDER: "provider3"})
+    planned = event_line(EventView(1, 0.0, "network", {"subnet": "10.1.2.0/24"}), names)
+    assert planned.endswith(" network: 10.1.2.0/24")
+    moved = event_line(EventView(2, 0.0, "network", {
+        "subnet": "10.1.3.0/24", "renumbered_from": "10.1.2.0/24"}), names)
+    assert moved.endswith(" network: 10.1.3.0/24 (renumbered from 10.1.2.0/24)")
+    none = event_line(EventView(3, 0.0, "network", {
+        "none": f"provider {PROVIDER} offers no network"}), names)
+    # before: "network: none=provider did:key:z6Mk... offers no network"
+    assert none.endswith(" network: none (provider provider3 offers no network)")
+
+
+def test_the_status_names_a_provider_that_offers_no_network() -> None:
+    view = DeploymentView(id="d", phase="running", owner="o", created_at=0.0,
+                          assignment={"web": PROVIDER}, allocations=(), failure=None,
+                          recent_events=(),
+                          network=f"none (provider {PROVIDER} offers no network)")
+    text = render(status_table(view, {}, Names({PROVIDER: "provider3"})))
+    assert "network: none (provider provider3 offers no network)" in text
+    assert PROVIDER not in text

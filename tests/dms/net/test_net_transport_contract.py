@@ -80,6 +80,15 @@ async def test_connect_to_a_closed_port_fails_naming_the_address(scheme: str) ->
                 await client.connect(f"{scheme}://127.0.0.1:1")
 
 
+async def test_a_refused_tcp_connect_says_the_address_once_and_the_reason() -> None:
+    """trio's own message repeats the address as a tuple; the user reads it once."""
+    with trio.fail_after(10):
+        async with transport("tcp") as client:
+            with pytest.raises(ConnectFailed) as refused:
+                await client.connect("tcp://127.0.0.1:1")
+    assert str(refused.value) == "cannot connect to tcp://127.0.0.1:1: Connection refused"
+
+
 async def test_listening_on_port_zero_reports_the_bound_address(scheme: str) -> None:
     server = transport(scheme)
     with trio.fail_after(10):
