@@ -8,8 +8,10 @@ import pytest
 import trio
 import trio.testing
 
+import dms.net._handshake
 from dms.net import BadAddress, ConnectFailed, Link, LinkConditions, MemoryNetwork
-from dms.net._session import FRAME_OVERHEAD
+from dms.net._session import COUNTER_BYTES, TAG_BYTES
+from dms.net._suites import XSALSA20_POLY1305
 from ucan.did import did_from_public_key
 
 ALICE = nacl.signing.SigningKey(b"\x0a" * 32)
@@ -69,8 +71,10 @@ async def test_a_frame_already_due_is_received_without_a_timer(autojump_clock, m
     assert [f for _, f in arrivals] == [b"a", b"b", b"c"] and timers == []
 
 
-async def test_bandwidth_serializes_frames_on_the_wire(autojump_clock):
-    payload = bytes(1000 - FRAME_OVERHEAD)  # 1000 bytes once sealed
+async def test_bandwidth_serializes_frames_on_the_wire(autojump_clock, monkeypatch):
+    # One suite on both sides, whatever the CPU: the frame's size is the suite's.
+    monkeypatch.setattr(dms.net._handshake, "supported_suites", lambda: (XSALSA20_POLY1305,))
+    payload = bytes(1000 - COUNTER_BYTES - TAG_BYTES[XSALSA20_POLY1305])  # 1000 sealed
     network = MemoryNetwork(default=LinkConditions(latency=0.1, bandwidth=10_000.0))
     arrivals = await record_arrivals(network, [payload] * 5)
     assert [t for t, _ in arrivals] == [0.2, 0.3, 0.4, 0.5, 0.6]
