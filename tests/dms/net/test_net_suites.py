@@ -87,7 +87,8 @@ def test_each_suite_rejects_a_frame_that_skips_ahead(suite):
 def pair_frame_zero(sender: SecureSession, payload: bytes) -> bytes:
     """A frame 0 under the sender's key, as if sent again: the rejected frame left the
     receiver where it was, still expecting 0."""
-    again = SecureSession(SessionKeys(sender._send_key, b"", "", None, b"", suite=sender.suite))
+    again = SecureSession(SessionKeys(sender._send_key, sender._send_key, "", None, b"",
+                                       suite=sender.suite))
     return again.seal(payload)
 
 
@@ -137,9 +138,11 @@ def test_each_suite_rejects_truncated_frames(suite):
     assert receiver.open(frame) == b"whole"  # the rejections changed nothing
 
 
-def test_a_session_refuses_an_unknown_suite_naming_it():
+def test_a_session_refuses_an_unknown_suite_or_a_short_key_naming_it():
     with pytest.raises(ValueError, match="suite: unknown session cipher 'rot13'"):
         SecureSession(SessionKeys(bytes(32), bytes(32), "", None, b"", suite="rot13"))
+    with pytest.raises(ValueError, match="keys: session keys must be 32 bytes each"):
+        SecureSession(SessionKeys(bytes(32), bytes(31), "", None, b"", suite=AEGIS256))
 
 
 @pytest.mark.parametrize("suite", SUITES)
