@@ -13,13 +13,21 @@ draining with TUN offload (virtio header + TSO: ~64 KiB packets at MTU 1400). An
 path deployments take: two providers' pumps joined by two real `Mesh`es over a
 node link on loopback, tcp:// (the default) and websocket (`Mesh.send_tunnel` / `Mesh.tunnel`: the node's handshake,
 session crypto and framing), with and without offload; the CPU figure then includes
-both meshes (the whole node's work), as it all runs in this process. And one
-experiment: the tcp:// mesh with its sessions sealing by AEGIS-256 instead of
-XSalsa20-Poly1305 (what the cipher costs; not the protocol).
+both meshes (the whole node's work), as it all runs in this process. The meshes'
+links negotiate their session suite as nodes do (AEGIS-256 where the CPU has hardware
+AES); one variant forces XSalsa20-Poly1305 (as a node without hardware AES would) for
+comparison.
+
+`--suites [PAIRS]` compares the two suites on the tcp:// mesh with TSO instead: PAIRS
+(default 5) alternating runs of each (XSalsa20 first, then AEGIS-256), each run its own
+ROUNDS rounds against veth; it prints each suite's median tunnel/veth ratio and CPU
+ms/MB, and the medians of the per-pair AEGIS/XSalsa ratios. The ceiling is veth (1.0x):
+the kernel-only path between the same two namespaces, measured in the same rounds.
 
 Needs root, /dev/net/tun and iproute2. Run: sudo .venv/bin/python bench/network_bench.py
 [label substrings: only the variants whose label holds one, e.g. "(tcp), TSO" "offload (TSO)"]
-All traffic stays inside the two namespaces the bench creates and removes.
+[--suites [PAIRS]]. All traffic stays inside the two namespaces the bench creates and
+removes.
 """
 
 from __future__ import annotations
@@ -36,15 +44,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-import nacl.bindings
-import nacl.exceptions
 import nacl.signing
 import trio
 import trio.testing
 
+import dms.net._suites
 from dms.net import Mesh, TcpTransport, WebsocketTransport
 from dms.net._handshake import SessionKeys
-from dms.net._session import FRAME_OVERHEAD, FrameTampered, SecureSession
+from dms.net._session import SecureSession
+from dms.net._suites import AEGIS256, XSALSA20_POLY1305
 from dms.network import (
     Pump,
     ensemble_network,
@@ -154,11 +162,13 @@ async def variant(label: str, prefix: str, offload: bool, batch: int,
             net_a.pump.grant({"B": [plan.address_of("b")]})
             net_b.pump.grant({"A": [plan.address_of("a")]})
             carriers = await stack.enter_async_context(trio.open_nursery())
-            if two_providers in ("mesh", "mesh-tcp", "mesh-tcp-aegis"):
-                if two_providers == "mesh-tcp-aegis":
-                    stack.enter_context(_aegis_sessions())
-                await _join_by_meshes(stack, carriers, route, net_a.pump, net_b.pump,
-                                      scheme="ws" if two_providers == "mesh" else "tcp")
+            if two_providers in ("mesh", "mesh-tcp", "mesh-tcp-xsalsa20"):
+                if two_providers == "mesh-tcp-xsalsa20":
+                    stack.enter_context(_without_hardware_aes())
+                suite = await _join_by_meshes(
+                    stack, carriers, route, net_a.pump, net_b.pump,
+                    scheme="ws" if two_providers == "mesh" else "tcp")
+                label = f"{label} [{suite}]"
             elif two_providers == "tcp":
                 listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
                 a_end = await trio.testing.open_stream_to_socket_listener(listener)
@@ -224,7 +234,7 @@ VARIANTS: list[tuple[str, bool, int, str | None]] = [
     ("2 providers, TCP link, offload", True, 64, "tcp"),
     ("2 providers, node mesh (tcp)", False, 64, "mesh-tcp"),
     ("2 providers, node mesh (tcp), TSO", True, 64, "mesh-tcp"),
-    ("2 providers, node mesh (tcp), TSO, AEGIS-256 (experiment)", True, 64, "mesh-tcp-aegis"),
+    ("2 providers, node mesh (tcp), TSO, XSalsa20 forced", True, 64, "mesh-tcp-xsalsa20"),
     ("2 providers, node mesh (ws)", False, 64, "mesh"),
     ("2 providers, node mesh (ws), TSO", True, 64, "mesh"),
 ]
@@ -234,10 +244,10 @@ ONLY = sys.argv[1:]
 
 async def _join_by_meshes(stack: contextlib.AsyncExitStack, nursery: trio.Nursery,
                           route: dict[str, Callable[[str, bytes], None]],
-                          pump_a: Pump, pump_b: Pump, scheme: str) -> None:
+                          pump_a: Pump, pump_b: Pump, scheme: str) -> str:
     """Two meshes on a node link (`scheme`: tcp or ws) on loopback: each pump's frames
     go out with `send_tunnel` and come in through the other mesh's `tunnel` (as from A
-    or B)."""
+    or B). Returns the session suite the link negotiated."""
     key_a, key_b = nacl.signing.SigningKey.generate(), nacl.signing.SigningKey.generate()
     carrier = TcpTransport if scheme == "tcp" else WebsocketTransport
     mesh_b = Mesh(key_b, carrier(key_b), listen=f"{scheme}://127.0.0.1:0")
@@ -253,40 +263,19 @@ async def _join_by_meshes(stack: contextlib.AsyncExitStack, nursery: trio.Nurser
     mesh_a.tunnel = lambda peer, frame: pump_a.deliver("B", frame)
     stack.push_async_callback(mesh_a.aclose)
     stack.push_async_callback(mesh_b.aclose)
+    return mesh_a._links[mesh_b.peer_id].suite
 
 
 @contextlib.contextmanager
-def _aegis_sessions() -> Iterator[None]:
-    """An experiment, not the protocol: the links' sessions seal with AEGIS-256
-    (libsodium, 32-byte nonce = 24 zero bytes + the counter, same 24 bytes of overhead)
-    instead of XSalsa20-Poly1305, to measure what the cipher costs the tunnel."""
-    counter = struct.Struct(">Q")
-    pad = bytes(nacl.bindings.crypto_aead_aegis256_NPUBBYTES - counter.size)
-
-    def seal(self: SecureSession, payload: bytes) -> bytes:
-        header = counter.pack(self._send_counter)
-        self._send_counter += 1
-        return header + nacl.bindings.crypto_aead_aegis256_encrypt(
-            payload, None, pad + header, self._send_key)
-
-    def open_(self: SecureSession, frame: bytes) -> bytes:
-        header = frame[:counter.size]
-        if len(frame) < FRAME_OVERHEAD or counter.unpack(header)[0] != self._receive_counter:
-            raise FrameTampered("not the next frame")
-        try:
-            payload = nacl.bindings.crypto_aead_aegis256_decrypt(
-                frame[counter.size:], None, pad + header, self._receive_key)
-        except nacl.exceptions.CryptoError:
-            raise FrameTampered("failed authentication") from None
-        self._receive_counter += 1
-        return payload
-
-    saved = SecureSession.seal, SecureSession.open
-    SecureSession.seal, SecureSession.open = seal, open_  # type: ignore[method-assign]
+def _without_hardware_aes() -> Iterator[None]:
+    """Both nodes in this process offer XSalsa20-Poly1305 alone, as nodes on a CPU
+    without hardware AES do: the link negotiates it through the real handshake."""
+    saved = dms.net._suites.hardware_aes
+    dms.net._suites.hardware_aes = lambda: False
     try:
         yield
     finally:
-        SecureSession.seal, SecureSession.open = saved  # type: ignore[method-assign]
+        dms.net._suites.hardware_aes = saved
 
 
 def _sessions(peer: str) -> tuple[SecureSession, SecureSession]:
@@ -335,6 +324,28 @@ async def _receiver(namespace: str, command: list[str],
         process.kill()
 
 
+async def compare_suites(prefix: str, pairs: int) -> None:
+    """The tcp:// mesh with TSO under each suite, in alternating runs (XSalsa20 first):
+    each suite's median ratio to veth (the ceiling) and CPU per MB, and the medians of
+    the per-pair AEGIS/XSalsa ratios."""
+    runs: dict[str, list[dict[str, float]]] = {XSALSA20_POLY1305: [], AEGIS256: []}
+    for number in range(pairs):
+        for suite, mode in ((XSALSA20_POLY1305, "mesh-tcp-xsalsa20"), (AEGIS256, "mesh-tcp")):
+            runs[suite].append(await variant(
+                f"pair {number + 1}, tcp mesh, TSO", prefix,
+                offload=True, batch=64, two_providers=mode))
+    print(f"\n{pairs} alternating pairs, each run {ROUNDS} rounds; ceiling: veth = 1.0x")
+    for suite, results in runs.items():
+        print(f"  {suite:17s} tunnel/veth {statistics.median(r['ratio'] for r in results):5.3f}x"
+              f"  CPU {statistics.median(r['cpu_ms_per_mb'] for r in results):5.2f} ms/MB"
+              f"  {statistics.median(r['gbps'] for r in results):5.2f} Gbit/s")
+    for key, name in (("ratio", "throughput (tunnel/veth)"), ("cpu_ms_per_mb", "CPU per MB")):
+        per_pair = [a[key] / x[key] for a, x in zip(runs[AEGIS256], runs[XSALSA20_POLY1305],
+                                                    strict=True)]
+        print(f"  AEGIS-256 / XSalsa20 {name}: median {statistics.median(per_pair):.2f}x "
+              f"(pairs: {', '.join(f'{r:.2f}' for r in per_pair)})")
+
+
 async def main() -> int:
     if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
         print("network_bench: needs root and /dev/net/tun", file=sys.stderr)
@@ -344,6 +355,9 @@ async def main() -> int:
         print(f"throughput by {'iperf3' if IPERF3 else 'a Python sender'}, single stream; "
               f"{ROUNDS} rounds of {ROUND_SECONDS:.1f} s per path; ratios are medians of "
               "per-round pump/veth", flush=True)
+        if ONLY[:1] == ["--suites"]:
+            await compare_suites(prefix, int(ONLY[1]) if len(ONLY) > 1 else 5)
+            return 0
         for label, offload, batch, two_providers in VARIANTS:
             if not ONLY or any(word in label for word in ONLY):
                 await variant(label, prefix, offload=offload, batch=batch,

@@ -2,17 +2,22 @@
 
 Three messages, dialer (initiator) first::
 
-    HELLO   i -> r   0x01 | eph_i (32) | node_i (32) | addr_len (u16 BE) | addr_i
-    REPLY   r -> i   0x02 | eph_r (32) | node_r (32) | addr_len (u16 BE) | addr_r | sig_r (64)
+    HELLO   i -> r   0x01 | eph_i (32) | node_i (32) | addr_len (u16 BE) | addr_i | [suites_i]
+    REPLY   r -> i   0x02 | eph_r (32) | node_r (32) | addr_len (u16 BE) | addr_r | [suites_r]
+                     | sig_r (64)
     FINISH  i -> r   0x03 | sig_i (64)
 
 `eph_*` are fresh X25519 public keys, `node_*` the Ed25519 node keys (the peer identity),
-`addr_*` the listen address each side announces (empty: none). The transcript hash is
+`addr_*` the listen address each side announces (empty: none), `suites_*` the session
+ciphers each side offers (`dms.net._suites`; absent: the mandatory one only, today's
+bytes). The link uses AEGIS-256 iff both offered it. The transcript hash is
 BLAKE2b-256 over the protocol label and both messages (REPLY without its signature), so
-each signature binds both ephemeral keys, both identities and both addresses; the role
+each signature binds both ephemeral keys, both identities, both addresses and both
+offers (stripping an offer breaks a signature: no downgrade); the role
 prefix in what is signed stops a signature being reflected back to its author. Session
 keys are BLAKE2b-256 keyed with the X25519 shared secret over a direction label and the
-transcript, one key per direction, so a frame can never be replayed back to its sender.
+transcript (and the suite's name, for any suite but the original), one key per
+direction, so a frame can never be replayed back to its sender.
 
 The classes only turn bytes into bytes and a `SessionKeys`; the transports move the bytes.
 """
@@ -31,6 +36,7 @@ import nacl.public
 import nacl.signing
 
 from dms.net._errors import HandshakeFailed, PeerMismatch
+from dms.net._suites import XSALSA20_POLY1305, choose, encode_offer, parse_offer, supported_suites
 from ucan.did import did_from_public_key
 
 PROTOCOL_LABEL = b"dms-net/1"
@@ -55,6 +61,8 @@ class SessionKeys:
     remote_peer: str
     remote_address: str | None
     transcript_hash: bytes
+    suite: str = XSALSA20_POLY1305
+    """The session cipher both sides agreed on (`dms.net._suites`)."""
 
 
 class _Step(enum.Enum):
@@ -72,16 +80,22 @@ class _Greeting:
     ephemeral: bytes
     node: bytes
     address: str
+    suites: tuple[str, ...]
 
     def encode(self, kind: int) -> bytes:
         address = self.address.encode()
         return (
-            bytes([kind]) + self.ephemeral + self.node + struct.pack(">H", len(address)) + address
+            bytes([kind])
+            + self.ephemeral
+            + self.node
+            + struct.pack(">H", len(address))
+            + address
+            + encode_offer(self.suites)
         )
 
 
-def _parse_greeting(data: bytes, kind: int, name: str) -> tuple[_Greeting, bytes]:
-    """Split a HELLO/REPLY into its greeting and what follows it."""
+def _parse_greeting(data: bytes, kind: int, name: str, trailer: int) -> _Greeting:
+    """Parse a HELLO/REPLY but its last `trailer` bytes (REPLY's signature)."""
     header = 1 + 2 * _KEY + 2
     if len(data) < header or data[0] != kind:
         raise HandshakeFailed(f"malformed {name}: {len(data)} bytes, type {data[:1].hex()}")
@@ -93,8 +107,11 @@ def _parse_greeting(data: bytes, kind: int, name: str) -> tuple[_Greeting, bytes
         address = data[header:end].decode()
     except UnicodeDecodeError:
         raise HandshakeFailed(f"malformed {name}: address is not UTF-8") from None
+    if len(data) - end < trailer:
+        raise HandshakeFailed(f"malformed {name}: {len(data) - end} bytes after the address")
+    suites = parse_offer(data[end : len(data) - trailer], name)
     ephemeral, node = data[1 : 1 + _KEY], data[1 + _KEY : 1 + 2 * _KEY]
-    return _Greeting(ephemeral, node, address), data[end:]
+    return _Greeting(ephemeral, node, address, suites)
 
 
 def _transcript_hash(hello: bytes, reply_body: bytes) -> bytes:
@@ -110,9 +127,13 @@ def _transcript_hash(hello: bytes, reply_body: bytes) -> bytes:
     )
 
 
-def _session_key(shared: bytes, direction: bytes, transcript: bytes) -> bytes:
+def _session_key(shared: bytes, direction: bytes, transcript: bytes, suite: str) -> bytes:
+    """One direction's key. A suite other than the original is named in what is hashed
+    (key separation per suite); the original keeps its derivation, so a node that
+    offers nothing new derives today's keys."""
+    bound = b"" if suite == XSALSA20_POLY1305 else suite.encode()
     return nacl.hash.blake2b(
-        direction + transcript,
+        direction + transcript + bound,
         digest_size=32,
         key=shared,
         person=_KEY_PERSON,
@@ -157,11 +178,15 @@ class InitiatorHandshake:
         expect_peer: str | None = None,
         dialed_address: str = "",
         ephemeral: nacl.public.PrivateKey | None = None,
+        suites: tuple[str, ...] | None = None,
     ) -> None:
         self._key = key
         self._ephemeral = ephemeral or nacl.public.PrivateKey.generate()
         self._greeting = _Greeting(
-            bytes(self._ephemeral.public_key), bytes(key.verify_key), listen_address or ""
+            bytes(self._ephemeral.public_key),
+            bytes(key.verify_key),
+            listen_address or "",
+            supported_suites() if suites is None else suites,
         )
         self._expect_peer = expect_peer
         self._dialed_address = dialed_address
@@ -179,23 +204,24 @@ class InitiatorHandshake:
         """Verify REPLY; return the FINISH message to send and the session keys."""
         self._require(_Step.AWAIT_REPLY, "receive_reply")
         self._step = _Step.DONE  # any failure below ends the handshake
-        remote, rest = _parse_greeting(data, REPLY, "REPLY")
-        if len(rest) != _SIG:
-            raise HandshakeFailed(f"malformed REPLY: signature is {len(rest)} bytes")
+        remote = _parse_greeting(data, REPLY, "REPLY", _SIG)
         reply_body = data[: len(data) - _SIG]
         transcript = _transcript_hash(self._hello, reply_body)
         remote_peer = did_from_public_key(remote.node)
-        _verify(remote.node, _RESPONDER_SIGNS, transcript, rest, f"responder {remote_peer}")
+        signature = data[len(data) - _SIG :]
+        _verify(remote.node, _RESPONDER_SIGNS, transcript, signature, f"responder {remote_peer}")
         if self._expect_peer is not None and remote_peer != self._expect_peer:
             raise PeerMismatch(self._dialed_address, self._expect_peer, remote_peer)
         shared = _shared_secret(self._ephemeral, remote.ephemeral)
         finish = bytes([FINISH]) + self._key.sign(_INITIATOR_SIGNS + transcript).signature
+        suite = choose(self._greeting.suites, remote.suites)
         keys = SessionKeys(
-            send_key=_session_key(shared, b"i2r", transcript),
-            receive_key=_session_key(shared, b"r2i", transcript),
+            send_key=_session_key(shared, b"i2r", transcript, suite),
+            receive_key=_session_key(shared, b"r2i", transcript, suite),
             remote_peer=remote_peer,
             remote_address=_address_or_none(remote.address),
             transcript_hash=transcript,
+            suite=suite,
         )
         return finish, keys
 
@@ -213,11 +239,15 @@ class ResponderHandshake:
         listen_address: str | None = None,
         *,
         ephemeral: nacl.public.PrivateKey | None = None,
+        suites: tuple[str, ...] | None = None,
     ) -> None:
         self._key = key
         self._ephemeral = ephemeral or nacl.public.PrivateKey.generate()
         self._greeting = _Greeting(
-            bytes(self._ephemeral.public_key), bytes(key.verify_key), listen_address or ""
+            bytes(self._ephemeral.public_key),
+            bytes(key.verify_key),
+            listen_address or "",
+            supported_suites() if suites is None else suites,
         )
         self._remote: _Greeting | None = None
         self._transcript = b""
@@ -227,9 +257,7 @@ class ResponderHandshake:
         """Read HELLO; return the signed REPLY."""
         self._require(_Step.AWAIT_HELLO, "receive_hello")
         self._step = _Step.DONE
-        remote, rest = _parse_greeting(data, HELLO, "HELLO")
-        if rest:
-            raise HandshakeFailed(f"malformed HELLO: {len(rest)} trailing bytes")
+        remote = _parse_greeting(data, HELLO, "HELLO", 0)
         try:
             nacl.signing.VerifyKey(remote.node)
         except ValueError as exc:
@@ -252,12 +280,14 @@ class ResponderHandshake:
             self._remote.node, _INITIATOR_SIGNS, self._transcript, data[1:], f"dialer {remote_peer}"
         )
         shared = _shared_secret(self._ephemeral, self._remote.ephemeral)
+        suite = choose(self._greeting.suites, self._remote.suites)
         return SessionKeys(
-            send_key=_session_key(shared, b"r2i", self._transcript),
-            receive_key=_session_key(shared, b"i2r", self._transcript),
+            send_key=_session_key(shared, b"r2i", self._transcript, suite),
+            receive_key=_session_key(shared, b"i2r", self._transcript, suite),
             remote_peer=remote_peer,
             remote_address=_address_or_none(self._remote.address),
             transcript_hash=self._transcript,
+            suite=suite,
         )
 
     def _require(self, step: _Step, call: str) -> None:

@@ -207,6 +207,8 @@ class Link:
         """The listen address the remote announced (dialable), or None."""
         self.dialed = dialed
         """True on the side that opened the connection."""
+        self.suite: str = keys.suite
+        """The session cipher the handshake chose (`aegis256` or `xsalsa20poly1305`)."""
         self._carrier = carrier
         self._session = SecureSession(keys)
         self._settings = settings

@@ -8,8 +8,10 @@ import pytest
 import trio
 import trio.testing
 
+import dms.net._handshake
 from dms.net import BadAddress, ConnectFailed, Link, LinkConditions, MemoryNetwork
-from dms.net._session import FRAME_OVERHEAD
+from dms.net._session import COUNTER_BYTES, TAG_BYTES
+from dms.net._suites import XSALSA20_POLY1305
 from ucan.did import did_from_public_key
 
 ALICE = nacl.signing.SigningKey(b"\x0a" * 32)
@@ -96,8 +98,10 @@ async def test_without_a_bandwidth_limit_frames_go_from_the_senders_task_and_in_
     assert received == [b"%d" % n for n in range(20)]
 
 
-async def test_bandwidth_serializes_frames_on_the_wire(autojump_clock):
-    payload = bytes(1000 - FRAME_OVERHEAD)  # 1000 bytes once sealed
+async def test_bandwidth_serializes_frames_on_the_wire(autojump_clock, monkeypatch):
+    # One suite on both sides, whatever the CPU: the frame's size is the suite's.
+    monkeypatch.setattr(dms.net._handshake, "supported_suites", lambda: (XSALSA20_POLY1305,))
+    payload = bytes(1000 - COUNTER_BYTES - TAG_BYTES[XSALSA20_POLY1305])  # 1000 sealed
     network = MemoryNetwork(default=LinkConditions(latency=0.1, bandwidth=10_000.0))
     arrivals = await record_arrivals(network, [payload] * 5)
     assert [t for t, _ in arrivals] == [0.2, 0.3, 0.4, 0.5, 0.6]
