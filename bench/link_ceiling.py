@@ -1,10 +1,11 @@
 """Authenticated request/reply over tcp:// and ws:// against what the cryptography allows.
 
-A round trip's ceiling is 1 / (raw carrier echo + 2 sign + 2 verify + 4 secretbox): the
+A round trip's ceiling is 1 / (raw carrier echo + 2 sign + 2 verify + 4 seal-or-open): the
 carrier's own round trip of a frame of the same size (a plain length-prefixed TCP echo,
 a plain trio-websocket echo), plus the request's and the reply's signature made and
 checked, plus four seals/opens (each message sealed by its sender, opened by its
-receiver). Every term is measured in the same run, in rounds that alternate all of
+receiver) in the cipher suite the links negotiate on this machine (AEGIS-256 with
+hardware AES, else XSalsa20-Poly1305: dms/net/_suites.py). Every term is measured in the same run, in rounds that alternate all of
 them with the two request/reply loops on nodes kept open across rounds; each ratio is
 the median of its rounds' ratios. Not a bench by itself (`make bench` runs
 `*_bench.py`): `messaging_bench.py ceiling` runs it, and `messaging_bench.py ceiling
@@ -31,6 +32,8 @@ import trio
 import trio_websocket
 
 from dms.actor import AdmissionPolicy, RateLimit
+from dms.net._session import _CIPHERS, COUNTER_BYTES
+from dms.net._suites import choose, supported_suites
 from dms.node import Node, open_node
 
 UNLIMITED = AdmissionPolicy(rate_limit=RateLimit(rate=1e9, burst=1e9),
@@ -44,6 +47,9 @@ CPU_SPENT: dict[int, float] = {}
 """The CPU seconds per round trip of each timed loop's last run, by `id` of its timer:
 this process's thread only (both ends of every loop live in it), so what the machine's
 other jobs take does not count, as it does in the wall-clock figures."""
+
+LINK_SUITE = choose(supported_suites(), supported_suites())
+"""The suite two nodes on this machine negotiate: the ceiling's seals are in it."""
 
 
 async def _timed(step: Callable[[], Awaitable[object]], count: int, owner: object) -> float:
@@ -139,14 +145,15 @@ async def request_reply(scheme: str) -> AsyncIterator[tuple[Timed, Node]]:
 
 
 def crypto_terms(size: int) -> tuple[float, float, float]:
-    """Seconds per Ed25519 sign, per verify, per secretbox seal-or-open of `size` bytes,
-    each a bare libsodium call (what the node's own signing and checking come down to)."""
+    """Seconds per Ed25519 sign, per verify, per seal-or-open of `size` bytes, each a
+    bare libsodium call (what the node's own signing, checking and sealing come down
+    to); the seal and open are the negotiated suite's own (`LINK_SUITE`)."""
     public, secret = nacl.bindings.crypto_sign_seed_keypair(bytes(32))
     message = bytes(size)
     signed = nacl.bindings.crypto_sign(message, secret)
-    box_key = bytes(32)
-    nonce = bytes(24)
-    sealed = nacl.bindings.crypto_secretbox(message, nonce, box_key)
+    seal_with, open_with = _CIPHERS[LINK_SUITE]
+    key, header = bytes(32), bytes(COUNTER_BYTES)
+    sealed = seal_with(message, header, key)
 
     def per(action: Callable[[], object]) -> float:
         start, cpu = time.perf_counter(), time.thread_time()
@@ -157,13 +164,12 @@ def crypto_terms(size: int) -> tuple[float, float, float]:
 
     actions = [lambda: nacl.bindings.crypto_sign(message, secret),
                lambda: nacl.bindings.crypto_sign_open(signed, public),
-               lambda: nacl.bindings.crypto_secretbox(message, nonce, box_key),
-               lambda: nacl.bindings.crypto_secretbox_open(sealed, nonce, box_key)]
+               lambda: seal_with(message, header, key),
+               lambda: open_with(sealed, header, key)]
     sign, check, seal, unseal = (per(action) for action in actions)
     cpu_sign, cpu_check, cpu_seal, cpu_unseal = (CPU_SPENT.pop(id(a)) for a in actions)
     CPU_SPENT[id(crypto_terms)] = 2 * cpu_sign + 2 * cpu_check + 2 * (cpu_seal + cpu_unseal)
     return sign, check, (seal + unseal) / 2
-
 
 
 def frame_size(node: Node) -> int:
@@ -197,7 +203,7 @@ async def measure(rounds: int = ROUNDS) -> dict[str, float]:
                 rows["tcp_ratio"].append((t_tcp_echo + crypto) / t_tcp_rr)
                 rows["ws_ratio"].append((t_ws_echo + crypto) / t_ws_rr)
                 cpu = {f: CPU_SPENT[id(f)] for f in order}
-                crypto_cpu = CPU_SPENT[id(crypto_terms)]  # 2 sign + 2 verify + 4 secretbox
+                crypto_cpu = CPU_SPENT[id(crypto_terms)]  # 2 sign + 2 verify + 4 seal/open
                 rows["tcp_cpu_ratio"].append((cpu[tcp_echo] + crypto_cpu) / cpu[tcp_rr])
                 rows["ws_cpu_ratio"].append((cpu[ws_echo] + crypto_cpu) / cpu[ws_rr])
     result = {k: statistics.median(v) for k, v in rows.items()}
@@ -210,7 +216,7 @@ def report(result: dict[str, float]) -> str:
     lines = [
         f"request/reply vs its ceiling, {ROUNDS} alternating rounds of {ROUND_TRIPS} "
         f"round trips, mean frame {result['frame_bytes']:.0f} B (medians):",
-        f"  2 sign + 2 verify + 4 secretbox        {crypto_us:8.1f} us per round trip",
+        f"  2 sign + 2 verify + 4 {LINK_SUITE:<16} {crypto_us:8.1f} us per round trip",
     ]
     for scheme, carrier in (("tcp", "length-prefixed TCP"), ("ws", "trio-websocket")):
         echo = result[f"{scheme}_echo"]

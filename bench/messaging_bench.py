@@ -2,8 +2,8 @@
 
 1. Authenticated request/reply round trips/s over tcp:// and over ws:// (full admission
    pipeline, warm chain cache), each against its ceiling, 1 / (raw carrier echo + 2 sign
-   + 2 verify + 4 secretbox), every term measured in the same run in alternating rounds
-   (median of per-round ratios; see `link_ceiling.py`).
+   + 2 verify + 4 seal-or-open in the negotiated suite), every term measured in the same
+   run in alternating rounds (median of per-round ratios; see `link_ceiling.py`).
 2. One-way authenticated messages/s between two OS processes vs raw pynacl verify/s.
 3. Broadcast fan-out to 10 in-process nodes (memory transport): publications/s and
    deliveries/s.

@@ -394,6 +394,8 @@ def main() -> None:
     parser.add_argument("--first-times", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     seeds = args.seeds if args.seeds is not None else list(range(args.instances))
+    if not seeds:
+        parser.error("--instances must be at least 1")
     if args.first_times:
         print(json.dumps(first_times(seeds)))
         return
