@@ -262,6 +262,9 @@ class Link:
         self._metrics["link.frames_direct"] += 1
 
     def _seal_into(self, carrier: BufferedCarrier, frame: bytes) -> None:
+        if self._lose_frame is not None and self._lose_frame():
+            self._metrics["link.dropped_loss"] += 1  # lost before sealing, as unbuffered
+            return
         sealed = self._session.seal(frame)
         carrier.queue(sealed)
         self._metrics["link.frames_out"] += 1
