@@ -107,7 +107,7 @@ def _outcome(check: Any, payload: dict[str, Any]) -> tuple[str, Any]:
     return ("accepted", [(field, type(getattr(made, field)), repr(getattr(made, field)))
                          for field in _FIELDS])
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_payloads())
 def test_the_fast_path_accepts_and_refuses_exactly_what_the_checkers_did(
         payload: dict[str, Any]) -> None:
