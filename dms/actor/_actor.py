@@ -229,10 +229,11 @@ class Actor:
             return False
         sender = message.sender.id
         nursery = self._nursery
-        if nursery is not None and self._work.start(sender):  # nothing waits: no queue
+        size = len(message.invocation.envelope)
+        if nursery is not None and self._work.start(sender, size):  # nothing waits: no queue
             nursery.start_soon(self._dispatch, message, wants_reply, sender)
             return True
-        if not self._work.offer(sender, (message, wants_reply), len(message.invocation.envelope)):
+        if not self._work.offer(sender, (message, wants_reply), size):
             return False
         self._start_ready()
         return True

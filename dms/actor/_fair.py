@@ -80,13 +80,15 @@ class FairQueue(Generic[T]):
         self._sender_bytes[sender] += size
         return True
 
-    def start(self, sender: str) -> bool:
-        """Count an item of `sender` as running at once, never queued, when nothing
-        waits and the actor and the sender are below their share of the slots (what
-        `offer` then `ready` would do, without the queue); False: `offer` it."""
+    def start(self, sender: str, size: int = 0) -> bool:
+        """Count an item of `sender` (`size` bytes) as running at once, never queued,
+        when nothing waits and the actor and the sender are below their share of the
+        slots (what `offer` then `ready` would do, without the queue); False: `offer`
+        it. An item `offer` would refuse for its size is not started either."""
         share = self.share
         if (self._turns or self.running >= share.slots
-                or self._running[sender] >= share.per_sender_slots):
+                or self._running[sender] >= share.per_sender_slots
+                or size > share.queue_bytes or size > share.per_sender_bytes):
             return False
         self._running[sender] += 1
         self.running += 1

@@ -109,3 +109,17 @@ def test_work_starts_without_queueing_only_while_nothing_waits_and_shares_allow(
     assert work.start("b")
     assert not work.start("c")  # the two slots are taken
     assert work.running == 2 and work.queued == 0
+
+
+def test_the_fast_start_refuses_what_the_queue_would_refuse_by_size() -> None:
+    # Hostile: `start` skips the queue when nothing waits; it must not start a message
+    # `offer` would have refused for its size (over the sender's or the queue's bytes).
+    from dms.actor._fair import FairQueue, FairShare
+
+    share = FairShare(slots=4, queue=8, queue_bytes=1000, sender_bytes=300)
+    for size, allowed in ((300, True), (301, False), (1001, False)):
+        fast, slow = FairQueue[str](share), FairQueue[str](share)
+        offered = slow.offer("peer", "m", size)
+        assert (offered and slow.ready() == [("peer", "m")]) is allowed
+        assert fast.start("peer", size) is allowed
+        assert (fast.running, fast.queued) == (int(allowed), 0)

@@ -36,6 +36,9 @@ def test_a_malformed_id_is_a_one_line_usage_mistake_naming_it(argv: list[str],
 @pytest.mark.parametrize("text", [
     "", ID[:-1], ID + "0", ID.replace("-", ""), "{" + ID + "}", f"urn:uuid:{ID}",
     ID[:8] + "\n" + ID[9:], "x" * 10_000,
+    # int() reads these as hex digits, so uuid.UUID takes them: the round trip refuses
+    ID.replace("8", "\u0668"), ID.replace("1", "\uff11"), ID[:-1] + "_", " " + ID, ID + "\n",
+    ID.replace("b", "\u212a"),  # a Kelvin sign lowers to "k": still not hex
 ])
 def test_other_forms_of_a_uuid_and_junk_are_refused(text: str) -> None:
     param = click.Argument(["deployment"], metavar="ID")

@@ -225,3 +225,36 @@ async def test_before_the_handshake_a_connection_buffers_no_more_than_the_limit(
     with trio.fail_after(5):
         assert await carrier.receive_message(MAX_HANDSHAKE_MESSAGE) == b"x" * 10  # type: ignore[attr-defined]
     assert len(carrier._buffer) <= MAX_HANDSHAKE_MESSAGE + 4  # type: ignore[attr-defined]
+
+
+async def test_a_length_prefix_alone_does_not_make_the_reader_allocate_the_message() -> None:
+    # Hostile: after the handshake any peer may claim a 4 MiB message in 4 bytes and then
+    # stay silent (slowloris). The reader's memory follows what arrived (doubling), not
+    # what was claimed: else a few bytes per connection pin MAX_FRAME each.
+    from dms.net._link import MAX_CARRIER_MESSAGE
+    from dms.net._tcp import _RECEIVE_BUFFER
+
+    raw, carrier = await _carrier_pair()
+    body = bytes(range(256)) * (MAX_CARRIER_MESSAGE // 256)
+    claimed = len(body)
+    await raw.send_all(claimed.to_bytes(4, "big") + body[:10])
+    async with trio.open_nursery() as nursery:
+        got: list[bytes] = []
+
+        async def read() -> None:
+            got.append(await carrier.receive_message(MAX_CARRIER_MESSAGE))  # type: ignore[attr-defined]
+
+        nursery.start_soon(read)
+        with trio.fail_after(5):
+            await trio.testing.wait_all_tasks_blocked(0.05)
+        assert len(carrier._buffer) <= _RECEIVE_BUFFER  # type: ignore[attr-defined]
+        sent = 10
+        for chunk in (300_000, 500_000):  # the buffer grows no faster than 8x the data
+            await raw.send_all(body[sent:sent + chunk])
+            sent += chunk
+            with trio.fail_after(5):
+                await trio.testing.wait_all_tasks_blocked(0.05)
+            assert len(carrier._buffer) <= min(8 * (sent + 4), claimed + 4)  # type: ignore[attr-defined]
+        await raw.send_all(body[sent:])
+    assert got == [body]
+    assert len(carrier._buffer) == _RECEIVE_BUFFER  # type: ignore[attr-defined]
