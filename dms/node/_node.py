@@ -179,7 +179,7 @@ class Node:
 
     def _revoke_grant(self, revocation: Invocation, until: int | None) -> None:
         self.revocations.apply(revocation, until=until)
-        if self._flood.put(encode_message(revocation)):
+        if self._flood.put(encode_message(revocation), revocation.cid):
             self._flood_waiting.unpark()
         else:  # applied and kept all the same: republished once the queue drains
             self.counters["dropped.revocation-flood-full"] += 1
@@ -187,16 +187,20 @@ class Node:
     async def _flood_revocations(self) -> None:
         """Publish the revocations `_revoke_grant` queued. They are applied and kept
         here already; a mesh that has stopped sends them to each peer that links again
-        (the greeting), so none is lost. When the queue was full and refused some, the
-        kept revocations (the newest `GREETING_LIMIT`) are published again once it has
-        drained: those already out are duplicates the mesh skips at no cost."""
+        (the greeting). When the queue was full and refused some, every kept revocation
+        from the first refused one on is published once it has drained, one at a time:
+        those already out are duplicates the mesh skips at no cost, and one refused
+        while this runs is taken up by the next pass."""
         while True:
             data = self._flood.take()
             if data is not None:
                 with contextlib.suppress(MeshNotRunning):
                     await self.mesh.publish(REVOCATION_TOPIC, data)
-            elif self._flood.take_overflow():
-                for revocation in self.trust.revocations.kept_revocations()[-GREETING_LIMIT:]:
+            elif (first := self._flood.take_overflow()) is not None:
+                kept = self.trust.revocations.kept_revocations()
+                # the first refused is gone only if it expired: then republish them all
+                start = next((i for i, r in enumerate(kept) if r.cid == first), 0)
+                for revocation in kept[start:]:
                     with contextlib.suppress(MeshNotRunning):
                         await self.mesh.publish(REVOCATION_TOPIC, encode_message(revocation))
             else:

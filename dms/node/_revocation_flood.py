@@ -5,15 +5,17 @@ revocations. Children can be made to stop from afar (a deployment that ends), so
 queue between the actor system and the publishing task is bounded in count and in
 bytes: past either bound a revocation is not queued (counted in ``dropped``), and
 `overflowed` says so until the publisher has caught up. The revocation itself is not
-lost: it is applied and kept before it is queued, so the publisher republishes the
-kept ones once it drains (`dms.node.Node`), and every newly linked peer is sent them
-(the node's greeting). Nothing here blocks: the actor system puts from synchronous
+lost: it is applied and kept before it is queued, and the queue remembers the first one
+it refused (`resume_from`, one key however many follow): once it drains, the publisher
+republishes every kept revocation from that one on, in the order they were kept
+(`dms.node.Node`), so a burst of any size reaches the node's peers. Nothing here blocks: the actor system puts from synchronous
 code, and a full queue must not stop the child from stopping.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable
 
 DEFAULT_MAX_COUNT = 1024
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
@@ -33,19 +35,21 @@ class RevocationFlood:
         self.bytes = 0
         self.dropped = 0
         """Revocations refused since the queue was made (over a bound)."""
-        self.overflowed = False
-        """Whether some revocation was refused since `take_overflow` last reset it."""
+        self.resume_from: Hashable | None = None
+        """The key of the first revocation refused since `take_overflow` last reset it."""
         self._queue: deque[bytes] = deque()
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def put(self, data: bytes) -> bool:
-        """Queue one encoded revocation; False (not queued, counted) when it would take
-        the queue past either bound."""
+    def put(self, data: bytes, key: Hashable = None) -> bool:
+        """Queue one encoded revocation; False (not queued, counted, and `key`, the
+        revocation's id, remembered if it is the first refused) when it would take the
+        queue past either bound."""
         if len(self._queue) >= self.max_count or self.bytes + len(data) > self.max_bytes:
             self.dropped += 1
-            self.overflowed = True
+            if self.resume_from is None:
+                self.resume_from = key if key is not None else b""
             return False
         self._queue.append(data)
         self.bytes += len(data)
@@ -59,8 +63,8 @@ class RevocationFlood:
         self.bytes -= len(data)
         return data
 
-    def take_overflow(self) -> bool:
-        """Whether revocations were refused since the last call (the flag resets): the
-        publisher then republishes what the node keeps."""
-        overflowed, self.overflowed = self.overflowed, False
-        return overflowed
+    def take_overflow(self) -> Hashable | None:
+        """The key of the first revocation refused since the last call (None: none was;
+        it resets): the publisher then republishes the kept ones from it on."""
+        first, self.resume_from = self.resume_from, None
+        return first

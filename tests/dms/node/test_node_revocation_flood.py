@@ -32,12 +32,15 @@ def test_the_flood_queue_refuses_past_its_bytes() -> None:
     assert flood.bytes == 10 and flood.dropped == 1
 
 
-def test_overflow_is_reported_once_until_the_next_refusal() -> None:
+def test_overflow_names_the_first_refused_once_until_the_next_refusal() -> None:
     flood = RevocationFlood(max_count=1)
-    assert not flood.take_overflow()
-    flood.put(b"a")
-    flood.put(b"b")
-    assert flood.take_overflow() and not flood.take_overflow()
+    assert flood.take_overflow() is None
+    flood.put(b"a", "a")
+    flood.put(b"b", "b")
+    flood.put(b"c", "c")
+    assert flood.take_overflow() == "b" and flood.take_overflow() is None
+    flood.put(b"d", "d")
+    assert flood.take_overflow() == "d"
 
 
 def test_the_flood_queue_refuses_bounds_below_one() -> None:
@@ -79,3 +82,24 @@ async def test_a_full_flood_queue_does_not_block_the_revoking_caller(
                                                  expiration=None)), None)
         assert len(a._flood) == 1
         assert a.metrics()["dropped.revocation-flood-full"] == 49
+
+
+async def test_a_burst_many_times_the_queue_and_the_greeting_still_reaches_a_peer(
+        autojump_clock: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The republish once used to send the newest GREETING_LIMIT kept revocations only:
+    # a burst past twice that lost the ones in between.
+    monkeypatch.setattr("dms.node._node.GREETING_LIMIT", 3)
+    network = MemoryNetwork()
+    key = SigningKey.generate()
+    async with open_node(key, listen="memory://a", network=network) as a, \
+            open_node(network=network, anchors=[key.did], bootstrap=["memory://a"]) as b:
+        await a.mesh.wait_connected()
+        a._flood = RevocationFlood(max_count=2)
+        grants = [delegate(key, SigningKey.generate().did, "/jobs", expiration=None)
+                  for _ in range(20)]
+        for grant in grants:
+            a._revoke_grant(revoke(key, grant), None)
+        assert a.metrics()["dropped.revocation-flood-full"] == 18
+        with trio.fail_after(30):
+            while not all(key.did in b.trust.revocations.revokers(g.cid) for g in grants):
+                await trio.sleep(0.05)
