@@ -201,67 +201,90 @@ def _screen(
     demand: Vector,
     fixed_ports: frozenset[int],
     any_ports: int,
-    bids: Sequence[Bid],
     capacity: Sequence[Vector],
-    excluded: frozenset[str],
-    places: _Places,
+    groups: _BidGroups,
 ) -> tuple[list[int], Counter[str]]:
-    """The bids (by index) that pass every node-level constraint, and how many failed
-    each: `_rejection` for every bid, inlined (it runs bids x nodes times), with the
-    location test asked once per distinct bid location."""
+    """The bids (by index, ascending) that pass every node-level constraint, and how
+    many failed each: `_rejection` for every bid, inlined (it runs bids x nodes times),
+    with every test but capacity asked once per group of bids that answer it alike."""
     name, executors, location = node.name, node.executors, node.location
     placed = bool(location.accept or location.reject)
-    admits: list[bool | None] = [None] * len(places.distinct)
-    place_of = places.of_bid
+    admits: list[bool | None] = [None] * len(groups.places)
     ports = len(fixed_ports) + any_ports
     cpu, ram, disk, gpus = demand
     passing: list[int] = []
     rejected: Counter[str] = Counter()
-    for i, bid in enumerate(bids):
-        if bid.nodes is not None and name not in bid.nodes:
+    for group in groups.groups:
+        why = None
+        if group.nodes is not None and name not in group.nodes:
             why = "not_bid"
-        elif bid.peer in excluded:
+        elif group.excluded:
             why = "excluded"
-        elif not executors <= bid.executors:
+        elif not executors <= group.executors:
             why = "executor"
         elif placed and not (
-            admits[place_of[i]]
-            if admits[place_of[i]] is not None
-            else places.admit(location, place_of[i], admits)
+            admits[group.place]
+            if admits[group.place] is not None
+            else groups.admit(location, group.place, admits)
         ):
             why = "location"
-        elif (free := bid.public_ports) is not None and (
+        elif (free := group.public_ports) is not None and (
             not fixed_ports <= free or ports > len(free)
         ):
             why = "ports"
-        else:
+        if why is not None:
+            rejected[why] += len(group.bids)
+            continue
+        for i in group.bids:
             have = capacity[i]
             if cpu > have[0] + 1e-9:
-                why = "cpu"
+                rejected["cpu"] += 1
             elif ram > have[1]:
-                why = "ram"
+                rejected["ram"] += 1
             elif disk > have[2]:
-                why = "disk"
+                rejected["disk"] += 1
             elif gpus > have[3]:
-                why = "gpu"
+                rejected["gpu"] += 1
             else:
                 passing.append(i)
-                continue
-        rejected[why] += 1
+    passing.sort()
     return passing, rejected
 
 
-class _Places:
-    """The bids' distinct locations, numbered once per compile: hashing a `Location`
-    (an attrs class) per bid per node was a third of the time to compile."""
+@attrs.frozen
+class _BidGroup:
+    """Bids that every node-level test but capacity answers alike."""
 
-    def __init__(self, bids: Sequence[Bid]) -> None:
+    nodes: frozenset[str] | None
+    excluded: bool
+    executors: frozenset[str]
+    place: int  # index into `_BidGroups.places`
+    public_ports: frozenset[int] | None
+    bids: list[int]
+
+
+_GroupKey = tuple[frozenset[str] | None, bool, frozenset[str], int, frozenset[int] | None]
+
+
+class _BidGroups:
+    """The bids grouped once per compile by what the node-level tests read (a market
+    has a few dozen kinds of bid: executors, location, ports), so that those tests run
+    per group and only capacity per bid; and the distinct locations numbered (hashing a
+    `Location`, an attrs class, per bid per node was a third of the time to compile)."""
+
+    def __init__(self, bids: Sequence[Bid], excluded: frozenset[str]) -> None:
         number: dict[Location, int] = {}
-        self.of_bid = [number.setdefault(bid.location, len(number)) for bid in bids]
-        self.distinct = list(number)
+        members: dict[_GroupKey, list[int]] = {}
+        for i, bid in enumerate(bids):
+            place = number.setdefault(bid.location, len(number))
+            key = (bid.nodes, bid.peer in excluded, bid.executors, place, bid.public_ports)
+            members.setdefault(key, []).append(i)
+        self.places = list(number)
+        self.groups = [_BidGroup(nodes, out, executors, place, ports, indices)
+                       for (nodes, out, executors, place, ports), indices in members.items()]
 
     def admit(self, constraint: LocationConstraint, place: int, seen: list[bool | None]) -> bool:
-        admitted = seen[place] = constraint.admits(self.distinct[place])
+        admitted = seen[place] = constraint.admits(self.places[place])
         return admitted
 
 
@@ -337,16 +360,14 @@ def compile_problem(
     fixed_ports = tuple(frozenset(p.public for p in node.ports if p.public) for node in nodes)
     any_ports = tuple(sum(1 for p in node.ports if not p.public) for node in nodes)
 
-    places = _Places(ordered)
+    groups = _BidGroups(ordered, excluded)
     candidates: list[tuple[int, ...]] = []
     reports: list[NodeReport] = []
     slot_node: list[int] = []
     slot_replica: list[int] = []
     slot_domain: list[tuple[int, ...]] = []
     for n, node in enumerate(nodes):
-        passing, rejected = _screen(
-            node, demand[n], fixed_ports[n], any_ports[n], ordered, capacity, excluded, places
-        )
+        passing, rejected = _screen(node, demand[n], fixed_ports[n], any_ports[n], capacity, groups)
         if prev is None:
             passing.sort(key=price.__getitem__)  # stable: ties stay in index order
         else:
