@@ -280,7 +280,9 @@ class Link:
         if self._close_reason is not None:
             raise LinkClosed(self.remote_peer, self._close_reason)
         try:
-            data = await self._carrier.receive_message(self._settings.max_frame + FRAME_OVERHEAD)
+            # This suite's overhead, not the largest (`FRAME_OVERHEAD`): under XSalsa20
+            # (24 bytes) that would let a peer's payload run 16 bytes past max_frame.
+            data = await self._carrier.receive_message(self._settings.max_frame + self._session.overhead)
         except OversizeMessage as exc:
             self._metrics["link.rejected_oversize"] += 1
             reason = f"rejected an oversize frame ({exc})"
