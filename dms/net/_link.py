@@ -158,7 +158,8 @@ class LinkSettings:
 DEFAULT_LINK_SETTINGS = LinkSettings()
 MAX_HANDSHAKE_MESSAGE = 4096
 """Largest carrier message before the handshake completes. The real ones are smaller:
-HELLO 67 bytes plus an address of at most 1024 (1091), REPLY 1155, FINISH 65."""
+HELLO 67 bytes plus an address of at most 1024 and a suite offer of at most 529 (1620),
+REPLY 1684, FINISH 65."""
 
 _EVICTED_COUNTER = {
     EvictionReason.SAME_SOURCE: "link.handshakes_evicted_per_source",

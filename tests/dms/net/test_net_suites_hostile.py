@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import nacl._sodium
+import nacl.bindings
 import nacl.encoding
 import nacl.hash
 import nacl.public
@@ -13,10 +15,18 @@ import pytest
 import trio
 
 import dms.net._suites as suites_module
-from dms.net import Link, LinkClosed, LinkSettings, TcpTransport, WebsocketTransport
+from dms.net import MAX_FRAME, Link, LinkClosed, LinkSettings, TcpTransport, WebsocketTransport
 from dms.net._errors import HandshakeFailed
 from dms.net._handshake import InitiatorHandshake, ResponderHandshake, SessionKeys
-from dms.net._session import FrameTampered, SecureSession
+from dms.net._link import MAX_HANDSHAKE_MESSAGE
+from dms.net._session import (
+    _AEGIS_PAD,
+    COUNTER_BYTES,
+    FRAME_OVERHEAD,
+    TAG_BYTES,
+    FrameTampered,
+    SecureSession,
+)
 from dms.net._suites import AEGIS256, XSALSA20_POLY1305, encode_offer, parse_offer
 
 BOTH = (AEGIS256, XSALSA20_POLY1305)
@@ -280,3 +290,54 @@ async def test_a_payload_past_the_limit_is_refused_under_either_suite(
     monkeypatch.setattr(suites_module, "hardware_aes", lambda: suite == AEGIS256)
     got = await _oversize_probe(carrier, suite, LIMIT + excess)
     assert isinstance(got, str) and "oversize" in got
+
+
+@pytest.mark.parametrize("carrier", [TcpTransport, WebsocketTransport])
+@pytest.mark.parametrize("suite", SUITES)
+async def test_the_dialers_reader_takes_max_frame_and_refuses_one_byte_more(
+    monkeypatch, carrier, suite
+):
+    """The default limit, read by the dialing side (trio-websocket's reader on ws://,
+    sized for MAX_FRAME + 40): a hostile listener's MAX_FRAME + 1 is never delivered."""
+    monkeypatch.setattr(suites_module, "hardware_aes", lambda: suite == AEGIS256)
+    got: list[bytes | str] = []
+
+    async def hostile(link: Link) -> None:
+        for size in (MAX_FRAME, MAX_FRAME + 1):
+            await link._carrier.send_message(link._session.seal(b"y" * size))
+        with pytest.raises(LinkClosed):  # reading answers the dialer's close at once
+            await link.receive()
+
+    scheme = "tcp" if carrier is TcpTransport else "ws"
+    with trio.fail_after(20):
+        async with carrier(ALICE) as client, carrier(BOB) as server, trio.open_nursery() as nursery:
+            address = await nursery.start(server.listen, f"{scheme}://127.0.0.1:0", hostile)
+            link = await client.connect(address, expect_peer=server.peer_id)
+            assert link.suite == suite
+            got.append(await link.receive())
+            with pytest.raises(LinkClosed) as closed:
+                await link.receive()
+            got.append(str(closed.value))
+            nursery.cancel_scope.cancel()
+    assert got[0] == b"y" * MAX_FRAME
+    assert isinstance(got[1], str) and ("oversize" in got[1] or "closed by the remote" in got[1])
+
+
+def test_the_hand_written_aegis_sizes_match_libsodium():
+    lib = nacl._sodium.lib
+    assert lib.crypto_aead_aegis256_abytes() == TAG_BYTES[AEGIS256] == 32
+    assert lib.crypto_aead_aegis256_npubbytes() == 32 == len(_AEGIS_PAD) + COUNTER_BYTES
+    assert lib.crypto_aead_aegis256_keybytes() == 32
+    assert FRAME_OVERHEAD == 40
+
+
+def test_the_largest_greeting_fits_the_handshake_reader():
+    """An address of 1024 bytes and 16 names of 32: the REPLY the reader must take."""
+    offer = encode_offer([f"{n:02d}" + "s" * 30 for n in range(16)])
+    assert len(offer) == 1 + 16 * 33
+    responder = ResponderHandshake(BOB, "ws://" + "h" * 1019, suites=BOTH)
+    hello = InitiatorHandshake(ALICE, "", suites=OLD).start()
+    reply = responder.receive_hello(hello)
+    largest = len(reply) - len(encode_offer(BOTH)) + len(offer)
+    assert largest <= MAX_HANDSHAKE_MESSAGE
+    assert parse_offer(offer, "REPLY") == OLD
