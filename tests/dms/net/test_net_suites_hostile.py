@@ -3,6 +3,7 @@ about offers, replays greetings, reflects frames or sends frames past the limit.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import nacl._sodium
@@ -14,6 +15,7 @@ import nacl.signing
 import pytest
 import trio
 
+import dms.net._link as link_module
 import dms.net._suites as suites_module
 from dms.net import MAX_FRAME, Link, LinkClosed, LinkSettings, TcpTransport, WebsocketTransport
 from dms.net._errors import HandshakeFailed
@@ -341,3 +343,30 @@ def test_the_largest_greeting_fits_the_handshake_reader():
     largest = len(reply) - len(encode_offer(BOTH)) + len(offer)
     assert largest <= MAX_HANDSHAKE_MESSAGE
     assert parse_offer(offer, "REPLY") == OLD
+
+
+@pytest.mark.parametrize("carrier", [TcpTransport, WebsocketTransport])
+@pytest.mark.parametrize("old_side", ["dialer", "listener"])
+async def test_an_old_format_peer_on_either_side_links_under_xsalsa20(
+    monkeypatch, carrier, old_side
+):
+    """One side offers AEGIS-256, the other sends the format without an offer."""
+    monkeypatch.setattr(suites_module, "hardware_aes", lambda: True)
+    name = "InitiatorHandshake" if old_side == "dialer" else "ResponderHandshake"
+    monkeypatch.setattr(link_module, name, functools.partial(getattr(link_module, name), suites=OLD))
+    accepted: list[Link] = []
+
+    async def echo(link: Link) -> None:
+        accepted.append(link)
+        await link.send(await link.receive())
+
+    scheme = "tcp" if carrier is TcpTransport else "ws"
+    with trio.fail_after(10):
+        async with carrier(ALICE) as client, carrier(BOB) as server, trio.open_nursery() as nursery:
+            address = await nursery.start(server.listen, f"{scheme}://127.0.0.1:0", echo)
+            link = await client.connect(address, expect_peer=server.peer_id)
+            await link.send(b"z" * 5000)
+            assert await link.receive() == b"z" * 5000
+            assert link.suite == accepted[0].suite == XSALSA20_POLY1305
+            await link.aclose()
+            nursery.cancel_scope.cancel()
