@@ -49,6 +49,10 @@ from dms.net._websocket_server import WebsocketServerCarrier
 _RECEIVE_CHUNK = 64 * 1024
 
 
+_MESSAGE_TOO_BIG = 1009
+_TOO_BIG = "Exceeded maximum message size"  # trio-websocket's own reason for 1009
+
+
 def source_of(ip: str) -> str:
     """The source an IP address counts as: itself, an IPv4-mapped address as IPv4, and
     an IPv6 address as its /64 (one host usually has a whole /64 to pick from)."""
@@ -78,7 +82,13 @@ class _WebsocketCarrier:
     async def receive_message(self, limit: int) -> bytes:
         try:
             message = await self._ws.get_message()
-        except ConnectionClosed:
+        except ConnectionClosed as exc:
+            # trio-websocket refusing a message past `MAX_CARRIER_MESSAGE` itself closes
+            # with 1009 and this reason: an oversize message, not the remote's goodbye.
+            reason = exc.reason
+            if (reason is not None and reason.code == _MESSAGE_TOO_BIG
+                    and (reason.reason or "").startswith(_TOO_BIG)):
+                raise OversizeMessage(MAX_CARRIER_MESSAGE + 1, MAX_CARRIER_MESSAGE) from None
             raise CarrierClosed from None
         # A text message is not a frame; as bytes it fails authentication and ends the link.
         data = message.encode() if isinstance(message, str) else message

@@ -300,7 +300,8 @@ async def test_the_dialers_reader_takes_max_frame_and_refuses_one_byte_more(
     monkeypatch, carrier, suite
 ):
     """The default limit, read by the dialing side (trio-websocket's reader on ws://,
-    sized for MAX_FRAME + 40): a hostile listener's MAX_FRAME + 1 is never delivered."""
+    sized for MAX_FRAME + 40): a hostile listener's MAX_FRAME + 1 is never delivered,
+    and is named and counted as oversize even when trio-websocket refused it itself."""
     monkeypatch.setattr(suites_module, "hardware_aes", lambda: suite == AEGIS256)
     got: list[bytes | str] = []
 
@@ -322,7 +323,8 @@ async def test_the_dialers_reader_takes_max_frame_and_refuses_one_byte_more(
             got.append(str(closed.value))
             nursery.cancel_scope.cancel()
     assert got[0] == b"y" * MAX_FRAME
-    assert isinstance(got[1], str) and ("oversize" in got[1] or "closed by the remote" in got[1])
+    assert isinstance(got[1], str) and "rejected an oversize frame" in got[1]
+    assert client.metrics["link.rejected_oversize"] == 1
 
 
 def test_the_hand_written_aegis_sizes_match_libsodium():
