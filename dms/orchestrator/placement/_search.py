@@ -355,14 +355,17 @@ class _Search:
             raise _OutOfBudget
         self.explored += 1
         limit = self.budget.max_seconds
-        if (limit is not None and self.explored % 64 == 0
-                and self.clock() - self.start > limit and not self._owed_a_first()):
-            raise _OutOfBudget
+        if limit is not None and self.explored % 64 == 0:
+            elapsed = self.clock() - self.start
+            if elapsed > limit and not self._owed_a_first(elapsed):
+                raise _OutOfBudget
 
-    def _owed_a_first(self) -> bool:
+    def _owed_a_first(self, elapsed: float) -> bool:
         """Whether the clock may not stop this search yet (see `SearchBudget`)."""
+        limit = self.budget.max_seconds
         return (self.first_only and self.best is None
-                and self.explored < self.budget.first_nodes)
+                and self.explored < self.budget.first_nodes
+                and (limit is None or elapsed <= limit * self.budget.first_ceiling))
 
     def _record(self) -> None:
         values = tuple(self.val)
