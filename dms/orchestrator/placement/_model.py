@@ -184,9 +184,10 @@ class SearchBudget:
     `first_nodes` assignments: a machine too loaded to give the solver its seconds must
     not turn a placeable ensemble into an "unplaceable" one (the bench's instances need
     at most a few hundred assignments to a first placement). That grace ends once
-    `first_ceiling` times `max_seconds` have passed: an assignment costs up to nodes x
-    providers set operations, and a crafted market (10,000 providers, a pigeonhole
-    under a dozen wide edge-bound nodes) made 5,000 of them take 10 s at 0.5 s."""
+    `first_ceiling` times `max_seconds` have passed: an assignment (or the root's
+    propagation) costs up to nodes x providers checks, and a crafted market (10,000
+    providers, a pigeonhole under a dozen wide edge-bound nodes) made 5,000 of them
+    take 10 s at 0.5 s."""
 
     max_nodes: int = 200_000
     max_seconds: float | None = None

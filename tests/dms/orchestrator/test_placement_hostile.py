@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -122,22 +123,44 @@ def _first_search(budget: SearchBudget, providers: int = 40) -> Outcome:
     return search(problem, Active.everything(problem), budget, first_only=True)
 
 
+def _clock_after(seconds: float) -> Callable[[], float]:
+    """A clock that reads 0 once (the search's start), then `seconds` ever after."""
+    readings = iter([0.0])
+    return lambda: next(readings, seconds)
+
+
 def test_the_first_placement_grace_ends_at_first_ceiling_times_the_budget() -> None:
-    # every clock reading is a second later and the clock is read every 64 assignments:
-    # by first_nodes alone the search would run 5,000; the sixth reading (6 s, past
-    # 10 x 0.5 s) ends it
-    ticks = iter(range(1_000_000))
-    outcome = _first_search(SearchBudget(max_seconds=0.5, clock=lambda: float(next(ticks))))
-    assert (outcome.values, outcome.complete, outcome.stats.explored) == (None, False, 6 * 64)
+    # 6 s gone, past 10 x 0.5 s: the clock's first reading (every 64 assignments, or
+    # 16 edge revisions) ends the search, where first_nodes alone would go to 5,000
+    outcome = _first_search(SearchBudget(max_seconds=0.5, clock=_clock_after(6.0)))
+    assert (outcome.values, outcome.complete) == (None, False)
+    assert outcome.stats.explored <= 64
 
 
 def test_within_the_ceiling_the_first_placement_grace_still_holds() -> None:
-    # each reading 0.1 s later: past 0.5 s but within 5 s, the search goes on to
+    # 3 s gone: past the 0.5 s budget but within 10 x it, the search goes on to
     # first_nodes
-    ticks = iter(range(1_000_000))
-    budget = SearchBudget(max_seconds=0.5, first_nodes=640, clock=lambda: next(ticks) / 10)
+    budget = SearchBudget(max_seconds=0.5, first_nodes=640, clock=_clock_after(3.0))
     outcome = _first_search(budget)
     assert (outcome.values, outcome.complete, outcome.stats.explored) == (None, False, 640)
+
+
+def test_the_root_propagation_reads_the_clock_too() -> None:
+    # a placeable clique whose root propagation is the whole cost: past the ceiling it
+    # stops before any assignment (it ran unbounded: 8 s at 10,000 providers, 60 nodes)
+    bids = [Bid(f"p{i:03d}", Resources(cpu=64), {"docker"}) for i in range(200)]
+    nodes = tuple(_node(f"n{k}") for k in range(8))
+    edges = tuple(EdgeRequirement(f"n{a}", f"n{b}", max_rtt_ms=50.0)
+                  for a in range(8) for b in range(a + 1, 8))
+    measurements = Measurements({(f"p{i:03d}", f"p{(i + 1) % 200:03d}"): ProviderPath(rtt_ms=1.0)
+                                 for i in range(200)})
+    req = EnsembleRequirements(nodes=nodes, edges=edges)
+    assert solve(req, bids, measurements).stats.explored > 0  # untimed: it places
+    problem = compile_problem(req, bids, measurements, exclude=frozenset(), strategy="pack",
+                              previous=None, replace=frozenset())
+    budget = SearchBudget(max_seconds=0.5, clock=_clock_after(6.0))
+    outcome = search(problem, Active.everything(problem), budget, first_only=True)
+    assert (outcome.values, outcome.complete, outcome.stats.explored) == (None, False, 0)
 
 
 def test_without_a_clock_the_crafted_market_outruns_first_nodes() -> None:
