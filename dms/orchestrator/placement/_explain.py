@@ -124,8 +124,12 @@ def _conflicting_set(problem: Problem, budget: SearchBudget) -> tuple[list[Item]
         if remaining_nodes <= 0 or (remaining_seconds is not None and remaining_seconds <= 0):
             exhausted = True
             return False
+        # no grace for a first placement here (see `SearchBudget`): a check that runs
+        # out only makes the set not known to be minimal, and with the grace one check
+        # could take first_ceiling times the budget
         check = SearchBudget(
-            max_nodes=remaining_nodes, max_seconds=remaining_seconds, clock=budget.clock
+            max_nodes=remaining_nodes, max_seconds=remaining_seconds, first_nodes=0,
+            clock=budget.clock,
         )
         outcome = search(problem, _active(items), check, first_only=True)
         spent += outcome.stats.explored

@@ -24,7 +24,8 @@ from operator import itemgetter
 from ._model import Measurements
 
 # A provider's links as the search reads them: missing rtt is infinite, missing
-# bandwidth is -1, so a bound on an unmeasured quantity is never met.
+# bandwidth is -1, so a bound on an unmeasured quantity is never met; a NaN or
+# negative rtt and a NaN bandwidth (a peer's report may be anything) count as missing.
 Row = Mapping[int, tuple[float, float]]
 
 _rtt = itemgetter(0)
@@ -52,8 +53,12 @@ class Rows:
             index, inf = self._index, math.inf
             row = self._rows[p] = {
                 j: (
-                    inf if link.rtt_ms is None else link.rtt_ms,
-                    -1.0 if link.bandwidth is None else link.bandwidth,
+                    # a NaN or negative rtt is no measurement: as a number it sorted
+                    # anywhere in a ranked row (bisect then admitted it under any bound)
+                    # and made the summed rtt NaN or -inf
+                    inf if link.rtt_ms is None or not link.rtt_ms >= 0 else link.rtt_ms,
+                    -1.0 if link.bandwidth is None or link.bandwidth != link.bandwidth
+                    else link.bandwidth,
                 )
                 for other, link in self._measurements.neighbours(self._peers[p]).items()
                 if (j := index.get(other)) is not None

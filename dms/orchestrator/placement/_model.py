@@ -79,6 +79,8 @@ def _worse(a: float | None, b: float | None, pick: Callable[[float, float], floa
         return b
     if b is None:
         return a
+    if a != a or b != b:
+        return math.nan  # unusable either way round (max/min would keep the NaN or not by order)
     return pick(a, b)
 
 
@@ -181,11 +183,16 @@ class SearchBudget:
     The search for a first placement is not stopped by the clock before it has tried
     `first_nodes` assignments: a machine too loaded to give the solver its seconds must
     not turn a placeable ensemble into an "unplaceable" one (the bench's instances need
-    at most a few hundred assignments to a first placement)."""
+    at most a few hundred assignments to a first placement). That grace ends once
+    `first_ceiling` times `max_seconds` have passed: an assignment (or the root's
+    propagation) costs up to nodes x providers checks, and a crafted market (10,000
+    providers, a pigeonhole under a dozen wide edge-bound nodes) made 5,000 of them
+    take 10 s at 0.5 s."""
 
     max_nodes: int = 200_000
     max_seconds: float | None = None
     first_nodes: int = 5_000
+    first_ceiling: float = 10.0
     clock: Callable[[], float] = attrs.field(default=time.perf_counter, eq=False)
 
 

@@ -217,6 +217,7 @@ class _Search:
         self.share_partners = partners is not None
         self.within = problem.ranked.within
         self.explored = 0
+        self.revisions = 0  # edge revisions by `_propagate`, which read the clock too
         self.solutions = 0
         self.best: tuple[int, ...] | None = None
         self.best_objective: Objective | None = None
@@ -354,15 +355,22 @@ class _Search:
         if self.explored >= self.budget.max_nodes:
             raise _OutOfBudget
         self.explored += 1
-        limit = self.budget.max_seconds
-        if (limit is not None and self.explored % 64 == 0
-                and self.clock() - self.start > limit and not self._owed_a_first()):
-            raise _OutOfBudget
+        if self.explored % 64 == 0:
+            self._check_clock()
 
-    def _owed_a_first(self) -> bool:
+    def _check_clock(self) -> None:
+        limit = self.budget.max_seconds
+        if limit is not None:
+            elapsed = self.clock() - self.start
+            if elapsed > limit and not self._owed_a_first(elapsed):
+                raise _OutOfBudget
+
+    def _owed_a_first(self, elapsed: float) -> bool:
         """Whether the clock may not stop this search yet (see `SearchBudget`)."""
+        limit = self.budget.max_seconds
         return (self.first_only and self.best is None
-                and self.explored < self.budget.first_nodes)
+                and self.explored < self.budget.first_nodes
+                and (limit is None or elapsed <= limit * self.budget.first_ceiling))
 
     def _record(self) -> None:
         values = tuple(self.val)
@@ -408,6 +416,12 @@ class _Search:
             for edge, x in self.incident[y]:
                 if val[primary[x]] >= 0:
                     continue
+                self.revisions += 1
+                if self.revisions % 16 == 0:
+                    # a revision costs up to a domain's providers in partner checks: a
+                    # crafted market and a 60-node clique of edges made the root's
+                    # propagation alone 8 s, before any assignment read the clock
+                    self._check_clock()
                 dx = dom[primary[x]]
                 residue = residues.get((edge.position, x))
                 if residue is None:
