@@ -12,6 +12,9 @@ TOPIC_BYTES = 4 * 1024 * 1024
 """The default bound on one topic's cached publications: a quarter of the default
 total, so a flood on one topic leaves room for three others' repairs."""
 
+REPAIR_TTL = 120.0
+"""The default seconds a publication can be repaired by GRAFT."""
+
 CACHED_OVERHEAD = 128
 """Bytes a cached publication is counted for beyond its payload, topic and id."""
 
@@ -31,7 +34,7 @@ class MessageCache:
     `ttl` cannot be repaired by GRAFT any more; the layer above republishes what must
     get through (revocations, in every new neighbour's greeting)."""
 
-    def __init__(self, max_bytes: int = 16 * 1024 * 1024, ttl: float = 120.0,
+    def __init__(self, max_bytes: int = 16 * 1024 * 1024, ttl: float = REPAIR_TTL,
                  max_topic_bytes: int | None = None) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be at least 1, got {max_bytes}")

@@ -42,9 +42,11 @@ from dms.net import (
     Mesh,
     MeshNotRunning,
     NodeTransport,
+    SeenMessages,
     Transport,
     parse_node_address,
 )
+from dms.net._cache import REPAIR_TTL, MessageCache
 from dms.network import joined_networks
 from dms.node._anchors import read_anchors
 from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
@@ -92,6 +94,23 @@ peer, before it forwards them: about a tenth of a core's verifying time each."""
 
 GREETING_LIMIT = 1024
 """Revocations sent to a newly linked peer at most."""
+
+PUBLICATION_LIFETIME = 300.0
+"""Seconds a node remembers a publication's id (so a copy is not delivered twice)."""
+
+MIN_PUBLICATION_LIFETIME = 10.0
+"""The shortest `publication_lifetime` a node takes: a publication still circulating
+(8 hops, each queued behind a busy link for a second or more) is then still known."""
+
+
+def publication_memory(lifetime: float) -> tuple[SeenMessages, MessageCache]:
+    """The mesh's dedup set and GRAFT cache for a `publication_lifetime`: the cache keeps
+    a publication no longer than its id is remembered, so a repaired copy is always
+    recognised as one."""
+    if not lifetime >= MIN_PUBLICATION_LIFETIME:  # NaN too
+        raise ValueError(f"publication_lifetime must be at least "
+                         f"{MIN_PUBLICATION_LIFETIME:g} s, got {lifetime}")
+    return SeenMessages(ttl=lifetime), MessageCache(ttl=min(REPAIR_TTL, lifetime))
 
 
 class Node:
@@ -372,6 +391,7 @@ async def open_node(
     policy: AdmissionPolicy = DEFAULT_POLICY,
     provider: ProviderConfig | None = None,
     deployments: DeploymentSettings | None = None,
+    publication_lifetime: float = PUBLICATION_LIFETIME,
 ) -> AsyncIterator[Node]:
     """Run a node for the duration of the block; leaving it cancels every actor.
 
@@ -390,7 +410,11 @@ async def open_node(
     Every node runs the deployment service (`/dms/node/deployment/...`): it orchestrates
     when it holds a grant of `/dms/deployment/request`. With `provider`, it also offers
     this machine to deployments (bids, reservations, allocations).
+    `publication_lifetime` is how long a publication's id is remembered, so that a copy
+    is not delivered twice (at least `MIN_PUBLICATION_LIFETIME`; the GRAFT repair cache
+    keeps publications no longer than that).
     """
+    seen, cache = publication_memory(publication_lifetime)  # ValueError before any I/O
     if key is None:
         key = (load_node_key(keystore, key_name, passphrase) if keystore is not None
                else SigningKey.generate())
@@ -405,7 +429,7 @@ async def open_node(
                             else NodeTransport(key.nacl_key))
     # Built before the nursery so a bad address or state directory is a plain exception.
     mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap),
-                priority_topics=[REVOCATION_TOPIC],
+                priority_topics=[REVOCATION_TOPIC], seen=seen, cache=cache,
                 screen=lambda topic, payload, via: node.screen_publication(topic, payload, via),
                 greeting=lambda peer: node._greeting(peer))
     store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))
