@@ -250,6 +250,10 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 if args.retention is not None:
                     node.revocations.grace = args.retention
                     node.system.revocation_retention = args.retention
+                if args.prune_interval is not None:
+                    node.prune_interval = args.prune_interval
+                if args.message_ttl is not None:
+                    node.system.message_ttl = args.message_ttl
             for n in range(1, args.cycles + 1):
                 took.append(await cycle(market, args.network))
                 if n == args.warmup or (n > args.warmup and n % args.sample == 0):
@@ -271,6 +275,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             "ended_kept": args.ended_kept or SETTINGS.ended_kept,
             "grant_lifetime": args.grant_lifetime, "retention": args.retention,
             "publication_lifetime": args.publication_lifetime, "skew": args.skew,
+            "message_ttl": args.message_ttl, "prune_interval": args.prune_interval,
             "network": args.network,
             "while_running": {k: (min(p[k] for p in RUNNING), max(p[k] for p in RUNNING))
                               for k in NETWORK_KEYS} if RUNNING else None,
@@ -319,9 +324,11 @@ def report(figures: dict[str, Any]) -> None:
     if figures["grant_lifetime"] is not None or figures["retention"] is not None:
         print(f"time compressed: grants to actors last {figures['grant_lifetime']} s, "
               f"revocations are kept {figures['retention']} s past them (None: the node's)")
-    if figures["publication_lifetime"] is not None or figures["skew"] is not None:
-        print(f"time compressed: publication ids remembered {figures['publication_lifetime']} "
-              f"s, clock skew allowed {figures['skew']} s (None: the node's)")
+    compressed = {k: figures[k] for k in ("publication_lifetime", "skew", "message_ttl",
+                                          "prune_interval")}
+    if any(v is not None for v in compressed.values()):
+        print("time compressed (s; None: the node's): " + ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in compressed.items()))
     if figures["network"]:
         ranges = ", ".join(f"{k} {lo:g}..{hi:g}"
                            for k, (lo, hi) in figures["while_running"].items())
@@ -378,6 +385,12 @@ def main() -> None:
                         help="clock skew allowed, and so how long past its expiry an "
                              f"accepted message's id is kept (the node's: "
                              f"{DEFAULT_POLICY.skew:g}; at least 1)")
+    parser.add_argument("--prune-interval", type=float, default=None, metavar="S",
+                        help="nodes forget expired revocations and delegations every S "
+                             "seconds (the node's: 60; at least 1)")
+    parser.add_argument("--message-ttl", type=float, default=None, metavar="S",
+                        help="messages sent expire after S seconds (the node's: 30; at "
+                             "least 5): with --skew, the replay window")
     parser.add_argument("--network", action="store_true",
                         help="the providers host the ensemble network and the pair is "
                              "deployed over it (root, /dev/net/tun, iproute2)")
@@ -390,6 +403,10 @@ def main() -> None:
             publication_memory(args.publication_lifetime)
     except ValueError as error:
         parser.error(str(error))
+    if args.prune_interval is not None and not args.prune_interval >= 1:
+        parser.error(f"--prune-interval must be at least 1 s, got {args.prune_interval}")
+    if args.message_ttl is not None and not args.message_ttl >= 5:
+        parser.error(f"--message-ttl must be at least 5 s, got {args.message_ttl}")
     if args.warmup < 0 or args.sample < 1:
         parser.error(f"--warmup must be at least 0 and --sample at least 1, got "
                      f"{args.warmup} and {args.sample}")

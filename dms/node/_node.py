@@ -95,6 +95,8 @@ peer, before it forwards them: about a tenth of a core's verifying time each."""
 GREETING_LIMIT = 1024
 """Revocations sent to a newly linked peer at most."""
 
+MIN_PRUNE_INTERVAL = 1.0
+
 PUBLICATION_LIFETIME = 300.0
 """Seconds a node remembers a publication's id (so a copy is not delivered twice)."""
 
@@ -142,6 +144,7 @@ class Node:
             for problem in left_out:
                 log.warning("held grant left out: %s", problem)
         self.revocations = RevocationKeeper(self.trust, store, clock)
+        self._prune_interval = PRUNE_INTERVAL
         self.counters: Counter[str] = Counter()
         self.provider: ProviderService | None = None
         """The provider role, when the node was opened with `provider=`."""
@@ -191,9 +194,23 @@ class Node:
             nursery.start_soon(self._forget_expired_revocations)
             task_status.started()
 
+    @property
+    def prune_interval(self) -> float:
+        """Seconds between forgetting expired revocations and the trust caches' entries
+        of expired delegations (60; a soak shortens it, to a second at least: each
+        pruning walks every kept revocation)."""
+        return self._prune_interval
+
+    @prune_interval.setter
+    def prune_interval(self, seconds: float) -> None:
+        if not seconds >= MIN_PRUNE_INTERVAL:  # NaN too
+            raise ValueError(f"prune_interval must be at least {MIN_PRUNE_INTERVAL:g} s, "
+                             f"got {seconds}")
+        self._prune_interval = seconds
+
     async def _forget_expired_revocations(self) -> None:
         while True:
-            await trio.sleep(PRUNE_INTERVAL)
+            await trio.sleep(self._prune_interval)
             self.revocations.forget_expired()
 
     def _revoke_grant(self, revocation: Invocation, until: int | None) -> None:

@@ -1,4 +1,4 @@
-"""A node's publication lifetime: how long the mesh remembers ids and keeps repairs."""
+"""A node's lifetimes a soak compresses: publication ids and repairs, pruning."""
 
 from __future__ import annotations
 
@@ -23,3 +23,12 @@ async def test_a_node_with_too_short_a_publication_lifetime_is_refused_before_it
     with pytest.raises(ValueError, match="publication_lifetime must be at least 10 s"):
         async with open_node(publication_lifetime=lifetime):
             raise AssertionError("the node ran")
+
+
+@pytest.mark.parametrize("interval", [0.5, 0.0, -1.0, math.nan])
+async def test_a_prune_interval_under_a_second_is_refused_and_the_old_one_kept(interval):
+    async with open_node() as node:
+        node.prune_interval = 5.0
+        with pytest.raises(ValueError, match="prune_interval must be at least 1 s"):
+            node.prune_interval = interval
+        assert node.prune_interval == 5.0
