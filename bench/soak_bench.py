@@ -21,6 +21,22 @@ node's 60 s pruning interval).
 Bounded caches fill during the first part of a run and then stay level, so each slope
 is given twice: over every sample after the warm-up, and over the second half of the
 run only (`--steady-from N`: from cycle N on), where a flat figure has a slope near 0.
+Two more protocol lifetimes outlast a short soak: a publication's id is remembered 5
+minutes (`--publication-lifetime S`, the node's `publication_lifetime`; the GRAFT
+repair cache keeps publications no longer) and an accepted message's id until its
+expiry plus the clock skew allowed (`--skew S`, the node's `AdmissionPolicy.skew`; a
+message lives 30 s, `--message-ttl S`; the skew 60 s). Expired revocations and the
+trust caches' entries of expired delegations go every 60 s (`--prune-interval S`, the
+node's `prune_interval`). At about 0.2 s a cycle, 400 cycles last well under two
+minutes: compressed (e.g. `--grant-lifetime 20 --retention 10 --publication-lifetime 10
+--skew 5 --message-ttl 15 --prune-interval 5`), all of them level off in the first half.
+
+`--network` gives the providers the ensemble network (root, /dev/net/tun and iproute2)
+and deploys a pair over it: each allocation in a namespace of its own, the packets
+between them only inside those namespaces and over the nodes' links. It samples the
+providers' namespaces (`ip netns list`, by their prefixes), the TUN links in them, their
+/etc/netns directories and the networks the providers say they hold ("hosted").
+
 `--tracemalloc` snapshots the Python heap at a quarter and at three quarters of the run
 and prints the 15 allocation sites (by traceback) that grew most in between, and samples
 the Python heap it traces ("heap"): a heap slope far below the RSS slope points at the
@@ -28,7 +44,8 @@ allocator (fragmentation), not at a structure that grows.
 
     .venv/bin/python bench/soak_bench.py [--cycles 200] [--sample 10] [--json]
         [--grant-lifetime S] [--retention S] [--ended-kept N] [--steady-from N]
-        [--tracemalloc]
+        [--tracemalloc] [--publication-lifetime S] [--skew S] [--message-ttl S]
+        [--prune-interval S] [--network]
 """
 
 from __future__ import annotations
@@ -38,6 +55,7 @@ import contextlib
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,9 +73,14 @@ from deploy_bench import (  # bench/ is on sys.path when run as a script
     wait_for,
 )
 
+from dms.actor import DEFAULT_POLICY
 from dms.deployment import NEW, SHUTDOWN, STATUS, DeploymentSettings
+from dms.network import missing_capability
+from dms.network._netns import NETNS_ETC, namespace_names
 from dms.node import open_node
+from dms.node._node import PUBLICATION_LIFETIME, publication_memory
 from dms.provider import Capacity, ProviderConfig, millicores
+from dms.provider._network import namespace_prefix
 from dms.workload import ExecutorKind
 from ucan import SigningKey, delegate
 
@@ -67,26 +90,45 @@ PAIR = ensemble(2, "0.5", name="soak")
 SETTINGS = DeploymentSettings(bid_round=0.3, poll_interval=0.5)
 
 
+@attrs.frozen
+class Lifetimes:
+    """The node settings a soak may compress (None: the node's)."""
+
+    publication: float | None = None
+    skew: float | None = None
+
+    def options(self) -> dict[str, Any]:
+        policy = (DEFAULT_POLICY if self.skew is None
+                  else attrs.evolve(DEFAULT_POLICY, skew=self.skew))
+        publication = PUBLICATION_LIFETIME if self.publication is None else self.publication
+        return {"publication_lifetime": publication,
+                "policy": policy}
+
+
 @contextlib.asynccontextmanager
-async def open_soak_market(root: Path, settings: DeploymentSettings = SETTINGS
+async def open_soak_market(root: Path, settings: DeploymentSettings = SETTINGS,
+                           lifetimes: Lifetimes = Lifetimes(), network: bool = False
                            ) -> AsyncIterator[Market]:
-    """deploy_bench's market, with 5 providers and a state directory per node."""
+    """deploy_bench's market, with 5 providers and a state directory per node (with
+    `network`, the providers host the ensemble network)."""
     org = SigningKey.generate()
     capacity = Capacity(millicores=millicores(2, round_up=False), ram=8 * GiB, disk=100 * GiB)
+    options = lifetimes.options()
     async with contextlib.AsyncExitStack() as stack:
         orchestrator = await stack.enter_async_context(open_node(
             listen="ws://127.0.0.1:0", anchors=[org.did], deployments=settings,
-            state_dir=root / "orchestrator"))
+            state_dir=root / "orchestrator", **options))
         assert orchestrator.address is not None
         providers = []
         for n in range(PROVIDERS):
             config = ProviderConfig(root / f"work{n}", (ExecutorKind.PROCESS,),
-                                    capacity=capacity)
+                                    capacity=capacity, network=network)
             providers.append(await stack.enter_async_context(open_node(
                 listen="ws://127.0.0.1:0", bootstrap=[orchestrator.address],
-                anchors=[org.did], provider=config, state_dir=root / f"provider{n}")))
+                anchors=[org.did], provider=config, state_dir=root / f"provider{n}",
+                **options)))
         user = await stack.enter_async_context(open_node(
-            bootstrap=[orchestrator.address], anchors=[org.did]))
+            bootstrap=[orchestrator.address], anchors=[org.did], **options))
         orchestrator.add_proofs(delegate(org, orchestrator.did, "/dms/deployment",
                                          expiration=None))
         for node in providers:
@@ -112,8 +154,28 @@ def sqlite_bytes(root: Path, suffix: str = "") -> int:
     return sum(f.stat().st_size for f in root.glob(f"*/node.sqlite3{suffix}"))
 
 
-def sample(market: Market, root: Path, cycle: int) -> dict[str, float]:
-    return {"cycle": cycle, "fds": len(os.listdir("/proc/self/fd")), "rss": rss_bytes(),
+def network_sample(market: Market) -> dict[str, float]:
+    """What the providers' ensemble networks hold on this host, asked of the kernel
+    (namespaces with a provider's prefix, the TUN links in them, /etc/netns entries)
+    and of the providers ("hosted")."""
+    prefixes = tuple(namespace_prefix(node.did) for node in market.providers)
+    namespaces = [name for name in namespace_names() if name.startswith(prefixes)]
+    tuns = 0
+    for name in namespaces:
+        listed = subprocess.run(["ip", "-n", name, "-o", "link", "show", "type", "tun"],
+                                capture_output=True, text=True, timeout=30)
+        tuns += len(listed.stdout.splitlines())
+    etc = ([path for path in NETNS_ETC.iterdir() if path.name.startswith(prefixes)]
+           if NETNS_ETC.exists() else [])
+    hosted = sum(node.provider.networks.hosting() for node in market.providers
+                 if node.provider is not None and node.provider.networks is not None)
+    return {"namespaces": len(namespaces), "tuns": tuns, "netns_etc": len(etc),
+            "hosted": hosted}
+
+
+def sample(market: Market, root: Path, cycle: int, network: bool = False
+           ) -> dict[str, float]:
+    return {**(network_sample(market) if network else {}),"cycle": cycle, "fds": len(os.listdir("/proc/self/fd")), "rss": rss_bytes(),
             "sqlite": sqlite_bytes(root), "wal": sqlite_bytes(root, "-wal"), "children": live_children(),
             "reservations": sum(len(n.provider.book.reservations())
                                 for n in market.providers if n.provider),
@@ -152,13 +214,24 @@ async def shut_down(market: Market, deployment: str) -> None:
                      f"{status.get('failure')}")
 
 
-async def cycle(market: Market) -> float:
+RUNNING: list[dict[str, float]] = []
+"""With --network, what the networks held while each cycle's pair ran."""
+
+
+async def cycle(market: Market, network: bool = False) -> float:
+    """One deploy/shutdown; with `network`, the deployment must have its network."""
     began = time.perf_counter()
     reply = await market.call(NEW, {"ensemble": PAIR})
     events = await wait_for(market, reply["id"], "running", "failed", "completed")
     last = events[-1]["payload"]
     if last.get("phase") != "running":
         raise SystemExit(f"deployment {reply['id']} did not run: {last}")
+    if network:
+        status = await market.call(STATUS, {"id": reply["id"]})
+        if not str(status.get("network") or "").startswith("10."):
+            raise SystemExit(f"deployment {reply['id']} runs without its network: "
+                             f"{status.get('network')!r}")
+        RUNNING.append(network_sample(market))
     await shut_down(market, reply["id"])
     return time.perf_counter() - began
 
@@ -174,23 +247,27 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         root = Path(tmp)
         settings = SETTINGS if args.ended_kept is None else attrs.evolve(
             SETTINGS, ended_kept=args.ended_kept)
-        async with open_soak_market(root, settings) as market:
+        lifetimes = Lifetimes(args.publication_lifetime, args.skew)
+        async with open_soak_market(root, settings, lifetimes, args.network) as market:
             for node in market.nodes:  # time compressed: see --grant-lifetime
                 if args.grant_lifetime is not None:
                     node.system.grant_lifetime = args.grant_lifetime
                 if args.retention is not None:
                     node.revocations.grace = args.retention
                     node.system.revocation_retention = args.retention
+                if args.prune_interval is not None:
+                    node.prune_interval = args.prune_interval
+                if args.message_ttl is not None:
+                    node.system.message_ttl = args.message_ttl
             for n in range(1, args.cycles + 1):
-                took.append(await cycle(market))
+                took.append(await cycle(market, args.network))
                 if n == args.warmup or (n > args.warmup and n % args.sample == 0):
-                    samples.append(sample(market, root, n))
+                    samples.append(sample(market, root, n, args.network))
                 if args.tracemalloc and n in marks:
                     snapshots.append(tracemalloc.take_snapshot())
             await trio.sleep(1.0)  # the last processes are reaped
-            samples.append(sample(market, root, args.cycles + 1))
-    keys = ("fds", "rss", "heap", "sqlite", "wal", "children", "reservations",
-            "revocations")
+            samples.append(sample(market, root, args.cycles + 1, args.network))
+    keys = KEYS + (NETWORK_KEYS if args.network else ())
     steady_from = args.cycles // 2 if args.steady_from is None else args.steady_from
     steady = [p for p in samples if p["cycle"] >= steady_from]
     growth = heap_growth(snapshots) if len(snapshots) == 2 else None
@@ -202,10 +279,19 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             "cycles": args.cycles, "providers": PROVIDERS, "warmup": args.warmup,
             "ended_kept": args.ended_kept or SETTINGS.ended_kept,
             "grant_lifetime": args.grant_lifetime, "retention": args.retention,
+            "publication_lifetime": args.publication_lifetime, "skew": args.skew,
+            "message_ttl": args.message_ttl, "prune_interval": args.prune_interval,
+            "network": args.network,
+            "while_running": {k: (min(p[k] for p in RUNNING), max(p[k] for p in RUNNING))
+                              for k in NETWORK_KEYS} if RUNNING else None,
             "first": samples[0], "last": samples[-1], "unannounced": UNANNOUNCED[0],
             "slope_per_cycle": {k: slope(samples, k) for k in keys},
             "cycle_s_median": statistics.median(took), "cycle_s_max": max(took)}
 
+
+KEYS = ("fds", "rss", "heap", "sqlite", "wal", "children", "reservations", "revocations")
+NETWORK_KEYS = ("namespaces", "tuns", "netns_etc", "hosted")
+UNITS = {"rss": " B", "heap": " B", "sqlite": " B", "wal": " B"}
 
 TRACE_FRAMES = 12
 GROWTH_SITES = 15
@@ -243,14 +329,22 @@ def report(figures: dict[str, Any]) -> None:
     if figures["grant_lifetime"] is not None or figures["retention"] is not None:
         print(f"time compressed: grants to actors last {figures['grant_lifetime']} s, "
               f"revocations are kept {figures['retention']} s past them (None: the node's)")
+    compressed = {k: figures[k] for k in ("publication_lifetime", "skew", "message_ttl",
+                                          "prune_interval")}
+    if any(v is not None for v in compressed.values()):
+        print("time compressed (s; None: the node's): " + ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in compressed.items()))
+    if figures["network"]:
+        ranges = ", ".join(f"{k} {lo:g}..{hi:g}"
+                           for k, (lo, hi) in figures["while_running"].items())
+        print(f"the providers host the ensemble network; every deployment ran on it, "
+              f"holding (min..max over the cycles, while it ran): {ranges}")
     steady = figures["steady_slope_per_cycle"]
     print(f"slopes: over all samples after the warm-up, and from cycle "
           f"{figures['steady_from']} on (bounded caches full)")
     print(f"{'figure':<14}{'first':>14}{'last':>14}{'slope/cycle':>14}{'2nd half':>14}")
-    for key, unit in (("fds", ""), ("rss", " B"), ("heap", " B"), ("sqlite", " B"),
-                      ("wal", " B"),
-                      ("children", ""),
-                      ("reservations", ""), ("revocations", "")):
+    for key in slopes:
+        unit = UNITS.get(key, "")
         print(f"{key:<14}{first[key]:>14,.0f}{last[key]:>14,.0f}"
               f"{slopes[key]:>14,.1f}{steady[key]:>14,.1f}{unit}")
     if figures["heap_growth"] is not None:
@@ -289,7 +383,35 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true",
                         help="print the 15 heap allocation sites that grew most between "
                              "a quarter and three quarters of the run (slows it down)")
+    parser.add_argument("--publication-lifetime", type=float, default=None, metavar="S",
+                        help="publication ids are remembered S seconds (the node's: "
+                             f"{PUBLICATION_LIFETIME:g}; at least 10)")
+    parser.add_argument("--skew", type=float, default=None, metavar="S",
+                        help="clock skew allowed, and so how long past its expiry an "
+                             f"accepted message's id is kept (the node's: "
+                             f"{DEFAULT_POLICY.skew:g}; at least 5)")
+    parser.add_argument("--prune-interval", type=float, default=None, metavar="S",
+                        help="nodes forget expired revocations and delegations every S "
+                             "seconds (the node's: 60; at least 1)")
+    parser.add_argument("--message-ttl", type=float, default=None, metavar="S",
+                        help="messages sent expire after S seconds (the node's: 30; at "
+                             "least 5): with --skew, the replay window")
+    parser.add_argument("--network", action="store_true",
+                        help="the providers host the ensemble network and the pair is "
+                             "deployed over it (root, /dev/net/tun, iproute2)")
     args = parser.parse_args()
+    if args.network and (missing := missing_capability()) is not None:
+        sys.exit(f"soak_bench: --network {missing}")
+    try:
+        Lifetimes(args.publication_lifetime, args.skew).options()
+        if args.publication_lifetime is not None:
+            publication_memory(args.publication_lifetime)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.prune_interval is not None and not args.prune_interval >= 1:
+        parser.error(f"--prune-interval must be at least 1 s, got {args.prune_interval}")
+    if args.message_ttl is not None and not args.message_ttl >= 5:
+        parser.error(f"--message-ttl must be at least 5 s, got {args.message_ttl}")
     if args.warmup < 0 or args.sample < 1:
         parser.error(f"--warmup must be at least 0 and --sample at least 1, got "
                      f"{args.warmup} and {args.sample}")

@@ -72,7 +72,11 @@ Verdict = Accept | Refuse | Drop | ReplyIn
 
 @attrs.frozen
 class AdmissionPolicy:
-    skew: float = 60.0  # seconds of clock difference tolerated on exp
+    skew: float = attrs.field(default=60.0, validator=lambda _, __, v: _skew_checked(v))
+    """Seconds of clock difference tolerated on exp and iat. An accepted message's id is
+    remembered until its exp plus this (the replay window), so a soak compresses it;
+    below 5 s, a reply delayed a moment on a busy node is refused as expired (seen at 1 s
+    on a loaded 2-core machine)."""
     max_ttl: float = 600.0  # messages must expire within this: bounds the replay cache
     rate_limit: RateLimit = RateLimit()  # per (sender, command), after the chain
     link_budget: RateLimit = RateLimit(rate=5000.0, burst=10000.0)
@@ -90,6 +94,13 @@ class AdmissionPolicy:
     a new link peer costs a stranger one handshake, so per-peer budgets alone do not
     bound what fresh identities make the node sign (about a tenth of a core here)."""
 
+
+def _skew_checked(skew: float) -> None:
+    if not skew >= MIN_SKEW:  # NaN too
+        raise ValueError(f"AdmissionPolicy.skew must be at least {MIN_SKEW:g} s, got {skew}")
+
+
+MIN_SKEW = 5.0
 
 DEFAULT_POLICY = AdmissionPolicy()
 

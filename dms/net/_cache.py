@@ -8,6 +8,13 @@ import attrs
 
 from dms.net._mesh_wire import Publish
 
+TOPIC_BYTES = 4 * 1024 * 1024
+"""The default bound on one topic's cached publications: a quarter of the default
+total, so a flood on one topic leaves room for three others' repairs."""
+
+REPAIR_TTL = 120.0
+"""The default seconds a publication can be repaired by GRAFT."""
+
 CACHED_OVERHEAD = 128
 """Bytes a cached publication is counted for beyond its payload, topic and id."""
 
@@ -20,18 +27,32 @@ class Cached:
 
 
 class MessageCache:
-    """Recent publications by id, bounded in bytes (`max_bytes`) and time (`ttl`):
-    past either, the oldest go first. A publication older than `ttl` cannot be
-    repaired by GRAFT any more; the layer above republishes what must get through
-    (revocations, in every new neighbour's greeting)."""
+    """Recent publications by id, bounded in bytes (`max_bytes`), in bytes per topic
+    (`max_topic_bytes`) and in time (`ttl`): past any of them, the oldest (of the
+    topic) go first. The topic bound keeps one busy topic from evicting every other
+    topic's publications before a GRAFT can ask for them. A publication older than
+    `ttl` cannot be repaired by GRAFT any more; the layer above republishes what must
+    get through (revocations, in every new neighbour's greeting)."""
 
-    def __init__(self, max_bytes: int = 16 * 1024 * 1024, ttl: float = 120.0) -> None:
+    def __init__(self, max_bytes: int = 16 * 1024 * 1024, ttl: float = REPAIR_TTL,
+                 max_topic_bytes: int | None = None) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be at least 1, got {max_bytes}")
+        if max_topic_bytes is None:
+            max_topic_bytes = min(TOPIC_BYTES, max_bytes)
+        if not 1 <= max_topic_bytes <= max_bytes:
+            raise ValueError(f"max_topic_bytes must be 1..max_bytes ({max_bytes}), "
+                             f"got {max_topic_bytes}")
+        if ttl <= 0:
+            raise ValueError(f"ttl must be positive, got {ttl}")
         self.max_bytes = max_bytes
+        self.max_topic_bytes = max_topic_bytes
         self.ttl = ttl
         self.bytes = 0
         self._entries: OrderedDict[bytes, Cached] = OrderedDict()
+        self._topics: dict[str, OrderedDict[bytes, None]] = {}
+        """Each topic's cached ids, oldest first."""
+        self._topic_bytes: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -39,17 +60,25 @@ class MessageCache:
     def __contains__(self, message_id: object) -> bool:
         return message_id in self._entries
 
+    def topic_bytes(self, topic: str) -> int:
+        """The bytes `topic`'s cached publications are counted for."""
+        return self._topic_bytes.get(topic, 0)
+
     def put(self, publish: Publish, now: float) -> None:
         self.expire(now)
         if publish.message_id in self._entries:
             return
         size = _size(publish)
-        if size > self.max_bytes:
+        if size > self.max_topic_bytes:
             return
         self._entries[publish.message_id] = Cached(publish, now)
+        self._topics.setdefault(publish.topic, OrderedDict())[publish.message_id] = None
+        self._topic_bytes[publish.topic] = self.topic_bytes(publish.topic) + size
         self.bytes += size
+        while self._topic_bytes[publish.topic] > self.max_topic_bytes:
+            self._drop(next(iter(self._topics[publish.topic])))
         while self.bytes > self.max_bytes:
-            self._pop_oldest()
+            self._drop(next(iter(self._entries)))
 
     def get(self, message_id: bytes, now: float) -> Publish | None:
         self.expire(now)
@@ -68,14 +97,22 @@ class MessageCache:
 
     def expire(self, now: float) -> None:
         while self._entries:
-            oldest = next(iter(self._entries.values()))
+            message_id, oldest = next(iter(self._entries.items()))
             if oldest.at > now - self.ttl:
                 break
-            self._pop_oldest()
+            self._drop(message_id)
 
-    def _pop_oldest(self) -> None:
-        _, cached = self._entries.popitem(last=False)
-        self.bytes -= _size(cached.publish)
+    def _drop(self, message_id: bytes) -> None:
+        publish = self._entries.pop(message_id).publish
+        size = _size(publish)
+        self.bytes -= size
+        ids = self._topics[publish.topic]
+        del ids[message_id]
+        if ids:
+            self._topic_bytes[publish.topic] -= size
+        else:  # a topic seen once is not remembered for ever
+            del self._topics[publish.topic]
+            del self._topic_bytes[publish.topic]
 
 
 def _size(publish: Publish) -> int:

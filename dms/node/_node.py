@@ -42,9 +42,11 @@ from dms.net import (
     Mesh,
     MeshNotRunning,
     NodeTransport,
+    SeenMessages,
     Transport,
     parse_node_address,
 )
+from dms.net._cache import REPAIR_TTL, MessageCache
 from dms.network import joined_networks
 from dms.node._anchors import read_anchors
 from dms.node._behaviors import Amounts, NodeBehaviors, NodeInfo, NodeResources
@@ -93,6 +95,25 @@ peer, before it forwards them: about a tenth of a core's verifying time each."""
 GREETING_LIMIT = 1024
 """Revocations sent to a newly linked peer at most."""
 
+MIN_PRUNE_INTERVAL = 1.0
+
+PUBLICATION_LIFETIME = 300.0
+"""Seconds a node remembers a publication's id (so a copy is not delivered twice)."""
+
+MIN_PUBLICATION_LIFETIME = 10.0
+"""The shortest `publication_lifetime` a node takes: a publication still circulating
+(8 hops, each queued behind a busy link for a second or more) is then still known."""
+
+
+def publication_memory(lifetime: float) -> tuple[SeenMessages, MessageCache]:
+    """The mesh's dedup set and GRAFT cache for a `publication_lifetime`: the cache keeps
+    a publication no longer than its id is remembered, so a repaired copy is always
+    recognised as one."""
+    if not lifetime >= MIN_PUBLICATION_LIFETIME:  # NaN too
+        raise ValueError(f"publication_lifetime must be at least "
+                         f"{MIN_PUBLICATION_LIFETIME:g} s, got {lifetime}")
+    return SeenMessages(ttl=lifetime), MessageCache(ttl=min(REPAIR_TTL, lifetime))
+
 
 class Node:
     """One running node. Made by `open_node`; `node.root` is the actor to script."""
@@ -123,6 +144,7 @@ class Node:
             for problem in left_out:
                 log.warning("held grant left out: %s", problem)
         self.revocations = RevocationKeeper(self.trust, store, clock)
+        self._prune_interval = PRUNE_INTERVAL
         self.counters: Counter[str] = Counter()
         self.provider: ProviderService | None = None
         """The provider role, when the node was opened with `provider=`."""
@@ -172,9 +194,23 @@ class Node:
             nursery.start_soon(self._forget_expired_revocations)
             task_status.started()
 
+    @property
+    def prune_interval(self) -> float:
+        """Seconds between forgetting expired revocations and the trust caches' entries
+        of expired delegations (60; a soak shortens it, to a second at least: each
+        pruning walks every kept revocation)."""
+        return self._prune_interval
+
+    @prune_interval.setter
+    def prune_interval(self, seconds: float) -> None:
+        if not seconds >= MIN_PRUNE_INTERVAL:  # NaN too
+            raise ValueError(f"prune_interval must be at least {MIN_PRUNE_INTERVAL:g} s, "
+                             f"got {seconds}")
+        self._prune_interval = seconds
+
     async def _forget_expired_revocations(self) -> None:
         while True:
-            await trio.sleep(PRUNE_INTERVAL)
+            await trio.sleep(self._prune_interval)
             self.revocations.forget_expired()
 
     def _revoke_grant(self, revocation: Invocation, until: int | None) -> None:
@@ -376,6 +412,7 @@ async def open_node(
     policy: AdmissionPolicy = DEFAULT_POLICY,
     provider: ProviderConfig | None = None,
     deployments: DeploymentSettings | None = None,
+    publication_lifetime: float = PUBLICATION_LIFETIME,
 ) -> AsyncIterator[Node]:
     """Run a node for the duration of the block; leaving it cancels every actor.
 
@@ -394,7 +431,11 @@ async def open_node(
     Every node runs the deployment service (`/dms/node/deployment/...`): it orchestrates
     when it holds a grant of `/dms/deployment/request`. With `provider`, it also offers
     this machine to deployments (bids, reservations, allocations).
+    `publication_lifetime` is how long a publication's id is remembered, so that a copy
+    is not delivered twice (at least `MIN_PUBLICATION_LIFETIME`; the GRAFT repair cache
+    keeps publications no longer than that).
     """
+    seen, cache = publication_memory(publication_lifetime)  # ValueError before any I/O
     if key is None:
         key = (load_node_key(keystore, key_name, passphrase) if keystore is not None
                else SigningKey.generate())
@@ -409,7 +450,7 @@ async def open_node(
                             else NodeTransport(key.nacl_key))
     # Built before the nursery so a bad address or state directory is a plain exception.
     mesh = Mesh(key.nacl_key, transport, listen=listen, bootstrap=list(bootstrap),
-                priority_topics=[REVOCATION_TOPIC],
+                priority_topics=[REVOCATION_TOPIC], seen=seen, cache=cache,
                 screen=lambda topic, payload, via: node.screen_publication(topic, payload, via),
                 greeting=lambda peer: node._greeting(peer))
     store = None if state_dir is None else TokenStore(os.path.join(state_dir, "tokens"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dms.actor import DEFAULT_POLICY, FairShare, RateLimit, decode_message
+from dms.actor import DEFAULT_POLICY, AdmissionPolicy, FairShare, RateLimit, decode_message
 from dms.actor._wire import MAX_PROOFS
 from dms.node._node import GREETING_LIMIT, SCREEN_BUDGET
 from dms.node._revocations import REVOCATION_BUDGET
@@ -36,3 +36,10 @@ def test_a_message_of_more_than_33_tokens_is_malformed_before_any_is_decoded():
     junk = [bytes([n]) * 40 for n in range(MAX_PROOFS + 2)]  # no token at all
     with pytest.raises(MalformedToken, match=r"34 tokens \(at most 33\)"):
         decode_message(encode_container(junk), trust)
+
+
+@pytest.mark.parametrize("skew", [0.0, 4.9, -1.0, float("nan")])
+def test_a_skew_under_5_seconds_is_refused_naming_the_field(skew):
+    with pytest.raises(ValueError, match="AdmissionPolicy.skew must be at least 5 s"):
+        AdmissionPolicy(skew=skew)
+    assert AdmissionPolicy(skew=5.0).skew == 5.0  # the bound itself is a valid window

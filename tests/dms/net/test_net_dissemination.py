@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import trio
 
 from dms.net import LinkConditions, MemoryNetwork, Mesh
@@ -144,6 +145,25 @@ def test_the_cache_is_bounded_in_bytes_and_in_time():
     assert cache.recent(since=0.0, now=4.0, limit=1) == (b"\x04",)
     assert cache.get(b"\x04", 13.9) is not None
     assert cache.get(b"\x04", 14.0) is None and cache.bytes == 0
+
+
+def test_one_topic_cannot_hold_more_than_its_bytes_of_the_cache():
+    entry = 128 + 100 + 1 + 4  # overhead, payload, id, topic "busy"
+    cache = MessageCache(max_bytes=10 * entry, max_topic_bytes=3 * entry, ttl=100.0)
+    cache.put(Publish(b"q", "quie", 3, bytes(100)), now=0.0)
+    for n in range(20):
+        cache.put(Publish(bytes([n]), "busy", 3, bytes(100)), now=1.0 + n)
+        assert cache.topic_bytes("busy") <= cache.max_topic_bytes
+    assert cache.get(b"q", 30.0) is not None  # older than every busy one, yet kept
+    assert [cache.get(bytes([n]), 30.0) is not None for n in range(17, 20)] == [True] * 3
+    assert cache.get(bytes([16]), 30.0) is None
+    assert cache.bytes == 4 * entry
+    assert cache.get(b"q", 100.0) is None and cache.topic_bytes("quie") == 0
+
+
+def test_a_cache_with_a_topic_bound_above_its_total_is_refused():
+    with pytest.raises(ValueError, match="max_topic_bytes must be 1..max_bytes"):
+        MessageCache(max_bytes=100, max_topic_bytes=101)
 
 
 # -- overlays on the memory transport -------------------------------------------------

@@ -43,7 +43,7 @@ def test_the_network_limits_are_the_documented_defaults():
     assert degree.maximum > 2 * degree.target  # not every node can be full (_degree.py)
     assert (degree.direct_idle, degree.rotation_interval, FULL_FOR) == (60.0, 60.0, 60.0)
     cache = MessageCache()
-    assert (cache.max_bytes, cache.ttl) == (16 * MiB, 120.0)
+    assert (cache.max_bytes, cache.max_topic_bytes, cache.ttl) == (16 * MiB, 4 * MiB, 120.0)
     tree = BroadcastTree()
     assert (tree.graft_timeout, tree.retry_timeout) == (1.0, 0.5)
     assert (tree.max_missing, tree.max_missing_per_peer, tree.max_announcers) == (4096, 512, 4)
