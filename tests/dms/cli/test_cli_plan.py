@@ -52,3 +52,15 @@ def test_an_invalid_ensemble_is_refused_before_anything_is_asked(tmp_path: Path)
                                        "--as", "nobody", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "allocations.a.executor" in result.output and "nodes.n.allocations[0]" in result.output
+
+
+def test_an_infinite_timeout_is_a_one_line_usage_mistake(tmp_path: Path) -> None:
+    # it used to reach the invocation's DAG-CBOR encoding and end in a traceback
+    ensemble = Path(__file__).parents[3] / "examples" / "ensembles" / "hello-web.yaml"
+    for command in (["plan"], ["deploy"]):
+        result = CliRunner().invoke(main, [*command, str(ensemble), "--timeout", "inf",
+                                           "--node", "ws://127.0.0.1:9", "--as", "nobody",
+                                           "--data-dir", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "--timeout must be a finite number of seconds, got inf" in result.output
