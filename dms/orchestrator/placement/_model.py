@@ -173,6 +173,21 @@ class Objective:
         return (self.disruption, self.price, self.rtt_ms, count)
 
 
+def _steps(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"SearchBudget.{attribute.name} must be a whole number >= 0, "
+                         f"got {value!r}")
+
+
+def _seconds(_: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+    # nan would never stop the search and a negative value reads as "no time at all":
+    # both are mistakes better named here than found as a solve that behaves oddly
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                              or not math.isfinite(value) or value < 0):
+        raise ValueError(f"SearchBudget.{attribute.name} must be None or a finite number "
+                         f"of seconds >= 0, got {value!r}")
+
+
 @attrs.frozen
 class SearchBudget:
     """Bounds one solve. `max_nodes` counts tried assignments (deterministic); the
@@ -183,9 +198,9 @@ class SearchBudget:
     not turn a placeable ensemble into an "unplaceable" one (the bench's instances need
     at most a few hundred assignments to a first placement)."""
 
-    max_nodes: int = 200_000
-    max_seconds: float | None = None
-    first_nodes: int = 5_000
+    max_nodes: int = attrs.field(default=200_000, validator=_steps)
+    max_seconds: float | None = attrs.field(default=None, validator=_seconds)
+    first_nodes: int = attrs.field(default=5_000, validator=_steps)
     clock: Callable[[], float] = attrs.field(default=time.perf_counter, eq=False)
 
 
