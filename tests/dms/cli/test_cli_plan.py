@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from dms.cli import main
 from dms.cli._display import Names
-from dms.cli._plan import plan_lines
+from dms.cli._plan import closeness, plan_lines
 from dms.deployment import PlannedLink, PlannedNode, PlanView
 
 P1, P2 = "did:key:zOne", "did:key:zTwo"
@@ -64,3 +64,11 @@ def test_an_infinite_timeout_is_a_one_line_usage_mistake(tmp_path: Path) -> None
         assert result.exit_code == 2, result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert "--timeout must be a finite number of seconds, got inf" in result.output
+
+
+def test_closeness_to_optimal_is_rounded_up_so_it_never_promises_more_than_the_bound() -> None:
+    assert closeness(0.0) == "optimal"
+    assert closeness(0.0004) == "within 0.1 % of optimal"  # not "within 0.0 %"
+    assert closeness(0.018) == "within 1.8 % of optimal"
+    assert closeness(0.0181) == "within 1.9 % of optimal"
+    assert closeness(0.25) == "within 25.0 % of optimal"
