@@ -391,7 +391,8 @@ def main() -> None:
                         help="the long CP-SAT run (besides 1 s and 1 s hinted); "
                              "needs ortools: pip install '.[bench]' (default 10)")
     parser.add_argument("--providers", type=int, default=1000,
-                        help="providers per instance (100 nodes x 200 edges each; default 1000)")
+                        help="providers per instance, 100 or more (100 nodes x 200 edges each; "
+                             "default 1000)")
     parser.add_argument("--sampling", action="store_true", help="also run random sampling")
     parser.add_argument("--no-scaling", action="store_true",
                         help="skip the 100 to 10,000 providers first-solution series")
@@ -404,6 +405,11 @@ def main() -> None:
     seeds = args.seeds if args.seeds is not None else list(range(args.instances))
     if not seeds:
         parser.error("--instances must be at least 1")
+    if args.providers < 100:  # fewer cannot host the planted 100 nodes: it never ends
+        parser.error(f"--providers must be at least 100, got {args.providers}")
+    for budget in (*args.budgets, args.cpsat_seconds):
+        if not (math.isfinite(budget) and budget > 0):
+            parser.error(f"--budgets and --cpsat-seconds must be seconds > 0, got {budget:g}")
     if args.first_times:
         print(json.dumps(first_times(seeds)))
         return
