@@ -14,6 +14,7 @@ every provider's decline, on stdout, and one line on stderr (exit 1).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 
 import click
@@ -59,13 +60,23 @@ async def _plan(target: Target, text: str, timeout: float, as_json: bool) -> int
     return EXIT_FAILED
 
 
+def closeness(gap: float) -> str:
+    """How close to optimal a plan's price is, rounded *up* to a tenth of a percent: a
+    gap of 0.0004 is "within 0.1 %", never "within 0.0 %", and 0.0181 is "within 1.9 %"
+    (rounded to nearest, "1.8 %" would promise more than the bound shows)."""
+    if gap <= 0:
+        return "optimal"
+    tenths = math.ceil(gap * 1000 - 1e-9)  # 0.018 * 1000 is 18.000000000000004
+    return f"within {max(tenths, 1) / 10:.1f} % of optimal"
+
+
 def plan_lines(view: PlanView, name: Names) -> list[str]:
     """The plan in words: a placement line per node, or the explanation."""
     if not view.placeable:
         return ["not placeable", *view.text.splitlines()]
     lines = [f"placeable on {len({n.provider for n in view.nodes})} of "
              f"{len(view.bidders)} bidding providers, total price {view.total_price:g} "
-             f"({'optimal' if view.gap == 0 else f'within {100 * view.gap:.1f} % of optimal'})"]
+             f"({closeness(view.gap)})"]
     for node in view.nodes:
         line = f"  node {node.node} → {name(node.provider)}  price {node.price:g}"
         if node.standbys:

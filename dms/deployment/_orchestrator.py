@@ -90,6 +90,13 @@ EVENT_TEXT = 1024
 """Characters kept of an allocation event's kind and detail (its log tail: 1000)."""
 
 
+def _finite_seconds(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"{type(instance).__name__}.{attribute.name}: {value!r} is not a "
+                         f"finite number of seconds > 0")
+
+
 def _at_least_one(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{type(instance).__name__}.{attribute.name}: {value!r} is not a "
@@ -103,7 +110,9 @@ class DeploymentSettings:
     deadline: float = 120.0  # to be running, from the request
     bid_round: float = 2.0  # a round closes early once every node has candidates
     minimum_candidates: int = 1  # bids wanted per node before a round closes early
-    solve_seconds: float = 0.5  # the solver's budget (it keeps the best placement found)
+    solve_seconds: float = attrs.field(default=0.5, validator=_finite_seconds)
+    """The solver's budget (it keeps the best placement found); checked here, so that a
+    bad value is refused when the node is made, not by the first deployment's solve."""
     lease: float = 30.0  # a commit's reservation, until allocated
     heartbeat: float = 30.0  # providers stop allocations nobody asked after for this long
     poll_interval: float = 1.0

@@ -123,6 +123,8 @@ def check_positive(ctx: click.Context, param: click.Parameter, value: float) -> 
     """For --count and --timeout (an int stays an int; None: not given)."""
     if value is not None and not value > 0:
         raise Mistake(f"--{param.name} must be more than 0, got {value:g}")
+    if value is not None and math.isinf(value):  # it would reach the node's wire format
+        raise Mistake(f"--{param.name} must be a finite number of seconds, got {value:g}")
     return value
 
 

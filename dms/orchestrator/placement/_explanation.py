@@ -121,7 +121,7 @@ class NodeReport:
         text += f"; {self.candidates} candidates"
         if self.replicas > 1 and self.candidates < self.replicas:
             text += f", needs {self.replicas} distinct providers (1 primary + "
-            text += f"{self.replicas - 1} standbys)"
+            text += f"{_standbys(self.replicas - 1)})"
         if self.pin_problem is not None:
             text += f"; pinned to {self.pinned}, which {self.pin_problem}"
         return text
@@ -207,7 +207,7 @@ class SeparationConflict:
     def __str__(self) -> str:
         return (
             f"node {self.node} needs {self.replicas} distinct providers (1 primary + "
-            f"{self.replicas - 1} standbys) among its {self.candidates} candidates"
+            f"{_standbys(self.replicas - 1)}) among its {self.candidates} candidates"
         )
 
 
@@ -304,3 +304,7 @@ def _converter() -> cattrs.Converter:
     configure_tagged_union(Conflict, converter, tag_generator=_KINDS.__getitem__,
                            tag_name="kind")
     return converter
+
+
+def _standbys(count: int) -> str:
+    return f"{count} standby" if count == 1 else f"{count} standbys"

@@ -175,6 +175,28 @@ class Objective:
         return (self.disruption, self.price, self.rtt_ms, count)
 
 
+def _steps(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"SearchBudget.{attribute.name} must be a whole number >= 0, "
+                         f"got {value!r}")
+
+
+def _seconds(_: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+    # nan would never stop the search and a negative value reads as "no time at all":
+    # both are mistakes better named here than found as a solve that behaves oddly
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                              or not math.isfinite(value) or value < 0):
+        raise ValueError(f"SearchBudget.{attribute.name} must be None or a finite number "
+                         f"of seconds >= 0, got {value!r}")
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"SearchBudget.{attribute.name} must be a finite number > 0, "
+                         f"got {value!r}")
+
+
 @attrs.frozen
 class SearchBudget:
     """Bounds one solve. `max_nodes` counts tried assignments (deterministic); the
@@ -189,10 +211,10 @@ class SearchBudget:
     providers, a pigeonhole under a dozen wide edge-bound nodes) made 5,000 of them
     take 10 s at 0.5 s."""
 
-    max_nodes: int = 200_000
-    max_seconds: float | None = None
-    first_nodes: int = 5_000
-    first_ceiling: float = 10.0
+    max_nodes: int = attrs.field(default=200_000, validator=_steps)
+    max_seconds: float | None = attrs.field(default=None, validator=_seconds)
+    first_nodes: int = attrs.field(default=5_000, validator=_steps)
+    first_ceiling: float = attrs.field(default=10.0, validator=_positive)
     clock: Callable[[], float] = attrs.field(default=time.perf_counter, eq=False)
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from dms.cli import main
 from dms.cli._display import Names
-from dms.cli._plan import plan_lines
+from dms.cli._plan import closeness, plan_lines
 from dms.deployment import PlannedLink, PlannedNode, PlanView
 
 P1, P2 = "did:key:zOne", "did:key:zTwo"
@@ -52,3 +52,23 @@ def test_an_invalid_ensemble_is_refused_before_anything_is_asked(tmp_path: Path)
                                        "--as", "nobody", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "allocations.a.executor" in result.output and "nodes.n.allocations[0]" in result.output
+
+
+def test_an_infinite_timeout_is_a_one_line_usage_mistake(tmp_path: Path) -> None:
+    # it used to reach the invocation's DAG-CBOR encoding and end in a traceback
+    ensemble = Path(__file__).parents[3] / "examples" / "ensembles" / "hello-web.yaml"
+    for command in (["plan"], ["deploy"]):
+        result = CliRunner().invoke(main, [*command, str(ensemble), "--timeout", "inf",
+                                           "--node", "ws://127.0.0.1:9", "--as", "nobody",
+                                           "--data-dir", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "--timeout must be a finite number of seconds, got inf" in result.output
+
+
+def test_closeness_to_optimal_is_rounded_up_so_it_never_promises_more_than_the_bound() -> None:
+    assert closeness(0.0) == "optimal"
+    assert closeness(0.0004) == "within 0.1 % of optimal"  # not "within 0.0 %"
+    assert closeness(0.018) == "within 1.8 % of optimal"
+    assert closeness(0.0181) == "within 1.9 % of optimal"
+    assert closeness(0.25) == "within 25.0 % of optimal"

@@ -98,3 +98,11 @@ async def test_an_ended_deployments_allocation_controls_are_no_longer_held(
             while held():  # dropped as its orchestrator ends, just after the phase
                 await trio.sleep(0.05)
         assert not any((state / "tokens" / f"{cid}.ucan").exists() for cid in controls)
+
+
+def test_the_solver_budget_setting_is_finite_positive_seconds() -> None:
+    # the solve's SearchBudget would refuse it only when the first deployment is solved
+    for bad in (0, -1.0, float("nan"), float("inf"), "0.5", True):
+        with pytest.raises(ValueError, match="DeploymentSettings.solve_seconds"):
+            DeploymentSettings(solve_seconds=bad)  # type: ignore[arg-type]
+    assert DeploymentSettings(solve_seconds=2).solve_seconds == 2

@@ -142,7 +142,7 @@ def test_separation_appears_when_standbys_cannot_spread() -> None:
     assert [str(c) for c in explanation.conflicts] == [
         "provider p1 (free cpu 1.5, ram 0 B, disk 0 B, 0 gpus) is a candidate for db, web, "
         "which together need cpu 3, ram 0 B, disk 0 B, 0 gpus",
-        "node db needs 2 distinct providers (1 primary + 1 standbys) among its 2 candidates",
+        "node db needs 2 distinct providers (1 primary + 1 standby) among its 2 candidates",
     ]
 
 

@@ -236,6 +236,21 @@ def test_time_budget_reads_the_injected_clock() -> None:
     assert placement.stats.explored < 1000
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("max_nodes", -1), ("max_nodes", 1.5), ("max_nodes", True), ("first_nodes", -5),
+    ("max_seconds", -1.0), ("max_seconds", float("nan")), ("max_seconds", float("inf")),
+    ("max_seconds", "1"),
+])
+def test_a_budget_out_of_range_is_refused_naming_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"SearchBudget.{field} must be"):
+        SearchBudget(**{field: value})  # type: ignore[arg-type]
+
+
+def test_a_budget_in_range_is_kept() -> None:
+    budget = SearchBudget(max_nodes=0, max_seconds=0, first_nodes=0)
+    assert (budget.max_nodes, budget.max_seconds, budget.first_nodes) == (0, 0, 0)
+
+
 def test_edge_to_unknown_node_is_named() -> None:
     req = ensemble(node("web"), edges=(EdgeRequirement("web", "dbx", max_rtt_ms=1),))
     with pytest.raises(UnknownNode, match="edge web-dbx: no ensemble node named 'dbx'"):
